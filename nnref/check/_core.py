@@ -1,0 +1,580 @@
+"""Gradient checking by Richardson-extrapolated central differences.
+
+The scalar probe is ``phi(x) = sum_k <f_k(x), dy_k>`` for a random cotangent ``dy``; its gradient
+is the VJP ``bwd(res, dy)``. A comparison is either one coordinate (``exact`` mode) or one
+random Rademacher direction per input tensor (``directional`` mode, "per-input projections").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Mode = Literal["auto", "exact", "directional"]
+
+#: Entries up to which ``mode="auto"`` checks every coordinate (4 evaluations per entry).
+AUTO_EXACT_MAX_ENTRIES = 256
+#: Rounding safety factor: a float computation of ``n`` terms may err by ``gamma * eps`` relative
+#: to the sum of absolute terms; 128 covers the contraction lengths of nnref's ops (<= ~4096).
+GAMMA = 128.0
+
+
+class GradientCheckError(AssertionError):
+    """Raised by :func:`check_vjp` / :func:`check_grad` when a gradient is wrong.
+
+    ``.result`` holds the :class:`CheckResult`; the message is built from it.
+    """
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.message())
+        self.result = result
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One analytic-vs-numeric comparison (the worst one is reported)."""
+
+    input: int  # position of the input in ``args``
+    index: tuple[int, ...] | None  # entry, in the input's own shape (None: a whole direction)
+    direction: int | None
+    analytic: float  # <g, delta> (exact mode: g_j * h_j)
+    numeric: float  # Richardson-extrapolated finite difference along delta
+    tol: float
+    step: float  # the largest |delta_j| (exact mode: h_j)
+    #: "ok"; "kink" (one-sided differences disagree and the analytic value lies between them);
+    #: "violation" (outside the tolerance, a kink outside its one-sided range included).
+    status: Literal["ok", "kink", "violation"] = "ok"
+    kink: bool = False
+
+    @property
+    def abs_err(self) -> float:
+        return abs(self.analytic - self.numeric)
+
+    @property
+    def rel_err(self) -> float:
+        return self.abs_err / max(abs(self.numeric), abs(self.analytic), np.finfo(float).tiny)
+
+    @property
+    def share(self) -> float:
+        """|analytic - numeric| / tolerance: above 1 is a violation."""
+        return self.abs_err / self.tol if self.tol > 0 else (math.inf if self.abs_err else 0.0)
+
+    @property
+    def gradient(self) -> tuple[float, float]:
+        """Analytic and numeric values as gradient entries (exact mode: divided by the step)."""
+        if self.index is None:
+            return self.analytic, self.numeric
+        return self.analytic / self.step, self.numeric / self.step
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a gradient check found. ``ok`` is the verdict; ``message()`` explains it."""
+
+    ok: bool
+    function: str
+    mode: str
+    dtype: str
+    shadow: bool
+    seed: int
+    n_evals: int
+    n_checked: int
+    n_violations: int
+    kinks: tuple[Comparison, ...]
+    worst: Comparison | None
+    input_names: tuple[str, ...]
+    input_shapes: tuple[tuple[int, ...], ...]
+    precision_worst: tuple[str, tuple[int, ...], float, float, float] | None = None
+    linearity_error: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def n_kinks(self) -> int:
+        return len(self.kinks)
+
+    def message(self) -> str:
+        """One readable paragraph: verdict, where, both values, errors, and how it was run."""
+        verdict = "passed" if self.ok else "FAILED"
+        parts = [
+            f"Gradient check of {self.function} {verdict} ({self.mode} mode, {self.dtype}"
+            f"{', float64 shadow' if self.shadow else ''}, seed {self.seed}, "
+            f"{self.n_evals} evaluations, {self.n_checked} comparisons, "
+            f"{self.n_violations} violations, {self.n_kinks} kinks)."
+        ]
+        w = self.worst
+        if w is not None:
+            name = self.input_names[w.input]
+            shape = self.input_shapes[w.input]
+            if w.index is not None:
+                a, n = w.gradient
+                where = f"d{name}{list(w.index)} (input {w.input}, shape {shape})"
+                vals = f"analytic {a:.10g} vs numeric {n:.10g}"
+            else:
+                where = f"d{name} along random direction {w.direction} (input {w.input}, shape {shape})"
+                vals = f"<grad, direction> analytic {w.analytic:.10g} vs numeric {w.numeric:.10g}"
+            parts.append(
+                f"Worst at {where}: {vals}, abs error {w.abs_err:.3g}, rel error "
+                f"{w.rel_err:.3g}, {w.share:.3g}x the tolerance {w.tol:.3g} (step {w.step:.3g})"
+                f"{'; a kink outside the one-sided derivative range' if w.kink else ''}."
+            )
+        if self.precision_worst is not None:
+            name, idx, a32, a64, share = self.precision_worst
+            parts.append(
+                f"Low-precision gradient vs its float64 shadow: worst d{name}{list(idx)} "
+                f"{a32:.8g} vs {a64:.8g} ({share:.3g}x the rounding tolerance)."
+            )
+        if self.kinks:
+            k = self.kinks[0]
+            parts.append(
+                f"{self.n_kinks} kink(s) where one-sided differences disagree were not counted "
+                f"as errors, first at d{self.input_names[k.input]}"
+                f"{list(k.index) if k.index is not None else f' direction {k.direction}'}."
+            )
+        if self.linearity_error:
+            parts.append(self.linearity_error)
+        parts.extend(self.notes)
+        return " ".join(parts)
+
+    def raise_if_failed(self) -> CheckResult:
+        if not self.ok:
+            raise GradientCheckError(self)
+        return self
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _as_tuple(v: Any) -> tuple[Any, ...]:
+    return tuple(v) if isinstance(v, tuple | list) else (v,)
+
+
+def _is_diff(a: Any) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+class _Probe:
+    """Evaluates ``phi`` and counts evaluations."""
+
+    def __init__(self, fwd: Callable[..., Any], static: dict[str, Any]) -> None:
+        self.fwd = fwd
+        self.static = static
+        self.n_evals = 0
+
+    def outputs(self, args: Sequence[Any]) -> tuple[tuple[np.ndarray, ...], Any]:
+        self.n_evals += 1
+        y, res = self.fwd(*args, **self.static)
+        return tuple(np.asarray(o) for o in _as_tuple(y)), res
+
+    def phi(self, args: Sequence[Any], dys: Sequence[np.ndarray]) -> float:
+        ys, _ = self.outputs(args)
+        return float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
+
+
+def _steps(x: np.ndarray, eps: float) -> np.ndarray:
+    """Per-entry power-of-two steps ~ eps**(1/3) * max(|x_j|, rms(x)).
+
+    A power of two at least a few ulps of ``x_j`` makes ``x_j +- h`` exact in nearly every case.
+    """
+    xf = np.abs(x.astype(np.float64))
+    finite = xf[np.isfinite(xf)]
+    rms = float(np.sqrt(np.mean(finite**2))) if finite.size else 0.0
+    scale = np.maximum(xf, rms if rms > 0 else 1.0)
+    scale = np.where(np.isfinite(scale), scale, 1.0)
+    return np.exp2(np.round(np.log2(scale * eps ** (1.0 / 3.0))))
+
+
+@dataclass
+class _Setup:
+    args: list[Any]  # evaluation arguments (float64 shadow where used)
+    diff: list[int]  # positions of differentiable inputs
+    dtype: np.dtype  # the caller's float dtype
+    eval_dtype: np.dtype
+    shadow: bool
+
+
+def _prepare(args: Sequence[Any], shadow: bool | str, probe: _Probe) -> _Setup:
+    arrs = [np.asarray(a) if isinstance(a, np.ndarray | list | float) else a for a in args]
+    diff = [i for i, a in enumerate(arrs) if _is_diff(a)]
+    if not diff:
+        raise ValueError("gradient check: no floating-point input to differentiate")
+    dtypes = {arrs[i].dtype for i in diff}
+    dtype = max(dtypes, key=lambda d: d.itemsize)
+    low = dtype.itemsize < 8
+    use_shadow = low and shadow in (True, "auto")
+    if use_shadow:
+        sargs = [a.astype(np.float64) if i in diff else a for i, a in enumerate(arrs)]
+        try:
+            ys, _ = probe.outputs(sargs)
+            if all(y.dtype == np.float64 for y in ys):
+                return _Setup(sargs, diff, dtype, np.dtype(np.float64), True)
+        except (TypeError, ValueError):
+            pass
+        if shadow is True:
+            raise ValueError("gradient check: shadow=True but the function fails in float64")
+    return _Setup(arrs, diff, dtype, dtype, False)
+
+
+def _cotangents(ys: tuple[np.ndarray, ...], rng: np.random.Generator) -> list[np.ndarray]:
+    return [rng.standard_normal(y.shape).astype(y.dtype) for y in ys]
+
+
+def _grads(bwd: Callable[..., Any], res: Any, dys: Sequence[np.ndarray], n_args: int) -> list[Any]:
+    g = _as_tuple(bwd(res, dys[0] if len(dys) == 1 else tuple(dys)))
+    if len(g) != n_args:
+        raise ValueError(
+            f"gradient check: backward returned {len(g)} gradients for {n_args} inputs"
+        )
+    return list(g)
+
+
+def _check_grad_shape(g: Any, a: np.ndarray, name: str) -> np.ndarray:
+    if g is None:
+        raise ValueError(f"gradient check: backward returned None for float input '{name}'")
+    g = np.asarray(g)
+    if g.shape != a.shape:
+        raise ValueError(
+            f"gradient check: gradient for '{name}' has shape {g.shape}, input has {a.shape}"
+        )
+    return g
+
+
+# --------------------------------------------------------------------------- one comparison
+
+
+def _compare(
+    probe: _Probe,
+    s: _Setup,
+    dys: Sequence[np.ndarray],
+    i: int,
+    delta: np.ndarray,
+    g: np.ndarray,
+    phi0: float | None,
+    phi_scale: float,
+    g_floor: float,
+    index: tuple[int, ...] | None,
+    direction: int | None,
+) -> Comparison:
+    """Compare <g, delta> with the Richardson-extrapolated derivative of phi along delta."""
+    eps = float(np.finfo(s.eval_dtype).eps)
+    x = s.args[i]
+    vals = {}
+    for t in (1.0, 0.5):
+        for sign in (1.0, -1.0):
+            a = list(s.args)
+            a[i] = (x + (sign * t) * delta).astype(x.dtype)
+            vals[t, sign] = probe.phi(a, dys)
+    d1 = (vals[1.0, 1.0] - vals[1.0, -1.0]) / 2.0
+    d2 = (vals[0.5, 1.0] - vals[0.5, -1.0]) / 1.0
+    numeric = (4.0 * d2 - d1) / 3.0
+    trunc = abs(d2 - d1) / 3.0
+    dd = delta.astype(np.float64)
+    gd = g.astype(np.float64)
+    analytic = float(np.sum(gd * dd))
+    a_abs = float(np.sum((np.abs(gd) + g_floor) * np.abs(dd)))
+    g_eps = float(np.finfo(s.dtype if not s.shadow else np.float64).eps)
+    # Each phi evaluation errs by <= GAMMA*eps*phi_scale; R = (4 d2 - d1)/3 combines 4 of them.
+    round_num = GAMMA * eps * phi_scale * (4.0 * 2.0 + 1.0) / 3.0
+    round_an = GAMMA * g_eps * a_abs
+    tol = round_num + round_an + 2.0 * trunc
+    converged = trunc <= math.sqrt(eps) * (a_abs + abs(numeric)) + round_num
+    step = float(np.max(np.abs(dd)))
+    if share_ok(analytic, numeric, tol) and converged:
+        return Comparison(i, index, direction, analytic, numeric, tol, step)
+    # Kink: one-sided differences that do not shrink together with the step.
+    if phi0 is None:
+        phi0 = probe.phi(s.args, dys)
+    jump1 = (vals[1.0, 1.0] - phi0) - (phi0 - vals[1.0, -1.0])
+    jump2 = ((vals[0.5, 1.0] - phi0) - (phi0 - vals[0.5, -1.0])) * 2.0
+    if abs(jump2) > round_num + round_an and abs(jump2) > 0.75 * abs(jump1):
+        lo, hi = sorted(((phi0 - vals[0.5, -1.0]) * 2.0, (vals[0.5, 1.0] - phi0) * 2.0))
+        inside = lo - tol <= analytic <= hi + tol
+        return Comparison(i, index, direction, analytic, numeric, tol, step,
+                          status="kink" if inside else "violation", kink=True)
+    # Outside the tolerance, or finite differences that did not converge: never a silent pass
+    # (unconverged differences are judged against the rounding terms alone).
+    return Comparison(i, index, direction, analytic, numeric,
+                      tol if converged else round_num + round_an, step, status="violation")
+
+
+def share_ok(analytic: float, numeric: float, tol: float) -> bool:
+    return abs(analytic - numeric) <= tol
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+def _rms(g: np.ndarray) -> float:
+    g = np.abs(g.astype(np.float64))
+    return float(np.sqrt(np.mean(g * g))) if g.size else 0.0
+
+
+def _localize(
+    probe: _Probe, s: _Setup, dys: Sequence[np.ndarray], i: int, delta: np.ndarray,
+    g: np.ndarray, phi_scale: float, g_floor: float,
+) -> Comparison:
+    """Bisect a failing direction down to one entry (O(log n) comparisons)."""
+    idx = np.flatnonzero(delta)
+    while idx.size > 1:
+        halves = (idx[: idx.size // 2], idx[idx.size // 2 :])
+        shares = []
+        for h in halves:
+            d = np.zeros_like(delta)
+            d.flat[h] = delta.flat[h]
+            shares.append(_compare(probe, s, dys, i, d, g, None, phi_scale, g_floor, None, None))
+        worse = max(range(2), key=lambda k: (shares[k].status == "violation", shares[k].share))
+        idx = halves[worse]
+    d = np.zeros_like(delta)
+    d.flat[idx] = delta.flat[idx]
+    entry = tuple(int(v) for v in np.unravel_index(int(idx[0]), delta.shape))
+    return _compare(probe, s, dys, i, d, g, None, phi_scale, g_floor, entry, None)
+
+
+def _precision_check(
+    s: _Setup, g_low: list[Any], g_ref: list[Any], names: Sequence[str]
+) -> tuple[tuple[str, tuple[int, ...], float, float, float] | None, bool]:
+    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow."""
+    eps = float(np.finfo(s.dtype).eps)
+    worst: tuple[str, tuple[int, ...], float, float, float] | None = None
+    ok = True
+    for i in s.diff:
+        lo = np.asarray(g_low[i]).astype(np.float64)
+        hi = np.asarray(g_ref[i]).astype(np.float64)
+        tol = GAMMA * eps * (np.abs(hi) + _rms(hi)) + np.finfo(s.dtype).tiny
+        share = np.abs(lo - hi) / tol
+        share = np.where(np.isnan(share), np.inf, share)
+        j = int(np.argmax(share))
+        entry = tuple(int(v) for v in np.unravel_index(j, lo.shape))
+        if worst is None or share.flat[j] > worst[4]:
+            worst = (names[i], entry, float(lo.flat[j]), float(hi.flat[j]), float(share.flat[j]))
+        ok &= bool(share.flat[j] <= 1.0)
+    return worst, ok
+
+
+def _linearity(
+    bwd: Callable[..., Any], res: Any, ys: tuple[np.ndarray, ...], s: _Setup, n_args: int,
+    rng: np.random.Generator, names: Sequence[str],
+) -> str | None:
+    """bwd(a g1 + b g2) == a bwd(g1) + b bwd(g2), and bwd(0) == 0."""
+    a, b = 0.75, -1.25  # exact in binary
+    g1, g2 = _cotangents(ys, rng), _cotangents(ys, rng)
+    mix = [(a * u + b * v).astype(u.dtype) for u, v in zip(g1, g2, strict=True)]
+    r1, r2, rm = (_grads(bwd, res, d, n_args) for d in (g1, g2, mix))
+    rz = _grads(bwd, res, [np.zeros_like(u) for u in g1], n_args)
+    eps = float(np.finfo(s.dtype).eps)
+    for i in s.diff:
+        u, v, w = (np.asarray(r[i]).astype(np.float64) for r in (r1, r2, rm))
+        want = a * u + b * v
+        scale = abs(a) * (np.abs(u) + _rms(u)) + abs(b) * (np.abs(v) + _rms(v))
+        err = np.abs(w - want) - GAMMA * eps * scale
+        if np.any(err > 0) or np.any(np.isnan(w)):
+            j = int(np.nanargmax(np.where(np.isnan(w), np.inf, err)))
+            entry = tuple(int(q) for q in np.unravel_index(j, u.shape))
+            return (
+                f"Backward is not linear in the cotangent: d{names[i]}{list(entry)} of "
+                f"bwd({a}*g1 {b:+}*g2) is {w.flat[j]:.10g}, expected {want.flat[j]:.10g}."
+            )
+        z = np.asarray(rz[i])
+        if np.any(z != 0):
+            j = int(np.argmax(z != 0))
+            entry = tuple(int(q) for q in np.unravel_index(j, z.shape))
+            return (
+                f"Backward of a zero cotangent is not zero: d{names[i]}{list(entry)} = "
+                f"{z.flat[j]!r}."
+            )
+    return None
+
+
+def check_vjp(
+    fwd: Callable[..., Any],
+    bwd: Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    static: dict[str, Any] | None = None,
+    mode: Mode = "auto",
+    directions: int = 4,
+    seed: int = 0,
+    shadow: bool | Literal["auto"] = "auto",
+    linearity: bool = True,
+    names: Sequence[str] | None = None,
+    raise_on_failure: bool = True,
+) -> CheckResult:
+    """Check a forward/backward pair against finite differences.
+
+    Parameters
+    ----------
+    fwd : callable
+        ``fwd(*args, **static) -> (y, residuals)``; ``y`` an array or a tuple of arrays.
+    bwd : callable
+        ``bwd(residuals, dy) -> gradients``, one entry per positional argument (``None`` for
+        integer inputs, which are not differentiated). ``dy`` is an array, or a tuple for
+        tuple outputs.
+    args : sequence
+        Positional inputs. Floating arrays are differentiated; anything else is passed as is.
+    static : dict, optional
+        Keyword (hyper)parameters for ``fwd``.
+    mode : {"auto", "exact", "directional"}
+        ``exact`` checks every coordinate (4 evaluations per entry). ``directional`` checks
+        ``directions`` random +-1 directions per input tensor (4 evaluations each), with a
+        fresh random cotangent per direction, and bisects a failing direction down to one
+        entry. ``auto`` is exact up to 256 differentiable entries.
+    seed : int
+        Seeds cotangents and directions; the same seed gives the same verdict bit for bit.
+    shadow : bool or "auto"
+        For float32 (or float16) inputs, evaluate the finite differences on a float64 copy
+        and compare the caller's VJP entry-wise with the float64 VJP. ``"auto"`` falls back to
+        native precision when the function does not run in float64.
+    linearity : bool
+        Also check ``bwd(a g1 + b g2) == a bwd(g1) + b bwd(g2)`` and ``bwd(0) == 0``.
+    raise_on_failure : bool
+        Raise :class:`GradientCheckError` (message built from the result) on failure.
+
+    Notes
+    -----
+    Steps are powers of two, ``h_j ~ eps**(1/3) * max(|x_j|, rms(x))``. The numeric value is
+    the Richardson extrapolation of central differences at ``h`` and ``h/2``; their difference
+    estimates its error. A comparison passes when
+    ``|analytic - numeric| <= 2*trunc + GAMMA*eps*(9/3)*sum|y*dy| + GAMMA*eps*sum(|g|+rms g)|delta|``.
+    Entries whose one-sided differences disagree at both step sizes are kinks: reported, and
+    accepted when the analytic value lies between the one-sided derivatives.
+    """
+    static = dict(static or {})
+    probe = _Probe(fwd, static)
+    rng = np.random.default_rng(seed)
+    s = _prepare(args, shadow, probe)
+    nm = tuple(names) if names is not None else tuple(f"x{k}" for k in range(len(args)))
+    if len(nm) != len(args):
+        raise ValueError("gradient check: 'names' must name every positional argument")
+    n_entries = sum(s.args[i].size for i in s.diff)
+    chosen = mode
+    if mode == "auto":
+        chosen = "exact" if n_entries <= AUTO_EXACT_MAX_ENTRIES else "directional"
+    elif mode not in ("exact", "directional"):
+        raise ValueError(f"gradient check: unknown mode {mode!r}")
+    eps = float(np.finfo(s.eval_dtype).eps)
+
+    # The caller's own-precision pass (for the shadow comparison and linearity).
+    low_args = [np.asarray(a) if isinstance(a, np.ndarray | list | float) else a for a in args]
+    y_low, res_low = fwd(*low_args, **static)
+    ys_low = tuple(np.asarray(o) for o in _as_tuple(y_low))
+    probe.n_evals += 1
+
+    comparisons: list[Comparison] = []
+    precision_worst = None
+    precision_ok = True
+    n_dir = 1 if chosen == "exact" else directions
+    for k in range(n_dir):
+        ys, res = probe.outputs(s.args)
+        dys = _cotangents(ys, rng)
+        grads = _grads(bwd, res, dys, len(args))
+        if s.shadow:
+            dlow = [d.astype(y.dtype) for d, y in zip(dys, ys_low, strict=True)]
+            dys = [d.astype(np.float64) for d in dlow]  # the float64 image of the same cotangent
+            grads = _grads(bwd, res, dys, len(args))
+            glow = _grads(bwd, res_low, dlow, len(args))
+            for i in s.diff:
+                _check_grad_shape(glow[i], s.args[i], nm[i])
+            pw, pok = _precision_check(s, glow, grads, nm)
+            if precision_worst is None or (pw is not None and pw[4] > precision_worst[4]):
+                precision_worst = pw
+            precision_ok &= pok
+        phi_scale = float(sum(np.sum(np.abs(y.astype(np.float64) * d)) for y, d in zip(ys, dys, strict=True)))
+        phi0 = float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
+        phi_scale += abs(phi0)
+        for i in s.diff:
+            g = _check_grad_shape(grads[i], s.args[i], nm[i])
+            x = s.args[i]
+            h = _steps(x, eps).astype(x.dtype)
+            g_floor = _rms(g)
+            if chosen == "exact":
+                for j in range(x.size):
+                    delta = np.zeros_like(x)
+                    delta.flat[j] = h.flat[j]
+                    entry = tuple(int(v) for v in np.unravel_index(j, x.shape))
+                    comparisons.append(
+                        _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, entry, None)
+                    )
+            else:
+                delta = (h * rng.choice(np.array([-1.0, 1.0]), size=x.shape)).astype(x.dtype)
+                c = _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, None, k)
+                if c.status == "violation":
+                    loc = _localize(probe, s, dys, i, delta, g, phi_scale, g_floor)
+                    c = Comparison(c.input, loc.index, k, c.analytic, c.numeric, c.tol, c.step,
+                                   status="violation", kink=c.kink)
+                    comparisons.append(c)
+                    comparisons.append(loc)
+                    continue
+                comparisons.append(c)
+
+    violations = [c for c in comparisons if c.status == "violation"]
+    kinks = tuple(c for c in comparisons if c.status == "kink")
+    scored = violations or [c for c in comparisons if c.status == "ok"] or list(kinks)
+    worst = max(scored, key=lambda c: c.share) if scored else None
+    if worst is not None and worst.index is not None and chosen == "directional":
+        # Prefer the localized entry (it carries the index) when it is a violation itself.
+        located = [c for c in violations if c.index is not None and c.direction is None]
+        worst = max(located, key=lambda c: c.share) if located else worst
+    lin_err = (
+        _linearity(bwd, res_low, ys_low, s, len(args), rng, nm) if linearity else None
+    )
+    notes = []
+    if not precision_ok and precision_worst is not None:
+        notes.append("The low-precision VJP disagrees with its float64 shadow beyond rounding.")
+    ok = not violations and precision_ok and lin_err is None
+    result = CheckResult(
+        ok=ok,
+        function=getattr(fwd, "__name__", repr(fwd)),
+        mode=chosen,
+        dtype=str(s.dtype),
+        shadow=s.shadow,
+        seed=seed,
+        n_evals=probe.n_evals,
+        n_checked=len(comparisons),
+        n_violations=len([c for c in violations if c.direction is None or c.index is None])
+        if chosen == "directional" else len(violations),
+        kinks=kinks,
+        worst=worst,
+        input_names=nm,
+        input_shapes=tuple(tuple(np.shape(a)) for a in args),
+        precision_worst=precision_worst,
+        linearity_error=lin_err,
+        notes=tuple(notes),
+    )
+    if raise_on_failure:
+        result.raise_if_failed()
+    return result
+
+
+def check_grad(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    grad_f: Callable[..., Any],
+    *,
+    mode: Mode = "auto",
+    seed: int = 0,
+    shadow: bool | Literal["auto"] = "auto",
+    names: Sequence[str] | None = None,
+    raise_on_failure: bool = True,
+) -> CheckResult:
+    """Check ``grad_f(*args)`` (one gradient per argument) for a scalar function ``f``.
+
+    Integer arguments are passed through and their gradient entries (``None``) ignored. See
+    :func:`check_vjp` for the method and the options.
+    """
+
+    def fwd(*a: Any) -> tuple[np.ndarray, tuple[Any, ...]]:
+        y = np.asarray(f(*a))
+        if y.shape != ():
+            raise ValueError(f"check_grad: f must return a scalar, got shape {y.shape}")
+        return y, a
+
+    def bwd(res: tuple[Any, ...], dy: np.ndarray) -> tuple[Any, ...]:
+        gs = _as_tuple(grad_f(*res))
+        return tuple(None if g is None else np.asarray(g) * dy for g in gs)
+
+    fwd.__name__ = getattr(f, "__name__", "f")
+    return check_vjp(fwd, bwd, args, mode=mode, seed=seed, shadow=shadow, names=names,
+                     linearity=False, raise_on_failure=raise_on_failure)

@@ -1,0 +1,161 @@
+"""Element-wise and normalising activations: relu, sigmoid, softmax, log_softmax.
+
+Counterparts: ``tf.nn.relu``, ``tf.nn.sigmoid``, ``tf.nn.softmax``, ``tf.nn.log_softmax``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from nnref._validate import as_float, check_cotangent, require_min_rank, require_nonempty
+
+
+class ActivationResiduals(NamedTuple):
+    """The forward output: relu, sigmoid and both softmaxes take their VJP from ``y`` (as TF)."""
+
+    y: np.ndarray
+
+
+class SoftmaxResiduals(NamedTuple):
+    y: np.ndarray
+    axis: int
+
+
+def _prepare(op: str, x: np.ndarray) -> np.ndarray:
+    x = as_float(op, "x", x)
+    require_nonempty(op, "x", x)
+    return x
+
+
+def _normalise_axis(op: str, x: np.ndarray, axis: int) -> int:
+    require_min_rank(op, "x", x, 1)
+    if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{op}: 'axis' {axis!r} is out of range for x of rank {x.ndim}")
+    return int(axis) % x.ndim
+
+
+def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, ActivationResiduals]:
+    """Rectified linear unit ``y = max(x, 0)``.
+
+    Notes
+    -----
+    VJP: ``dx = g * (y > 0)``. The gradient is 0 at ``x = 0`` and ``x = -0.0`` and for NaN
+    inputs (whose forward value is NaN), exactly as ``tf.nn.relu``'s ``ReluGrad``.
+
+    See Also
+    --------
+    tf.nn.relu, keras.activations.relu
+    """
+    x = _prepare("relu", x)
+    y = np.maximum(x, x.dtype.type(0))  # propagates NaN like TF
+    return y, ActivationResiduals(y)
+
+
+def relu_bwd(res: ActivationResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+    """VJP of :func:`relu`: returns ``(dx,)``."""
+    dy = check_cotangent("relu", dy, res.y.shape, res.y.dtype)
+    return (np.where(res.y > 0, dy, dy.dtype.type(0)),)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """Forward value of :func:`relu_fwd`."""
+    return relu_fwd(x)[0]
+
+
+def sigmoid_fwd(x: np.ndarray) -> tuple[np.ndarray, ActivationResiduals]:
+    """Logistic function ``y = 1 / (1 + exp(-x))``, evaluated without overflow.
+
+    Notes
+    -----
+    For ``x < 0`` the equivalent ``exp(x) / (1 + exp(x))`` avoids overflowing ``exp(-x)``.
+    VJP from the output, as TF: ``dx = g * y * (1 - y)``; it is exactly 0 wherever ``y``
+    rounds to 1 (float32 from ``x = 17``).
+
+    See Also
+    --------
+    tf.nn.sigmoid, keras.activations.sigmoid
+    """
+    x = _prepare("sigmoid", x)
+    one = x.dtype.type(1)
+    neg = x < 0
+    e = np.exp(np.where(neg, x, -x))  # exp(-|x|) never overflows
+    y = np.where(neg, e / (one + e), one / (one + e))
+    return y, ActivationResiduals(y)
+
+
+def sigmoid_bwd(res: ActivationResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+    """VJP of :func:`sigmoid`: returns ``(dx,)``."""
+    y = res.y
+    dy = check_cotangent("sigmoid", dy, y.shape, y.dtype)
+    return (dy * (y * (y.dtype.type(1) - y)),)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Forward value of :func:`sigmoid_fwd`."""
+    return sigmoid_fwd(x)[0]
+
+
+def softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, SoftmaxResiduals]:
+    """Softmax along ``axis``: ``y = exp(x - max x) / sum(exp(x - max x))``.
+
+    Notes
+    -----
+    Shifting by the maximum keeps logits of +-1e4 finite (``[1e4, -1e4, 0] -> [1, 0, 0]``).
+    VJP: ``dx = y * (g - sum(g * y))`` with the sum along ``axis``.
+
+    See Also
+    --------
+    tf.nn.softmax, keras.activations.softmax
+    """
+    op = "softmax"
+    x = _prepare(op, x)
+    ax = _normalise_axis(op, x, axis)
+    e = np.exp(x - x.max(axis=ax, keepdims=True))
+    e /= e.sum(axis=ax, keepdims=True)
+    return e, SoftmaxResiduals(e, ax)
+
+
+def softmax_bwd(res: SoftmaxResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+    """VJP of :func:`softmax`: returns ``(dx,)``."""
+    y, ax = res
+    dy = check_cotangent("softmax", dy, y.shape, y.dtype)
+    return (y * (dy - (dy * y).sum(axis=ax, keepdims=True)),)
+
+
+def softmax(x: np.ndarray, *, axis: int = -1) -> np.ndarray:
+    """Forward value of :func:`softmax_fwd`."""
+    return softmax_fwd(x, axis=axis)[0]
+
+
+def log_softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, SoftmaxResiduals]:
+    """Log-softmax along ``axis``: ``y = s - log(sum(exp(s)))`` with ``s = x - max x``.
+
+    Notes
+    -----
+    Stable for logits of +-1e4: ``[1e4, -1e4, 0] -> [0, -2e4, -1e4]``, no inf or NaN.
+    VJP: ``dx = g - exp(y) * sum(g)`` with the sum along ``axis``.
+
+    See Also
+    --------
+    tf.nn.log_softmax, keras.activations.log_softmax
+    """
+    op = "log_softmax"
+    x = _prepare(op, x)
+    ax = _normalise_axis(op, x, axis)
+    s = x - x.max(axis=ax, keepdims=True)
+    y = s - np.log(np.exp(s).sum(axis=ax, keepdims=True))
+    return y, SoftmaxResiduals(y, ax)
+
+
+def log_softmax_bwd(res: SoftmaxResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+    """VJP of :func:`log_softmax`: returns ``(dx,)``."""
+    y, ax = res
+    dy = check_cotangent("log_softmax", dy, y.shape, y.dtype)
+    return (dy - np.exp(y) * dy.sum(axis=ax, keepdims=True),)
+
+
+def log_softmax(x: np.ndarray, *, axis: int = -1) -> np.ndarray:
+    """Forward value of :func:`log_softmax_fwd`."""
+    return log_softmax_fwd(x, axis=axis)[0]

@@ -1,0 +1,140 @@
+"""Fully connected layer and bias addition.
+
+Counterparts: ``keras.layers.Dense`` (kernel ``(in, units)``, ``y = x @ W + b``) and
+``tf.nn.bias_add``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from nnref._validate import (
+    as_float,
+    check_cotangent,
+    require_min_rank,
+    require_nonempty,
+    require_rank,
+    same_dtype,
+    shape_str,
+)
+
+
+class DenseResiduals(NamedTuple):
+    x: np.ndarray
+    w: np.ndarray
+
+
+class BiasAddResiduals(NamedTuple):
+    x_shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def _check_bias(op: str, b: np.ndarray, other_name: str, other: np.ndarray) -> None:
+    require_rank(op, "b", b, 1)
+    if b.shape[0] != other.shape[-1]:
+        raise ValueError(
+            f"{op}: bias 'b' {shape_str(b)} must match the last axis of "
+            f"'{other_name}' {shape_str(other)}"
+        )
+
+
+def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, DenseResiduals]:
+    """Affine map ``y = x @ w + b`` over the last axis of ``x``.
+
+    Parameters
+    ----------
+    x : array, shape (..., in)
+        Input, rank >= 2 (as ``keras.layers.Dense``).
+    w : array, shape (in, units)
+        Kernel, same dtype as ``x``.
+    b : array, shape (units,)
+        Bias, same dtype as ``x``.
+
+    Returns
+    -------
+    y : array, shape (..., units)
+    residuals : DenseResiduals
+
+    Notes
+    -----
+    Forward ``y = x W + b``. VJP with cotangent ``g``: ``dx = g W^T``, ``dW = x^T g`` (leading
+    axes flattened), ``db = sum(g)`` over all axes but the last.
+
+    See Also
+    --------
+    keras.layers.Dense, tf.linalg.matmul, tf.nn.bias_add
+    """
+    op = "dense"
+    x, w, b = as_float(op, "x", x), as_float(op, "w", w), as_float(op, "b", b)
+    same_dtype(op, x=x, w=w, b=b)
+    require_min_rank(op, "x", x, 2)
+    require_nonempty(op, "x", x)
+    require_rank(op, "w", w, 2)
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(
+            f"{op}: last axis of 'x' {shape_str(x)} must equal the first axis of "
+            f"'w' {shape_str(w)}"
+        )
+    _check_bias(op, b, "w", w)
+    # Reshape to 2-D before matmul: a batched matmul runs one GEMM per leading index.
+    x2 = x.reshape(-1, x.shape[-1])
+    y = x2 @ w
+    y += b
+    return y.reshape(*x.shape[:-1], w.shape[1]), DenseResiduals(x, w)
+
+
+def dense_bwd(
+    res: DenseResiduals, dy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """VJP of :func:`dense`: returns ``(dx, dw, db)``."""
+    x, w = res
+    dy = check_cotangent("dense", dy, (*x.shape[:-1], w.shape[1]), x.dtype)
+    g2 = dy.reshape(-1, w.shape[1])
+    x2 = x.reshape(-1, x.shape[-1])
+    dx = (g2 @ w.T).reshape(x.shape)
+    dw = x2.T @ g2
+    db = g2.sum(axis=0)
+    return dx, dw, db
+
+
+def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Forward value of :func:`dense_fwd`."""
+    return dense_fwd(x, w, b)[0]
+
+
+def bias_add_fwd(x: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, BiasAddResiduals]:
+    """Add a bias along the last (channel) axis, as ``tf.nn.bias_add`` in NHWC/NC layout.
+
+    Parameters
+    ----------
+    x : array, shape (..., C), rank >= 2
+    b : array, shape (C,)
+
+    Notes
+    -----
+    Forward ``y = x + b``. VJP: ``dx = g``, ``db = sum(g)`` over all axes but the last.
+
+    See Also
+    --------
+    tf.nn.bias_add
+    """
+    op = "bias_add"
+    x, b = as_float(op, "x", x), as_float(op, "b", b)
+    same_dtype(op, x=x, b=b)
+    require_min_rank(op, "x", x, 2)
+    require_nonempty(op, "x", x)
+    _check_bias(op, b, "x", x)
+    return x + b, BiasAddResiduals(x.shape, x.dtype)
+
+
+def bias_add_bwd(res: BiasAddResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """VJP of :func:`bias_add`: returns ``(dx, db)``."""
+    dy = check_cotangent("bias_add", dy, res.x_shape, res.dtype)
+    return dy.copy(), dy.reshape(-1, res.x_shape[-1]).sum(axis=0)
+
+
+def bias_add(x: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Forward value of :func:`bias_add_fwd`."""
+    return bias_add_fwd(x, b)[0]
