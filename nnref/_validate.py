@@ -115,7 +115,5 @@ def check_cotangent(op: str, dy: Any, y_shape: tuple[int, ...], dtype: np.dtype)
             f"got {shape_str(dy)}"
         )
     if dy.dtype != dtype:
-        raise TypeError(
-            f"{op}: argument 'dy' must have the output's dtype {dtype}, got {dy.dtype}"
-        )
+        raise TypeError(f"{op}: argument 'dy' must have the output's dtype {dtype}, got {dy.dtype}")
     return dy

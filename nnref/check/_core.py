@@ -17,7 +17,7 @@ import numpy as np
 Mode = Literal["auto", "exact", "directional"]
 
 #: Entries up to which ``mode="auto"`` checks every coordinate (4 evaluations per entry).
-AUTO_EXACT_MAX_ENTRIES = 256
+AUTO_EXACT_MAX_ENTRIES = 512
 #: Rounding safety factor: a float computation of ``n`` terms may err by ``gamma * eps`` relative
 #: to the sum of absolute terms; 128 covers the contraction lengths of nnref's ops (<= ~4096).
 GAMMA = 128.0
@@ -91,6 +91,9 @@ class CheckResult:
     precision_worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     linearity_error: str | None = None
     notes: tuple[str, ...] = field(default=())
+    #: Exact mode: per input, ``(analytic, numeric)`` gradient arrays in float64 (``None`` for
+    #: inputs not differentiated), like ``tf.test.compute_gradient`` but as VJPs.
+    gradients: tuple[tuple[np.ndarray, np.ndarray] | None, ...] | None = None
 
     @property
     def n_kinks(self) -> int:
@@ -114,7 +117,9 @@ class CheckResult:
                 where = f"d{name}{list(w.index)} (input {w.input}, shape {shape})"
                 vals = f"analytic {a:.10g} vs numeric {n:.10g}"
             else:
-                where = f"d{name} along random direction {w.direction} (input {w.input}, shape {shape})"
+                where = (
+                    f"d{name} along random direction {w.direction} (input {w.input}, shape {shape})"
+                )
                 vals = f"<grad, direction> analytic {w.analytic:.10g} vs numeric {w.numeric:.10g}"
             parts.append(
                 f"Worst at {where}: {vals}, abs error {w.abs_err:.3g}, rel error "
@@ -292,12 +297,29 @@ def _compare(
     if abs(jump2) > round_num + round_an and abs(jump2) > 0.75 * abs(jump1):
         lo, hi = sorted(((phi0 - vals[0.5, -1.0]) * 2.0, (vals[0.5, 1.0] - phi0) * 2.0))
         inside = lo - tol <= analytic <= hi + tol
-        return Comparison(i, index, direction, analytic, numeric, tol, step,
-                          status="kink" if inside else "violation", kink=True)
+        return Comparison(
+            i,
+            index,
+            direction,
+            analytic,
+            numeric,
+            tol,
+            step,
+            status="kink" if inside else "violation",
+            kink=True,
+        )
     # Outside the tolerance, or finite differences that did not converge: never a silent pass
     # (unconverged differences are judged against the rounding terms alone).
-    return Comparison(i, index, direction, analytic, numeric,
-                      tol if converged else round_num + round_an, step, status="violation")
+    return Comparison(
+        i,
+        index,
+        direction,
+        analytic,
+        numeric,
+        tol if converged else round_num + round_an,
+        step,
+        status="violation",
+    )
 
 
 def share_ok(analytic: float, numeric: float, tol: float) -> bool:
@@ -313,8 +335,14 @@ def _rms(g: np.ndarray) -> float:
 
 
 def _localize(
-    probe: _Probe, s: _Setup, dys: Sequence[np.ndarray], i: int, delta: np.ndarray,
-    g: np.ndarray, phi_scale: float, g_floor: float,
+    probe: _Probe,
+    s: _Setup,
+    dys: Sequence[np.ndarray],
+    i: int,
+    delta: np.ndarray,
+    g: np.ndarray,
+    phi_scale: float,
+    g_floor: float,
 ) -> Comparison:
     """Bisect a failing direction down to one entry (O(log n) comparisons)."""
     idx = np.flatnonzero(delta)
@@ -355,8 +383,13 @@ def _precision_check(
 
 
 def _linearity(
-    bwd: Callable[..., Any], res: Any, ys: tuple[np.ndarray, ...], s: _Setup, n_args: int,
-    rng: np.random.Generator, names: Sequence[str],
+    bwd: Callable[..., Any],
+    res: Any,
+    ys: tuple[np.ndarray, ...],
+    s: _Setup,
+    n_args: int,
+    rng: np.random.Generator,
+    names: Sequence[str],
 ) -> str | None:
     """bwd(a g1 + b g2) == a bwd(g1) + b bwd(g2), and bwd(0) == 0."""
     a, b = 0.75, -1.25  # exact in binary
@@ -420,7 +453,7 @@ def check_vjp(
         ``exact`` checks every coordinate (4 evaluations per entry). ``directional`` checks
         ``directions`` random +-1 directions per input tensor (4 evaluations each), with a
         fresh random cotangent per direction, and bisects a failing direction down to one
-        entry. ``auto`` is exact up to 256 differentiable entries.
+        entry. ``auto`` is exact up to 512 differentiable entries.
     seed : int
         Seeds cotangents and directions; the same seed gives the same verdict bit for bit.
     shadow : bool or "auto"
@@ -463,6 +496,7 @@ def check_vjp(
     probe.n_evals += 1
 
     comparisons: list[Comparison] = []
+    exact_grads: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(args)
     precision_worst = None
     precision_ok = True
     n_dir = 1 if chosen == "exact" else directions
@@ -481,7 +515,9 @@ def check_vjp(
             if precision_worst is None or (pw is not None and pw[4] > precision_worst[4]):
                 precision_worst = pw
             precision_ok &= pok
-        phi_scale = float(sum(np.sum(np.abs(y.astype(np.float64) * d)) for y, d in zip(ys, dys, strict=True)))
+        phi_scale = float(
+            sum(np.sum(np.abs(y.astype(np.float64) * d)) for y, d in zip(ys, dys, strict=True))
+        )
         phi0 = float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
         phi_scale += abs(phi0)
         for i in s.diff:
@@ -490,20 +526,32 @@ def check_vjp(
             h = _steps(x, eps).astype(x.dtype)
             g_floor = _rms(g)
             if chosen == "exact":
+                an = np.asarray(g, dtype=np.float64).copy()
+                nu = np.empty_like(an)
+                exact_grads[i] = (an, nu)
                 for j in range(x.size):
                     delta = np.zeros_like(x)
                     delta.flat[j] = h.flat[j]
                     entry = tuple(int(v) for v in np.unravel_index(j, x.shape))
-                    comparisons.append(
-                        _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, entry, None)
-                    )
+                    c = _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, entry, None)
+                    nu.flat[j] = c.numeric / c.step
+                    comparisons.append(c)
             else:
                 delta = (h * rng.choice(np.array([-1.0, 1.0]), size=x.shape)).astype(x.dtype)
                 c = _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, None, k)
                 if c.status == "violation":
                     loc = _localize(probe, s, dys, i, delta, g, phi_scale, g_floor)
-                    c = Comparison(c.input, loc.index, k, c.analytic, c.numeric, c.tol, c.step,
-                                   status="violation", kink=c.kink)
+                    c = Comparison(
+                        c.input,
+                        loc.index,
+                        k,
+                        c.analytic,
+                        c.numeric,
+                        c.tol,
+                        c.step,
+                        status="violation",
+                        kink=c.kink,
+                    )
                     comparisons.append(c)
                     comparisons.append(loc)
                     continue
@@ -517,9 +565,7 @@ def check_vjp(
         # Prefer the localized entry (it carries the index) when it is a violation itself.
         located = [c for c in violations if c.index is not None and c.direction is None]
         worst = max(located, key=lambda c: c.share) if located else worst
-    lin_err = (
-        _linearity(bwd, res_low, ys_low, s, len(args), rng, nm) if linearity else None
-    )
+    lin_err = _linearity(bwd, res_low, ys_low, s, len(args), rng, nm) if linearity else None
     notes = []
     if not precision_ok and precision_worst is not None:
         notes.append("The low-precision VJP disagrees with its float64 shadow beyond rounding.")
@@ -534,7 +580,8 @@ def check_vjp(
         n_evals=probe.n_evals,
         n_checked=len(comparisons),
         n_violations=len([c for c in violations if c.direction is None or c.index is None])
-        if chosen == "directional" else len(violations),
+        if chosen == "directional"
+        else len(violations),
         kinks=kinks,
         worst=worst,
         input_names=nm,
@@ -542,6 +589,7 @@ def check_vjp(
         precision_worst=precision_worst,
         linearity_error=lin_err,
         notes=tuple(notes),
+        gradients=tuple(exact_grads) if chosen == "exact" else None,
     )
     if raise_on_failure:
         result.raise_if_failed()
@@ -576,5 +624,14 @@ def check_grad(
         return tuple(None if g is None else np.asarray(g) * dy for g in gs)
 
     fwd.__name__ = getattr(f, "__name__", "f")
-    return check_vjp(fwd, bwd, args, mode=mode, seed=seed, shadow=shadow, names=names,
-                     linearity=False, raise_on_failure=raise_on_failure)
+    return check_vjp(
+        fwd,
+        bwd,
+        args,
+        mode=mode,
+        seed=seed,
+        shadow=shadow,
+        names=names,
+        linearity=False,
+        raise_on_failure=raise_on_failure,
+    )

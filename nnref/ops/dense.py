@@ -74,8 +74,7 @@ def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
     require_rank(op, "w", w, 2)
     if x.shape[-1] != w.shape[0]:
         raise ValueError(
-            f"{op}: last axis of 'x' {shape_str(x)} must equal the first axis of "
-            f"'w' {shape_str(w)}"
+            f"{op}: last axis of 'x' {shape_str(x)} must equal the first axis of 'w' {shape_str(w)}"
         )
     _check_bias(op, b, "w", w)
     # Reshape to 2-D before matmul: a batched matmul runs one GEMM per leading index.
@@ -85,9 +84,7 @@ def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
     return y.reshape(*x.shape[:-1], w.shape[1]), DenseResiduals(x, w)
 
 
-def dense_bwd(
-    res: DenseResiduals, dy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def dense_bwd(res: DenseResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """VJP of :func:`dense`: returns ``(dx, dw, db)``."""
     x, w = res
     dy = check_cotangent("dense", dy, (*x.shape[:-1], w.shape[1]), x.dtype)

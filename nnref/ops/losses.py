@@ -90,9 +90,7 @@ def _reduce(
     if sample_weight is not None:
         sw = np.asarray(sample_weight)
         if sw.dtype.kind not in "iuf":
-            raise TypeError(
-                f"{op}: 'sample_weight' must be real numbers, got dtype {sw.dtype}"
-            )
+            raise TypeError(f"{op}: 'sample_weight' must be real numbers, got dtype {sw.dtype}")
         # Weights are not differentiated; like Keras, they take the loss's dtype.
         sw = sw.astype(per.dtype, copy=False)
         while sw.ndim > per.ndim and sw.shape[-1] == 1:
@@ -185,9 +183,7 @@ def sparse_softmax_cross_entropy_with_logits_bwd(
     return None, _minus_onehot(res.probs, res.labels) * g[..., None]
 
 
-def sparse_softmax_cross_entropy_with_logits(
-    labels: np.ndarray, logits: np.ndarray
-) -> np.ndarray:
+def sparse_softmax_cross_entropy_with_logits(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
     """Forward value of :func:`sparse_softmax_cross_entropy_with_logits_fwd`."""
     return sparse_softmax_cross_entropy_with_logits_fwd(labels, logits)[0]
 
@@ -490,6 +486,6 @@ def mean_squared_error(
     sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Forward value of :func:`mean_squared_error_fwd`."""
-    return mean_squared_error_fwd(
-        y_true, y_pred, reduction=reduction, sample_weight=sample_weight
-    )[0]
+    return mean_squared_error_fwd(y_true, y_pred, reduction=reduction, sample_weight=sample_weight)[
+        0
+    ]

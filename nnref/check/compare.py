@@ -1,0 +1,67 @@
+"""Comparing nnref's values with an oracle's: one error measure, one tolerance table.
+
+The error of ``actual`` against ``desired`` is ``max_j |a_j - d_j| / (|d_j| + rms(d))``: relative
+per entry, with the tensor's RMS as a floor so entries that cancel to nearly zero are judged on
+the tensor's scale (a GEMM's rounding is relative to its terms, not to its result).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Oracle tolerances by dtype: two correct implementations (different summation order, fused
+#: kernels, oneDNN) may differ by this much in the error measure above.
+ORACLE_RTOL: dict[str, float] = {"float64": 1e-12, "float32": 2e-5}
+
+
+def max_rel_error(actual: Any, desired: Any) -> tuple[float, tuple[int, ...]]:
+    """The error measure and the index (in the arrays' shape) where it is attained.
+
+    Matching non-finite entries (same inf, both NaN) count as equal; a non-finite mismatch
+    gives ``inf``.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    d = np.asarray(desired, dtype=np.float64)
+    if a.shape != d.shape:
+        raise ValueError(f"max_rel_error: shapes differ: {a.shape} vs {d.shape}")
+    if a.size == 0:
+        return 0.0, ()
+    same = (a == d) | (np.isnan(a) & np.isnan(d))
+    fin = np.isfinite(d)
+    rms = float(np.sqrt(np.mean(d[fin] ** 2))) if fin.any() else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(a - d) / (np.abs(d) + rms + np.finfo(np.float64).tiny)
+    err = np.where(same, 0.0, np.where(np.isnan(err), np.inf, err))
+    j = int(np.argmax(err))
+    return float(err.flat[j]), tuple(int(v) for v in np.unravel_index(j, a.shape))
+
+
+def assert_close(
+    actual: Any,
+    desired: Any,
+    *,
+    rtol: float | None = None,
+    what: str = "value",
+    check_dtype: bool = True,
+) -> float:
+    """Assert shape, then dtype, then values; return the measured error.
+
+    ``rtol`` defaults to :data:`ORACLE_RTOL` for the desired dtype. The failure message names
+    ``what`` (op, case, dtype, quantity), the worst index and both values.
+    """
+    a, d = np.asarray(actual), np.asarray(desired)
+    if a.shape != d.shape:
+        raise AssertionError(f"{what}: shape {a.shape} != expected {d.shape}")
+    if check_dtype and a.dtype != d.dtype:
+        raise AssertionError(f"{what}: dtype {a.dtype} != expected {d.dtype}")
+    if rtol is None:
+        rtol = ORACLE_RTOL.get(str(d.dtype), ORACLE_RTOL["float64"])
+    err, idx = max_rel_error(a, d)
+    if not err <= rtol:
+        raise AssertionError(
+            f"{what}: error {err:.3g} > {rtol:.3g} at index {list(idx)}: "
+            f"{a[idx]!r} vs expected {d[idx]!r}"
+        )
+    return err

@@ -1,0 +1,2 @@
+"""Adapters to outside oracles (TensorFlow, Keras). Optional extra ``nnref[tf]``; TensorFlow
+is imported only when an adapter is called, never by ``import nnref``."""
