@@ -44,17 +44,25 @@ def _logits(op: str, name: str, z: Any) -> np.ndarray:
     return z
 
 
-def _sparse_labels(op: str, labels: Any, logits: np.ndarray, *, squeeze: bool) -> np.ndarray:
-    labels = as_int(op, "labels", labels)
+def _sparse_labels(
+    op: str,
+    labels: Any,
+    logits: np.ndarray,
+    *,
+    squeeze: bool,
+    names: tuple[str, str] = ("labels", "logits"),
+) -> np.ndarray:
+    lname, zname = names
+    labels = as_int(op, lname, labels)
     batch_shape = logits.shape[:-1]
     if squeeze and labels.shape == (*batch_shape, 1) and labels.shape != batch_shape:
         labels = labels[..., 0]  # Keras squeezes (N, 1) labels; tf.nn does not
     if labels.shape != batch_shape:
         raise ValueError(
-            f"{op}: 'labels' {shape_str(labels)} must have the shape of 'logits' "
+            f"{op}: '{lname}' {shape_str(labels)} must have the shape of '{zname}' "
             f"{shape_str(logits)} without its last (class) axis, i.e. {tuple(batch_shape)}"
         )
-    check_labels_in_range(op, "labels", labels, logits.shape[-1])
+    check_labels_in_range(op, lname, labels, logits.shape[-1])
     return labels
 
 
@@ -301,7 +309,7 @@ def sparse_categorical_crossentropy_fwd(
     """
     op = "sparse_categorical_crossentropy"
     y_pred = _logits(op, "y_pred", y_pred)
-    labels = _sparse_labels(op, y_true, y_pred, squeeze=True)
+    labels = _sparse_labels(op, y_true, y_pred, squeeze=True, names=("y_true", "y_pred"))
     if from_logits:
         per, res = sparse_softmax_cross_entropy_with_logits_fwd(labels, y_pred)
         probs, clipped, passes = res.probs, None, None

@@ -1,0 +1,141 @@
+"""relu, sigmoid, softmax, log_softmax: pinned values for what random tests avoid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnref
+from nnref.check.compare import assert_close
+
+FLOATS = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_relu_gradient_at_zero_and_nan(dt) -> None:
+    x = np.array([-1.0, -0.0, 0.0, 1e-30, np.inf, np.nan, 2.0], dt)
+    y, res = nnref.relu_fwd(x)
+    np.testing.assert_array_equal(
+        y, [0, 0, 0, 1e-30 if dt == np.float64 else dt(1e-30), np.inf, np.nan, 2]
+    )
+    (dx,) = nnref.relu_bwd(res, np.full(x.shape, 3.0, dt))
+    np.testing.assert_array_equal(dx, [0, 0, 0, 3, 3, 0, 3])  # 0 at 0 and -0.0 and NaN, as TF
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_relu_kink_and_nan_match_tf(dt) -> None:
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    x = np.array([-1.0, -0.0, 0.0, 1e-30, np.inf, np.nan, 2.0], dt)
+    dy = np.arange(1, 8).astype(dt)
+    y_tf, (g_tf,) = tape_vjp(tf.nn.relu, (x,), dy)
+    y, res = nnref.relu_fwd(x)
+    np.testing.assert_array_equal(y, y_tf)
+    np.testing.assert_array_equal(nnref.relu_bwd(res, dy)[0], g_tf)
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_sigmoid_extremes(dt) -> None:
+    x = np.array([-np.inf, -100.0, -17.0, 0.0, 16.0, 17.0, np.inf, np.nan], dt)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow on the way
+        y, res = nnref.sigmoid_fwd(x)
+    assert y.dtype == dt
+    assert y[0] == 0 and y[3] == 0.5 and y[6] == 1 and np.isnan(y[7])
+    if dt == np.float32:
+        assert y[1] == 0 and y[5] == 1  # sigmoid(17) rounds to 1 in float32
+    else:
+        np.testing.assert_allclose(y[1], 3.720075976020836e-44, rtol=1e-14)
+    (dx,) = nnref.sigmoid_bwd(res, np.ones_like(x))
+    # Gradient from the output, as TF: exactly 0 wherever y rounds to 1.
+    np.testing.assert_array_equal(dx, y * (1 - y))
+    if dt == np.float32:
+        assert dx[5] == 0 and dx[4] > 0
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_sigmoid_extremes_match_tf(dt) -> None:
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    x = np.array([-np.inf, -100.0, -87.4, -87.3, -17.0, -3.0, 0.0, 16.0, 17.0, 40.0, np.inf], dt)
+    dy = np.linspace(0.5, 2.0, x.size).astype(dt)
+    y_tf, (g_tf,) = tape_vjp(tf.nn.sigmoid, (x,), dy)
+    y, res = nnref.sigmoid_fwd(x)
+    # Zeros (flushed subnormals, saturation) must match exactly; values to the oracle tolerance
+    # (in float64 the saturated y(1-y) amplifies a 1-ulp difference in y to ~3e-9 relative).
+    (dx,) = nnref.sigmoid_bwd(res, dy)
+    np.testing.assert_array_equal(y == 0, y_tf == 0)
+    np.testing.assert_array_equal(dx == 0, g_tf == 0)
+    assert_close(y, y_tf, what=f"sigmoid {dt.__name__} y")
+    assert_close(dx, g_tf, what=f"sigmoid {dt.__name__} dx")
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_softmax_huge_logits(dt) -> None:
+    x = np.array([[1e4, -1e4, 0.0], [1000.0, 1000.0, 1000.0], [-1e4, -1e4, -1e4]], dt)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = nnref.softmax(x)
+        ls = nnref.log_softmax(x)
+    np.testing.assert_array_equal(y[0], [1, 0, 0])
+    np.testing.assert_allclose(y[1:], 1 / 3, rtol=1e-7)
+    np.testing.assert_array_equal(ls[0], [0, -20000, -10000])
+    assert np.isfinite(ls).all()
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+@pytest.mark.parametrize("scale", [1e4, 1e30])
+def test_log_softmax_gradient_stays_finite(dt, scale) -> None:
+    x = np.array([[scale, -scale, 0.0], [scale, scale, -scale]], dt)
+    y, res = nnref.log_softmax_fwd(x)
+    (dx,) = nnref.log_softmax_bwd(res, np.ones_like(y))
+    assert np.isfinite(y).all() and np.isfinite(dx).all()
+    np.testing.assert_allclose(dx, [[-2, 1, 1], [-0.5, -0.5, 1]], rtol=1e-7)
+
+
+def test_softmax_vjp_pinned() -> None:
+    y, res = nnref.softmax_fwd(np.log(np.array([[1.0, 1.0, 2.0]])))
+    np.testing.assert_allclose(y, [[0.25, 0.25, 0.5]], rtol=1e-15)
+    (dx,) = nnref.softmax_bwd(res, np.array([[1.0, 0.0, 0.0]]))
+    # y * (v - <v, y>) = [.25*(1-.25), .25*(-.25), .5*(-.25)]
+    np.testing.assert_allclose(dx, [[0.1875, -0.0625, -0.125]], rtol=1e-15)
+
+
+def test_softmax_axis_and_errors() -> None:
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(nnref.softmax(x, axis=0), nnref.softmax(x.T).T, rtol=1e-15)
+    with pytest.raises(ValueError, match="softmax: 'axis' 2 is out of range for x of rank 2"):
+        nnref.softmax(x, axis=2)
+    with pytest.raises(ValueError, match=r"log_softmax: argument 'x' is empty \(shape \(0, 3\)\)"):
+        nnref.log_softmax(np.ones((0, 3)))
+    with pytest.raises(
+        TypeError, match="softmax: argument 'x' must be float32 or float64, got dtype int64"
+    ):
+        nnref.softmax(np.arange(3))
+    with pytest.raises(ValueError, match="rank >= 1"):
+        nnref.softmax(np.float64(1.0))
+
+
+@pytest.mark.parametrize(
+    ("fwd", "bwd"),
+    [
+        (nnref.relu_fwd, nnref.relu_bwd),
+        (nnref.sigmoid_fwd, nnref.sigmoid_bwd),
+        (nnref.softmax_fwd, nnref.softmax_bwd),
+        (nnref.log_softmax_fwd, nnref.log_softmax_bwd),
+    ],
+    ids=["relu", "sigmoid", "softmax", "log_softmax"],
+)
+def test_activations_keep_dtype_and_do_not_mutate(fwd, bwd, rng) -> None:
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal((3, 4)).astype(dt)
+        x.setflags(write=False)
+        x0 = x.copy()
+        y, res = fwd(x)
+        dy = rng.standard_normal(y.shape).astype(dt)
+        dy.setflags(write=False)
+        (dx,) = bwd(res, dy)
+        assert y.dtype == dt and dx.dtype == dt
+        np.testing.assert_array_equal(x, x0)

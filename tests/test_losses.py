@@ -1,0 +1,311 @@
+"""Cross-entropies and MSE: pinned values (huge logits, clipping, reductions) and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnref
+from nnref.check import check_vjp
+from nnref.check.compare import assert_close
+
+FLOATS = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+HUGE = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0], [1e4, 1e4, -1e4]])
+HUGE_LABELS = np.array([1, 1, 0])
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_sparse_xent_huge_logits_table(dt) -> None:
+    z = HUGE.astype(dt)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss, res = nnref.sparse_softmax_cross_entropy_with_logits_fwd(HUGE_LABELS, z)
+        _, g = nnref.sparse_softmax_cross_entropy_with_logits_bwd(res, np.ones(3, dt))
+    assert loss.dtype == dt and g.dtype == dt
+    np.testing.assert_array_equal(loss[:2], [20000, 0])
+    # The shifted form gives ln 2 to the last bit in float32 (the unshifted form: 0.69335938).
+    assert loss[2] == dt(np.log(2.0))
+    np.testing.assert_array_equal(g, [[1, -1, 0], [0, 0, 0], [-0.5, 0.5, 0]])
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_sparse_xent_huge_logits_match_tf_bitwise(dt) -> None:
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    z = HUGE.astype(dt)
+    dy = np.array([0.5, 2.0, -1.0], dt)
+    y_tf, (_, g_tf) = tape_vjp(
+        lambda lab, x: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=lab, logits=x),
+        (HUGE_LABELS, z),
+        dy,
+    )
+    y, res = nnref.sparse_softmax_cross_entropy_with_logits_fwd(HUGE_LABELS, z)
+    np.testing.assert_array_equal(y, y_tf)
+    np.testing.assert_array_equal(
+        nnref.sparse_softmax_cross_entropy_with_logits_bwd(res, dy)[1], g_tf
+    )
+
+
+def test_dense_xent_huge_logits_equal_sparse() -> None:
+    oh = nnref.one_hot(HUGE_LABELS, 3, dtype=np.float64)
+    dense, res = nnref.softmax_cross_entropy_with_logits_fwd(oh, HUGE)
+    np.testing.assert_array_equal(
+        dense, nnref.sparse_softmax_cross_entropy_with_logits(HUGE_LABELS, HUGE)
+    )
+    dlab, dz = nnref.softmax_cross_entropy_with_logits_bwd(res, np.ones(3))
+    np.testing.assert_array_equal(dz, [[1, -1, 0], [0, 0, 0], [-0.5, 0.5, 0]])
+    np.testing.assert_array_equal(dlab, -nnref.log_softmax(HUGE))
+
+
+def test_dense_xent_gradient_is_tfs_formula_and_the_checker_says_so(rng) -> None:
+    """TF's dlogits is softmax - p even when rows of p sum to 1.3; nnref mirrors TF, and the
+    gradient checker (correctly) rejects it as the derivative of the loss."""
+    z = rng.standard_normal((4, 5))
+    p = rng.random((4, 5))
+    p = p / p.sum(1, keepdims=True) * 1.3
+    _, res = nnref.softmax_cross_entropy_with_logits_fwd(p, z)
+    dy = rng.standard_normal(4)
+    _, dz = nnref.softmax_cross_entropy_with_logits_bwd(res, dy)
+    assert_close(dz, dy[:, None] * (nnref.softmax(z) - p), what="dlogits")
+    r = check_vjp(
+        nnref.softmax_cross_entropy_with_logits_fwd,
+        nnref.softmax_cross_entropy_with_logits_bwd,
+        (p, z),
+        names=("labels", "logits"),
+        raise_on_failure=False,
+    )
+    assert not r.ok
+    assert r.worst is not None and r.input_names[r.worst.input] == "logits"
+
+
+@pytest.mark.parametrize(
+    ("labels", "err", "match"),
+    [
+        pytest.param(
+            np.array([0, -1]),
+            ValueError,
+            r"label value of -1 which is outside the valid range of \[0, 3\)",
+            id="negative",
+        ),
+        pytest.param(
+            np.array([0, 3]),
+            ValueError,
+            r"label value of 3 which is outside the valid range of \[0, 3\)",
+            id="equal-K",
+        ),
+        pytest.param(np.array([7, 0]), ValueError, r"label value of 7", id="large"),
+        pytest.param(
+            np.array([0.0, 1.0]),
+            TypeError,
+            r"'labels' must hold integer class indices, got dtype float64 with shape \(2,\)",
+            id="float-labels",
+        ),
+        pytest.param(
+            np.array([[0], [1]]),
+            ValueError,
+            r"'labels' \(2, 1\) must have the shape of 'logits' \(2, 3\) without its last \(class\) axis",
+            id="rank-mismatch",
+        ),
+        pytest.param(np.array([True, False]), TypeError, "dtype bool", id="bool-labels"),
+    ],
+)
+def test_sparse_xent_bad_labels(labels, err, match) -> None:
+    with pytest.raises(err, match=f"sparse_softmax_cross_entropy_with_logits: .*{match}"):
+        nnref.sparse_softmax_cross_entropy_with_logits(labels, np.zeros((2, 3)))
+
+
+def test_xent_bad_logits() -> None:
+    with pytest.raises(
+        TypeError, match="argument 'logits' must be float32 or float64, got dtype int64"
+    ):
+        nnref.sparse_softmax_cross_entropy_with_logits(np.array([0]), np.array([[1, 2]]))
+    with pytest.raises(ValueError, match=r"argument 'logits' is empty \(shape \(0, 3\)\)"):
+        nnref.sparse_softmax_cross_entropy_with_logits(np.zeros(0, np.int64), np.zeros((0, 3)))
+    with pytest.raises(
+        ValueError, match=r"'labels' \(2, 4\) and 'logits' \(2, 3\) must have the same shape"
+    ):
+        nnref.softmax_cross_entropy_with_logits(np.zeros((2, 4)), np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=r"'labels' float32\(2, 3\) and 'logits' float64\(2, 3\)"):
+        nnref.softmax_cross_entropy_with_logits(np.zeros((2, 3), np.float32), np.zeros((2, 3)))
+
+
+@pytest.mark.tf
+def test_out_of_range_label_message_matches_tf_value() -> None:
+    from nnref.oracles.tf import import_tf
+
+    tf = import_tf()
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="label value of -1 which is outside the valid range of \\[0, 3\\)",
+    ):
+        tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.constant([0, -1]), logits=tf.zeros((2, 3))
+        )
+    with pytest.raises(
+        ValueError, match="label value of -1 which is outside the valid range of \\[0, 3\\)"
+    ):
+        nnref.sparse_softmax_cross_entropy_with_logits(np.array([0, -1]), np.zeros((2, 3)))
+
+
+# ----------------------------------------------------------------------------- Keras semantics
+
+
+def test_scce_clip_without_renormalisation() -> None:
+    # p_y = 1 exactly with 5 classes: clipped row sums to 1 - 1e-7 + 4e-7, so the loss is ~4e-7.
+    p = np.array([[1.0, 0, 0, 0, 0], [0.5, 0.5, 0, 0, 0]])
+    per = nnref.sparse_categorical_crossentropy(np.array([0, 4]), p, reduction="none")
+    q = np.clip(p, 1e-7, 1 - 1e-7)
+    np.testing.assert_allclose(per, np.log(q.sum(1)) - np.log(q[[0, 1], [0, 4]]), rtol=1e-15)
+    assert 3.9e-7 < per[0] < 4.1e-7
+    np.testing.assert_allclose(per[1], -np.log(1e-7) + np.log(1 + 3e-7), rtol=1e-12)
+
+
+CLIPPED = np.array([[0.6, 0.4, 0.0], [1e-9, 0.5, 0.5 - 1e-9], [0.2, 1.5, 0.3]])
+
+
+def test_scce_blocks_gradient_at_clipped_entries() -> None:
+    _, res = nnref.sparse_categorical_crossentropy_fwd(np.array([0, 1, 2]), CLIPPED)
+    g = nnref.sparse_categorical_crossentropy_bwd(res, 1.0)[1]
+    assert g[0, 2] == 0 and g[1, 0] == 0 and g[2, 1] == 0
+    assert np.all(g[0, :2] != 0)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_clipped_probability_gradients_match_tf(dt) -> None:
+    """CCE's clipped entries still get gradient through the renormalisation; SCCE's do not."""
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    p = CLIPPED.astype(dt)
+    lab = np.array([0, 1, 2])
+    oh = nnref.one_hot(lab, 3, dtype=dt)
+    for fwd, bwd, y, fn in [
+        (
+            nnref.sparse_categorical_crossentropy_fwd,
+            nnref.sparse_categorical_crossentropy_bwd,
+            lab,
+            tf.keras.losses.sparse_categorical_crossentropy,
+        ),
+        (
+            nnref.categorical_crossentropy_fwd,
+            nnref.categorical_crossentropy_bwd,
+            oh,
+            tf.keras.losses.categorical_crossentropy,
+        ),
+    ]:
+        dy = np.array([0.5, -2.0, 1.5], dt)
+        y_tf, g_tf = tape_vjp(fn, (y, p), dy)
+        val, res = fwd(y, p, reduction="none")
+        g = bwd(res, dy)
+        assert_close(val, y_tf, what=f"{fwd.__name__} value")
+        assert_close(g[1], g_tf[1], what=f"{fwd.__name__} dy_pred")
+        np.testing.assert_array_equal(g[1] == 0, g_tf[1] == 0)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_keras_probability_loss_pinned_values(dt) -> None:
+    """Values recorded in reference/tf-semantics.md, checked live against Keras."""
+    from nnref.oracles.tf import import_keras
+
+    keras = import_keras()
+    p = np.array([[1.0, 0, 0, 0, 0], [0.5, 0.5, 0, 0, 0], [0.1, 0.2, 0.3, 0.2, 0.2]], dt)
+    q = p * np.array([[1.0], [1.0], [5.0]], dt)  # third row scaled by 5: entries clip at 1 - 1e-7
+    lab = np.array([0, 4, 2])
+    oh = nnref.one_hot(lab, 5, dtype=dt)
+    k_scce = keras.losses.SparseCategoricalCrossentropy(reduction="none", dtype=dt.__name__)(lab, q)
+    k_cce = keras.losses.CategoricalCrossentropy(reduction="none", dtype=dt.__name__)(oh, q)
+    ours_s = nnref.sparse_categorical_crossentropy(lab, q, reduction="none")
+    ours_c = nnref.categorical_crossentropy(oh, q, reduction="none")
+    assert_close(ours_s, np.asarray(k_scce), what="SCCE per-sample")
+    assert_close(ours_c, np.asarray(k_cce), what="CCE per-sample")
+    # SCCE clips before its implicit renormalisation, CCE renormalises first: they differ.
+    assert abs(ours_s[2] - ours_c[2]) > 0.1
+
+
+@pytest.mark.tf
+def test_sum_over_batch_size_divides_by_n_not_by_weights() -> None:
+    from nnref.oracles.tf import import_keras
+
+    keras = import_keras()
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((6, 5))
+    lab = np.array([0, 4, 2, 2, 1, 3])
+    sw = np.array([1, 0, 2, 0, 1, 1.0])
+    k = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float64")(
+        lab, z, sample_weight=sw
+    )
+    ours = nnref.sparse_categorical_crossentropy(lab, z, from_logits=True, sample_weight=sw)
+    per = nnref.sparse_softmax_cross_entropy_with_logits(lab, z)
+    np.testing.assert_allclose(ours, np.sum(sw * per) / 6, rtol=1e-15)
+    assert_close(ours, np.asarray(k), what="SCCE weighted sum_over_batch_size")
+
+
+def test_label_smoothing_formula(rng) -> None:
+    z = rng.standard_normal((4, 5))
+    y = nnref.one_hot(np.array([0, 1, 2, 3]), 5, dtype=np.float64)
+    ys = y * 0.9 + 0.1 / 5
+    want = np.mean(-(ys * nnref.log_softmax(z)).sum(1))
+    got = nnref.categorical_crossentropy(y, z, from_logits=True, label_smoothing=0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    with pytest.raises(
+        ValueError,
+        match=r"categorical_crossentropy: 'label_smoothing' must be in \[0, 1\], got 1.5",
+    ):
+        nnref.categorical_crossentropy(y, z, label_smoothing=1.5)
+
+
+def test_keras_labels_and_reduction_errors() -> None:
+    z = np.zeros((3, 4))
+    # (N, 1) labels are squeezed, as Keras does.
+    np.testing.assert_array_equal(
+        nnref.sparse_categorical_crossentropy(
+            np.array([[0], [1], [2]]), z, from_logits=True, reduction="none"
+        ),
+        np.full(3, np.log(4.0)),
+    )
+    with pytest.raises(ValueError, match="'reduction' must be one of"):
+        nnref.sparse_categorical_crossentropy(np.array([0, 1, 2]), z, reduction="mean")
+    with pytest.raises(
+        ValueError,
+        match=r"'sample_weight' \(2,\) does not broadcast to the per-sample loss shape \(3,\)",
+    ):
+        nnref.mean_squared_error(z, z, sample_weight=np.ones(2))
+    with pytest.raises(TypeError, match="'sample_weight' must be real numbers"):
+        nnref.mean_squared_error(z, z, sample_weight=np.array(["a", "b", "c"]))
+    with pytest.raises(
+        ValueError, match=r"label value of 4 which is outside the valid range of \[0, 4\)"
+    ):
+        nnref.sparse_categorical_crossentropy(np.array([0, 1, 4]), z)
+    with pytest.raises(TypeError, match="'y_true' must hold integer class indices"):
+        nnref.sparse_categorical_crossentropy(np.array([0.0, 1.0, 2.0]), z)
+
+
+def test_mse_values_and_errors() -> None:
+    t = np.array([[1.0, 2.0], [0.0, 0.0]])
+    p = np.array([[2.0, 4.0], [1.0, -1.0]])
+    np.testing.assert_array_equal(nnref.mean_squared_error(t, p, reduction="none"), [2.5, 1.0])
+    assert nnref.mean_squared_error(t, p) == 1.75
+    assert nnref.mean_squared_error(t, p, reduction="sum") == 3.5
+    _, res = nnref.mean_squared_error_fwd(t, p)
+    dt_, dp = nnref.mean_squared_error_bwd(res, 1.0)
+    np.testing.assert_array_equal(dp, [[0.5, 1.0], [0.5, -0.5]])  # 2 (p - t) / (N D)
+    np.testing.assert_array_equal(dt_, -dp)
+    with pytest.raises(
+        ValueError,
+        match=r"mean_squared_error: arguments 'y_true' \(2, 2\) and 'y_pred' \(2, 3\) must have the same shape",
+    ):
+        nnref.mean_squared_error(t, np.zeros((2, 3)))
+    with pytest.raises(
+        ValueError, match=r"mean_squared_error: argument 'dy' must have the output's shape \(\)"
+    ):
+        nnref.mean_squared_error_bwd(res, np.ones(2))
+
+
+def test_scalar_loss_accepts_python_float_cotangent() -> None:
+    z = np.zeros((2, 3), np.float32)
+    _, res = nnref.sparse_categorical_crossentropy_fwd(np.array([0, 1]), z, from_logits=True)
+    _, g = nnref.sparse_categorical_crossentropy_bwd(res, 1.0)
+    assert g.dtype == np.float32
