@@ -42,16 +42,21 @@ def test_sigmoid_extremes(dt) -> None:
     with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow on the way
         y, res = nnref.sigmoid_fwd(x)
     assert y.dtype == dt
-    assert y[0] == 0 and y[3] == 0.5 and y[6] == 1 and np.isnan(y[7])
+    assert y[0] == 0
+    assert y[3] == 0.5
+    assert y[6] == 1
+    assert np.isnan(y[7])
     if dt == np.float32:
-        assert y[1] == 0 and y[5] == 1  # sigmoid(17) rounds to 1 in float32
+        assert y[1] == 0
+        assert y[5] == 1
     else:
         np.testing.assert_allclose(y[1], 3.720075976020836e-44, rtol=1e-14)
     (dx,) = nnref.sigmoid_bwd(res, np.ones_like(x))
     # Gradient from the output, as TF: exactly 0 wherever y rounds to 1.
     np.testing.assert_array_equal(dx, y * (1 - y))
     if dt == np.float32:
-        assert dx[5] == 0 and dx[4] > 0
+        assert dx[5] == 0
+        assert dx[4] > 0
 
 
 @pytest.mark.tf
@@ -91,7 +96,8 @@ def test_log_softmax_gradient_stays_finite(dt, scale) -> None:
     x = np.array([[scale, -scale, 0.0], [scale, scale, -scale]], dt)
     y, res = nnref.log_softmax_fwd(x)
     (dx,) = nnref.log_softmax_bwd(res, np.ones_like(y))
-    assert np.isfinite(y).all() and np.isfinite(dx).all()
+    assert np.isfinite(y).all()
+    assert np.isfinite(dx).all()
     np.testing.assert_allclose(dx, [[-2, 1, 1], [-0.5, -0.5, 1]], rtol=1e-7)
 
 
@@ -137,5 +143,6 @@ def test_activations_keep_dtype_and_do_not_mutate(fwd, bwd, rng) -> None:
         dy = rng.standard_normal(y.shape).astype(dt)
         dy.setflags(write=False)
         (dx,) = bwd(res, dy)
-        assert y.dtype == dt and dx.dtype == dt
+        assert y.dtype == dt
+        assert dx.dtype == dt
         np.testing.assert_array_equal(x, x0)

@@ -149,5 +149,5 @@ def test_inputs_are_not_mutated(rng) -> None:
     dy = rng.standard_normal(y.shape)
     dy.setflags(write=False)
     nnref.dense_bwd(res, dy)
-    y2, res2 = nnref.bias_add_fwd(y, b)
+    _y2, res2 = nnref.bias_add_fwd(y, b)
     nnref.bias_add_bwd(res2, dy)

@@ -20,7 +20,8 @@ def test_sparse_xent_huge_logits_table(dt) -> None:
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         loss, res = nnref.sparse_softmax_cross_entropy_with_logits_fwd(HUGE_LABELS, z)
         _, g = nnref.sparse_softmax_cross_entropy_with_logits_bwd(res, np.ones(3, dt))
-    assert loss.dtype == dt and g.dtype == dt
+    assert loss.dtype == dt
+    assert g.dtype == dt
     np.testing.assert_array_equal(loss[:2], [20000, 0])
     # The shifted form gives ln 2 to the last bit in float32 (the unshifted form: 0.69335938).
     assert loss[2] == dt(np.log(2.0))
@@ -76,7 +77,8 @@ def test_dense_xent_gradient_is_tfs_formula_and_the_checker_says_so(rng) -> None
         raise_on_failure=False,
     )
     assert not r.ok
-    assert r.worst is not None and r.input_names[r.worst.input] == "logits"
+    assert r.worst is not None
+    assert r.input_names[r.worst.input] == "logits"
 
 
 @pytest.mark.parametrize(
@@ -167,7 +169,9 @@ CLIPPED = np.array([[0.6, 0.4, 0.0], [1e-9, 0.5, 0.5 - 1e-9], [0.2, 1.5, 0.3]])
 def test_scce_blocks_gradient_at_clipped_entries() -> None:
     _, res = nnref.sparse_categorical_crossentropy_fwd(np.array([0, 1, 2]), CLIPPED)
     g = nnref.sparse_categorical_crossentropy_bwd(res, 1.0)[1]
-    assert g[0, 2] == 0 and g[1, 0] == 0 and g[2, 1] == 0
+    assert g[0, 2] == 0
+    assert g[1, 0] == 0
+    assert g[2, 1] == 0
     assert np.all(g[0, :2] != 0)
 
 

@@ -116,7 +116,8 @@ def test_one_hot_matches_tf_and_keras(axis, idx_dtype, rng) -> None:
     want = tf.one_hot(
         tf.constant(idx), 6, axis=axis, on_value=2.0, off_value=-0.5, dtype=tf.float64
     ).numpy()
-    assert ours.shape == want.shape and ours.dtype == want.dtype
+    assert ours.shape == want.shape
+    assert ours.dtype == want.dtype
     np.testing.assert_array_equal(ours, want)
     k = np.asarray(keras.ops.one_hot(idx.astype(np.int64), 6, axis=axis))
     np.testing.assert_array_equal(nnref.one_hot(idx, 6, axis=axis), k)
