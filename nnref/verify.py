@@ -75,7 +75,16 @@ def _probs(
     p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
     if scale:  # rows that do not sum to 1 exercise CCE's renormalisation
         p *= rng.uniform(0.5, 2.0, (*shape[:-1], 1))
+    # Entries stay <= 0.95, away from Keras' clip at 1 - 1e-7 (a kink within a step's reach).
+    p /= np.maximum(1.0, p.max(-1, keepdims=True) / 0.95)
     return p.astype(dt)
+
+
+def _dyadic_rows(rng: np.random.Generator, shape: tuple[int, ...], dt: np.dtype) -> np.ndarray:
+    """Soft labels in multiples of 1/64 whose rows sum to exactly 1 in any float dtype."""
+    k = shape[-1]
+    counts = rng.multinomial(64 - k, np.full(k, 1.0 / k), size=shape[:-1]) + 1
+    return (counts / 64.0).astype(dt)
 
 
 def _labels(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
@@ -99,9 +108,14 @@ def _sparse_case(n: int, k: int, scale: float = 1.0) -> Maker:
     return lambda r, dt: ((_labels(r, n, k), _normal(r, (n, k), dt, scale)), {})
 
 
-def _dense_label_case(n: int, k: int, onehot: bool, row_sum: float | None = None) -> Maker:
+def _dense_label_case(n: int, k: int, onehot: bool, exact_rows: bool = False) -> Maker:
     def make(r: np.random.Generator, dt: np.dtype) -> Args:
-        p = np.eye(k)[_labels(r, n, k)] if onehot else _probs(r, (n, k), dt, scale=row_sum is None)
+        if onehot:
+            p = np.eye(k)[_labels(r, n, k)]
+        elif not exact_rows:
+            p = _probs(r, (n, k), dt, scale=True)
+        else:  # TF's softmax - p is the derivative only when rows sum to 1 exactly
+            p = _dyadic_rows(r, (n, k), dt)
         return (p.astype(dt), _normal(r, (n, k), dt)), {}
 
     return make
@@ -371,7 +385,7 @@ SPECS: dict[str, OpSpec] = {
             ("labels", "logits"),
             {
                 "onehot": _dense_label_case(6, 5, True),
-                "soft-rows-sum-1": _dense_label_case(6, 5, False, 1.0),
+                "soft-rows-sum-1": _dense_label_case(6, 5, False, exact_rows=True),
                 "soft-rows-not-1": _dense_label_case(6, 5, False),
             },
             _tf_dense_xent,

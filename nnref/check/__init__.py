@@ -7,6 +7,7 @@ derived steps and tolerances, float64 shadow for float32, kink detection, bisect
 from nnref.check._core import (
     AUTO_EXACT_MAX_ENTRIES,
     GAMMA,
+    GAMMA_FD,
     CheckResult,
     Comparison,
     GradientCheckError,
@@ -17,6 +18,7 @@ from nnref.check._core import (
 __all__ = [
     "AUTO_EXACT_MAX_ENTRIES",
     "GAMMA",
+    "GAMMA_FD",
     "CheckResult",
     "Comparison",
     "GradientCheckError",

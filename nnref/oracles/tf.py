@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -87,3 +88,105 @@ def tape_vjp(
     out_grads.extend(None if g is None else np.asarray(g) for g in grads[k:])
     y_np = tuple(np.asarray(v) for v in ys)
     return (y_np if isinstance(y, tuple | list) else y_np[0]), out_grads
+
+
+@dataclass(frozen=True)
+class ThreeWayReport:
+    """nnref vs finite differences vs GradientTape, at one shared random cotangent.
+
+    Errors use :func:`nnref.check.compare.max_rel_error` (worst over the forward value and every
+    gradient). ``disagreeing`` names the leg that disagrees with the other two: ``"nnref"``,
+    ``"tf"``, ``"fd"`` (nnref and TF agree on a VJP that is not the derivative, as TF's
+    dense-label cross-entropy with rows not summing to 1), ``"all"``, or ``None``.
+    """
+
+    nnref_vs_fd: float
+    nnref_vs_tf: float
+    tf_vs_fd: float
+    fd_tol: float
+    tf_tol: float
+    disagreeing: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.disagreeing is None
+
+    def message(self) -> str:
+        legs = (
+            f"nnref vs FD {self.nnref_vs_fd:.3g}, nnref vs TF {self.nnref_vs_tf:.3g}, "
+            f"TF vs FD {self.tf_vs_fd:.3g} (tolerances: FD {self.fd_tol:.0e}, TF {self.tf_tol:.0e})"
+        )
+        if self.disagreeing is None:
+            return f"All three agree: {legs}."
+        who = {
+            "nnref": "nnref's VJP",
+            "tf": "TensorFlow's VJP",
+            "all": "every leg",
+            "fd": "finite differences (nnref and TF agree on a VJP that is not the derivative)",
+        }
+        return f"Disagreeing leg: {who[self.disagreeing]}. {legs}."
+
+
+def three_way(
+    fwd: Callable[..., Any],
+    bwd: Callable[..., Any],
+    tf_fn: Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    static: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> ThreeWayReport:
+    """Compare nnref's VJP, a float64 finite-difference Jacobian-vector product and TF's tape.
+
+    ``tf_fn`` takes one TF tensor per argument (keyword hyperparameters already bound).
+    Finite differences use :func:`nnref.check.check_vjp` in exact mode on a float64 copy.
+    """
+    from nnref.check import check_vjp
+    from nnref.check.compare import ORACLE_RTOL, max_rel_error
+
+    static = dict(static or {})
+    y, res = fwd(*args, **static)
+    rng = np.random.default_rng(seed)
+    dy = rng.standard_normal(np.shape(y)).astype(np.asarray(y).dtype)
+    g_nn = _as_list(bwd(res, dy))
+    y_tf, g_tf = tape_vjp(tf_fn, args, dy)
+    fd = check_vjp(
+        fwd,
+        bwd,
+        args,
+        static=static,
+        mode="exact",
+        cotangent=dy,
+        linearity=False,
+        raise_on_failure=False,
+        seed=seed,
+    )
+    floats = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+
+    def worst(pairs: list[tuple[Any, Any]]) -> float:
+        return max(max_rel_error(a, b)[0] for a, b in pairs)
+
+    numeric = [fd.gradients[i][1] for i in floats]
+    e_nt = worst([(y, y_tf)] + [(g_nn[i], g_tf[i]) for i in floats])
+    e_nf = worst([(g_nn[i], n) for i, n in zip(floats, numeric, strict=True)])
+    e_tf = worst([(g_tf[i], n) for i, n in zip(floats, numeric, strict=True)])
+    tf_tol = ORACLE_RTOL[np.asarray(y).dtype.name]
+    # Finite differences run in float64 (shadow), ~1e-9 relative; float32 VJPs add their own
+    # rounding, so the FD bar is the larger of 1e-6 and the dtype's oracle tolerance.
+    fd_tol = max(1e-6, tf_tol)
+    nf, nt, tfd = e_nf <= fd_tol, e_nt <= tf_tol, e_tf <= fd_tol
+    if nf and nt and tfd:
+        who = None
+    elif nt and not nf and not tfd:
+        who = "fd"
+    elif tfd and not nf:
+        who = "nnref"
+    elif nf and not tfd:
+        who = "tf"
+    else:
+        who = "all"
+    return ThreeWayReport(e_nf, e_nt, e_tf, fd_tol, tf_tol, who)
+
+
+def _as_list(g: Any) -> list[Any]:
+    return list(g) if isinstance(g, tuple | list) else [g]

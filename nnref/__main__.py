@@ -1,0 +1,5 @@
+import sys
+
+from nnref.cli import main
+
+sys.exit(main())

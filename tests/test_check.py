@@ -1,0 +1,320 @@
+"""Meta-tests: the gradient checker must reject broken backward passes and accept correct ones.
+
+Each broken VJP below is a bug seen in real hand-written layers. Every rejection runs in the
+default mode (``auto``) without tuning tolerances, in float64 and in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnref
+from nnref.check import CheckResult, GradientCheckError, check_grad, check_vjp
+
+FLOATS = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+
+
+def _dense_args(rng, n, i, o, dt):
+    return (
+        rng.standard_normal((n, i)).astype(dt),
+        (rng.standard_normal((i, o)) / np.sqrt(i)).astype(dt),
+        rng.standard_normal(o).astype(dt),
+    )
+
+
+def _reject(fwd, bwd, args, **kw) -> CheckResult:
+    r = check_vjp(fwd, bwd, args, raise_on_failure=False, **kw)
+    assert not r.ok, r.message()
+    with pytest.raises(GradientCheckError) as e:
+        check_vjp(fwd, bwd, args, **kw)
+    assert e.value.result.message() == str(e.value)
+    return r
+
+
+# ----------------------------------------------------------------------------- broken VJPs
+
+
+def transposed_dw(res, dy):
+    dx, dw, db = nnref.dense_bwd(res, dy)
+    return dx, dw.T, db
+
+
+def scaled_dx(res, dy):
+    dx, dw, db = nnref.dense_bwd(res, dy)
+    return dx * dx.dtype.type(1.001), dw, db
+
+
+def wrong_db(res, dy):
+    dx, dw, db = nnref.dense_bwd(res, dy)
+    return dx, dw, db[::-1].copy()
+
+
+def zero_softmax_grad(res, dy):
+    return (np.zeros_like(dy),)
+
+
+def missing_one_over_n(res, dy):
+    none, g = nnref.sparse_categorical_crossentropy_bwd(res, dy)
+    return none, g * g.dtype.type(g.shape[0])
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_rejects_transposed_dw(dt, rng) -> None:
+    r = _reject(
+        nnref.dense_fwd, transposed_dw, _dense_args(rng, 5, 6, 6, dt), names=("x", "w", "b")
+    )
+    assert r.input_names[r.worst.input] == "w"
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_rejects_gradient_scaled_by_1_001(dt, rng) -> None:
+    r = _reject(nnref.dense_fwd, scaled_dx, _dense_args(rng, 8, 5, 3, dt), names=("x", "w", "b"))
+    assert r.input_names[r.worst.input] == "x"
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_rejects_gradient_scaled_by_1_001_directional(dt, rng) -> None:
+    args = _dense_args(rng, 64, 100, 20, dt)  # 8420 entries: auto picks directional
+    r = _reject(nnref.dense_fwd, scaled_dx, args, names=("x", "w", "b"))
+    assert r.mode == "directional"
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_rejects_bias_gradient_wrong_while_weight_right(dt, rng) -> None:
+    args = _dense_args(rng, 64, 100, 20, dt)  # the big kernel must not hide the small bias
+    r = _reject(nnref.dense_fwd, wrong_db, args, names=("x", "w", "b"))
+    assert r.input_names[r.worst.input] == "b"
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_rejects_one_wrong_sign_in_a_large_tensor_and_finds_it(dt, rng) -> None:
+    args = _dense_args(rng, 32, 200, 300, dt)  # dW has 60000 entries
+
+    def one_sign(res, dy):
+        dx, dw, db = nnref.dense_bwd(res, dy)
+        dw = dw.copy()
+        dw[123, 45] *= -1
+        return dx, dw, db
+
+    r = _reject(nnref.dense_fwd, one_sign, args, names=("x", "w", "b"))
+    assert r.mode == "directional"
+    assert r.input_names[r.worst.input] == "w"
+    assert r.worst.index == (123, 45)
+    assert "dw[123, 45]" in r.message()
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_rejects_softmax_gradient_replaced_by_zeros(dt, rng) -> None:
+    x = rng.standard_normal((4, 6)).astype(dt)
+    _reject(nnref.softmax_fwd, zero_softmax_grad, (x,))
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_rejects_gradient_missing_one_over_n(dt, rng) -> None:
+    lab = rng.integers(0, 5, 16)
+    z = rng.standard_normal((16, 5)).astype(dt)
+    _reject(
+        nnref.sparse_categorical_crossentropy_fwd,
+        missing_one_over_n,
+        (lab, z),
+        static={"from_logits": True},
+    )
+
+
+def test_rejects_in_native_precision_too(rng) -> None:
+    """Without the float64 shadow, float64 resolves 1e-3 easily. Native float32 finite
+    differences resolve only about eps32 * sum|y*dy| / (h*|g|), ~1% for this layer (which is why
+    the float64 shadow is the default): a 10% error is the bar there."""
+    _reject(nnref.dense_fwd, scaled_dx, _dense_args(rng, 8, 5, 3, np.float64), shadow=False)
+
+    def scaled_10pct(res, dy):
+        dx, dw, db = nnref.dense_bwd(res, dy)
+        return dx * np.float32(1.1), dw, db
+
+    _reject(nnref.dense_fwd, scaled_10pct, _dense_args(rng, 8, 5, 3, np.float32), shadow=False)
+
+
+# ----------------------------------------------------------------------------- acceptance
+
+
+@pytest.mark.parametrize(
+    "shape", [(8, 5, 3), (64, 100, 20), (128, 256, 64)], ids=["exact", "directional", "large"]
+)
+def test_accepts_correct_float32_without_tuning(shape, rng) -> None:
+    r = check_vjp(nnref.dense_fwd, nnref.dense_bwd, _dense_args(rng, *shape, np.float32))
+    assert r.ok
+    assert r.shadow
+    assert r.precision_worst[4] < 1
+
+
+def test_accepts_correct_float32_in_native_precision(rng) -> None:
+    r = check_vjp(
+        nnref.dense_fwd, nnref.dense_bwd, _dense_args(rng, 8, 5, 3, np.float32), shadow=False
+    )
+    assert r.ok
+    assert not r.shadow
+
+
+def test_integer_inputs_are_skipped(rng) -> None:
+    lab = rng.integers(0, 4, 6)
+    z = rng.standard_normal((6, 4))
+    r = check_vjp(
+        nnref.sparse_softmax_cross_entropy_with_logits_fwd,
+        nnref.sparse_softmax_cross_entropy_with_logits_bwd,
+        (lab, z),
+    )
+    assert r.ok
+    assert r.n_checked == z.size
+    assert r.gradients[0] is None
+
+
+def test_multiple_outputs(rng) -> None:
+    def fwd(x):
+        return (np.sin(x), x * x), x
+
+    def bwd(x, dys):
+        ds, dq = dys
+        return (np.cos(x) * ds + 2 * x * dq,)
+
+    def bad_bwd(x, dys):
+        ds, dq = dys
+        return (np.cos(x) * ds + x * dq,)
+
+    x = rng.standard_normal((3, 4))
+    assert check_vjp(fwd, bwd, (x,)).ok
+    assert not check_vjp(fwd, bad_bwd, (x,), raise_on_failure=False).ok
+
+
+def test_check_grad_plain_functions(rng) -> None:
+    x = rng.standard_normal(5)
+    y = rng.standard_normal(5)
+
+    def f(a, b):
+        return np.sum(a**3 * b)
+
+    assert check_grad(f, (x, y), lambda a, b: (3 * a**2 * b, a**3)).ok
+    r = check_grad(f, (x, y), lambda a, b: (3 * a**2 * b, a**2), raise_on_failure=False)
+    assert not r.ok
+    assert r.input_names[r.worst.input] == "x1"
+    with pytest.raises(ValueError, match="f must return a scalar"):
+        check_grad(lambda a: a, (x,), lambda a: (np.ones_like(a),))
+
+
+# ----------------------------------------------------------------------------- kinks
+
+
+def test_relu_at_zero_is_a_kink_not_an_error() -> None:
+    x = np.array([[-1.0, 0.0, 2.0, 0.0], [0.5, -0.25, 0.0, 3.0]])
+    r = check_vjp(nnref.relu_fwd, nnref.relu_bwd, (x,))
+    assert r.ok
+    assert r.n_kinks == 3
+    assert {k.index for k in r.kinks} == {(0, 1), (0, 3), (1, 2)}
+    assert "kink" in r.message()
+
+
+def test_gradient_outside_the_one_sided_range_at_a_kink_is_an_error() -> None:
+    x = np.array([0.0, 1.0, -1.0])
+
+    def bad_bwd(res, dy):  # claims slope 2 at the kink: outside [0, 1]
+        (g,) = nnref.relu_bwd(res, dy)
+        return (np.where(x == 0, 2.0 * dy, g),)
+
+    r = check_vjp(nnref.relu_fwd, bad_bwd, (x,), raise_on_failure=False)
+    assert not r.ok
+    assert r.worst.kink
+    assert r.worst.index == (0,)
+
+
+def test_max_tie_is_a_kink() -> None:
+    def fwd(x):
+        return x.max(axis=1), x
+
+    def bwd(x, dy):  # first maximum, as TF
+        g = np.zeros_like(x)
+        g[np.arange(x.shape[0]), x.argmax(1)] = dy
+        return (g,)
+
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 1.0, 0.0]])
+    r = check_vjp(fwd, bwd, (x,))
+    assert r.ok
+    assert {k.index for k in r.kinks} == {(0, 1), (0, 2)}
+
+
+# ----------------------------------------------------------------------------- linearity
+
+
+def test_backward_must_be_linear_in_the_cotangent(rng) -> None:
+    x = rng.standard_normal((3, 4))
+
+    def affine_bwd(res, dy):  # right at the probed cotangents? no: an offset breaks linearity
+        (g,) = nnref.sigmoid_bwd(res, dy)
+        return (g + 1e-3,)
+
+    r = check_vjp(nnref.sigmoid_fwd, affine_bwd, (x,), raise_on_failure=False)
+    assert not r.ok
+    assert "not linear" in r.linearity_error or "zero cotangent" in r.linearity_error
+
+
+def test_zero_cotangent_must_give_zero_gradient(rng) -> None:
+    x = rng.standard_normal((3, 4))
+    calls = {"n": 0}
+
+    def nan_on_zero(res, dy):
+        calls["n"] += 1
+        (g,) = nnref.sigmoid_bwd(res, dy)
+        return (np.where(np.all(dy == 0), np.nan, g),)
+
+    r = check_vjp(nnref.sigmoid_fwd, nan_on_zero, (x,), raise_on_failure=False)
+    assert not r.ok
+    assert "zero cotangent is not zero" in r.linearity_error
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def test_result_and_message_are_deterministic_and_complete(rng) -> None:
+    args = _dense_args(rng, 8, 5, 3, np.float64)
+    r1 = check_vjp(
+        nnref.dense_fwd, scaled_dx, args, seed=7, raise_on_failure=False, names=("x", "w", "b")
+    )
+    r2 = check_vjp(
+        nnref.dense_fwd, scaled_dx, args, seed=7, raise_on_failure=False, names=("x", "w", "b")
+    )
+    assert r1.message() == r2.message()
+    m = r1.message()
+    for part in (
+        "FAILED",
+        "exact mode",
+        "seed 7",
+        "evaluations",
+        "Worst at dx[",
+        "analytic",
+        "numeric",
+        "tolerance",
+        "step",
+    ):
+        assert part in m
+    assert r1.n_violations > 0
+    assert r1.worst.share > 1
+    assert r1.n_evals == r2.n_evals > 4 * (8 * 5 + 5 * 3 + 3)
+
+
+def test_modes_and_bad_arguments(rng) -> None:
+    args = _dense_args(rng, 4, 3, 2, np.float64)
+    assert (
+        check_vjp(nnref.dense_fwd, nnref.dense_bwd, args, mode="directional").mode == "directional"
+    )
+    assert check_vjp(nnref.dense_fwd, nnref.dense_bwd, args, mode="exact").mode == "exact"
+    with pytest.raises(ValueError, match="unknown mode"):
+        check_vjp(nnref.dense_fwd, nnref.dense_bwd, args, mode="fast")
+    with pytest.raises(ValueError, match="no floating-point input"):
+        check_vjp(nnref.dense_fwd, nnref.dense_bwd, (np.arange(3),))
+    with pytest.raises(ValueError, match="backward returned 2 gradients for 3 inputs"):
+        check_vjp(nnref.dense_fwd, lambda res, dy: nnref.dense_bwd(res, dy)[:2], args)
+    with pytest.raises(
+        ValueError, match=r"gradient for 'w' has shape \(2, 3\), input has \(3, 2\)"
+    ):
+        check_vjp(nnref.dense_fwd, transposed_dw, args, names=("x", "w", "b"))
+    with pytest.raises(ValueError, match="'names' must name every positional argument"):
+        check_vjp(nnref.dense_fwd, nnref.dense_bwd, args, names=("x",))

@@ -1,0 +1,103 @@
+"""``nnref verify`` and the three-way report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import nnref
+from nnref.cli import main
+
+
+def test_verify_fd_only_table_and_exit_code(capsys) -> None:
+    assert main(["verify", "--fd-only", "--op", "dense", "--op", "relu", "--dtype", "float64"]) == 0
+    out = capsys.readouterr().out
+    assert "dense" in out
+    assert "fd error" in out
+    assert "2 passed, 0 failed" in out
+
+
+def test_verify_unknown_op(capsys) -> None:
+    assert main(["verify", "--fd-only", "--op", "conv9d"]) == 2
+    assert "unknown op" in capsys.readouterr().err
+
+
+def test_verify_fails_on_a_broken_op(monkeypatch, capsys) -> None:
+    import dataclasses
+
+    from nnref import verify
+
+    def broken_bwd(res, dy):
+        dx, dw, db = nnref.dense_bwd(res, dy)
+        return dx, dw * 1.01, db
+
+    monkeypatch.setitem(
+        verify.SPECS, "dense", dataclasses.replace(verify.SPECS["dense"], bwd=broken_bwd)
+    )
+    assert main(["verify", "--fd-only", "--op", "dense", "--dtype", "float64", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["failed"] == 1
+    assert report["rows"][0]["ok"] is False
+
+
+@pytest.mark.tf
+def test_verify_all_legs_json(capsys) -> None:
+    assert main(["verify", "--json", "--op", "softmax"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["versions"]) == {"numpy", "tensorflow", "keras"}
+    assert {r["dtype"] for r in report["rows"]} == {"float32", "float64"}
+    for r in report["rows"]:
+        assert r["ok"]
+        assert r["tf"] < 1e-5
+        assert r["keras"] < 1e-5
+
+
+@pytest.mark.tf
+def test_three_way_names_the_disagreeing_leg(rng) -> None:
+    from nnref.oracles.tf import import_tf, three_way
+
+    tf = import_tf()
+    x, w, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
+
+    def tf_dense(x, w, b):
+        return tf.nn.bias_add(tf.linalg.matmul(x, w), b)
+
+    def bad(res, dy):
+        dx, dw, db = nnref.dense_bwd(res, dy)
+        return dx * 1.001, dw, db
+
+    assert three_way(nnref.dense_fwd, nnref.dense_bwd, tf_dense, (x, w, b)).disagreeing is None
+    r = three_way(nnref.dense_fwd, bad, tf_dense, (x, w, b))
+    assert r.disagreeing == "nnref"
+    assert "nnref's VJP" in r.message()
+    r = three_way(
+        nnref.dense_fwd, nnref.dense_bwd, lambda x, w, b: tf_dense(x, w, 2 * b), (x, w, b)
+    )
+    assert r.disagreeing == "tf"
+    p, z = rng.random((4, 5)), rng.standard_normal((4, 5))
+    r = three_way(
+        nnref.softmax_cross_entropy_with_logits_fwd,
+        nnref.softmax_cross_entropy_with_logits_bwd,
+        lambda p, z: tf.nn.softmax_cross_entropy_with_logits(labels=p, logits=z),
+        (p, z),
+    )
+    assert r.disagreeing == "fd"
+    assert not r.ok
+
+
+@pytest.mark.tf
+def test_tape_vjp_multiple_outputs_and_integer_inputs(rng) -> None:
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    x = rng.standard_normal(3)
+    k = np.array([1, 2, 3])
+    (ys, yc), (gx, gk) = tape_vjp(
+        lambda x, k: (tf.sin(x), tf.cos(x) * tf.cast(k, x.dtype)), (x, k), (np.ones(3), np.ones(3))
+    )
+    np.testing.assert_allclose(ys, np.sin(x))
+    np.testing.assert_allclose(yc, np.cos(x) * k)
+    np.testing.assert_allclose(gx, np.cos(x) - np.sin(x) * k, rtol=1e-14)
+    assert gk is None
