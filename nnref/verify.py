@@ -154,6 +154,23 @@ def _mse_case(shape: tuple[int, ...], **static: Any) -> Maker:
     return make
 
 
+def _conv_case(x_shape: tuple[int, ...], k_shape: tuple[int, ...], **static: Any) -> Maker:
+    def make(r: np.random.Generator, dt: np.dtype) -> Args:
+        return (_normal(r, x_shape, dt), _normal(r, k_shape, dt, 0.5)), dict(static)
+
+    return make
+
+
+def _distinct(rng: np.random.Generator, shape: tuple[int, ...], dt: np.dtype) -> np.ndarray:
+    """A permutation of an evenly spaced grid: ties impossible, minimum gap 4/size."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n).reshape(shape) * (4.0 / n) - 2.0).astype(dt)
+
+
+def _pool_case(x_shape: tuple[int, ...], **static: Any) -> Maker:
+    return lambda r, dt: ((_distinct(r, x_shape, dt),), dict(static))
+
+
 # --------------------------------------------------------------------------- oracle legs
 
 
@@ -221,6 +238,48 @@ def _keras_activation(factory: Callable[[Any, dict, str], Any]) -> Leg:
         return _tape(layer, args, dy)
 
     return leg
+
+
+def _tf_conv(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    tf = _tf()
+    d = st.get("dilations", 1)
+    if d != 1:  # dilated tf.nn.conv2d has no CPU gradient: tf.nn.convolution is bit-identical
+        return _tape(
+            lambda x, w: tf.nn.convolution(x, w, st.get("strides", 1), st["padding"], dilations=d),
+            args,
+            dy,
+        )
+    return _tape(lambda x, w: tf.nn.conv2d(x, w, st.get("strides", 1), st["padding"]), args, dy)
+
+
+def _keras_conv(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    keras = _keras()
+    x, w = args
+    layer = keras.layers.Conv2D(
+        w.shape[3],
+        w.shape[:2],
+        strides=st.get("strides", 1),
+        padding=st["padding"].lower(),
+        dilation_rate=st.get("dilations", 1),
+        use_bias=False,
+        dtype=str(x.dtype),
+    )
+    layer.build(x.shape)
+    layer.set_weights([w])
+    return _tape(layer, (x,), dy, variables=(layer.kernel,))
+
+
+def _tf_pool(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    tf = _tf()
+    return _tape(lambda x: tf.nn.max_pool2d(x, st["ksize"], st["strides"], st["padding"]), args, dy)
+
+
+def _keras_pool(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    keras = _keras()
+    layer = keras.layers.MaxPooling2D(
+        st["ksize"], st["strides"], padding=st["padding"].lower(), dtype=str(args[0].dtype)
+    )
+    return _tape(layer, args, dy)
 
 
 def _tf_sparse_xent(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
@@ -318,6 +377,54 @@ SPECS: dict[str, OpSpec] = {
             _keras_bias_add,
             "tf.nn.bias_add",
             "keras.layers.Dense (identity kernel)",
+        ),
+        OpSpec(
+            "conv2d",
+            ops.conv2d_fwd,
+            ops.conv2d_bwd,
+            ("x", "w"),
+            {
+                "same-odd-pad-3x3": _conv_case((2, 5, 6, 3), (3, 3, 3, 4), padding="SAME"),
+                "same-even-pad-2x2": _conv_case((2, 4, 4, 2), (2, 2, 2, 3), padding="SAME"),
+                "valid-stride-2": _conv_case(
+                    (2, 7, 6, 2), (3, 2, 2, 3), padding="VALID", strides=2
+                ),
+                "same-stride-3": _conv_case((1, 7, 8, 2), (3, 3, 2, 2), padding="SAME", strides=3),
+                "same-strides-2x1": _conv_case(
+                    (1, 5, 5, 2), (2, 3, 2, 2), padding="SAME", strides=[2, 1]
+                ),
+                "dilation-2-same": _conv_case(
+                    (1, 7, 7, 2), (3, 3, 2, 2), padding="SAME", dilations=2
+                ),
+                "dilation-2-valid": _conv_case(
+                    (1, 7, 6, 2), (2, 3, 2, 3), padding="VALID", dilations=2
+                ),
+                "1x1": _conv_case((2, 3, 4, 5), (1, 1, 5, 2), padding="VALID"),
+                "k-larger-than-input-same": _conv_case((1, 2, 2, 2), (5, 5, 2, 2), padding="SAME"),
+            },
+            _tf_conv,
+            _keras_conv,
+            "tf.nn.conv2d (tf.nn.convolution when dilated)",
+            "keras.layers.Conv2D",
+        ),
+        OpSpec(
+            "max_pool2d",
+            ops.max_pool2d_fwd,
+            ops.max_pool2d_bwd,
+            ("x",),
+            {
+                "2x2-s2-valid": _pool_case((2, 6, 6, 3), ksize=2, strides=2, padding="VALID"),
+                "2x2-s2-same-odd": _pool_case((2, 5, 7, 2), ksize=2, strides=2, padding="SAME"),
+                "3x3-s1-same-overlap": _pool_case((1, 5, 6, 2), ksize=3, strides=1, padding="SAME"),
+                "3x3-s2-valid-overlap": _pool_case(
+                    (2, 7, 7, 2), ksize=3, strides=2, padding="VALID"
+                ),
+                "2x3-s-1x2": _pool_case((1, 6, 7, 2), ksize=[2, 3], strides=[1, 2], padding="SAME"),
+            },
+            _tf_pool,
+            _keras_pool,
+            "tf.nn.max_pool2d",
+            "keras.layers.MaxPooling2D",
         ),
         OpSpec(
             "relu",

@@ -38,5 +38,7 @@ def test_forward_and_vjp_match_tensorflow(op: str, case: str, dtype, leg: str) -
 def test_registry_covers_every_differentiable_op() -> None:
     import nnref.ops
 
-    fwd_names = {n[: -len("_fwd")] for n in nnref.ops.__all__ if n.endswith("_fwd")}
+    fwd_names = {
+        n[: -len("_fwd")] for n in nnref.ops.__all__ if n.endswith("_fwd") and "_naive" not in n
+    }
     assert fwd_names == set(SPECS)

@@ -15,6 +15,14 @@ from nnref.ops.activations import (
     softmax_bwd,
     softmax_fwd,
 )
+from nnref.ops.conv import (
+    conv2d,
+    conv2d_bwd,
+    conv2d_fwd,
+    conv2d_naive,
+    conv2d_naive_bwd,
+    conv2d_naive_fwd,
+)
 from nnref.ops.dense import bias_add, bias_add_bwd, bias_add_fwd, dense, dense_bwd, dense_fwd
 from nnref.ops.losses import (
     categorical_crossentropy,
@@ -33,6 +41,14 @@ from nnref.ops.losses import (
     sparse_softmax_cross_entropy_with_logits_bwd,
     sparse_softmax_cross_entropy_with_logits_fwd,
 )
+from nnref.ops.pool import (
+    max_pool2d,
+    max_pool2d_bwd,
+    max_pool2d_fwd,
+    max_pool2d_naive,
+    max_pool2d_naive_bwd,
+    max_pool2d_naive_fwd,
+)
 
 __all__ = [
     "bias_add",
@@ -41,12 +57,24 @@ __all__ = [
     "categorical_crossentropy",
     "categorical_crossentropy_bwd",
     "categorical_crossentropy_fwd",
+    "conv2d",
+    "conv2d_bwd",
+    "conv2d_fwd",
+    "conv2d_naive",
+    "conv2d_naive_bwd",
+    "conv2d_naive_fwd",
     "dense",
     "dense_bwd",
     "dense_fwd",
     "log_softmax",
     "log_softmax_bwd",
     "log_softmax_fwd",
+    "max_pool2d",
+    "max_pool2d_bwd",
+    "max_pool2d_fwd",
+    "max_pool2d_naive",
+    "max_pool2d_naive_bwd",
+    "max_pool2d_naive_fwd",
     "mean_squared_error",
     "mean_squared_error_bwd",
     "mean_squared_error_fwd",

@@ -1,0 +1,64 @@
+"""Mini-batching: shuffled batches and the digits lesson's KFold-over-shuffled-indices scheme."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnref.init import Rng, as_generator
+
+
+def kfold_sizes(n: int, k: int) -> list[int]:
+    """Fold sizes of ``sklearn.model_selection.KFold(k)`` on ``n`` samples: the first
+    ``n % k`` folds have ``n // k + 1`` samples, the rest ``n // k``."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"kfold_sizes: 'n' must be a non-negative int, got {n!r}")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"kfold_sizes: 'k' must be a positive int, got {k!r}")
+    if k > n:
+        raise ValueError(f"kfold_sizes: cannot split n={n} samples into k={k} folds")
+    q, r = divmod(int(n), int(k))
+    return [q + 1] * r + [q] * (k - r)
+
+
+def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
+    """One epoch of the lesson's mini-batches: ``KFold(int(n / batch_size))`` test folds over a
+    random permutation of ``range(n)``.
+
+    Every sample appears exactly once; batches have ``n // k + 1`` or ``n // k`` samples (n=1437,
+    batch 64: 7 batches of 66, then 15 of 65), unlike slicing, which leaves a short last batch.
+
+    Returns
+    -------
+    list of int64 index arrays, in batch order.
+    """
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
+        raise ValueError(f"kfold_batches: 'batch_size' must be a positive int, got {batch_size!r}")
+    k = max(1, int(n / batch_size))
+    sizes = kfold_sizes(n, k)
+    perm = as_generator(rng).permutation(n).astype(np.int64)
+    return np.split(perm, np.cumsum(sizes)[:-1])
+
+
+def shuffled_batches(
+    n: int, batch_size: int, rng: Rng, *, drop_remainder: bool = False
+) -> list[np.ndarray]:
+    """One epoch of shuffled batches of ``batch_size`` (the last one shorter unless dropped)."""
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"shuffled_batches: 'batch_size' must be a positive int, got {batch_size!r}"
+        )
+    if n < 1:
+        raise ValueError(f"shuffled_batches: 'n' must be positive, got {n}")
+    perm = as_generator(rng).permutation(n).astype(np.int64)
+    batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+    if drop_remainder and len(batches[-1]) < batch_size and len(batches) > 1:
+        batches.pop()
+    return batches

@@ -1,0 +1,82 @@
+"""Initializers with Keras' formulas, drawn from seeded NumPy generators.
+
+NumPy cannot reproduce TF's Philox streams, so values differ from Keras'; the distributions
+(bounds, fans, moments) are Keras'. Every function takes ``rng``: a ``numpy.random.Generator`` or
+an int seed. No global random state is used.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+Rng = np.random.Generator | int
+
+
+def as_generator(rng: Rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"expected a numpy.random.Generator or an int seed, got {type(rng).__name__}")
+
+
+def _shape(name: str, shape: Any) -> tuple[int, ...]:
+    s = tuple(int(d) for d in shape)
+    if any(d < 0 for d in s):
+        raise ValueError(f"{name}: negative dimension in shape {s}")
+    return s
+
+
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Keras' ``compute_fans``: a kernel's receptive field multiplies both fans.
+
+    ``(in, out)`` dense kernels give ``(in, out)``; HWIO conv kernels give
+    ``(KH*KW*I, KH*KW*O)``; rank 1 gives ``(n, n)``; rank 0 gives ``(1, 1)``.
+    """
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def glorot_uniform(rng: Rng, shape: Any, dtype: Any = np.float32) -> np.ndarray:
+    """``keras.initializers.GlorotUniform``: ``U(-limit, limit)``,
+    ``limit = sqrt(3 * 1 / max(1, (fan_in + fan_out) / 2)) = sqrt(6 / (fan_in + fan_out))``."""
+    s = _shape("glorot_uniform", shape)
+    fan_in, fan_out = fans(s)
+    limit = math.sqrt(3.0 / max(1.0, (fan_in + fan_out) / 2.0))
+    return as_generator(rng).uniform(-limit, limit, s).astype(dtype)
+
+
+def random_normal(
+    rng: Rng, shape: Any, dtype: Any = np.float32, *, mean: float = 0.0, stddev: float = 0.05
+) -> np.ndarray:
+    """``keras.initializers.RandomNormal`` (mean 0, **stddev 0.05** by default, as
+    ``tf.initializers.RandomNormal()``; ``tf.random.normal`` uses stddev 1)."""
+    s = _shape("random_normal", shape)
+    return (as_generator(rng).standard_normal(s) * stddev + mean).astype(dtype)
+
+
+def uniform(
+    rng: Rng, shape: Any, dtype: Any = np.float32, *, minval: float = -0.05, maxval: float = 0.05
+) -> np.ndarray:
+    """``keras.initializers.RandomUniform`` (defaults -0.05, 0.05)."""
+    s = _shape("uniform", shape)
+    if not minval < maxval:
+        raise ValueError(f"uniform: need minval < maxval, got {minval}, {maxval}")
+    return as_generator(rng).uniform(minval, maxval, s).astype(dtype)
+
+
+def zeros(rng: Rng | None, shape: Any, dtype: Any = np.float32) -> np.ndarray:
+    """``keras.initializers.Zeros`` (``rng`` accepted for a uniform signature, unused)."""
+    return np.zeros(_shape("zeros", shape), dtype)
+
+
+def ones(rng: Rng | None, shape: Any, dtype: Any = np.float32) -> np.ndarray:
+    """``keras.initializers.Ones``."""
+    return np.ones(_shape("ones", shape), dtype)

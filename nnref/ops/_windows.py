@@ -1,0 +1,102 @@
+"""Padding and window arithmetic shared by conv2d and max_pool2d (TF's formulas).
+
+With ``eff_k = (k - 1) * d + 1``:
+
+- ``SAME``: ``out = ceil(n / s)``, ``total = max((out - 1) * s + eff_k - n, 0)``,
+  ``before = total // 2`` (the extra pad goes bottom/right);
+- ``VALID``: ``out = (n - eff_k) // s + 1``, empty (0) when ``eff_k > n``;
+- explicit ``[[0, 0], [t, b], [l, r], [0, 0]]``: ``out = (n + t + b - eff_k) // s + 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+Padding = str | tuple[tuple[int, int], tuple[int, int]]
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def spatial_pair(op: str, name: str, v: Any) -> tuple[int, int]:
+    """An int, an ``[h, w]`` pair or a ``[1, h, w, 1]`` list, as TF accepts for strides etc."""
+    if _int(v):
+        vals = (int(v), int(v))
+    else:
+        try:
+            seq = [int(u) if _int(u) else u for u in v]
+        except TypeError:
+            raise TypeError(f"{op}: '{name}' must be an int or a list of ints, got {v!r}") from None
+        if not all(_int(u) for u in seq):
+            raise TypeError(f"{op}: '{name}' must hold ints, got {v!r}")
+        if len(seq) == 1:
+            vals = (seq[0], seq[0])
+        elif len(seq) == 2:
+            vals = (seq[0], seq[1])
+        elif len(seq) == 4:
+            if seq[0] != 1 or seq[3] != 1:
+                raise ValueError(
+                    f"{op}: '{name}' {list(seq)} must be 1 on the batch and channel axes"
+                )
+            vals = (seq[1], seq[2])
+        else:
+            raise ValueError(f"{op}: '{name}' must have 1, 2 or 4 entries, got {list(seq)}")
+    if vals[0] < 1 or vals[1] < 1:
+        raise ValueError(f"{op}: '{name}' must be positive, got {v!r}")
+    return vals
+
+
+def normalize_padding(op: str, padding: Any) -> Padding:
+    """``"SAME"``, ``"VALID"`` or explicit ``((t, b), (l, r))`` from TF's 4x2 list."""
+    if isinstance(padding, str):
+        if padding in ("SAME", "VALID"):
+            return padding
+        raise ValueError(
+            f"{op}: 'padding' must be 'SAME', 'VALID' or an explicit [[0,0],[t,b],[l,r],[0,0]] "
+            f"list (upper case, as tf.nn), got {padding!r}"
+        )
+    try:
+        rows = [list(r) for r in padding]
+    except TypeError:
+        raise TypeError(
+            f"{op}: 'padding' must be a string or a 4x2 list, got {padding!r}"
+        ) from None
+    if len(rows) != 4 or any(len(r) != 2 for r in rows):
+        raise ValueError(f"{op}: explicit 'padding' must be a list of 4 pairs, got {padding!r}")
+    if not all(_int(u) for r in rows for u in r):
+        raise TypeError(f"{op}: explicit 'padding' must hold ints, got {padding!r}")
+    if rows[0] != [0, 0] or rows[3] != [0, 0]:
+        raise ValueError(
+            f"{op}: nonzero explicit padding in the batch or channel dimensions is not supported: {padding!r}"
+        )
+    if any(u < 0 for r in rows for u in r):
+        raise ValueError(f"{op}: all explicit paddings must be nonnegative, got {padding!r}")
+    return ((int(rows[1][0]), int(rows[1][1])), (int(rows[2][0]), int(rows[2][1])))
+
+
+class AxisPlan(NamedTuple):
+    before: int
+    after: int
+    out: int
+
+
+def plan_axis(n: int, k: int, s: int, d: int, padding: Padding, axis: int) -> AxisPlan:
+    """Pads and output size along one spatial axis (``axis`` 0 = H, 1 = W)."""
+    eff = (k - 1) * d + 1
+    if padding == "SAME":
+        out = -(-n // s)
+        total = max((out - 1) * s + eff - n, 0)
+        return AxisPlan(total // 2, total - total // 2, out)
+    if padding == "VALID":
+        return AxisPlan(0, 0, max((n - eff) // s + 1, 0))
+    t, b = padding[axis]  # type: ignore[index]
+    return AxisPlan(t, b, max((n + t + b - eff) // s + 1, 0))
+
+
+def output_size(n: int, k: int, s: int, d: int, padding: Any) -> int:
+    """Output size along one axis (explicit padding as ``((t, b), (l, r))``: H's pair is used)."""
+    pad = padding if isinstance(padding, str) else normalize_padding("output_size", padding)
+    return plan_axis(n, k, s, d, pad, 0).out

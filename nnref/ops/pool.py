@@ -1,0 +1,185 @@
+"""2-D max pooling, NHWC, exactly as ``tf.nn.max_pool2d`` and TF's CPU ``MaxPoolGrad``.
+
+Forward: the running maximum starts at the dtype's lowest finite value and skips NaN, so padded
+cells never win, ``[nan, 1, 2, 0] -> 2``, and a window of only ``-inf`` and/or NaN gives the
+lowest finite value (``-3.4028235e38`` in float32), not ``-inf``.
+
+Backward: each output's gradient goes to one input cell: the window's first valid cell in
+row-major order, replaced only by a strictly greater one. Ties go to the first maximum; a NaN in
+first place keeps the gradient (``[nan, 1, 2, 0]`` routes to the NaN although ``y = 2``); an all
+``-inf`` window routes to its first cell. Overlapping windows accumulate.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from nnref._validate import as_float, check_cotangent, require_nonempty, require_rank
+from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
+
+
+class MaxPool2DResiduals(NamedTuple):
+    x_shape: tuple[int, ...]
+    dtype: np.dtype
+    choice: np.ndarray  # (N, OH, OW, C) int: row-major window offset that receives the gradient
+    ksize: tuple[int, int]
+    strides: tuple[int, int]
+    plan: tuple[AxisPlan, AxisPlan]
+
+
+def _setup(x: Any, ksize: Any, strides: Any, padding: Any, op: str):
+    x = as_float(op, "x", x)
+    require_rank(op, "x", x, 4, "(N, H, W, C)")
+    require_nonempty(op, "x", x)
+    k = spatial_pair(op, "ksize", ksize)
+    s = spatial_pair(op, "strides", strides)
+    pad = normalize_padding(op, padding)
+    if not isinstance(pad, str):
+        for (lo, hi), kk, side in zip(pad, k, ("top/bottom", "left/right"), strict=True):
+            if lo >= kk or hi >= kk:
+                raise ValueError(
+                    f"{op}: explicit {side} padding {(lo, hi)} must be smaller than the window size {kk}"
+                )
+    plan = (
+        plan_axis(x.shape[1], k[0], s[0], 1, pad, 0),
+        plan_axis(x.shape[2], k[1], s[1], 1, pad, 1),
+    )
+    return x, k, s, plan
+
+
+def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
+    """Row-major window offsets and the strided slices that select them for every output."""
+    for a in range(k[0]):
+        for b in range(k[1]):
+            yield (
+                a * k[1] + b,
+                (slice(a, a + (oh - 1) * s[0] + 1, s[0]), slice(b, b + (ow - 1) * s[1] + 1, s[1])),
+            )
+
+
+def max_pool2d_fwd(
+    x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID"
+) -> tuple[np.ndarray, MaxPool2DResiduals]:
+    """Max over ``ksize`` windows moved by ``strides``.
+
+    Parameters
+    ----------
+    x : array, shape (N, H, W, C)
+    ksize, strides : int, [h, w] or [1, h, w, 1]
+    padding : "SAME", "VALID" or [[0, 0], [t, b], [l, r], [0, 0]] (each pad < window size)
+
+    Notes
+    -----
+    See the module docstring for NaN, ``-inf`` and tie semantics (TF's CPU kernels).
+
+    See Also
+    --------
+    tf.nn.max_pool2d, keras.layers.MaxPooling2D
+    """
+    x, k, s, plan = _setup(x, ksize, strides, padding, "max_pool2d")
+    n, _, _, c = x.shape
+    oh, ow = plan[0].out, plan[1].out
+    if oh == 0 or ow == 0:
+        empty = np.zeros((n, oh, ow, c), np.int16)
+        return np.zeros((n, oh, ow, c), x.dtype), MaxPool2DResiduals(
+            x.shape, x.dtype, empty, k, s, plan
+        )
+    (t, b, _), (left, r, _) = plan
+    lowest = np.finfo(x.dtype).min
+    # Padded cells are -inf with a validity mask; NaN compares False, so "strictly greater"
+    # never picks it, exactly as TF's grad loop; the forward max skips it via fmax.
+    xp = (
+        np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=-np.inf)
+        if t + b + left + r
+        else x
+    )
+    valid = None
+    if t + b + left + r:
+        valid = np.zeros(xp.shape[1:3], bool)
+        valid[t : t + x.shape[1], left : left + x.shape[2]] = True
+    y = np.full((n, oh, ow, c), lowest, x.dtype)
+    best = np.full((n, oh, ow, c), -np.inf, x.dtype)
+    choice = np.full((n, oh, ow, c), -1, np.int16)
+    for off, (si, sj) in _offsets(k, s, oh, ow):
+        cand = xp[:, si, sj, :]
+        np.fmax(y, cand, out=y)
+        take = (choice < 0) | (cand > best)
+        if valid is not None:
+            take &= valid[si, sj][None, :, :, None]
+        np.copyto(best, cand, where=take)
+        np.copyto(choice, off, where=take)
+    return y, MaxPool2DResiduals(x.shape, x.dtype, choice, k, s, plan)
+
+
+def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+    """VJP of :func:`max_pool2d`: returns ``(dx,)`` (gradient mass equals ``sum(dy)``)."""
+    xs, dtype, choice, k, s, plan = res
+    oh, ow = plan[0].out, plan[1].out
+    dy = check_cotangent("max_pool2d", dy, (xs[0], oh, ow, xs[3]), dtype)
+    (t, b, _), (left, r, _) = plan
+    dxp = np.zeros((xs[0], xs[1] + t + b, xs[2] + left + r, xs[3]), dtype)
+    if oh and ow:
+        zero = dtype.type(0)
+        for off, (si, sj) in _offsets(k, s, oh, ow):
+            dxp[:, si, sj, :] += np.where(choice == off, dy, zero)
+    return (dxp[:, t : t + xs[1], left : left + xs[2], :].copy(),)
+
+
+def max_pool2d(x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID") -> np.ndarray:
+    """Forward value of :func:`max_pool2d_fwd`."""
+    return max_pool2d_fwd(x, ksize=ksize, strides=strides, padding=padding)[0]
+
+
+# --------------------------------------------------------------------------- naive oracle
+
+
+def max_pool2d_naive_fwd(
+    x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID"
+) -> tuple[np.ndarray, MaxPool2DResiduals]:
+    """Loop version: for every output, walk its window's valid cells in row-major order."""
+    x, k, s, plan = _setup(x, ksize, strides, padding, "max_pool2d_naive")
+    n, h, w, c = x.shape
+    (t, _, oh), (left, _, ow) = plan
+    lowest = np.finfo(x.dtype).min
+    y = np.full((n, oh, ow, c), lowest, x.dtype)
+    choice = np.full((n, oh, ow, c), -1, np.int16)
+    for bn in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                for ch in range(c):
+                    best = None
+                    for a in range(k[0]):
+                        for b in range(k[1]):
+                            r, q = i * s[0] + a - t, j * s[1] + b - left
+                            if not (0 <= r < h and 0 <= q < w):
+                                continue  # padding never wins
+                            v = x[bn, r, q, ch]
+                            if not np.isnan(v) and v > y[bn, i, j, ch]:
+                                y[bn, i, j, ch] = v
+                            if best is None or v > best:
+                                best = v
+                                choice[bn, i, j, ch] = a * k[1] + b
+    return y, MaxPool2DResiduals(x.shape, x.dtype, choice, k, s, plan)
+
+
+def max_pool2d_naive_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+    """Loop version of :func:`max_pool2d_bwd`."""
+    xs, dtype, choice, k, s, plan = res
+    (t, _, oh), (left, _, ow) = plan
+    dy = check_cotangent("max_pool2d_naive", dy, (xs[0], oh, ow, xs[3]), dtype)
+    dx = np.zeros(xs, dtype)
+    for bn in range(xs[0]):
+        for i in range(oh):
+            for j in range(ow):
+                for ch in range(xs[3]):
+                    a, b = divmod(int(choice[bn, i, j, ch]), k[1])
+                    dx[bn, i * s[0] + a - t, j * s[1] + b - left, ch] += dy[bn, i, j, ch]
+    return (dx,)
+
+
+def max_pool2d_naive(
+    x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID"
+) -> np.ndarray:
+    return max_pool2d_naive_fwd(x, ksize=ksize, strides=strides, padding=padding)[0]

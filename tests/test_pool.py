@@ -1,0 +1,148 @@
+"""max_pool2d: naive vs fast, TF's tie/NaN/-inf routing pinned, bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import nnref
+from nnref.check.compare import assert_close
+
+CASES = [
+    pytest.param(h, w, k, s, pad, id=f"{h}x{w}-k{k}-s{s}-{pad}")
+    for h, w, k, s, pad in itertools.product(
+        [4, 5, 6, 7], [5, 6], [2, 3], [1, 2, 3], ["SAME", "VALID"]
+    )
+]
+FLOATS = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+
+
+@pytest.mark.parametrize(("h", "w", "k", "s", "pad"), CASES)
+def test_fast_matches_naive_random_and_ties(h, w, k, s, pad, rng) -> None:
+    for x in (
+        rng.standard_normal((2, h, w, 2)),
+        np.round(rng.standard_normal((2, h, w, 2))),
+        np.ones((1, h, w, 2)),
+    ):
+        y, res = nnref.max_pool2d_fwd(x, ksize=k, strides=s, padding=pad)
+        yn, resn = nnref.max_pool2d_naive_fwd(x, ksize=k, strides=s, padding=pad)
+        np.testing.assert_array_equal(y, yn)
+        np.testing.assert_array_equal(res.choice, resn.choice)
+        dy = rng.standard_normal(y.shape)
+        assert_close(
+            nnref.max_pool2d_bwd(res, dy)[0],
+            nnref.max_pool2d_naive_bwd(resn, dy)[0],
+            rtol=1e-15,
+            what="dx",
+        )
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize(("h", "w", "k", "s", "pad"), CASES)
+@pytest.mark.parametrize("dt", FLOATS)
+def test_routing_matches_tf_on_ties(h, w, k, s, pad, dt, rng) -> None:
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    for x in (np.ones((1, h, w, 2), dt), np.round(rng.standard_normal((2, h, w, 2))).astype(dt)):
+        y, res = nnref.max_pool2d_fwd(x, ksize=k, strides=s, padding=pad)
+        dy = rng.standard_normal(y.shape).astype(dt)
+        yt, (gt,) = tape_vjp(
+            lambda a: tf.nn.max_pool2d(a, k, s, pad), (x,), dy
+        )  # tf.constant inside
+        np.testing.assert_array_equal(y, yt)
+        g = nnref.max_pool2d_bwd(res, dy)[0]
+        if s >= k:  # no overlap: each cell gets at most one gradient, so exact
+            np.testing.assert_array_equal(g, gt)
+        else:  # overlapping windows accumulate in a different order
+            assert_close(g, gt, what=f"dx {dt.__name__}")
+
+
+def test_pinned_windows() -> None:
+    def route(vals):
+        x = np.array(vals, dtype=np.float64).reshape(1, 2, 2, 1)
+        y, res = nnref.max_pool2d_fwd(x, ksize=2, strides=2)
+        return y.ravel()[0], nnref.max_pool2d_bwd(res, np.ones((1, 1, 1, 1)))[0].reshape(2, 2)
+
+    y, g = route([1, 3, 3, 2])
+    assert y == 3
+    np.testing.assert_array_equal(g, [[0, 1], [0, 0]])
+    y, g = route([np.nan, 1, 2, 0])  # forward skips NaN, gradient stays on the NaN
+    assert y == 2
+    np.testing.assert_array_equal(g, [[1, 0], [0, 0]])
+    y, g = route([-np.inf] * 4)  # lowest finite value, gradient to the first cell
+    assert y == np.finfo(np.float64).min
+    np.testing.assert_array_equal(g, [[1, 0], [0, 0]])
+    y, g = route([np.nan] * 4)
+    assert y == np.finfo(np.float64).min
+    y, g = route([-5, -2, -3, -4])  # all negative: the pad never wins
+    assert y == -2
+
+
+def test_same_window_of_only_padding_and_minus_inf() -> None:
+    x = np.full((1, 3, 3, 1), -np.inf, np.float32)
+    y = nnref.max_pool2d(x, ksize=2, strides=2, padding="SAME")
+    assert y.shape == (1, 2, 2, 1)
+    assert (y == np.finfo(np.float32).min).all()
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_nan_and_inf_windows_match_tf(dt) -> None:
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    x = np.array(
+        [[np.nan, 1, 2, 0], [-np.inf] * 4, [np.nan] * 4, [3, np.nan, 3, -np.inf]], dt
+    ).reshape(4, 2, 2, 1)
+    y, res = nnref.max_pool2d_fwd(x, ksize=2, strides=2)
+    dy = np.array([1, 2, 3, 4], dt).reshape(4, 1, 1, 1)
+    yt, (gt,) = tape_vjp(lambda a: tf.nn.max_pool2d(a, 2, 2, "VALID"), (x,), dy)
+    np.testing.assert_array_equal(y, yt)
+    np.testing.assert_array_equal(nnref.max_pool2d_bwd(res, dy)[0], gt)
+
+
+def test_overlapping_windows_accumulate_and_mass_is_conserved(rng) -> None:
+    x = np.ones((1, 4, 4, 1))
+    y, res = nnref.max_pool2d_fwd(x, ksize=2, strides=1, padding="VALID")
+    dy = np.ones(y.shape)
+    g = nnref.max_pool2d_bwd(res, dy)[0]
+    assert g.sum() == y.size
+    assert g[0, 0, 0, 0] == 1
+    assert g[0, 1, 1, 0] == 1
+    assert g[0, 3, 3, 0] == 0
+    x = rng.standard_normal((2, 7, 6, 3))
+    y, res = nnref.max_pool2d_fwd(x, ksize=3, strides=2, padding="SAME")
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(nnref.max_pool2d_bwd(res, dy)[0].sum(), dy.sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kw", "err", "match"),
+    [
+        pytest.param(
+            {"padding": [[0, 0], [2, 0], [0, 0], [0, 0]]},
+            ValueError,
+            r"top/bottom padding \(2, 0\) must be smaller than the window size 2",
+            id="pad-not-smaller",
+        ),
+        pytest.param({"ksize": 0}, ValueError, "'ksize' must be positive", id="zero-ksize"),
+        pytest.param({"padding": "same"}, ValueError, "upper case", id="lowercase"),
+    ],
+)
+def test_bad_input(kw, err, match) -> None:
+    args = {"ksize": 2, "strides": 2, "padding": "VALID", **kw}
+    with pytest.raises(err, match=match):
+        nnref.max_pool2d(np.ones((1, 4, 4, 1)), **args)
+
+
+def test_rank_dtype_and_empty_output() -> None:
+    with pytest.raises(ValueError, match=r"max_pool2d: argument 'x' must have rank 4"):
+        nnref.max_pool2d(np.ones((4, 4, 1)), ksize=2, strides=2)
+    with pytest.raises(TypeError, match="int64"):
+        nnref.max_pool2d(np.ones((1, 4, 4, 1), np.int64), ksize=2, strides=2)
+    y, res = nnref.max_pool2d_fwd(np.ones((1, 2, 2, 1)), ksize=3, strides=1, padding="VALID")
+    assert y.shape == (1, 0, 0, 1)
+    assert nnref.max_pool2d_bwd(res, np.zeros(y.shape))[0].shape == (1, 2, 2, 1)
