@@ -74,6 +74,55 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nnref.train.loop import make_config, train
+
+    try:
+        cfg = make_config(
+            args.recipe,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            steps=args.steps,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            learning_rate=args.lr,
+            seed=args.seed,
+            dtype=args.dtype,
+            display_step=args.log_every,
+        )
+        out = Path(args.out) if args.out else None
+        if args.resume and out is None:
+            raise ValueError("--resume needs --out (the directory holding checkpoint.npz)")
+        print(
+            f"nnref train {cfg.recipe}: {cfg.dataset}, {cfg.steps} steps, batch {cfg.batch_size}, "
+            f"{cfg.optimizer} lr {cfg.learning_rate}, {cfg.dtype}, seed {cfg.seed}"
+        )
+        result = train(cfg, out=out, resume=args.resume, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        print(f"nnref train: {e}", file=sys.stderr)
+        return 2
+    if out is not None:
+        print(
+            f"wrote {out}/metrics.csv, metrics.json, checkpoint.npz"
+            + (", curves.png, predictions.png" if (out / "curves.png").exists() else "")
+        )
+    return 0 if np.isfinite(result.history[-1]["loss"] if result.history else 0.0) else 1
+
+
+def _errata(args: argparse.Namespace) -> int:
+    from nnref.train.errata import run_errata
+
+    rows = run_errata(
+        steps=args.steps, seed=args.seed, log=(lambda s: None) if args.json else print
+    )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nnref", description="nnref: a verified NumPy reference for neural-network ops"
@@ -97,6 +146,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="only this dtype (repeatable)",
     )
     v.set_defaults(func=_verify)
+
+    from nnref.train.recipes import RECIPES
+
+    t = sub.add_parser(
+        "train",
+        help="train a lesson recipe (default dataset: scikit-learn's bundled digits)",
+        description="Train one of the lessons' networks on nnref's verified ops. "
+        + " ".join(f"{r.name}: {r.lesson}." for r in RECIPES.values()),
+    )
+    t.add_argument("recipe", choices=sorted(RECIPES))
+    t.add_argument(
+        "--dataset",
+        choices=["digits", "mnist", "toy"],
+        help="default: the recipe's (digits; toy for sigmoid-mse)",
+    )
+    t.add_argument(
+        "--data-dir", help="directory with mnist.npz or the IDX files (default: Keras' cache)"
+    )
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int, help="optimizer steps (default: the lesson's)")
+    g.add_argument(
+        "--epochs", type=int, help="epochs, converted to steps for the recipe's batching"
+    )
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"])
+    t.add_argument("--lr", type=float, help="learning rate")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument(
+        "--out", help="directory for metrics.csv/json, curves.png, predictions.png, checkpoint.npz"
+    )
+    t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
+    t.add_argument("--log-every", type=int, help="steps between log lines (default: the lesson's)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("errata", help="run each lesson's bug beside the fixed recipe")
+    e.add_argument("--steps", type=int, help="steps per run (default: each recipe's)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_errata)
     return p
 
 

@@ -31,13 +31,23 @@ class Layer:
 
     @property
     def n_params(self) -> int:
-        return {"dense": 2, "conv2d": 2}.get(self.kind, 0)
+        if self.kind == "dense":
+            return 2 if self.config["use_bias"] else 1
+        return 2 if self.kind == "conv2d" else 0
 
 
 def dense(
-    units: int, *, kernel: str = "glorot_uniform", bias: str = "zeros", **init_kw: Any
+    units: int,
+    *,
+    kernel: str = "glorot_uniform",
+    bias: str = "zeros",
+    use_bias: bool = True,
+    bias_kw: dict[str, Any] | None = None,
+    **init_kw: Any,
 ) -> Layer:
-    return Layer("dense", {"units": units, "kernel": kernel, "bias": bias, "init_kw": init_kw})
+    """``keras.layers.Dense`` defaults: Glorot-uniform kernel, zero bias."""
+    cfg = {"units": units, "kernel": kernel, "bias": bias, "use_bias": use_bias}
+    return Layer("dense", {**cfg, "init_kw": init_kw, "bias_kw": bias_kw or {}})
 
 
 def conv2d(
@@ -65,6 +75,7 @@ def conv2d(
 
 
 def max_pool2d(k: int = 2, *, padding: str = "VALID") -> Layer:
+    """``keras.layers.MaxPooling2D`` defaults (2x2, strides = pool size, VALID)."""
     return Layer("max_pool2d", {"ksize": k, "strides": k, "padding": padding})
 
 
@@ -104,7 +115,8 @@ def init_params(
             if len(shape) != 1:
                 raise ValueError(f"dense layer needs a flat input, got per-sample shape {shape}")
             params.append(_init(c["kernel"], rng, (shape[0], c["units"]), dt, c["init_kw"]))
-            params.append(_init(c["bias"], rng, (c["units"],), dt, {}))
+            if c["use_bias"]:
+                params.append(_init(c["bias"], rng, (c["units"],), dt, c["bias_kw"]))
             shape = (c["units"],)
         elif layer.kind == "conv2d":
             k = c["kernel_size"]
@@ -144,7 +156,9 @@ def forward(
     for layer in layers:
         c = layer.config
         if layer.kind == "dense":
-            x, r = ops.dense_fwd(x, params[k], params[k + 1])
+            w = params[k]
+            b = params[k + 1] if c["use_bias"] else np.zeros(w.shape[1], w.dtype)
+            x, r = ops.dense_fwd(x, w, b)
         elif layer.kind == "conv2d":
             y, rc = ops.conv2d_fwd(x, params[k], strides=c["strides"], padding=c["padding"])
             x, rb = ops.bias_add_fwd(y, params[k + 1])
@@ -177,7 +191,9 @@ def backward(
     for layer, r in zip(reversed(layers), reversed(res), strict=True):
         k -= layer.n_params
         if layer.kind == "dense":
-            dy, grads[k], grads[k + 1] = ops.dense_bwd(r, dy)
+            dy, grads[k], db = ops.dense_bwd(r, dy)
+            if layer.config["use_bias"]:
+                grads[k + 1] = db
         elif layer.kind == "conv2d":
             rc, rb = r
             dyc, grads[k + 1] = ops.bias_add_bwd(rb, dy)
