@@ -150,17 +150,18 @@ def _check_mnist(arrays: dict[str, np.ndarray], source: str) -> Dataset:
 
 def _load_npz(path: Path) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in IDX_FILES if k not in z.files]
-            if missing:
-                raise ValueError(f"{path}: missing arrays {missing} (has {sorted(z.files)})")
-            arrays = {k: z[k] for k in IDX_FILES}
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+            names = set(z.files)
+            arrays = {k: z[k] for k in IDX_FILES if k in names}
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ValueError(f"{path}: not a readable .npz file ({e})") from None
     except ValueError as e:
-        if "pickle" in str(e).lower():
+        if "allow_pickle" in str(e):
             raise ValueError(f"{path}: holds pickled objects, which nnref never loads") from None
         raise
+    missing = [k for k in IDX_FILES if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {missing} (has {sorted(names)})")
     return _check_mnist(arrays, str(path))
 
 

@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -266,24 +267,34 @@ def save_checkpoint(run: Run, path: Path) -> None:
 def load_checkpoint(run: Run, path: Path) -> None:
     """Restore ``run`` from ``path``; refuses a checkpoint from another configuration."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            if meta.get("format") != FORMAT_VERSION:
-                raise ValueError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
-            if meta["config_key"] != run.cfg.key():
-                raise ValueError(
-                    f"{path}: checkpoint was written by another configuration:\n  {meta['config_key']}\n"
-                    f"this run is:\n  {run.cfg.key()}"
-                )
-            params = [z[f"param_{i}"] for i in range(meta["n_params"])]
-            slots = {
-                name: [z[f"slot_{name}_{i}"] for i in range(meta["n_params"])]
-                for name in meta["slots"]
-            }
-    except (OSError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+            stored = {k: z[k] for k in z.files}
+        meta = json.loads(bytes(stored.pop("meta")).decode())
+        n = int(meta["n_params"])
+        params = [stored[f"param_{i}"] for i in range(n)]
+        slots = {name: [stored[f"slot_{name}_{i}"] for i in range(n)] for name in meta["slots"]}
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        zipfile.BadZipFile,
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+    ) as e:
         raise ValueError(
             f"{path}: not a valid nnref checkpoint ({type(e).__name__}: {e})"
         ) from None
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
+    if meta["config_key"] != run.cfg.key():
+        raise ValueError(
+            f"{path}: checkpoint was written by another configuration:\n  {meta['config_key']}\n"
+            f"this run is:\n  {run.cfg.key()}"
+        )
+    if len(params) != len(run.params):
+        raise ValueError(f"{path}: {len(params)} parameters, this model has {len(run.params)}")
     for p, q in zip(params, run.params, strict=True):
         if p.shape != q.shape or p.dtype != q.dtype:
             raise ValueError(

@@ -1,0 +1,160 @@
+"""Dataset loaders: digits, the toy set, and MNIST from files the tests write (npz and IDX)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from nnref.data import load_dataset, load_digits, load_mnist, parse_idx, toy_two_feature
+from nnref.data.datasets import IDX_FILES
+
+
+def idx_bytes(a: np.ndarray, magic: bytes | None = None) -> bytes:
+    head = magic if magic is not None else bytes([0, 0, 0x08, a.ndim])
+    return head + struct.pack(f">{a.ndim}I", *a.shape) + a.astype(np.uint8).tobytes()
+
+
+def small_mnist(rng, n_train=6, n_test=4) -> dict[str, np.ndarray]:
+    return {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
+
+
+def write_idx(d, arrays, gz=False) -> None:
+    for k, stem in IDX_FILES.items():
+        data = idx_bytes(arrays[k])
+        if gz:
+            (d / (stem + ".gz")).write_bytes(gzip.compress(data))
+        else:
+            (d / stem).write_bytes(data)
+
+
+def test_digits_split_as_the_lesson() -> None:
+    d = load_digits()
+    assert d.x_train.shape == (1437, 8, 8, 1)
+    assert d.x_test.shape == (360, 8, 8, 1)
+    assert d.x_train.min() >= 0
+    assert d.x_train.max() <= 1
+    assert d.num_classes == 10
+
+
+def test_toy_is_deterministic() -> None:
+    a, b = toy_two_feature(seed=3), toy_two_feature(seed=3)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert a.x_train.shape == (120, 2)
+    assert set(np.unique(a.y_train)) == {0, 1}
+
+
+@pytest.mark.parametrize("fmt", ["npz", "idx", "idx.gz"])
+def test_mnist_loads_from_files(fmt, tmp_path, rng) -> None:
+    arrays = small_mnist(rng)
+    if fmt == "npz":
+        np.savez(tmp_path / "mnist.npz", **arrays)
+    else:
+        write_idx(tmp_path, arrays, gz=fmt.endswith("gz"))
+    d = load_mnist(tmp_path)
+    assert d.x_train.shape == (6, 28, 28, 1)
+    np.testing.assert_array_equal(d.x_train[..., 0], arrays["x_train"] / 255.0)
+    np.testing.assert_array_equal(d.y_test, arrays["y_test"])
+
+
+def test_mnist_from_keras_cache(tmp_path, rng, monkeypatch) -> None:
+    (tmp_path / "datasets").mkdir()
+    np.savez(tmp_path / "datasets" / "mnist.npz", **small_mnist(rng))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert load_dataset("mnist").x_test.shape == (4, 28, 28, 1)
+
+
+def test_mnist_missing_says_where(tmp_path) -> None:
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"MNIST not found in .*Put Keras' mnist.npz there, or the four IDX files",
+    ):
+        load_mnist(tmp_path)
+    (tmp_path / IDX_FILES["x_train"]).write_bytes(idx_bytes(np.zeros((1, 28, 28))))
+    with pytest.raises(FileNotFoundError, match="incomplete MNIST IDX set, missing"):
+        load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        pytest.param(lambda b: b[:-5], "holds 7835 bytes after the header", id="truncated"),
+        pytest.param(
+            lambda b: b"\x00\x00\x0d\x03" + b[4:],
+            "wrong IDX magic number 0x00000d03",
+            id="float-magic",
+        ),
+        pytest.param(
+            lambda b: b"\x01\x00\x08\x03" + b[4:], "wrong IDX magic number", id="bad-magic"
+        ),
+        pytest.param(lambda b: b[:2], "truncated IDX header", id="tiny"),
+        pytest.param(
+            lambda b: b[:4] + struct.pack(">3I", 10**7, 28, 28) + b[16:],
+            r"\(10000000, 28, 28\) = 7840000000 bytes, over the",
+            id="oversize-header",
+        ),
+        pytest.param(
+            lambda b: b[:4] + struct.pack(">3I", 100000, 28, 28) + b[16:],
+            "declares dimensions \\(100000, 28, 28\\)",
+            id="header-larger-than-file",
+        ),
+        pytest.param(lambda b: b[:8], r"3 dimensions need 16 bytes", id="header-cut"),
+    ],
+)
+def test_malformed_idx_rejected(mutate, match, tmp_path, rng) -> None:
+    arrays = small_mnist(rng, n_train=10)
+    write_idx(tmp_path, arrays)
+    p = tmp_path / IDX_FILES["x_train"]
+    p.write_bytes(mutate(p.read_bytes()))
+    with pytest.raises(ValueError, match=match):
+        load_mnist(tmp_path)
+
+
+def test_wrong_dimensions_and_labels_rejected(tmp_path, rng) -> None:
+    arrays = small_mnist(rng)
+    arrays["x_train"] = rng.integers(0, 255, (6, 14, 14), dtype=np.uint8)
+    write_idx(tmp_path, arrays)
+    with pytest.raises(
+        ValueError, match=r"x_train has shape \(6, 14, 14\), expected \(N, 28, 28\)"
+    ):
+        load_mnist(tmp_path)
+    arrays = small_mnist(rng)
+    arrays["y_test"][0] = 12
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    with pytest.raises(ValueError, match=r"labels outside 0\.\.9"):
+        load_mnist(tmp_path)
+
+
+def test_pickled_or_corrupt_npz_rejected(tmp_path, rng) -> None:
+    arrays = small_mnist(rng)
+    bad = dict(arrays)
+    bad["y_train"] = np.array([{"evil": 1}] * 6, dtype=object)
+    np.savez(tmp_path / "mnist.npz", **bad)
+    with pytest.raises(ValueError, match="pickled objects"):
+        load_mnist(tmp_path)
+    (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match=r"not a readable \.npz file"):
+        load_mnist(tmp_path)
+    np.savez(tmp_path / "mnist.npz", x_train=arrays["x_train"])
+    with pytest.raises(ValueError, match="missing arrays"):
+        load_mnist(tmp_path)
+
+
+def test_parse_idx_expected_rank() -> None:
+    with pytest.raises(ValueError, match="has 1 dimensions, expected 3"):
+        parse_idx(idx_bytes(np.zeros(4)), expect_ndim=3)
+    np.testing.assert_array_equal(
+        parse_idx(idx_bytes(np.arange(6).reshape(2, 3))), np.arange(6).reshape(2, 3)
+    )
+
+
+def test_unknown_dataset() -> None:
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        load_dataset("cifar")

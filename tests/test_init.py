@@ -1,0 +1,55 @@
+"""Initializers: Keras' fans and bounds, statistics, seeding (values cannot match TF's Philox)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nnref import init
+
+
+@pytest.mark.parametrize(
+    ("shape", "fans"),
+    [((784, 300), (784, 300)), ((5, 3, 7, 64), (105, 960)), ((7,), (7, 7)), ((), (1, 1))],
+)
+def test_keras_fans(shape, fans) -> None:
+    assert init.fans(shape) == fans
+
+
+def test_glorot_bounds_and_variance() -> None:
+    w = init.glorot_uniform(0, (784, 300), np.float64)
+    limit = math.sqrt(6 / (784 + 300))
+    assert np.abs(w).max() <= limit
+    assert np.abs(w).max() > 0.999 * limit
+    assert w.var() == pytest.approx(limit**2 / 3, rel=0.02)
+    k = init.glorot_uniform(1, (5, 3, 7, 64))
+    assert k.dtype == np.float32
+    assert np.abs(k).max() <= math.sqrt(6 / (105 + 960))
+
+
+def test_random_normal_uniform_zeros_ones() -> None:
+    x = init.random_normal(0, (200, 200), np.float64)
+    assert x.std() == pytest.approx(0.05, rel=0.02)
+    assert abs(x.mean()) < 0.001
+    y = init.random_normal(0, (200, 200), np.float64, stddev=1.0, mean=2.0)
+    assert y.std() == pytest.approx(1.0, rel=0.02)
+    assert y.mean() == pytest.approx(2.0, abs=0.02)
+    u = init.uniform(0, (1000,), minval=0.0, maxval=0.1)
+    assert u.min() >= 0
+    assert u.max() < 0.1
+    assert not init.zeros(None, (2, 2)).any()
+    assert (init.ones(None, (2, 2)) == 1).all()
+
+
+def test_seeding_is_deterministic_and_explicit() -> None:
+    a = init.glorot_uniform(7, (3, 4))
+    np.testing.assert_array_equal(a, init.glorot_uniform(np.random.default_rng(7), (3, 4)))
+    assert not np.array_equal(a, init.glorot_uniform(8, (3, 4)))
+    with pytest.raises(TypeError, match=r"numpy\.random\.Generator or an int seed"):
+        init.glorot_uniform(None, (3, 4))
+    with pytest.raises(ValueError, match="negative dimension"):
+        init.zeros(None, (-1, 2))
+    with pytest.raises(ValueError, match="minval < maxval"):
+        init.uniform(0, (2,), minval=1.0, maxval=0.0)
