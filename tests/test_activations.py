@@ -146,3 +146,20 @@ def test_activations_keep_dtype_and_do_not_mutate(fwd, bwd, rng) -> None:
         assert y.dtype == dt
         assert dx.dtype == dt
         np.testing.assert_array_equal(x, x0)
+
+
+@pytest.mark.tf
+def test_subnormal_inputs_differ_from_tf_documented() -> None:
+    """TF's CPU kernels run with denormals-are-zero: relu(5e-324) is 0 there with slope 0.
+    nnref keeps IEEE gradual underflow: relu(5e-324) = 5e-324 with slope 1 (documented
+    difference; values differ by less than the smallest normal number)."""
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    x = np.array([5e-324, -5e-324, 1e-310])
+    y_tf, (g_tf,) = tape_vjp(tf.nn.relu, (x,), np.ones(3))
+    y, res = nnref.relu_fwd(x)
+    np.testing.assert_array_equal(y, [5e-324, 0, 1e-310])
+    np.testing.assert_array_equal(nnref.relu_bwd(res, np.ones(3))[0], [1, 0, 1])
+    np.testing.assert_array_equal(g_tf, [0, 0, 0])
+    assert np.abs(y - y_tf).max() < np.finfo(np.float64).tiny

@@ -106,6 +106,39 @@ def test_empty_dilated_output_tf_filter_gradient_is_not_zero_ours_is(rng) -> Non
     assert np.abs(gw).max() > 0  # TF's value; if this fails, TF fixed it: compare exactly instead
 
 
+@pytest.mark.tf
+def test_kernel_wider_than_valid_input_tf_float32_defect() -> None:
+    """Pinned TF behaviour: with the kernel wider than a VALID input, TF's float64 kernel (and
+    float32 with TF_ENABLE_ONEDNN_OPTS=0) returns the empty output nnref returns; the default
+    float32 oneDNN kernel returns zeros of the *input's* shape. Dilated TF raises "Computed
+    output size would be negative"; nnref returns the empty output (documented difference)."""
+    from nnref.oracles.tf import import_tf
+
+    tf = import_tf()
+    x = np.arange(6.0).reshape(1, 2, 3, 1)
+    k = np.ones((3, 3, 1, 1))
+    assert nnref.conv2d(x, k).shape == (1, 0, 1, 1)
+    assert tuple(tf.nn.conv2d(tf.constant(x), tf.constant(k), 1, "VALID").shape) == (1, 0, 1, 1)
+    y32 = tf.nn.conv2d(
+        tf.constant(x.astype(np.float32)), tf.constant(k.astype(np.float32)), 1, "VALID"
+    )
+    assert tuple(y32.shape) == (1, 2, 3, 1)  # TF defect; if this fails, TF fixed it
+    assert nnref.conv2d(np.ones((1, 1, 1, 1)), np.ones((1, 2, 1, 1)), dilations=[1, 2]).shape == (
+        1,
+        1,
+        0,
+        1,
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="negative"):
+        tf.nn.conv2d(
+            tf.ones((1, 1, 1, 1), tf.float64),
+            tf.ones((1, 2, 1, 1), tf.float64),
+            1,
+            "VALID",
+            dilations=[1, 2],
+        )
+
+
 def test_strides_forms_and_keras_defaults(rng) -> None:
     x = rng.standard_normal((1, 5, 5, 2))
     k = rng.standard_normal((3, 3, 2, 1))

@@ -182,17 +182,23 @@ class _Probe:
         return float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
 
 
-def _steps(x: np.ndarray, eps: float) -> np.ndarray:
+def _rms_finite(x: np.ndarray) -> float:
+    xf = np.abs(x.astype(np.float64))
+    finite = xf[np.isfinite(xf)]
+    return float(np.sqrt(np.mean(finite**2))) if finite.size else 0.0
+
+
+def _steps(x: np.ndarray, eps: float, fallback: float) -> np.ndarray:
     """Per-entry power-of-two steps ~ eps**(1/3) * max(|x_j|, rms(x) / 1024).
 
     The step follows each entry's own magnitude (functions like ``log p`` curve on the scale of
-    ``p``); the RMS floor only serves entries at or near zero. A power of two at least a few
-    ulps of ``x_j`` makes ``x_j +- h`` exact in nearly every case.
+    ``p``); the RMS floor only serves entries at or near zero. An all-zero input takes the scale
+    of the other inputs (``fallback``; 1 when every input is zero). A power of two at least a
+    few ulps of ``x_j`` makes ``x_j +- h`` exact in nearly every case.
     """
     xf = np.abs(x.astype(np.float64))
-    finite = xf[np.isfinite(xf)]
-    rms = float(np.sqrt(np.mean(finite**2))) if finite.size else 0.0
-    scale = np.maximum(xf, rms / 1024.0 if rms > 0 else 1.0)
+    rms = _rms_finite(x)
+    scale = np.maximum(xf, (rms if rms > 0 else fallback) / 1024.0)
     scale = np.where(np.isfinite(scale), scale, 1.0)
     return np.exp2(np.round(np.log2(scale * eps ** (1.0 / 3.0))))
 
@@ -288,7 +294,8 @@ def _compare(
     g_eps = float(np.finfo(s.dtype if not s.shadow else np.float64).eps)
     # Each phi evaluation errs by <= GAMMA*eps*phi_scale; R = (4 d2 - d1)/3 combines 4 of them.
     round_num = GAMMA_FD * eps * phi_scale * (4.0 * 2.0 + 1.0) / 3.0
-    round_an = GAMMA * g_eps * a_abs
+    # Plus a few subnormal steps: below the smallest normal number, relative precision is lost.
+    round_an = GAMMA * g_eps * a_abs + 8 * float(np.finfo(s.eval_dtype).smallest_subnormal)
     tol = round_num + round_an + 2.0 * trunc
     converged = trunc <= math.sqrt(eps) * (a_abs + abs(numeric)) + round_num
     step = float(np.max(np.abs(dd)))
@@ -407,7 +414,8 @@ def _linearity(
         u, v, w = (np.asarray(r[i]).astype(np.float64) for r in (r1, r2, rm))
         want = a * u + b * v
         scale = abs(a) * (np.abs(u) + _rms(u)) + abs(b) * (np.abs(v) + _rms(v))
-        err = np.abs(w - want) - GAMMA * eps * scale
+        # Subnormal results lose relative precision: allow a few subnormal steps absolutely.
+        err = np.abs(w - want) - GAMMA * eps * scale - 8 * np.finfo(s.dtype).smallest_subnormal
         if np.any(err > 0) or np.any(np.isnan(w)):
             j = int(np.nanargmax(np.where(np.isnan(w), np.inf, err)))
             entry = tuple(int(q) for q in np.unravel_index(j, u.shape))
@@ -504,6 +512,8 @@ def check_vjp(
     ys_low = tuple(np.asarray(o) for o in _as_tuple(y_low))
     probe.n_evals += 1
 
+    rms_all = [r for r in (_rms_finite(s.args[i]) for i in s.diff) if r > 0]
+    fallback = max(rms_all) if rms_all else 1024.0
     comparisons: list[Comparison] = []
     exact_grads: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(args)
     precision_worst = None
@@ -538,7 +548,7 @@ def check_vjp(
         for i in s.diff:
             g = _check_grad_shape(grads[i], s.args[i], nm[i])
             x = s.args[i]
-            h = _steps(x, eps).astype(x.dtype)
+            h = _steps(x, eps, fallback).astype(x.dtype)
             g_floor = _rms(g)
             if chosen == "exact":
                 an = np.asarray(g, dtype=np.float64).copy()

@@ -1,0 +1,300 @@
+"""Public Hypothesis strategies for nnref-style ops (optional extra: ``nnref[test]``).
+
+Functions returning strategies, plural names, keyword-only arguments, arguments users may want to
+vary accepted as strategies, ``InvalidArgument`` on bad arguments (Hypothesis' API style guide).
+Defaults are small so properties stay fast.
+
+Examples
+--------
+>>> import nnref
+>>> from hypothesis import given
+>>> from nnref import strategies as nst
+>>> @given(nst.conv2d_args())
+... def test_conv_shape(args):
+...     y = nnref.conv2d(args["x"], args["w"], **args["static"])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from hypothesis.extra import numpy as hnp
+
+from nnref.ops._windows import plan_axis
+
+__all__ = [
+    "conv2d_args",
+    "dense_args",
+    "distinct_arrays",
+    "dtypes",
+    "finite_arrays",
+    "kfold_params",
+    "labels",
+    "logits",
+    "max_pool2d_args",
+    "xent_args",
+]
+
+Strat = st.SearchStrategy
+
+
+def _as_strategy(name: str, v: Any) -> Strat:
+    if isinstance(v, st.SearchStrategy):
+        return v
+    if isinstance(v, int | float | np.dtype | type | str | tuple):
+        return st.just(v)
+    raise InvalidArgument(f"{name}={v!r} must be a value or a strategy")
+
+
+def _check_range(name: str, lo: float, hi: float) -> None:
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
+        raise InvalidArgument(f"{name}: need finite min_value < max_value, got {lo}, {hi}")
+
+
+def dtypes() -> Strat:
+    """float32 or float64 (nnref's supported dtypes).
+
+    >>> dtypes().example() in (np.float32, np.float64)  # doctest: +SKIP
+    """
+    return st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)])
+
+
+def finite_arrays(
+    *,
+    dtype: Any = None,
+    shape: Any = None,
+    min_value: float = -10.0,
+    max_value: float = 10.0,
+    min_magnitude: float = 0.0,
+    allow_subnormal: bool = True,
+) -> Strat:
+    """Arrays of finite floats in ``[min_value, max_value]``.
+
+    ``min_magnitude > 0`` keeps every entry at least that far from 0 (away from ReLU's kink).
+    ``allow_subnormal=False`` excludes subnormal numbers (TF's CPU kernels flush them to zero).
+    ``shape`` defaults to 1-3 dimensions of size 1-5.
+
+    >>> finite_arrays(dtype=np.float64, shape=(2, 3), min_magnitude=0.1).example().shape  # doctest: +SKIP
+    (2, 3)
+    """
+    _check_range("finite_arrays", min_value, max_value)
+    if min_magnitude < 0 or min_magnitude >= max(abs(min_value), abs(max_value)):
+        raise InvalidArgument(f"finite_arrays: min_magnitude={min_magnitude} out of range")
+    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    sh = (
+        _as_strategy("shape", shape)
+        if shape is not None
+        else hnp.array_shapes(min_dims=1, max_dims=3, max_side=5)
+    )
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        d = np.dtype(draw(dt))
+        width = 32 if d == np.float32 else 64
+        el = st.floats(
+            min_value,
+            max_value,
+            allow_nan=False,
+            allow_infinity=False,
+            width=width,
+            allow_subnormal=allow_subnormal,
+        )
+        if min_magnitude > 0:
+            el = el.filter(lambda v: abs(v) >= min_magnitude)
+        return draw(hnp.arrays(d, draw(sh), elements=el))
+
+    return build()
+
+
+def distinct_arrays(*, dtype: Any = None, shape: Any = None, spread: float = 4.0) -> Strat:
+    """Tie-free arrays: a random permutation of an evenly spaced grid on ``[-spread/2, spread/2)``.
+
+    The minimum gap between any two entries is ``spread / size`` (exact in binary when the size
+    is a power of two, and at least ``spread / size`` rounded otherwise): max-pool windows and
+    argmax never tie.
+    """
+    if not spread > 0:
+        raise InvalidArgument(f"distinct_arrays: spread must be positive, got {spread}")
+    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    sh = (
+        _as_strategy("shape", shape)
+        if shape is not None
+        else hnp.array_shapes(min_dims=1, max_dims=4, max_side=5)
+    )
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        s = draw(sh)
+        n = int(np.prod(s))
+        perm = np.array(draw(st.permutations(range(n))), dtype=np.float64)
+        return (perm * (spread / max(n, 1)) - spread / 2).reshape(s).astype(draw(dt))
+
+    return build()
+
+
+def logits(
+    *,
+    batch_size: Any = None,
+    num_classes: Any = None,
+    dtype: Any = None,
+    scale: float = 5.0,
+    allow_subnormal: bool = True,
+) -> Strat:
+    """``(N, K)`` logits with entries in ``[-scale, scale]``; N in 1..8, K in 2..10 by default."""
+    if not scale > 0:
+        raise InvalidArgument(f"logits: scale must be positive, got {scale}")
+    n = _as_strategy("batch_size", batch_size) if batch_size is not None else st.integers(1, 8)
+    k = _as_strategy("num_classes", num_classes) if num_classes is not None else st.integers(2, 10)
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        return draw(
+            finite_arrays(
+                dtype=dtype,
+                shape=st.just((draw(n), draw(k))),
+                min_value=-scale,
+                max_value=scale,
+                allow_subnormal=allow_subnormal,
+            )
+        )
+
+    return build()
+
+
+def labels(*, batch_size: Any, num_classes: Any) -> Strat:
+    """int64 class indices of shape ``(N,)`` in ``[0, K)``."""
+    n = _as_strategy("batch_size", batch_size)
+    k = _as_strategy("num_classes", num_classes)
+
+    @st.composite
+    def build(draw: Any) -> np.ndarray:
+        kk = draw(k)
+        if kk < 1:
+            raise InvalidArgument(f"labels: num_classes must be >= 1, got {kk}")
+        return draw(hnp.arrays(np.int64, (draw(n),), elements=st.integers(0, kk - 1)))
+
+    return build()
+
+
+def xent_args(*, sparse: Any = None, dtype: Any = None) -> Strat:
+    """``(labels, logits)``: int labels (sparse) or one-hot / soft float rows of the logits' dtype."""
+    sp = _as_strategy("sparse", sparse) if sparse is not None else st.booleans()
+
+    @st.composite
+    def build(draw: Any) -> tuple[np.ndarray, np.ndarray]:
+        z = draw(logits(dtype=dtype))
+        lab = draw(labels(batch_size=z.shape[0], num_classes=z.shape[1]))
+        if draw(sp):
+            return lab, z
+        return np.eye(z.shape[1], dtype=z.dtype)[lab], z
+
+    return build()
+
+
+def dense_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
+    """``(x, w, b)`` with matching shapes: x ``(N, in)``, w ``(in, out)``, b ``(out,)``."""
+    if max_side < 1:
+        raise InvalidArgument(f"dense_args: max_side must be >= 1, got {max_side}")
+    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+
+    @st.composite
+    def build(draw: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = draw(dt)
+        n, i, o = (draw(st.integers(1, max_side)) for _ in range(3))
+        return (
+            draw(finite_arrays(dtype=d, shape=(n, i), min_value=-3, max_value=3)),
+            draw(finite_arrays(dtype=d, shape=(i, o), min_value=-1, max_value=1)),
+            draw(finite_arrays(dtype=d, shape=(o,), min_value=-1, max_value=1)),
+        )
+
+    return build()
+
+
+def _paddings() -> Strat:
+    explicit = st.tuples(
+        st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)
+    ).map(lambda p: [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]])
+    return st.one_of(st.sampled_from(["SAME", "VALID"]), explicit)
+
+
+def conv2d_args(*, dtype: Any = None, allow_empty: bool = False, max_side: int = 6) -> Strat:
+    """``{"x", "w", "static"}`` for :func:`nnref.conv2d`: mutually valid shapes, strides (1-3),
+    paddings (SAME, VALID, explicit), dilations (1-2); the output has at least one element
+    unless ``allow_empty``."""
+    if max_side < 2:
+        raise InvalidArgument(f"conv2d_args: max_side must be >= 2, got {max_side}")
+    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+
+    @st.composite
+    def build(draw: Any) -> dict[str, Any]:
+        d = draw(dt)
+        n, h, w = (
+            draw(st.integers(1, 2)),
+            draw(st.integers(1, max_side)),
+            draw(st.integers(1, max_side)),
+        )
+        cin, cout = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+        padding = draw(_paddings())
+        pad = (
+            padding
+            if isinstance(padding, str)
+            else ((padding[1][0], padding[1][1]), (padding[2][0], padding[2][1]))
+        )
+        oh = plan_axis(h, kh, strides[0], dil[0], pad, 0).out
+        ow = plan_axis(w, kw, strides[1], dil[1], pad, 1).out
+        if not allow_empty:
+            from hypothesis import assume
+
+            assume(oh > 0 and ow > 0)
+        x = draw(finite_arrays(dtype=d, shape=(n, h, w, cin), min_value=-2, max_value=2))
+        k = draw(finite_arrays(dtype=d, shape=(kh, kw, cin, cout), min_value=-1, max_value=1))
+        return {
+            "x": x,
+            "w": k,
+            "static": {"strides": list(strides), "padding": padding, "dilations": list(dil)},
+        }
+
+    return build()
+
+
+def max_pool2d_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
+    """``{"x", "static"}`` for :func:`nnref.max_pool2d` with tie-free ``x`` (see
+    :func:`distinct_arrays`), windows 1-3, strides 1-3, SAME or VALID, non-empty output."""
+    if max_side < 1:
+        raise InvalidArgument(f"max_pool2d_args: max_side must be >= 1, got {max_side}")
+    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+
+    @st.composite
+    def build(draw: Any) -> dict[str, Any]:
+        from hypothesis import assume
+
+        h, w = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+        k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        padding = draw(st.sampled_from(["SAME", "VALID"]))
+        assume(
+            plan_axis(h, k[0], s[0], 1, padding, 0).out > 0
+            and plan_axis(w, k[1], s[1], 1, padding, 1).out > 0
+        )
+        x = draw(
+            distinct_arrays(
+                dtype=draw(dt),
+                shape=st.just((draw(st.integers(1, 2)), h, w, draw(st.integers(1, 3)))),
+            )
+        )
+        return {"x": x, "static": {"ksize": list(k), "strides": list(s), "padding": padding}}
+
+    return build()
+
+
+def kfold_params(*, max_n: int = 200) -> Strat:
+    """``(n, k)`` with ``1 <= k <= n <= max_n``, as ``KFold(k)`` accepts on ``n`` samples."""
+    if max_n < 1:
+        raise InvalidArgument(f"kfold_params: max_n must be >= 1, got {max_n}")
+    return st.integers(1, max_n).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n)))

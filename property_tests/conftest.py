@@ -1,0 +1,31 @@
+"""Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (tox sets ``ci``):
+
+- ``dev``: 25 examples, fast local feedback;
+- ``ci``: derandomized (same examples every run), 200 examples, no deadline;
+- ``thorough``: 2000 examples.
+
+Every profile prints the reproduction blob of a failure (``print_blob=True``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_common = {"print_blob": True, "deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("dev", max_examples=25, **_common)
+settings.register_profile("ci", max_examples=200, derandomize=True, **_common)
+settings.register_profile("thorough", max_examples=2000, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Import TensorFlow before any test runs when TF tests are selected: its first import
+    raises the recursion limit, which Hypothesis reports as an error inside a test. A missing
+    TF is an error here, never a skip."""
+    if any(item.get_closest_marker("tf") for item in items):
+        from nnref.oracles.tf import import_tf
+
+        import_tf()
