@@ -29,7 +29,6 @@ def test_fast_matches_naive_random_and_ties(h, w, k, s, pad, rng) -> None:
         y, res = nnref.max_pool2d_fwd(x, ksize=k, strides=s, padding=pad)
         yn, resn = nnref.max_pool2d_naive_fwd(x, ksize=k, strides=s, padding=pad)
         np.testing.assert_array_equal(y, yn)
-        np.testing.assert_array_equal(res.choice, resn.choice)
         dy = rng.standard_normal(y.shape)
         assert_close(
             nnref.max_pool2d_bwd(res, dy)[0],
@@ -79,6 +78,23 @@ def test_pinned_windows() -> None:
     assert y == np.finfo(np.float64).min
     y, g = route([-5, -2, -3, -4])  # all negative: the pad never wins
     assert y == -2
+
+
+def test_fast_and_general_paths_route_identically(rng) -> None:
+    """No padding and no NaN takes the fast path; a NaN elsewhere forces the general path."""
+    x = np.round(rng.standard_normal((2, 6, 6, 3)))
+    x[0, 0, 0, 0] = -np.inf
+    x[1, :2, :2, 1] = -np.inf
+    y, res = nnref.max_pool2d_fwd(x, ksize=2, strides=2)
+    assert res.choice is None
+    xg = x.copy()
+    xg[1, 5, 5, 2] = np.nan  # a NaN in the last window only
+    yg, resg = nnref.max_pool2d_fwd(xg, ksize=2, strides=2)
+    assert resg.choice is not None
+    dy = rng.standard_normal(y.shape)
+    g, gg = nnref.max_pool2d_bwd(res, dy)[0], nnref.max_pool2d_bwd(resg, dy)[0]
+    np.testing.assert_array_equal(y[:, :2], yg[:, :2])
+    np.testing.assert_array_equal(g[:, :4], gg[:, :4])
 
 
 def test_same_window_of_only_padding_and_minus_inf() -> None:

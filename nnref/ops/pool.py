@@ -23,10 +23,14 @@ from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_p
 class MaxPool2DResiduals(NamedTuple):
     x_shape: tuple[int, ...]
     dtype: np.dtype
-    choice: np.ndarray  # (N, OH, OW, C) int: row-major window offset that receives the gradient
+    #: (N, OH, OW, C) int16: the row-major window offset that receives each gradient; ``None``
+    #: on the fast path (no padding, no NaN), where backward recomputes it from ``x`` and ``y``.
+    choice: np.ndarray | None
     ksize: tuple[int, int]
     strides: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
 
 
 def _setup(x: Any, ksize: Any, strides: Any, padding: Any, op: str):
@@ -88,6 +92,15 @@ def max_pool2d_fwd(
         )
     (t, b, _), (left, r, _) = plan
     lowest = np.finfo(x.dtype).min
+    if t + b + left + r == 0 and not np.isnan(x).any():
+        # Fast path: k*k - 1 maxima over strided views; routing is recomputed in backward.
+        offs = _offsets(k, s, oh, ow)
+        _, (si, sj) = next(offs)
+        m = x[:, si, sj, :].copy()
+        for _, (si, sj) in offs:
+            np.maximum(m, x[:, si, sj, :], out=m)
+        y = np.maximum(m, lowest)  # all -inf windows give the lowest finite value, as TF
+        return y, MaxPool2DResiduals(x.shape, x.dtype, None, k, s, plan, x, m)
     # Padded cells are -inf with a validity mask; NaN compares False, so "strictly greater"
     # never picks it, exactly as TF's grad loop; the forward max skips it via fmax.
     xp = (
@@ -115,15 +128,33 @@ def max_pool2d_fwd(
 
 def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
     """VJP of :func:`max_pool2d`: returns ``(dx,)`` (gradient mass equals ``sum(dy)``)."""
-    xs, dtype, choice, k, s, plan = res
+    xs, dtype, choice, k, s, plan = res[:6]
     oh, ow = plan[0].out, plan[1].out
     dy = check_cotangent("max_pool2d", dy, (xs[0], oh, ow, xs[3]), dtype)
     (t, b, _), (left, r, _) = plan
     dxp = np.zeros((xs[0], xs[1] + t + b, xs[2] + left + r, xs[3]), dtype)
     if oh and ow:
         zero = dtype.type(0)
-        for off, (si, sj) in _offsets(k, s, oh, ow):
-            dxp[:, si, sj, :] += np.where(choice == off, dy, zero)
+        if choice is None:  # fast path: the first cell equal to the window max takes it
+            pending = np.ones(dy.shape, bool)
+            hit = np.empty(dy.shape, bool)
+            disjoint = s[0] >= k[0] and s[1] >= k[1]  # each input cell in at most one window
+            if disjoint and oh * s[0] == xs[1] and ow * s[1] == xs[2] and k == s:
+                dxp = np.empty(xs, dtype)  # exact tiling: every cell is written once below
+            for _, (si, sj) in _offsets(k, s, oh, ow):
+                np.equal(res.x[:, si, sj, :], res.y, out=hit)
+                hit &= pending
+                pending ^= hit  # hit is a subset of pending
+                view = dxp[:, si, sj, :]
+                if disjoint:
+                    np.multiply(dy, hit, out=view)
+                    view += zero  # -0.0 (negative dy times False) becomes +0.0, as TF
+                else:
+                    view += np.where(hit, dy, zero)
+            return (dxp,)  # no padding on the fast path: nothing to crop
+        else:
+            for off, (si, sj) in _offsets(k, s, oh, ow):
+                dxp[:, si, sj, :] += np.where(choice == off, dy, zero)
     return (dxp[:, t : t + xs[1], left : left + xs[2], :].copy(),)
 
 
@@ -166,7 +197,7 @@ def max_pool2d_naive_fwd(
 
 def max_pool2d_naive_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
     """Loop version of :func:`max_pool2d_bwd`."""
-    xs, dtype, choice, k, s, plan = res
+    xs, dtype, choice, k, s, plan = res[:6]
     (t, _, oh), (left, _, ow) = plan
     dy = check_cotangent("max_pool2d_naive", dy, (xs[0], oh, ow, xs[3]), dtype)
     dx = np.zeros(xs, dtype)
