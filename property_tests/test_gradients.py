@@ -39,7 +39,20 @@ def broken_softmax_bwd(res, dy):
     return (res.y * dy,)  # forgets the - <dy, y> term
 
 
+def _representable(args):
+    """Entries below 1e-6 become 0: a function whose values underflow (the MSE of 1e-265 is 0
+    in float64) is flat as computed, so finite differences cannot check it (the checker says so
+    in its message: tests/test_check.py)."""
+    return tuple(
+        np.where(np.abs(a) < 1e-6, a.dtype.type(0), a)
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+        else a
+        for a in args
+    )
+
+
 def _check(fwd, bwd, args, static=None):
+    args = _representable(args)
     r = check_vjp(
         fwd,
         bwd,

@@ -318,3 +318,13 @@ def test_modes_and_bad_arguments(rng) -> None:
         check_vjp(nnref.dense_fwd, transposed_dw, args, names=("x", "w", "b"))
     with pytest.raises(ValueError, match="'names' must name every positional argument"):
         check_vjp(nnref.dense_fwd, nnref.dense_bwd, args, names=("x",))
+
+
+def test_underflowing_function_is_reported_not_passed() -> None:
+    t = np.full((2, 3), 1.3e-265)
+    p = np.zeros((2, 3))
+    r = check_vjp(
+        nnref.mean_squared_error_fwd, nnref.mean_squared_error_bwd, (t, p), raise_on_failure=False
+    )
+    assert not r.ok
+    assert "underflow" in r.message()

@@ -24,6 +24,10 @@ GAMMA = 128.0
 #: The same for one evaluation of ``phi``, whose rounding noise the Richardson step-consistency
 #: term (``|D(h) - D(h/2)|``) also absorbs: a smaller factor keeps native float32 checks sharp.
 GAMMA_FD = 16.0
+#: The same for float64 evaluations (the float64 shadow included): functions such as
+#: log-sum-exp round relative to internal magnitudes far above their output (400x for a
+#: saturated cross-entropy); float64's headroom affords the margin, ~1e-13 relative.
+GAMMA_FD64 = 1024.0
 
 
 class GradientCheckError(AssertionError):
@@ -44,8 +48,8 @@ class Comparison:
     input: int  # position of the input in ``args``
     index: tuple[int, ...] | None  # entry, in the input's own shape (None: a whole direction)
     direction: int | None
-    analytic: float  # <g, delta> (exact mode: g_j * h_j)
-    numeric: float  # Richardson-extrapolated finite difference along delta
+    analytic: float  # <g, delta / step> (exact mode: g_j)
+    numeric: float  # Richardson-extrapolated derivative along delta / step
     tol: float
     step: float  # the largest |delta_j| (exact mode: h_j)
     #: "ok"; "kink" (one-sided differences disagree and the analytic value lies between them);
@@ -65,13 +69,6 @@ class Comparison:
     def share(self) -> float:
         """|analytic - numeric| / tolerance: above 1 is a violation."""
         return self.abs_err / self.tol if self.tol > 0 else (math.inf if self.abs_err else 0.0)
-
-    @property
-    def gradient(self) -> tuple[float, float]:
-        """Analytic and numeric values as gradient entries (exact mode: divided by the step)."""
-        if self.index is None:
-            return self.analytic, self.numeric
-        return self.analytic / self.step, self.numeric / self.step
 
 
 @dataclass(frozen=True)
@@ -116,14 +113,16 @@ class CheckResult:
             name = self.input_names[w.input]
             shape = self.input_shapes[w.input]
             if w.index is not None:
-                a, n = w.gradient
+                a, n = w.analytic, w.numeric
                 where = f"d{name}{list(w.index)} (input {w.input}, shape {shape})"
                 vals = f"analytic {a:.10g} vs numeric {n:.10g}"
             else:
                 where = (
                     f"d{name} along random direction {w.direction} (input {w.input}, shape {shape})"
                 )
-                vals = f"<grad, direction> analytic {w.analytic:.10g} vs numeric {w.numeric:.10g}"
+                vals = (
+                    f"<grad, direction/step> analytic {w.analytic:.10g} vs numeric {w.numeric:.10g}"
+                )
             parts.append(
                 f"Worst at {where}: {vals}, abs error {w.abs_err:.3g}, rel error "
                 f"{w.rel_err:.3g}, {w.share:.3g}x the tolerance {w.tol:.3g} (step {w.step:.3g})"
@@ -171,21 +170,26 @@ class _Probe:
         self.fwd = fwd
         self.static = static
         self.n_evals = 0
+        self.n_terms = 1  # output entries summed into phi (set on the first evaluation)
 
     def outputs(self, args: Sequence[Any]) -> tuple[tuple[np.ndarray, ...], Any]:
         self.n_evals += 1
         y, res = self.fwd(*args, **self.static)
-        return tuple(np.asarray(o) for o in _as_tuple(y)), res
+        ys = tuple(np.asarray(o) for o in _as_tuple(y))
+        self.n_terms = max(1, sum(o.size for o in ys))
+        return ys, res
 
     def phi(self, args: Sequence[Any], dys: Sequence[np.ndarray]) -> float:
         ys, _ = self.outputs(args)
         return float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
 
 
-def _rms_finite(x: np.ndarray) -> float:
+def _rms(x: np.ndarray) -> float:
+    """Root mean square of the finite entries (0 for none), scaled so squares cannot underflow."""
     xf = np.abs(x.astype(np.float64))
     finite = xf[np.isfinite(xf)]
-    return float(np.sqrt(np.mean(finite**2))) if finite.size else 0.0
+    top = float(finite.max()) if finite.size else 0.0
+    return top * float(np.sqrt(np.mean((finite / top) ** 2))) if top > 0 else 0.0
 
 
 def _steps(x: np.ndarray, eps: float, fallback: float) -> np.ndarray:
@@ -197,7 +201,7 @@ def _steps(x: np.ndarray, eps: float, fallback: float) -> np.ndarray:
     few ulps of ``x_j`` makes ``x_j +- h`` exact in nearly every case.
     """
     xf = np.abs(x.astype(np.float64))
-    rms = _rms_finite(x)
+    rms = _rms(x)
     scale = np.maximum(xf, (rms if rms > 0 else fallback) / 1024.0)
     scale = np.where(np.isfinite(scale), scale, 1.0)
     return np.exp2(np.round(np.log2(scale * eps ** (1.0 / 3.0))))
@@ -283,31 +287,45 @@ def _compare(
             a = list(s.args)
             a[i] = (x + (sign * t) * delta).astype(x.dtype)
             vals[t, sign] = probe.phi(a, dys)
-    d1 = (vals[1.0, 1.0] - vals[1.0, -1.0]) / 2.0
-    d2 = (vals[0.5, 1.0] - vals[0.5, -1.0]) / 1.0
+    # Everything per unit step (delta / max|delta|): products g * delta never underflow, and in
+    # exact mode the comparison is directly g_j against the finite-difference slope.
+    step = float(np.max(np.abs(delta.astype(np.float64))))
+    d1 = (vals[1.0, 1.0] - vals[1.0, -1.0]) / 2.0 / step
+    d2 = (vals[0.5, 1.0] - vals[0.5, -1.0]) / 1.0 / step
     numeric = (4.0 * d2 - d1) / 3.0
     trunc = abs(d2 - d1) / 3.0
-    dd = delta.astype(np.float64)
+    dd = delta.astype(np.float64) / step
     gd = g.astype(np.float64)
     analytic = float(np.sum(gd * dd))
     a_abs = float(np.sum((np.abs(gd) + g_floor) * np.abs(dd)))
     g_eps = float(np.finfo(s.dtype if not s.shadow else np.float64).eps)
-    # Each phi evaluation errs by <= GAMMA*eps*phi_scale; R = (4 d2 - d1)/3 combines 4 of them.
-    round_num = GAMMA_FD * eps * phi_scale * (4.0 * 2.0 + 1.0) / 3.0
+    # The perturbed evaluations may be far larger than phi(x) (other entries' h^2 terms).
+    scale = phi_scale + max(abs(v) for v in vals.values())
+    # Each phi evaluation errs by <= gamma*eps*scale; R = (4 d2 - d1)/3 combines 4 of them.
+    gamma_fd = GAMMA_FD64 if s.eval_dtype == np.float64 else GAMMA_FD
+    round_num = gamma_fd * eps * scale * (4.0 * 2.0 + 1.0) / 3.0 / step
+    # phi sums its terms: below the smallest normal number each may be off by a subnormal step.
+    round_num += 8 * probe.n_terms * float(np.finfo(s.eval_dtype).smallest_subnormal) / step
     # Plus a few subnormal steps: below the smallest normal number, relative precision is lost.
     round_an = GAMMA * g_eps * a_abs + 8 * float(np.finfo(s.eval_dtype).smallest_subnormal)
     tol = round_num + round_an + 2.0 * trunc
     converged = trunc <= math.sqrt(eps) * (a_abs + abs(numeric)) + round_num
-    step = float(np.max(np.abs(dd)))
-    if share_ok(analytic, numeric, tol) and converged:
+    if scale < float(np.finfo(s.eval_dtype).tiny) and abs(analytic) > round_an:
+        # Every evaluation underflows: finite differences resolve nothing here. Never pass.
+        return Comparison(
+            i, index, direction, analytic, numeric, round_an, step, status="violation"
+        )
+    if abs(analytic - numeric) <= tol and converged:
         return Comparison(i, index, direction, analytic, numeric, tol, step)
     # Kink: one-sided differences that do not shrink together with the step.
     if phi0 is None:
         phi0 = probe.phi(s.args, dys)
-    jump1 = (vals[1.0, 1.0] - phi0) - (phi0 - vals[1.0, -1.0])
-    jump2 = ((vals[0.5, 1.0] - phi0) - (phi0 - vals[0.5, -1.0])) * 2.0
+    jump1 = ((vals[1.0, 1.0] - phi0) - (phi0 - vals[1.0, -1.0])) / step
+    jump2 = ((vals[0.5, 1.0] - phi0) - (phi0 - vals[0.5, -1.0])) * 2.0 / step
     if abs(jump2) > round_num + round_an and abs(jump2) > 0.75 * abs(jump1):
-        lo, hi = sorted(((phi0 - vals[0.5, -1.0]) * 2.0, (vals[0.5, 1.0] - phi0) * 2.0))
+        lo, hi = sorted(
+            ((phi0 - vals[0.5, -1.0]) * 2.0 / step, (vals[0.5, 1.0] - phi0) * 2.0 / step)
+        )
         inside = lo - tol <= analytic <= hi + tol
         return Comparison(
             i,
@@ -334,16 +352,7 @@ def _compare(
     )
 
 
-def share_ok(analytic: float, numeric: float, tol: float) -> bool:
-    return abs(analytic - numeric) <= tol
-
-
 # --------------------------------------------------------------------------- drivers
-
-
-def _rms(g: np.ndarray) -> float:
-    g = np.abs(g.astype(np.float64))
-    return float(np.sqrt(np.mean(g * g))) if g.size else 0.0
 
 
 def _localize(
@@ -374,16 +383,20 @@ def _localize(
 
 
 def _precision_check(
-    s: _Setup, g_low: list[Any], g_ref: list[Any], names: Sequence[str]
+    s: _Setup, g_low: list[Any], g_ref: list[Any], names: Sequence[str], dy_scale: float
 ) -> tuple[tuple[str, tuple[int, ...], float, float, float] | None, bool]:
-    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow."""
+    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow.
+
+    Rounding is relative to the gradient and to the cotangent's magnitude: a VJP that cancels
+    terms of size |dy| (softmax of a saturated row) keeps their absolute rounding error.
+    """
     eps = float(np.finfo(s.dtype).eps)
     worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     ok = True
     for i in s.diff:
         lo = np.asarray(g_low[i]).astype(np.float64)
         hi = np.asarray(g_ref[i]).astype(np.float64)
-        tol = GAMMA * eps * (np.abs(hi) + _rms(hi)) + np.finfo(s.dtype).tiny
+        tol = GAMMA * eps * (np.abs(hi) + _rms(hi) + dy_scale) + np.finfo(s.dtype).tiny
         share = np.abs(lo - hi) / tol
         share = np.where(np.isnan(share), np.inf, share)
         j = int(np.argmax(share))
@@ -413,7 +426,8 @@ def _linearity(
     for i in s.diff:
         u, v, w = (np.asarray(r[i]).astype(np.float64) for r in (r1, r2, rm))
         want = a * u + b * v
-        scale = abs(a) * (np.abs(u) + _rms(u)) + abs(b) * (np.abs(v) + _rms(v))
+        dys = max(_rms(d) for d in (*g1, *g2))  # cancellation keeps rounding relative to |dy|
+        scale = abs(a) * (np.abs(u) + _rms(u) + dys) + abs(b) * (np.abs(v) + _rms(v) + dys)
         # Subnormal results lose relative precision: allow a few subnormal steps absolutely.
         err = np.abs(w - want) - GAMMA * eps * scale - 8 * np.finfo(s.dtype).smallest_subnormal
         if np.any(err > 0) or np.any(np.isnan(w)):
@@ -512,8 +526,9 @@ def check_vjp(
     ys_low = tuple(np.asarray(o) for o in _as_tuple(y_low))
     probe.n_evals += 1
 
-    rms_all = [r for r in (_rms_finite(s.args[i]) for i in s.diff) if r > 0]
+    rms_all = [r for r in (_rms(s.args[i]) for i in s.diff) if r > 0]
     fallback = max(rms_all) if rms_all else 1024.0
+    underflow = False
     comparisons: list[Comparison] = []
     exact_grads: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(args)
     precision_worst = None
@@ -536,7 +551,8 @@ def check_vjp(
             glow = _grads(bwd, res_low, dlow, len(args))
             for i in s.diff:
                 _check_grad_shape(glow[i], s.args[i], nm[i])
-            pw, pok = _precision_check(s, glow, grads, nm)
+            dy_scale = max(_rms(d) for d in dlow)
+            pw, pok = _precision_check(s, glow, grads, nm, dy_scale)
             if precision_worst is None or (pw is not None and pw[4] > precision_worst[4]):
                 precision_worst = pw
             precision_ok &= pok
@@ -545,6 +561,7 @@ def check_vjp(
         )
         phi0 = float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
         phi_scale += abs(phi0)
+        underflow = phi_scale < float(np.finfo(s.eval_dtype).tiny)
         for i in s.diff:
             g = _check_grad_shape(grads[i], s.args[i], nm[i])
             x = s.args[i]
@@ -559,7 +576,7 @@ def check_vjp(
                     delta.flat[j] = h.flat[j]
                     entry = tuple(int(v) for v in np.unravel_index(j, x.shape))
                     c = _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, entry, None)
-                    nu.flat[j] = c.numeric / c.step
+                    nu.flat[j] = c.numeric
                     comparisons.append(c)
             else:
                 delta = (h * rng.choice(np.array([-1.0, 1.0]), size=x.shape)).astype(x.dtype)
@@ -592,6 +609,11 @@ def check_vjp(
         worst = max(located, key=lambda c: c.share) if located else worst
     lin_err = _linearity(bwd, res_low, ys_low, s, len(args), rng, nm) if linearity else None
     notes = []
+    if violations and all(c.numeric == 0 and c.analytic != 0 for c in violations) and underflow:
+        notes.append(
+            "The function's values underflow at this input (sum |y * dy| is below the smallest "
+            "normal number): finite differences cannot resolve its gradient here; rescale the input."
+        )
     if not precision_ok and precision_worst is not None:
         notes.append("The low-precision VJP disagrees with its float64 shadow beyond rounding.")
     ok = not violations and precision_ok and lin_err is None

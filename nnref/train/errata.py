@@ -13,14 +13,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from nnref.train import model as m
 from nnref.train.loop import Run, build_run, evaluate, make_config, train_step
-from nnref.train.recipes import RECIPES, sigmoid_mse_ones
+from nnref.train.recipes import sigmoid_mse_ones
 
 
 @dataclass(frozen=True)
@@ -133,4 +133,4 @@ def run_errata(
     return rows
 
 
-__all__ = ["ERRATA", "RECIPES", "replace", "run_errata"]
+__all__ = ["ERRATA", "Erratum", "run_errata"]
