@@ -94,16 +94,25 @@ def finite_arrays(
     def build(draw: Any) -> np.ndarray:
         d = np.dtype(draw(dt))
         width = 32 if d == np.float32 else 64
-        el = st.floats(
-            min_value,
-            max_value,
-            allow_nan=False,
-            allow_infinity=False,
-            width=width,
-            allow_subnormal=allow_subnormal,
-        )
-        if min_magnitude > 0:
-            el = el.filter(lambda v: abs(v) >= min_magnitude)
+        kw = {
+            "allow_nan": False,
+            "allow_infinity": False,
+            "width": width,
+            "allow_subnormal": allow_subnormal,
+        }
+        if (
+            min_magnitude > 0
+        ):  # the two intervals outside (-min_magnitude, min_magnitude): no filter
+            lo_mag = float(np.nextafter(d.type(min_magnitude), d.type(np.inf)))  # representable
+            kw["allow_subnormal"] = allow_subnormal and lo_mag < float(np.finfo(d).tiny)
+            parts = []
+            if max_value >= lo_mag:
+                parts.append(st.floats(max(min_value, lo_mag), max_value, **kw))
+            if min_value <= -lo_mag:
+                parts.append(st.floats(min_value, min(max_value, -lo_mag), **kw))
+            el = st.one_of(*parts)
+        else:
+            el = st.floats(min_value, max_value, **kw)
         return draw(hnp.arrays(d, draw(sh), elements=el))
 
     return build()

@@ -21,11 +21,12 @@ settings.register_profile("thorough", max_examples=2000, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Import TensorFlow before any test runs when TF tests are selected: its first import
-    raises the recursion limit, which Hypothesis reports as an error inside a test. A missing
-    TF is an error here, never a skip."""
-    if any(item.get_closest_marker("tf") for item in items):
+@pytest.fixture(autouse=True)
+def _tensorflow_imported_before_tf_tests(request: pytest.FixtureRequest) -> None:
+    """Import TensorFlow in setup, before a TF test's body runs: its first import raises the
+    recursion limit, which Hypothesis reports as an error inside a test. Only TF-marked tests
+    do this (the notf env has none); a missing TF there is an error, never a skip."""
+    if request.node.get_closest_marker("tf"):
         from nnref.oracles.tf import import_tf
 
         import_tf()
