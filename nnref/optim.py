@@ -142,15 +142,27 @@ def adam(
             b1p = _f32(beta_1, dt) ** dt.type(t)
             b2p = _f32(beta_2, dt) ** dt.type(t)
             alpha = _f32(lr, dt) * np.sqrt(one - b2p) / (one - b1p)
-            m = state.slots["m"][k] + (g - state.slots["m"][k]) * dt.type(1 - beta_1)
-            v = state.slots["v"][k] + (g * g - state.slots["v"][k]) * dt.type(1 - beta_2)
+            m0, v0 = state.slots["m"][k], state.slots["v"][k]
+            # Keras' operation order, written with out= so each result is one fresh array and
+            # few temporaries (the inputs are never written): m0 + (g - m0) * (1 - b1), etc.
+            m = np.subtract(g, m0)
+            m *= dt.type(1 - beta_1)
+            m += m0
+            v = np.multiply(g, g)
+            v -= v0
+            v *= dt.type(1 - beta_2)
+            v += v0
             out["m"].append(m)
             out["v"].append(v)
             used = v
             if amsgrad:
                 used = np.maximum(state.slots["vhat"][k], v)
                 out["vhat"].append(used)
-            new_p.append(p - (m * alpha) / (np.sqrt(used) + dt.type(epsilon)))
+            den = np.sqrt(used)
+            den += dt.type(epsilon)
+            step = np.multiply(m, alpha)
+            step /= den
+            new_p.append(np.subtract(p, step, out=step))
         return new_p, OptState(t, out)
 
     cfg = {
