@@ -355,11 +355,12 @@ def train(
     t0 = time.perf_counter()
     start = run.step
     bar = _progress(cfg.steps - start, progress)
+    emit = bar.write if bar is not None and log is print else log  # lines above the bar
     while run.step < cfg.steps:
         loss, acc = train_step(run)
         if run.step % cfg.display_step == 0 or run.step == 1:
             run.history.append({"step": run.step, "loss": loss, "accuracy": acc})
-            log(f"step: {run.step}, loss: {loss:f}, accuracy: {acc:f}")
+            emit(f"step: {run.step}, loss: {loss:f}, accuracy: {acc:f}")
         if bar is not None:
             bar.update(1)
         if ckpt is not None and run.step % checkpoint_every == 0:
