@@ -626,7 +626,8 @@ def check_vjp(
         seed=seed,
         n_evals=probe.n_evals,
         n_checked=len(comparisons),
-        n_violations=len([c for c in violations if c.direction is None or c.index is None])
+        # Directional mode: failing directions (their bisection leaves are locations, not more).
+        n_violations=len([c for c in violations if c.direction is not None])
         if chosen == "directional"
         else len(violations),
         kinks=kinks,
