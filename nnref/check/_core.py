@@ -498,10 +498,14 @@ def check_vjp(
 
     Notes
     -----
-    Steps are powers of two, ``h_j ~ eps**(1/3) * max(|x_j|, rms(x)/1024)``. The numeric value is
-    the Richardson extrapolation of central differences at ``h`` and ``h/2``; their difference
-    estimates its error. A comparison passes when
-    ``|analytic - numeric| <= 2*trunc + GAMMA_FD*eps*3*(sum|y*dy| + |phi|) + GAMMA*eps*sum(|g|+rms g)|delta|``.
+    Steps are powers of two, ``h_j ~ eps**(1/3) * max(|x_j|, rms(x)/1024)`` (an all-zero input
+    takes the other inputs' scale). The numeric value is the Richardson extrapolation of central
+    differences at ``h`` and ``h/2``; their difference ``trunc`` estimates its error. Everything is
+    per unit step (``delta / max|delta|``). A comparison passes when
+    ``|analytic - numeric| <= 2*trunc + gamma*eps*3*S/step + GAMMA*eps*sum(|g|+rms g)|delta/step|``
+    plus subnormal floors, with ``S`` the largest of ``sum|y*dy| + |phi|`` and the perturbed
+    evaluations, and ``gamma`` = ``GAMMA_FD64`` for float64 evaluations, ``GAMMA_FD`` otherwise.
+    Unconverged differences never pass; nor does a function whose values all underflow.
     Entries whose one-sided differences disagree at both step sizes are kinks: reported, and
     accepted when the analytic value lies between the one-sided derivatives.
     """
@@ -534,8 +538,8 @@ def check_vjp(
     precision_worst = None
     precision_ok = True
     n_dir = 1 if chosen == "exact" else directions
+    ys, res = probe.outputs(s.args)  # deterministic and bwd is pure: one forward serves all
     for k in range(n_dir):
-        ys, res = probe.outputs(s.args)
         dys = (
             _cotangents(ys, rng)
             if cotangent is None
@@ -543,11 +547,11 @@ def check_vjp(
                 np.asarray(d, dtype=y.dtype) for d, y in zip(_as_tuple(cotangent), ys, strict=True)
             ]
         )
-        grads = _grads(bwd, res, dys, len(args))
         if s.shadow:
             dlow = [d.astype(y.dtype) for d, y in zip(dys, ys_low, strict=True)]
             dys = [d.astype(np.float64) for d in dlow]  # the float64 image of the same cotangent
-            grads = _grads(bwd, res, dys, len(args))
+        grads = _grads(bwd, res, dys, len(args))
+        if s.shadow:
             glow = _grads(bwd, res_low, dlow, len(args))
             for i in s.diff:
                 _check_grad_shape(glow[i], s.args[i], nm[i])
