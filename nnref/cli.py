@@ -77,11 +77,16 @@ def _verify(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from nnref.data.datasets import load_dataset
     from nnref.train.loop import make_config, train
+    from nnref.train.recipes import RECIPES
 
     try:
+        # Load once: --epochs counts the training set, and train() takes the same data.
+        data = load_dataset(args.dataset or RECIPES[args.recipe].dataset, data_dir=args.data_dir)
         cfg = make_config(
             args.recipe,
+            data=data,
             dataset=args.dataset,
             data_dir=args.data_dir,
             steps=args.steps,
@@ -100,7 +105,7 @@ def _train(args: argparse.Namespace) -> int:
             f"nnref train {cfg.recipe}: {cfg.dataset}, {cfg.steps} steps, batch {cfg.batch_size}, "
             f"{cfg.optimizer} lr {cfg.learning_rate}, {cfg.dtype}, seed {cfg.seed}"
         )
-        result = train(cfg, out=out, resume=args.resume, progress=not args.no_progress)
+        result = train(cfg, out=out, resume=args.resume, progress=not args.no_progress, data=data)
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"nnref train: {e}", file=sys.stderr)
         return 2

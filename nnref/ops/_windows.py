@@ -94,9 +94,3 @@ def plan_axis(n: int, k: int, s: int, d: int, padding: Padding, axis: int) -> Ax
         return AxisPlan(0, 0, max((n - eff) // s + 1, 0))
     t, b = padding[axis]  # type: ignore[index]
     return AxisPlan(t, b, max((n + t + b - eff) // s + 1, 0))
-
-
-def output_size(n: int, k: int, s: int, d: int, padding: Any) -> int:
-    """Output size along one axis (explicit padding as ``((t, b), (l, r))``: H's pair is used)."""
-    pad = padding if isinstance(padding, str) else normalize_padding("output_size", padding)
-    return plan_axis(n, k, s, d, pad, 0).out

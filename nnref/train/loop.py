@@ -53,8 +53,9 @@ class RunConfig:
         return json.dumps(d, sort_keys=True)
 
 
-def make_config(recipe: str, **overrides: Any) -> RunConfig:
-    """A recipe's defaults with ``None``-valued overrides ignored; ``epochs`` becomes steps."""
+def make_config(recipe: str, *, data: Dataset | None = None, **overrides: Any) -> RunConfig:
+    """A recipe's defaults with ``None``-valued overrides ignored; ``epochs`` becomes steps
+    (counted on ``data`` when given, else on the dataset loaded for the purpose)."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
     r = RECIPES[recipe]
@@ -78,7 +79,9 @@ def make_config(recipe: str, **overrides: Any) -> RunConfig:
     if cfg.steps < 0:
         raise ValueError(f"steps must be >= 0, got {cfg.steps}")
     if epochs is not None:
-        n = len(load_dataset(dataset, data_dir=cfg.data_dir).y_train)
+        if data is None:
+            data = load_dataset(dataset, data_dir=cfg.data_dir)
+        n = len(data.y_train)
         cfg = replace(cfg, steps=int(epochs) * batches_per_epoch(r.batching, n, batch_size))
     return cfg
 

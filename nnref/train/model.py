@@ -124,28 +124,22 @@ def init_params(
                 _init(c["kernel"], rng, (k, k, shape[-1], c["filters"]), dt, c["init_kw"])
             )
             params.append(_init(c["bias"], rng, (c["filters"],), dt, {}))
-            shape = _conv_out_shape(shape, c)
+            shape = _spatial_out(shape, k, c["strides"], c["padding"], c["filters"])
         elif layer.kind == "max_pool2d":
-            shape = _pool_out_shape(shape, c)
+            shape = _spatial_out(shape, c["ksize"], c["strides"], c["padding"], shape[2])
         elif layer.kind == "flatten":
             shape = (int(np.prod(shape)),)
     return params
 
 
-def _conv_out_shape(shape: tuple[int, ...], c: dict) -> tuple[int, ...]:
-    from nnref.ops._windows import output_size
+def _spatial_out(
+    shape: tuple[int, ...], k: int, stride: int, padding: str, channels: int
+) -> tuple[int, ...]:
+    """Per-sample output shape ``(OH, OW, channels)`` of a square window over ``(H, W, C)``."""
+    from nnref.ops._windows import plan_axis
 
-    h = output_size(shape[0], c["kernel_size"], c["strides"], 1, c["padding"])
-    w = output_size(shape[1], c["kernel_size"], c["strides"], 1, c["padding"])
-    return (h, w, c["filters"])
-
-
-def _pool_out_shape(shape: tuple[int, ...], c: dict) -> tuple[int, ...]:
-    from nnref.ops._windows import output_size
-
-    h = output_size(shape[0], c["ksize"], c["strides"], 1, c["padding"])
-    w = output_size(shape[1], c["ksize"], c["strides"], 1, c["padding"])
-    return (h, w, shape[2])
+    h, w = (plan_axis(shape[a], k, stride, 1, padding, a).out for a in (0, 1))
+    return (h, w, channels)
 
 
 def forward(
