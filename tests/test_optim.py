@@ -80,6 +80,10 @@ def test_update_is_pure_and_validates(rng) -> None:
         opt.update([g[0].astype(np.float32)], s, p)
     with pytest.raises(ValueError, match="1 gradients for 2 parameters"):
         opt.update(g, s, [p[0], p[0]])
+    with pytest.raises(
+        ValueError, match=r"gradient 0 is float64\(2,\), parameter is float64\(3,\)"
+    ):
+        opt.update([g[0][:2]], s, p)
 
 
 def test_constructor_errors() -> None:
@@ -91,3 +95,160 @@ def test_constructor_errors() -> None:
         optim.sgd(0.1, momentum=1.5)
     with pytest.raises(ValueError, match="'beta_1' must be in"):
         optim.adam(beta_1=1.0)
+
+
+# A second, TF-free oracle: Keras 3's update rules written per element on Python floats, from
+# the Keras sources (keras/src/optimizers/{sgd,adam,rmsprop}.py), with the float32 rounding
+# Keras applies (learning rate variable; SGD momentum and Adam's betas through ops.cast).
+def _r32(c: float) -> float:
+    return float(np.float32(c))
+
+
+def _keras_scalar_step(name: str, kw: dict, t: int, g: float, p: float, s: dict) -> float:
+    lr = _r32(kw.get("learning_rate", {"sgd": 0.01}.get(name, 0.001)))
+    if name == "sgd":
+        mu = kw.get("momentum", 0.0)
+        if not mu:
+            return p - g * lr
+        s["momentum"] = s["momentum"] * _r32(mu) - g * lr
+        if kw.get("nesterov", False):
+            return p + (s["momentum"] * _r32(mu) - g * lr)
+        return p + s["momentum"]
+    if name == "adam":
+        b1, b2 = kw.get("beta_1", 0.9), kw.get("beta_2", 0.999)
+        eps = kw.get("epsilon", 1e-7)
+        alpha = lr * (1 - _r32(b2) ** t) ** 0.5 / (1 - _r32(b1) ** t)
+        s["m"] = s["m"] + (g - s["m"]) * (1 - b1)
+        s["v"] = s["v"] + (g * g - s["v"]) * (1 - b2)
+        v = s["v"]
+        if kw.get("amsgrad", False):
+            s["vhat"] = max(s["vhat"], s["v"])
+            v = s["vhat"]
+        return p - s["m"] * alpha / (v**0.5 + eps)
+    rho, mom, eps = kw.get("rho", 0.9), kw.get("momentum", 0.0), kw.get("epsilon", 1e-7)
+    s["v"] = rho * s["v"] + (1 - rho) * g * g
+    den = s["v"]
+    if kw.get("centered", False):
+        s["mg"] = rho * s["mg"] + (1 - rho) * g
+        den = den - s["mg"] * s["mg"]
+    inc = lr * g / (den + eps) ** 0.5
+    if mom > 0:
+        s["mom"] = mom * s["mom"] + inc
+        return p - s["mom"]
+    return p - inc
+
+
+SCALAR_CONFIGS = [
+    *CONFIGS,
+    pytest.param("sgd", {"learning_rate": 0.3, "momentum": 0.5}, id="sgd-momentum-0.5"),
+    pytest.param("adam", {"learning_rate": 0.02, "beta_1": 0.5, "beta_2": 0.7}, id="adam-betas"),
+    pytest.param("adam", {"epsilon": 0.5, "amsgrad": True, "beta_2": 0.6}, id="adam-amsgrad-2"),
+    pytest.param("rmsprop", {"rho": 0.6, "centered": True}, id="rmsprop-centered"),
+    pytest.param("rmsprop", {"momentum": 0.5}, id="rmsprop-momentum"),
+]
+SLOTS = {
+    "sgd": lambda kw: {"momentum"} if kw.get("momentum") else set(),
+    "adam": lambda kw: {"m", "v"} | ({"vhat"} if kw.get("amsgrad") else set()),
+    "rmsprop": lambda kw: (
+        {"v"}
+        | ({"mg"} if kw.get("centered") else set())
+        | ({"mom"} if kw.get("momentum") else set())
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "kw"), SCALAR_CONFIGS)
+def test_matches_scalar_keras_rules_float64(name, kw, rng) -> None:
+    """Runs without TF: 12 float64 steps against the per-element rules; also the slot names."""
+    shape = (5,)
+    p = [rng.standard_normal(shape)]
+    grads = [rng.standard_normal(shape) * rng.uniform(0.1, 3) for _ in range(12)]
+    opt = optim.OPTIMIZERS[name](**kw)
+    state = opt.init(p)
+    assert set(state.slots) == SLOTS[name](kw)
+    assert state.iterations == 0
+    ref_p = [float(x) for x in p[0]]
+    ref_s = [dict.fromkeys(SLOTS[name](kw), 0.0) for _ in ref_p]
+    ours = p
+    for t, g in enumerate(grads, start=1):
+        ours, state = opt.update([g], state, ours)
+        ref_p = [
+            _keras_scalar_step(name, kw, t, float(gi), pi, si)
+            for gi, pi, si in zip(g, ref_p, ref_s, strict=True)
+        ]
+        assert state.iterations == t
+        assert set(state.slots) == SLOTS[name](kw)
+        np.testing.assert_allclose(ours[0], ref_p, rtol=1e-14, atol=0)
+        for key, arrs in state.slots.items():
+            np.testing.assert_allclose(arrs[0], [s[key] for s in ref_s], rtol=1e-13, atol=1e-300)
+    assert ours[0].dtype == np.float64
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_float32_update_stays_float32_and_matches_float64_closely(name, rng) -> None:
+    kw = {"learning_rate": 0.01, "momentum": 0.9} if name != "adam" else {"learning_rate": 0.01}
+    opt = optim.OPTIMIZERS[name](**kw)
+    p64 = [rng.standard_normal(6)]
+    p32 = [p64[0].astype(np.float32)]
+    s64, s32 = opt.init(p64), opt.init(p32)
+    for _ in range(5):
+        g = rng.standard_normal(6)
+        p64, s64 = opt.update([g], s64, p64)
+        p32, s32 = opt.update([g.astype(np.float32)], s32, p32)
+    assert p32[0].dtype == np.float32
+    assert all(a[0].dtype == np.float32 for a in s32.slots.values())
+    np.testing.assert_allclose(p32[0], p64[0], rtol=2e-5, atol=2e-6)
+
+
+def test_constructor_accepts_the_boundaries_and_records_config() -> None:
+    assert optim.sgd(0.5, momentum=0.0).config == {
+        "learning_rate": 0.5,
+        "momentum": 0.0,
+        "nesterov": False,
+    }
+    assert optim.sgd(0.5, momentum=1.0).config["momentum"] == 1.0
+    assert optim.adam(beta_1=0.0, beta_2=0.0).config == {
+        "learning_rate": 0.001,
+        "beta_1": 0.0,
+        "beta_2": 0.0,
+        "epsilon": 1e-7,
+        "amsgrad": False,
+    }
+    assert optim.rmsprop().config == {
+        "learning_rate": 0.001,
+        "rho": 0.9,
+        "momentum": 0.0,
+        "epsilon": 1e-7,
+        "centered": False,
+    }
+    assert [optim.OPTIMIZERS[n]().name for n in ("sgd", "adam", "rmsprop")] == [
+        "sgd",
+        "adam",
+        "rmsprop",
+    ]
+    for bad, exc in ((True, TypeError), (0.0, ValueError), ("0.1", TypeError)):
+        with pytest.raises(exc, match=r"^rmsprop: 'learning_rate' must be"):
+            optim.rmsprop(bad)
+    with pytest.raises(ValueError, match=r"^sgd: 'momentum' must be in \[0, 1\], got -0.1$"):
+        optim.sgd(0.1, momentum=-0.1)
+    with pytest.raises(ValueError, match=r"^adam: 'beta_2' must be in \[0, 1\), got 1.0$"):
+        optim.adam(beta_2=1.0)
+    with pytest.raises(ValueError, match=r"^adam: 'beta_1' must be in \[0, 1\), got -0.5$"):
+        optim.adam(beta_1=-0.5)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_errors_name_the_optimizer(name) -> None:
+    make = optim.OPTIMIZERS[name]
+    with pytest.raises(ValueError, match=rf"^{name}: 'learning_rate' must be positive, got -1.0$"):
+        make(-1.0)
+    opt = make(0.1)
+    p = [np.zeros(2)]
+    with pytest.raises(ValueError, match=rf"^{name}: 1 gradients for 2 parameters$"):
+        opt.update(p, opt.init(p + p), p + p)
+    with pytest.raises(ValueError, match=rf"^{name}: gradient 0 is float64\(3,\), parameter"):
+        opt.update([np.zeros(3)], opt.init(p), p)
+
+
+def test_keras_default_arguments() -> None:
+    assert optim.sgd().config == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
