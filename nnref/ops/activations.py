@@ -37,7 +37,9 @@ def _normalise_axis(op: str, x: np.ndarray, axis: int) -> int:
 
 
 def _flush_subnormal(a: np.ndarray) -> np.ndarray:
-    """Zero subnormal results, as TF's CPU kernels do (they run with flush-to-zero)."""
+    """Zero subnormal results, as TF's CPU kernels do (they run with flush-to-zero). A 0-d
+    input arrives as a NumPy scalar, which cannot be assigned to, hence ``asarray``."""
+    a = np.asarray(a)
     a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
     return a
 
