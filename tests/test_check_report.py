@@ -116,3 +116,46 @@ def test_linearity_catches_a_small_nonlinearity_in_the_cotangent(scale, rng) -> 
     r = check_vjp(nnref.sigmoid_fwd, bent, (x,), raise_on_failure=False)
     assert not r.ok
     assert r.linearity_error is not None
+
+
+def _f32_only_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if x.dtype != np.float32:
+        raise TypeError("float32 only")
+    return x * x, x
+
+
+def _f32_only_bwd(x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray]:
+    return (2 * x * dy,)
+
+
+def test_shadow_falls_back_to_native_precision_unless_required(rng) -> None:
+    x = rng.standard_normal(5).astype(np.float32)
+    r = check_vjp(_f32_only_fwd, _f32_only_bwd, (x,))
+    assert r.ok
+    assert not r.shadow
+    assert r.dtype == "float32"
+    with pytest.raises(
+        ValueError, match=r"^gradient check: shadow=True but the function fails in float64$"
+    ):
+        check_vjp(_f32_only_fwd, _f32_only_bwd, (x,), shadow=True)
+    assert not check_vjp(_f32_only_fwd, _f32_only_bwd, (x,), shadow=False).shadow
+
+
+def test_mixed_precision_inputs_are_checked_at_the_widest() -> None:
+    a = np.array([1.0, 2.0], np.float32)
+    b = np.array([0.5, -1.5])
+
+    def fwd(u, v):
+        return u * v, (u, v)
+
+    def bwd(res, dy):
+        u, v = res
+        return dy * v, dy * u
+
+    r = check_vjp(fwd, bwd, (a, b))
+    assert r.ok
+    assert (r.dtype, r.shadow) == ("float64", False)
+    with pytest.raises(
+        ValueError, match=r"^gradient check: no floating-point input to differentiate$"
+    ):
+        check_vjp(fwd, bwd, (np.arange(2), np.arange(2)))
