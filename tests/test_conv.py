@@ -47,6 +47,45 @@ def test_fast_matches_naive(h, w, kh, kw, s, d, pad, rng) -> None:
         assert_close(a, b, rtol=1e-13, what=what)
 
 
+@pytest.mark.parametrize("per_slab", [1, 2, 3])
+@pytest.mark.parametrize("pad", ["SAME", EXPLICIT])
+def test_slabs_match_naive(per_slab, pad, rng, monkeypatch) -> None:
+    """The fast path builds im2col rows and dx blocks a slab of images at a time; 7 images in
+    slabs of 1, 2 or 3 (a short last slab) must give the naive loops' numbers."""
+    from nnref.ops import conv
+
+    x = rng.standard_normal((7, 6, 5, 3))
+    k = rng.standard_normal((3, 2, 3, 4))
+    yn, resn = nnref.conv2d_naive_fwd(x, k, strides=2, padding=pad)
+    per_image = yn.shape[1] * yn.shape[2] * k[..., 0].size * x.itemsize
+    monkeypatch.setattr(conv, "_SLAB_BYTES", per_slab * per_image + per_image // 2)
+    assert len(conv._slabs(resn)) == -(-7 // per_slab)
+    y, res = nnref.conv2d_fwd(x, k, strides=2, padding=pad)
+    dy = rng.standard_normal(y.shape)
+    dxn, dwn = nnref.conv2d_naive_bwd(resn, dy)
+    dx, dw = nnref.conv2d_bwd(res, dy)
+    assert_close(y, yn, rtol=1e-13, what="y")
+    assert_close(dx, dxn, rtol=1e-13, what="dx")
+    assert_close(dw, dwn, rtol=1e-13, what="dw")
+    assert_close(nnref.conv2d_bwd_filter(res, dy), dwn, rtol=1e-13, what="dw (filter only)")
+
+
+def test_bwd_filter_is_conv2d_bwd_dw_and_checks_dy(rng) -> None:
+    x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 2, 3)).astype(np.float32)
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME", strides=2)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dw = nnref.conv2d_bwd_filter(res, dy)
+    assert dw.dtype == np.float32
+    np.testing.assert_array_equal(dw, nnref.conv2d_bwd(res, dy)[1])
+    with pytest.raises(ValueError, match=r"^conv2d: .*dy.*\(2, 3, 3, 3\)"):
+        nnref.conv2d_bwd_filter(res, dy[:, :2])
+    empty_y, empty_res = nnref.conv2d_fwd(x, rng.standard_normal((6, 1, 2, 3)).astype(np.float32))
+    assert empty_y.shape == (2, 0, 5, 3)
+    empty_dw = nnref.conv2d_bwd_filter(empty_res, empty_y)
+    assert empty_dw.shape == (6, 1, 2, 3) and not empty_dw.any()
+
+
 def test_naive_vjp_matches_finite_differences(rng) -> None:
     x = rng.standard_normal((1, 5, 4, 2))
     k = rng.standard_normal((3, 2, 2, 2))

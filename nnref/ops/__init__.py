@@ -18,6 +18,7 @@ from nnref.ops.activations import (
 from nnref.ops.conv import (
     conv2d,
     conv2d_bwd,
+    conv2d_bwd_filter,
     conv2d_fwd,
     conv2d_naive,
     conv2d_naive_bwd,
@@ -59,6 +60,7 @@ __all__ = [
     "categorical_crossentropy_fwd",
     "conv2d",
     "conv2d_bwd",
+    "conv2d_bwd_filter",
     "conv2d_fwd",
     "conv2d_naive",
     "conv2d_naive_bwd",

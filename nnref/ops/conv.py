@@ -22,12 +22,17 @@ from nnref._validate import (
 )
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
 
+#: Rows of the im2col matrix are built a slab of images at a time, about this many bytes per
+#: slab, into one buffer reused across slabs (and likewise the per-offset blocks of ``dx``): a
+#: whole-batch matrix is ``KH*KW`` times the input (160 MB for the seed CNN's conv2 in float64),
+#: and a fresh array that size pays page faults and cache misses on every call.
+_SLAB_BYTES = 1 << 22
+
 
 class Conv2DResiduals(NamedTuple):
     x_shape: tuple[int, ...]
     w: np.ndarray
-    cols: np.ndarray | None  # (N*OH*OW, KH*KW*C) im2col matrix (None for the naive path)
-    x: np.ndarray | None  # the input (naive path only)
+    xp: np.ndarray | None  # the padded input (None when the output is empty)
     strides: tuple[int, int]
     dilations: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
@@ -73,6 +78,30 @@ def _windows(
     return v.transpose(0, 1, 2, 4, 5, 3)
 
 
+def _slabs(res: Conv2DResiduals) -> list[tuple[int, int]]:
+    """Image ranges ``lo:hi`` whose im2col rows (or dx blocks) take about ``_SLAB_BYTES``."""
+    n, (kh, kw, cin, _) = res.x_shape[0], res.w.shape
+    per_image = res.plan[0].out * res.plan[1].out * kh * kw * cin * res.w.dtype.itemsize
+    step = max(1, min(n, _SLAB_BYTES // per_image))
+    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+def _im2col_slabs(res: Conv2DResiduals):
+    """Yield ``(lo, hi, cols)``: the ``((hi-lo)*OH*OW, KH*KW*C)`` im2col rows of images
+    ``lo:hi`` in (kh, kw, c) column order (each copied run is ``KW*C`` contiguous values, and the
+    HWIO kernel reshapes to the GEMM operand without a copy), built in one reused buffer."""
+    kh, kw, cin, _ = res.w.shape
+    oh, ow = res.plan[0].out, res.plan[1].out
+    k = kh * kw * cin
+    win = _windows(res.xp, kh, kw, res.strides, res.dilations, oh, ow)
+    slabs = _slabs(res)
+    buf = np.empty((slabs[0][1] * oh * ow, k), res.w.dtype)
+    for lo, hi in slabs:
+        cols = buf[: (hi - lo) * oh * ow]
+        np.copyto(cols.reshape(win[lo:hi].shape), win[lo:hi])
+        yield lo, hi, cols
+
+
 def conv2d_fwd(
     x: np.ndarray,
     w: np.ndarray,
@@ -103,40 +132,78 @@ def conv2d_fwd(
     tf.nn.conv2d, tf.nn.convolution, keras.layers.Conv2D
     """
     x, w, s, d, plan = _setup(x, w, strides, padding, dilations)
-    n, kh, kw, cin, cout = x.shape[0], w.shape[0], w.shape[1], w.shape[2], w.shape[3]
+    n, cout = x.shape[0], w.shape[3]
     oh, ow = plan[0].out, plan[1].out
     if oh == 0 or ow == 0:
-        return np.zeros((n, oh, ow, cout), x.dtype), Conv2DResiduals(
-            x.shape, w, None, None, s, d, plan
-        )
-    cols = _windows(_pad(x, plan), kh, kw, s, d, oh, ow).reshape(n * oh * ow, kh * kw * cin)
-    y = cols @ w.reshape(kh * kw * cin, cout)
-    return y.reshape(n, oh, ow, cout), Conv2DResiduals(x.shape, w, cols, None, s, d, plan)
+        return np.zeros((n, oh, ow, cout), x.dtype), Conv2DResiduals(x.shape, w, None, s, d, plan)
+    res = Conv2DResiduals(x.shape, w, _pad(x, plan), s, d, plan)
+    y = np.empty((n, oh, ow, cout), x.dtype)
+    w2 = w.reshape(-1, cout)
+    for lo, hi, cols in _im2col_slabs(res):
+        np.matmul(cols, w2, out=y[lo:hi].reshape(-1, cout))
+    return y, res
+
+
+def _filter_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
+    """``dw = cols^T @ g``, summed over the slabs in order."""
+    kh, kw, cin, cout = res.w.shape
+    dw = np.zeros((kh * kw * cin, cout), res.w.dtype)
+    part = np.empty_like(dw)
+    for lo, hi, cols in _im2col_slabs(res):
+        np.matmul(cols.T, dy[lo:hi].reshape(-1, cout), out=part)
+        dw += part
+    return dw.reshape(res.w.shape)
+
+
+def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
+    """``dx``: per slab, one batched GEMM gives a contiguous (rows, C_in) block per kernel
+    offset, added into the strided view of the padded input it came from (never ``np.add.at``)."""
+    _, h, wd, cin = res.x_shape
+    kh, kw, _, cout = res.w.shape
+    (t, _, oh), (left, _, ow) = res.plan
+    s, d = res.strides, res.dilations
+    wt = res.w.reshape(kh * kw, cin, cout).transpose(0, 2, 1)  # (KH*KW, C_out, C_in)
+    dxp = np.zeros(res.xp.shape, res.w.dtype)
+    slabs = _slabs(res)
+    buf = np.empty((kh * kw, slabs[0][1] * oh * ow, cin), res.w.dtype)
+    for lo, hi in slabs:
+        g = dy[lo:hi].reshape(-1, cout)
+        blocks = buf[:, : len(g)]
+        np.matmul(g[None], wt, out=blocks)
+        blocks = blocks.reshape(kh, kw, hi - lo, oh, ow, cin)
+        dst = dxp[lo:hi]
+        for a in range(kh):
+            for b in range(kw):
+                i0, j0 = a * d[0], b * d[1]
+                dst[
+                    :, i0 : i0 + (oh - 1) * s[0] + 1 : s[0], j0 : j0 + (ow - 1) * s[1] + 1 : s[1]
+                ] += blocks[a, b]
+    if dxp.shape == res.x_shape:
+        return dxp
+    return dxp[:, t : t + h, left : left + wd].copy()
+
+
+def _cotangent(res: Conv2DResiduals, dy: Any) -> np.ndarray:
+    (_, _, oh), (_, _, ow) = res.plan
+    shape = (res.x_shape[0], oh, ow, res.w.shape[3])
+    return check_cotangent("conv2d", dy, shape, res.w.dtype)
 
 
 def conv2d_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`conv2d`: returns ``(dx, dw)``."""
-    xs, w, cols, _, s, d, plan = res
-    n, h, wd, cin = xs
-    kh, kw, _, cout = w.shape
-    oh, ow = plan[0].out, plan[1].out
-    dy = check_cotangent("conv2d", dy, (n, oh, ow, cout), w.dtype)
-    if cols is None:  # empty output
-        return np.zeros(xs, w.dtype), np.zeros_like(w)
-    g = dy.reshape(n * oh * ow, cout)
-    dw = (cols.T @ g).reshape(w.shape)
-    # One batched GEMM gives a contiguous (N*OH*OW, C_in) block per kernel offset.
-    blocks = np.matmul(g[None], w.reshape(kh * kw, cin, cout).transpose(0, 2, 1))
-    blocks = blocks.reshape(kh, kw, n, oh, ow, cin)
-    (t, b, _), (left, r, _) = plan
-    dxp = np.zeros((n, h + t + b, wd + left + r, cin), w.dtype)
-    for a in range(kh):
-        for c in range(kw):
-            i0, j0 = a * d[0], c * d[1]
-            dxp[
-                :, i0 : i0 + (oh - 1) * s[0] + 1 : s[0], j0 : j0 + (ow - 1) * s[1] + 1 : s[1], :
-            ] += blocks[a, c]
-    return dxp[:, t : t + h, left : left + wd, :].copy(), dw
+    dy = _cotangent(res, dy)
+    if res.xp is None:  # empty output
+        return np.zeros(res.x_shape, res.w.dtype), np.zeros_like(res.w)
+    return _input_grad(res, dy), _filter_grad(res, dy)
+
+
+def conv2d_bwd_filter(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
+    """``dw`` alone, as TF's ``conv2d_backprop_filter``: for a first layer, whose input needs
+    no gradient (saves the ``dx`` GEMM and scatter)."""
+    dy = _cotangent(res, dy)
+    if res.xp is None:
+        return np.zeros_like(res.w)
+    return _filter_grad(res, dy)
 
 
 def conv2d(
@@ -163,14 +230,13 @@ def conv2d_naive_fwd(
                 for b in range(kw):
                     pixel = xp[:, i * s[0] + a * d[0], j * s[1] + b * d[1], :]  # (N, C_in)
                     y[:, i, j, :] += pixel @ w[a, b]
-    return y, Conv2DResiduals(x.shape, w, None, x, s, d, plan)
+    return y, Conv2DResiduals(x.shape, w, xp, s, d, plan)
 
 
 def conv2d_naive_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Loop version of :func:`conv2d_bwd`."""
-    xs, w, _, x, s, d, plan = res
+    xs, w, xp, s, d, plan = res
     dy = check_cotangent("conv2d_naive", dy, (xs[0], plan[0].out, plan[1].out, w.shape[3]), w.dtype)
-    xp = _pad(x, plan)
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
     for i in range(plan[0].out):

@@ -92,15 +92,17 @@ def max_pool2d_fwd(
         )
     (t, b, _), (left, r, _) = plan
     lowest = np.finfo(x.dtype).min
-    if t + b + left + r == 0 and not np.isnan(x).any():
+    if t + b + left + r == 0:
         # Fast path: k*k - 1 maxima over strided views; routing is recomputed in backward.
+        # np.maximum propagates NaN, so a NaN anywhere in x shows in m (4x smaller to scan).
         offs = _offsets(k, s, oh, ow)
         _, (si, sj) = next(offs)
         m = x[:, si, sj, :].copy()
         for _, (si, sj) in offs:
             np.maximum(m, x[:, si, sj, :], out=m)
-        y = np.maximum(m, lowest)  # all -inf windows give the lowest finite value, as TF
-        return y, MaxPool2DResiduals(x.shape, x.dtype, None, k, s, plan, x, m)
+        if not np.isnan(m).any():
+            y = np.maximum(m, lowest)  # all -inf windows give the lowest finite value, as TF
+            return y, MaxPool2DResiduals(x.shape, x.dtype, None, k, s, plan, x, m)
     # Padded cells are -inf with a validity mask; NaN compares False, so "strictly greater"
     # never picks it, exactly as TF's grad loop; the forward max skips it via fmax.
     xp = (
@@ -141,10 +143,14 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
             disjoint = s[0] >= k[0] and s[1] >= k[1]  # each input cell in at most one window
             if disjoint and oh * s[0] == xs[1] and ow * s[1] == xs[2] and k == s:
                 dxp = np.empty(xs, dtype)  # exact tiling: every cell is written once below
-            for _, (si, sj) in _offsets(k, s, oh, ow):
-                np.equal(res.x[:, si, sj, :], res.y, out=hit)
-                hit &= pending
-                pending ^= hit  # hit is a subset of pending
+            last = k[0] * k[1] - 1
+            for off, (si, sj) in _offsets(k, s, oh, ow):
+                if off < last:
+                    np.equal(res.x[:, si, sj, :], res.y, out=hit)
+                    hit &= pending
+                    pending ^= hit  # hit is a subset of pending
+                else:  # no NaN on this path: the window max is in the window, so whatever
+                    hit = pending  # is still pending equals it at the last offset
                 view = dxp[:, si, sj, :]
                 if disjoint:
                     np.multiply(dy, hit, out=view)

@@ -191,6 +191,9 @@ def backward(
         elif layer.kind == "conv2d":
             rc, rb = r
             dyc, grads[k + 1] = ops.bias_add_bwd(rb, dy)
+            if k == 0:  # no parameters below: the input gradient is not needed
+                grads[k] = ops.conv2d_bwd_filter(rc, dyc)
+                break
             dy, grads[k] = ops.conv2d_bwd(rc, dyc)
         elif layer.kind == "max_pool2d":
             (dy,) = ops.max_pool2d_bwd(r, dy)
