@@ -1,8 +1,9 @@
 """2-D convolution, NHWC input and HWIO kernel, exactly as ``tf.nn.conv2d``.
 
 ``conv2d_naive`` (plain loops over output positions) is the readable oracle; ``conv2d`` is the
-vectorised path (im2col through a strided view in (kh, kw, c) column order, one GEMM; the input
-gradient by per-offset GEMMs added into strided views of the padded input, never ``np.add.at``).
+vectorised path (im2col through a strided view in (kh, kw, c) column order and one GEMM, a slab
+of images at a time; the input gradient by per-offset GEMM blocks added into strided views of the
+padded input, never ``np.add.at``).
 """
 
 from __future__ import annotations
