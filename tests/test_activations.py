@@ -163,3 +163,25 @@ def test_subnormal_inputs_differ_from_tf_documented() -> None:
     np.testing.assert_array_equal(nnref.relu_bwd(res, np.ones(3))[0], [1, 0, 1])
     np.testing.assert_array_equal(g_tf, [0, 0, 0])
     assert np.abs(y - y_tf).max() < np.finfo(np.float64).tiny
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_formula_switches_at_zero(dtype) -> None:
+    """1 / (1 + exp(-x)) for x >= 0 and exp(x) / (1 + exp(x)) below, bit for bit (the two
+    round differently on about a third of [0, 1))."""
+    one = dtype(1)
+    x = np.linspace(-1, 1, 2001, dtype=dtype)
+    e = np.exp(np.where(x < 0, x, -x))
+    want = np.where(x < 0, e / (one + e), one / (one + e))
+    np.testing.assert_array_equal(nnref.sigmoid(x), want)
+    pos = x[x >= 0]
+    assert (nnref.sigmoid(pos) != np.exp(pos) / (one + np.exp(pos))).sum() > 100
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_grad_keeps_the_smallest_normal(dtype) -> None:
+    """Flush-to-zero zeroes subnormals only: 4 * tiny * 0.5 * 0.5 is exactly tiny and stays."""
+    tiny = np.finfo(dtype).tiny
+    _, res = nnref.sigmoid_fwd(np.zeros(2, dtype))
+    (g,) = nnref.sigmoid_bwd(res, np.array([4 * tiny, 2 * tiny], dtype))
+    np.testing.assert_array_equal(g, np.array([tiny, 0], dtype))

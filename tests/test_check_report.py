@@ -159,3 +159,11 @@ def test_mixed_precision_inputs_are_checked_at_the_widest() -> None:
         ValueError, match=r"^gradient check: no floating-point input to differentiate$"
     ):
         check_vjp(fwd, bwd, (np.arange(2), np.arange(2)))
+
+
+def test_check_grad_ignores_none_gradients_of_integer_arguments() -> None:
+    x = np.array([0.5, -1.0, 2.0])
+    result = check_grad(lambda x, k: (x**2).sum() * k, (x, 3), lambda x, k: (2 * x * k, None))
+    assert result.ok
+    with pytest.raises(GradientCheckError):
+        check_grad(lambda x, k: (x**2).sum() * k, (x, 3), lambda x, k: (2 * x, None))

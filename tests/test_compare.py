@@ -103,3 +103,20 @@ def test_assert_close_tolerance_is_inclusive() -> None:
     assert assert_close(a, d, rtol=err) == err
     with pytest.raises(AssertionError):
         assert_close(a, d, rtol=err * (1 - 1e-12))
+
+
+def test_desired_is_widened_before_the_rms_floor() -> None:
+    """|int8(-128)| wraps to -128 in int8; in float64 the floor is 128 and the error 0.5."""
+    err, _ = max_rel_error(np.array([0], np.int8), np.array([-128], np.int8))
+    assert err == 0.5
+
+
+def test_rms_floor_uses_finite_entries_only() -> None:
+    err, idx = max_rel_error([np.inf, 1.1], [np.inf, 1.0])
+    assert err == pytest.approx(0.1 / (1.0 + 1.0), rel=1e-12)
+    assert idx == (1,)
+
+
+def test_rms_floor_applies_below_one() -> None:
+    err, _ = max_rel_error([0.3], [0.2])
+    assert err == pytest.approx(0.1 / (0.2 + 0.2), rel=1e-12)
