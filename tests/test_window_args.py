@@ -195,3 +195,17 @@ def test_conv2d_empty_output_keeps_dtype(dt) -> None:
         assert dx.dtype == dw.dtype == dt
         np.testing.assert_array_equal(dx, np.zeros_like(x))
         np.testing.assert_array_equal(dw, np.zeros_like(w))
+
+
+def test_same_padding_is_zero_when_the_windows_fit() -> None:
+    assert plan_axis(4, 1, 1, 1, "SAME", 0) == (0, 0, 4)
+    assert plan_axis(6, 2, 2, 1, "SAME", 1) == (0, 0, 3)
+    assert plan_axis(7, 2, 2, 1, "SAME", 1) == (0, 1, 4)
+
+
+def test_numpy_integer_window_arguments_become_python_ints() -> None:
+    from nnref.ops._windows import spatial_pair
+
+    got = spatial_pair("conv2d", "strides", [np.int64(2), np.int32(3)])
+    assert got == (2, 3)
+    assert all(type(v) is int for v in got)
