@@ -83,7 +83,8 @@ def test_bwd_filter_is_conv2d_bwd_dw_and_checks_dy(rng) -> None:
     empty_y, empty_res = nnref.conv2d_fwd(x, rng.standard_normal((6, 1, 2, 3)).astype(np.float32))
     assert empty_y.shape == (2, 0, 5, 3)
     empty_dw = nnref.conv2d_bwd_filter(empty_res, empty_y)
-    assert empty_dw.shape == (6, 1, 2, 3) and not empty_dw.any()
+    assert empty_dw.shape == (6, 1, 2, 3)
+    assert not empty_dw.any()
 
 
 def test_naive_vjp_matches_finite_differences(rng) -> None:
