@@ -184,10 +184,10 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     return dxp[:, t : t + h, left : left + wd].copy()
 
 
-def _cotangent(res: Conv2DResiduals, dy: Any) -> np.ndarray:
+def _cotangent(res: Conv2DResiduals, dy: Any, op: str = "conv2d") -> np.ndarray:
     (_, _, oh), (_, _, ow) = res.plan
     shape = (res.x_shape[0], oh, ow, res.w.shape[3])
-    return check_cotangent("conv2d", dy, shape, res.w.dtype)
+    return check_cotangent(op, dy, shape, res.w.dtype)
 
 
 def conv2d_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -237,7 +237,7 @@ def conv2d_naive_fwd(
 def conv2d_naive_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Loop version of :func:`conv2d_bwd`."""
     xs, w, xp, s, d, plan = res
-    dy = check_cotangent("conv2d_naive", dy, (xs[0], plan[0].out, plan[1].out, w.shape[3]), w.dtype)
+    dy = _cotangent(res, dy, "conv2d_naive")
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
     for i in range(plan[0].out):
