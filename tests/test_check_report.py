@@ -3,6 +3,8 @@ message fragments, option pass-through and linearity tolerances that no test dis
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,256 @@ def test_check_grad_ignores_none_gradients_of_integer_arguments() -> None:
     assert result.ok
     with pytest.raises(GradientCheckError):
         check_grad(lambda x, k: (x**2).sum() * k, (x, 3), lambda x, k: (2 * x, None))
+
+
+def test_message_of_a_directional_pass_describes_the_direction(rng) -> None:
+    x = rng.standard_normal((40, 20))
+    r = check_vjp(nnref.sigmoid_fwd, nnref.sigmoid_bwd, (x,), mode="directional", names=["z"])
+    w = r.worst
+    assert (w.index, w.status) == (None, "ok")
+    m = r.message()
+    assert (
+        f"0 violations, 0 kinks). Worst at dz along random direction {w.direction} "
+        "(input 0, shape (40, 20)): <grad, direction/step> analytic "
+    ) in m
+    assert f"analytic {w.analytic:.10g} vs numeric {w.numeric:.10g}, abs error " in m
+    assert m.endswith(f"(step {w.step:.3g}).")
+
+
+def test_message_of_a_directional_kink_names_the_direction() -> None:
+    x = np.array([[-1.0, 0.0, 2.0], [0.0, 0.5, -3.0]])
+    r = check_vjp(nnref.relu_fwd, nnref.relu_bwd, (x,), mode="directional", directions=2)
+    assert r.ok
+    assert r.n_kinks == 2
+    assert r.message().endswith(
+        "2 kink(s) where one-sided differences disagree were not counted as errors, "
+        "first at dx0 direction 0. 2 direction(s) crossed kinks and were accepted within their "
+        "one-sided derivatives: an error smaller than the kinks' jumps can hide there "
+        "(mode='exact' checks each entry)."
+    )
+
+
+def test_linearity_message_names_the_probe_exactly(rng) -> None:
+    x = rng.standard_normal((3, 4))
+
+    def offset(res, dy):
+        (g,) = nnref.sigmoid_bwd(res, dy)
+        return (g + 1e-3,)
+
+    r = check_vjp(nnref.sigmoid_fwd, offset, (x,), raise_on_failure=False, names=["x"])
+    num = r"-?\d[\d.e+-]*"
+    assert re.fullmatch(
+        rf"Backward is not linear in the cotangent: dx\[\d, \d\] of bwd\(0\.75\*g1 -1\.25\*g2\) "
+        rf"is {num}, expected {num}\.",
+        r.linearity_error,
+    ), r.linearity_error
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("mode", ["exact", "directional"])
+def test_a_non_finite_gradient_entry_fails_and_is_located(bad, mode, rng) -> None:
+    """Finite differences can confirm no inf or NaN: the check fails, names that entry, and
+    (check_grad's VJP being ``g * dy``, linear by construction) never blames a cotangent its
+    user never wrote."""
+    x = rng.standard_normal(40)
+
+    def grad(a):
+        g = 3 * a**2
+        g[17] = bad
+        return g
+
+    r = check_grad(_cube, (x,), grad, mode=mode, raise_on_failure=False)
+    assert not r.ok
+    assert r.worst.index == (17,)
+    assert r.worst.share == np.inf
+    assert r.linearity_error is None
+    assert "cotangent" not in r.message()
+    assert r.n_violations == (1 if mode == "exact" else 4)  # every direction crosses it
+
+
+def test_bisection_follows_the_violation_not_a_larger_kink(rng) -> None:
+    """Half the entries sit on relu kinks with subgradient 1 (inside the one-sided range, far
+    from the central difference 1/2), one entry of the other half is wrong by 1e-4: the
+    violation is found and located at that entry, not at a kink with a larger share."""
+    x = rng.standard_normal(64)
+    x[:32] = 0.0
+    wrong = 45
+    x[wrong] = abs(x[wrong]) + 0.5
+
+    def bwd(res, dy):
+        g = np.where(x >= 0, dy, 0.0)
+        g[wrong] *= 1 + 1e-4
+        return (g,)
+
+    r = check_vjp(nnref.relu_fwd, bwd, (x,), mode="directional", raise_on_failure=False)
+    assert not r.ok
+    assert (r.worst.index, r.worst.direction, r.worst.status) == ((wrong,), None, "violation")
+    # the located comparison is of that one entry alone: relu's slope 1 against 1 + 1e-4
+    assert abs(r.worst.numeric) == pytest.approx(abs(r.worst.analytic) / (1 + 1e-4), rel=1e-8)
+
+
+class _Counted:
+    """A forward that counts its calls."""
+
+    def __init__(self, fwd):
+        self.fwd, self.calls = fwd, 0
+        self.__name__ = fwd.__name__
+
+    def __call__(self, *args, **kw):
+        self.calls += 1
+        return self.fwd(*args, **kw)
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+@pytest.mark.parametrize("mode", ["exact", "directional"])
+@pytest.mark.parametrize("broken", [False, True])
+def test_n_evals_counts_every_forward_call(dt, mode, broken, rng) -> None:
+    x = rng.standard_normal((5, 6)).astype(dt)
+    fwd = _Counted(nnref.sigmoid_fwd)
+
+    def bwd(res, dy):
+        (g,) = nnref.sigmoid_bwd(res, dy)
+        return (g * g.dtype.type(1.01),) if broken else (g,)
+
+    r = check_vjp(fwd, bwd, (x,), mode=mode, raise_on_failure=False)
+    assert r.ok is not broken
+    assert r.n_evals == fwd.calls
+    if mode == "exact" and not broken:  # the caller's pass, the shadow's probe, one forward,
+        assert r.n_evals == 2 + (dt == np.float32) + 4 * x.size  # and 4 per entry
+
+
+def test_none_gradient_for_a_float_input_is_an_error_naming_it(rng) -> None:
+    args = (rng.standard_normal((3, 2)), rng.standard_normal((2, 2)), rng.standard_normal(2))
+    with pytest.raises(
+        ValueError, match=r"^gradient check: backward returned None for float input 'b'$"
+    ):
+        check_vjp(
+            nnref.dense_fwd,
+            lambda res, dy: (*nnref.dense_bwd(res, dy)[:2], None),
+            args,
+            names="xwb",
+        )
+
+
+def test_lists_are_inputs_and_other_arguments_pass_through_untouched() -> None:
+    """A Python list of floats is differentiated; None, ints and strings reach the function as
+    they are (``mask is None`` must keep working), in the shadow run too."""
+    seen = []
+
+    def f(x, mask, power, how):
+        seen.append((type(mask), type(power), type(how)))
+        x = np.asarray(x)
+        v = x**power if mask is None else x**power * mask
+        return v.sum() if how == "sum" else v.mean()
+
+    def grad(x, mask, power, how):
+        return power * np.asarray(x) ** (power - 1), None, None, None
+
+    for x in ([0.5, -1.5, 2.0], np.array([0.5, -1.5, 2.0], np.float32)):
+        seen.clear()
+        r = check_grad(f, (x, None, 3, "sum"), grad)
+        assert r.ok
+        assert r.input_shapes[0] == (3,)
+        assert set(seen) == {(type(None), int, str)}
+
+
+def test_the_shadow_keeps_integer_labels_integer(rng) -> None:
+    """float32 logits with int labels run in the float64 shadow: only the floats are widened."""
+    z = rng.standard_normal((4, 5)).astype(np.float32)
+    labels = rng.integers(0, 5, size=4)
+    r = check_vjp(
+        nnref.sparse_categorical_crossentropy_fwd,
+        nnref.sparse_categorical_crossentropy_bwd,
+        (labels, z),
+        static={"from_logits": True},
+    )
+    assert (r.ok, r.shadow, r.dtype) == (True, True, "float32")
+
+
+def test_tolerance_is_the_documented_sum_recomputed_from_the_function() -> None:
+    """exp(50 x) at x = 1, where truncation and rounding are of one size: the comparison's
+    numeric value and tolerance are recomputed here from the function's own values with the
+    formula check_vjp documents (float64: gamma = GAMMA_FD64)."""
+    from nnref.check._core import GAMMA, GAMMA_FD64
+
+    k, eps = 50.0, np.finfo(np.float64).eps
+    x = np.array([1.0])
+    r = check_grad(lambda a: np.sum(np.exp(k * a)), (x,), lambda a: k * np.exp(k * a))
+    assert r.ok
+    h, g = r.worst.step, k * np.exp(k)
+    dy = r.worst.analytic / g  # the random cotangent: phi = f * dy
+    phi = {t: np.exp(k * (1 + t)) * dy for t in (h, -h, h / 2, -h / 2)}
+    d1 = (phi[h] - phi[-h]) / (2 * h)
+    d2 = (phi[h / 2] - phi[-h / 2]) / h
+    assert r.worst.numeric == pytest.approx((4 * d2 - d1) / 3, rel=1e-12)
+    big_s = 2 * abs(np.exp(k) * dy) + max(abs(v) for v in phi.values())
+    want = 2 * abs(d2 - d1) / 3 + GAMMA_FD64 * eps * 3 * big_s / h + GAMMA * eps * 2 * abs(g * dy)
+    assert r.worst.tol == pytest.approx(want, rel=1e-9)
+
+
+def test_a_backward_that_frees_its_residuals_is_rejected(rng) -> None:
+    """A VJP that poisons its residuals after one use (a freed buffer) gives NaN from its second
+    call on: the linearity probe calls it again and names the NaN."""
+    x = rng.standard_normal((3, 4))
+
+    def once(res, dy):
+        (g,) = nnref.sigmoid_bwd(res, dy)
+        res.y[...] = np.nan
+        return (g,)
+
+    def fwd(a):
+        y, res = nnref.sigmoid_fwd(a)
+        res.y.flags.writeable = True
+        return y, res
+
+    r = check_vjp(fwd, once, (x,), mode="exact", raise_on_failure=False)
+    assert not r.ok
+    assert re.fullmatch(
+        r"Backward is not linear in the cotangent: dx0\[0, 0\] of bwd\(0\.75\*g1 -1\.25\*g2\) "
+        r"is nan, expected nan\.",
+        r.linearity_error,
+    ), r.linearity_error
+
+
+def test_zero_cotangent_failure_names_the_entry(rng) -> None:
+    x = rng.standard_normal((3, 4))
+
+    def stale(res, dy):  # a stale value left where the cotangent is exactly zero
+        (g,) = nnref.sigmoid_bwd(res, dy)
+        g = g.copy()
+        if not np.any(dy):
+            g[1, 2] = 0.5
+        return (g,)
+
+    r = check_vjp(nnref.sigmoid_fwd, stale, (x,), raise_on_failure=False, names=["x"])
+    assert r.linearity_error == "Backward of a zero cotangent is not zero: dx[1, 2] = 0.5."
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("subgradient", [0.0, 1.0])
+def test_directions_through_many_kinks_are_not_false_failures(seed, subgradient) -> None:
+    """900 relu entries, 40% exactly 0: every direction crosses hundreds of kinks whose
+    one-sided ranges add up to more than the direction's own. Both subgradient choices at 0 are
+    correct and must pass; each is judged entry by entry where the direction is ambiguous."""
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random(900) < 0.4, 0.0, rng.standard_normal(900))
+
+    def bwd(res, dy):
+        return (np.where(x > 0, dy, np.where(x == 0, subgradient * dy, 0.0)),)
+
+    r = check_vjp(nnref.relu_fwd, bwd, (x,), seed=seed)
+    assert r.mode == "directional"
+    assert r.n_kinks > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_max_pool_ties_in_disjoint_windows_pass_in_directional_mode(seed) -> None:
+    x = np.round(np.random.default_rng(seed).standard_normal((3, 8, 8, 4)))  # many ties
+    r = check_vjp(
+        nnref.max_pool2d_fwd,
+        nnref.max_pool2d_bwd,
+        (x,),
+        static={"ksize": 2, "strides": 2},
+        seed=seed,
+    )
+    assert r.mode == "directional"
