@@ -327,3 +327,61 @@ def test_keras_conv2d_defaults_match_the_model_helper() -> None:
     p = model.max_pool2d().config
     assert tuple(pool["pool_size"]) == (p["ksize"],) * 2 == (2, 2)
     assert pool["padding"] == p["padding"].lower() == "valid"
+
+
+@pytest.mark.parametrize(
+    "pads", [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1), (1, 1, 1, 0), (2, 0, 0, 2)]
+)
+@pytest.mark.parametrize(
+    ("fwd", "bwd"),
+    [
+        (nnref.conv2d_fwd, nnref.conv2d_bwd),
+        (nnref.conv2d_naive_fwd, nnref.conv2d_naive_bwd),
+    ],
+    ids=["fast", "naive"],
+)
+def test_explicit_padding_equals_valid_on_the_padded_input(pads, fwd, bwd, rng) -> None:
+    """Independent of nnref's own padding: pad with np.pad, convolve VALID, crop dx back."""
+    t, b, left, r = pads
+    x = rng.standard_normal((2, 5, 4, 3))
+    k = rng.standard_normal((2, 3, 3, 2))
+    y, res = fwd(x, k, strides=1, padding=[[0, 0], [t, b], [left, r], [0, 0]])
+    xp = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)))
+    y_ref, res_ref = fwd(xp, k, strides=1, padding="VALID")
+    np.testing.assert_allclose(y, y_ref, rtol=1e-13, atol=1e-13)
+    dy = rng.standard_normal(y.shape)
+    dx, dw = bwd(res, dy)
+    dxp, dw_ref = bwd(res_ref, dy)
+    np.testing.assert_allclose(dx, dxp[:, t : t + 5, left : left + 4], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(dw, dw_ref, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "static",
+    [
+        {"padding": "SAME", "strides": 2},
+        {"padding": "VALID", "strides": 1},
+        {"padding": EXPLICIT, "dilations": 2},
+    ],
+    ids=["same-s2", "valid", "explicit-d2"],
+)
+def test_every_result_keeps_the_input_dtype(dt, static, rng) -> None:
+    x = rng.standard_normal((3, 7, 6, 2)).astype(dt)
+    k = rng.standard_normal((3, 2, 2, 4)).astype(dt)
+    for fwd, bwd in (
+        (nnref.conv2d_fwd, nnref.conv2d_bwd),
+        (nnref.conv2d_naive_fwd, nnref.conv2d_naive_bwd),
+    ):
+        y, res = fwd(x, k, **static)
+        dx, dw = bwd(res, np.ones_like(y))
+        assert (y.dtype, dx.dtype, dw.dtype) == (dt, dt, dt)
+    assert nnref.conv2d_bwd_filter(res, np.ones_like(y)).dtype == dt
+
+
+def test_naive_conv_names_itself_in_cotangent_errors(rng) -> None:
+    _, res = nnref.conv2d_naive_fwd(
+        rng.standard_normal((1, 4, 4, 1)), rng.standard_normal((2, 2, 1, 1)), padding="VALID"
+    )
+    with pytest.raises(ValueError, match=r"^conv2d_naive: argument 'dy' must have the output's"):
+        nnref.conv2d_naive_bwd(res, np.zeros((1, 2, 2, 1)))

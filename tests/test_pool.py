@@ -162,3 +162,93 @@ def test_rank_dtype_and_empty_output() -> None:
     y, res = nnref.max_pool2d_fwd(np.ones((1, 2, 2, 1)), ksize=3, strides=1, padding="VALID")
     assert y.shape == (1, 0, 0, 1)
     assert nnref.max_pool2d_bwd(res, np.zeros(y.shape))[0].shape == (1, 2, 2, 1)
+
+
+def _masked_max(x: np.ndarray, k: int, s: int, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """Max over each window's valid cells, by brute force (independent of nnref's padding)."""
+    t, b, left, r = pads
+    n, h, w, c = x.shape
+    oh, ow = (h + t + b - k) // s + 1, (w + left + r - k) // s + 1
+    y = np.empty((n, oh, ow, c), x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(max(i * s - t, 0), min(i * s - t + k, h))
+            cols = slice(max(j * s - left, 0), min(j * s - left + k, w))
+            y[:, i, j] = x[:, rows, cols].max(axis=(1, 2))
+    return y
+
+
+@pytest.mark.parametrize("fwd", [nnref.max_pool2d_fwd, nnref.max_pool2d_naive_fwd])
+@pytest.mark.parametrize("dt", FLOATS)
+@pytest.mark.parametrize(
+    "pads", [(0, 1, 0, 1), (1, 0, 0, 0), (0, 0, 1, 1), (1, 1, 1, 0), (2, 0, 0, 2)]
+)
+def test_padding_never_wins_over_negative_values(fwd, dt, pads) -> None:
+    """All values negative: a padded cell that took part (as 0) would win every border window."""
+    x = -1.0 - np.random.default_rng(sum(pads)).random((2, 6, 7, 3)).astype(dt)
+    t, b, left, r = pads
+    y, res = fwd(x, ksize=3, strides=2, padding=[[0, 0], [t, b], [left, r], [0, 0]])
+    assert y.dtype == dt
+    np.testing.assert_array_equal(y, _masked_max(x, 3, 2, pads))
+    dy = np.ones(y.shape, dt)
+    bwd = nnref.max_pool2d_bwd if fwd is nnref.max_pool2d_fwd else nnref.max_pool2d_naive_bwd
+    (dx,) = bwd(res, dy)
+    assert dx.dtype == dt
+    assert dx.sum() == dy.sum()  # every window routes its gradient to one of its valid cells
+
+
+@pytest.mark.parametrize("pads", [(1, 0, 0, 1), (0, 1, 1, 0), (1, 1, 1, 1)])
+def test_all_minus_inf_windows_at_the_padding_keep_their_gradient(pads) -> None:
+    """A window of only -inf routes to its first *valid* cell: nothing is lost to the padding."""
+    x = np.full((1, 4, 4, 1), -np.inf)
+    t, b, left, r = pads
+    pad = [[0, 0], [t, b], [left, r], [0, 0]]
+    for fwd, bwd in (
+        (nnref.max_pool2d_fwd, nnref.max_pool2d_bwd),
+        (nnref.max_pool2d_naive_fwd, nnref.max_pool2d_naive_bwd),
+    ):
+        y, res = fwd(x, ksize=2, strides=2, padding=pad)
+        (dx,) = bwd(res, np.arange(1.0, y.size + 1).reshape(y.shape))
+        assert dx.sum() == y.size * (y.size + 1) / 2
+
+
+def test_disjoint_fast_path_writes_positive_zeros(rng) -> None:
+    """Cells that receive no gradient hold +0.0 even where dy < 0 (TF's MaxPoolGrad)."""
+    x = rng.standard_normal((2, 6, 6, 3))
+    y, res = nnref.max_pool2d_fwd(x, ksize=2, strides=2)
+    (dx,) = nnref.max_pool2d_bwd(res, -np.ones(y.shape))
+    assert not np.any(np.signbit(dx) & (dx == 0))
+    assert np.count_nonzero(dx) == y.size
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 6, 2), (2, 4, 9, 1), (1, 5, 5, 3)])
+def test_non_square_windows_that_do_not_tile_the_input(shape, rng) -> None:
+    """k = s = (2, 3): rows or columns past the last window get no gradient, not garbage."""
+    x = rng.standard_normal(shape)
+    y, res = nnref.max_pool2d_fwd(x, ksize=(2, 3), strides=(2, 3))
+    yn, resn = nnref.max_pool2d_naive_fwd(x, ksize=(2, 3), strides=(2, 3))
+    np.testing.assert_array_equal(y, yn)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(
+        nnref.max_pool2d_bwd(res, dy)[0], nnref.max_pool2d_naive_bwd(resn, dy)[0]
+    )
+
+
+@pytest.mark.parametrize("fn", [nnref.max_pool2d, nnref.max_pool2d_naive])
+def test_default_padding_is_valid(fn, rng) -> None:
+    x = rng.standard_normal((1, 5, 5, 2))
+    np.testing.assert_array_equal(
+        fn(x, ksize=2, strides=2), fn(x, ksize=2, strides=2, padding="VALID")
+    )
+    assert fn(x, ksize=2, strides=2).shape == (1, 2, 2, 2)
+
+
+def test_naive_ops_name_themselves_in_errors(rng) -> None:
+    x = rng.standard_normal((1, 4, 4, 1))
+    _, res = nnref.max_pool2d_naive_fwd(x, ksize=2, strides=2)
+    with pytest.raises(ValueError, match=r"^max_pool2d_naive: argument 'dy' must have"):
+        nnref.max_pool2d_naive_bwd(res, np.zeros((1, 3, 3, 1)))
+    with pytest.raises(ValueError, match=r"^max_pool2d: .*'ksize'"):
+        nnref.max_pool2d_fwd(x, ksize=[1, 2, 3], strides=2)
+    with pytest.raises(ValueError, match=r"^max_pool2d_naive: .*'ksize'"):
+        nnref.max_pool2d_naive_fwd(x, ksize=0, strides=2)

@@ -70,13 +70,16 @@ def _pad(x: np.ndarray, plan: tuple[AxisPlan, AxisPlan]) -> np.ndarray:
 
 
 def _windows(
-    xp: np.ndarray, kh: int, kw: int, s: tuple[int, int], d: tuple[int, int], oh: int, ow: int
+    xp: np.ndarray, kh: int, kw: int, s: tuple[int, int], d: tuple[int, int]
 ) -> np.ndarray:
-    """View (N, OH, OW, KH, KW, C) of the padded input: window (i, j) starts at (i*sh, j*sw)."""
+    """View (N, OH, OW, KH, KW, C) of the padded input: window (i, j) starts at (i*sh, j*sw).
+
+    The plan pads so that the ``P = Hp - eh + 1`` window positions give exactly
+    ``OH = ceil(P / sh)`` strided ones (likewise for W): no trailing position to cut.
+    """
     eh, ew = (kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1
     v = sliding_window_view(xp, (eh, ew), axis=(1, 2))  # (N, Hp-eh+1, Wp-ew+1, C, eh, ew)
-    v = v[:, : (oh - 1) * s[0] + 1 : s[0], : (ow - 1) * s[1] + 1 : s[1], :, :: d[0], :: d[1]]
-    return v.transpose(0, 1, 2, 4, 5, 3)
+    return v[:, :: s[0], :: s[1], :, :: d[0], :: d[1]].transpose(0, 1, 2, 4, 5, 3)
 
 
 def _slabs(res: Conv2DResiduals) -> list[tuple[int, int]]:
@@ -94,7 +97,7 @@ def _im2col_slabs(res: Conv2DResiduals):
     kh, kw, cin, _ = res.w.shape
     oh, ow = res.plan[0].out, res.plan[1].out
     k = kh * kw * cin
-    win = _windows(res.xp, kh, kw, res.strides, res.dilations, oh, ow)
+    win = _windows(res.xp, kh, kw, res.strides, res.dilations)
     slabs = _slabs(res)
     buf = np.empty((slabs[0][1] * oh * ow, k), res.w.dtype)
     for lo, hi in slabs:

@@ -85,10 +85,9 @@ def max_pool2d_fwd(
     x, k, s, plan = _setup(x, ksize, strides, padding, "max_pool2d")
     n, _, _, c = x.shape
     oh, ow = plan[0].out, plan[1].out
-    if oh == 0 or ow == 0:
-        empty = np.zeros((n, oh, ow, c), np.int16)
+    if oh == 0 or ow == 0:  # backward returns zeros without reading the routing
         return np.zeros((n, oh, ow, c), x.dtype), MaxPool2DResiduals(
-            x.shape, x.dtype, empty, k, s, plan
+            x.shape, x.dtype, None, k, s, plan
         )
     (t, b, _), (left, r, _) = plan
     lowest = np.finfo(x.dtype).min
@@ -115,7 +114,7 @@ def max_pool2d_fwd(
         valid = np.zeros(xp.shape[1:3], bool)
         valid[t : t + x.shape[1], left : left + x.shape[2]] = True
     y = np.full((n, oh, ow, c), lowest, x.dtype)
-    best = np.full((n, oh, ow, c), -np.inf, x.dtype)
+    best = np.empty((n, oh, ow, c), x.dtype)  # both set at the first offset (choice < 0)
     choice = np.full((n, oh, ow, c), -1, np.int16)
     for off, (si, sj) in _offsets(k, s, oh, ow):
         cand = xp[:, si, sj, :]
@@ -181,7 +180,7 @@ def max_pool2d_naive_fwd(
     (t, _, oh), (left, _, ow) = plan
     lowest = np.finfo(x.dtype).min
     y = np.full((n, oh, ow, c), lowest, x.dtype)
-    choice = np.full((n, oh, ow, c), -1, np.int16)
+    choice = np.empty((n, oh, ow, c), np.int16)  # every window has a valid cell: always set
     for bn in range(n):
         for i in range(oh):
             for j in range(ow):
