@@ -422,3 +422,30 @@ def test_max_pool_ties_in_disjoint_windows_pass_in_directional_mode(seed) -> Non
         seed=seed,
     )
     assert r.mode == "directional"
+
+
+def test_an_error_spread_too_thinly_for_any_entry_still_fails_its_direction() -> None:
+    """dx scaled by 1 + 1e-5 on a 64 x 100 input: every entry alone is within its tolerance
+    (exact mode passes), but the directions sum 6400 such errors and fail; the report still
+    names one entry of x."""
+    rng = np.random.default_rng(0)
+    args = (
+        rng.standard_normal((64, 100)),
+        rng.standard_normal((100, 20)) / 10,
+        rng.standard_normal(20),
+    )
+
+    def thin(res, dy):
+        dx, dw, db = nnref.dense_bwd(res, dy)
+        return dx * (1 + 1e-5), dw, db
+
+    assert check_vjp(nnref.dense_fwd, thin, args, mode="exact", names="xwb").ok
+    r = check_vjp(
+        nnref.dense_fwd, thin, args, mode="directional", names="xwb", raise_on_failure=False
+    )
+    assert not r.ok
+    assert r.n_violations >= 1
+    assert r.worst.status == "violation"
+    assert r.worst.input == 0
+    assert len(r.worst.index) == 2
+    assert r.message().startswith("Gradient check of dense_fwd FAILED (directional mode")

@@ -401,14 +401,13 @@ def _localize(
     g: np.ndarray,
     phi_scale: float,
     g_floor: float,
-    idx: np.ndarray | None = None,
+    idx: np.ndarray,
 ) -> Comparison:
-    """Bisect a failing direction down to one entry (O(log n) comparisons).
+    """Bisect the failing part ``idx`` of a direction down to one entry (O(log n) comparisons).
 
     Each step follows the half that is a violation without kinks (a plain error), else a
     violation, else the larger share of its tolerance.
     """
-    idx = np.flatnonzero(delta) if idx is None else idx
     while idx.size > 1:
         halves = (idx[: idx.size // 2], idx[idx.size // 2 :])
         cs = [_part(probe, s, dys, i, delta, h, g, phi_scale, g_floor) for h in halves]
