@@ -372,45 +372,55 @@ def _compare(
 # --------------------------------------------------------------------------- drivers
 
 
-def _part(
-    probe: _Probe,
-    s: _Setup,
-    dys: Sequence[np.ndarray],
-    i: int,
-    delta: np.ndarray,
-    idx: np.ndarray,
-    g: np.ndarray,
-    phi_scale: float,
-    g_floor: float,
-) -> Comparison:
-    """The comparison along ``delta`` restricted to the flat entries ``idx`` (one entry: its
-    index is recorded)."""
-    d = np.zeros_like(delta)
-    d.flat[idx] = delta.flat[idx]
-    entry = tuple(int(v) for v in np.unravel_index(int(idx[0]), delta.shape))
-    index = entry if idx.size == 1 else None
-    return _compare(probe, s, dys, i, d, g, None, phi_scale, g_floor, index, None)
+@dataclass(frozen=True)
+class _Line:
+    """One failing direction ``delta`` of input ``i``, with what every comparison along a part
+    of it needs."""
+
+    probe: _Probe
+    s: _Setup
+    dys: Sequence[np.ndarray]
+    i: int
+    delta: np.ndarray
+    g: np.ndarray
+    phi_scale: float
+    g_floor: float
+
+    def part(self, idx: np.ndarray) -> Comparison:
+        """The comparison along ``delta`` restricted to the flat entries ``idx`` (one entry: its
+        index is recorded)."""
+        d = np.zeros_like(self.delta)
+        d.flat[idx] = self.delta.flat[idx]
+        entry = tuple(int(v) for v in np.unravel_index(int(idx[0]), self.delta.shape))
+        index = entry if idx.size == 1 else None
+        return _compare(
+            self.probe,
+            self.s,
+            self.dys,
+            self.i,
+            d,
+            self.g,
+            None,
+            self.phi_scale,
+            self.g_floor,
+            index,
+            None,
+        )
+
+    def split(self, idx: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], list[Comparison]]:
+        """The two halves of ``idx`` and their comparisons."""
+        halves = (idx[: idx.size // 2], idx[idx.size // 2 :])
+        return halves, [self.part(h) for h in halves]
 
 
-def _localize(
-    probe: _Probe,
-    s: _Setup,
-    dys: Sequence[np.ndarray],
-    i: int,
-    delta: np.ndarray,
-    g: np.ndarray,
-    phi_scale: float,
-    g_floor: float,
-    idx: np.ndarray,
-) -> Comparison:
+def _localize(line: _Line, idx: np.ndarray) -> Comparison:
     """Bisect the failing part ``idx`` of a direction down to one entry (O(log n) comparisons).
 
     Each step follows the half that is a violation without kinks (a plain error), else a
     violation, else the larger share of its tolerance.
     """
     while idx.size > 1:
-        halves = (idx[: idx.size // 2], idx[idx.size // 2 :])
-        cs = [_part(probe, s, dys, i, delta, h, g, phi_scale, g_floor) for h in halves]
+        halves, cs = line.split(idx)
         worse = max(
             range(2),
             key=lambda k: (
@@ -420,22 +430,11 @@ def _localize(
             ),
         )
         idx = halves[worse]
-    return _part(probe, s, dys, i, delta, idx, g, phi_scale, g_floor)
+    return line.part(idx)
 
 
-def _resolve(
-    probe: _Probe,
-    s: _Setup,
-    dys: Sequence[np.ndarray],
-    i: int,
-    delta: np.ndarray,
-    idx: np.ndarray,
-    c: Comparison,
-    g: np.ndarray,
-    phi_scale: float,
-    g_floor: float,
-) -> tuple[Comparison | None, bool]:
-    """Judge a failing comparison ``c`` along ``delta`` restricted to ``idx``.
+def _resolve(line: _Line, idx: np.ndarray, c: Comparison) -> tuple[Comparison | None, bool]:
+    """Judge a failing comparison ``c`` along the direction restricted to ``idx``.
 
     Finite differences along a direction through several kinks are ambiguous: each kink's
     subgradient may lie anywhere in its own one-sided range, their sum need not lie between the
@@ -448,20 +447,19 @@ def _resolve(
     """
     if idx.size == 1:
         return (c if c.status == "violation" else None), c.kink
-    halves = (idx[: idx.size // 2], idx[idx.size // 2 :])
-    cs = [_part(probe, s, dys, i, delta, h, g, phi_scale, g_floor) for h in halves]
+    halves, cs = line.split(idx)
     kink_seen = c.kink or any(h.kink for h in cs)
     order = sorted(range(2), key=lambda k: (cs[k].kink, -cs[k].share))
     for k in order:
         if cs[k].status != "violation":
             continue
-        v, seen = _resolve(probe, s, dys, i, delta, halves[k], cs[k], g, phi_scale, g_floor)
+        v, seen = _resolve(line, halves[k], cs[k])
         kink_seen |= seen
         if v is not None:
             return v, kink_seen
     if kink_seen:
         return None, True
-    return _localize(probe, s, dys, i, delta, g, phi_scale, g_floor, idx), False
+    return _localize(line, idx), False
 
 
 def _precision_check(
@@ -672,8 +670,8 @@ def check_vjp(
                 delta = (h * rng.choice(np.array([-1.0, 1.0]), size=x.shape)).astype(x.dtype)
                 c = _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, None, k)
                 if c.status == "violation":
-                    every = np.flatnonzero(delta)
-                    loc, _ = _resolve(probe, s, dys, i, delta, every, c, g, phi_scale, g_floor)
+                    line = _Line(probe, s, dys, i, delta, g, phi_scale, g_floor)
+                    loc, _ = _resolve(line, np.flatnonzero(delta), c)
                     if loc is None:  # explained by several kinks, each within its own range
                         comparisons.append(dataclasses.replace(c, status="kink", kink=True))
                         continue
