@@ -57,6 +57,9 @@ class Comparison:
     #: "violation" (outside the tolerance, a kink outside its one-sided range included).
     status: Literal["ok", "kink", "violation"] = "ok"
     kink: bool = False
+    #: False: halving the step moved the difference by more than sqrt(eps) of the values, so
+    #: finite differences cannot confirm the gradient here (a violation, judged on rounding).
+    converged: bool = True
 
     @property
     def abs_err(self) -> float:
@@ -131,6 +134,11 @@ class CheckResult:
                 kink = "; accepted as a kink: within the one-sided derivatives of each kink"
             elif w.kink:
                 kink = "; a kink outside the one-sided derivative range"
+            elif not w.converged:
+                kink = (
+                    "; finite differences did not converge here (halving the step moved them by "
+                    "more than sqrt(eps)): the gradient is unconfirmed, not shown wrong"
+                )
             else:
                 kink = ""
             parts.append(
@@ -252,6 +260,25 @@ def _cotangents(ys: tuple[np.ndarray, ...], rng: np.random.Generator) -> list[np
     return [rng.standard_normal(y.shape).astype(y.dtype) for y in ys]
 
 
+def _given_cotangents(cotangent: Any, ys: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """The caller's cotangent, one array per output, each of its output's shape and dtype."""
+    ds = _as_tuple(cotangent)
+    if len(ds) != len(ys):
+        raise ValueError(
+            f"gradient check: 'cotangent' has {len(ds)} array(s) for {len(ys)} output(s)"
+        )
+    out = []
+    for k, (d, y) in enumerate(zip(ds, ys, strict=True)):
+        a = np.asarray(d)
+        if a.shape != y.shape:
+            raise ValueError(
+                f"gradient check: 'cotangent' {k} has shape {a.shape}, output {k} has shape "
+                f"{y.shape}"
+            )
+        out.append(a.astype(y.dtype))
+    return out
+
+
 def _grads(bwd: Callable[..., Any], res: Any, dys: Sequence[np.ndarray], n_args: int) -> list[Any]:
     g = _as_tuple(bwd(res, dys[0] if len(dys) == 1 else tuple(dys)))
     if len(g) != n_args:
@@ -295,7 +322,7 @@ def _compare(
     for t in (1.0, 0.5):
         for sign in (1.0, -1.0):
             a = list(s.args)
-            a[i] = (x + (sign * t) * delta).astype(x.dtype)
+            a[i] = np.asarray(x + (sign * t) * delta, dtype=x.dtype)  # 0-d stays an array
             vals[t, sign] = probe.phi(a, dys)
     # Everything per unit step (delta / max|delta|): products g * delta never underflow, and in
     # exact mode the comparison is directly g_j against the finite-difference slope.
@@ -366,6 +393,7 @@ def _compare(
         tol if converged else round_num + round_an,
         step,
         status="violation",
+        converged=converged,
     )
 
 
@@ -433,33 +461,29 @@ def _localize(line: _Line, idx: np.ndarray) -> Comparison:
     return line.part(idx)
 
 
-def _resolve(line: _Line, idx: np.ndarray, c: Comparison) -> tuple[Comparison | None, bool]:
-    """Judge a failing comparison ``c`` along the direction restricted to ``idx``.
+def _resolve(line: _Line, idx: np.ndarray, c: Comparison) -> Comparison | None:
+    """Judge a violation ``c`` along the direction restricted to ``idx``.
 
     Finite differences along a direction through several kinks are ambiguous: each kink's
     subgradient may lie anywhere in its own one-sided range, their sum need not lie between the
     direction's one-sided derivatives, and kinks whose jumps cancel do not even show as a kink
-    (relu's 0 at 0 on many zeros, max-pool ties). So the part is split and its failing halves
+    (relu's 0 at 0 on many zeros, max-pool ties). So the part is split and its violating halves
     are judged in turn, worst first, down to single entries, which are judged exactly. Returns
-    ``(violation, kink_seen)``: the first violation found (located to one entry), or None when
-    every failing half is explained by kinks. A part whose halves both pass while no kink was
-    seen fails itself: an error spread too thinly over its entries to show in one of them.
+    the first violation found (located to one entry), or None when every violating half is
+    explained by kinks. A part whose halves both pass while no kink was seen fails itself: an
+    error spread too thinly over its entries to show in one of them.
     """
-    if idx.size == 1:
-        return (c if c.status == "violation" else None), c.kink
+    if idx.size == 1:  # one entry is judged exactly: c is its verdict
+        return c
     halves, cs = line.split(idx)
-    kink_seen = c.kink or any(h.kink for h in cs)
-    order = sorted(range(2), key=lambda k: (cs[k].kink, -cs[k].share))
-    for k in order:
-        if cs[k].status != "violation":
-            continue
-        v, seen = _resolve(line, halves[k], cs[k])
-        kink_seen |= seen
-        if v is not None:
-            return v, kink_seen
-    if kink_seen:
-        return None, True
-    return _localize(line, idx), False
+    explained = c.kink or any(h.kink for h in cs)
+    for k in sorted(range(2), key=lambda k: (cs[k].kink, -cs[k].share)):
+        if cs[k].status == "violation":
+            v = _resolve(line, halves[k], cs[k])
+            if v is not None:
+                return v
+            explained = True  # None means: explained by kinks
+    return None if explained else _localize(line, idx)
 
 
 def _precision_check(
@@ -623,14 +647,9 @@ def check_vjp(
     precision_ok = True
     n_dir = 1 if chosen == "exact" else directions
     ys, res = probe.outputs(s.args)  # deterministic and bwd is pure: one forward serves all
+    given = None if cotangent is None else _given_cotangents(cotangent, ys)
     for k in range(n_dir):
-        dys = (
-            _cotangents(ys, rng)
-            if cotangent is None
-            else [
-                np.asarray(d, dtype=y.dtype) for d, y in zip(_as_tuple(cotangent), ys, strict=True)
-            ]
-        )
+        dys = _cotangents(ys, rng) if given is None else given
         if s.shadow:
             dlow = [d.astype(y.dtype) for d, y in zip(dys, ys_low, strict=True)]
             dys = [d.astype(np.float64) for d in dlow]  # the float64 image of the same cotangent
@@ -671,37 +690,24 @@ def check_vjp(
                 c = _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, None, k)
                 if c.status == "violation":
                     line = _Line(probe, s, dys, i, delta, g, phi_scale, g_floor)
-                    loc, _ = _resolve(line, np.flatnonzero(delta), c)
+                    loc = _resolve(line, np.flatnonzero(delta), c)
                     if loc is None:  # explained by several kinks, each within its own range
                         comparisons.append(dataclasses.replace(c, status="kink", kink=True))
                         continue
-                    c = Comparison(
-                        c.input,
-                        loc.index,
-                        k,
-                        c.analytic,
-                        c.numeric,
-                        c.tol,
-                        c.step,
-                        status="violation",
-                        kink=c.kink,
-                    )
-                    comparisons.append(c)
-                    comparisons.append(loc)
-                    continue
+                    comparisons.append(loc)  # the entry it was located at ...
+                    c = dataclasses.replace(c, index=loc.index)  # ... which the direction names
                 comparisons.append(c)
 
     violations = [c for c in comparisons if c.status == "violation"]
     kinks = tuple(c for c in comparisons if c.status == "kink")
-    scored = violations or [c for c in comparisons if c.status == "ok"] or list(kinks)
+    # A failure is reported at an entry: exact mode's own or a direction's located one, if it
+    # fails alone (an error spread thinly over a direction does not; the direction is reported).
+    located = [c for c in violations if c.direction is None]
+    scored = located or violations or [c for c in comparisons if c.status == "ok"] or list(kinks)
     worst = max(scored, key=lambda c: c.share) if scored else None
-    if worst is not None and worst.index is not None and chosen == "directional":
-        # Prefer the localized entry (it carries the index) when it is a violation itself.
-        located = [c for c in violations if c.index is not None and c.direction is None]
-        worst = max(located, key=lambda c: c.share) if located else worst
     lin_err = _linearity(bwd, res_low, ys_low, s, len(args), rng, nm) if linearity else None
     notes = []
-    if violations and all(c.numeric == 0 and c.analytic != 0 for c in violations) and underflow:
+    if violations and underflow:
         notes.append(
             "The function's values underflow at this input (sum |y * dy| is below the smallest "
             "normal number): finite differences cannot resolve its gradient here; rescale the input."
