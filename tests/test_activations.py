@@ -185,3 +185,18 @@ def test_sigmoid_grad_keeps_the_smallest_normal(dtype) -> None:
     _, res = nnref.sigmoid_fwd(np.zeros(2, dtype))
     (g,) = nnref.sigmoid_bwd(res, np.array([4 * tiny, 2 * tiny], dtype))
     np.testing.assert_array_equal(g, np.array([tiny, 0], dtype))
+
+
+def test_plain_forms_are_the_forward_values(rng) -> None:
+    x = rng.standard_normal((3, 4))
+    x[0, 0] = 0.0
+    np.testing.assert_array_equal(nnref.relu(x), nnref.relu_fwd(x)[0])
+    np.testing.assert_array_equal(nnref.relu(x), np.maximum(x, 0.0))
+    np.testing.assert_array_equal(nnref.sigmoid(x), nnref.sigmoid_fwd(x)[0])
+    for axis in (0, -1):
+        np.testing.assert_array_equal(
+            nnref.softmax(x, axis=axis), nnref.softmax_fwd(x, axis=axis)[0]
+        )
+        np.testing.assert_array_equal(
+            nnref.log_softmax(x, axis=axis), nnref.log_softmax_fwd(x, axis=axis)[0]
+        )
