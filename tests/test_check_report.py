@@ -424,10 +424,9 @@ def test_max_pool_ties_in_disjoint_windows_pass_in_directional_mode(seed) -> Non
     assert r.mode == "directional"
 
 
-def test_an_error_spread_too_thinly_for_any_entry_still_fails_its_direction() -> None:
-    """dx scaled by 1 + 1e-5 on a 64 x 100 input: every entry alone is within its tolerance
-    (exact mode passes), but the directions sum 6400 such errors and fail; the report still
-    names one entry of x."""
+def _dense_with_thin_dx_error(rows: slice, rel: float):
+    """A 64 x 100 @ 100 x 20 dense layer's arguments, and a backward whose dx is off by the
+    relative ``rel`` on ``rows``."""
     rng = np.random.default_rng(0)
     args = (
         rng.standard_normal((64, 100)),
@@ -437,8 +436,18 @@ def test_an_error_spread_too_thinly_for_any_entry_still_fails_its_direction() ->
 
     def thin(res, dy):
         dx, dw, db = nnref.dense_bwd(res, dy)
-        return dx * (1 + 1e-5), dw, db
+        dx = dx.copy()
+        dx[rows] *= 1 + rel
+        return dx, dw, db
 
+    return args, thin
+
+
+def test_an_error_spread_too_thinly_for_any_entry_still_fails_its_direction() -> None:
+    """dx scaled by 1 + 1e-5 on a 64 x 100 input: every entry alone is within its tolerance
+    (exact mode passes), but the directions sum 6400 such errors and fail; the report still
+    names one entry of x."""
+    args, thin = _dense_with_thin_dx_error(slice(None), 1e-5)
     assert check_vjp(nnref.dense_fwd, thin, args, mode="exact", names="xwb").ok
     r = check_vjp(
         nnref.dense_fwd, thin, args, mode="directional", names="xwb", raise_on_failure=False
@@ -473,3 +482,15 @@ def test_a_kink_outside_its_range_fails_in_directional_mode_among_correct_kinks(
     assert r.n_violations >= 1
     assert (r.worst.index, r.worst.direction, r.worst.status) == ((wrong,), None, "violation")
     assert r.worst.kink
+
+
+@pytest.mark.parametrize("rows", [(0, 16), (48, 64)])
+def test_a_thin_error_in_a_block_is_located_inside_the_block(rows) -> None:
+    """dx off by a relative 4e-5 on 16 of 64 rows: no entry fails alone (exact mode passes),
+    the directions do, and the bisection follows the larger share into the wrong rows."""
+    args, thin = _dense_with_thin_dx_error(slice(*rows), 4e-5)
+    assert check_vjp(nnref.dense_fwd, thin, args, mode="exact").ok
+    r = check_vjp(nnref.dense_fwd, thin, args, mode="directional", raise_on_failure=False)
+    assert not r.ok
+    assert (r.worst.input, r.worst.status) == (0, "violation")
+    assert rows[0] <= r.worst.index[0] < rows[1]
