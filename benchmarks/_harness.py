@@ -1,39 +1,192 @@
-"""Shared timing harness: interleaved repetitions, medians, ratios (nnref / TF)."""
+"""Shared timing harness: fair interleaving, medians with spread, ratios, machine load.
+
+Import this module before NumPy (every benchmark's first import): it sets
+``OPENBLAS_THREAD_TIMEOUT`` so that OpenBLAS worker threads stop spinning soon after a
+multithreaded call. Without it they spin ~0.1 s and steal the CPU from whatever runs next
+(TF's conv2 measured 24.9 ms alone and 47.4 ms right after an im2col GEMM), so the order of
+the contenders decides the ratios. On top of that every timed call is followed by an idle gap
+longer than the spin, and each contender is timed in alternation with the baseline only
+(pairwise), so neither can leave the other a busy machine.
+
+Each block also records the CPU that *other* processes used meanwhile (from ``/proc``), and
+:func:`wait_idle` waits for a quiet machine before measuring; both are printed with the
+figures.
+"""
 
 from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+if "numpy" in sys.modules:
+    print("warning: NumPy was imported before _harness; BLAS threads may spin", file=sys.stderr)
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+#: Idle time after every timed call: longer than OpenBLAS' worker spin (~0.1 s without the
+#: timeout above), so the next call starts on a quiet CPU.
+GAP_S = 0.12
 
-def interleaved(
-    fns: dict[str, Callable[[], object]], *, repeats: int = 15, warmup: int = 3
-) -> dict[str, float]:
-    """Median seconds per call of each function, calls interleaved round-robin so that machine
-    noise hits every contender alike."""
-    for _ in range(warmup):
-        for f in fns.values():
+METHOD = (
+    "pairwise with the baseline, idle gap {gap:.2f} s after every call, "
+    "OPENBLAS_THREAD_TIMEOUT={timeout}"
+)
+
+
+def method() -> str:
+    """One line saying how the figures were taken (printed with every report)."""
+    return METHOD.format(gap=GAP_S, timeout=os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+
+
+def _busy_jiffies() -> int:
+    with open("/proc/stat") as f:
+        vals = [int(v) for v in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)  # idle + iowait
+    return sum(vals[:8]) - idle
+
+
+def _own_jiffies() -> int:
+    with open(f"/proc/{os.getpid()}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (children not counted)
+
+
+class LoadMeter:
+    """CPU used by other processes, in cores, over a ``with`` block."""
+
+    others_cores: float = 0.0
+
+    def __enter__(self) -> LoadMeter:
+        self._b0, self._s0, self._t0 = _busy_jiffies(), _own_jiffies(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        hz = os.sysconf("SC_CLK_TCK")
+        wall = max(time.perf_counter() - self._t0, 1e-9)
+        other = (_busy_jiffies() - self._b0) - (_own_jiffies() - self._s0)
+        self.others_cores = max(0.0, other / hz / wall)
+
+
+def wait_idle(*, quiet: float = 0.15, max_wait: float = 600.0) -> float:
+    """Wait (up to ``max_wait`` s) until other processes use < ``quiet`` cores over 2 s;
+    return the last reading, which the reports print."""
+    t0 = time.time()
+    while True:
+        with LoadMeter() as lm:
+            time.sleep(2.0)
+        if lm.others_cores < quiet or time.time() - t0 > max_wait:
+            return lm.others_cores
+        print(f"  [machine busy: {lm.others_cores:.2f} cores used by others; waiting]")
+        time.sleep(10.0)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of one contender and of the baseline timed beside it."""
+
+    name: str
+    median: float
+    q1: float
+    q3: float
+    baseline_median: float
+    ratio: float  # median of per-pair ratios contender / baseline
+    ratio_lo: float  # quartiles of the per-pair ratios
+    ratio_hi: float
+    others_cores: float
+
+
+def _quartiles(v: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(v, n=4, method="inclusive") if len(v) > 1 else [v[0]] * 3
+    return q[0], statistics.median(v), q[2]
+
+
+def pairwise(
+    fns: dict[str, Callable[[], object]],
+    baseline: str,
+    *,
+    repeats: int = 11,
+    warmup: int = 2,
+    gap: float = GAP_S,
+) -> dict[str, Timing]:
+    """Time every contender in alternation with ``baseline`` (A, gap, B, gap, ...).
+
+    The baseline's own row is its timings pooled over all pairings. Ratios are the median of
+    the per-pair ratios, so a slow stretch of the machine hits both sides of a pair alike.
+    """
+    if baseline not in fns:
+        raise ValueError(f"baseline {baseline!r} is not among the contenders {list(fns)}")
+    base = fns[baseline]
+    out: dict[str, Timing] = {}
+    pooled: list[float] = []
+    loads: list[float] = []
+    for name, f in fns.items():
+        if name == baseline:
+            continue
+        for _ in range(warmup):
             f()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
+            time.sleep(gap)
+            base()
+            time.sleep(gap)
+        tf_, tb = [], []
+        with LoadMeter() as lm:
+            for _ in range(repeats):
+                t = time.perf_counter()
+                f()
+                tf_.append(time.perf_counter() - t)
+                time.sleep(gap)
+                t = time.perf_counter()
+                base()
+                tb.append(time.perf_counter() - t)
+                time.sleep(gap)
+        ratios = [a / b for a, b in zip(tf_, tb, strict=True)]
+        q1, med, q3 = _quartiles(tf_)
+        r1, rm, r3 = _quartiles(ratios)
+        out[name] = Timing(name, med, q1, q3, statistics.median(tb), rm, r1, r3, lm.others_cores)
+        pooled += tb
+        loads.append(lm.others_cores)
+    if not pooled:  # only the baseline was given
+        with LoadMeter() as lm:
+            for _ in range(repeats):
+                t = time.perf_counter()
+                base()
+                pooled.append(time.perf_counter() - t)
+                time.sleep(gap)
+        loads.append(lm.others_cores)
+    q1, med, q3 = _quartiles(pooled)
+    out[baseline] = Timing(baseline, med, q1, q3, med, 1.0, 1.0, 1.0, max(loads))
+    return out
 
 
 def report(
-    title: str, med: dict[str, float], baseline: str, unit_scale: float = 1e3, unit: str = "ms"
+    title: str, timings: dict[str, Timing], unit_scale: float = 1e3, unit: str = "ms"
 ) -> list[dict]:
-    print(f"\n{title}")
+    """Print one block (median [quartiles], ratio to the baseline [quartiles], load); return
+    the rows for ``--json``."""
+    print(f"\n{title}   ({method()})")
     rows = []
-    for k, v in med.items():
-        ratio = v / med[baseline]
-        print(f"  {k:44s} {v * unit_scale:9.2f} {unit}   ratio to {baseline}: {ratio:5.2f}")
-        rows.append({"case": title, "contender": k, "median_s": v, f"ratio_to_{baseline}": ratio})
+    for t in timings.values():
+        print(
+            f"  {t.name:44s} {t.median * unit_scale:9.2f} {unit} "
+            f"[{t.q1 * unit_scale:.2f}-{t.q3 * unit_scale:.2f}]   "
+            f"ratio {t.ratio:5.2f} [{t.ratio_lo:.2f}-{t.ratio_hi:.2f}]   "
+            f"others' load {t.others_cores:.2f} cores"
+        )
+        rows.append(
+            {
+                "case": title,
+                "contender": t.name,
+                "median_s": t.median,
+                "q1_s": t.q1,
+                "q3_s": t.q3,
+                "ratio": t.ratio,
+                "ratio_q1": t.ratio_lo,
+                "ratio_q3": t.ratio_hi,
+                "others_cores": t.others_cores,
+                "method": method(),
+            }
+        )
     return rows

@@ -1,17 +1,19 @@
 """conv2d, max-pool and the seed CNN training step (forward + backward): nnref vs TensorFlow.
 
 Run: python benchmarks/bench_cnn.py [--repeats 15] [--json out.json]
-Prints medians (interleaved runs in one process) and the ratio nnref / TF tf.function.
+Prints medians (each contender timed in alternation with TF, idle gaps between calls; see
+_harness.py) and the ratio nnref / TF tf.function.
 """
 
 from __future__ import annotations
+
+from _harness import pairwise, report, wait_idle
 
 import argparse
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from _harness import interleaved, report
 from threadpoolctl import threadpool_limits
 
 import nnref
@@ -107,7 +109,8 @@ def main() -> None:
             return tape.gradient(loss, tvars)
 
         xt, yt = tf.constant(x), tf.constant(y)
-        med = interleaved(
+        wait_idle()
+        med = pairwise(
             {
                 "nnref (lesson order: relu, pool)": lambda: cnn_step_nnref(layers, params, x, y),
                 "nnref (pool, relu)": lambda: cnn_step_nnref(swapped, params, x, y),
@@ -117,9 +120,10 @@ def main() -> None:
                 "tf.function": lambda: [g.numpy() for g in tf_step(xt, yt)],
                 "GEMM floor (the step's GEMMs alone, NumPy)": gemm_floor(dt, rng),
             },
+            "tf.function",
             repeats=args.repeats,
         )
-        rows += report(f"CNN step fwd+bwd, batch 128, {name}", med, "tf.function")
+        rows += report(f"CNN step fwd+bwd, batch 128, {name}", med)
 
         # Each conv layer alone (fwd + bwd), and max-pool alone.
         for label, xs, ws in [
@@ -142,14 +146,15 @@ def main() -> None:
                 _, r = nnref.conv2d_fwd(xa, wa, padding="SAME")
                 return nnref.conv2d_bwd(r, dy)
 
-            med = interleaved(
+            med = pairwise(
                 {
                     "nnref": nn_conv,
                     "tf.function": lambda xv=xv, f=tf_conv: [g.numpy() for g in f(xv)],
                 },
+                "tf.function",
                 repeats=args.repeats,
             )
-            rows += report(f"{label} fwd+bwd, {name}", med, "tf.function")
+            rows += report(f"{label} fwd+bwd, {name}", med)
 
         xp = rng.standard_normal((128, 28, 28, 32)).astype(dt)
         dyp = rng.standard_normal((128, 14, 14, 32)).astype(dt)
@@ -166,10 +171,12 @@ def main() -> None:
             _, r = nnref.max_pool2d_fwd(xp, ksize=2, strides=2, padding="SAME")
             return nnref.max_pool2d_bwd(r, dyp)
 
-        med = interleaved(
-            {"nnref": nn_pool, "tf.function": lambda: tf_pool(xpv).numpy()}, repeats=args.repeats
+        med = pairwise(
+            {"nnref": nn_pool, "tf.function": lambda: tf_pool(xpv).numpy()},
+            "tf.function",
+            repeats=args.repeats,
         )
-        rows += report(f"max-pool 2x2 fwd+bwd 128x28x28x32, {name}", med, "tf.function")
+        rows += report(f"max-pool 2x2 fwd+bwd 128x28x28x32, {name}", med)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

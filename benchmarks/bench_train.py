@@ -7,11 +7,12 @@ Prints ms/step, samples/s and the ratio nnref / best TF.
 
 from __future__ import annotations
 
+from _harness import pairwise, report, wait_idle
+
 import argparse
 import json
 
 import numpy as np
-from _harness import interleaved, report
 
 from nnref.optim import adam
 from nnref.oracles.tf import import_keras, import_tf
@@ -77,7 +78,8 @@ def main() -> None:
             return loss
 
         xt, yt = tf.constant(x), tf.constant(y)
-        med = interleaved(
+        wait_idle()
+        med = pairwise(
             {
                 "nnref (Adam)": nn_step,
                 "keras train_on_batch (Adam)": lambda model=model, x=x, y=y: model.train_on_batch(
@@ -85,14 +87,16 @@ def main() -> None:
                 ),
                 "tf.function tape + keras Adam": lambda: tf_step(xt, yt).numpy(),
             },
+            "nnref (Adam)",
             repeats=args.repeats,
             warmup=5,
         )
-        best = min(v for k, v in med.items() if k != "nnref (Adam)")
-        rows += report(f"{title}, float32, training step", med, "nnref (Adam)")
+        best = min(v.median for k, v in med.items() if k != "nnref (Adam)")
+        rows += report(f"{title}, float32, training step", med)
+        nn = med["nnref (Adam)"].median
         print(
-            f"  samples/s: nnref {bs / med['nnref (Adam)']:,.0f}, best TF {bs / best:,.0f}; "
-            f"nnref / best TF time = {med['nnref (Adam)'] / best:.2f}"
+            f"  samples/s: nnref {bs / nn:,.0f}, best TF {bs / best:,.0f}; "
+            f"nnref / best TF time = {nn / best:.2f}"
         )
     if args.json:
         with open(args.json, "w") as f:
