@@ -1,0 +1,75 @@
+"""nnref._threads: ranges cover the work exactly once, the env cap, nesting runs serially."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import numpy as np
+import pytest
+
+from nnref._threads import chunks, num_threads, parallel_for
+
+
+@pytest.mark.parametrize(("n", "k"), [(10, 3), (7, 7), (5, 1), (100, 4)])
+def test_chunks_cover_in_order_sizes_differ_by_at_most_one(n: int, k: int) -> None:
+    parts = chunks(n, k)
+    assert len(parts) == k
+    assert parts[0][0] == 0
+    assert parts[-1][1] == n
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+    sizes = [hi - lo for lo, hi in parts]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_parallel_for_writes_every_index_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NNREF_NUM_THREADS", "3")
+    hits = np.zeros(1000, np.int64)
+    calls = []
+
+    def fn(lo: int, hi: int) -> None:
+        hits[lo:hi] += 1
+        calls.append((lo, hi))
+
+    parallel_for(fn, 1000, min_chunk=100)
+    assert (hits == 1).all()
+    assert sorted(calls) == chunks(1000, 3)
+
+
+def test_small_work_and_cap_one_stay_in_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    monkeypatch.setenv("NNREF_NUM_THREADS", "4")
+    parallel_for(lambda lo, hi: seen.append((lo, hi, threading.get_ident())), 50, min_chunk=100)
+    monkeypatch.setenv("NNREF_NUM_THREADS", "1")
+    parallel_for(lambda lo, hi: seen.append((lo, hi, threading.get_ident())), 5000, min_chunk=10)
+    me = threading.get_ident()
+    assert seen == [(0, 50, me), (0, 5000, me)]
+
+
+def test_nested_calls_run_serially(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    inner = []
+
+    def outer(lo: int, hi: int) -> None:
+        parallel_for(lambda a, b: inner.append((lo, a, b)), 400, min_chunk=10)
+
+    parallel_for(outer, 400, min_chunk=100)
+    assert sorted(inner) == [(0, 0, 400), (200, 0, 400)]
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two"])
+def test_bad_env_names_the_variable(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("NNREF_NUM_THREADS", bad)
+    with pytest.raises(ValueError, match="NNREF_NUM_THREADS"):
+        num_threads()
+
+
+def test_worker_errors_reach_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+
+    def fn(lo: int, hi: int) -> None:
+        if lo > 0:
+            raise RuntimeError("boom in worker")
+
+    with pytest.raises(RuntimeError, match="boom in worker"):
+        parallel_for(fn, 100, min_chunk=10)
