@@ -11,38 +11,52 @@ import numpy as np
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from nnref.verify import DTYPES, SPECS, all_cases, run_fd, run_oracle
+    from nnref.cases import DTYPES, TABLES
+    from nnref.verify import LEGS, all_cases, installed, leg_function, run_case, run_fd
 
-    legs = ["fd"] if args.fd_only else ["fd", "tf", "keras"]
-    versions = {"numpy": np.__version__}
-    if not args.fd_only:
-        try:
-            from nnref.oracles.tf import import_keras, import_tf
-
-            versions["tensorflow"] = import_tf().__version__
-            versions["keras"] = import_keras().__version__
-        except ImportError:
-            print(
-                "nnref verify: TensorFlow/Keras are not installed (pip install 'nnref[tf]'), "
-                "or pass --fd-only",
-                file=sys.stderr,
-            )
-            return 2
-    ops = args.op or list(SPECS)
-    unknown = sorted(set(ops) - set(SPECS))
+    ops = args.op or list(TABLES)
+    unknown = sorted(set(ops) - set(TABLES))
     if unknown:
-        print(f"nnref verify: unknown op(s) {unknown}; known: {sorted(SPECS)}", file=sys.stderr)
+        print(f"nnref verify: unknown op(s) {unknown}; known: {sorted(TABLES)}", file=sys.stderr)
         return 2
+    legs = ["fd"] if args.fd_only else list(LEGS)
+    if not args.fd_only and not (installed("tf") and installed("keras")):
+        print(
+            "nnref verify: TensorFlow/Keras are not installed (pip install 'nnref[tf]'), "
+            "or pass --fd-only",
+            file=sys.stderr,
+        )
+        return 2
+    versions = {"numpy": np.__version__}
+    for leg in legs:
+        if leg != "fd" and installed(leg):
+            versions[leg] = _version(leg)
     dtypes = [np.dtype(d) for d in args.dtype] if args.dtype else list(DTYPES)
     rows = []
     for op in ops:
-        for dt in dtypes:
-            row = {"op": op, "dtype": dt.name, "cases": 0, "ok": True}
+        table = TABLES[op]
+        for dt in dtypes if table.dtyped else dtypes[:1]:
+            row: dict = {"op": op, "dtype": dt.name if table.dtyped else "-", "cases": 0}
+            row["ok"] = True
+            status: dict[str, str] = {}
             for leg in legs:
-                cases = [c for o, c in all_cases(fd=leg == "fd") if o == op]
+                fn = None if leg == "fd" else leg_function(op, leg) if installed(leg) else None
+                if leg == "fd":
+                    cases = [c for o, c in all_cases(fd=True) if o == op]
+                    if not cases:
+                        status[leg], row[leg] = "n/a", None
+                        continue
+                elif not installed(leg):
+                    status[leg], row[leg] = "not installed", None
+                    continue
+                elif fn is None:
+                    status[leg], row[leg] = "n/a", None
+                    continue
+                else:
+                    cases = [c.id for c in table.cases]
                 worst, where, ok = 0.0, "", True
                 for case in cases:
-                    r = run_fd(op, case, dt) if leg == "fd" else run_oracle(op, case, dt, leg)
+                    r = run_fd(op, case, dt) if leg == "fd" else run_case(op, case, dt, leg, fn)
                     ok &= r.ok
                     if r.error >= worst:
                         worst, where = r.error, f"{case}: {r.worst}"
@@ -53,25 +67,38 @@ def _verify(args: argparse.Namespace) -> int:
                         )
                 row[leg] = worst
                 row[f"{leg}_where"] = where
+                status[leg] = "ok" if ok else "FAIL"
                 row["ok"] &= ok
                 row["cases"] = max(row["cases"], len(cases))
+            row["status"] = status
             rows.append(row)
     failed = [r for r in rows if not r["ok"]]
     if args.json:
         print(json.dumps({"versions": versions, "rows": rows, "failed": len(failed)}, indent=1))
     else:
         print("nnref verify: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-        head = f"{'op':42s} {'dtype':8s} {'cases':>5s} " + " ".join(
-            f"{leg + ' error':>12s}" for leg in legs
+        print(
+            f"{'op':42s} {'dtype':8s} {'cases':>5s} "
+            + " ".join(f"{leg:>13s}" for leg in legs)
+            + "  verdict"
         )
-        print(head + "  verdict")
         for r in rows:
-            errs = " ".join(f"{r[leg]:12.2e}" for leg in legs)
-            print(
-                f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {errs}  {'ok' if r['ok'] else 'FAIL'}"
+            cells = " ".join(
+                f"{r[leg]:13.2e}" if r[leg] is not None else f"{r['status'][leg]:>13s}"
+                for leg in legs
             )
+            verdict = "ok" if r["ok"] else "FAIL"
+            print(f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {cells}  {verdict}")
         print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def _version(leg: str) -> str:
+    import importlib
+
+    from nnref.verify import LEGS
+
+    return str(importlib.import_module(LEGS[leg][0]).version())
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -135,9 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser(
         "verify",
-        help="check every op against finite differences, TensorFlow and Keras",
-        description="Run every op's cases against three oracles on the installed TF/Keras and "
-        "print the worst error per op and dtype (error: max |a-b| / (|b| + rms(b))).",
+        help="check every op against finite differences and every installed oracle",
+        description="Run every op's cases against finite differences and the installed oracles "
+        "(TF, Keras, scikit-learn, JAX, PyTorch) and print the worst error per op and dtype "
+        "(error: max |a-b| / (|b| + rms(b))).",
     )
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.add_argument(
