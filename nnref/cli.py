@@ -101,6 +101,55 @@ def _version(leg: str) -> str:
     return str(importlib.import_module(LEGS[leg][0]).version())
 
 
+def _conform(args: argparse.Namespace) -> int:
+    import time
+
+    from nnref.conform import TargetError, export_vectors, nchw, run
+    from nnref.conform._target import load_target
+
+    rtol = {}
+    for item in args.rtol or ():
+        op, sep, value = item.partition("=")
+        try:
+            rtol[op] = float(value) if sep else float("nan")
+        except ValueError:
+            rtol[op] = float("nan")
+    try:
+        if args.export_vectors:
+            t0 = time.perf_counter()
+            path = export_vectors(
+                args.export_vectors,
+                ops=args.op,
+                dtypes=args.dtype,
+                profile=args.profile,
+                seed=args.seed,
+            )
+            print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+            if args.target is None:
+                return 0
+        if args.target is None:
+            raise ValueError("give a TARGET (or only --export-vectors DIR)")
+        target: object = args.target
+        if args.layout == "nchw":
+            target = nchw(load_target(args.target)[1])
+        report = run(
+            target,
+            ops=args.op,
+            dtypes=args.dtype,
+            profile=args.profile,
+            examples=args.examples,
+            seed=args.seed,
+            rtol=rtol or None,
+        )
+    except (TargetError, ValueError, OSError) as e:
+        print(f"nnref conform: {e}", file=sys.stderr)
+        return 2
+    if args.layout == "nchw":
+        report.target = f"{args.target} (NCHW)"
+    print(report.dumps() if args.json else report.summary())
+    return 0 if report.ok else 1
+
+
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -155,6 +204,16 @@ def _errata(args: argparse.Namespace) -> int:
     return 0
 
 
+def _non_negative(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nnref", description="nnref: a verified NumPy reference for neural-network ops"
@@ -179,6 +238,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="only this dtype (repeatable)",
     )
     v.set_defaults(func=_verify)
+
+    c = sub.add_parser(
+        "conform",
+        help="run nnref's verified cases against another implementation",
+        description="Check an implementation that provides ops by nnref's names (NAME_fwd / "
+        "NAME_bwd, or plain NAME) against nnref's case tables, semantic pins and Hypothesis "
+        "strategies; exit 0 when every provided op passes, 1 on a failure, 2 on a usage error.",
+    )
+    c.add_argument(
+        "target",
+        nargs="?",
+        help="a module name, module:attribute, a .py path, or a built-in (nnref, jax, torch)",
+    )
+    c.add_argument("--op", action="append", help="only this op (repeatable)")
+    c.add_argument(
+        "--dtype", action="append", choices=["float32", "float64"], help="only this dtype"
+    )
+    from nnref.conform import PROFILES
+
+    c.add_argument(
+        "--profile",
+        default="tf",
+        choices=sorted(PROFILES),
+        help="which framework's conventions are expected (default: tf)",
+    )
+    c.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    c.add_argument(
+        "--examples",
+        type=_non_negative,
+        help="Hypothesis examples per op and dtype (default: Hypothesis' profile; 0: none)",
+    )
+    c.add_argument("--seed", type=_non_negative, default=0, help="seeds inputs and Hypothesis")
+    c.add_argument(
+        "--export-vectors",
+        metavar="DIR",
+        help="write every case's inputs, expected outputs and VJPs as .npz + manifest.json",
+    )
+    c.add_argument(
+        "--layout",
+        choices=["nhwc", "nchw"],
+        default="nhwc",
+        help="nchw: the target's conv2d / max_pool2d / bias_add take NCHW inputs (OIHW kernels)",
+    )
+    c.add_argument(
+        "--rtol",
+        action="append",
+        metavar="OP=TOL",
+        help="tolerance override for one op (repeatable)",
+    )
+    c.set_defaults(func=_conform)
 
     from nnref.train.recipes import RECIPES
 

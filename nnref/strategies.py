@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ __all__ = [
     "labels",
     "logits",
     "max_pool2d_args",
+    "op_inputs",
     "xent_args",
 ]
 
@@ -307,3 +309,99 @@ def kfold_params(*, max_n: int = 200) -> Strat:
     if max_n < 1:
         raise InvalidArgument(f"kfold_params: max_n must be >= 1, got {max_n}")
     return st.integers(1, max_n).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n)))
+
+
+def _same_shape_pair(dtype: Any) -> Strat:
+    @st.composite
+    def build(draw: Any) -> tuple[np.ndarray, np.ndarray]:
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=5))
+        d = np.dtype(draw(_as_strategy("dtype", dtype)))  # one dtype for both
+        a = draw(finite_arrays(dtype=d, shape=shape, min_value=-3, max_value=3))
+        b = draw(finite_arrays(dtype=d, shape=shape, min_value=-3, max_value=3))
+        return a, b
+
+    return build()
+
+
+def _probs_from(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).astype(z.dtype)
+
+
+@st.composite
+def _loss_args(draw: Any, op: str, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    z = draw(logits(dtype=dtype, allow_subnormal=False))
+    lab = draw(labels(batch_size=z.shape[0], num_classes=z.shape[1]))
+    if op == "sparse_softmax_cross_entropy_with_logits":
+        return (lab, z), {}
+    if op == "softmax_cross_entropy_with_logits":
+        return (np.eye(z.shape[1], dtype=z.dtype)[lab], z), {}
+    from_logits = draw(st.booleans())
+    pred = z if from_logits else _probs_from(z)
+    static = {
+        "from_logits": from_logits,
+        "reduction": draw(st.sampled_from(["sum_over_batch_size", "sum", "none"])),
+    }
+    if op == "categorical_crossentropy":
+        return (np.eye(z.shape[1], dtype=z.dtype)[lab], pred), static
+    return (lab, pred), static
+
+
+@st.composite
+def _bias_args(draw: Any, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    x = draw(finite_arrays(dtype=dtype, shape=hnp.array_shapes(min_dims=2, max_dims=4, max_side=4)))
+    b = draw(finite_arrays(dtype=x.dtype, shape=(x.shape[-1],)))
+    return (x, b), {}
+
+
+@st.composite
+def _softmax_args(draw: Any, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    x = draw(finite_arrays(dtype=dtype, min_value=-5, max_value=5, allow_subnormal=False))
+    return (x,), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))}
+
+
+@st.composite
+def _one_hot_args(draw: Any, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    depth = draw(st.integers(1, 6))
+    idx = draw(
+        hnp.arrays(np.int64, hnp.array_shapes(max_dims=2, max_side=5), elements=st.integers(-2, 8))
+    )
+    return (idx,), {"depth": depth, "dtype": np.dtype(draw(_as_strategy("dtype", dtype)))}
+
+
+def op_inputs(op: str, *, dtype: Any = None) -> Strat:
+    """``(args, static)`` for the op of that name in nnref's contract (``nnref.cases.TABLES``):
+    mutually valid inputs away from the op's semantic pins (no ties for max-pool and argmax,
+    no ReLU input within 1e-3 of 0, finite values, probabilities away from Keras' clip), so two
+    correct implementations agree on every draw.
+
+    >>> op_inputs("conv2d", dtype=np.float32).example()[1]  # doctest: +SKIP
+    {'strides': [1, 2], 'padding': 'SAME', 'dilations': [1, 1]}
+    """
+    dt = dtypes() if dtype is None else _as_strategy("dtype", dtype)
+    one = lambda **kw: finite_arrays(dtype=dt, **kw).map(lambda x: ((x,), {}))  # noqa: E731
+    table: dict[str, Callable[[], Strat]] = {
+        "dense": lambda: dense_args(dtype=dt).map(lambda a: (a, {})),
+        "bias_add": lambda: _bias_args(dt),
+        "conv2d": lambda: conv2d_args(dtype=dt).map(lambda a: ((a["x"], a["w"]), a["static"])),
+        "max_pool2d": lambda: max_pool2d_args(dtype=dt).map(lambda a: ((a["x"],), a["static"])),
+        "relu": lambda: one(min_magnitude=1e-3, min_value=-5, max_value=5),
+        "sigmoid": lambda: one(min_value=-20, max_value=20, allow_subnormal=False),
+        "softmax": lambda: _softmax_args(dt),
+        "log_softmax": lambda: _softmax_args(dt),
+        "mean_squared_error": lambda: _same_shape_pair(dt).map(lambda a: (a, {})),
+        "argmax": lambda: distinct_arrays(dtype=dt).map(lambda x: ((x,), {})),
+        "one_hot": lambda: _one_hot_args(dt),
+        **{
+            name: (lambda name=name: _loss_args(name, dt))
+            for name in (
+                "sparse_softmax_cross_entropy_with_logits",
+                "softmax_cross_entropy_with_logits",
+                "sparse_categorical_crossentropy",
+                "categorical_crossentropy",
+            )
+        },
+    }
+    if op not in table:
+        raise InvalidArgument(f"op_inputs: no strategy for {op!r}; ops: {sorted(table)}")
+    return table[op]()
