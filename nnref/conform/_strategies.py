@@ -74,7 +74,7 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from hypothesis import strategies as st
 
-    from nnref.strategies import finite_arrays, op_inputs
+    from nnref.strategies import op_inputs
 
     p = ctx.provided[op]
     tol = ctx.tol(op, dtype)
@@ -94,14 +94,15 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
         suppress_health_check=list(HealthCheck),
         print_blob=False,
     )
-    @given(op_inputs(op, dtype=dt), st.data())
-    def prop(inputs: tuple, data: Any) -> None:
+    @given(op_inputs(op, dtype=dt), st.integers(0, 2**32 - 1))
+    def prop(inputs: tuple, dy_seed: int) -> None:
         args, static = inputs
         count[0] += 1
         dy = None
-        if kind == "vjp" and p.has_vjp:
+        if kind == "vjp" and p.has_vjp:  # a random cotangent: its values need no shrinking
             y = ref[op + "_fwd"](*args, **static)[0]
-            dy = data.draw(finite_arrays(dtype=dt, shape=np.shape(y), min_value=-2, max_value=2))
+            rng = np.random.default_rng(dy_seed)
+            dy = rng.standard_normal(np.shape(y)).astype(dt)
         problem = _compare(op, p, args, static, dy, tol)
         if problem is not None:
             failures.append((args, static, dy, problem))
