@@ -14,6 +14,7 @@ TensorFlow is imported only inside the oracle legs.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -614,15 +615,31 @@ def run_fd(op: str, case: str, dtype: Any) -> LegResult:
     return LegResult(op, case, np.dtype(dtype).name, "fd", err, where, r.ok, r.message())
 
 
+#: Outside oracles other than TF/Keras: leg name -> module holding ``LEGS`` keyed by op name.
+FRAMEWORK_LEGS: dict[str, str] = {"jax": "nnref.oracles.jax", "torch": "nnref.oracles.torch"}
+
+
+def oracle_leg(op: str, leg: str) -> Leg:
+    """The ``tf``, ``keras``, ``jax`` or ``torch`` leg of ``op`` (frameworks imported lazily)."""
+    if leg == "tf":
+        return SPECS[op].tf
+    if leg == "keras":
+        return SPECS[op].keras
+    if leg in FRAMEWORK_LEGS:
+        return importlib.import_module(FRAMEWORK_LEGS[leg]).LEGS[op]
+    raise ValueError(f"unknown oracle leg {leg!r}; known: tf, keras, {', '.join(FRAMEWORK_LEGS)}")
+
+
 def run_oracle(op: str, case: str, dtype: Any, leg: str) -> LegResult:
-    """Forward and VJP (random cotangent) against the ``tf`` or ``keras`` leg."""
+    """Forward and VJP (random cotangent) against the ``tf``, ``keras``, ``jax`` or ``torch``
+    leg."""
     spec = SPECS[op]
     dt = np.dtype(dtype)
     args, static, rng = make_case(op, case, dt, leg)
     y, res = spec.fwd(*args, **static)
     dy = rng.standard_normal(np.shape(y)).astype(dt)
     grads = spec.bwd(res, dy)
-    oracle = spec.tf if leg == "tf" else spec.keras
+    oracle = oracle_leg(op, leg)
     y_ref, g_ref = oracle(args, static, dy)
     worst = (0.0, "")
     problems = []
