@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -11,10 +12,11 @@ import numpy as np
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from nnref.verify import DTYPES, SPECS, all_cases, run_fd, run_oracle
+    from nnref.verify import DTYPES, FRAMEWORK_LEGS, SPECS, all_cases, run_fd, run_oracle
 
     legs = ["fd"] if args.fd_only else ["fd", "tf", "keras"]
     versions = {"numpy": np.__version__}
+    absent: list[str] = []  # optional oracles (JAX, PyTorch) that are not installed
     if not args.fd_only:
         try:
             from nnref.oracles.tf import import_keras, import_tf
@@ -28,6 +30,12 @@ def _verify(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+        for leg, module in FRAMEWORK_LEGS.items():
+            try:
+                versions.update(importlib.import_module(module).versions())
+                legs.append(leg)
+            except ImportError:
+                absent.append(leg)
     ops = args.op or list(SPECS)
     unknown = sorted(set(ops) - set(SPECS))
     if unknown:
@@ -55,22 +63,30 @@ def _verify(args: argparse.Namespace) -> int:
                 row[f"{leg}_where"] = where
                 row["ok"] &= ok
                 row["cases"] = max(row["cases"], len(cases))
+            row.update(dict.fromkeys(absent))  # null: not installed, never a pass
             rows.append(row)
     failed = [r for r in rows if not r["ok"]]
     if args.json:
-        print(json.dumps({"versions": versions, "rows": rows, "failed": len(failed)}, indent=1))
+        report = {"versions": versions, "rows": rows, "failed": len(failed)}
+        print(json.dumps({**report, "not_installed": absent}, indent=1))
     else:
         print("nnref verify: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+        columns = legs + absent
         head = f"{'op':42s} {'dtype':8s} {'cases':>5s} " + " ".join(
-            f"{leg + ' error':>12s}" for leg in legs
+            f"{leg + ' error':>13s}" for leg in columns
         )
         print(head + "  verdict")
         for r in rows:
-            errs = " ".join(f"{r[leg]:12.2e}" for leg in legs)
+            errs = " ".join(
+                f"{'not installed':>13s}" if r[leg] is None else f"{r[leg]:13.2e}"
+                for leg in columns
+            )
             print(
                 f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {errs}  {'ok' if r['ok'] else 'FAIL'}"
             )
         print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+        for leg in absent:
+            print(f"{leg}: not installed, not checked (pip install 'nnref[{leg}]')")
     return 1 if failed else 0
 
 
@@ -135,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser(
         "verify",
-        help="check every op against finite differences, TensorFlow and Keras",
-        description="Run every op's cases against three oracles on the installed TF/Keras and "
-        "print the worst error per op and dtype (error: max |a-b| / (|b| + rms(b))).",
+        help="check every op against finite differences, TensorFlow, Keras, JAX and PyTorch",
+        description="Run every op's cases against finite differences, TF and Keras, and JAX and "
+        "PyTorch when installed (a column says 'not installed' otherwise), and print the worst "
+        "error per op and dtype (error: max |a-b| / (|b| + rms(b))).",
     )
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.add_argument(
