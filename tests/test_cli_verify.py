@@ -46,7 +46,7 @@ def test_verify_fails_on_a_broken_op(monkeypatch, capsys) -> None:
 def test_verify_all_legs_json(capsys) -> None:
     assert main(["verify", "--json", "--op", "softmax"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["versions"]) == {"numpy", "tensorflow", "keras"}
+    assert {"numpy", "tensorflow", "keras"} <= set(report["versions"])
     assert {r["dtype"] for r in report["rows"]} == {"float32", "float64"}
     for r in report["rows"]:
         assert r["ok"]
