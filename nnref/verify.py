@@ -6,9 +6,12 @@ README's "verified against" table is measured on exactly what the tests assert. 
 - ``fd``: :func:`nnref.check.check_vjp` (Richardson finite differences; float32 via the float64
   shadow) with a random cotangent;
 - ``tf``: ``tf.GradientTape(...).gradient(y, xs, output_gradients=dy)`` on the TF op;
-- ``keras``: the Keras layer / loss with its weights set from ours, under a tape.
+- ``keras``: the Keras layer / loss with its weights set from ours, under a tape;
+- ``jax`` and ``torch`` (when installed): TF's definition through ``jax.vjp`` / ``torch.autograd``,
+  legs keyed by op name in :mod:`nnref.oracles.jax` and :mod:`nnref.oracles.torch`
+  (:func:`oracle_leg`).
 
-TensorFlow is imported only inside the oracle legs.
+TensorFlow, JAX and PyTorch are imported only inside the oracle legs.
 """
 
 from __future__ import annotations

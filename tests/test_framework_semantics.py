@@ -224,6 +224,11 @@ def test_pool_nan_jax(jx) -> None:
     y, g = _lax_pool(jx, x, 2, 2, "VALID")
     assert np.isnan(y).all()
     assert g[0, :, :, 0].tolist() == [[0.0, 0.0], [1.0, 0.0]]  # the max after the NaN
+    x2 = _window([[1.0, 2.0], [3.0, np.nan]])
+    _, g2 = _lax_pool(jx, x2, 2, 2, "VALID")
+    _, g2_ref = _nnref_pool(x2, 2, 2, "VALID")
+    assert g2[0, :, :, 0].tolist() == [[0.0, 0.0], [0.0, 1.0]]  # a last NaN keeps it
+    assert g2_ref[0, :, :, 0].tolist() == [[0.0, 0.0], [1.0, 0.0]]
     _recorded("pool-nan", "jax", False)
 
 

@@ -116,9 +116,9 @@ PINS: tuple[Pin, ...] = (
         "the first element unless a later one is strictly greater (so to a leading NaN)",
         Behaviour(
             False,
-            "the forward value is NaN (lax.max propagates it); the gradient goes to the "
-            "maximum among the elements after the last NaN, in row-major order ([[3, nan], "
-            "[1, 0]] routes to the 1)",
+            "the forward value is NaN (lax.max propagates it); the gradient goes to the first "
+            "maximum of the elements after the last NaN in row-major order ([[3, nan], [1, 0]] "
+            "routes to the 1), or to that NaN when it is last",
         ),
         Behaviour(
             False,
