@@ -8,6 +8,20 @@ behaviours and checks the ``agrees`` flag recorded here, so the table cannot dri
 installed frameworks silently. The conformance profiles (``nnref conform --profile jax|torch``)
 and the README matrix are generated from :data:`PINS`.
 
+Why the max-pool pins come out as they do (read in the frameworks' sources):
+
+- PyTorch's CPU kernel (``aten/src/ATen/native/cpu/MaxPoolKernel.cpp``) scans a window in
+  row-major order from ``maxval = -inf`` and the window's first valid index, replacing when
+  ``val > maxval || isnan(val)``: strict ``>`` keeps the first of tied maxima, every NaN
+  replaces (so the last NaN wins), an all ``-inf`` window keeps its first valid element, and
+  its own ``padding=`` is never visited.
+- JAX differentiates ``reduce_window(max)`` through ``_select_and_gather_add`` with
+  ``select_prim = ge`` (``jax/_src/lax/windowed_reductions.py``): an element is kept against
+  the next one while ``kept >= next``. A NaN compares false both ways, so it takes the place
+  and the next element takes it back; padding cells take part with the ``-inf`` identity, so a
+  window that starts with padding and holds only ``-inf`` keeps the padding. Which tied
+  element wins is the order in which XLA visits the window (row-major, measured).
+
 NumPy-free and framework-free: importing this module imports nothing.
 """
 
