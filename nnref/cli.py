@@ -12,7 +12,7 @@ import numpy as np
 
 def _verify(args: argparse.Namespace) -> int:
     from nnref.cases import DTYPES, TABLES
-    from nnref.verify import LEGS, all_cases, installed, leg_function, run_case, run_fd
+    from nnref.verify import EXTRAS, LEGS, all_cases, installed, leg_function, run_case, run_fd
 
     ops = args.op or list(TABLES)
     unknown = sorted(set(ops) - set(TABLES))
@@ -28,9 +28,10 @@ def _verify(args: argparse.Namespace) -> int:
         )
         return 2
     versions = {"numpy": np.__version__}
+    not_installed = [leg for leg in legs if not installed(leg)]
     for leg in legs:
-        if leg != "fd" and installed(leg):
-            versions[leg] = _version(leg)
+        if leg != "fd" and leg not in not_installed:
+            versions.update(_versions(leg))
     dtypes = [np.dtype(d) for d in args.dtype] if args.dtype else list(DTYPES)
     rows = []
     for op in ops:
@@ -74,7 +75,13 @@ def _verify(args: argparse.Namespace) -> int:
             rows.append(row)
     failed = [r for r in rows if not r["ok"]]
     if args.json:
-        print(json.dumps({"versions": versions, "rows": rows, "failed": len(failed)}, indent=1))
+        report = {
+            "versions": versions,
+            "not_installed": not_installed,
+            "rows": rows,
+            "failed": len(failed),
+        }
+        print(json.dumps(report, indent=1))
     else:
         print("nnref verify: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
         print(
@@ -89,16 +96,18 @@ def _verify(args: argparse.Namespace) -> int:
             )
             verdict = "ok" if r["ok"] else "FAIL"
             print(f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {cells}  {verdict}")
+        for leg in not_installed:
+            print(f"{leg}: not installed, not checked (pip install 'nnref[{EXTRAS[leg]}]')")
         print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
 
-def _version(leg: str) -> str:
+def _versions(leg: str) -> dict[str, str]:
     import importlib
 
     from nnref.verify import LEGS
 
-    return str(importlib.import_module(LEGS[leg][0]).version())
+    return dict(importlib.import_module(str(LEGS[leg][0])).versions())
 
 
 def _conform(args: argparse.Namespace) -> int:

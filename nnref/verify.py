@@ -28,6 +28,15 @@ from nnref.check import check_vjp
 from nnref.check.compare import ORACLE_RTOL, max_rel_error
 
 #: Every leg, in column order, with the module that implements it and the distribution it needs.
+#: The extra that installs each framework (named when it is missing).
+EXTRAS: dict[str, str] = {
+    "tf": "tf",
+    "keras": "tf",
+    "sklearn": "data",
+    "jax": "jax",
+    "torch": "torch",
+}
+
 LEGS: dict[str, tuple[str | None, str | None]] = {
     "fd": (None, None),
     "tf": ("nnref.oracles.tf", "tensorflow"),
@@ -91,6 +100,8 @@ def installed(leg: str) -> bool:
 
 def leg_function(op: str, leg: str) -> Any:
     """The oracle function for ``op`` in ``leg``, or None when that leg does not cover it."""
+    if leg not in LEGS:
+        raise ValueError(f"unknown oracle leg {leg!r}; legs: {list(LEGS)}")
     module = LEGS[leg][0]
     if module is None:
         return None

@@ -47,7 +47,7 @@ def test_verify_fails_on_a_broken_op(monkeypatch, capsys) -> None:
 def test_verify_all_legs_json(capsys) -> None:
     assert main(["verify", "--json", "--op", "softmax"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert {"numpy", "tf", "keras"} <= set(report["versions"])
+    assert {"numpy", "tensorflow", "keras"} <= set(report["versions"])
     assert {r["dtype"] for r in report["rows"]} == {"float32", "float64"}
     for r in report["rows"]:
         assert r["ok"]

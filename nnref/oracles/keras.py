@@ -18,8 +18,8 @@ from nnref.oracles.tf import Leg, import_keras, import_tf, tape_vjp
 NAME = "keras"
 
 
-def version() -> str:
-    return str(import_keras().__version__)
+def versions() -> dict[str, str]:
+    return {"keras": str(import_keras().__version__)}
 
 
 def _dense(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:

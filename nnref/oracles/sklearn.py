@@ -18,10 +18,10 @@ def _kfold() -> Any:
     return KFold
 
 
-def version() -> str:
+def versions() -> dict[str, str]:
     import sklearn
 
-    return str(sklearn.__version__)
+    return {"scikit-learn": str(sklearn.__version__)}
 
 
 def _sizes(args: tuple, st: dict) -> list[int]:

@@ -203,8 +203,8 @@ Leg = Callable[[tuple[Any, ...], dict[str, Any], Any], tuple[Any, list[Any]]]
 NAME = "tf"
 
 
-def version() -> str:
-    return str(import_tf().__version__)
+def versions() -> dict[str, str]:
+    return {"tensorflow": str(import_tf().__version__)}
 
 
 def _dense(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
