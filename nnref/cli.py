@@ -13,38 +13,53 @@ import numpy as np
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from nnref.verify import DTYPES, SPECS, all_cases, run_fd, run_oracle
+    from nnref.cases import DTYPES, TABLES
+    from nnref.verify import EXTRAS, LEGS, all_cases, installed, leg_function, run_case, run_fd
 
-    legs = ["fd"] if args.fd_only else ["fd", "tf", "keras"]
-    versions = {"numpy": np.__version__}
-    if not args.fd_only:
-        try:
-            from nnref.oracles.tf import import_keras, import_tf
-
-            versions["tensorflow"] = import_tf().__version__
-            versions["keras"] = import_keras().__version__
-        except ImportError:
-            print(
-                "nnref verify: TensorFlow/Keras are not installed (pip install 'nnref[tf]'), "
-                "or pass --fd-only",
-                file=sys.stderr,
-            )
-            return 2
-    ops = args.op or list(SPECS)
-    unknown = sorted(set(ops) - set(SPECS))
+    ops = args.op or list(TABLES)
+    unknown = sorted(set(ops) - set(TABLES))
     if unknown:
-        print(f"nnref verify: unknown op(s) {unknown}; known: {sorted(SPECS)}", file=sys.stderr)
+        print(f"nnref verify: unknown op(s) {unknown}; known: {sorted(TABLES)}", file=sys.stderr)
         return 2
+    legs = ["fd"] if args.fd_only else list(LEGS)
+    if not args.fd_only and not (installed("tf") and installed("keras")):
+        print(
+            "nnref verify: TensorFlow/Keras are not installed (pip install 'nnref[tf]'), "
+            "or pass --fd-only",
+            file=sys.stderr,
+        )
+        return 2
+    versions = {"numpy": np.__version__}
+    not_installed = [leg for leg in legs if not installed(leg)]
+    for leg in legs:
+        if leg != "fd" and leg not in not_installed:
+            versions.update(_versions(leg))
     dtypes = [np.dtype(d) for d in args.dtype] if args.dtype else list(DTYPES)
     rows = []
     for op in ops:
-        for dt in dtypes:
-            row = {"op": op, "dtype": dt.name, "cases": 0, "ok": True}
+        table = TABLES[op]
+        for dt in dtypes if table.dtyped else dtypes[:1]:
+            row: dict = {"op": op, "dtype": dt.name if table.dtyped else "-", "cases": 0}
+            row["ok"] = True
+            status: dict[str, str] = {}
             for leg in legs:
-                cases = [c for o, c in all_cases(fd=leg == "fd") if o == op]
+                fn = None if leg == "fd" else leg_function(op, leg) if installed(leg) else None
+                if leg == "fd":
+                    cases = [c for o, c in all_cases(fd=True) if o == op]
+                    if not cases:
+                        status[leg], row[leg] = "n/a", None
+                        continue
+                elif not installed(leg):
+                    status[leg], row[leg] = "not installed", None
+                    continue
+                elif fn is None:
+                    status[leg], row[leg] = "n/a", None
+                    continue
+                else:
+                    cases = [c.id for c in table.cases]
                 worst, where, ok = 0.0, "", True
                 for case in cases:
-                    r = run_fd(op, case, dt) if leg == "fd" else run_oracle(op, case, dt, leg)
+                    r = run_fd(op, case, dt) if leg == "fd" else run_case(op, case, dt, leg, fn)
                     ok &= r.ok
                     if r.error >= worst:
                         worst, where = r.error, f"{case}: {r.worst}"
@@ -55,25 +70,95 @@ def _verify(args: argparse.Namespace) -> int:
                         )
                 row[leg] = worst
                 row[f"{leg}_where"] = where
+                status[leg] = "ok" if ok else "FAIL"
                 row["ok"] &= ok
                 row["cases"] = max(row["cases"], len(cases))
+            row["status"] = status
             rows.append(row)
     failed = [r for r in rows if not r["ok"]]
     if args.json:
-        print(json.dumps({"versions": versions, "rows": rows, "failed": len(failed)}, indent=1))
+        report = {
+            "versions": versions,
+            "not_installed": not_installed,
+            "rows": rows,
+            "failed": len(failed),
+        }
+        print(json.dumps(report, indent=1))
     else:
         print("nnref verify: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-        head = f"{'op':42s} {'dtype':8s} {'cases':>5s} " + " ".join(
-            f"{leg + ' error':>12s}" for leg in legs
+        print(
+            f"{'op':42s} {'dtype':8s} {'cases':>5s} "
+            + " ".join(f"{leg:>13s}" for leg in legs)
+            + "  verdict"
         )
-        print(head + "  verdict")
         for r in rows:
-            errs = " ".join(f"{r[leg]:12.2e}" for leg in legs)
-            print(
-                f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {errs}  {'ok' if r['ok'] else 'FAIL'}"
+            cells = " ".join(
+                f"{r[leg]:13.2e}" if r[leg] is not None else f"{r['status'][leg]:>13s}"
+                for leg in legs
             )
+            verdict = "ok" if r["ok"] else "FAIL"
+            print(f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {cells}  {verdict}")
+        for leg in not_installed:
+            print(f"{leg}: not installed, not checked (pip install 'nnref[{EXTRAS[leg]}]')")
         print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def _versions(leg: str) -> dict[str, str]:
+    import importlib
+
+    from nnref.verify import LEGS
+
+    return dict(importlib.import_module(str(LEGS[leg][0])).versions())
+
+
+def _conform(args: argparse.Namespace) -> int:
+    import time
+
+    from nnref.conform import TargetError, export_vectors, nchw, run
+    from nnref.conform._target import load_target
+
+    rtol = {}
+    for item in args.rtol or ():
+        op, sep, value = item.partition("=")
+        try:
+            rtol[op] = float(value) if sep else float("nan")
+        except ValueError:
+            rtol[op] = float("nan")
+    try:
+        if args.export_vectors:
+            t0 = time.perf_counter()
+            path = export_vectors(
+                args.export_vectors,
+                ops=args.op,
+                dtypes=args.dtype,
+                profile=args.profile,
+                seed=args.seed,
+            )
+            print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+            if args.target is None:
+                return 0
+        if args.target is None:
+            raise ValueError("give a TARGET (or only --export-vectors DIR)")
+        target: object = args.target
+        if args.layout == "nchw":
+            target = nchw(load_target(args.target)[1])
+        report = run(
+            target,
+            ops=args.op,
+            dtypes=args.dtype,
+            profile=args.profile,
+            examples=args.examples,
+            seed=args.seed,
+            rtol=rtol or None,
+        )
+    except (TargetError, ValueError, OSError) as e:
+        print(f"nnref conform: {e}", file=sys.stderr)
+        return 2
+    if args.layout == "nchw":
+        report.target = f"{args.target} (NCHW)"
+    print(report.dumps() if args.json else report.summary())
+    return 0 if report.ok else 1
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -181,6 +266,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def _non_negative(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="nnref", description="nnref: a verified NumPy reference for neural-network ops"
@@ -188,9 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser(
         "verify",
-        help="check every op against finite differences, TensorFlow and Keras",
-        description="Run every op's cases against three oracles on the installed TF/Keras and "
-        "print the worst error per op and dtype (error: max |a-b| / (|b| + rms(b))).",
+        help="check every op against finite differences and every installed oracle",
+        description="Run every op's cases against finite differences and the installed oracles "
+        "(TF, Keras, scikit-learn, JAX, PyTorch) and print the worst error per op and dtype "
+        "(error: max |a-b| / (|b| + rms(b))).",
     )
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.add_argument(
@@ -204,6 +300,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="only this dtype (repeatable)",
     )
     v.set_defaults(func=_verify)
+
+    c = sub.add_parser(
+        "conform",
+        help="run nnref's verified cases against another implementation",
+        description="Check an implementation that provides ops by nnref's names (NAME_fwd / "
+        "NAME_bwd, or plain NAME) against nnref's case tables, semantic pins and Hypothesis "
+        "strategies; exit 0 when every provided op passes, 1 on a failure, 2 on a usage error.",
+    )
+    c.add_argument(
+        "target",
+        nargs="?",
+        help="a module name, module:attribute, a .py path, or a built-in (nnref, jax, torch)",
+    )
+    c.add_argument("--op", action="append", help="only this op (repeatable)")
+    c.add_argument(
+        "--dtype", action="append", choices=["float32", "float64"], help="only this dtype"
+    )
+    from nnref.conform import PROFILES
+
+    c.add_argument(
+        "--profile",
+        default="tf",
+        choices=sorted(PROFILES),
+        help="which framework's conventions are expected (default: tf)",
+    )
+    c.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    c.add_argument(
+        "--examples",
+        type=_non_negative,
+        help="Hypothesis examples per op and dtype (default: Hypothesis' profile; 0: none)",
+    )
+    c.add_argument("--seed", type=_non_negative, default=0, help="seeds inputs and Hypothesis")
+    c.add_argument(
+        "--export-vectors",
+        metavar="DIR",
+        help="write every case's inputs, expected outputs and VJPs as .npz + manifest.json",
+    )
+    c.add_argument(
+        "--layout",
+        choices=["nhwc", "nchw"],
+        default="nhwc",
+        help="nchw: the target's conv2d / max_pool2d / bias_add take NCHW inputs (OIHW kernels)",
+    )
+    c.add_argument(
+        "--rtol",
+        action="append",
+        metavar="OP=TOL",
+        help="tolerance override for one op (repeatable)",
+    )
+    c.set_defaults(func=_conform)
 
     from nnref.train.recipes import RECIPES
 

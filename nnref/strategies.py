@@ -16,6 +16,8 @@ Examples
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,7 @@ __all__ = [
     "labels",
     "logits",
     "max_pool2d_args",
+    "op_inputs",
     "xent_args",
 ]
 
@@ -90,32 +93,46 @@ def finite_arrays(
         else hnp.array_shapes(min_dims=1, max_dims=3, max_side=5)
     )
 
-    @st.composite
-    def build(draw: Any) -> np.ndarray:
-        d = np.dtype(draw(dt))
-        width = 32 if d == np.float32 else 64
-        kw = {
-            "allow_nan": False,
-            "allow_infinity": False,
-            "width": width,
-            "allow_subnormal": allow_subnormal,
-        }
-        if (
-            min_magnitude > 0
-        ):  # the two intervals outside (-min_magnitude, min_magnitude): no filter
-            lo_mag = float(np.nextafter(d.type(min_magnitude), d.type(np.inf)))  # representable
-            kw["allow_subnormal"] = allow_subnormal and lo_mag < float(np.finfo(d).tiny)
-            parts = []
-            if max_value >= lo_mag:
-                parts.append(st.floats(max(min_value, lo_mag), max_value, **kw))
-            if min_value <= -lo_mag:
-                parts.append(st.floats(min_value, min(max_value, -lo_mag), **kw))
-            el = st.one_of(*parts)
-        else:
-            el = st.floats(min_value, max_value, **kw)
-        return draw(hnp.arrays(d, draw(sh), elements=el))
+    return _finite(dt, sh, min_value, max_value, min_magnitude, allow_subnormal)
 
-    return build()
+
+@functools.lru_cache(maxsize=256)
+def _elements(
+    d: np.dtype, min_value: float, max_value: float, min_magnitude: float, allow_subnormal: bool
+) -> Strat:
+    """The element strategy, built once per parameter set (building strategies per draw costs
+    more than drawing from them)."""
+    kw: dict[str, Any] = {
+        "allow_nan": False,
+        "allow_infinity": False,
+        "width": 32 if d == np.float32 else 64,
+        "allow_subnormal": allow_subnormal,
+    }
+    if min_magnitude > 0:  # the two intervals outside (-min_magnitude, min_magnitude): no filter
+        lo_mag = float(np.nextafter(d.type(min_magnitude), d.type(np.inf)))  # representable
+        kw["allow_subnormal"] = allow_subnormal and lo_mag < float(np.finfo(d).tiny)
+        parts = []
+        if max_value >= lo_mag:
+            parts.append(st.floats(max(min_value, lo_mag), max_value, **kw))
+        if min_value <= -lo_mag:
+            parts.append(st.floats(min_value, min(max_value, -lo_mag), **kw))
+        return st.one_of(*parts)
+    return st.floats(min_value, max_value, **kw)
+
+
+@st.composite
+def _finite(
+    draw: Any,
+    dt: Strat,
+    sh: Strat,
+    min_value: float,
+    max_value: float,
+    min_magnitude: float,
+    allow_subnormal: bool,
+) -> np.ndarray:
+    d = np.dtype(draw(dt))
+    el = _elements(d, min_value, max_value, min_magnitude, allow_subnormal)
+    return draw(hnp.arrays(d, draw(sh), elements=el))
 
 
 def distinct_arrays(*, dtype: Any = None, shape: Any = None, spread: float = 4.0) -> Strat:
@@ -134,14 +151,15 @@ def distinct_arrays(*, dtype: Any = None, shape: Any = None, spread: float = 4.0
         else hnp.array_shapes(min_dims=1, max_dims=4, max_side=5)
     )
 
-    @st.composite
-    def build(draw: Any) -> np.ndarray:
-        s = draw(sh)
-        n = int(np.prod(s))
-        perm = np.array(draw(st.permutations(range(n))), dtype=np.float64)
-        return (perm * (spread / max(n, 1)) - spread / 2).reshape(s).astype(draw(dt))
+    return _distinct(dt, sh, spread)
 
-    return build()
+
+@st.composite
+def _distinct(draw: Any, dt: Strat, sh: Strat, spread: float) -> np.ndarray:
+    s = draw(sh)
+    n = int(np.prod(s))
+    perm = np.array(draw(st.permutations(range(n))), dtype=np.float64)
+    return (perm * (spread / max(n, 1)) - spread / 2).reshape(s).astype(draw(dt))
 
 
 def logits(
@@ -158,49 +176,44 @@ def logits(
     n = _as_strategy("batch_size", batch_size) if batch_size is not None else st.integers(1, 8)
     k = _as_strategy("num_classes", num_classes) if num_classes is not None else st.integers(2, 10)
 
-    @st.composite
-    def build(draw: Any) -> np.ndarray:
-        return draw(
-            finite_arrays(
-                dtype=dtype,
-                shape=st.just((draw(n), draw(k))),
-                min_value=-scale,
-                max_value=scale,
-                allow_subnormal=allow_subnormal,
-            )
-        )
+    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    return _logits(dt, n, k, scale, allow_subnormal)
 
-    return build()
+
+@st.composite
+def _logits(
+    draw: Any, dt: Strat, n: Strat, k: Strat, scale: float, allow_subnormal: bool
+) -> np.ndarray:
+    shape = (draw(n), draw(k))
+    return draw(_finite(dt, st.just(shape), -scale, scale, 0.0, allow_subnormal))
 
 
 def labels(*, batch_size: Any, num_classes: Any) -> Strat:
     """int64 class indices of shape ``(N,)`` in ``[0, K)``."""
-    n = _as_strategy("batch_size", batch_size)
-    k = _as_strategy("num_classes", num_classes)
+    return _labels(_as_strategy("batch_size", batch_size), _as_strategy("num_classes", num_classes))
 
-    @st.composite
-    def build(draw: Any) -> np.ndarray:
-        kk = draw(k)
-        if kk < 1:
-            raise InvalidArgument(f"labels: num_classes must be >= 1, got {kk}")
-        return draw(hnp.arrays(np.int64, (draw(n),), elements=st.integers(0, kk - 1)))
 
-    return build()
+@st.composite
+def _labels(draw: Any, n: Strat, k: Strat) -> np.ndarray:
+    kk = draw(k)
+    if kk < 1:
+        raise InvalidArgument(f"labels: num_classes must be >= 1, got {kk}")
+    return draw(hnp.arrays(np.int64, (draw(n),), elements=st.integers(0, kk - 1)))
 
 
 def xent_args(*, sparse: Any = None, dtype: Any = None) -> Strat:
     """``(labels, logits)``: int labels (sparse) or one-hot / soft float rows of the logits' dtype."""
     sp = _as_strategy("sparse", sparse) if sparse is not None else st.booleans()
+    return _xent(logits(dtype=dtype), sp)
 
-    @st.composite
-    def build(draw: Any) -> tuple[np.ndarray, np.ndarray]:
-        z = draw(logits(dtype=dtype))
-        lab = draw(labels(batch_size=z.shape[0], num_classes=z.shape[1]))
-        if draw(sp):
-            return lab, z
-        return np.eye(z.shape[1], dtype=z.dtype)[lab], z
 
-    return build()
+@st.composite
+def _xent(draw: Any, zs: Strat, sp: Strat) -> tuple[np.ndarray, np.ndarray]:
+    z = draw(zs)
+    lab = draw(_labels(st.just(z.shape[0]), st.just(z.shape[1])))
+    if draw(sp):
+        return lab, z
+    return np.eye(z.shape[1], dtype=z.dtype)[lab], z
 
 
 def dense_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
@@ -208,18 +221,18 @@ def dense_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
     if max_side < 1:
         raise InvalidArgument(f"dense_args: max_side must be >= 1, got {max_side}")
     dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    return _dense(dt, max_side)
 
-    @st.composite
-    def build(draw: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        d = draw(dt)
-        n, i, o = (draw(st.integers(1, max_side)) for _ in range(3))
-        return (
-            draw(finite_arrays(dtype=d, shape=(n, i), min_value=-3, max_value=3)),
-            draw(finite_arrays(dtype=d, shape=(i, o), min_value=-1, max_value=1)),
-            draw(finite_arrays(dtype=d, shape=(o,), min_value=-1, max_value=1)),
-        )
 
-    return build()
+@st.composite
+def _dense(draw: Any, dt: Strat, max_side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    d = st.just(np.dtype(draw(dt)))
+    n, i, o = (draw(st.integers(1, max_side)) for _ in range(3))
+    return (
+        draw(_finite(d, st.just((n, i)), -3.0, 3.0, 0.0, True)),
+        draw(_finite(d, st.just((i, o)), -1.0, 1.0, 0.0, True)),
+        draw(_finite(d, st.just((o,)), -1.0, 1.0, 0.0, True)),
+    )
 
 
 def _paddings() -> Strat:
@@ -236,40 +249,40 @@ def conv2d_args(*, dtype: Any = None, allow_empty: bool = False, max_side: int =
     if max_side < 2:
         raise InvalidArgument(f"conv2d_args: max_side must be >= 2, got {max_side}")
     dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    return _conv2d(dt, allow_empty, max_side)
 
-    @st.composite
-    def build(draw: Any) -> dict[str, Any]:
-        d = draw(dt)
-        n, h, w = (
-            draw(st.integers(1, 2)),
-            draw(st.integers(1, max_side)),
-            draw(st.integers(1, max_side)),
-        )
-        cin, cout = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-        dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-        padding = draw(_paddings())
-        pad = (
-            padding
-            if isinstance(padding, str)
-            else ((padding[1][0], padding[1][1]), (padding[2][0], padding[2][1]))
-        )
-        oh = plan_axis(h, kh, strides[0], dil[0], pad, 0).out
-        ow = plan_axis(w, kw, strides[1], dil[1], pad, 1).out
-        if not allow_empty:
-            from hypothesis import assume
 
-            assume(oh > 0 and ow > 0)
-        x = draw(finite_arrays(dtype=d, shape=(n, h, w, cin), min_value=-2, max_value=2))
-        k = draw(finite_arrays(dtype=d, shape=(kh, kw, cin, cout), min_value=-1, max_value=1))
-        return {
-            "x": x,
-            "w": k,
-            "static": {"strides": list(strides), "padding": padding, "dilations": list(dil)},
-        }
+@st.composite
+def _conv2d(draw: Any, dt: Strat, allow_empty: bool, max_side: int) -> dict[str, Any]:
+    from hypothesis import assume
 
-    return build()
+    d = st.just(np.dtype(draw(dt)))
+    n, h, w = (
+        draw(st.integers(1, 2)),
+        draw(st.integers(1, max_side)),
+        draw(st.integers(1, max_side)),
+    )
+    cin, cout = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(_paddings())
+    pad = (
+        padding
+        if isinstance(padding, str)
+        else ((padding[1][0], padding[1][1]), (padding[2][0], padding[2][1]))
+    )
+    oh = plan_axis(h, kh, strides[0], dil[0], pad, 0).out
+    ow = plan_axis(w, kw, strides[1], dil[1], pad, 1).out
+    if not allow_empty:
+        assume(oh > 0 and ow > 0)
+    x = draw(_finite(d, st.just((n, h, w, cin)), -2.0, 2.0, 0.0, True))
+    k = draw(_finite(d, st.just((kh, kw, cin, cout)), -1.0, 1.0, 0.0, True))
+    return {
+        "x": x,
+        "w": k,
+        "static": {"strides": list(strides), "padding": padding, "dilations": list(dil)},
+    }
 
 
 def max_pool2d_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
@@ -278,28 +291,24 @@ def max_pool2d_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
     if max_side < 1:
         raise InvalidArgument(f"max_pool2d_args: max_side must be >= 1, got {max_side}")
     dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    return _max_pool2d(dt, max_side)
 
-    @st.composite
-    def build(draw: Any) -> dict[str, Any]:
-        from hypothesis import assume
 
-        h, w = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
-        k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-        s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-        padding = draw(st.sampled_from(["SAME", "VALID"]))
-        assume(
-            plan_axis(h, k[0], s[0], 1, padding, 0).out > 0
-            and plan_axis(w, k[1], s[1], 1, padding, 1).out > 0
-        )
-        x = draw(
-            distinct_arrays(
-                dtype=draw(dt),
-                shape=st.just((draw(st.integers(1, 2)), h, w, draw(st.integers(1, 3)))),
-            )
-        )
-        return {"x": x, "static": {"ksize": list(k), "strides": list(s), "padding": padding}}
+@st.composite
+def _max_pool2d(draw: Any, dt: Strat, max_side: int) -> dict[str, Any]:
+    from hypothesis import assume
 
-    return build()
+    h, w = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    assume(
+        plan_axis(h, k[0], s[0], 1, padding, 0).out > 0
+        and plan_axis(w, k[1], s[1], 1, padding, 1).out > 0
+    )
+    shape = (draw(st.integers(1, 2)), h, w, draw(st.integers(1, 3)))
+    x = draw(_distinct(dt, st.just(shape), 4.0))
+    return {"x": x, "static": {"ksize": list(k), "strides": list(s), "padding": padding}}
 
 
 def kfold_params(*, max_n: int = 200) -> Strat:
@@ -307,3 +316,105 @@ def kfold_params(*, max_n: int = 200) -> Strat:
     if max_n < 1:
         raise InvalidArgument(f"kfold_params: max_n must be >= 1, got {max_n}")
     return st.integers(1, max_n).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n)))
+
+
+_SHAPES = hnp.array_shapes(min_dims=1, max_dims=3, max_side=5)
+
+
+@st.composite
+def _same_shape_pair(draw: Any, dt: Strat) -> tuple[np.ndarray, np.ndarray]:
+    shape = st.just(draw(_SHAPES))
+    d = st.just(np.dtype(draw(dt)))  # one dtype for both
+    return draw(_finite(d, shape, -3.0, 3.0, 0.0, True)), draw(
+        _finite(d, shape, -3.0, 3.0, 0.0, True)
+    )
+
+
+def _probs_from(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).astype(z.dtype)
+
+
+@st.composite
+def _loss_args(draw: Any, op: str, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    z = draw(_logits(dtype, st.integers(1, 8), st.integers(2, 10), 5.0, False))
+    lab = draw(_labels(st.just(z.shape[0]), st.just(z.shape[1])))
+    if op == "sparse_softmax_cross_entropy_with_logits":
+        return (lab, z), {}
+    if op == "softmax_cross_entropy_with_logits":
+        return (np.eye(z.shape[1], dtype=z.dtype)[lab], z), {}
+    from_logits = draw(st.booleans())
+    pred = z if from_logits else _probs_from(z)
+    static = {
+        "from_logits": from_logits,
+        "reduction": draw(st.sampled_from(["sum_over_batch_size", "sum", "none"])),
+    }
+    if op == "categorical_crossentropy":
+        return (np.eye(z.shape[1], dtype=z.dtype)[lab], pred), static
+    return (lab, pred), static
+
+
+_BIAS_SHAPES = hnp.array_shapes(min_dims=2, max_dims=4, max_side=4)
+
+
+@st.composite
+def _bias_args(draw: Any, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    x = draw(_finite(dtype, _BIAS_SHAPES, -10.0, 10.0, 0.0, True))
+    b = draw(_finite(st.just(x.dtype), st.just((x.shape[-1],)), -10.0, 10.0, 0.0, True))
+    return (x, b), {}
+
+
+@st.composite
+def _softmax_args(draw: Any, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    x = draw(_finite(dtype, _SHAPES, -5.0, 5.0, 0.0, False))
+    return (x,), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))}
+
+
+_INDEX_SHAPES = hnp.array_shapes(max_dims=2, max_side=5)
+
+
+@st.composite
+def _one_hot_args(draw: Any, dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    depth = draw(st.integers(1, 6))
+    idx = draw(
+        hnp.arrays(np.int64, hnp.array_shapes(max_dims=2, max_side=5), elements=st.integers(-2, 8))
+    )
+    return (idx,), {"depth": depth, "dtype": np.dtype(draw(_as_strategy("dtype", dtype)))}
+
+
+def op_inputs(op: str, *, dtype: Any = None) -> Strat:
+    """``(args, static)`` for the op of that name in nnref's contract (``nnref.cases.TABLES``):
+    mutually valid inputs away from the op's semantic pins (no ties for max-pool and argmax,
+    no ReLU input within 1e-3 of 0, finite values, probabilities away from Keras' clip), so two
+    correct implementations agree on every draw.
+
+    >>> op_inputs("conv2d", dtype=np.float32).example()[1]  # doctest: +SKIP
+    {'strides': [1, 2], 'padding': 'SAME', 'dilations': [1, 1]}
+    """
+    dt = dtypes() if dtype is None else _as_strategy("dtype", dtype)
+    one = lambda **kw: finite_arrays(dtype=dt, **kw).map(lambda x: ((x,), {}))  # noqa: E731
+    table: dict[str, Callable[[], Strat]] = {
+        "dense": lambda: dense_args(dtype=dt).map(lambda a: (a, {})),
+        "bias_add": lambda: _bias_args(dt),
+        "conv2d": lambda: conv2d_args(dtype=dt).map(lambda a: ((a["x"], a["w"]), a["static"])),
+        "max_pool2d": lambda: max_pool2d_args(dtype=dt).map(lambda a: ((a["x"],), a["static"])),
+        "relu": lambda: one(min_magnitude=1e-3, min_value=-5, max_value=5),
+        "sigmoid": lambda: one(min_value=-20, max_value=20, allow_subnormal=False),
+        "softmax": lambda: _softmax_args(dt),
+        "log_softmax": lambda: _softmax_args(dt),
+        "mean_squared_error": lambda: _same_shape_pair(dt).map(lambda a: (a, {})),
+        "argmax": lambda: distinct_arrays(dtype=dt).map(lambda x: ((x,), {})),
+        "one_hot": lambda: _one_hot_args(dt),
+        **{
+            name: (lambda name=name: _loss_args(name, dt))
+            for name in (
+                "sparse_softmax_cross_entropy_with_logits",
+                "softmax_cross_entropy_with_logits",
+                "sparse_categorical_crossentropy",
+                "categorical_crossentropy",
+            )
+        },
+    }
+    if op not in table:
+        raise InvalidArgument(f"op_inputs: no strategy for {op!r}; ops: {sorted(table)}")
+    return table[op]()

@@ -15,7 +15,7 @@ def test_verify_fd_only_table_and_exit_code(capsys) -> None:
     assert main(["verify", "--fd-only", "--op", "dense", "--op", "relu", "--dtype", "float64"]) == 0
     out = capsys.readouterr().out
     assert "dense" in out
-    assert "fd error" in out
+    assert " fd " in out
     assert "2 passed, 0 failed" in out
 
 
@@ -25,17 +25,18 @@ def test_verify_unknown_op(capsys) -> None:
 
 
 def test_verify_fails_on_a_broken_op(monkeypatch, capsys) -> None:
-    import dataclasses
-
-    from nnref import verify
+    from nnref import cases
 
     def broken_bwd(res, dy):
         dx, dw, db = nnref.dense_bwd(res, dy)
         return dx, dw * 1.01, db
 
-    monkeypatch.setitem(
-        verify.SPECS, "dense", dataclasses.replace(verify.SPECS["dense"], bwd=broken_bwd)
-    )
+    real = cases.reference
+
+    def broken_reference():
+        return {**real(), "dense_bwd": broken_bwd}
+
+    monkeypatch.setattr("nnref.verify.reference", broken_reference)
     assert main(["verify", "--fd-only", "--op", "dense", "--dtype", "float64", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["failed"] == 1
@@ -46,7 +47,7 @@ def test_verify_fails_on_a_broken_op(monkeypatch, capsys) -> None:
 def test_verify_all_legs_json(capsys) -> None:
     assert main(["verify", "--json", "--op", "softmax"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["versions"]) == {"numpy", "tensorflow", "keras"}
+    assert {"numpy", "tensorflow", "keras"} <= set(report["versions"])
     assert {r["dtype"] for r in report["rows"]} == {"float32", "float64"}
     for r in report["rows"]:
         assert r["ok"]

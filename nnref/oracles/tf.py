@@ -190,3 +190,152 @@ def three_way(
 
 def _as_list(g: Any) -> list[Any]:
     return list(g) if isinstance(g, tuple | list) else [g]
+
+
+# --------------------------------------------------------------------------- legs per op
+#
+# ``LEGS[op](args, static, dy) -> (y, grads)``: TF's forward value and its VJP at ``dy`` (one
+# gradient per positional argument, None for integer labels). ``FORWARD[op](args, static)``:
+# the value of a non-differentiable function. Every float input enters as ``tf.constant``.
+
+Leg = Callable[[tuple[Any, ...], dict[str, Any], Any], tuple[Any, list[Any]]]
+
+NAME = "tf"
+
+
+def versions() -> dict[str, str]:
+    return {"tensorflow": str(import_tf().__version__)}
+
+
+def _dense(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    tf = import_tf()
+    return tape_vjp(lambda x, w, b: tf.nn.bias_add(tf.linalg.matmul(x, w), b), args, dy)
+
+
+def _bias_add(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    return tape_vjp(import_tf().nn.bias_add, args, dy)
+
+
+def _unary(name: str) -> Leg:
+    def leg(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+        f = getattr(import_tf().nn, name)
+        return tape_vjp(lambda x: f(x, **st), args, dy)
+
+    return leg
+
+
+def _conv(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    tf = import_tf()
+    s, pad, d = st.get("strides", 1), st.get("padding", "VALID"), st.get("dilations", 1)
+    if d != 1:  # dilated tf.nn.conv2d has no CPU gradient: tf.nn.convolution is bit-identical
+        return tape_vjp(lambda x, w: tf.nn.convolution(x, w, s, pad, dilations=d), args, dy)
+    return tape_vjp(lambda x, w: tf.nn.conv2d(x, w, s, pad), args, dy)
+
+
+def _pool(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    tf = import_tf()
+    return tape_vjp(
+        lambda x: tf.nn.max_pool2d(x, st["ksize"], st["strides"], st.get("padding", "VALID")),
+        args,
+        dy,
+    )
+
+
+def _sparse_xent(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    tf = import_tf()
+    return tape_vjp(
+        lambda lab, z: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=lab, logits=z),
+        args,
+        dy,
+    )
+
+
+def _dense_xent(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    tf = import_tf()
+    return tape_vjp(
+        lambda p, z: tf.nn.softmax_cross_entropy_with_logits(labels=p, logits=z), args, dy
+    )
+
+
+def _reduce(tf: Any, per: Any, st: dict) -> Any:
+    sw = st.get("sample_weight")
+    if sw is not None:
+        per = per * tf.constant(sw)
+    red = st.get("reduction", "sum_over_batch_size")
+    if red == "none":
+        return per
+    total = tf.reduce_sum(per)
+    return total if red == "sum" else total / tf.cast(tf.size(per), per.dtype)
+
+
+def _keras_fn(fn_name: str) -> Leg:
+    """The functional ``tf.keras.losses.<fn>`` (per-sample) plus a TF-op reduction."""
+
+    def leg(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+        tf = import_tf()
+        fn = getattr(tf.keras.losses, fn_name)
+        kw = {k: v for k, v in st.items() if k not in ("reduction", "sample_weight")}
+        return tape_vjp(lambda t, p: _reduce(tf, fn(t, p, **kw), st), args, dy)
+
+    return leg
+
+
+def _mse(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    tf = import_tf()
+    return tape_vjp(
+        lambda t, p: _reduce(tf, tf.reduce_mean(tf.square(p - t), axis=-1), st), args, dy
+    )
+
+
+LEGS: dict[str, Leg] = {
+    "dense": _dense,
+    "bias_add": _bias_add,
+    "conv2d": _conv,
+    "max_pool2d": _pool,
+    "relu": _unary("relu"),
+    "sigmoid": _unary("sigmoid"),
+    "softmax": _unary("softmax"),
+    "log_softmax": _unary("log_softmax"),
+    "sparse_softmax_cross_entropy_with_logits": _sparse_xent,
+    "softmax_cross_entropy_with_logits": _dense_xent,
+    "sparse_categorical_crossentropy": _keras_fn("sparse_categorical_crossentropy"),
+    "categorical_crossentropy": _keras_fn("categorical_crossentropy"),
+    "mean_squared_error": _mse,
+}
+
+
+def _argmax(args: tuple, st: dict) -> np.ndarray:
+    tf = import_tf()
+    return np.asarray(tf.argmax(tf.constant(args[0]), axis=st.get("axis", -1)))
+
+
+def _one_hot(args: tuple, st: dict) -> np.ndarray:
+    tf = import_tf()
+    st = dict(st)
+    dt = tf.as_dtype(np.dtype(st.pop("dtype", np.float32)))
+    return np.asarray(tf.one_hot(tf.constant(args[0]), st.pop("depth"), dtype=dt, **st))
+
+
+FORWARD: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
+    "argmax": _argmax,
+    "one_hot": _one_hot,
+}
+
+COUNTERPARTS: dict[str, str] = {
+    "dense": "tf.linalg.matmul + tf.nn.bias_add",
+    "bias_add": "tf.nn.bias_add",
+    "conv2d": "tf.nn.conv2d (tf.nn.convolution when dilated)",
+    "max_pool2d": "tf.nn.max_pool2d",
+    "relu": "tf.nn.relu",
+    "sigmoid": "tf.nn.sigmoid",
+    "softmax": "tf.nn.softmax",
+    "log_softmax": "tf.nn.log_softmax",
+    "sparse_softmax_cross_entropy_with_logits": "tf.nn.sparse_softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits": "tf.nn.softmax_cross_entropy_with_logits",
+    "sparse_categorical_crossentropy": "tf.keras.losses.sparse_categorical_crossentropy "
+    "+ tf reduction",
+    "categorical_crossentropy": "tf.keras.losses.categorical_crossentropy + tf reduction",
+    "mean_squared_error": "tf.reduce_mean(tf.square(p - t), -1) + tf reduction",
+    "argmax": "tf.argmax",
+    "one_hot": "tf.one_hot",
+}

@@ -1,0 +1,236 @@
+"""``nnref conform``: run nnref's verified cases against anyone's implementation.
+
+An implementation (a module, an object or a mapping) provides ops by nnref's names in nnref's
+contract: ``NAME_fwd(*inputs, **hyper) -> (y, residuals)`` with ``NAME_bwd(residuals, dy)``
+(forward and VJP checked) or the plain ``NAME(*inputs, **hyper)`` (forward only); ops it does
+not provide are listed as such, never failed. Every case comes from :mod:`nnref.cases`, whose
+expected values nnref's own tests check against TF / Keras / scikit-learn.
+
+>>> import nnref.conform
+>>> report = nnref.conform.run("my_layers", ops=["conv2d"])  # doctest: +SKIP
+>>> print(report.summary())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nnref.cases import TABLES
+from nnref.conform._checks import Context, Task, tasks_for
+from nnref.conform._checks import case_inputs as _case_inputs
+from nnref.conform._conventions import CONVENTIONS, PROFILES, Convention, Expected, Profile
+from nnref.conform._layout import NCHW, nchw
+from nnref.conform._report import CHECKS, ConformanceReport, Row
+from nnref.conform._target import BUILTIN, TargetError, load_target, provided_ops
+from nnref.conform._vectors import export_vectors as _export
+
+__all__ = [
+    "BUILTIN",
+    "CHECKS",
+    "CONVENTIONS",
+    "NCHW",
+    "PROFILES",
+    "ConformanceReport",
+    "Convention",
+    "Expected",
+    "Profile",
+    "Row",
+    "TargetError",
+    "Task",
+    "case_inputs",
+    "expected_values",
+    "export_vectors",
+    "load_target",
+    "nchw",
+    "plan",
+    "pytest_cases",
+    "run",
+]
+
+DTYPE_NAMES = ("float64", "float32")
+
+
+def _profile(name: str | Profile) -> Profile:
+    if isinstance(name, Profile):
+        return name
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; profiles: {sorted(PROFILES)}")
+    return PROFILES[name]
+
+
+def _import_line(spec: Any, name: str) -> str:
+    if not isinstance(spec, str):
+        return "impl = ...  # your implementation (the object passed to nnref.conform.run)"
+    if spec in BUILTIN:
+        return f"from nnref.conform import load_target\nimpl = load_target({spec!r})[1]"
+    if spec.endswith(".py"):
+        return (
+            "import importlib.util\n"
+            f"_spec = importlib.util.spec_from_file_location('impl', {spec!r})\n"
+            "impl = importlib.util.module_from_spec(_spec)\n_spec.loader.exec_module(impl)"
+        )
+    module, _, attr = spec.partition(":")
+    return f"import importlib\nimpl = importlib.import_module({module!r})" + "".join(
+        f".{a}" for a in attr.split(".") if a
+    )
+
+
+def plan(
+    target: Any,
+    *,
+    ops: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    profile: str | Profile = "tf",
+    examples: int | None = None,
+    seed: int = 0,
+    rtol: dict[str, float] | None = None,
+) -> tuple[Context, list[Task], list[str]]:
+    """Load ``target`` and list its tasks: ``(context, tasks, ops not provided)``."""
+    prof = _profile(profile)
+    unknown = sorted(set(ops or ()) - set(TABLES))
+    if unknown:
+        raise ValueError(f"unknown op(s) {unknown}; ops: {sorted(TABLES)}")
+    bad = sorted(set(dtypes or ()) - set(DTYPE_NAMES))
+    if bad:
+        raise ValueError(f"unknown dtype(s) {bad}; dtypes: {list(DTYPE_NAMES)}")
+    for op, v in (rtol or {}).items():
+        if op not in TABLES or not (isinstance(v, float | int) and 0 <= v < np.inf):
+            raise ValueError(f"rtol: {op}={v!r} needs a known op and a finite tolerance >= 0")
+    if examples is not None and examples < 0:
+        raise ValueError(f"examples must be >= 0, got {examples}")
+    name, obj = load_target(target)
+    provided = provided_ops(obj)
+    ctx = Context(
+        name,
+        obj,
+        provided,
+        prof,
+        int(seed),
+        examples,
+        dict(rtol or {}),
+        _import_line(target, name),
+    )
+    wanted = list(ops) if ops else list(TABLES)
+    tasks: list[Task] = []
+    for op in wanted:
+        if op in provided:
+            tasks += tasks_for(ctx, op, list(dtypes or DTYPE_NAMES))
+    return ctx, tasks, [op for op in wanted if op not in provided]
+
+
+def run(
+    target: Any,
+    *,
+    ops: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    profile: str | Profile = "tf",
+    examples: int | None = None,
+    seed: int = 0,
+    rtol: dict[str, float] | None = None,
+) -> ConformanceReport:
+    """Run every check of every provided op and return the report.
+
+    Parameters
+    ----------
+    target : str or object
+        A module name, ``module:attribute``, a ``.py`` path, a built-in (``nnref``, ``jax``,
+        ``torch``), or the module / object / mapping itself (wrap NCHW implementations with
+        :func:`nchw`).
+    ops, dtypes : optional
+        Restrict to these ops (``nnref.cases.TABLES``) and dtypes (``float64``, ``float32``).
+    profile : str
+        Which conventions are expected (``tf``, ``torch``, ``jax``: :data:`PROFILES`).
+    examples : int, optional
+        Hypothesis examples per op and dtype for the ``property`` check (None: the loaded
+        Hypothesis profile's ``max_examples``; 0 skips the check).
+    seed : int
+        Seeds the case inputs, cotangents and Hypothesis: same seed, same report.
+    rtol : dict, optional
+        Per-op tolerance overrides (default: ``nnref.verify.tolerance``, 1e-12 for float64
+        and 2e-5 for float32, in the error ``max |a - b| / (|b| + rms(b))``).
+    """
+    t0 = time.perf_counter()
+    ctx, tasks, missing = plan(
+        target, ops=ops, dtypes=dtypes, profile=profile, examples=examples, seed=seed, rtol=rtol
+    )
+    rows = [t.run() for t in tasks]
+    notes = {
+        op: f"gradients not checked: only {'the plain ' + op if p.plain else op + '_fwd'} is provided"
+        for op, p in ctx.provided.items()
+        if TABLES[op].kind == "vjp" and not p.has_vjp and op in {r.op for r in rows}
+    }
+    return ConformanceReport(
+        ctx.name, ctx.profile.name, rows, missing, notes, time.perf_counter() - t0
+    )
+
+
+def case_inputs(
+    op: str, case: str, dtype: str, *, seed: int = 0, profile: str | Profile = "tf"
+) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
+    """``(args, static, dy)`` of a case exactly as ``nnref conform --seed`` draws them."""
+    args, static, dy, _, _ = _case_inputs(op, case, dtype, seed=seed, profile=_profile(profile))
+    return args, static, dy
+
+
+def expected_values(
+    op: str, case: str, dtype: str, *, seed: int = 0, profile: str | Profile = "tf"
+) -> Expected:
+    """What a conforming implementation returns on that case: ``y``, the VJP at its ``dy``
+    (``grads``), or ``raises``."""
+    args, static, dy, expect, _ = _case_inputs(
+        op, case, dtype, seed=seed, profile=_profile(profile)
+    )
+    return expect(args, static, dy)
+
+
+def export_vectors(
+    directory: Any,
+    *,
+    ops: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    profile: str | Profile = "tf",
+    seed: int = 0,
+) -> Any:
+    """Write every case as ``.npz`` test vectors plus ``manifest.json``; return its path."""
+    return _export(
+        directory,
+        ops=list(ops) if ops else None,
+        dtypes=list(dtypes) if dtypes else None,
+        profile=_profile(profile),
+        seed=seed,
+    )
+
+
+def pytest_cases(target: Any, **kwargs: Any) -> list[Any]:
+    """One ``pytest.param`` per op x check x case x dtype, for ``@pytest.mark.parametrize``::
+
+        @pytest.mark.parametrize("task", nnref.conform.pytest_cases("my_layers"))
+        def test_conforms(task):
+            task.check()
+
+    ``kwargs`` as :func:`run`. Each param's value has ``check()``, which raises
+    ``AssertionError`` with the row's message and repro on failure.
+    """
+    import pytest
+
+    _, tasks, _ = plan(target, **kwargs)
+    return [pytest.param(_Checkable(t), id=t.id) for t in tasks]
+
+
+class _Checkable:
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    def check(self) -> Row:
+        row = self.task.run()
+        if not row.ok:
+            extra = f"\nmatches {'; '.join(row.matches)}" if row.matches else ""
+            raise AssertionError(f"{row.id}: {row.message}{extra}\nrepro:\n{row.repro}")
+        return row
+
+    def __repr__(self) -> str:
+        return self.task.id

@@ -1,0 +1,621 @@
+"""The checks: one :class:`Task` per op x check x case x dtype, each giving a :class:`Row`.
+
+Per differentiable op and case: ``signature`` (output shape and dtype: dtype in = dtype out),
+``forward`` (values against the expected ones under the profile), ``vjp`` (the target's VJP at a
+shared random cotangent against the expected VJP), ``vjp-fd`` (the target's VJP against finite
+differences of its own forward, through :func:`nnref.check.check_vjp`: is the backward wrong, or
+merely different?), ``raises`` (inputs TF refuses); per op and dtype ``property`` (forward and
+VJP on Hypothesis-drawn inputs, shrunk). Non-differentiable functions get ``signature`` and
+``forward``; ``kfold_batches`` gets ``batches``; optimizers get ``trajectory``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from nnref.cases import TABLES, Case, OpTable, make_case
+from nnref.check.compare import max_rel_error
+from nnref.conform._conventions import (
+    BY_ID,
+    Convention,
+    Expected,
+    Profile,
+    alternatives,
+    expected,
+    tf_expect,
+)
+from nnref.conform._report import Row, literal, small
+from nnref.conform._target import Provided
+from nnref.verify import tolerance
+
+
+@dataclass(frozen=True)
+class Task:
+    """One check, runnable alone (``nnref.conform.pytest_cases`` makes each a test)."""
+
+    op: str
+    check: str
+    case: str
+    dtype: str
+    run: Callable[[], Row]
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}/{self.check}/{self.case}/{self.dtype}"
+
+
+@dataclass
+class Context:
+    """What every task of one run shares: the target, the profile, seeds, tolerances, and the
+    memoised outcomes (each target call is made once per case and dtype)."""
+
+    name: str
+    target: Any
+    provided: dict[str, Provided]
+    profile: Profile
+    seed: int
+    examples: int | None
+    rtol: dict[str, float]
+    #: Python source that binds ``impl`` to the target, for repro snippets.
+    import_line: str
+    outcomes: dict[tuple[str, str, str], Outcome] = field(default_factory=dict)
+
+    def tol(self, op: str, dtype: str) -> float:
+        if op in self.rtol:
+            return self.rtol[op]
+        return tolerance(op, np.float64 if dtype == "-" else dtype)
+
+    def outcome(self, op: str, case: str, dtype: str) -> Outcome:
+        key = (op, case, dtype)
+        if key not in self.outcomes:
+            self.outcomes[key] = Outcome(self, op, case, dtype)
+        return self.outcomes[key]
+
+
+def _call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    try:
+        return fn(), None
+    except Exception as e:  # the target's error is a finding, reported in the row
+        return None, e
+
+
+def _err(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
+class Outcome:
+    """One case and dtype: inputs, the shared cotangent, the expected values under the profile
+    and the target's results, each computed on first use."""
+
+    def __init__(self, ctx: Context, op: str, case: str, dtype: str) -> None:
+        self.ctx, self.op, self.dtype = ctx, op, dtype
+        self.table: OpTable = TABLES[op]
+        self.case: Case = self.table.case(case)
+        self.p = ctx.provided[op]
+        self.args, self.static, self.dy, self.expect_fn, self.convention = case_inputs(
+            op, case, dtype, seed=ctx.seed, profile=ctx.profile
+        )
+
+    @cached_property
+    def expected(self) -> Expected:
+        return self.expect_fn(self.args, self.static, self.dy)
+
+    @cached_property
+    def forward(self) -> tuple[Any, Any, BaseException | None]:
+        """``(y, residuals, error)`` from the target's forward (residuals None for plain)."""
+        args, static = copy.deepcopy(self.args), copy.deepcopy(self.static)
+        if self.p.fwd is not None:
+            out, e = _call(lambda: self.p.fwd(*args, **static))
+            if e is None and not (isinstance(out, tuple) and len(out) == 2):
+                shape = f" of length {len(out)}" if isinstance(out, tuple) else ""
+                got = f"{type(out).__name__}{shape}"
+                return None, None, TypeError(f"{self.op}_fwd must return (y, residuals), got {got}")
+            return (None, None, e) if e else (out[0], out[1], None)
+        y, e = _call(lambda: self.p.plain(*args, **static))
+        return y, None, e
+
+    @cached_property
+    def grads(self) -> tuple[Any, BaseException | None]:
+        _y, res, e = self.forward
+        if e is not None or not self.p.has_vjp:
+            return None, e
+        g, e = _call(lambda: self.p.bwd(res, self.dy.copy()))
+        if e is None and not isinstance(g, tuple | list):
+            g = (g,)  # a single-input op may return the gradient alone
+        return g, e
+
+    @cached_property
+    def fd(self) -> Any:
+        """The target's VJP against finite differences of its own forward."""
+        from nnref.check import check_vjp
+
+        return check_vjp(
+            self.p.fwd,
+            self.p.bwd,
+            copy.deepcopy(self.args),
+            static=copy.deepcopy(self.static),
+            names=self.table.names,
+            seed=self.ctx.seed,
+            raise_on_failure=False,
+        )
+
+    # ----------------------------------------------------------------- rows
+
+    def row(self, check: str, ok: bool, **kw: Any) -> Row:
+        kw.setdefault("error", None)
+        kw.setdefault("tolerance", None)
+        kw.setdefault("where", "")
+        kw.setdefault("message", "ok")
+        kw.setdefault("status", "pass" if ok else "fail")
+        repro = self.repro(check) if not ok and kw["status"] == "fail" else ""
+        return Row(
+            self.op,
+            check,
+            self.case.id,
+            self.dtype,
+            ok,
+            repro=repro,
+            pins=self.case.pins,
+            convention=self.convention,
+            **kw,
+        )
+
+    def matches(self, y: Any, grads: Any, raised: bool) -> tuple[str, ...]:
+        """The known conventions (TF's included, when the profile chose another) that the
+        target's results match on this input."""
+        cands: list[Convention | None] = [
+            c for c in alternatives(self.op, self.args, self.static) if c.id != self.convention
+        ]
+        if self.convention != "tf":
+            cands.append(None)  # TF's own
+        found = []
+        for c in cands:
+            fn = tf_expect(self.op) if c is None else c.expect
+            exp, e = _call(lambda fn=fn: fn(self.args, self.static, self.dy))
+            if e is not None:
+                continue
+            if exp.raises or raised:
+                same = exp.raises and raised
+            else:
+                same = _close(y, exp.y, self.ctx.tol(self.op, self.dtype))
+                if same and grads is not None and exp.grads is not None:
+                    same = all(
+                        _close(g, r, self.ctx.tol(self.op, self.dtype))
+                        for g, r, a in zip(grads, exp.grads, self.args, strict=False)
+                        if _is_float(a)
+                    )
+            if same:
+                found.append("TF's convention" if c is None else c.says)
+        return tuple(found)
+
+    def repro(self, check: str) -> str:
+        return repro_snippet(self, check)
+
+
+def _is_float(a: Any) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def _close(a: Any, b: Any, tol: float) -> bool:
+    try:
+        a, b = np.asarray(a), np.asarray(b)
+    except Exception:  # an output NumPy cannot take is no match
+        return False
+    if a.shape != b.shape or a.dtype.kind not in "iufb":
+        return False
+    return max_rel_error(a, b)[0] <= tol
+
+
+def _worst(qty: str, actual: np.ndarray, desired: np.ndarray) -> tuple[float, str, str]:
+    """Error, where, and "a vs expected b" at the worst entry."""
+    err, idx = max_rel_error(actual, desired)
+    where = f"{qty}[{', '.join(map(str, idx))}]" if idx else qty
+    both = f"{actual[idx]!r} vs expected {desired[idx]!r}" if actual.ndim else ""
+    return err, where, both.replace("np.float32(", "").replace("np.float64(", "").replace(")", "")
+
+
+def case_inputs(
+    op: str, case: str, dtype: str, *, seed: int, profile: Profile
+) -> tuple[tuple[Any, ...], dict[str, Any], Any, Any, str]:
+    """``(args, static, dy, expect, convention)`` of one case as the checks see it: inputs
+    seeded from the case's name and ``seed``, the cotangent drawn after them (differentiable
+    ops; shaped like the output the profile's convention gives), the reference under
+    ``profile`` and the convention it follows."""
+    dt = np.float64 if dtype == "-" else dtype
+    args, static, rng = make_case(op, case, dt, "conform", seed)
+    expect, convention = expected(op, TABLES[op].case(case).pins, profile)
+    dy = None
+    if TABLES[op].kind == "vjp":
+        y = expect(args, static, None)
+        if not y.raises:
+            dy = rng.standard_normal(np.shape(y.y)).astype(np.asarray(y.y).dtype)
+    return args, static, dy, expect, convention
+
+
+# --------------------------------------------------------------------------- vjp ops
+
+
+def _signature(o: Outcome) -> Row:
+    y, _, e = o.forward
+    if e is not None:
+        return o.row("signature", False, message=f"the forward call raised {_err(e)}")
+    exp = o.expected
+    if exp.raises:
+        return o.row("signature", False, message="returned a value where TF refuses the input")
+    y, ey = np.asarray(y), np.asarray(exp.y)
+    problems = []
+    if y.shape != ey.shape:
+        problems.append(f"shape {y.shape}, expected {ey.shape}")
+    if y.dtype != ey.dtype and not (o.table.kind != "vjp" and y.dtype.kind == ey.dtype.kind == "i"):
+        problems.append(f"dtype {y.dtype}, expected {ey.dtype} (dtype in = dtype out)")
+    if problems:
+        m = o.matches(y, None, False) if y.shape != ey.shape else ()
+        return o.row("signature", False, message="; ".join(problems), matches=m)
+    return o.row("signature", True, message=f"shape {y.shape}, dtype {y.dtype}")
+
+
+def _values_row(
+    o: Outcome, check: str, pairs: list[tuple[str, Any, Any]], grads: Any, prefix: str
+) -> Row:
+    tol = o.ctx.tol(o.op, o.dtype)
+    worst = (0.0, "", "")
+    for qty, a, r in pairs:
+        a, r = np.asarray(a), np.asarray(r)
+        if a.shape != r.shape:
+            return o.row(
+                check,
+                False,
+                status="not compared",
+                message=f"{qty}: shape {a.shape}, expected {r.shape}; values not compared",
+            )
+        if a.dtype.kind not in "iufb":
+            return o.row(check, False, message=f"{qty}: not a numeric array (dtype {a.dtype})")
+        w = _worst(qty, a, r)
+        if w[0] >= worst[0]:
+            worst = w
+    err, where, both = worst
+    if err <= tol:
+        return o.row(check, True, error=err, tolerance=tol, where=where)
+    y = o.forward[0]
+    m = o.matches(y, grads, False)
+    msg = f"{prefix} at {where}: {both} (error {err:.3g} > tolerance {tol:.3g})"
+    return o.row(check, False, error=err, tolerance=tol, where=where, message=msg, matches=m)
+
+
+def _forward(o: Outcome) -> Row:
+    y, _, e = o.forward
+    if e is not None:
+        return o.row("forward", False, message=f"the forward call raised {_err(e)}")
+    exp = o.expected
+    if exp.raises:
+        return o.row("forward", False, message="returned a value where TF refuses the input")
+    what = "differs from TF's" if o.convention == "tf" else f"differs from {o.convention}"
+    return _values_row(o, "forward", [("y", y, exp.y)], None, f"the forward value {what}")
+
+
+def _vjp(o: Outcome) -> Row:
+    g, e = o.grads
+    if e is not None:
+        where = "backward" if o.forward[2] is None else "forward"
+        return o.row("vjp", False, message=f"the {where} call raised {_err(e)}")
+    exp = o.expected
+    if exp.grads is None:
+        return o.row(
+            "vjp", True, status="not checked", message=f"{o.convention} defines no VJP reference"
+        )
+    names = o.table.names
+    if len(g) != len(names):
+        return o.row(
+            "vjp",
+            False,
+            message=f"{o.op}_bwd returned {len(g)} gradients for {len(names)} inputs {names}",
+        )
+    pairs = [
+        (f"d{n}", gi, ri)
+        for n, a, gi, ri in zip(names, o.args, g, exp.grads, strict=True)
+        if _is_float(a)
+    ]
+    bad = [q for q, gi, _ in pairs if gi is None]
+    if bad:
+        return o.row("vjp", False, message=f"no gradient returned for {', '.join(bad)}")
+    for q, gi, ri in pairs:
+        gi = np.asarray(gi)
+        if gi.shape == np.shape(ri) and gi.dtype != ri.dtype:
+            return o.row(
+                "vjp",
+                False,
+                where=q,
+                message=f"{q} has dtype {gi.dtype}, expected {ri.dtype} (dtype in = dtype out)",
+            )
+    row = _values_row(o, "vjp", pairs, g, "the VJP differs from TF's")
+    if not row.ok and row.status == "fail" and o.case.fd:
+        fd = o.fd
+        verdict = (
+            "finite differences confirm it as the derivative of your forward: your backward "
+            "matches your forward, which differs from TF's"
+            if fd.ok
+            else "finite differences reject it too: your backward is wrong"
+        )
+        row = _replace(row, message=f"{row.message}; {verdict}")
+    return row
+
+
+def _vjp_fd(o: Outcome) -> Row:
+    if o.forward[2] is not None:
+        return o.row("vjp-fd", False, message=f"the forward call raised {_err(o.forward[2])}")
+    r, e = _call(lambda: o.fd)
+    if e is not None:
+        return o.row("vjp-fd", False, message=f"the gradient check raised {_err(e)}")
+    w = r.worst
+    where = ""
+    if w is not None and w.index is not None:
+        where = f"d{r.input_names[w.input]}[{', '.join(map(str, w.index))}]"
+    share = None if w is None else float(w.share)
+    return o.row("vjp-fd", r.ok, error=share, tolerance=1.0, where=where, message=r.message())
+
+
+def _raises(o: Outcome) -> Row:
+    y, _, e = o.forward
+    if e is not None:
+        return o.row("raises", True, message=f"refused: {_err(e)}")
+    m = o.matches(y, o.grads[0] if o.p.has_vjp else None, False)
+    return o.row(
+        "raises",
+        False,
+        message=f"returned a value where TF raises ({o.case.what}); an implementation must "
+        "refuse these inputs",
+        matches=m,
+    )
+
+
+def _replace(row: Row, **kw: Any) -> Row:
+    from dataclasses import replace
+
+    return replace(row, **kw)
+
+
+# --------------------------------------------------------------------------- other kinds
+
+
+def _batches(o: Outcome) -> Row:
+    from nnref.data.batching import kfold_sizes
+
+    n, b, _ = o.args
+    out, e = _call(lambda: o.p.plain(*o.args))
+    if e is not None:
+        return o.row("batches", False, message=f"the call raised {_err(e)}")
+    try:
+        parts = [np.asarray(v) for v in out]
+    except TypeError:
+        return o.row("batches", False, message=f"returned {type(out).__name__}, not a list")
+    if any(p.dtype.kind not in "iu" for p in parts):
+        return o.row("batches", False, message="batches must hold integer sample indices")
+    flat = np.sort(np.concatenate(parts)) if parts else np.array([], np.int64)
+    want = kfold_sizes(n, max(1, int(n / b)))
+    sizes = [len(p) for p in parts]
+    if not np.array_equal(flat, np.arange(n)):
+        return o.row(
+            "batches",
+            False,
+            message=f"the batches are not a partition of range({n}): every sample exactly once",
+        )
+    if sizes != want:
+        slicing = [min(b, n - i) for i in range(0, n, b)]
+        m = ("plain slicing into batches of batch_size (a short last batch)",)
+        return o.row(
+            "batches",
+            False,
+            message=f"batch sizes {sizes}, expected KFold's {want}",
+            matches=m if sizes == slicing else (),
+        )
+    return o.row("batches", True, message=f"{len(parts)} batches, sizes {want[0]}/{want[-1]}")
+
+
+def _trajectory(o: Outcome) -> Row:
+    from nnref.cases.optim import gradients
+
+    params, curvature, noise = o.args
+    exp = o.expected.y
+    opt, e = _call(lambda: o.p.plain(**o.static))
+    if e is not None:
+        return o.row("trajectory", False, message=f"{o.op}(**{o.static}) raised {_err(e)}")
+    tol = o.ctx.tol(o.op, o.dtype)
+    state, e = _call(lambda: opt.init([p.copy() for p in params]))
+    if e is not None:
+        return o.row("trajectory", False, message=f"init raised {_err(e)}")
+    cur = [p.copy() for p in params]
+    for t in range(len(noise[0])):
+        g = gradients(cur, curvature, noise, t)
+        before = [p.copy() for p in cur]
+        out, e = _call(lambda g=g, s=state, c=cur: opt.update(g, s, c))
+        if e is not None:
+            return o.row("trajectory", False, message=f"update at step {t + 1} raised {_err(e)}")
+        if any(not np.array_equal(a, b) for a, b in zip(before, cur, strict=True)):
+            return o.row(
+                "trajectory",
+                False,
+                where=f"step {t + 1}",
+                message="update wrote into its input params (nnref's contract: inputs are "
+                "never mutated; return new arrays)",
+            )
+        new, state = out
+        for i, (a, r) in enumerate(zip(new, exp[t], strict=True)):
+            a = np.asarray(a)
+            if a.shape != r.shape or a.dtype != r.dtype:
+                return o.row(
+                    "trajectory",
+                    False,
+                    where=f"step {t + 1} param {i}",
+                    message=f"param {i} after step {t + 1} is {a.dtype}{a.shape}, expected "
+                    f"{r.dtype}{r.shape}",
+                )
+            err, where, both = _worst(f"step {t + 1} param {i}", a, r)
+            if err > tol:
+                return o.row(
+                    "trajectory",
+                    False,
+                    error=err,
+                    tolerance=tol,
+                    where=where,
+                    message=f"the trajectory leaves TF's at {where}: {both} (error {err:.3g} > "
+                    f"tolerance {tol:.3g})",
+                )
+        cur = [np.asarray(a) for a in new]
+    return o.row("trajectory", True, error=0.0, tolerance=tol, message=f"{len(noise[0])} steps")
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def tasks_for(ctx: Context, op: str, dtypes: list[str]) -> list[Task]:
+    """Every task of one provided op."""
+    t = TABLES[op]
+    p = ctx.provided[op]
+    out: list[Task] = []
+    for dt in dtypes if t.dtyped else ["-"]:
+        for c in t.cases:
+
+            def add(check: str, fn: Callable[[Outcome], Row], c: Case = c, dt: str = dt) -> None:
+                out.append(Task(op, check, c.id, dt, lambda: fn(ctx.outcome(op, c.id, dt))))
+
+            if t.kind == "batches":
+                add("batches", _batches)
+                continue
+            if t.kind == "optimizer":
+                add("trajectory", _trajectory)
+                continue
+            if c.raises and _expects_raise(op, c, ctx.profile):
+                add("raises", _raises)
+                continue
+            add("signature", _signature)
+            add("forward", _forward)
+            if t.kind == "vjp" and p.has_vjp:
+                add("vjp", _vjp)
+                if c.fd:
+                    add("vjp-fd", _vjp_fd)
+        if t.kind in ("vjp", "forward") and ctx.examples != 0 and op in _property_ops():
+            out.append(Task(op, "property", "drawn", dt, _property_task(ctx, op, dt)))
+    return out
+
+
+def _expects_raise(op: str, c: Case, profile: Profile) -> bool:
+    """Whether a case TF refuses is refused under the profile's convention too (PyTorch's
+    ignores label -100, for one)."""
+    _, cid = expected(op, c.pins, profile)
+    if cid == "tf":
+        return True
+    args, static, _ = make_case(op, c.id, np.float64, "conform-profile")
+    return bool(BY_ID[cid].expect(args, static, None).raises)
+
+
+def _property_ops() -> set[str]:
+    from nnref.conform._strategies import STRATEGIES
+
+    return set(STRATEGIES)
+
+
+def _property_task(ctx: Context, op: str, dt: str) -> Callable[[], Row]:
+    def run() -> Row:
+        from nnref.conform._strategies import run_property
+
+        return run_property(ctx, op, dt)
+
+    return run
+
+
+# --------------------------------------------------------------------------- repro
+
+
+def repro_snippet(o: Outcome, check: str) -> str:
+    """A copy-paste script: the inputs (literals when small, else regenerated from the case
+    table by seed), the call, the expected values and the comparison."""
+    lines = ["import numpy as np", o.ctx.import_line]
+    names = o.table.names
+    if small((o.args, o.static, o.dy)):
+        for n, a in zip(names, o.args, strict=True):
+            lines.append(f"{n} = {literal(a)}")
+        lines.append(f"static = {literal(o.static)}")
+        if o.dy is not None:
+            lines.append(f"dy = {literal(o.dy)}")
+        exp_src = None
+    else:
+        lines.append("from nnref.conform import case_inputs, expected_values")
+        lines.append(
+            f"args, static, dy = case_inputs({o.op!r}, {o.case.id!r}, {o.dtype!r}, "
+            f"seed={o.ctx.seed})"
+        )
+        lines.append(f"{', '.join(names)}, = args")
+        exp_src = (
+            f"expected = expected_values({o.op!r}, {o.case.id!r}, {o.dtype!r}, "
+            f"seed={o.ctx.seed}, profile={o.ctx.profile.name!r})"
+        )
+    call_args = ", ".join(names)
+    get = _getter(o.ctx.target)
+    if o.table.kind == "optimizer":
+        lines.append(f"opt = {get(o.op)}(**static)")
+        lines.append("# run opt.init / opt.update as nnref.cases.optim.trajectory does")
+        lines.append("from nnref.cases.optim import trajectory")
+        lines.append(f"ours = trajectory(opt, {call_args})")
+        lines.append("import nnref.cases")
+        lines.append(f"ref = trajectory(nnref.cases.reference()[{o.op!r}](**static), {call_args})")
+        return "\n".join(lines)
+    if o.table.kind == "batches":
+        lines.append(f"batches = {get(o.op)}({call_args})")
+        lines.append("print([len(b) for b in batches])")
+        return "\n".join(lines)
+    if check == "vjp" or (check == "vjp-fd"):
+        lines.append(f"y, res = {get(o.op + '_fwd')}({call_args}, **static)")
+        lines.append(f"grads = {get(o.op + '_bwd')}(res, dy)")
+    elif o.p.fwd is not None:
+        lines.append(f"y, res = {get(o.op + '_fwd')}({call_args}, **static)")
+    else:
+        lines.append(f"y = {get(o.op)}({call_args}, **static)")
+    if check == "raises":
+        lines.append("# TF raises here; this call should raise too")
+        return "\n".join(lines)
+    if check == "vjp-fd":
+        lines.append("from nnref.check import check_vjp")
+        lines.append(
+            f"print(check_vjp({get(o.op + '_fwd')}, {get(o.op + '_bwd')}, ({call_args},), "
+            f"static=static, seed={o.ctx.seed}, raise_on_failure=False).message())"
+        )
+        return "\n".join(lines)
+    exp = o.expected
+    if exp_src is not None:
+        lines.append(exp_src)
+        lines.append("y_expected, grads_expected = expected.y, expected.grads")
+    else:
+        lines.append(f"y_expected = {literal(np.asarray(exp.y))}")
+        if check == "vjp" and exp.grads is not None:
+            lines.append(f"grads_expected = {literal([_opt(g) for g in exp.grads])}")
+    lines.append(
+        "err = lambda a, b: float(np.max(np.abs(np.asarray(a, float) - b) / "
+        "(np.abs(b) + np.sqrt(np.mean(np.square(b))) + 1e-300)))"
+    )
+    tol = o.ctx.tol(o.op, o.dtype)
+    if check == "vjp":
+        lines.append(
+            "for g, r in zip(grads, grads_expected):\n"
+            f"    if r is not None: print(err(g, r), 'tolerance {tol:.3g}')"
+        )
+    else:
+        lines.append(f"print(err(y, y_expected), 'tolerance {tol:.3g}')")
+    return "\n".join(lines)
+
+
+def _opt(g: Any) -> Any:
+    return None if g is None else np.asarray(g)
+
+
+def _getter(target: Any) -> Callable[[str], str]:
+    from collections.abc import Mapping
+
+    if isinstance(target, Mapping):
+        return lambda name: f"impl[{name!r}]"
+    return lambda name: f"impl.{name}"

@@ -1,0 +1,330 @@
+"""Where TF (and nnref), JAX and PyTorch disagree on nnref's ops: the measured matrix, as data.
+
+Each :class:`Pin` names one semantic choice of one op, says what TF does (nnref follows TF),
+and what JAX (``jax`` / ``jax.nn`` / optax) and PyTorch (``torch`` / ``torch.nn.functional`` /
+``torch.optim``) do, each with whether it agrees with TF and the version it was measured on.
+Every entry is backed by a test in ``tests/test_framework_semantics.py`` that shows both
+behaviours and checks the ``agrees`` flag recorded here, so the table cannot drift from the
+installed frameworks silently. The conformance profiles (``nnref conform --profile jax|torch``)
+and the README matrix are generated from :data:`PINS`.
+
+Why the max-pool pins come out as they do (read in the frameworks' sources):
+
+- PyTorch's CPU kernel (``aten/src/ATen/native/cpu/MaxPoolKernel.cpp``) scans a window in
+  row-major order from ``maxval = -inf`` and the window's first valid index, replacing when
+  ``val > maxval || isnan(val)``: strict ``>`` keeps the first of tied maxima, every NaN
+  replaces (so the last NaN wins), an all ``-inf`` window keeps its first valid element, and
+  its own ``padding=`` is never visited.
+- JAX differentiates ``reduce_window(max)`` through ``_select_and_gather_add`` with
+  ``select_prim = ge`` (``jax/_src/lax/windowed_reductions.py``): an element is kept against
+  the next one while ``kept >= next``. A NaN compares false both ways, so it takes the place
+  and the next element takes it back; padding cells take part with the ``-inf`` identity, so a
+  window that starts with padding and holds only ``-inf`` keeps the padding. Which tied
+  element wins is the order in which XLA visits the window (row-major, measured).
+
+NumPy-free and framework-free: importing this module imports nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The versions the table was measured on (CPU builds).
+MEASURED_ON: dict[str, str] = {
+    "tf": "tensorflow 2.21.0, keras 3.15.1",
+    "jax": "jax 0.10.2, optax 0.2.8",
+    "torch": "torch 2.13.0+cpu",
+}
+
+FRAMEWORKS: tuple[str, str] = ("jax", "torch")
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What one framework does on one pin.
+
+    Attributes
+    ----------
+    agrees : bool
+        Same result as TF (values and gradients) on the pin's inputs.
+    what : str
+        What the framework does, in a sentence, with the API it was measured through.
+    """
+
+    agrees: bool
+    what: str
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One semantic pin: ``id`` (stable, used by profiles), ``op`` (nnref's name or the
+    optimizer/initializer), what ``tf`` does, and the ``jax`` and ``torch`` behaviours."""
+
+    id: str
+    op: str
+    tf: str
+    jax: Behaviour
+    torch: Behaviour
+
+    def behaviour(self, framework: str) -> Behaviour:
+        """The :class:`Behaviour` of ``"jax"`` or ``"torch"``."""
+        if framework not in FRAMEWORKS:
+            raise ValueError(f"semantics: unknown framework {framework!r}; known: {FRAMEWORKS}")
+        return self.jax if framework == "jax" else self.torch
+
+
+PINS: tuple[Pin, ...] = (
+    Pin(
+        "conv-same-odd-total",
+        "conv2d",
+        "SAME puts the odd extra pad after (bottom/right): 4x4 input, 2x2 kernel, stride 1 pads "
+        "(0, 1)",
+        Behaviour(True, "lax.conv_general_dilated(padding='SAME') pads (0, 1) as TF"),
+        Behaviour(
+            True,
+            "F.conv2d(padding='same') at stride 1 pads (0, 1) as TF (with a UserWarning that "
+            "it copies the input for the uneven pad)",
+        ),
+    ),
+    Pin(
+        "conv-same-strided",
+        "conv2d",
+        "SAME at any stride: 8x8 input, 3x3 kernel, stride 2 gives 4x4 with pads (0, 1)",
+        Behaviour(True, "padding='SAME' at stride 2 pads (0, 1) as TF"),
+        Behaviour(
+            False,
+            "F.conv2d(padding='same') raises RuntimeError for strided convolutions "
+            "('padding=\\'same\\' is not supported for strided convolutions')",
+        ),
+    ),
+    Pin(
+        "conv-same-strided-symmetric-port",
+        "conv2d",
+        "SAME, 3x3 kernel, stride 2, even input (8x8): pads (0, 1), windows start at rows "
+        "0, 2, 4, 6",
+        Behaviour(
+            True,
+            "no port needed: padding='SAME' is TF's; a symmetric ((1, 1), (1, 1)) port would "
+            "shift the windows as PyTorch's",
+        ),
+        Behaviour(
+            False,
+            "the usual port padding=1 gives TF's 4x4 shape with every window one row and one "
+            "column up-left (pads (1, 1)): different values",
+        ),
+    ),
+    Pin(
+        "pool-tie-first-max",
+        "max_pool2d",
+        "the gradient of a tied window goes to its first maximum in row-major order",
+        Behaviour(
+            True,
+            "reduce_window(max)'s VJP (XLA select-and-scatter with >=) keeps the first maximum",
+        ),
+        Behaviour(True, "F.max_pool2d's CPU kernel (strict >) keeps the first maximum"),
+    ),
+    Pin(
+        "pool-nan",
+        "max_pool2d",
+        "NaN is skipped in the forward pass ([[1, nan], [2, 0]] gives 2); the gradient goes to "
+        "the first element unless a later one is strictly greater (so to a leading NaN)",
+        Behaviour(
+            False,
+            "the forward value is NaN (lax.max propagates it); the gradient goes to the first "
+            "maximum of the elements after the last NaN in row-major order ([[3, nan], [1, 0]] "
+            "routes to the 1), or to that NaN when it is last",
+        ),
+        Behaviour(
+            False,
+            "NaN wins: the forward value is NaN and the gradient goes to the last NaN of the "
+            "window",
+        ),
+    ),
+    Pin(
+        "pool-all-neg-inf",
+        "max_pool2d",
+        "a window of only -inf gives the dtype's lowest finite value; the gradient goes to its "
+        "first valid element, never to padding",
+        Behaviour(
+            False,
+            "the forward value is -inf; in a SAME window that starts with padding the "
+            "gradient goes to the padding and is lost",
+        ),
+        Behaviour(
+            False,
+            "the forward value is -inf; the gradient goes to the first valid element as TF "
+            "(F.max_pool2d's own padding is skipped by index)",
+        ),
+    ),
+    Pin(
+        "reduce-max-ties",
+        "reduce_max",
+        "tf.reduce_max splits the gradient equally among tied maxima",
+        Behaviour(True, "jnp.max splits the gradient equally as TF"),
+        Behaviour(
+            False,
+            "torch.amax and torch.max(x) split equally as TF, but torch.max(x, dim).values "
+            "sends the whole gradient to the returned index",
+        ),
+    ),
+    Pin(
+        "argmax-ties",
+        "argmax",
+        "tf.argmax returns the first of tied maxima",
+        Behaviour(True, "jnp.argmax returns the first"),
+        Behaviour(True, "torch.argmax returns the first"),
+    ),
+    Pin(
+        "argmax-nan",
+        "argmax",
+        "tf.argmax skips NaN: argmax([0.1, nan, 0.5]) is 2",
+        Behaviour(False, "jnp.argmax treats NaN as the maximum: 1"),
+        Behaviour(False, "torch.argmax treats NaN as the maximum: 1"),
+    ),
+    Pin(
+        "relu-grad-at-0-and-nan",
+        "relu",
+        "relu'(0) = relu'(-0) = 0 and relu'(NaN) = 0",
+        Behaviour(True, "jax.nn.relu: 0 at 0, -0 and NaN"),
+        Behaviour(False, "F.relu: 0 at 0 and -0, but 1 at NaN"),
+    ),
+    Pin(
+        "bad-labels",
+        "sparse_softmax_cross_entropy_with_logits",
+        "labels outside [0, K) raise on CPU (InvalidArgumentError; nnref: ValueError)",
+        Behaviour(
+            False,
+            "optax.softmax_cross_entropy_with_integer_labels does not check: label -1 wraps to "
+            "class K-1 (a finite, wrong loss), label K gives NaN with a finite gradient",
+        ),
+        Behaviour(
+            False,
+            "F.cross_entropy ignores label -100 by default (loss 0, left out of the mean); other "
+            "out-of-range labels raise IndexError",
+        ),
+    ),
+    Pin(
+        "one-hot-out-of-range",
+        "one_hot",
+        "tf.one_hot gives a row of zeros for out-of-range and negative indices",
+        Behaviour(True, "jax.nn.one_hot gives rows of zeros as TF"),
+        Behaviour(False, "F.one_hot raises RuntimeError for negative or too large indices"),
+    ),
+    Pin(
+        "soft-label-dlogits",
+        "softmax_cross_entropy_with_logits",
+        "dlogits is softmax(z) - p even when rows of p do not sum to 1",
+        Behaviour(
+            False,
+            "optax.softmax_cross_entropy's VJP is the true derivative softmax(z) * sum(p) - p",
+        ),
+        Behaviour(
+            False,
+            "F.cross_entropy with probability targets: the true derivative softmax(z) * sum(p) - p",
+        ),
+    ),
+    Pin(
+        "label-smoothing",
+        "categorical_crossentropy",
+        "Keras CCE smooths y to y (1 - ls) + ls / K (Keras SCCE has no label_smoothing)",
+        Behaviour(True, "optax.smooth_labels is the same rule"),
+        Behaviour(
+            True,
+            "F.cross_entropy(label_smoothing=ls) gives the same loss and dlogits (and also "
+            "accepts it with integer labels)",
+        ),
+    ),
+    Pin(
+        "prob-clip",
+        "categorical_crossentropy",
+        "Keras' probability losses clip to [1e-7, 1 - 1e-7]: p_y = 0 costs -log(1e-7) = "
+        "16.118; CCE renormalises rows first, SCCE does not",
+        Behaviour(
+            False,
+            "no probability-input cross-entropy in JAX/optax; the direct port -log(p_y) is inf",
+        ),
+        Behaviour(
+            False,
+            "no probability-input cross-entropy; the port F.nll_loss(log p) is inf at p_y = 0 "
+            "(F.binary_cross_entropy clamps log at -100 instead)",
+        ),
+    ),
+    Pin(
+        "weighted-mean",
+        "sparse_categorical_crossentropy",
+        "sum_over_batch_size with sample weights is sum(w l) / N (zero weights count in N)",
+        Behaviour(True, "optax returns per-sample losses; jnp.mean(w * l) is Keras' sum(w l) / N"),
+        Behaviour(
+            False,
+            "F.cross_entropy(weight=class_w, reduction='mean') divides by sum(w[y]), not N",
+        ),
+    ),
+    Pin(
+        "adam-epsilon",
+        "adam",
+        "Keras adds epsilon to sqrt(v) of the uncorrected v (epsilon-hat form): "
+        "x -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)",
+        Behaviour(False, "optax.adam adds eps to sqrt(v_hat): lr m_hat / (sqrt(v_hat) + eps)"),
+        Behaviour(
+            False, "torch.optim.Adam adds eps to sqrt(v_hat): lr m_hat / (sqrt(v_hat) + eps)"
+        ),
+    ),
+    Pin(
+        "adam-defaults",
+        "adam",
+        "keras.optimizers.Adam: lr 1e-3, beta_1 0.9, beta_2 0.999, epsilon 1e-7",
+        Behaviour(False, "optax.adam: lr required, b1 0.9, b2 0.999, eps 1e-8"),
+        Behaviour(False, "torch.optim.Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8"),
+    ),
+    Pin(
+        "rmsprop-epsilon",
+        "rmsprop",
+        "Keras adds epsilon inside the square root: x -= lr g / sqrt(v + eps)",
+        Behaviour(True, "optax.rmsprop (eps_in_sqrt=True by default) as Keras"),
+        Behaviour(False, "torch.optim.RMSprop adds eps outside: lr g / (sqrt(v) + eps)"),
+    ),
+    Pin(
+        "rmsprop-defaults",
+        "rmsprop",
+        "keras.optimizers.RMSprop: lr 1e-3, rho 0.9, epsilon 1e-7",
+        Behaviour(False, "optax.rmsprop: lr required, decay 0.9, eps 1e-8"),
+        Behaviour(False, "torch.optim.RMSprop: lr 1e-2, alpha 0.99, eps 1e-8"),
+    ),
+    Pin(
+        "default-initializers",
+        "dense/conv2d init",
+        "Keras Dense/Conv2D: kernel glorot_uniform U(+-sqrt(6 / (fan_in + fan_out))) with the "
+        "receptive field in both fans, bias zeros",
+        Behaviour(
+            True,
+            "JAX has no layers; jax.nn.initializers.glorot_uniform has Keras' bounds and fans "
+            "(Flax's layer defaults not measured)",
+        ),
+        Behaviour(
+            False,
+            "nn.Linear/nn.Conv2d: kernel and bias U(+-1/sqrt(fan_in)) (kaiming_uniform, "
+            "a=sqrt(5)), fan_in = C_in * KH * KW",
+        ),
+    ),
+)
+
+#: The pins by id.
+BY_ID: dict[str, Pin] = {p.id: p for p in PINS}
+
+
+def differences(framework: str) -> list[Pin]:
+    """The pins on which ``framework`` (``"jax"`` or ``"torch"``) does not agree with TF."""
+    return [p for p in PINS if not p.behaviour(framework).agrees]
+
+
+def rows() -> list[dict[str, str]]:
+    """One flat dict per pin (``id, op, tf, jax, torch``; a framework's cell starts with
+    ``agrees:`` or ``differs:``), for the README matrix and ``--json`` reports."""
+    out = []
+    for p in PINS:
+        row = {"id": p.id, "op": p.op, "tf": p.tf}
+        for fw in FRAMEWORKS:
+            b = p.behaviour(fw)
+            row[fw] = f"{'agrees' if b.agrees else 'differs'}: {b.what}"
+        out.append(row)
+    return out

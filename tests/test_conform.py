@@ -1,0 +1,499 @@
+"""``nnref conform``: targets in every form, the report and its JSON, exit codes, repro snippets
+that run, frozen vectors, profiles, the NCHW adapter, the pytest route. The zoo of independent
+implementations and their wrong variants is in ``test_conform_zoo.py``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnref
+from nnref.cases import TABLES, reference
+from nnref.cli import main
+from nnref.conform import PROFILES, TargetError, expected_values, export_vectors, nchw, plan, run
+
+FAST = {"examples": 0}
+
+
+def _module(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_nnref_conforms_to_its_own_tables() -> None:
+    r = run("nnref", examples=3)
+    assert r.ok, r.summary()
+    assert r.not_provided == []
+    assert {row.op for row in r.rows} == set(TABLES)
+    assert {row.check for row in r.rows} == {
+        "signature",
+        "forward",
+        "vjp",
+        "vjp-fd",
+        "raises",
+        "property",
+        "batches",
+        "trajectory",
+    }
+    assert all(row.repro == "" for row in r.rows)  # snippets only for failures
+
+
+@pytest.mark.parametrize("form", ["module", "module:attr", "path", "mapping", "object"])
+def test_target_forms(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _module(
+        tmp_path,
+        "userops",
+        """
+        import numpy as np
+
+        def relu(x):
+            return np.maximum(x, np.zeros((), x.dtype))
+
+        class Layers:
+            relu = staticmethod(relu)
+
+        TABLE = {"relu": relu}
+        """,
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("userops", None)
+    target = {
+        "module": "userops",
+        "module:attr": "userops:TABLE",
+        "path": str(tmp_path / "userops.py"),
+        "mapping": {"relu": lambda x: np.maximum(x, np.zeros((), x.dtype))},
+        "object": type("Obj", (), {"relu": staticmethod(nnref.relu)})(),
+    }[form]
+    r = run(target, **FAST)
+    assert r.ok, r.summary()
+    assert {row.op for row in r.rows} == {"relu"}
+    assert "relu" not in r.not_provided
+    assert len(r.not_provided) == len(TABLES) - 1
+    assert "gradients not checked" in r.notes["relu"]
+    assert {row.check for row in r.rows} == {"signature", "forward"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("no_such_module_xyz", "no module named 'no_such_module_xyz'"),
+        ("json:no_such_attr", "has no attribute 'no_such_attr'"),
+        ("missing/file.py", "does not exist"),
+        (":attr", "names no module"),
+    ],
+)
+def test_bad_targets_are_usage_errors(spec: str, needle: str) -> None:
+    with pytest.raises(TargetError, match=needle):
+        run(spec, **FAST)
+
+
+def test_a_target_whose_import_fails_is_reported_not_raised(tmp_path: Path) -> None:
+    path = _module(tmp_path, "broken", "raise RuntimeError('cannot load my kernels')\n")
+    with pytest.raises(TargetError, match="RuntimeError: cannot load my kernels"):
+        run(str(path), **FAST)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"ops": ["conv9d"]}, "unknown op"),
+        ({"dtypes": ["float16"]}, "unknown dtype"),
+        ({"profile": "mxnet"}, "unknown profile"),
+        ({"examples": -1}, "examples must be >= 0"),
+        ({"rtol": {"dense": -1.0}}, "rtol"),
+        ({"rtol": {"conv9d": 1e-3}}, "rtol"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        run("nnref", **kwargs)
+
+
+def _dense_off_by(rel: float) -> dict:
+    def dense_fwd(x, w, b):
+        y, res = nnref.dense_fwd(x, w, b)
+        return y * y.dtype.type(1 + rel), res
+
+    return {"dense_fwd": dense_fwd, "dense_bwd": nnref.dense_bwd}
+
+
+def test_failure_row_fields_and_the_repro_runs() -> None:
+    r = run(_dense_off_by(1e-6), ops=["dense"], dtypes=["float64"], **FAST)
+    assert not r.ok
+    [row] = [x for x in r.failures if x.case == "small-4x5-to-3" and x.check == "forward"]
+    assert row.id == "dense/forward/small-4x5-to-3/float64"
+    assert row.where.startswith("y[")
+    assert 5e-7 < row.error < 2e-6
+    assert row.tolerance == 1e-12
+    assert "differs from TF's" in row.message
+    assert "vs expected" in row.message
+    # The backward is TF's, so vjp passes; it is not the derivative of this forward (off by
+    # 1e-6), which finite differences see. Each failure is reported under its own check.
+    assert {x.check for x in r.failures} == {"forward", "vjp-fd"}
+    # The snippet runs on its own (the target passed as an object: bind impl first).
+    out = io.StringIO()
+    code = row.repro.replace("impl = ...", "impl = _impl")
+    with contextlib.redirect_stdout(out):
+        exec(code, {"_impl": _dense_off_by(1e-6)})
+    err, _, tol = out.getvalue().split()[:3]
+    assert float(err) > float(tol) == 1e-12
+
+
+def test_repro_of_a_large_case_regenerates_inputs_by_seed(tmp_path: Path) -> None:
+    path = _module(
+        tmp_path,
+        "conv_user",
+        """
+        import nnref
+
+        def conv2d(x, w, **st):
+            return nnref.conv2d(x, w[::-1, ::-1].copy(), **st)  # a true convolution
+        """,
+    )
+    r = run(str(path), ops=["conv2d"], dtypes=["float32"], seed=3, **FAST)
+    row = next(x for x in r.failures if x.check == "forward")
+    assert "case_inputs('conv2d'" in row.repro
+    assert "seed=3" in row.repro
+    assert any("true convolution (kernel flipped)" in m for m in row.matches)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(row.repro, {})
+    assert float(out.getvalue().split()[0]) > 2e-5
+
+
+def test_dtype_in_is_dtype_out() -> None:
+    def relu(x):
+        return np.maximum(x, 0.0).astype(np.float64)  # float32 in, float64 out
+
+    r = run({"relu": relu}, **FAST)
+    bad = [x for x in r.failures if x.check == "signature"]
+    assert {x.dtype for x in bad} == {"float32"}
+    assert all("dtype float64, expected float32" in x.message for x in bad)
+
+
+def test_fwd_must_return_y_and_residuals() -> None:
+    r = run({"relu_fwd": nnref.relu, "relu_bwd": nnref.relu_bwd}, **FAST)
+    msgs = {x.message for x in r.failures if x.check == "signature"}
+    assert msgs
+    assert all("relu_fwd must return (y, residuals), got ndarray" in m for m in msgs)
+
+
+def test_vjp_fd_says_whether_the_backward_is_wrong() -> None:
+    def bwd_scaled(res, dy):
+        return (nnref.sigmoid_bwd(res, dy)[0] * dy.dtype.type(1.001),)
+
+    r = run({"sigmoid_fwd": nnref.sigmoid_fwd, "sigmoid_bwd": bwd_scaled}, **FAST)
+    vjp = [x for x in r.failures if x.check == "vjp"]
+    assert vjp
+    assert all("finite differences reject it too: your backward is wrong" in x.message for x in vjp)
+    assert {x.check for x in r.failures} == {"vjp", "vjp-fd"}
+
+
+def test_vjp_fd_says_when_the_forward_differs() -> None:
+    def fwd(x):  # sigmoid(2x): a consistent pair, not TF's sigmoid
+        y, res = nnref.sigmoid_fwd(x * x.dtype.type(2))
+        return y, res
+
+    def bwd(res, dy):
+        return (nnref.sigmoid_bwd(res, dy)[0] * dy.dtype.type(2),)
+
+    r = run({"sigmoid_fwd": fwd, "sigmoid_bwd": bwd}, **FAST)
+    vjp = [x for x in r.failures if x.check == "vjp"]
+    assert vjp
+    assert all("confirm it as the derivative of your forward" in x.message for x in vjp)
+    assert not [x for x in r.rows if x.check == "vjp-fd" and not x.ok]
+
+
+def test_rtol_override_per_op() -> None:
+    assert not run(_dense_off_by(1e-9), ops=["dense"], dtypes=["float64"], **FAST).ok
+    assert run(
+        _dense_off_by(1e-9), ops=["dense"], dtypes=["float64"], rtol={"dense": 1e-8}, **FAST
+    ).ok
+
+
+def test_same_seed_same_report_other_seed_other_inputs() -> None:
+    def rows(seed: int) -> list:
+        r = run(_dense_off_by(1e-6), ops=["dense"], seed=seed, examples=5)
+        return [(x.id, x.ok, x.error, x.where, x.message) for x in r.rows]
+
+    assert rows(1) == rows(1)
+    assert rows(1) != rows(2)
+
+
+def test_property_check_shrinks_to_a_small_failing_input() -> None:
+    def relu(x):  # wrong only where x > 3: the case table never gets there
+        return np.where(x > 3, x * x.dtype.type(2), np.maximum(x, x.dtype.type(0)))
+
+    r = run({"relu": relu}, dtypes=["float64"], examples=100)
+    [row] = r.failures
+    assert row.check == "property"
+    assert row.case == "drawn"
+    assert "on a drawn input (shrunk, forward)" in row.message
+    assert "x = np.array(" in row.repro
+
+
+def test_torch_profile_flips_the_pins_where_pytorch_differs() -> None:
+    r = run("nnref", profile="torch", **FAST)
+    failed = {(x.op, x.case) for x in r.failures}
+    assert ("max_pool2d", "nan-windows") in failed
+    assert ("sparse_softmax_cross_entropy_with_logits", "label-minus-100-raises") in failed
+    assert ("argmax", "nan-skipped") in failed
+    assert ("one_hot", "out-of-range-rows-zero") in failed
+    # ... and says nnref follows TF's convention there.
+    assert all(any("TF's convention" in m for m in x.matches) for x in r.failures if x.matches)
+    assert set(PROFILES) >= {"tf", "torch", "jax"}
+
+
+def test_expected_values_follow_the_profile() -> None:
+    tf = expected_values("max_pool2d", "nan-windows", "float64")
+    torch = expected_values("max_pool2d", "nan-windows", "float64", profile="torch")
+    assert not np.isnan(tf.y).any()
+    assert np.isnan(torch.y).any()
+    raising = expected_values(
+        "sparse_softmax_cross_entropy_with_logits", "label-minus-100-raises", "float32"
+    )
+    assert raising.raises
+    ignored = expected_values(
+        "sparse_softmax_cross_entropy_with_logits",
+        "label-minus-100-raises",
+        "float32",
+        profile="torch",
+    )
+    assert not ignored.raises
+    assert ignored.y[2] == 0
+
+
+def _as_nchw_impl() -> dict:
+    """nnref's conv/pool/bias_add rewritten to take NCHW / OIHW, as a PyTorch user's would."""
+    ref = reference()
+    to_nhwc, to_nchw = (lambda a: np.moveaxis(a, 1, -1)), (lambda a: np.moveaxis(a, -1, 1))
+
+    def conv2d_fwd(x, w, **st):
+        y, res = ref["conv2d_fwd"](to_nhwc(x), w.transpose(2, 3, 1, 0), **st)
+        return to_nchw(y), res
+
+    def conv2d_bwd(res, dy):
+        dx, dw = ref["conv2d_bwd"](res, to_nhwc(dy))
+        return to_nchw(dx), dw.transpose(3, 2, 0, 1)
+
+    def max_pool2d_fwd(x, **st):
+        y, res = ref["max_pool2d_fwd"](to_nhwc(x), **st)
+        return to_nchw(y), res
+
+    def max_pool2d_bwd(res, dy):
+        return (to_nchw(ref["max_pool2d_bwd"](res, to_nhwc(dy))[0]),)
+
+    def bias_add(x, b):
+        return to_nchw(ref["bias_add"](to_nhwc(x), b))
+
+    return {
+        "conv2d_fwd": conv2d_fwd,
+        "conv2d_bwd": conv2d_bwd,
+        "max_pool2d_fwd": max_pool2d_fwd,
+        "max_pool2d_bwd": max_pool2d_bwd,
+        "bias_add": bias_add,
+    }
+
+
+def test_nchw_adapter() -> None:
+    ops = ["conv2d", "max_pool2d", "bias_add"]
+    assert run(nchw(_as_nchw_impl()), ops=ops, examples=5).ok
+    unadapted = run(_as_nchw_impl(), ops=ops, **FAST)
+    assert not unadapted.ok
+
+
+def test_export_vectors(tmp_path: Path) -> None:
+    manifest = export_vectors(tmp_path, ops=["conv2d", "sparse_softmax_cross_entropy_with_logits"])
+    m = json.loads(manifest.read_text())
+    assert m["profile"] == "tf"
+    entries = {(e["op"], e["case"], e["dtype"]): e for e in m["vectors"]}
+    e = entries[("conv2d", "same-stride-2-even-n", "float32")]
+    assert e["static"] == {"padding": "SAME", "strides": 2}
+    assert e["tolerance"] == 2e-5
+    with np.load(tmp_path / e["file"], allow_pickle=False) as z:
+        y, res = nnref.conv2d_fwd(z["input.x"], z["input.w"], **e["static"])
+        np.testing.assert_array_equal(y, z["expected.y"])
+        dx, dw = nnref.conv2d_bwd(res, z["dy"])
+        np.testing.assert_array_equal(dx, z["expected.dx"])
+        np.testing.assert_array_equal(dw, z["expected.dw"])
+    bad = entries[("sparse_softmax_cross_entropy_with_logits", "label-negative-raises", "float64")]
+    assert bad["raises"] is True
+    assert bad["outputs"] == []
+
+
+def test_plan_gives_one_task_per_check(tmp_path: Path) -> None:
+    _, tasks, missing = plan({"relu_fwd": nnref.relu_fwd, "relu_bwd": nnref.relu_bwd}, **FAST)
+    ids = [t.id for t in tasks]
+    assert len(ids) == len(set(ids))
+    assert "relu/vjp/gradient-at-0-is-0/float32" in ids
+    assert "relu/vjp-fd/away-from-0/float64" in ids
+    assert "relu/vjp-fd/gradient-at-0-is-0/float64" not in ids  # a kink: no finite differences
+    assert "conv2d" in missing
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = _cli(capsys, "conform", "nnref", "--op", "relu", "--json", "--examples", "2")
+    assert code == 0
+    report = json.loads(out)
+    assert set(report) >= {"ok", "target", "profile", "rows", "not_provided"}
+    assert report["ok"] is True
+    assert report["target"] == "nnref"
+    for row in report["rows"]:
+        assert set(row) >= {
+            "op",
+            "check",
+            "case",
+            "dtype",
+            "ok",
+            "error",
+            "tolerance",
+            "where",
+            "message",
+            "repro",
+        }
+    path = _module(
+        tmp_path,
+        "bad_relu",
+        """
+        import numpy as np
+
+        def relu_fwd(x):
+            return np.maximum(x, 0), x
+
+        def relu_bwd(x, dy):
+            return (dy * (x >= 0),)
+        """,
+    )
+    code, out, _ = _cli(capsys, "conform", str(path), "--op", "relu", "--examples", "0")
+    assert code == 1
+    assert "relu'(0) = 1 (a mask x >= 0)" in out
+    assert "repro:" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["conform", "no_such_module_xyz"], "no module named"),
+        (["conform", "nnref", "--op", "conv9d"], "unknown op"),
+        (["conform", "nnref", "--rtol", "dense"], "rtol"),
+        (["conform"], "give a TARGET"),
+    ],
+)
+def test_cli_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list, needle: str
+) -> None:
+    code, _, err = _cli(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["conform", "nnref", "--dtype", "float16"],
+        ["conform", "nnref", "--profile", "mxnet"],
+        ["conform", "nnref", "--examples", "-3"],
+        ["conform", "nnref", "--seed", "x"],
+    ],
+)
+def test_cli_argument_errors_exit_2(argv: list) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+
+
+def test_cli_export_vectors_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = _cli(capsys, "conform", "--export-vectors", str(tmp_path / "v"), "--op", "relu")
+    assert code == 0
+    assert "manifest.json" in err
+    assert (tmp_path / "v" / "relu" / "gradient-at-0-is-0.float32.npz").is_file()
+
+
+def test_cli_layout_nchw(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _module(
+        tmp_path,
+        "nchw_user",
+        """
+        from tests_conform_helper import IMPL
+        globals().update(IMPL)
+        """,
+    )
+    helper = tmp_path / "tests_conform_helper.py"
+    helper.write_text("IMPL = {}\n")
+    sys.modules.pop("tests_conform_helper", None)
+    sys.modules.pop("nchw_user", None)
+    import tests_conform_helper  # type: ignore[import-not-found]
+
+    tests_conform_helper.IMPL.update(_as_nchw_impl())
+    code, out, _ = _cli(
+        capsys, "conform", "nchw_user", "--layout", "nchw", "--op", "conv2d", "--examples", "2"
+    )
+    assert code == 0, out
+    assert "(NCHW)" in out
+
+
+# --------------------------------------------------------------------------- pytest
+
+
+def test_pytest_cases_parametrize_and_fail_with_the_row() -> None:
+    from nnref.conform import pytest_cases
+
+    params = pytest_cases(_dense_off_by(1e-6), ops=["dense"], dtypes=["float64"], examples=0)
+    ids = [p.id for p in params]
+    assert "dense/forward/small-4x5-to-3/float64" in ids
+    by_id = {p.id: p.values[0] for p in params}
+    by_id["dense/vjp/small-4x5-to-3/float64"].check()
+    with pytest.raises(AssertionError, match="differs from TF's"):
+        by_id["dense/forward/small-4x5-to-3/float64"].check()
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_pytest_plugin_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        bad_sigmoid="""
+        import numpy as np
+
+        def sigmoid(x):
+            return (1 / (1 + np.exp(-x))).astype(np.float64)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:nnref",
+        "-p",
+        "nnref.conform._pytest",
+        "-p",
+        "no:cacheprovider",
+        "--nnref-conform=bad_sigmoid",
+        "--nnref-conform-examples=0",
+        "-q",
+    )
+    result.assert_outcomes(passed=6, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*nnref-conform[[]bad_sigmoid[]]/sigmoid/signature/*float32*",
+            "dtype float64, expected float32*",
+        ]
+    )
