@@ -3,11 +3,17 @@
 ``tests/conform_zoo`` holds implementations written without nnref (NumPy only): a loop-based
 one, a vectorised one (some ops in plain form only), a PyTorch-layout one checked through
 ``nnref.conform.nchw``, and a tiny reverse-mode autodiff engine. Each must pass every check
-in float32 and float64 at several seeds: no false failure.
+in float32 and float64 at several seeds: no false failure. Each deliberately wrong variant
+(``conform_zoo.wrong.VARIANTS``: its base member with one op replaced by a bug) must fail on
+that op only, on a case that carries the pin it breaks, and, when it follows a known
+convention, with a row whose ``matches`` names that convention.
 
 Cost: finite differences dominate (``vjp-fd`` makes about four forward calls per input entry),
 so they run at one seed, conv2d and max_pool2d on one member in float32; the value checks run
-at every seed; the Hypothesis ``property`` check at one seed.
+at every seed; the Hypothesis ``property`` check at one seed. A variant runs its op's value
+checks on the cases of its pin in one dtype; that its other ops pass follows from their being
+its base's own functions (asserted), and is run in full for one variant of each base and of
+each pair of ops that share cases or pins.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conform_zoo import nchw_style, numpy_loops, numpy_vectorised, tiny_autodiff
+from conform_zoo import nchw_style, numpy_loops, numpy_vectorised, tiny_autodiff, wrong
 
 import nnref.conform as conform
+from nnref.cases import TABLES
 
 ZOO_DIR = Path(__file__).parent / "conform_zoo"
+BY_ID = {c.id: c for c in conform.CONVENTIONS}
 SEEDS = (0, 1, 2)
 #: Hypothesis examples per op and dtype in the ``property`` check.
 EXAMPLES = 4
@@ -123,3 +131,93 @@ def test_autodiff_member_lists_what_it_does_not_provide() -> None:
     report = conform.run(tiny_autodiff, ops=["relu", "argmax", "sgd"], examples=0)
     assert report.ok
     assert report.not_provided == ["argmax", "sgd"]
+
+
+# --------------------------------------------------------------------------- wrong variants
+
+
+def op_names(module: Any) -> dict[str, Any]:
+    """``module``'s functions under nnref's names (``NAME``, ``NAME_fwd``, ``NAME_bwd``)."""
+    names = [op + s for op in TABLES for s in ("", "_fwd", "_bwd")]
+    return {n: getattr(module, n) for n in names if hasattr(module, n)}
+
+
+def variant_target(v: wrong.Variant) -> Any:
+    """The variant as a target: its base's ops (a mapping) with ``v.replace`` swapped in."""
+    mapping = {**op_names(wrong.BASES[v.base]), **v.replace}
+    return conform.nchw(mapping) if v.base == "nchw" else mapping
+
+
+VARIANTS = [pytest.param(v, id=v.id) for v in wrong.VARIANTS]
+
+
+def pinned_cases(v: wrong.Variant) -> set[str]:
+    """The cases of the variant's op that decide its pin or its conventions' pins (a plain bug:
+    the op's first case)."""
+    table = TABLES[v.op]
+    if v.pin is None:
+        return {table.cases[0].id}
+    pins = {v.pin} | {BY_ID[c].pin for c in v.conventions}
+    return {c.id for c in table.cases if pins & set(c.pins)}
+
+
+@pytest.mark.parametrize("v", VARIANTS)
+def test_variant_replaces_only_its_op(v: wrong.Variant) -> None:
+    base = op_names(wrong.BASES[v.base])
+    mapping = {**base, **v.replace}
+    assert set(mapping) == set(base)
+    assert {n.removesuffix("_fwd").removesuffix("_bwd") for n in v.replace} == {v.op}
+    assert {n for n in mapping if mapping[n] is not base[n]} <= set(v.replace)
+    assert any(mapping[n] is not base[n] for n in v.replace)
+
+
+@pytest.mark.parametrize("v", VARIANTS)
+def test_variant_fails_on_the_case_of_its_pin(v: wrong.Variant) -> None:
+    checks = VALUE_CHECKS | ({"vjp-fd"} if v.pin is None else set())
+    got = rows(
+        variant_target(v),
+        checks=checks,
+        cases=pinned_cases(v),
+        ops=[v.op],
+        dtypes=list(v.dtypes),
+        examples=0,
+    )
+    failures = [r for r in got if r.status == "fail"]
+    assert failures, f"{v.id} passes:\n" + "\n".join(r.id for r in got)
+    assert {r.op for r in failures} == {v.op}
+    if v.pin is not None:
+        assert any(v.pin in r.pins for r in failures), describe(failures)
+    for cid in v.conventions:
+        assert any(BY_ID[cid].says in r.matches for r in failures), (cid, describe(failures))
+
+
+#: One variant of each base, and one for each pair of ops that share cases or pins (softmax /
+#: log_softmax, argmax / accuracy, the sparse cross-entropies, the two KFold functions).
+RUN_IN_FULL = (
+    "pool-ties-last",
+    "dense-db-missing",
+    "conv-torch-symmetric-pad",
+    "autodiff-dense-xent-composed",
+    "softmax-unshifted",
+    "argmax-nan-wins",
+    "xent-ignore-minus-100",
+    "kfold-sizes-extra-last",
+)
+
+
+@pytest.mark.parametrize("v", [p for p in VARIANTS if p.values[0].id in RUN_IN_FULL])
+def test_every_other_op_of_a_variant_passes(v: wrong.Variant) -> None:
+    target = variant_target(v)
+    others = [op for op in conform.plan(target, examples=0)[0].provided if op != v.op]
+    got = rows(target, checks=VALUE_CHECKS, ops=others, dtypes=["float64"], examples=0)
+    failures = [r for r in got if not r.ok]
+    assert not failures, describe(failures)
+    assert {r.op for r in got} == set(others)
+
+
+@pytest.mark.parametrize("v", [p for p in VARIANTS if p.values[0].conforms_under])
+def test_variant_conforms_under_the_profile_of_its_convention(v: wrong.Variant) -> None:
+    for profile in v.conforms_under:
+        got = rows(variant_target(v), checks=VALUE_CHECKS, ops=[v.op], profile=profile, examples=0)
+        failures = [r for r in got if not r.ok]
+        assert not failures, (profile, describe(failures))
