@@ -241,10 +241,17 @@ def case_inputs(
 # --------------------------------------------------------------------------- vjp ops
 
 
+def _refused(o: Outcome, check: str, e: BaseException) -> Row:
+    """The target raised on an input the profile's convention accepts: a failure, which may
+    still be a known convention (PyTorch's one_hot refuses out-of-range indices)."""
+    m = o.matches(None, None, True)
+    return o.row(check, False, message=f"the forward call raised {_err(e)}", matches=m)
+
+
 def _signature(o: Outcome) -> Row:
     y, _, e = o.forward
     if e is not None:
-        return o.row("signature", False, message=f"the forward call raised {_err(e)}")
+        return _refused(o, "signature", e)
     exp = o.expected
     if exp.raises:
         return o.row("signature", False, message="returned a value where TF refuses the input")
@@ -291,7 +298,7 @@ def _values_row(
 def _forward(o: Outcome) -> Row:
     y, _, e = o.forward
     if e is not None:
-        return o.row("forward", False, message=f"the forward call raised {_err(e)}")
+        return _refused(o, "forward", e)
     exp = o.expected
     if exp.raises:
         return o.row("forward", False, message="returned a value where TF refuses the input")

@@ -1196,6 +1196,14 @@ VARIANTS: tuple[Variant, ...] = (
         ("one-hot-negative-wraps",),
         one_hot=one_hot_eye,
     ),
+    _v(
+        "one-hot-raises",
+        "loops",
+        "one_hot",
+        "one-hot-out-of-range",
+        ("one-hot-out-of-range-raises",),
+        one_hot=one_hot_raises,
+    ),
     _v("one-hot-axis-ignored", "loops", "one_hot", "one-hot-axis", one_hot=one_hot_axis_ignored),
     _v(
         "kfold-sizes-extra-last",
