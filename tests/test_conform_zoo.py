@@ -221,3 +221,16 @@ def test_variant_conforms_under_the_profile_of_its_convention(v: wrong.Variant) 
         got = rows(variant_target(v), checks=VALUE_CHECKS, ops=[v.op], profile=profile, examples=0)
         failures = [r for r in got if not r.ok]
         assert not failures, (profile, describe(failures))
+
+
+def test_a_convention_that_refuses_inputs_tf_accepts_is_a_raises_check() -> None:
+    # PyTorch's one_hot refuses out-of-range indices, where tf.one_hot gives all-off rows.
+    cases = {"out-of-range-rows-zero", "negative-rows-zero"}
+    kw = {"checks": VALUE_CHECKS, "cases": cases, "ops": ["one_hot"], "profile": "torch"}
+    refusing = rows({"one_hot": wrong.one_hot_raises}, **kw, examples=0)
+    assert {r.check for r in refusing} == {"raises"}
+    assert all(r.ok for r in refusing), describe(refusing)
+    accepting = rows({"one_hot": numpy_loops.one_hot}, **kw, examples=0)
+    assert not any(r.ok for r in accepting)
+    assert all("torch profile expects out-of-range indices refused" in r.message for r in accepting)
+    assert all("TF's convention" in r.matches for r in accepting)

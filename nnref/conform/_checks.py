@@ -372,11 +372,14 @@ def _raises(o: Outcome) -> Row:
     if e is not None:
         return o.row("raises", True, message=f"refused: {_err(e)}")
     m = o.matches(y, o.grads[0] if o.p.has_vjp else None, False)
+    if o.convention == "tf":
+        why = f"TF raises ({o.case.what})"
+    else:
+        why = f"the {o.ctx.profile.name} profile expects {BY_ID[o.convention].says}"
     return o.row(
         "raises",
         False,
-        message=f"returned a value where TF raises ({o.case.what}); an implementation must "
-        "refuse these inputs",
+        message=f"returned a value where {why}; an implementation must refuse these inputs",
         matches=m,
     )
 
@@ -497,7 +500,7 @@ def tasks_for(ctx: Context, op: str, dtypes: list[str]) -> list[Task]:
             if t.kind == "optimizer":
                 add("trajectory", _trajectory)
                 continue
-            if c.raises and _expects_raise(op, c, ctx.profile):
+            if _expects_raise(op, c, ctx.profile):
                 add("raises", _raises)
                 continue
             add("signature", _signature)
@@ -512,11 +515,12 @@ def tasks_for(ctx: Context, op: str, dtypes: list[str]) -> list[Task]:
 
 
 def _expects_raise(op: str, c: Case, profile: Profile) -> bool:
-    """Whether a case TF refuses is refused under the profile's convention too (PyTorch's
-    ignores label -100, for one)."""
+    """Whether the profile's convention refuses the case's inputs: TF's refuses the cases marked
+    ``raises``; another convention may accept them (PyTorch ignores label -100) or refuse
+    inputs TF accepts (PyTorch's one_hot refuses out-of-range indices)."""
     _, cid = expected(op, c.pins, profile)
     if cid == "tf":
-        return True
+        return c.raises
     args, static, _ = make_case(op, c.id, np.float64, "conform-profile")
     return bool(BY_ID[cid].expect(args, static, None).raises)
 
