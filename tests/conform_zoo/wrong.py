@@ -1203,6 +1203,7 @@ VARIANTS: tuple[Variant, ...] = (
         "one-hot-out-of-range",
         ("one-hot-out-of-range-raises",),
         one_hot=one_hot_raises,
+        conforms_under=("torch",),
     ),
     _v("one-hot-axis-ignored", "loops", "one_hot", "one-hot-axis", one_hot=one_hot_axis_ignored),
     _v(
