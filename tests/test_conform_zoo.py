@@ -234,3 +234,13 @@ def test_a_convention_that_refuses_inputs_tf_accepts_is_a_raises_check() -> None
     assert not any(r.ok for r in accepting)
     assert all("torch profile expects out-of-range indices refused" in r.message for r in accepting)
     assert all("TF's convention" in r.matches for r in accepting)
+
+
+def test_a_gradient_of_the_wrong_shape_is_a_failure_that_names_it() -> None:
+    v = next(v for v in wrong.VARIANTS if v.id == "dense-dw-transposed")
+    report = conform.run(variant_target(v), ops=["dense"], dtypes=["float64"], examples=0)
+    vjp = [r for r in report.rows if r.check == "vjp"]
+    assert vjp
+    assert all(r.status == "fail" and r.where == "dw" for r in vjp), describe(vjp)
+    assert "dw has shape (3, 5), expected (5, 3)" in vjp[0].message
+    assert f"vjp failures ({len(vjp)})" in report.summary(repro=False)

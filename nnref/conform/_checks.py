@@ -333,7 +333,14 @@ def _vjp(o: Outcome) -> Row:
         return o.row("vjp", False, message=f"no gradient returned for {', '.join(bad)}")
     for q, gi, ri in pairs:
         gi = np.asarray(gi)
-        if gi.shape == np.shape(ri) and gi.dtype != ri.dtype:
+        if gi.shape != np.shape(ri):  # no other check covers a gradient's shape
+            return o.row(
+                "vjp",
+                False,
+                where=q,
+                message=f"{q} has shape {gi.shape}, expected {np.shape(ri)} (its input's shape)",
+            )
+        if gi.dtype != ri.dtype:
             return o.row(
                 "vjp",
                 False,

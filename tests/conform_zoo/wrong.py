@@ -972,7 +972,15 @@ VARIANTS: tuple[Variant, ...] = (
         "dense-last-axis",
         dense_fwd=dense_flattens_fwd,
     ),
+    _v("dense-dw-transposed", "loops", "dense", None, dense_bwd=dense_dw_transposed_bwd),
     _v("dense-db-missing", "vectorised", "dense", None, dense_bwd=dense_no_db_bwd),
+    _v(
+        "bias-db-over-batch-only",
+        "loops",
+        "bias_add",
+        "bias-channels-last",
+        bias_add_bwd=bias_db_over_batch_bwd,
+    ),
     # activations
     _v(
         "relu-grad-1-at-0",
