@@ -244,3 +244,22 @@ def test_a_gradient_of_the_wrong_shape_is_a_failure_that_names_it() -> None:
     assert all(r.status == "fail" and r.where == "dw" for r in vjp), describe(vjp)
     assert "dw has shape (3, 5), expected (5, 3)" in vjp[0].message
     assert f"vjp failures ({len(vjp)})" in report.summary(repro=False)
+
+
+def test_the_vjp_of_a_forward_of_the_wrong_shape_is_not_compared() -> None:
+    # PyTorch's symmetric pad gives a 4-row output where TF SAME gives 5: the cotangent has 5
+    # rows, so calling the backward with it would blame the backward for the forward's shape.
+    v = next(v for v in wrong.VARIANTS if v.id == "conv-torch-symmetric-pad")
+    got = rows(
+        variant_target(v),
+        checks=VALUE_CHECKS,
+        cases={"same-pad-odd-total-h"},
+        ops=["conv2d"],
+        dtypes=["float64"],
+        examples=0,
+    )
+    by_check = {r.check: r for r in got}
+    assert by_check["signature"].status == "fail"
+    assert "shape (2, 4, 6, 3), expected (2, 5, 6, 3)" in by_check["signature"].message
+    assert by_check["vjp"].status == "not compared"
+    assert "see signature" in by_check["vjp"].message

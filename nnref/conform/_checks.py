@@ -307,11 +307,22 @@ def _forward(o: Outcome) -> Row:
 
 
 def _vjp(o: Outcome) -> Row:
+    y, _, e = o.forward
+    exp = o.expected
+    if e is None and not exp.raises and np.shape(y) != np.shape(exp.y):
+        # The cotangent has the expected output's shape: the backward would fail on it, which
+        # says nothing about the backward.
+        return o.row(
+            "vjp",
+            False,
+            status="not compared",
+            message=f"the forward's output has shape {np.shape(y)}, expected "
+            f"{np.shape(exp.y)} (see signature): the VJP is not compared",
+        )
     g, e = o.grads
     if e is not None:
         where = "backward" if o.forward[2] is None else "forward"
         return o.row("vjp", False, message=f"the {where} call raised {_err(e)}")
-    exp = o.expected
     if exp.grads is None:
         return o.row(
             "vjp", True, status="not checked", message=f"{o.convention} defines no VJP reference"
