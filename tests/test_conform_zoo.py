@@ -19,6 +19,7 @@ each pair of ops that share cases or pins.
 from __future__ import annotations
 
 import ast
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +264,22 @@ def test_the_vjp_of_a_forward_of_the_wrong_shape_is_not_compared() -> None:
     assert "shape (2, 4, 6, 3), expected (2, 5, 6, 3)" in by_check["signature"].message
     assert by_check["vjp"].status == "not compared"
     assert "see signature" in by_check["vjp"].message
+
+
+def test_a_vjp_row_survives_finite_differences_that_raise() -> None:
+    # Logits of 1e4 without the max shift give inf / NaN; under warnings-as-errors (this
+    # project's pytest configuration, and any user's) the gradient check's arithmetic on them
+    # raises inside the vjp row's verdict, which must stay a row, not escape the task.
+    v = next(v for v in wrong.VARIANTS if v.id == "xent-unshifted")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = rows(
+            variant_target(v),
+            checks={"vjp"},
+            cases={"huge-logits-shifted"},
+            ops=[v.op],
+            dtypes=["float64"],
+            examples=0,
+        )
+    assert [r.status for r in got] == ["fail"]
+    assert "finite differences could not be evaluated (RuntimeWarning" in got[0].message

@@ -360,13 +360,16 @@ def _vjp(o: Outcome) -> Row:
             )
     row = _values_row(o, "vjp", pairs, g, "the VJP differs from TF's")
     if not row.ok and row.status == "fail" and o.case.fd:
-        fd = o.fd
-        verdict = (
-            "finite differences confirm it as the derivative of your forward: your backward "
-            "matches your forward, which differs from TF's"
-            if fd.ok
-            else "finite differences reject it too: your backward is wrong"
-        )
+        fd, e = _call(lambda: o.fd)  # the target's forward runs again, at perturbed inputs
+        if e is not None:
+            verdict = f"finite differences could not be evaluated ({_err(e)})"
+        elif fd.ok:
+            verdict = (
+                "finite differences confirm it as the derivative of your forward: your "
+                "backward matches your forward, which differs from TF's"
+            )
+        else:
+            verdict = "finite differences reject it too: your backward is wrong"
         row = _replace(row, message=f"{row.message}; {verdict}")
     return row
 

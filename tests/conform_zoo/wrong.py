@@ -1037,6 +1037,13 @@ VARIANTS: tuple[Variant, ...] = (
     ),
     # cross-entropy
     _v(
+        "xent-unshifted",
+        "vectorised",
+        "sparse_softmax_cross_entropy_with_logits",
+        "xent-shift",
+        sparse_softmax_cross_entropy_with_logits_fwd=xent_unshifted_fwd,
+    ),
+    _v(
         "xent-negative-label-wraps",
         "vectorised",
         "sparse_softmax_cross_entropy_with_logits",
