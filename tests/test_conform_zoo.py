@@ -48,9 +48,13 @@ def zoo() -> dict[str, Any]:
 
 
 def rows(target: Any, *, checks: set[str], cases: set[str] | None = None, **kw: Any) -> list:
-    """The rows of ``checks`` (and, if given, only ``cases``) of a run, through ``plan``."""
+    """The rows of ``checks`` (and, if given, only ``cases``) of a run, through ``plan``, with
+    warnings as errors (this project's pytest configuration, and many users'): the verdicts
+    must not depend on the warning filters."""
     _, tasks, _ = conform.plan(target, **kw)
-    return [t.run() for t in tasks if t.check in checks and (cases is None or t.case in cases)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return [t.run() for t in tasks if t.check in checks and (cases is None or t.case in cases)]
 
 
 def describe(failures: list) -> str:
@@ -271,15 +275,13 @@ def test_a_vjp_row_survives_finite_differences_that_raise() -> None:
     # project's pytest configuration, and any user's) the gradient check's arithmetic on them
     # raises inside the vjp row's verdict, which must stay a row, not escape the task.
     v = next(v for v in wrong.VARIANTS if v.id == "xent-unshifted")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        got = rows(
-            variant_target(v),
-            checks={"vjp"},
-            cases={"huge-logits-shifted"},
-            ops=[v.op],
-            dtypes=["float64"],
-            examples=0,
-        )
+    got = rows(
+        variant_target(v),
+        checks={"vjp"},
+        cases={"huge-logits-shifted"},
+        ops=[v.op],
+        dtypes=["float64"],
+        examples=0,
+    )
     assert [r.status for r in got] == ["fail"]
     assert "finite differences could not be evaluated (RuntimeWarning" in got[0].message

@@ -1142,6 +1142,14 @@ VARIANTS: tuple[Variant, ...] = (
         sparse_categorical_crossentropy_fwd=scce_labels_clipped_fwd,
     ),
     _v(
+        "cce-no-clip",
+        "loops",
+        "categorical_crossentropy",
+        "keras-clip",
+        ("cce-no-clip",),
+        **_cce(clip=False),
+    ),
+    _v(
         "cce-no-renormalisation",
         "loops",
         "categorical_crossentropy",
