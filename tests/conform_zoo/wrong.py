@@ -1142,6 +1142,13 @@ VARIANTS: tuple[Variant, ...] = (
         sparse_categorical_crossentropy_fwd=scce_labels_clipped_fwd,
     ),
     _v(
+        "scce-sum-not-mean",
+        "vectorised",
+        "sparse_categorical_crossentropy",
+        "keras-reduction",
+        sparse_categorical_crossentropy_fwd=scce_sum_fwd,
+    ),
+    _v(
         "cce-no-clip",
         "loops",
         "categorical_crossentropy",
@@ -1177,6 +1184,13 @@ VARIANTS: tuple[Variant, ...] = (
         "categorical_crossentropy",
         None,
         categorical_crossentropy_bwd=cce_no_dtrue_bwd,
+    ),
+    _v(
+        "mse-sum-not-mean",
+        "loops",
+        "mean_squared_error",
+        "keras-reduction",
+        mean_squared_error_fwd=mse_sum_fwd,
     ),
     _v(
         "mse-weights-ignored",
