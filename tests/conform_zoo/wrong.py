@@ -799,8 +799,12 @@ class AdamBetasFloat64(L.Adam):
         return out, new
 
 
-class RMSpropEpsOutside(L.RMSprop):
-    """``g / (sqrt(v) + eps)`` (the TF1 / PyTorch placement) where Keras has ``sqrt(v + eps)``."""
+class _RMSpropChanged(L.RMSprop):
+    """The loop base's RMSprop with epsilon outside the square root (``eps_outside``) or the
+    learning rate kept as a Python float (not ``round_lr``)."""
+
+    eps_outside = False
+    round_lr = True
 
     def update(
         self, grads: list[np.ndarray], state: dict[str, Any], params: list[np.ndarray]
@@ -811,13 +815,27 @@ class RMSpropEpsOutside(L.RMSprop):
             dt = p.dtype.type
             v = dt(self.rho) * state["v"][k] + dt(1 - self.rho) * g * g
             mg = dt(self.rho) * state["mg"][k] + dt(1 - self.rho) * g
-            den = np.sqrt(v - mg * mg if self.centered else v) + dt(self.eps)
-            inc = L.as_keras_float32(self.lr, p.dtype) * g / den
+            var = v - mg * mg if self.centered else v
+            den = np.sqrt(var) + dt(self.eps) if self.eps_outside else np.sqrt(var + dt(self.eps))
+            lr = L.as_keras_float32(self.lr, p.dtype) if self.round_lr else dt(self.lr)
+            inc = lr * g / den
             mom = dt(self.momentum) * state["mom"][k] + inc
             out.append(p - mom if self.momentum > 0 else p - inc)
             for key, val in (("v", v), ("mg", mg), ("mom", mom)):
                 new[key].append(val)
         return out, new
+
+
+class RMSpropEpsOutside(_RMSpropChanged):
+    """``g / (sqrt(v) + eps)`` (the TF1 / PyTorch placement) where Keras has ``sqrt(v + eps)``."""
+
+    eps_outside = True
+
+
+class RMSpropLrFloat64(_RMSpropChanged):
+    """The learning rate kept as a Python float (Keras rounds it to float32)."""
+
+    round_lr = False
 
 
 # --------------------------------------------------------------------------- the variants
@@ -1275,6 +1293,21 @@ VARIANTS: tuple[Variant, ...] = (
         "adam",
         "adam-epsilon",
         adam=adam_textbook,
+    ),
+    _v(
+        "adam-betas-float64",
+        "loops",
+        "adam",
+        "lr-float32",
+        adam=AdamBetasFloat64,
+        dtypes=("float64",),
+    ),
+    _v(
+        "rmsprop-lr-float64",
+        "loops",
+        "rmsprop",
+        "lr-float32",
+        rmsprop=RMSpropLrFloat64,
     ),
     _v(
         "rmsprop-epsilon-outside-sqrt",
