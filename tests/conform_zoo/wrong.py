@@ -1025,6 +1025,14 @@ VARIANTS: tuple[Variant, ...] = (
         dtypes=("float32",),
     ),
     _v(
+        "sigmoid-grad-from-input",
+        "loops",
+        "sigmoid",
+        "sigmoid-grad-from-output",
+        sigmoid_fwd=sigmoid_from_input_fwd,
+        sigmoid_bwd=sigmoid_from_input_bwd,
+    ),
+    _v(
         "softmax-axis-ignored",
         "loops",
         "softmax",
