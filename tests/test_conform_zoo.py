@@ -27,7 +27,7 @@ import pytest
 from conform_zoo import nchw_style, numpy_loops, numpy_vectorised, tiny_autodiff, wrong
 
 import nnref.conform as conform
-from nnref.cases import TABLES
+from nnref.cases import PINS, TABLES
 
 ZOO_DIR = Path(__file__).parent / "conform_zoo"
 BY_ID = {c.id: c for c in conform.CONVENTIONS}
@@ -154,6 +154,13 @@ def variant_target(v: wrong.Variant) -> Any:
 
 
 VARIANTS = [pytest.param(v, id=v.id) for v in wrong.VARIANTS]
+
+
+def test_every_pin_convention_and_op_has_a_wrong_variant() -> None:
+    assert set(PINS) <= {v.pin for v in wrong.VARIANTS}
+    assert set(BY_ID) <= {c for v in wrong.VARIANTS for c in v.conventions}
+    assert {v.op for v in wrong.VARIANTS} == set(TABLES)
+    assert len({v.id for v in wrong.VARIANTS}) == len(wrong.VARIANTS)
 
 
 def pinned_cases(v: wrong.Variant) -> set[str]:

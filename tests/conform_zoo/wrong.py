@@ -389,18 +389,6 @@ def xent_unshifted_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarr
     return loss, (g,)
 
 
-def xent_recombined_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """Shifted inside the log, then recombined: ``(m + log sum exp(z - m)) - z_y``, which
-    loses the small loss of a row with two huge equal logits in float32."""
-    V._labels_ok(labels, logits.shape[-1])
-    m = logits.max(-1)
-    e = np.exp(logits - m[:, None])
-    loss = (m + np.log(e.sum(-1))) - logits[np.arange(len(labels)), labels]
-    g = e / e.sum(-1, keepdims=True)
-    g[np.arange(len(labels)), labels] -= 1
-    return loss, (g,)
-
-
 def xent_wraps_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, tuple]:
     """No range check: NumPy indexing wraps -1 to the last class (K or -100 raise IndexError)."""
     rows = np.arange(len(labels))
