@@ -176,10 +176,6 @@ def sum_(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
     return Tensor(a.value.sum(axis=axis, keepdims=keepdims), (a,), vjp)
 
 
-def stop_gradient(a: Tensor) -> Tensor:
-    return Tensor(a.value)
-
-
 def relu(a: Tensor) -> Tensor:
     """``max(x, 0)``; gradient 1 where ``x > 0``, 0 elsewhere (0 at 0)."""
     av = a.value
@@ -216,11 +212,6 @@ def pad(a: Tensor, pads: Sequence[tuple[int, int]]) -> Tensor:
     """Zero padding; the VJP crops."""
     crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, a.value.shape, strict=True))
     return Tensor(np.pad(a.value, pads), (a,), lambda g: (g[crop],))
-
-
-def reshape(a: Tensor, shape: tuple[int, ...]) -> Tensor:
-    old = a.value.shape
-    return Tensor(a.value.reshape(shape), (a,), lambda g: (g.reshape(old),))
 
 
 def window_max(cells: Sequence[Tensor], real: Sequence[np.ndarray]) -> Tensor:
@@ -339,13 +330,18 @@ def _max_pool2d(x: Tensor, *, ksize: Any, strides: Any, padding: Any = "VALID") 
     return window_max([xp[w] for _, _, w in taps], [real[w[1:]] for _, _, w in taps])
 
 
+def _shifted(x: Tensor, axis: int) -> Tensor:
+    """``x - max(x)``, the maximum a constant (no parents): the shift carries no gradient."""
+    return x - Tensor(x.value.max(axis=axis, keepdims=True))
+
+
 def _softmax(x: Tensor, *, axis: int = -1) -> Tensor:
-    e = exp(x - stop_gradient(Tensor(x.value.max(axis=axis, keepdims=True))))
+    e = exp(_shifted(x, axis))
     return e / sum_(e, axis=axis, keepdims=True)
 
 
 def _log_softmax(x: Tensor, *, axis: int = -1) -> Tensor:
-    z = x - stop_gradient(Tensor(x.value.max(axis=axis, keepdims=True)))
+    z = _shifted(x, axis)
     return z - log(sum_(exp(z), axis=axis, keepdims=True))
 
 

@@ -89,6 +89,7 @@ def conv_flipped_fwd(x: np.ndarray, w: np.ndarray, **static: Any) -> tuple[np.nd
 
 
 def conv_flipped_bwd(res: Any, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient of the flipped-kernel forward (flipped back onto ``w``)."""
     dx, dw = V.conv2d_bwd(res, dy)
     return dx, np.ascontiguousarray(dw[::-1, ::-1])
 
@@ -138,7 +139,7 @@ def conv_dx_scaled_bwd(res: Any, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _pool_with(
-    rule: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    rule: Callable[[np.ndarray, Any], tuple[np.ndarray, np.ndarray]],
     *,
     pad_zeros: bool = False,
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -285,7 +286,7 @@ def pool_torch_fwd(
     return y, (x.shape, np.where(indices < 0, first, indices))
 
 
-def _pool_variant(rule: Callable, **kw: Any) -> dict[str, Callable]:
+def _pool_variant(rule: Callable[..., Any], **kw: Any) -> dict[str, Callable[..., Any]]:
     fwd, bwd = _pool_with(rule, **kw)
     return {"max_pool2d_fwd": fwd, "max_pool2d_bwd": bwd}
 
@@ -299,6 +300,7 @@ def dense_flattens_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.
 
 
 def dense_dw_transposed_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A plain bug: ``dw`` as ``dy^T x`` (``(O, I)``) instead of ``x^T dy``."""
     dx, dw, db = L.dense_bwd(res, dy)
     return dx, dw.T, db
 
@@ -418,6 +420,7 @@ def xent_ignore_minus_100_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[n
 
 
 def xent_ignore_minus_100_bwd(res: tuple, dy: np.ndarray) -> tuple[None, np.ndarray]:
+    """No gradient from an ignored row."""
     lab, logp, keep = res
     _, g = N.sparse_softmax_cross_entropy_with_logits_bwd((lab, logp), dy)
     return None, g * keep[:, None]
