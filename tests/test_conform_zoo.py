@@ -292,3 +292,20 @@ def test_a_vjp_row_survives_finite_differences_that_raise() -> None:
     )
     assert [r.status for r in got] == ["fail"]
     assert "finite differences could not be evaluated (RuntimeWarning" in got[0].message
+
+
+def test_a_reduced_loss_that_differs_shows_both_values() -> None:
+    # sum_over_batch_size computed as a sum: a 0-d output, whose message showed no values.
+    v = next(v for v in wrong.VARIANTS if v.id == "mse-sum-not-mean")
+    got = rows(
+        variant_target(v),
+        checks={"forward"},
+        cases={"rows-6x3"},
+        ops=[v.op],
+        dtypes=["float64"],
+        examples=0,
+    )
+    (row,) = got
+    exp = conform.expected_values(v.op, "rows-6x3", "float64").y
+    assert row.where == "y"
+    assert f"vs expected {float(exp)!r}" in row.message, row.message

@@ -216,7 +216,7 @@ def _worst(qty: str, actual: np.ndarray, desired: np.ndarray) -> tuple[float, st
     """Error, where, and "a vs expected b" at the worst entry."""
     err, idx = max_rel_error(actual, desired)
     where = f"{qty}[{', '.join(map(str, idx))}]" if idx else qty
-    both = f"{actual[idx]!r} vs expected {desired[idx]!r}" if actual.ndim else ""
+    both = f"{actual[idx]!r} vs expected {desired[idx]!r}" if actual.size else ""
     return err, where, both.replace("np.float32(", "").replace("np.float64(", "").replace(")", "")
 
 
