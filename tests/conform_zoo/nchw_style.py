@@ -18,6 +18,7 @@ import numpy as np
 
 
 def _hw(v: Any) -> tuple[int, int]:
+    """``2``, ``[2, 1]`` or ``[1, 2, 1, 1]`` as ``(h, w)``."""
     if np.ndim(v) == 0:
         return int(v), int(v)
     v = [int(u) for u in v]
@@ -34,6 +35,7 @@ def same_pads(n: int, eff: int, s: int) -> tuple[int, int]:
 def _pads(
     hw: tuple[int, int], eff: tuple[int, int], s: tuple[int, int], padding: Any
 ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Top/bottom and left/right pads for SAME, VALID or explicit padding."""
     if padding == "SAME":
         return same_pads(hw[0], eff[0], s[0]), same_pads(hw[1], eff[1], s[1])
     if padding == "VALID":
@@ -135,6 +137,7 @@ def max_pool2d_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
 
 
 def _channel_shape(x: np.ndarray) -> tuple[int, ...]:
+    """The shape that broadcasts a bias along axis 1."""
     return (-1,) + (1,) * (x.ndim - 2)
 
 
@@ -144,6 +147,7 @@ def bias_add_fwd(x: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def bias_add_bwd(ndim: int, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(dy, dy summed over every axis but 1)``."""
     return dy, dy.sum(axis=tuple(i for i in range(ndim) if i != 1))
 
 
@@ -151,31 +155,37 @@ def bias_add_bwd(ndim: int, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``max(x, 0)``; the residual is ``x``."""
     return np.where(x > 0, x, np.zeros_like(x)), x
 
 
 def relu_bwd(x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray]:
+    """``dy where x > 0``: relu'(0) = 0."""
     return (np.where(x > 0, dy, np.zeros_like(dy)),)
 
 
 def softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, tuple]:
+    """``exp(x - max) / sum`` over ``axis``."""
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     y = e / np.sum(e, axis=axis, keepdims=True)
     return y, (y, axis)
 
 
 def softmax_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
+    """``y dy - y sum(y dy)``."""
     y, axis = res
     return (y * dy - y * np.sum(y * dy, axis=axis, keepdims=True),)
 
 
 def log_softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, tuple]:
+    """``x - max - log sum exp(x - max)`` over ``axis``."""
     shifted = x - np.max(x, axis=axis, keepdims=True)
     y = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
     return y, (y, axis)
 
 
 def log_softmax_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
+    """``dy - softmax sum(dy)``."""
     y, axis = res
     return (dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True),)
 
@@ -193,6 +203,7 @@ def sparse_softmax_cross_entropy_with_logits_fwd(
 
 
 def sparse_softmax_cross_entropy_with_logits_bwd(res: tuple, dy: np.ndarray) -> tuple[None, Any]:
+    """``(None, dy (softmax - onehot))``."""
     labels, logp = res
     g = np.exp(logp)
     g[np.arange(len(labels)), labels] -= 1

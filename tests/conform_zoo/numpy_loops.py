@@ -1,10 +1,10 @@
 """A student's loop-based NumPy implementation of every op in nnref's contract.
 
-Written from TF's documented semantics (``/work/shared/reference/tf-semantics.md``), not from
-nnref: it imports NumPy only, so ``python -m nnref conform tests/conform_zoo/numpy_loops.py``
-loads it as any user's file. Loops go over output pixels, window cells, rows or elements, the
-way a first implementation (CS231n's ``layers.py``) is written; arithmetic inside a loop body is
-vectorised over the batch and channel axes only.
+Written from TF's documented behaviour, not from nnref: it imports NumPy only, so
+``python -m nnref conform tests/conform_zoo/numpy_loops.py`` loads it as any user's file. Loops
+go over output pixels, rows or elements, the way a first implementation (CS231n's
+``layers.py``) is written; a loop body is vectorised over the batch and channel axes (and a
+pooling window's cells) only.
 
 Contract: ``NAME_fwd(*inputs, **hyper) -> (y, residuals)`` and ``NAME_bwd(residuals, dy)`` ->
 one gradient per input (``None`` for integer labels) for the differentiable ops; ``argmax``,
@@ -68,6 +68,7 @@ class Geometry:
 def geometry(
     x_shape: tuple[int, ...], k: tuple[int, int], strides: Any, dilations: Any, padding: Any
 ) -> Geometry:
+    """The geometry of a window ``k`` over an NHWC input of shape ``x_shape``."""
     s, d = pair(strides), pair(dilations)
     h = axis_pads(x_shape[1], k[0], s[0], d[0], padding, 0)
     w = axis_pads(x_shape[2], k[1], s[1], d[1], padding, 1)
@@ -75,6 +76,7 @@ def geometry(
 
 
 def pad_zeros(x: np.ndarray, g: Geometry) -> np.ndarray:
+    """``x`` with ``g``'s pads of zeros on H and W."""
     (t, b), (left, r) = g.pads
     xp = np.zeros((x.shape[0], x.shape[1] + t + b, x.shape[2] + left + r, x.shape[3]), x.dtype)
     xp[:, t : t + x.shape[1], left : left + x.shape[2], :] = x
@@ -230,6 +232,7 @@ def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, tuple]:
 
 
 def relu_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
+    """``(dy where x > 0, else 0)``: relu'(0) = 0, as TF's ReluGrad."""
     (x,) = res
     dx = np.zeros_like(dy)
     for idx in np.ndindex(x.shape):
@@ -314,6 +317,7 @@ def check_labels(labels: np.ndarray, k: int) -> None:
 
 
 def log_softmax_row(z: np.ndarray) -> np.ndarray:
+    """``z - max - log sum exp(z - max)`` of one row."""
     s = z - z.max()
     return s - np.log(np.exp(s).sum())
 
@@ -384,6 +388,7 @@ def reduce(per: np.ndarray, reduction: str, sample_weight: Any) -> tuple[np.ndar
 
 
 def per_sample_cotangent(red: tuple, dy: np.ndarray) -> np.ndarray:
+    """The cotangent of each per-sample loss from that of the reduced loss."""
     reduction, w, shape = red
     g = np.broadcast_to(np.asarray(dy), shape).astype(dy.dtype)
     if reduction == "sum_over_batch_size":
@@ -430,6 +435,7 @@ def sparse_categorical_crossentropy_fwd(
 
 
 def sparse_categorical_crossentropy_bwd(res: tuple, dy: np.ndarray) -> tuple[None, np.ndarray]:
+    """``(None, dy_pred)``: the per-row gradients times the per-sample cotangent."""
     grad, red = res
     return None, grad * per_sample_cotangent(red, dy)[:, None]
 
@@ -470,6 +476,7 @@ def categorical_crossentropy_fwd(
 
 
 def categorical_crossentropy_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(dy_true, dy_pred)``: ``dy_true = -g log q (1 - ls)``."""
     logq, dpred, scale, red = res
     g = per_sample_cotangent(red, dy)[:, None]
     return -g * logq * logq.dtype.type(scale), g * dpred
@@ -492,6 +499,7 @@ def mean_squared_error_fwd(
 
 
 def mean_squared_error_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(-dp, dp)`` with ``dp = g 2 (y_pred - y_true) / D``."""
     diff, red = res
     dp = per_sample_cotangent(red, dy)[..., None] * diff * diff.dtype.type(2 / diff.shape[-1])
     return -dp, dp
@@ -678,12 +686,15 @@ class RMSprop:
 
 
 def sgd(**config: Any) -> SGD:
+    """``keras.optimizers.SGD(**config)``."""
     return SGD(**config)
 
 
 def adam(**config: Any) -> Adam:
+    """``keras.optimizers.Adam(**config)``."""
     return Adam(**config)
 
 
 def rmsprop(**config: Any) -> RMSprop:
+    """``keras.optimizers.RMSprop(**config)``."""
     return RMSprop(**config)

@@ -42,6 +42,8 @@ def _pads(
 
 
 class ConvRes(NamedTuple):
+    """What conv2d_bwd needs: the im2col patches, the kernel, the input shape and geometry."""
+
     cols: np.ndarray  # (N, OH, OW, KH, KW, C)
     w: np.ndarray
     x_shape: tuple[int, ...]
@@ -98,6 +100,8 @@ def conv2d_bwd(res: ConvRes, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class PoolRes(NamedTuple):
+    """What max_pool2d_bwd needs: the geometry and each output's picked window offset."""
+
     x_shape: tuple[int, ...]
     pads: list[tuple[int, int]]
     k: tuple[int, int]
@@ -157,20 +161,24 @@ def max_pool2d_bwd(res: PoolRes, dy: np.ndarray) -> tuple[np.ndarray]:
 
 
 def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """``y = x w + b`` over the last axis (``einsum('...i,io->...o')``)."""
     return np.einsum("...i,io->...o", x, w) + b, (x, w)
 
 
 def dense_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(dy w^T, x^T dy, sum dy)``, summed over every leading axis."""
     x, w = res
     lead = tuple(range(dy.ndim - 1))
     return dy @ w.T, np.tensordot(x, dy, axes=(lead, lead)), dy.sum(axis=lead)
 
 
 def bias_add_fwd(x: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, None]:
+    """``x + b`` along the last axis."""
     return x + b, None
 
 
 def bias_add_bwd(res: None, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(dy, dy summed over all but the last axis)``."""
     return dy, dy.reshape(-1, dy.shape[-1]).sum(axis=0)
 
 
@@ -178,10 +186,12 @@ def bias_add_bwd(res: None, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``max(x, 0)``; the residual is the mask ``x > 0`` (relu'(0) = 0)."""
     return np.maximum(x, x.dtype.type(0)), x > 0
 
 
 def relu_bwd(mask: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray]:
+    """``dy * mask``."""
     return (dy * mask,)
 
 
@@ -192,23 +202,27 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, tuple]:
+    """``exp(x - max) / sum`` over ``axis``."""
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     y = e / e.sum(axis=axis, keepdims=True)
     return y, (y, axis)
 
 
 def softmax_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
+    """``y (dy - sum(dy y))``."""
     y, axis = res
     return (y * (dy - (dy * y).sum(axis=axis, keepdims=True)),)
 
 
 def log_softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, tuple]:
+    """``x - max - log sum exp(x - max)`` over ``axis``."""
     z = x - x.max(axis=axis, keepdims=True)
     y = z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
     return y, (y, axis)
 
 
 def log_softmax_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
+    """``dy - softmax sum(dy)``."""
     y, axis = res
     return (dy - np.exp(y) * dy.sum(axis=axis, keepdims=True),)
 
@@ -217,22 +231,26 @@ def log_softmax_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """log_softmax over the last axis."""
     return log_softmax_fwd(z)[0]
 
 
 def _labels_ok(labels: np.ndarray, k: int) -> None:
+    """Refuse labels outside ``[0, k)``, as TF on CPU."""
     bad = (labels < 0) | (labels >= k)
     if bad.any():
         raise ValueError(f"labels {labels[bad].tolist()} outside [0, {k})")
 
 
 def _onehot(labels: np.ndarray, k: int, dtype: np.dtype) -> np.ndarray:
+    """``labels`` as one-hot rows in ``dtype``."""
     return (labels[..., None] == np.arange(k)).astype(dtype)
 
 
 def sparse_softmax_cross_entropy_with_logits_fwd(
     labels: np.ndarray, logits: np.ndarray
 ) -> tuple[np.ndarray, tuple]:
+    """``-log_softmax(z)[y]`` per row; the residual is ``softmax(z) - onehot(y)``."""
     _labels_ok(labels, logits.shape[-1])
     ls = _log_softmax(logits)
     hot = _onehot(labels, logits.shape[-1], logits.dtype)
@@ -240,12 +258,14 @@ def sparse_softmax_cross_entropy_with_logits_fwd(
 
 
 def sparse_softmax_cross_entropy_with_logits_bwd(res: tuple, dy: np.ndarray) -> tuple[None, Any]:
+    """``(None, dy (softmax(z) - onehot(y)))``."""
     return None, res[0] * dy[:, None]
 
 
 def softmax_cross_entropy_with_logits_fwd(
     labels: np.ndarray, logits: np.ndarray
 ) -> tuple[np.ndarray, tuple]:
+    """``-sum p log_softmax(z)`` per row."""
     ls = _log_softmax(logits)
     return -(labels * ls).sum(-1), (labels, ls)
 
@@ -253,6 +273,7 @@ def softmax_cross_entropy_with_logits_fwd(
 def softmax_cross_entropy_with_logits_bwd(
     res: tuple, dy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(-dy log_softmax(z), dy (softmax(z) - p))``: TF's dlogits."""
     p, ls = res
     g = dy[:, None]
     return -g * ls, g * (np.exp(ls) - p)
@@ -278,6 +299,8 @@ def sparse_categorical_crossentropy_fwd(
     reduction: str = "sum_over_batch_size",
     sample_weight: Any = None,
 ) -> tuple[np.ndarray, tuple]:
+    """Keras' SCCE: logits through log_softmax; probabilities clipped (not renormalised),
+    then ``log sum q - log q_y``."""
     k = y_pred.shape[-1]
     labels = y_true.reshape(y_pred.shape[:-1])
     _labels_ok(labels, k)
@@ -296,6 +319,7 @@ def sparse_categorical_crossentropy_fwd(
 
 
 def sparse_categorical_crossentropy_bwd(res: tuple, dy: np.ndarray) -> tuple[None, np.ndarray]:
+    """``(None, dy_pred)``."""
     dper, back = res
     return None, dper * back(dy)[:, None]
 
@@ -309,6 +333,8 @@ def categorical_crossentropy_fwd(
     reduction: str = "sum_over_batch_size",
     sample_weight: Any = None,
 ) -> tuple[np.ndarray, tuple]:
+    """Keras' CCE: smoothed labels; probabilities divided by their row sum, clipped, then
+    ``-sum t log q``."""
     dt = y_pred.dtype.type
     k = y_pred.shape[-1]
     t = y_true * dt(1 - label_smoothing) + dt(label_smoothing / k) if label_smoothing else y_true
@@ -328,6 +354,7 @@ def categorical_crossentropy_fwd(
 
 
 def categorical_crossentropy_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(dy_true, dy_pred)``."""
     logq, dper, scale, back = res
     g = back(dy)[:, None]
     return -g * logq * scale, g * dper
@@ -368,16 +395,19 @@ def one_hot(
     axis: int = -1,
     dtype: Any = np.float32,
 ) -> np.ndarray:
+    """``tf.one_hot``: indices outside ``[0, depth)`` match no class."""
     hot = indices[..., None] == np.arange(depth)
     dt = np.dtype(dtype)
     return np.moveaxis(np.where(hot, dt.type(on_value), dt.type(off_value)), -1, axis)
 
 
 def kfold_sizes(n: int, k: int) -> list[int]:
+    """``KFold(k)`` sizes: the first ``n % k`` folds get one more."""
     return (n // k + (np.arange(k) < n % k)).tolist()
 
 
 def kfold_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``KFold(n // batch_size)`` test folds of a permutation (``array_split``)."""
     return np.array_split(rng.permutation(n), max(1, n // batch_size))
 
 
@@ -392,12 +422,15 @@ class GradientTransformation(NamedTuple):
 
 
 def _f32(v: float, like: np.ndarray) -> Any:
+    """A Python float as Keras' float32 variable, in ``like``'s dtype."""
     return like.dtype.type(np.float32(v))
 
 
 def sgd(
     learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False
 ) -> GradientTransformation:
+    """``keras.optimizers.SGD`` as an optax-style pair."""
+
     def init(params: list[np.ndarray]) -> list[np.ndarray]:
         return [np.zeros_like(p) for p in params]
 
@@ -423,6 +456,8 @@ def adam(
     epsilon: float = 1e-7,
     amsgrad: bool = False,
 ) -> GradientTransformation:
+    """``keras.optimizers.Adam`` as an optax-style pair (epsilon added to ``sqrt(v)``)."""
+
     def init(params: list[np.ndarray]) -> tuple:
         z = [np.zeros_like(p) for p in params]
         return 0, z, z, z
@@ -455,6 +490,8 @@ def rmsprop(
     epsilon: float = 1e-7,
     centered: bool = False,
 ) -> GradientTransformation:
+    """``keras.optimizers.RMSprop`` as an optax-style pair (epsilon inside the root)."""
+
     def init(params: list[np.ndarray]) -> tuple:
         z = [np.zeros_like(p) for p in params]
         return z, z, z

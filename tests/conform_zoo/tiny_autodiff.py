@@ -119,15 +119,18 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def add(a: Tensor, b: Tensor) -> Tensor:
+    """``a + b`` with broadcasting; the VJP sums back to each shape."""
     sa, sb = a.value.shape, b.value.shape
     return Tensor(a.value + b.value, (a, b), lambda g: (unbroadcast(g, sa), unbroadcast(g, sb)))
 
 
 def neg(a: Tensor) -> Tensor:
+    """``-a``."""
     return Tensor(-a.value, (a,), lambda g: (-g,))
 
 
 def mul(a: Tensor, b: Tensor) -> Tensor:
+    """``a b`` with broadcasting."""
     av, bv = a.value, b.value
     return Tensor(
         av * bv, (a, b), lambda g: (unbroadcast(g * bv, av.shape), unbroadcast(g * av, bv.shape))
@@ -135,6 +138,7 @@ def mul(a: Tensor, b: Tensor) -> Tensor:
 
 
 def div(a: Tensor, b: Tensor) -> Tensor:
+    """``a / b`` with broadcasting."""
     av, bv = a.value, b.value
     y = av / bv
     return Tensor(
@@ -156,16 +160,19 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 def exp(a: Tensor) -> Tensor:
+    """``exp(a)``; the VJP reuses the output."""
     y = np.exp(a.value)
     return Tensor(y, (a,), lambda g: (g * y,))
 
 
 def log(a: Tensor) -> Tensor:
+    """``log(a)``."""
     av = a.value
     return Tensor(np.log(av), (a,), lambda g: (g / av,))
 
 
 def sum_(a: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """``a.sum(axis, keepdims)``; the VJP broadcasts back."""
     shape = a.value.shape
 
     def vjp(g: np.ndarray) -> tuple[Grad]:
@@ -198,6 +205,7 @@ def clip(a: Tensor, lo: Any, hi: Any) -> Tensor:
 
 
 def getitem(a: Tensor, index: Any) -> Tensor:
+    """``a[index]`` (slices or integer arrays); the VJP scatter-adds."""
     shape, dtype = a.value.shape, a.value.dtype
 
     def vjp(g: np.ndarray) -> tuple[Grad]:
@@ -267,6 +275,7 @@ def op(build: Callable[..., Tensor]) -> tuple[Callable[..., Any], Callable[..., 
 
 
 def _hw(v: Any) -> tuple[int, int]:
+    """``2``, ``[2, 1]`` or ``[1, 2, 1, 1]`` as ``(h, w)``."""
     v = np.atleast_1d(v).tolist()
     return (v[1], v[2]) if len(v) == 4 else (v[0], v[-1])
 
@@ -274,6 +283,7 @@ def _hw(v: Any) -> tuple[int, int]:
 def _pads(
     size: tuple[int, int], eff: tuple[int, int], s: tuple[int, int], padding: Any
 ) -> list[tuple[int, int]]:
+    """Top/bottom and left/right pads for SAME, VALID or explicit padding."""
     if padding == "VALID":
         return [(0, 0), (0, 0)]
     if padding == "SAME":
@@ -288,6 +298,7 @@ def _pads(
 def _taps(
     k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], out: tuple[int, int]
 ) -> list[tuple[int, int, tuple]]:
+    """Per kernel tap: the strided window of the padded input it reads."""
     return [
         (
             a,
@@ -321,6 +332,7 @@ def _conv2d(
 
 
 def _max_pool2d(x: Tensor, *, ksize: Any, strides: Any, padding: Any = "VALID") -> Tensor:
+    """Max-pool: the window's strided slices of the padded input into ``window_max``."""
     k, s = _hw(ksize), _hw(strides)
     pads = _pads(x.value.shape[1:3], k, s, padding)
     xp = pad(x, [(0, 0), *pads, (0, 0)])
@@ -336,30 +348,36 @@ def _shifted(x: Tensor, axis: int) -> Tensor:
 
 
 def _softmax(x: Tensor, *, axis: int = -1) -> Tensor:
+    """Softmax composed from the primitives."""
     e = exp(_shifted(x, axis))
     return e / sum_(e, axis=axis, keepdims=True)
 
 
 def _log_softmax(x: Tensor, *, axis: int = -1) -> Tensor:
+    """log_softmax composed from the primitives."""
     z = _shifted(x, axis)
     return z - log(sum_(exp(z), axis=axis, keepdims=True))
 
 
 def _check_labels(labels: np.ndarray, k: int) -> None:
+    """Refuse labels outside ``[0, k)``, as TF on CPU."""
     if np.any((labels < 0) | (labels >= k)):
         raise ValueError(f"labels must be in [0, {k}), got {np.asarray(labels).tolist()}")
 
 
 def _pick(t: Tensor, labels: np.ndarray) -> Tensor:
+    """``t[i, labels[i]]`` per row."""
     return t[np.arange(len(labels)), labels]
 
 
 def _sparse_xent(labels: np.ndarray, logits: Tensor) -> Tensor:
+    """``-log_softmax(z)[y]``: its VJP is softmax - onehot by reverse mode."""
     _check_labels(labels, logits.value.shape[-1])
     return -_pick(_log_softmax(logits), labels)
 
 
 def _reduce(per: Tensor, reduction: str, sample_weight: Any) -> Tensor:
+    """Keras' reductions of per-sample losses (weights first)."""
     if sample_weight is not None:
         per = per * np.asarray(sample_weight, per.value.dtype)
     if reduction == "none":
@@ -372,6 +390,7 @@ EPS = 1e-7
 
 
 def _clip_probs(p: Tensor) -> Tensor:
+    """Keras' clip to ``[1e-7, 1 - 1e-7]``."""
     dt = p.value.dtype.type
     return clip(p, dt(EPS), dt(1) - dt(EPS))
 
@@ -384,6 +403,7 @@ def _scce(
     reduction: str = "sum_over_batch_size",
     sample_weight: Any = None,
 ) -> Tensor:
+    """Keras' SCCE composed: logits or clipped probabilities, then the reduction."""
     labels = np.asarray(y_true).reshape(y_pred.value.shape[:-1])
     if from_logits:
         per = _sparse_xent(labels, y_pred)
@@ -403,6 +423,7 @@ def _cce(
     reduction: str = "sum_over_batch_size",
     sample_weight: Any = None,
 ) -> Tensor:
+    """Keras' CCE composed: smoothing, renormalised and clipped probabilities, reduction."""
     k = y_pred.value.shape[-1]
     t = y_true * (1 - label_smoothing) + label_smoothing / k if label_smoothing else y_true
     if from_logits:
@@ -419,6 +440,7 @@ def _mse(
     reduction: str = "sum_over_batch_size",
     sample_weight: Any = None,
 ) -> Tensor:
+    """Keras' MSE composed: mean of squares over the last axis, then the reduction."""
     diff = y_pred - y_true
     per = sum_(diff * diff, axis=-1) / diff.value.shape[-1]
     return _reduce(per, reduction, sample_weight)

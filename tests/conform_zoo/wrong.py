@@ -49,15 +49,18 @@ class Variant:
 
 
 def _tf_same(n: int, eff: int, s: int) -> tuple[int, int]:
+    """TF's SAME pads ``(before, after)`` along one axis."""
     total = max((math.ceil(n / s) - 1) * s + eff - n, 0)
     return total // 2, total - total // 2
 
 
 def _explicit(pads_h: tuple[int, int], pads_w: tuple[int, int]) -> list[list[int]]:
+    """TF's explicit padding list for pads on H and W."""
     return [[0, 0], list(pads_h), list(pads_w), [0, 0]]
 
 
 def _eff(k: int, d: int) -> int:
+    """The dilated kernel size ``(k - 1) d + 1``."""
     return (k - 1) * d + 1
 
 
@@ -178,6 +181,7 @@ def _pool_with(
 
 
 def _one_hot_share(cells: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    """The whole gradient to window cell ``pick``."""
     return (np.arange(cells.shape[1])[None, :, None] == pick[:, None, :]).astype(cells.dtype)
 
 
@@ -192,6 +196,7 @@ def _scan(cells: np.ndarray, better: Callable[[np.ndarray, np.ndarray], np.ndarr
 
 
 def _tf_value(cells: np.ndarray, lowest: Any) -> np.ndarray:
+    """TF's window value: NaN skipped, floored at the lowest finite value."""
     return np.fmax(np.fmax.reduce(cells, axis=1), lowest)
 
 
@@ -287,6 +292,7 @@ def pool_torch_fwd(
 
 
 def _pool_variant(rule: Callable[..., Any], **kw: Any) -> dict[str, Callable[..., Any]]:
+    """A pool rule as the ``max_pool2d_fwd`` / ``_bwd`` replacement of a variant."""
     fwd, bwd = _pool_with(rule, **kw)
     return {"max_pool2d_fwd": fwd, "max_pool2d_bwd": bwd}
 
@@ -482,7 +488,7 @@ def _scce_no_clip(p: np.ndarray, y: int) -> tuple[Any, np.ndarray]:
 
 
 def _scce_nll(p: np.ndarray, y: int) -> tuple[Any, np.ndarray]:
-    """``-log clip(p_y)``: the textbook NLL, missing Keras' ``log sum q`` (rows not summing to 1)."""
+    """``-log clip(p_y)``: the textbook NLL, without Keras' ``log sum q`` for rows off 1."""
     q, passes = L.clip_probs(p)
     g = np.zeros_like(p)
     g[y] = -1 / q[y] if passes[y] else 0
@@ -840,6 +846,7 @@ def _v(
     conventions: tuple[str, ...] = (),
     **replace: Any,
 ) -> Variant:
+    """A :class:`Variant`, positional for the table's sake."""
     extra = {k: replace.pop(k) for k in ("dtypes", "conforms_under") if k in replace}
     return Variant(id, base, op, replace, pin, conventions, **extra)
 
