@@ -58,6 +58,8 @@ def _verify(args: argparse.Namespace) -> int:
                 worst, where, ok = 0.0, "", True
                 for case in cases:
                     r = run_fd(op, case, dt) if leg == "fd" else run_case(op, case, dt, leg, fn)
+                    if leg != "fd" and "compared under the" in r.detail:
+                        row.setdefault("profile_notes", []).append(f"{leg} {case}: {r.detail}")
                     ok &= r.ok
                     if r.error >= worst:
                         worst, where = r.error, f"{case}: {r.worst}"
@@ -98,6 +100,11 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {cells}  {verdict}")
         for leg in not_installed:
             print(f"{leg}: not installed, not checked (pip install 'nnref[{EXTRAS[leg]}]')")
+        notes = sorted({n.split(": ", 1)[1] for r in rows for n in r.get("profile_notes", [])})
+        if notes:
+            print("where a framework's convention differs from TF's, its column compares with it:")
+            for n in notes:
+                print(f"  {n}")
         print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 

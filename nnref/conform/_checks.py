@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnref.cases import TABLES, Case, OpTable, make_case
-from nnref.check.compare import max_rel_error
-from nnref.conform._conventions import (
+from nnref.cases.conventions import (
     BY_ID,
     Convention,
     Expected,
@@ -30,6 +29,7 @@ from nnref.conform._conventions import (
     expected,
     tf_expect,
 )
+from nnref.check.compare import max_rel_error
 from nnref.conform._report import Row, literal, small
 from nnref.conform._target import Provided
 from nnref.verify import tolerance
@@ -229,7 +229,7 @@ def case_inputs(
     ``profile`` and the convention it follows."""
     dt = np.float64 if dtype == "-" else dtype
     args, static, rng = make_case(op, case, dt, "conform", seed)
-    expect, convention = expected(op, TABLES[op].case(case).pins, profile)
+    expect, convention = expected(op, TABLES[op].case(case).pins, profile, args, static)
     dy = None
     if TABLES[op].kind == "vjp":
         y = expect(args, static, None)
@@ -507,10 +507,10 @@ def tasks_for(ctx: Context, op: str, dtypes: list[str]) -> list[Task]:
 def _expects_raise(op: str, c: Case, profile: Profile) -> bool:
     """Whether a case TF refuses is refused under the profile's convention too (PyTorch's
     ignores label -100, for one)."""
-    _, cid = expected(op, c.pins, profile)
+    args, static, _ = make_case(op, c.id, np.float64, "conform-profile")
+    _, cid = expected(op, c.pins, profile, args, static)
     if cid == "tf":
         return True
-    args, static, _ = make_case(op, c.id, np.float64, "conform-profile")
     return bool(BY_ID[cid].expect(args, static, None).raises)
 
 
