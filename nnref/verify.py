@@ -251,3 +251,57 @@ def run_oracle(op: str, case: str, dtype: Any, leg: str) -> LegResult:
     if fn is None:
         raise ValueError(f"the {leg} oracle does not cover {op}")
     return run_case(op, case, dtype, leg, fn)
+
+
+# --------------------------------------------------------------------------- initializers
+
+#: (nnref.init name, shape): Keras' formulas for fans, limits and stddev; NumPy cannot draw
+#: TF's Philox streams, so the samples are compared by their statistics.
+INITIALIZERS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("glorot_uniform", (784, 300)),
+    ("glorot_uniform", (5, 3, 7, 64)),
+    ("random_normal", (300, 400)),
+    ("uniform", (300, 400)),
+    ("zeros", (3, 4)),
+    ("ones", (3, 4)),
+)
+
+#: A statistic may differ from Keras' by this many standard errors of the difference of two
+#: independent samples' statistics (a wrong fan, bound or stddev moves them by hundreds).
+INIT_Z = 5.0
+
+#: Kurtosis of the distributions (the standard error of a sample's std depends on it).
+_KURTOSIS = {"glorot_uniform": 1.8, "uniform": 1.8, "random_normal": 3.0}
+
+
+def run_initializer(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> LegResult:
+    """nnref's sample against ``keras.initializers``' (same shape and dtype), by statistics:
+    the error is the worst difference in mean and standard deviation (and, for uniform
+    distributions, largest magnitude) in standard errors of that difference; exact for the
+    constant initializers."""
+    from nnref import init
+    from nnref.oracles.keras import initializer_sample
+
+    dt = np.dtype(dtype)
+    ours = getattr(init, name)(seed_for("init", name, shape), shape, dt)
+    theirs = initializer_sample(name, shape, dt)
+    case = "x".join(map(str, shape))
+    if name in ("zeros", "ones"):
+        err = float(np.max(np.abs(ours - theirs))) if ours.shape == theirs.shape else np.inf
+        return LegResult("initializers", f"{name} {case}", dt.name, "keras", err, "", err == 0)
+    n, sd = ours.size, float(theirs.std())
+    se = {  # standard errors of the difference of the two samples' statistics
+        "mean": sd * np.sqrt(2 / n),
+        "std": sd * np.sqrt(2 * (_KURTOSIS[name] - 1) / (4 * n)),
+    }
+    stats = {"mean": (ours.mean(), theirs.mean()), "std": (ours.std(), theirs.std())}
+    if _KURTOSIS[name] < 2:  # uniform: the largest magnitude is within ~limit / n of the limit
+        se["max|w|"] = float(np.abs(theirs).max()) * 4 / n
+        stats["max|w|"] = (np.abs(ours).max(), np.abs(theirs).max())
+    z = {k: abs(float(a) - float(b)) / se[k] for k, (a, b) in stats.items()}
+    worst = max(z, key=z.__getitem__)
+    ok = ours.dtype == theirs.dtype and z[worst] <= INIT_Z
+    detail = ", ".join(f"{k} {float(a):.5g} vs {float(b):.5g}" for k, (a, b) in stats.items())
+    return LegResult(
+        "initializers", f"{name} {case}", dt.name, "keras", z[worst], worst, ok, detail
+    )
