@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnref.cases import TABLES, Case, OpTable, make_case
-from nnref.check.compare import max_rel_error
-from nnref.conform._conventions import (
+from nnref.cases.conventions import (
     BY_ID,
     Convention,
     Expected,
@@ -30,6 +29,7 @@ from nnref.conform._conventions import (
     expected,
     tf_expect,
 )
+from nnref.check.compare import max_rel_error
 from nnref.conform._report import Row, literal, small
 from nnref.conform._target import Provided
 from nnref.verify import tolerance
@@ -229,7 +229,7 @@ def case_inputs(
     ``profile`` and the convention it follows."""
     dt = np.float64 if dtype == "-" else dtype
     args, static, rng = make_case(op, case, dt, "conform", seed)
-    expect, convention = expected(op, TABLES[op].case(case).pins, profile)
+    expect, convention = expected(op, TABLES[op].case(case).pins, profile, args, static)
     dy = None
     if TABLES[op].kind == "vjp":
         y = expect(args, static, None)
@@ -539,10 +539,10 @@ def _expects_raise(op: str, c: Case, profile: Profile) -> bool:
     """Whether the profile's convention refuses the case's inputs: TF's refuses the cases marked
     ``raises``; another convention may accept them (PyTorch ignores label -100) or refuse
     inputs TF accepts (PyTorch's one_hot refuses out-of-range indices)."""
-    _, cid = expected(op, c.pins, profile)
+    args, static, _ = make_case(op, c.id, np.float64, "conform-profile")
+    _, cid = expected(op, c.pins, profile, args, static)
     if cid == "tf":
         return c.raises
-    args, static, _ = make_case(op, c.id, np.float64, "conform-profile")
     return bool(BY_ID[cid].expect(args, static, None).raises)
 
 
