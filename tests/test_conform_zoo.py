@@ -168,7 +168,7 @@ def pinned_cases(v: wrong.Variant) -> set[str]:
     table = TABLES[v.op]
     if v.pin is None:
         return {table.cases[0].id}
-    pins = {v.pin} | {BY_ID[c].pin for c in v.conventions}
+    pins = {v.pin} | {p for c in v.conventions for p in BY_ID[c].pins}
     return {c.id for c in table.cases if pins & set(c.pins)}
 
 

@@ -156,7 +156,7 @@ def bias_add_bwd(ndim: int, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``max(x, 0)``; the residual is ``x``."""
-    return np.where(x > 0, x, np.zeros_like(x)), x
+    return np.where(x <= 0, np.zeros_like(x), x), x  # NaN stays NaN, as tf.nn.relu
 
 
 def relu_bwd(x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray]:

@@ -78,11 +78,21 @@ def conv_pads_swapped_fwd(
 def conv_torch_port_fwd(
     x: np.ndarray, w: np.ndarray, *, strides: Any = 1, padding: Any = "VALID", dilations: Any = 1
 ) -> tuple[np.ndarray, tuple]:
-    """The usual PyTorch port of SAME: ``padding=k // 2`` on both sides (NCHW, OIHW)."""
+    """SAME as a symmetric ``(k - 1) // 2`` on both sides, at every stride (NCHW, OIHW)."""
     if padding == "SAME":
         d = N._hw(dilations)
         sym = [(_eff(w.shape[2 + a], d[a]) - 1) // 2 for a in (0, 1)]
         padding = _explicit((sym[0], sym[0]), (sym[1], sym[1]))
+    return N.conv2d_fwd(x, w, strides=strides, padding=padding, dilations=dilations)
+
+
+def conv_torch_strided_port_fwd(
+    x: np.ndarray, w: np.ndarray, *, strides: Any = 1, padding: Any = "VALID", dilations: Any = 1
+) -> tuple[np.ndarray, tuple]:
+    """PyTorch's port: ``padding='same'`` at stride 1 (TF's pads), and ``padding=k // 2`` on
+    both sides at stride > 1, where ``F.conv2d`` refuses ``'same'`` (NCHW, OIHW)."""
+    if padding == "SAME" and max(N._hw(strides)) > 1:
+        return conv_torch_port_fwd(x, w, strides=strides, padding=padding, dilations=dilations)
     return N.conv2d_fwd(x, w, strides=strides, padding=padding, dilations=dilations)
 
 
@@ -224,6 +234,13 @@ def rule_nan_wins(cells: np.ndarray, lowest: Any) -> tuple[np.ndarray, np.ndarra
     return y, _one_hot_share(cells, np.argmax(cells, axis=1))
 
 
+def rule_xla(cells: np.ndarray, lowest: Any) -> tuple[np.ndarray, np.ndarray]:
+    """JAX's ``reduce_window`` max and its VJP (XLA's select ``not keep >= v``): NaN propagates,
+    the gradient goes to the first maximum after the last NaN, an all -inf window gives -inf."""
+    y = np.max(cells, axis=1)
+    return y, _one_hot_share(cells, _scan(cells, lambda v, keep: ~(keep >= v)))
+
+
 def rule_neg_inf_init(cells: np.ndarray, lowest: Any) -> tuple[np.ndarray, np.ndarray]:
     """The running max starts at -inf: an all -inf window gives -inf."""
     y = np.fmax(np.fmax.reduce(cells, axis=1), -np.inf)
@@ -269,8 +286,9 @@ def pool_assign_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
 def pool_torch_fwd(
     x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID"
 ) -> tuple[np.ndarray, tuple]:
-    """PyTorch's CPU max-pool (NCHW): padding -inf, running max from -inf, ``val > max or
-    isnan(val)``, so NaN wins its window and an all -inf window gives -inf."""
+    """PyTorch's CPU max-pool (NCHW): running max from -inf, replaced when ``val > max or
+    isnan(val)``: the last NaN wins its window, an all -inf window gives -inf (the gradient
+    then goes to the first cell)."""
     k, s = N._hw(ksize), N._hw(strides)
     n, c, h, w = x.shape
     (t, b), (left, r) = N._pads((h, w), k, s, padding)
@@ -285,7 +303,7 @@ def pool_torch_fwd(
         first = np.where(real[rows, cols], flat[rows, cols], first)  # the first real cell
     for _, _, rows, cols in N._taps(k, s, (1, 1), out):
         cand = xp[:, :, rows, cols]
-        take = real[rows, cols] & ((cand > y) | np.isnan(cand)) & ~np.isnan(y)
+        take = real[rows, cols] & ((cand > y) | np.isnan(cand))
         y = np.where(take, cand, y)
         indices = np.where(take, flat[rows, cols], indices)
     return y, (x.shape, np.where(indices < 0, first, indices))
@@ -327,6 +345,12 @@ def bias_db_over_batch_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, np.n
 def relu_ge_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """relu'(0) = 1: the gradient mask is ``x >= 0`` (the vectorised base's ``relu_bwd``)."""
     return np.maximum(x, x.dtype.type(0)), x >= 0
+
+
+def relu_threshold_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's threshold backward: the gradient is zeroed where ``x <= 0``, so it passes at
+    NaN (relu'(NaN) = 1)."""
+    return np.maximum(x, x.dtype.type(0)), ~(x <= 0)
 
 
 def relu_half_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
@@ -406,12 +430,13 @@ def xent_wraps_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, 
     return -logp[rows, labels], (g,)
 
 
-def xent_nan_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """optax-style: a bad label gives a NaN loss; its row's gradient is softmax(z)."""
+def xent_optax_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """optax's unchecked labels: ``-K..-1`` wrap (``take_along_axis``), any other bad label
+    gives a NaN loss and its row's gradient is ``softmax(z)``."""
     k = logits.shape[-1]
-    bad = (labels < 0) | (labels >= k)
+    bad = (labels < -k) | (labels >= k)
     logp = V._log_softmax(logits)
-    hot = V._onehot(np.where(bad, 0, labels), k, logits.dtype) * ~bad[:, None]
+    hot = V._onehot(np.where(bad, 0, labels % k), k, logits.dtype) * ~bad[:, None]
     loss = np.where(bad, np.nan, -(logp * hot).sum(-1)).astype(logits.dtype)
     return loss, (np.exp(logp) - hot,)
 
@@ -870,6 +895,14 @@ VARIANTS: tuple[Variant, ...] = (
         conv2d_fwd=conv_torch_port_fwd,
     ),
     _v(
+        "conv-torch-strided-port",
+        "nchw",
+        "conv2d",
+        "same-pad-side",
+        ("same-torch-port",),
+        conv2d_fwd=conv_torch_strided_port_fwd,
+    ),
+    _v(
         "conv-flipped-kernel",
         "vectorised",
         "conv2d",
@@ -953,7 +986,7 @@ VARIANTS: tuple[Variant, ...] = (
         "loops",
         "max_pool2d",
         "pool-nan",
-        ("pool-nan-wins",),
+        ("pool-numpy-argmax",),
         **_pool_variant(rule_nan_wins),
     ),
     _v(
@@ -972,11 +1005,20 @@ VARIANTS: tuple[Variant, ...] = (
         **_pool_variant(rule_neg_inf_init),
     ),
     _v(
+        "pool-jax-reduce-window",
+        "loops",
+        "max_pool2d",
+        "pool-nan",
+        ("pool-jax",),
+        **_pool_variant(rule_xla),
+        conforms_under=("jax",),
+    ),
+    _v(
         "pool-torch-cpu",
         "nchw",
         "max_pool2d",
         "pool-nan",
-        ("pool-nan-wins", "pool-neg-inf-init"),
+        ("pool-torch",),
         max_pool2d_fwd=pool_torch_fwd,
         conforms_under=("torch",),
     ),
@@ -1005,6 +1047,15 @@ VARIANTS: tuple[Variant, ...] = (
         "relu-grad-at-0",
         ("relu-grad-1-at-0",),
         relu_fwd=relu_ge_fwd,
+    ),
+    _v(
+        "relu-grad-1-at-nan",
+        "vectorised",
+        "relu",
+        "relu-grad-at-nan",
+        ("relu-grad-1-at-nan",),
+        relu_fwd=relu_threshold_fwd,
+        conforms_under=("torch",),
     ),
     _v(
         "relu-grad-half-at-0",
@@ -1076,12 +1127,13 @@ VARIANTS: tuple[Variant, ...] = (
         sparse_softmax_cross_entropy_with_logits_fwd=xent_wraps_fwd,
     ),
     _v(
-        "xent-bad-label-nan",
+        "xent-labels-optax",
         "vectorised",
         "sparse_softmax_cross_entropy_with_logits",
         "label-out-of-range",
-        ("bad-label-nan",),
-        sparse_softmax_cross_entropy_with_logits_fwd=xent_nan_fwd,
+        ("labels-optax",),
+        sparse_softmax_cross_entropy_with_logits_fwd=xent_optax_fwd,
+        conforms_under=("jax",),
     ),
     _v(
         "xent-ignore-minus-100",
@@ -1100,6 +1152,7 @@ VARIANTS: tuple[Variant, ...] = (
         "dense-xent-grad",
         ("dense-xent-true-derivative",),
         softmax_cross_entropy_with_logits_bwd=dense_xent_true_derivative_bwd,
+        conforms_under=("jax", "torch"),
     ),
     _v(
         "autodiff-dense-xent-composed",
@@ -1117,6 +1170,7 @@ VARIANTS: tuple[Variant, ...] = (
                 strict=True,
             )
         ),
+        conforms_under=("jax", "torch"),
     ),
     _v(
         "scce-no-clip",
