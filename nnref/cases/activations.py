@@ -31,6 +31,11 @@ def _scaled(s: float) -> Maker:
     return lambda r, dt: ((normal(r, (6, 7), dt, s),), {})
 
 
+def _saturated(r: np.random.Generator, dt: np.dtype) -> Args:
+    """x in [40, 60]: sigmoid rounds to exactly 1 in float32 (from 17) and float64 (from 37)."""
+    return (r.uniform(40.0, 60.0, (4, 5)).astype(dt),), {}
+
+
 def _huge_logits(r: np.random.Generator, dt: np.dtype) -> Args:
     z = np.array([[1e4, -1e4, 0.0], [1e4, 1e4, -1e4], [-1e4, -1e4, -1e4]])
     return (np.concatenate([z, normal(r, (2, 3), dt).astype(np.float64)]).astype(dt),), {}
@@ -72,6 +77,14 @@ SIGMOID = OpTable(
             "saturating-times-12",
             _scaled(12.0),
             "x ~ N(0, 144): saturated tails, gradient y(1 - y) from the output",
+            pins=("sigmoid-grad-from-output",),
+        ),
+        Case(
+            "saturated-gradient-exactly-0",
+            _saturated,
+            "x in [40, 60], where y rounds to 1: the gradient y (1 - y) is exactly 0 (the "
+            "derivative exp(-x) / (1 + exp(-x))^2 is not; beside a large gradient elsewhere, "
+            "the error measure could not see the difference)",
             pins=("sigmoid-grad-from-output",),
         ),
     ),

@@ -165,7 +165,12 @@ SCCE = OpTable(
     "vjp",
     ("y_true", "y_pred"),
     (
-        Case("from-logits", _scce(8, 5, "logits"), "from_logits=True, mean over the batch"),
+        Case(
+            "from-logits",
+            _scce(8, 5, "logits"),
+            "from_logits=True, mean over the batch",
+            pins=("keras-reduction",),
+        ),
         Case(
             "probs-rows-not-1",
             _scce(8, 5, "probs"),
@@ -211,7 +216,12 @@ CCE = OpTable(
     "vjp",
     ("y_true", "y_pred"),
     (
-        Case("from-logits", _cce(8, 5, "logits"), "from_logits=True, mean over the batch"),
+        Case(
+            "from-logits",
+            _cce(8, 5, "logits"),
+            "from_logits=True, mean over the batch",
+            pins=("keras-reduction",),
+        ),
         Case(
             "probs-renormalised",
             _cce(8, 5, "probs"),
@@ -255,7 +265,12 @@ MSE = OpTable(
     "vjp",
     ("y_true", "y_pred"),
     (
-        Case("rows-6x3", _mse((6, 3)), "mean over the last axis, then over the batch"),
+        Case(
+            "rows-6x3",
+            _mse((6, 3)),
+            "mean over the last axis, then over the batch",
+            pins=("keras-reduction",),
+        ),
         Case(
             "reduction-none",
             _mse((5, 4), reduction="none"),
