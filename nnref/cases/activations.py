@@ -77,7 +77,6 @@ SIGMOID = OpTable(
             "saturating-times-12",
             _scaled(12.0),
             "x ~ N(0, 144): saturated tails, gradient y(1 - y) from the output",
-            pins=("sigmoid-grad-from-output",),
         ),
         Case(
             "saturated-gradient-exactly-0",

@@ -60,8 +60,8 @@ class Convention:
 class Profile:
     name: str
     description: str
-    #: pin -> the convention id expected there (unlisted pins: TF's convention).
-    choose: dict[str, str] = field(default_factory=dict)
+    #: (op, pin) -> the convention id expected there (unlisted: TF's convention).
+    choose: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- TF (nnref)
@@ -284,6 +284,19 @@ def _sparse_xent_labels(policy: str) -> Expect:
     return expect
 
 
+def _xent_recombined(args: tuple, static: dict, dy: Any) -> Expected:
+    """The sparse cross-entropy as ``(m + log sum exp(z - m)) - z_y`` (the VJP is TF's)."""
+    labels, z = args
+    m = z.max(-1)
+    lse = m + np.log(np.exp(z - m[..., None]).sum(-1))
+    loss = (lse - np.take_along_axis(z, labels[..., None], -1)[..., 0]).astype(z.dtype)
+    if dy is None:
+        return Expected(loss)
+    return Expected(
+        loss, tf_expect("sparse_softmax_cross_entropy_with_logits")(args, static, dy).grads
+    )
+
+
 def _bad_labels(args: tuple, static: dict) -> bool:
     labels, z = args
     return bool(((labels < 0) | (labels >= z.shape[-1])).any())
@@ -348,6 +361,15 @@ def _argmax_nan_wins(args: tuple, static: dict, dy: Any) -> Expected:
     return Expected(np.argmax(args[0], axis=static.get("axis", -1)))
 
 
+def _accuracy_nan_wins(args: tuple, static: dict, dy: Any) -> Expected:
+    y_true, y_pred = args
+    if y_true.shape == y_pred.shape and y_pred.shape[-1] > 1:
+        cls = np.argmax(y_true, -1)
+    else:
+        cls = y_true[..., 0] if y_true.shape == (*y_pred.shape[:-1], 1) else y_true
+    return Expected(float(np.mean(cls == np.argmax(y_pred, -1))))
+
+
 def _argmax_ties_last(args: tuple, static: dict, dy: Any) -> Expected:
     x = np.where(np.isnan(args[0]), -np.inf, args[0])
     ax = static.get("axis", -1)
@@ -400,7 +422,7 @@ CONVENTIONS: tuple[Convention, ...] = (
         "refuses padding='same' at stride > 1): TF pads total // 2 before and the rest after, so "
         "the windows shift",
         _strided_same,
-        _conv_with_pads(_symmetric),
+        _conv_with_pads(lambda n, eff, s, total: (eff // 2, eff // 2)),
         ("torch",),
         ("conv-same-strided", "conv-same-strided-symmetric-port"),
     ),
@@ -539,6 +561,17 @@ CONVENTIONS: tuple[Convention, ...] = (
         ("bad-labels",),
     ),
     Convention(
+        "xent-recombined",
+        "sparse_softmax_cross_entropy_with_logits",
+        ("xent-shift",),
+        "the loss recombined as (m + log sum exp(z - m)) - z_y (optax's integer-label loss), "
+        "not TF's shifted log sum exp(z - m) - (z_y - m): ln 2 rows lose bits",
+        lambda args, static: True,
+        _xent_recombined,
+        ("jax",),
+        ("xent-shift",),
+    ),
+    Convention(
         "labels-optax",
         "sparse_softmax_cross_entropy_with_logits",
         ("label-out-of-range", "label-minus-100"),
@@ -601,6 +634,16 @@ CONVENTIONS: tuple[Convention, ...] = (
         ("argmax-nan",),
     ),
     Convention(
+        "accuracy-argmax-nan-wins",
+        "accuracy",
+        ("argmax-nan",),
+        "predictions taken by an argmax that lets NaN win (torch.argmax, jnp.argmax)",
+        lambda args, static: bool(np.isnan(args[1]).any()),
+        _accuracy_nan_wins,
+        ("jax", "torch"),
+        ("argmax-nan",),
+    ),
+    Convention(
         "argmax-ties-last",
         "argmax",
         ("argmax-tie-first",),
@@ -635,7 +678,7 @@ def _profile(framework: str, description: str) -> Profile:
     return Profile(
         framework,
         description,
-        {pin: c.id for c in CONVENTIONS if framework in c.followed_by for pin in c.pins},
+        {(c.op, pin): c.id for c in CONVENTIONS if framework in c.followed_by for pin in c.pins},
     )
 
 
@@ -656,8 +699,8 @@ def expected(
     """The reference for a case's inputs under ``profile`` and the convention id it follows
     (TF's where the profile's convention does not change the result on these inputs)."""
     for pin in case_pins:
-        cid = profile.choose.get(pin)
-        if cid is not None and BY_ID[cid].op == op and BY_ID[cid].applies(args, static):
+        cid = profile.choose.get((op, pin))
+        if cid is not None and BY_ID[cid].applies(args, static):
             return BY_ID[cid].expect, cid
     return tf_expect(op), "tf"
 
@@ -694,9 +737,10 @@ def _check_registry() -> None:
         if not set(c.pins) <= set(PINS):
             raise AssertionError(f"convention {c.id} names an unknown pin in {c.pins}")
     for p in PROFILES.values():
-        for pin in p.choose:
-            if sum(pin in c.pins and p.name in c.followed_by for c in CONVENTIONS) != 1:
-                raise AssertionError(f"profile {p.name}: several conventions for pin {pin}")
+        for op, pin in p.choose:
+            n = sum(c.op == op and pin in c.pins and p.name in c.followed_by for c in CONVENTIONS)
+            if n != 1:
+                raise AssertionError(f"profile {p.name}: {n} conventions for {op} / {pin}")
 
 
 _check_registry()

@@ -25,6 +25,11 @@ def _bad_label(value: int) -> Maker:
     return make
 
 
+def _ln2_rows(r: np.random.Generator, dt: np.dtype) -> Args:
+    z = np.array([[1e4, 1e4, -1e4], [-1e4, 1e4, 1e4], [5e3, 5e3, 0.0]], dtype=dt)
+    return (np.array([0, 2, 1], np.int64), z), {}
+
+
 def _huge_sparse(r: np.random.Generator, dt: np.dtype) -> Args:
     z = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0], [1e4, 1e4, -1e4]], dtype=dt)
     return (np.array([1, 1, 0], np.int64), z), {}
@@ -124,6 +129,14 @@ SPARSE_XENT = OpTable(
             _huge_sparse,
             "logits +-1e4: the shifted form log(sum exp(z - m)) - (z_y - m) is exact "
             "(ln 2 for [1e4, 1e4, -1e4])",
+            pins=("xent-shift",),
+        ),
+        Case(
+            "ln2-rows-shifted",
+            _ln2_rows,
+            "rows of two equal top logits (1e4 or 5e3 apart from the third): every loss is ln 2, "
+            "exact in the shifted form, 0.69335938 in float32 when (m + log sum) - z_y is "
+            "recombined",
             pins=("xent-shift",),
         ),
         _raises(3, _bad_label(3)),

@@ -33,7 +33,7 @@ KERAS_EPSILON = 1e-7
 #: the framework's own behaviour because its kernels fix it (TF's definition cannot be composed
 #: from them): ``nnref verify`` compares those cases with the framework's convention
 #: (:mod:`nnref.cases.conventions`) instead of with TF's.
-FOLLOWS: frozenset[str] = frozenset({"pool-nan", "pool-all-neg-inf", "bad-labels"})
+FOLLOWS: frozenset[str] = frozenset({"pool-nan", "pool-all-neg-inf", "bad-labels", "xent-shift"})
 
 
 def import_jax() -> Any:

@@ -92,7 +92,9 @@ def conv_torch_strided_port_fwd(
     """PyTorch's port: ``padding='same'`` at stride 1 (TF's pads), and ``padding=k // 2`` on
     both sides at stride > 1, where ``F.conv2d`` refuses ``'same'`` (NCHW, OIHW)."""
     if padding == "SAME" and max(N._hw(strides)) > 1:
-        return conv_torch_port_fwd(x, w, strides=strides, padding=padding, dilations=dilations)
+        d = N._hw(dilations)
+        half = [_eff(w.shape[2 + a], d[a]) // 2 for a in (0, 1)]
+        padding = _explicit((half[0], half[0]), (half[1], half[1]))
     return N.conv2d_fwd(x, w, strides=strides, padding=padding, dilations=dilations)
 
 
@@ -430,14 +432,31 @@ def xent_wraps_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, 
     return -logp[rows, labels], (g,)
 
 
+def _recombined(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """``(m + log sum exp(z - m)) - z_y``: the max added back before the label is taken."""
+    m = logits.max(-1)
+    lse = m + np.log(np.exp(logits - m[:, None]).sum(-1))
+    return lse - logits[np.arange(len(labels)), labels]
+
+
+def xent_recombined_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Labels checked, the loss recombined (optax's form): ln 2 rows lose bits in float32."""
+    V._labels_ok(labels, logits.shape[-1])
+    g = np.exp(V._log_softmax(logits))
+    g[np.arange(len(labels)), labels] -= 1
+    return _recombined(labels, logits).astype(logits.dtype), (g,)
+
+
 def xent_optax_fwd(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """optax's unchecked labels: ``-K..-1`` wrap (``take_along_axis``), any other bad label
-    gives a NaN loss and its row's gradient is ``softmax(z)``."""
+    """optax's integer-label loss: unchecked labels (``-K..-1`` wrap as ``take_along_axis``,
+    any other bad label gives a NaN loss and its row's gradient is ``softmax(z)``) and the
+    recombined loss ``(m + log sum exp(z - m)) - z_y``."""
     k = logits.shape[-1]
     bad = (labels < -k) | (labels >= k)
+    safe = np.where(bad, 0, labels % k)
     logp = V._log_softmax(logits)
-    hot = V._onehot(np.where(bad, 0, labels % k), k, logits.dtype) * ~bad[:, None]
-    loss = np.where(bad, np.nan, -(logp * hot).sum(-1)).astype(logits.dtype)
+    hot = V._onehot(safe, k, logits.dtype) * ~bad[:, None]
+    loss = np.where(bad, np.nan, _recombined(safe, logits)).astype(logits.dtype)
     return loss, (np.exp(logp) - hot,)
 
 
@@ -901,6 +920,7 @@ VARIANTS: tuple[Variant, ...] = (
         "same-pad-side",
         ("same-torch-port",),
         conv2d_fwd=conv_torch_strided_port_fwd,
+        conforms_under=("torch",),
     ),
     _v(
         "conv-flipped-kernel",
@@ -1119,6 +1139,15 @@ VARIANTS: tuple[Variant, ...] = (
         sparse_softmax_cross_entropy_with_logits_fwd=xent_unshifted_fwd,
     ),
     _v(
+        "xent-recombined",
+        "vectorised",
+        "sparse_softmax_cross_entropy_with_logits",
+        "xent-shift",
+        ("xent-recombined",),
+        sparse_softmax_cross_entropy_with_logits_fwd=xent_recombined_fwd,
+        dtypes=("float32",),
+    ),
+    _v(
         "xent-negative-label-wraps",
         "vectorised",
         "sparse_softmax_cross_entropy_with_logits",
@@ -1302,7 +1331,15 @@ VARIANTS: tuple[Variant, ...] = (
         "accuracy-squeeze",
         accuracy=accuracy_no_squeeze,
     ),
-    _v("accuracy-nan-wins", "vectorised", "accuracy", "argmax-nan", accuracy=accuracy_np_argmax),
+    _v(
+        "accuracy-nan-wins",
+        "vectorised",
+        "accuracy",
+        "argmax-nan",
+        ("accuracy-argmax-nan-wins",),
+        accuracy=accuracy_np_argmax,
+        conforms_under=("jax", "torch"),
+    ),
     _v(
         "one-hot-eye-wraps",
         "vectorised",
