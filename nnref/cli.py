@@ -16,7 +16,7 @@ def _verify(args: argparse.Namespace) -> int:
     from nnref.cases import DTYPES, TABLES
     from nnref.verify import EXTRAS, LEGS, all_cases, installed, leg_function, run_case, run_fd
 
-    ops = args.op or list(TABLES)
+    ops = [op for op in args.op or list(TABLES) if op != "initializers"]
     unknown = sorted(set(ops) - set(TABLES))
     if unknown:
         print(f"nnref verify: unknown op(s) {unknown}; known: {sorted(TABLES)}", file=sys.stderr)
@@ -60,6 +60,8 @@ def _verify(args: argparse.Namespace) -> int:
                 worst, where, ok = 0.0, "", True
                 for case in cases:
                     r = run_fd(op, case, dt) if leg == "fd" else run_case(op, case, dt, leg, fn)
+                    if leg != "fd" and "compared under the" in r.detail:
+                        row.setdefault("profile_notes", []).append(f"{leg} {case}: {r.detail}")
                     ok &= r.ok
                     if r.error >= worst:
                         worst, where = r.error, f"{case}: {r.worst}"
@@ -75,6 +77,8 @@ def _verify(args: argparse.Namespace) -> int:
                 row["cases"] = max(row["cases"], len(cases))
             row["status"] = status
             rows.append(row)
+    if not args.fd_only and (not args.op or "initializers" in args.op):
+        rows += _verify_initializers(dtypes)
     failed = [r for r in rows if not r["ok"]]
     if args.json:
         report = {
@@ -100,8 +104,38 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {cells}  {verdict}")
         for leg in not_installed:
             print(f"{leg}: not installed, not checked (pip install 'nnref[{EXTRAS[leg]}]')")
+        notes = sorted({n.split(": ", 1)[1] for r in rows for n in r.get("profile_notes", [])})
+        if notes:
+            print("where a framework's convention differs from TF's, its column compares with it:")
+            for n in notes:
+                print(f"  {n}")
         print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def _verify_initializers(dtypes: list[np.dtype]) -> list[dict]:
+    """One row per dtype: every initializer's sample statistics against Keras'."""
+    from nnref.verify import INITIALIZERS, LEGS, run_initializer
+
+    rows = []
+    for dt in dtypes:
+        results = [run_initializer(name, shape, dt) for name, shape in INITIALIZERS]
+        worst = max(results, key=lambda r: r.error)
+        for r in results:
+            if not r.ok:
+                print(f"FAIL initializers [{r.case}] {dt.name} keras: {r.detail}", file=sys.stderr)
+        row: dict = dict.fromkeys(LEGS)
+        row.update(
+            op="initializers",
+            dtype=dt.name,
+            cases=len(results),
+            ok=all(r.ok for r in results),
+            keras=worst.error,
+            keras_where=f"{worst.case}: {worst.worst}",
+            status=dict.fromkeys(LEGS, "n/a") | {"keras": "ok"},
+        )
+        rows.append(row)
+    return rows
 
 
 def _versions(leg: str) -> dict[str, str]:

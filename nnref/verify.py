@@ -177,17 +177,29 @@ def run_case(op: str, case: str, dtype: Any, leg: str, oracle: Any) -> LegResult
     ref = reference()
     args, static, rng = make_case(op, case, dt, leg)
     problems: list[str] = []
-    if c.raises:
-        ours = _raising(lambda: ref[op + "_fwd"](*args, **static))
+    conv = _framework_convention(op, c.pins, leg, args, static)
+    note = f"compared under the {leg} profile: {conv.says}" if conv is not None else ""
+    if c.raises if conv is None else conv.expect(args, static, None).raises:
+        ours = (
+            _raising(lambda: ref[op + "_fwd"](*args, **static))
+            if conv is None
+            else f"({conv.id} refuses)"
+        )
         dy = np.zeros(np.shape(args[0]), dt)
         theirs = _raising(lambda: oracle(args, static, dy))
         ok = ours is not None and theirs is not None
-        detail = f"nnref raises {ours}, {leg} raises {theirs}"
+        detail = "; ".join(filter(None, [f"nnref raises {ours}, {leg} raises {theirs}", note]))
         return LegResult(op, case, dt.name, leg, 0.0 if ok else np.inf, "", ok, detail)
     if t.kind == "vjp":
-        y, res = ref[op + "_fwd"](*args, **static)
-        dy = rng.standard_normal(np.shape(y)).astype(dt)
-        grads = ref[op + "_bwd"](res, dy)
+        if conv is None:
+            y, res = ref[op + "_fwd"](*args, **static)
+            dy = rng.standard_normal(np.shape(y)).astype(dt)
+            grads = ref[op + "_bwd"](res, dy)
+        else:
+            shape = np.shape(conv.expect(args, static, None).y)
+            dy = rng.standard_normal(shape).astype(dt)
+            e = conv.expect(args, static, dy)
+            y, grads = e.y, e.grads
         y_ref, g_ref = oracle(args, static, dy)
         pairs = [("y", y, y_ref)] + [
             (f"d{name}", g, r)
@@ -215,7 +227,22 @@ def run_case(op: str, case: str, dtype: Any, leg: str, oracle: Any) -> LegResult
         pairs = [("y", ref[op](*args, **static), oracle(args, static))]
     err, where = _compare(pairs, problems)
     ok = not problems and err <= tolerance(op, dt, leg)
-    return LegResult(op, case, dt.name, leg, err, where, ok, "; ".join(problems))
+    return LegResult(op, case, dt.name, leg, err, where, ok, "; ".join([*problems, note][:2]))
+
+
+def _framework_convention(
+    op: str, pins: tuple[str, ...], leg: str, args: tuple, static: dict
+) -> Any:
+    """The framework convention the ``leg`` oracle follows on these inputs, if any: its module
+    lists the measured differences (``FOLLOWS``, ids of :mod:`nnref.oracles.semantics`) where
+    it returns the framework's own behaviour instead of TF's definition."""
+    module = LEGS[leg][0]
+    if leg not in ("jax", "torch") or module is None:
+        return None
+    from nnref.cases.conventions import framework_convention
+
+    follows = getattr(importlib.import_module(module), "FOLLOWS", frozenset())
+    return framework_convention(op, pins, leg, follows, args, static)
 
 
 def run_oracle(op: str, case: str, dtype: Any, leg: str) -> LegResult:
@@ -224,3 +251,57 @@ def run_oracle(op: str, case: str, dtype: Any, leg: str) -> LegResult:
     if fn is None:
         raise ValueError(f"the {leg} oracle does not cover {op}")
     return run_case(op, case, dtype, leg, fn)
+
+
+# --------------------------------------------------------------------------- initializers
+
+#: (nnref.init name, shape): Keras' formulas for fans, limits and stddev; NumPy cannot draw
+#: TF's Philox streams, so the samples are compared by their statistics.
+INITIALIZERS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("glorot_uniform", (784, 300)),
+    ("glorot_uniform", (5, 3, 7, 64)),
+    ("random_normal", (300, 400)),
+    ("uniform", (300, 400)),
+    ("zeros", (3, 4)),
+    ("ones", (3, 4)),
+)
+
+#: A statistic may differ from Keras' by this many standard errors of the difference of two
+#: independent samples' statistics (a wrong fan, bound or stddev moves them by hundreds).
+INIT_Z = 5.0
+
+#: Kurtosis of the distributions (the standard error of a sample's std depends on it).
+_KURTOSIS = {"glorot_uniform": 1.8, "uniform": 1.8, "random_normal": 3.0}
+
+
+def run_initializer(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> LegResult:
+    """nnref's sample against ``keras.initializers``' (same shape and dtype), by statistics:
+    the error is the worst difference in mean and standard deviation (and, for uniform
+    distributions, largest magnitude) in standard errors of that difference; exact for the
+    constant initializers."""
+    from nnref import init
+    from nnref.oracles.keras import initializer_sample
+
+    dt = np.dtype(dtype)
+    ours = getattr(init, name)(seed_for("init", name, shape), shape, dt)
+    theirs = initializer_sample(name, shape, dt)
+    case = "x".join(map(str, shape))
+    if name in ("zeros", "ones"):
+        err = float(np.max(np.abs(ours - theirs))) if ours.shape == theirs.shape else np.inf
+        return LegResult("initializers", f"{name} {case}", dt.name, "keras", err, "", err == 0)
+    n, sd = ours.size, float(theirs.std())
+    se = {  # standard errors of the difference of the two samples' statistics
+        "mean": sd * np.sqrt(2 / n),
+        "std": sd * np.sqrt(2 * (_KURTOSIS[name] - 1) / (4 * n)),
+    }
+    stats = {"mean": (ours.mean(), theirs.mean()), "std": (ours.std(), theirs.std())}
+    if _KURTOSIS[name] < 2:  # uniform: the largest magnitude is within ~limit / n of the limit
+        se["max|w|"] = float(np.abs(theirs).max()) * 4 / n
+        stats["max|w|"] = (np.abs(ours).max(), np.abs(theirs).max())
+    z = {k: abs(float(a) - float(b)) / se[k] for k, (a, b) in stats.items()}
+    worst = max(z, key=z.__getitem__)
+    ok = ours.dtype == theirs.dtype and z[worst] <= INIT_Z
+    detail = ", ".join(f"{k} {float(a):.5g} vs {float(b):.5g}" for k, (a, b) in stats.items())
+    return LegResult(
+        "initializers", f"{name} {case}", dt.name, "keras", z[worst], worst, ok, detail
+    )

@@ -426,6 +426,41 @@ def test_bad_labels_torch(tch, rng) -> None:
     _recorded("bad-labels", "torch", False)
 
 
+LN2_LOGITS = np.array([[1e4, 1e4, -1e4], [-1e4, 1e4, 1e4]])
+LN2_LABELS = np.array([0, 2])
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_xent_shift_jax(jx, dt) -> None:
+    import optax
+
+    z = LN2_LOGITS.astype(dt)
+    ours = nnref.sparse_softmax_cross_entropy_with_logits(LN2_LABELS, z)
+    np.testing.assert_array_equal(ours, np.full(2, np.log(2), dt))  # ln 2, exactly rounded
+    theirs = np.asarray(optax.softmax_cross_entropy_with_integer_labels(z, LN2_LABELS))
+    assert theirs.dtype == dt
+    assert np.abs(theirs / ours - 1).max() > (1e-4 if dt == np.float32 else 1e-13)
+    m = z.max(-1)  # the recombined form reproduces optax's value exactly
+    recombined = (m + np.log(np.exp(z - m[:, None]).sum(-1))) - z[[0, 1], LN2_LABELS]
+    np.testing.assert_array_equal(theirs, recombined.astype(dt))
+    onehot = np.asarray(optax.softmax_cross_entropy(z, np.eye(3, dtype=dt)[LN2_LABELS]))
+    np.testing.assert_allclose(onehot, ours, rtol=2 * np.finfo(dt).eps)
+    _recorded("xent-shift", "jax", False)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_xent_shift_torch(tch, dt) -> None:
+    import torch.nn.functional as F
+
+    z = LN2_LOGITS.astype(dt)
+    theirs = F.cross_entropy(tch.tensor(z), tch.tensor(LN2_LABELS), reduction="none").numpy()
+    ours = nnref.sparse_softmax_cross_entropy_with_logits(LN2_LABELS, z)
+    np.testing.assert_array_equal(theirs, ours)
+    _recorded("xent-shift", "torch", True)
+
+
 ONE_HOT_IDX = np.array([0, 2, -1, 3])
 
 

@@ -53,3 +53,47 @@ def test_seeding_is_deterministic_and_explicit() -> None:
         init.zeros(None, (-1, 2))
     with pytest.raises(ValueError, match="minval < maxval"):
         init.uniform(0, (2,), minval=1.0, maxval=0.0)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_initializers_match_keras_statistics(dt) -> None:
+    from nnref.verify import INITIALIZERS, run_initializer
+
+    for name, shape in INITIALIZERS:
+        r = run_initializer(name, shape, dt)
+        assert r.ok, (name, shape, r.error, r.detail)
+
+
+_GLOROT, _NORMAL = init.glorot_uniform, init.random_normal
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize(
+    ("name", "shape", "wrong", "stat"),
+    [
+        (
+            "glorot_uniform",
+            (784, 300),
+            lambda rng, s, dt: init.uniform(rng, s, dt, minval=-0.0738, maxval=0.0738),
+            "max|w|",
+        ),
+        (
+            "glorot_uniform",
+            (784, 300),
+            lambda rng, s, dt: _GLOROT(rng, s, dt) * dt.type(1.02),
+            "max|w|",
+        ),
+        ("random_normal", (300, 400), lambda rng, s, dt: _NORMAL(rng, s, dt, stddev=0.051), "std"),
+        ("random_normal", (300, 400), lambda rng, s, dt: _NORMAL(rng, s, dt, mean=0.003), "mean"),
+    ],
+    ids=["fan-in-only", "limit-2%-high", "stddev-2%-high", "mean-shifted"],
+)
+def test_initializer_check_rejects_a_wrong_distribution(monkeypatch, name, shape, wrong, stat):
+    from nnref.verify import run_initializer
+
+    monkeypatch.setattr(init, name, wrong)
+    r = run_initializer(name, shape, np.float64)
+    assert not r.ok
+    assert r.worst == stat
+    assert r.error > 5

@@ -21,8 +21,19 @@ def _relu_at_zero(r: np.random.Generator, dt: np.dtype) -> Args:
     return (x,), {}
 
 
+def _relu_nan(r: np.random.Generator, dt: np.dtype) -> Args:
+    x = away_from_zero(r, (3, 5), dt)
+    x[0, 1] = x[2, 4] = dt.type(np.nan)
+    return (x,), {}
+
+
 def _scaled(s: float) -> Maker:
     return lambda r, dt: ((normal(r, (6, 7), dt, s),), {})
+
+
+def _saturated(r: np.random.Generator, dt: np.dtype) -> Args:
+    """x in [40, 60]: sigmoid rounds to exactly 1 in float32 (from 17) and float64 (from 37)."""
+    return (r.uniform(40.0, 60.0, (4, 5)).astype(dt),), {}
 
 
 def _huge_logits(r: np.random.Generator, dt: np.dtype) -> Args:
@@ -44,6 +55,14 @@ RELU = OpTable(
             fd=False,
             why_no_fd="relu has a kink at 0: finite differences give 1/2",
         ),
+        Case(
+            "nan-input-gradient-0",
+            _relu_nan,
+            "NaN inputs: relu(NaN) = NaN with gradient 0, as tf.nn.relu",
+            pins=("relu-grad-at-nan",),
+            fd=False,
+            why_no_fd="NaN inputs have no derivative",
+        ),
     ),
     "tf.nn.relu / keras.layers.ReLU",
 )
@@ -58,6 +77,13 @@ SIGMOID = OpTable(
             "saturating-times-12",
             _scaled(12.0),
             "x ~ N(0, 144): saturated tails, gradient y(1 - y) from the output",
+        ),
+        Case(
+            "saturated-gradient-exactly-0",
+            _saturated,
+            "x in [40, 60], where y rounds to 1: the gradient y (1 - y) is exactly 0 (the "
+            "derivative exp(-x) / (1 + exp(-x))^2 is not; beside a large gradient elsewhere, "
+            "the error measure could not see the difference)",
             pins=("sigmoid-grad-from-output",),
         ),
     ),
@@ -91,6 +117,7 @@ LOG_SOFTMAX = OpTable(
 
 PINS = {
     "relu-grad-at-0": "relu's gradient at x = 0 and x = -0.0 is 0 (tf.nn.relu)",
+    "relu-grad-at-nan": "relu's gradient at NaN is 0 (relu(NaN) = NaN)",
     "sigmoid-grad-from-output": "sigmoid's gradient is y * (1 - y) from the output: exactly 0 "
     "where y rounds to 1",
     "softmax-axis": "softmax / log_softmax normalise over the given axis",

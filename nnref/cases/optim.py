@@ -61,7 +61,13 @@ ADAM = OpTable(
     "optimizer",
     ("params", "curvature", "noise"),
     (
-        Case("defaults", _trajectory(), "lr 1e-3, betas 0.9 / 0.999, epsilon 1e-7"),
+        Case(
+            "defaults",
+            _trajectory(),
+            "lr 1e-3, betas 0.9 / 0.999, epsilon 1e-7 (lr and betas as float32: 1e-3 acts as "
+            "0.0010000000474974513 in float64)",
+            pins=("lr-float32",),
+        ),
         Case(
             "lr-0.02",
             _trajectory(learning_rate=0.02),
@@ -91,7 +97,12 @@ RMSPROP = OpTable(
     "optimizer",
     ("params", "curvature", "noise"),
     (
-        Case("defaults", _trajectory(), "lr 1e-3, rho 0.9, epsilon 1e-7, slots from zero"),
+        Case(
+            "defaults",
+            _trajectory(),
+            "lr 1e-3 (as float32), rho 0.9, epsilon 1e-7, slots from zero",
+            pins=("lr-float32",),
+        ),
         Case(
             "epsilon-0.1",
             _trajectory(learning_rate=0.01, epsilon=0.1),

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from nnref.cases import TABLES
+from nnref.cases.conventions import CONVENTIONS, PROFILES, Convention, Expected, Profile
 from nnref.conform._checks import Context, Task, tasks_for
 from nnref.conform._checks import case_inputs as _case_inputs
-from nnref.conform._conventions import CONVENTIONS, PROFILES, Convention, Expected, Profile
 from nnref.conform._layout import NCHW, nchw
 from nnref.conform._report import CHECKS, ConformanceReport, Row
 from nnref.conform._target import BUILTIN, TargetError, load_target, provided_ops

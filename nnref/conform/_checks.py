@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnref.cases import TABLES, Case, OpTable, make_case
-from nnref.check.compare import max_rel_error
-from nnref.conform._conventions import (
+from nnref.cases.conventions import (
     BY_ID,
     Convention,
     Expected,
@@ -30,6 +29,7 @@ from nnref.conform._conventions import (
     expected,
     tf_expect,
 )
+from nnref.check.compare import max_rel_error
 from nnref.conform._report import Row, literal, small
 from nnref.conform._target import Provided
 from nnref.verify import tolerance
@@ -216,7 +216,7 @@ def _worst(qty: str, actual: np.ndarray, desired: np.ndarray) -> tuple[float, st
     """Error, where, and "a vs expected b" at the worst entry."""
     err, idx = max_rel_error(actual, desired)
     where = f"{qty}[{', '.join(map(str, idx))}]" if idx else qty
-    both = f"{actual[idx]!r} vs expected {desired[idx]!r}" if actual.ndim else ""
+    both = f"{actual[idx]!r} vs expected {desired[idx]!r}" if actual.size else ""
     return err, where, both.replace("np.float32(", "").replace("np.float64(", "").replace(")", "")
 
 
@@ -229,7 +229,7 @@ def case_inputs(
     ``profile`` and the convention it follows."""
     dt = np.float64 if dtype == "-" else dtype
     args, static, rng = make_case(op, case, dt, "conform", seed)
-    expect, convention = expected(op, TABLES[op].case(case).pins, profile)
+    expect, convention = expected(op, TABLES[op].case(case).pins, profile, args, static)
     dy = None
     if TABLES[op].kind == "vjp":
         y = expect(args, static, None)
@@ -241,10 +241,17 @@ def case_inputs(
 # --------------------------------------------------------------------------- vjp ops
 
 
+def _refused(o: Outcome, check: str, e: BaseException) -> Row:
+    """The target raised on an input the profile's convention accepts: a failure, which may
+    still be a known convention (PyTorch's one_hot refuses out-of-range indices)."""
+    m = o.matches(None, None, True)
+    return o.row(check, False, message=f"the forward call raised {_err(e)}", matches=m)
+
+
 def _signature(o: Outcome) -> Row:
     y, _, e = o.forward
     if e is not None:
-        return o.row("signature", False, message=f"the forward call raised {_err(e)}")
+        return _refused(o, "signature", e)
     exp = o.expected
     if exp.raises:
         return o.row("signature", False, message="returned a value where TF refuses the input")
@@ -291,7 +298,7 @@ def _values_row(
 def _forward(o: Outcome) -> Row:
     y, _, e = o.forward
     if e is not None:
-        return o.row("forward", False, message=f"the forward call raised {_err(e)}")
+        return _refused(o, "forward", e)
     exp = o.expected
     if exp.raises:
         return o.row("forward", False, message="returned a value where TF refuses the input")
@@ -300,11 +307,22 @@ def _forward(o: Outcome) -> Row:
 
 
 def _vjp(o: Outcome) -> Row:
+    y, _, e = o.forward
+    exp = o.expected
+    if e is None and not exp.raises and np.shape(y) != np.shape(exp.y):
+        # The cotangent has the expected output's shape: the backward would fail on it, which
+        # says nothing about the backward.
+        return o.row(
+            "vjp",
+            False,
+            status="not compared",
+            message=f"the forward's output has shape {np.shape(y)}, expected "
+            f"{np.shape(exp.y)} (see signature): the VJP is not compared",
+        )
     g, e = o.grads
     if e is not None:
         where = "backward" if o.forward[2] is None else "forward"
         return o.row("vjp", False, message=f"the {where} call raised {_err(e)}")
-    exp = o.expected
     if exp.grads is None:
         return o.row(
             "vjp", True, status="not checked", message=f"{o.convention} defines no VJP reference"
@@ -326,7 +344,14 @@ def _vjp(o: Outcome) -> Row:
         return o.row("vjp", False, message=f"no gradient returned for {', '.join(bad)}")
     for q, gi, ri in pairs:
         gi = np.asarray(gi)
-        if gi.shape == np.shape(ri) and gi.dtype != ri.dtype:
+        if gi.shape != np.shape(ri):  # no other check covers a gradient's shape
+            return o.row(
+                "vjp",
+                False,
+                where=q,
+                message=f"{q} has shape {gi.shape}, expected {np.shape(ri)} (its input's shape)",
+            )
+        if gi.dtype != ri.dtype:
             return o.row(
                 "vjp",
                 False,
@@ -335,13 +360,16 @@ def _vjp(o: Outcome) -> Row:
             )
     row = _values_row(o, "vjp", pairs, g, "the VJP differs from TF's")
     if not row.ok and row.status == "fail" and o.case.fd:
-        fd = o.fd
-        verdict = (
-            "finite differences confirm it as the derivative of your forward: your backward "
-            "matches your forward, which differs from TF's"
-            if fd.ok
-            else "finite differences reject it too: your backward is wrong"
-        )
+        fd, e = _call(lambda: o.fd)  # the target's forward runs again, at perturbed inputs
+        if e is not None:
+            verdict = f"finite differences could not be evaluated ({_err(e)})"
+        elif fd.ok:
+            verdict = (
+                "finite differences confirm it as the derivative of your forward: your "
+                "backward matches your forward, which differs from TF's"
+            )
+        else:
+            verdict = "finite differences reject it too: your backward is wrong"
         row = _replace(row, message=f"{row.message}; {verdict}")
     return row
 
@@ -365,11 +393,14 @@ def _raises(o: Outcome) -> Row:
     if e is not None:
         return o.row("raises", True, message=f"refused: {_err(e)}")
     m = o.matches(y, o.grads[0] if o.p.has_vjp else None, False)
+    if o.convention == "tf":
+        why = f"TF raises ({o.case.what})"
+    else:
+        why = f"the {o.ctx.profile.name} profile expects {BY_ID[o.convention].says}"
     return o.row(
         "raises",
         False,
-        message=f"returned a value where TF raises ({o.case.what}); an implementation must "
-        "refuse these inputs",
+        message=f"returned a value where {why}; an implementation must refuse these inputs",
         matches=m,
     )
 
@@ -490,7 +521,7 @@ def tasks_for(ctx: Context, op: str, dtypes: list[str]) -> list[Task]:
             if t.kind == "optimizer":
                 add("trajectory", _trajectory)
                 continue
-            if c.raises and _expects_raise(op, c, ctx.profile):
+            if _expects_raise(op, c, ctx.profile):
                 add("raises", _raises)
                 continue
             add("signature", _signature)
@@ -505,12 +536,13 @@ def tasks_for(ctx: Context, op: str, dtypes: list[str]) -> list[Task]:
 
 
 def _expects_raise(op: str, c: Case, profile: Profile) -> bool:
-    """Whether a case TF refuses is refused under the profile's convention too (PyTorch's
-    ignores label -100, for one)."""
-    _, cid = expected(op, c.pins, profile)
-    if cid == "tf":
-        return True
+    """Whether the profile's convention refuses the case's inputs: TF's refuses the cases marked
+    ``raises``; another convention may accept them (PyTorch ignores label -100) or refuse
+    inputs TF accepts (PyTorch's one_hot refuses out-of-range indices)."""
     args, static, _ = make_case(op, c.id, np.float64, "conform-profile")
+    _, cid = expected(op, c.pins, profile, args, static)
+    if cid == "tf":
+        return c.raises
     return bool(BY_ID[cid].expect(args, static, None).raises)
 
 

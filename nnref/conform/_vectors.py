@@ -12,8 +12,8 @@ import numpy as np
 
 import nnref
 from nnref.cases import TABLES
+from nnref.cases.conventions import Profile
 from nnref.conform._checks import case_inputs
-from nnref.conform._conventions import Profile
 from nnref.verify import tolerance
 
 TOLERANCE_RULE = (

@@ -190,3 +190,17 @@ COUNTERPARTS: dict[str, str] = {
     "adam": "keras.optimizers.Adam",
     "rmsprop": "keras.optimizers.RMSprop",
 }
+
+
+def initializer_sample(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A sample of the Keras initializer that ``nnref.init.<name>`` follows (seeded)."""
+    keras = import_keras()
+    cls = {
+        "glorot_uniform": keras.initializers.GlorotUniform,
+        "random_normal": keras.initializers.RandomNormal,
+        "uniform": keras.initializers.RandomUniform,
+        "zeros": keras.initializers.Zeros,
+        "ones": keras.initializers.Ones,
+    }[name]
+    ini = cls(seed=1) if name not in ("zeros", "ones") else cls()
+    return np.asarray(ini(shape, dtype=dtype.name))

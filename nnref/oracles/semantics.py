@@ -204,6 +204,19 @@ PINS: tuple[Pin, ...] = (
         ),
     ),
     Pin(
+        "xent-shift",
+        "sparse_softmax_cross_entropy_with_logits",
+        "the loss in the shifted form log(sum exp(z - m)) - (z_y - m): logits [1e4, 1e4, -1e4] "
+        "with label 0 give ln 2 exactly (0.6931472 in float32)",
+        Behaviour(
+            False,
+            "optax.softmax_cross_entropy_with_integer_labels recombines (m + log sum exp(z - m)) "
+            "- z_y: 0.69335938 in float32, 2.5e-13 off in float64 (optax.softmax_cross_entropy "
+            "with one-hot labels is exact)",
+        ),
+        Behaviour(True, "F.cross_entropy gives ln 2 exactly in both dtypes"),
+    ),
+    Pin(
         "one-hot-out-of-range",
         "one_hot",
         "tf.one_hot gives a row of zeros for out-of-range and negative indices",

@@ -29,6 +29,14 @@ Leg = Callable[[tuple[Any, ...], dict[str, Any], Any], tuple[Any, list[Any]]]
 #: ``keras.config.epsilon()``: the clip of Keras' probability losses (no PyTorch primitive).
 KERAS_EPSILON = 1e-7
 
+#: Measured differences (ids of :data:`nnref.oracles.semantics.PINS`) where these legs return
+#: the framework's own behaviour because its kernels fix it (TF's definition cannot be composed
+#: from them): ``nnref verify`` compares those cases with the framework's convention
+#: (:mod:`nnref.cases.conventions`) instead of with TF's.
+FOLLOWS: frozenset[str] = frozenset(
+    {"pool-nan", "pool-all-neg-inf", "bad-labels", "relu-grad-at-0-and-nan"}
+)
+
 
 def import_torch() -> Any:
     """Import PyTorch, with a clear error when the ``torch`` extra is missing."""

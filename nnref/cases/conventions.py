@@ -42,22 +42,26 @@ Expect = Callable[[tuple[Any, ...], dict[str, Any], Any], Expected]
 class Convention:
     id: str
     op: str
-    pin: str
+    #: The case pins (``nnref.cases.PINS``) it decides otherwise than TF.
+    pins: tuple[str, ...]
     #: How the report names it: "<says>" completes "matches ...".
     says: str
     #: Which inputs it changes the result of (others: same as TF).
     applies: Callable[[tuple[Any, ...], dict[str, Any]], bool]
     expect: Expect
-    #: Frameworks measured to follow it (versions in the semantics tests).
+    #: Frameworks that follow it (their profile chooses it), each measured by a test in
+    #: ``tests/test_framework_semantics.py`` ...
     followed_by: tuple[str, ...] = ()
+    #: ... under this id of the measured matrix :data:`nnref.oracles.semantics.PINS`.
+    semantics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     description: str
-    #: pin -> the convention id expected there (unlisted pins: TF's convention).
-    choose: dict[str, str] = field(default_factory=dict)
+    #: (op, pin) -> the convention id expected there (unlisted: TF's convention).
+    choose: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- TF (nnref)
@@ -124,14 +128,34 @@ def _same(args: tuple, static: dict) -> bool:
 
 # --------------------------------------------------------------------------- max_pool2d
 
+#: How a pool scans a window in row-major order: ``keep`` (the running choice's value) is
+#: replaced by the next value ``v`` when the rule says so. TF: ``v > keep`` (NaN never replaces,
+#: a leading NaN stays); PyTorch's CPU kernel: ``v > keep or isnan(v)``; XLA's select for JAX's
+#: VJP: ``not keep >= v``; the last of tied maxima: ``v >= keep``.
+_SCAN: dict[str, Callable[[float, float], bool]] = {
+    "tf": lambda keep, v: v > keep,
+    "torch": lambda keep, v: v > keep or v != v,
+    "jax": lambda keep, v: not keep >= v,
+    "last": lambda keep, v: v >= keep,
+    # np.argmax over the window: the first NaN, else the first maximum.
+    "numpy": lambda keep, v: keep == keep and (v > keep or v != v),
+}
 
-def _pool_rule(rule: str) -> Expect:
-    """A loop max-pool whose forward value and gradient routing follow ``rule``:
 
-    ``ties-last`` (the last maximum gets the gradient), ``ties-split`` (tied maxima share it
-    equally), ``ties-all`` (each tied maximum gets all of it), ``nan-wins`` (a NaN makes the
-    output NaN and takes the gradient), ``pad-zero`` (SAME pads with zeros, which take part),
-    ``neg-inf-init`` (the running max starts at -inf: an all -inf window gives -inf).
+def _pool_rule(
+    scan: str = "tf",
+    *,
+    nan_wins: bool = False,
+    init: str = "lowest",
+    pad: float | None = None,
+    ties: str = "one",
+) -> Expect:
+    """A loop max-pool with the forward value and gradient routing of a convention.
+
+    ``scan``: the routing rule (:data:`_SCAN`); ``nan_wins``: a NaN makes the output NaN;
+    ``init``: the running maximum starts at the dtype's ``lowest`` finite value (TF) or ``-inf``;
+    ``pad``: padded cells take part with this value (None: skipped, TF); ``ties``: ``one``
+    (the scan's choice), ``split`` (tied maxima share the gradient) or ``all`` (each gets it).
     """
 
     def expect(args: tuple, static: dict, dy: Any) -> Expected:
@@ -139,51 +163,45 @@ def _pool_rule(rule: str) -> Expect:
         op = "max_pool2d"
         k = spatial_pair(op, "ksize", static["ksize"])
         s = spatial_pair(op, "strides", static["strides"])
-        pad = normalize_padding(op, static.get("padding", "VALID"))
-        plan = [plan_axis(x.shape[1 + a], k[a], s[a], 1, pad, a) for a in (0, 1)]
+        padding = normalize_padding(op, static.get("padding", "VALID"))
+        plan = [plan_axis(x.shape[1 + a], k[a], s[a], 1, padding, a) for a in (0, 1)]
         n, h, w, c = x.shape
-        lowest = np.finfo(x.dtype).min
+        start = np.finfo(x.dtype).min if init == "lowest" else -np.inf
         y = np.empty((n, plan[0].out, plan[1].out, c), x.dtype)
         dx = np.zeros_like(x)
         for i in range(plan[0].out):
             for j in range(plan[1].out):
-                cells, padded = [], False
+                cells = []  # (row, col) in the input, or None for a padded cell
                 for a in range(k[0]):
                     for b in range(k[1]):
                         r, q = i * s[0] + a - plan[0].before, j * s[1] + b - plan[1].before
-                        if 0 <= r < h and 0 <= q < w:
-                            cells.append((r, q))
-                        else:
-                            padded = True
+                        inside = 0 <= r < h and 0 <= q < w
+                        if inside or pad is not None:
+                            cells.append((r, q) if inside else None)
                 for bn in range(n):
                     for ch in range(c):
-                        v = np.array([x[bn, r, q, ch] for r, q in cells])
-                        nan = np.isnan(v)
-                        if rule == "nan-wins" and nan.any():
+                        v = [x[bn, cq[0], cq[1], ch] if cq else x.dtype.type(pad) for cq in cells]
+                        finite = [u for u in v if u == u]
+                        if nan_wins and len(finite) < len(v):
                             y[bn, i, j, ch] = np.nan
-                            take = [int(np.argmax(nan))]
                         else:
-                            if rule == "pad-zero" and padded:
-                                v = np.append(v, x.dtype.type(0))
-                            m = np.nanmax(v) if not nan.all() else -np.inf
-                            init = -np.inf if rule == "neg-inf-init" else lowest
-                            y[bn, i, j, ch] = max(m, init)
-                            hits = np.flatnonzero(v == m)
-                            if rule == "pad-zero" and len(v) > len(cells):
-                                hits = hits[hits < len(cells)]  # the zero pad has no cell
-                            if not len(hits):
-                                hits = np.array([0]) if rule != "pad-zero" else hits
-                            if rule == "ties-last":
-                                take = [int(hits[-1])]
-                            elif rule in ("ties-split", "ties-all"):
-                                take = [int(t) for t in hits]
-                            else:
-                                take = [int(hits[0])] if len(hits) else []
-                        if dy is not None:
-                            share = 1.0 / len(take) if rule == "ties-split" and take else 1.0
-                            for t in take:
+                            y[bn, i, j, ch] = max([start, *finite])
+                        if ties == "one":
+                            keep = 0
+                            for t in range(1, len(v)):
+                                if _SCAN[scan](v[keep], v[t]):
+                                    keep = t
+                            take = [keep]
+                        else:
+                            m = max(finite) if finite else None
+                            take = [t for t, u in enumerate(v) if u == m]
+                        if dy is None:
+                            continue
+                        share = x.dtype.type(1 / len(take) if ties == "split" else 1)
+                        for t in take:
+                            if cells[t] is not None:  # a padded cell's share is lost
                                 r, q = cells[t]
-                                dx[bn, r, q, ch] += dy[bn, i, j, ch] * x.dtype.type(share)
+                                dx[bn, r, q, ch] += dy[bn, i, j, ch] * share
         return Expected(y, None if dy is None else (dx,))
 
     return expect
@@ -209,14 +227,16 @@ def _pool_padded(args: tuple, static: dict) -> bool:
 # --------------------------------------------------------------------------- relu
 
 
-def _relu_at_zero(slope: float) -> Expect:
+def _relu_grad(at_zero: float = 0.0, at_nan: float = 0.0) -> Expect:
+    """relu with the gradient ``at_zero`` at 0 and ``at_nan`` at NaN (TF: 0 and 0)."""
+
     def expect(args: tuple, static: dict, dy: Any) -> Expected:
         (x,) = args
         y = np.maximum(x, x.dtype.type(0))
         if dy is None:
             return Expected(y)
-        g = np.where(x > 0, dy, np.where(x == 0, dy * x.dtype.type(slope), x.dtype.type(0)))
-        return Expected(y, (g,))
+        slope = np.where(x > 0, 1.0, np.where(x == 0, at_zero, np.where(x != x, at_nan, 0.0)))
+        return Expected(y, ((dy * slope).astype(x.dtype),))
 
     return expect
 
@@ -229,43 +249,52 @@ def _has_zero(args: tuple, static: dict) -> bool:
 
 
 def _sparse_xent_labels(policy: str) -> Expect:
-    """Sparse cross-entropy where bad labels follow ``policy``: ``ignore-100`` (label -100
-    gives loss 0 and no gradient; other bad labels raise), ``nan`` (any bad label gives a NaN
-    loss; its row's gradient is softmax(z)), ``wrap`` (NumPy indexing: -1 is the last class;
-    labels >= K raise)."""
+    """Sparse cross-entropy where bad labels follow ``policy``: ``ignore-100`` (PyTorch: label
+    -100 gives loss 0 and no gradient; other bad labels raise), ``optax`` (labels in [-K, 0)
+    wrap to K + label; any other bad label gives a NaN loss and a gradient of softmax(z) for its
+    row), ``wrap`` (NumPy indexing: labels in [-K, 0) wrap, others raise)."""
 
     def expect(args: tuple, static: dict, dy: Any) -> Expected:
         labels, z = args
         k = z.shape[-1]
-        bad = (labels < 0) | (labels >= k)
+        wraps = (labels < 0) & (labels >= -k)
+        bad = (labels >= k) | (labels < -k)
         if policy == "ignore-100":
-            if (bad & (labels != -100)).any():
+            if (bad | wraps)[labels != -100].any():
                 return Expected(raises=True)
-            keep = labels != -100
-        elif policy == "wrap":
-            if (labels >= k).any() or (labels < -k).any():
-                return Expected(raises=True)
-            labels = labels % k
-            keep = np.ones(labels.shape, bool)
+            keep, labels = labels != -100, np.where(labels == -100, 0, labels)
         else:
-            keep = ~bad
-        safe = np.where(bad & (policy != "wrap"), 0, labels)
+            if policy == "wrap" and bad.any():
+                return Expected(raises=True)
+            keep, labels = ~bad, np.where(bad, 0, labels % k)
         zs = z - z.max(-1, keepdims=True)
         lse = np.log(np.exp(zs).sum(-1))
-        loss = lse - np.take_along_axis(zs, safe[..., None], -1)[..., 0]
+        loss = lse - np.take_along_axis(zs, labels[..., None], -1)[..., 0]
         p = np.exp(zs - lse[..., None])
         hot = np.zeros_like(p)
-        np.put_along_axis(hot, safe[..., None], 1, -1)
-        if policy == "nan":
-            loss = np.where(keep, loss, np.nan)
-            g = p - hot * keep[..., None]
+        np.put_along_axis(hot, labels[..., None], 1, -1)
+        hot *= keep[..., None]
+        if policy == "optax":
+            loss, g = np.where(keep, loss, np.nan), p - hot
         else:
-            loss = np.where(keep, loss, 0)
-            g = (p - hot) * keep[..., None]
+            loss, g = np.where(keep, loss, 0), (p - hot) * keep[..., None]
         loss = loss.astype(z.dtype)
         return Expected(loss, None if dy is None else (None, (g * dy[..., None]).astype(z.dtype)))
 
     return expect
+
+
+def _xent_recombined(args: tuple, static: dict, dy: Any) -> Expected:
+    """The sparse cross-entropy as ``(m + log sum exp(z - m)) - z_y`` (the VJP is TF's)."""
+    labels, z = args
+    m = z.max(-1)
+    lse = m + np.log(np.exp(z - m[..., None]).sum(-1))
+    loss = (lse - np.take_along_axis(z, labels[..., None], -1)[..., 0]).astype(z.dtype)
+    if dy is None:
+        return Expected(loss)
+    return Expected(
+        loss, tf_expect("sparse_softmax_cross_entropy_with_logits")(args, static, dy).grads
+    )
 
 
 def _bad_labels(args: tuple, static: dict) -> bool:
@@ -300,7 +329,9 @@ def _keras_prob(clip: bool, renormalise: bool) -> Expect:
         q = p / p.sum(-1, keepdims=True) if renormalise and not sparse else p
         if clip:
             q = np.clip(q, eps, 1 - eps)
-        with np.errstate(divide="ignore"):
+        # Unclipped: log(0) = -inf, then 0 * -inf = NaN; no warning, whatever the filters
+        # (under warnings-as-errors a warning here would silently drop the fingerprint).
+        with np.errstate(divide="ignore", invalid="ignore"):
             if sparse:
                 per = np.log(q.sum(-1)) - np.log(
                     np.take_along_axis(q, y_true[..., None], -1)[..., 0]
@@ -309,11 +340,11 @@ def _keras_prob(clip: bool, renormalise: bool) -> Expect:
                 ls = static.get("label_smoothing", 0.0)
                 t = y_true * (1 - ls) + ls / y_true.shape[-1] if ls else y_true
                 per = -(t * np.log(q)).sum(-1)
-        sw = static.get("sample_weight")
-        if sw is not None:
-            per = per * sw
-        red = static.get("reduction", "sum_over_batch_size")
-        out = per if red == "none" else per.sum() if red == "sum" else per.sum() / per.size
+            sw = static.get("sample_weight")
+            if sw is not None:
+                per = per * sw
+            red = static.get("reduction", "sum_over_batch_size")
+            out = per if red == "none" else per.sum() if red == "sum" else per.sum() / per.size
         return Expected(np.asarray(out, p.dtype))
 
     return expect
@@ -328,6 +359,15 @@ def _prob_input(args: tuple, static: dict) -> bool:
 
 def _argmax_nan_wins(args: tuple, static: dict, dy: Any) -> Expected:
     return Expected(np.argmax(args[0], axis=static.get("axis", -1)))
+
+
+def _accuracy_nan_wins(args: tuple, static: dict, dy: Any) -> Expected:
+    y_true, y_pred = args
+    if y_true.shape == y_pred.shape and y_pred.shape[-1] > 1:
+        cls = np.argmax(y_true, -1)
+    else:
+        cls = y_true[..., 0] if y_true.shape == (*y_pred.shape[:-1], 1) else y_true
+    return Expected(float(np.mean(cls == np.argmax(y_pred, -1))))
 
 
 def _argmax_ties_last(args: tuple, static: dict, dy: Any) -> Expected:
@@ -363,21 +403,42 @@ def _has_nan_or_ties(args: tuple, static: dict) -> bool:
 
 # --------------------------------------------------------------------------- registry
 
+
+def _strided_same(args: tuple, static: dict) -> bool:
+    strides = spatial_pair("conv2d", "strides", static.get("strides", 1))
+    return _same(args, static) and max(strides) > 1
+
+
+def _symmetric(n: int, eff: int, s: int, total: int) -> tuple[int, int]:
+    return (eff - 1) // 2, (eff - 1) // 2
+
+
 CONVENTIONS: tuple[Convention, ...] = (
+    Convention(
+        "same-torch-port",
+        "conv2d",
+        ("same-pad-side",),
+        "PyTorch's port of a strided TF SAME conv, padding=k // 2 on both sides (F.conv2d "
+        "refuses padding='same' at stride > 1): TF pads total // 2 before and the rest after, so "
+        "the windows shift",
+        _strided_same,
+        _conv_with_pads(lambda n, eff, s, total: (eff // 2, eff // 2)),
+        ("torch",),
+        ("conv-same-strided", "conv-same-strided-symmetric-port"),
+    ),
     Convention(
         "same-symmetric-pad",
         "conv2d",
-        "same-pad-side",
-        "a symmetric pad of (k - 1) // 2 on both sides (the usual PyTorch port, padding=k // 2, "
-        "of TF SAME, which pads total // 2 before and the rest after)",
+        ("same-pad-side",),
+        "a symmetric pad of (k - 1) // 2 on both sides for SAME, not TF's total // 2 before and "
+        "the rest after",
         _same,
-        _conv_with_pads(lambda n, eff, s, total: ((eff - 1) // 2, (eff - 1) // 2)),
-        ("torch",),
+        _conv_with_pads(_symmetric),
     ),
     Convention(
         "same-extra-pad-before",
         "conv2d",
-        "same-pad-side",
+        ("same-pad-side",),
         "SAME with the odd extra pad top/left instead of bottom/right",
         _same,
         _conv_with_pads(lambda n, eff, s, total: (total - total // 2, total // 2)),
@@ -385,7 +446,7 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         "flipped-kernel",
         "conv2d",
-        "cross-correlation",
+        ("cross-correlation",),
         "a true convolution (kernel flipped), not TF's cross-correlation",
         lambda args, static: True,
         _flipped_kernel,
@@ -393,93 +454,137 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         "pool-ties-last-max",
         "max_pool2d",
-        "pool-tie-first-max",
+        ("pool-tie-first-max",),
         "the last tied maximum taking the gradient (a >= comparison), not the first",
         _pool_ties,
-        _pool_rule("ties-last"),
+        _pool_rule("last"),
     ),
     Convention(
         "pool-ties-split",
         "max_pool2d",
-        "pool-tie-first-max",
+        ("pool-tie-first-max",),
         "tied maxima sharing the gradient equally (autodiff of a max reduction, as "
         "jnp.max / tf.reduce_max), not all to the first",
         _pool_ties,
-        _pool_rule("ties-split"),
+        _pool_rule(ties="split"),
     ),
     Convention(
         "pool-ties-all",
         "max_pool2d",
-        "pool-tie-first-max",
+        ("pool-tie-first-max",),
         "every tied maximum taking the whole gradient (a mask x == max), which counts it twice",
         _pool_ties,
-        _pool_rule("ties-all"),
+        _pool_rule(ties="all"),
     ),
     Convention(
-        "pool-nan-wins",
+        "pool-torch",
         "max_pool2d",
-        "pool-nan",
-        "NaN winning its window, forward and gradient (PyTorch's CPU max-pool), not skipped",
-        _has_nan,
-        _pool_rule("nan-wins"),
+        ("pool-nan", "pool-inf"),
+        "PyTorch's CPU max-pool: NaN wins its window (the last NaN takes the gradient), an all "
+        "-inf window gives -inf",
+        lambda args, static: _has_nan(args, static) or _has_neg_inf(args, static),
+        _pool_rule("torch", nan_wins=True, init="-inf"),
         ("torch",),
+        ("pool-nan", "pool-all-neg-inf"),
+    ),
+    Convention(
+        "pool-jax",
+        "max_pool2d",
+        ("pool-nan", "pool-inf"),
+        "JAX's reduce_window max: NaN propagates and the gradient goes to the first maximum "
+        "after the last NaN (XLA's >= select); an all -inf window gives -inf",
+        lambda args, static: _has_nan(args, static) or _has_neg_inf(args, static),
+        _pool_rule("jax", nan_wins=True, init="-inf", pad=-np.inf),
+        ("jax",),
+        ("pool-nan", "pool-all-neg-inf"),
+    ),
+    Convention(
+        "pool-numpy-argmax",
+        "max_pool2d",
+        ("pool-nan",),
+        "np.max / np.argmax over each window: NaN propagates and the first NaN takes the gradient",
+        _has_nan,
+        _pool_rule("numpy", nan_wins=True),
     ),
     Convention(
         "pool-pad-zero",
         "max_pool2d",
-        "pool-padding-never-wins",
+        ("pool-padding-never-wins",),
         "SAME padding with zeros that win over negative values",
         _pool_padded,
-        _pool_rule("pad-zero"),
+        _pool_rule(pad=0.0),
     ),
     Convention(
         "pool-neg-inf-init",
         "max_pool2d",
-        "pool-inf",
+        ("pool-inf",),
         "a running maximum started at -inf (an all -inf window gives -inf, not the lowest "
         "finite value)",
         _has_neg_inf,
-        _pool_rule("neg-inf-init"),
-        ("torch",),
+        _pool_rule(init="-inf"),
     ),
     Convention(
         "relu-grad-1-at-0",
         "relu",
-        "relu-grad-at-0",
+        ("relu-grad-at-0",),
         "relu'(0) = 1 (a mask x >= 0), not 0",
         _has_zero,
-        _relu_at_zero(1.0),
+        _relu_grad(at_zero=1.0),
     ),
     Convention(
         "relu-grad-half-at-0",
         "relu",
-        "relu-grad-at-0",
+        ("relu-grad-at-0",),
         "relu'(0) = 1/2 (the subgradient's midpoint), not 0",
         _has_zero,
-        _relu_at_zero(0.5),
+        _relu_grad(at_zero=0.5),
+    ),
+    Convention(
+        "relu-grad-1-at-nan",
+        "relu",
+        ("relu-grad-at-nan",),
+        "relu'(NaN) = 1 (F.relu's threshold backward), not 0",
+        lambda args, static: bool(np.isnan(args[0]).any()),
+        _relu_grad(at_nan=1.0),
+        ("torch",),
+        ("relu-grad-at-0-and-nan",),
     ),
     Convention(
         "label-ignore-minus-100",
         "sparse_softmax_cross_entropy_with_logits",
-        "label-minus-100",
+        ("label-minus-100",),
         "label -100 ignored (loss 0, no gradient: PyTorch's default ignore_index), other bad "
         "labels refused",
         _bad_labels,
         _sparse_xent_labels("ignore-100"),
         ("torch",),
+        ("bad-labels",),
     ),
     Convention(
-        "bad-label-nan",
+        "xent-recombined",
         "sparse_softmax_cross_entropy_with_logits",
-        "label-out-of-range",
-        "a NaN loss for labels >= K or -100 instead of an error (optax)",
+        ("xent-shift",),
+        "the loss recombined as (m + log sum exp(z - m)) - z_y (optax's integer-label loss), "
+        "not TF's shifted log sum exp(z - m) - (z_y - m): ln 2 rows lose bits",
+        lambda args, static: True,
+        _xent_recombined,
+        ("jax",),
+        ("xent-shift",),
+    ),
+    Convention(
+        "labels-optax",
+        "sparse_softmax_cross_entropy_with_logits",
+        ("label-out-of-range", "label-minus-100"),
+        "optax's unchecked labels: -K..-1 wrap to K + label, others give a NaN loss",
         _bad_labels,
-        _sparse_xent_labels("nan"),
+        _sparse_xent_labels("optax"),
+        ("jax",),
+        ("bad-labels",),
     ),
     Convention(
         "negative-label-wraps",
         "sparse_softmax_cross_entropy_with_logits",
-        "label-out-of-range",
+        ("label-out-of-range",),
         "negative labels wrapping around as NumPy indices (-1 is the last class)",
         _bad_labels,
         _sparse_xent_labels("wrap"),
@@ -487,15 +592,17 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         "dense-xent-true-derivative",
         "softmax_cross_entropy_with_logits",
-        "dense-xent-grad",
+        ("dense-xent-grad",),
         "the true derivative softmax(z) * sum(p) - p, not TF's softmax(z) - p",
         _rows_not_1,
         _dense_xent_derivative,
+        ("jax", "torch"),
+        ("soft-label-dlogits",),
     ),
     Convention(
         "scce-no-clip",
         "sparse_categorical_crossentropy",
-        "keras-clip",
+        ("keras-clip",),
         "probabilities used unclipped (no [1e-7, 1 - 1e-7] clip)",
         _prob_input,
         _keras_prob(clip=False, renormalise=False),
@@ -503,7 +610,7 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         "cce-no-clip",
         "categorical_crossentropy",
-        "keras-clip",
+        ("keras-clip",),
         "probabilities used unclipped (no [1e-7, 1 - 1e-7] clip)",
         _prob_input,
         _keras_prob(clip=False, renormalise=True),
@@ -511,7 +618,7 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         "cce-no-renormalisation",
         "categorical_crossentropy",
-        "keras-prob-loss",
+        ("keras-prob-loss",),
         "probability rows not divided by their sum before the log",
         _prob_input,
         _keras_prob(clip=True, renormalise=False),
@@ -519,16 +626,27 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         "argmax-nan-wins",
         "argmax",
-        "argmax-nan",
+        ("argmax-nan",),
         "NaN winning argmax (np.argmax, torch.argmax, jnp.argmax), not skipped as tf.argmax",
         lambda args, static: bool(np.isnan(args[0]).any()),
         _argmax_nan_wins,
-        ("torch", "jax"),
+        ("jax", "torch"),
+        ("argmax-nan",),
+    ),
+    Convention(
+        "accuracy-argmax-nan-wins",
+        "accuracy",
+        ("argmax-nan",),
+        "predictions taken by an argmax that lets NaN win (torch.argmax, jnp.argmax)",
+        lambda args, static: bool(np.isnan(args[1]).any()),
+        _accuracy_nan_wins,
+        ("jax", "torch"),
+        ("argmax-nan",),
     ),
     Convention(
         "argmax-ties-last",
         "argmax",
-        "argmax-tie-first",
+        ("argmax-tie-first",),
         "ties going to the last index, not the first",
         _has_nan_or_ties,
         _argmax_ties_last,
@@ -536,7 +654,7 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         "one-hot-negative-wraps",
         "one_hot",
-        "one-hot-out-of-range",
+        ("one-hot-out-of-range",),
         "negative indices wrapping around (np.eye(depth)[idx]), not all-off rows",
         _out_of_range,
         _one_hot_wraps,
@@ -544,47 +662,69 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         "one-hot-out-of-range-raises",
         "one_hot",
-        "one-hot-out-of-range",
+        ("one-hot-out-of-range",),
         "out-of-range indices refused (torch.nn.functional.one_hot), not all-off rows",
         _out_of_range,
         _one_hot_raises,
         ("torch",),
+        ("one-hot-out-of-range",),
     ),
 )
 
 BY_ID: dict[str, Convention] = {c.id: c for c in CONVENTIONS}
 
-PROFILES: dict[str, Profile] = {
-    p.name: p
-    for p in (
-        Profile("tf", "TF 2.21 / Keras 3 semantics, as nnref (the default)"),
-        Profile(
-            "torch",
-            "PyTorch 2.13's conventions where they differ from TF on these ops",
-            {
-                "pool-nan": "pool-nan-wins",
-                "pool-inf": "pool-neg-inf-init",
-                "label-minus-100": "label-ignore-minus-100",
-                "argmax-nan": "argmax-nan-wins",
-                "one-hot-out-of-range": "one-hot-out-of-range-raises",
-            },
-        ),
-        Profile(
-            "jax",
-            "JAX 0.10's conventions where they differ from TF on these ops",
-            {"argmax-nan": "argmax-nan-wins"},
-        ),
+
+def _profile(framework: str, description: str) -> Profile:
+    return Profile(
+        framework,
+        description,
+        {(c.op, pin): c.id for c in CONVENTIONS if framework in c.followed_by for pin in c.pins},
     )
+
+
+PROFILES: dict[str, Profile] = {
+    "tf": Profile("tf", "TF 2.21 / Keras 3 semantics, as nnref (the default)"),
+    "torch": _profile("torch", "PyTorch 2.13's conventions where they differ from TF"),
+    "jax": _profile("jax", "JAX 0.10 / optax 0.2.8's conventions where they differ from TF"),
 }
 
 
-def expected(op: str, case_pins: tuple[str, ...], profile: Profile) -> tuple[Expect, str]:
-    """The reference for a case under ``profile`` and the convention id it follows."""
+def expected(
+    op: str,
+    case_pins: tuple[str, ...],
+    profile: Profile,
+    args: tuple[Any, ...],
+    static: dict[str, Any],
+) -> tuple[Expect, str]:
+    """The reference for a case's inputs under ``profile`` and the convention id it follows
+    (TF's where the profile's convention does not change the result on these inputs)."""
     for pin in case_pins:
-        cid = profile.choose.get(pin)
-        if cid is not None and BY_ID[cid].op == op:
+        cid = profile.choose.get((op, pin))
+        if cid is not None and BY_ID[cid].applies(args, static):
             return BY_ID[cid].expect, cid
     return tf_expect(op), "tf"
+
+
+def framework_convention(
+    op: str,
+    case_pins: tuple[str, ...],
+    framework: str,
+    semantics: frozenset[str],
+    args: tuple[Any, ...],
+    static: dict[str, Any],
+) -> Convention | None:
+    """The convention ``framework`` follows on a case, among those of the given measured
+    ``semantics`` ids (where an oracle leg returns the framework's own behaviour)."""
+    for c in CONVENTIONS:
+        if (
+            c.op == op
+            and framework in c.followed_by
+            and set(c.pins) & set(case_pins)
+            and set(c.semantics) & semantics
+            and c.applies(args, static)
+        ):
+            return c
+    return None
 
 
 def alternatives(op: str, args: tuple[Any, ...], static: dict[str, Any]) -> list[Convention]:
@@ -594,12 +734,13 @@ def alternatives(op: str, args: tuple[Any, ...], static: dict[str, Any]) -> list
 
 def _check_registry() -> None:
     for c in CONVENTIONS:
-        if c.pin not in PINS:
-            raise AssertionError(f"convention {c.id} names an unknown pin {c.pin!r}")
+        if not set(c.pins) <= set(PINS):
+            raise AssertionError(f"convention {c.id} names an unknown pin in {c.pins}")
     for p in PROFILES.values():
-        for pin, cid in p.choose.items():
-            if pin not in PINS or cid not in BY_ID or BY_ID[cid].pin != pin:
-                raise AssertionError(f"profile {p.name}: {pin} -> {cid} is inconsistent")
+        for op, pin in p.choose:
+            n = sum(c.op == op and pin in c.pins and p.name in c.followed_by for c in CONVENTIONS)
+            if n != 1:
+                raise AssertionError(f"profile {p.name}: {n} conventions for {op} / {pin}")
 
 
 _check_registry()
