@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import numpy as np
 
@@ -197,54 +199,105 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nnref.data.datasets import load_dataset
-    from nnref.train.loop import make_config, train
-    from nnref.train.recipes import RECIPES
+    from nnref.train.loop import (
+        ConfigError,
+        TrainingDiverged,
+        TrainingInterrupted,
+        batching_summary,
+        make_config,
+        prepare_out,
+        train,
+    )
 
+    opts = {
+        "dataset": args.dataset,
+        "data_dir": args.data_dir,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "learning_rate": args.lr,
+        "seed": args.seed,
+        "dtype": args.dtype,
+        "display_step": args.log_every,
+    }
     try:
+        if args.out == "":
+            raise ConfigError("out", "''", "is empty; name a directory")
+        out = Path(args.out) if args.out is not None else None
+        # Every option and output path is checked before the data is loaded and training starts.
+        cfg = make_config(args.recipe, **opts)
+        if args.epochs is not None and args.epochs < 1:
+            raise ConfigError("epochs", args.epochs, "must be a positive integer")
+        if out is not None:
+            prepare_out(out, resume=args.resume)
+        elif args.resume:
+            raise ConfigError("resume", None, "needs --out (the directory holding checkpoint.npz)")
         # Load once: --epochs counts the training set, and train() takes the same data.
-        data = load_dataset(args.dataset or RECIPES[args.recipe].dataset, data_dir=args.data_dir)
-        cfg = make_config(
-            args.recipe,
-            data=data,
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            steps=args.steps,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            optimizer=args.optimizer,
-            learning_rate=args.lr,
-            seed=args.seed,
-            dtype=args.dtype,
-            display_step=args.log_every,
-        )
-        out = Path(args.out) if args.out else None
-        if args.resume and out is None:
-            raise ValueError("--resume needs --out (the directory holding checkpoint.npz)")
+        data = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+        if args.epochs is not None:
+            cfg = make_config(args.recipe, data=data, epochs=args.epochs, **opts)
         print(
-            f"nnref train {cfg.recipe}: {cfg.dataset}, {cfg.steps} steps, batch {cfg.batch_size}, "
-            f"{cfg.optimizer} lr {cfg.learning_rate}, {cfg.dtype}, seed {cfg.seed}"
+            f"nnref train {cfg.recipe}: {cfg.dataset} ({len(data.y_train)} training samples), "
+            f"{cfg.steps} steps on {batching_summary(cfg, len(data.y_train))}, "
+            f"{cfg.optimizer} lr {cfg.learning_rate:g}, {cfg.dtype}, seed {cfg.seed}"
         )
-        result = train(cfg, out=out, resume=args.resume, progress=not args.no_progress, data=data)
+        train(cfg, out=out, resume=args.resume, progress=not args.no_progress, data=data)
+    except ConfigError as e:
+        return _fail("train", e.cli_message(), 2)
     except (ValueError, FileNotFoundError, ImportError) as e:
-        print(f"nnref train: {e}", file=sys.stderr)
-        return 2
-    if out is not None:
-        print(
-            f"wrote {out}/metrics.csv, metrics.json, checkpoint.npz"
-            + (", curves.png, predictions.png" if (out / "curves.png").exists() else "")
+        return _fail("train", str(e), 2)
+    except TrainingDiverged as e:
+        return _fail("train", str(e), 1)
+    except TrainingInterrupted as e:
+        if e.checkpoint is None:
+            kept = " (no --out: nothing was kept)" if out is None else " (no checkpoint yet)"
+            return _fail("train", f"interrupted after step {e.step}{kept}", 130)
+        return _fail(
+            "train",
+            f"interrupted after step {e.step}; {e.checkpoint} holds step {e.checkpoint_step}: "
+            "run the same command with --resume to continue",
+            130,
         )
-    return 0 if np.isfinite(result.history[-1]["loss"] if result.history else 0.0) else 1
+    except BrokenPipeError:
+        raise  # stdout closed: main() stops quietly
+    except OSError as e:  # writing the outputs after training (disk full, directory removed)
+        return _fail("train", f"could not write the outputs: {e}", 1)
+    if out is not None:
+        names = ("metrics.csv", "metrics.json", "curves.png", "predictions.png", "checkpoint.npz")
+        print(f"wrote {', '.join(f for f in names if (out / f).is_file())} in {out}")
+    return 0
 
 
 def _errata(args: argparse.Namespace) -> int:
     from nnref.train.errata import run_errata
+    from nnref.train.loop import ConfigError
 
-    rows = run_errata(
-        steps=args.steps, seed=args.seed, log=(lambda s: None) if args.json else print
-    )
+    try:
+        rows = run_errata(
+            steps=args.steps,
+            seed=args.seed,
+            log=(lambda s: None) if args.json else lambda s: print(s, flush=True),
+        )
+    except ConfigError as e:
+        return _fail("errata", e.cli_message(), 2)
+    except ImportError as e:
+        return _fail("errata", str(e), 2)
     if args.json:
         print(json.dumps(rows, indent=1))
     return 0
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    """Print ``nnref COMMAND: message`` as one line on stderr and return ``code``."""
+    print(f"{' '.join(['nnref', command]).strip()}: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (the flag, the value, where to read more), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _non_negative(text: str) -> int:
@@ -258,7 +311,7 @@ def _non_negative(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="nnref", description="nnref: a verified NumPy reference for neural-network ops"
     )
     sub = p.add_subparsers(dest="command", required=True)
@@ -350,34 +403,59 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="directory with mnist.npz or the IDX files (default: Keras' cache)"
     )
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, help="optimizer steps (default: the lesson's)")
+    g.add_argument("--steps", type=int, help="optimizer steps, >= 1 (default: the lesson's)")
     g.add_argument(
-        "--epochs", type=int, help="epochs, converted to steps for the recipe's batching"
+        "--epochs", type=int, help="epochs, >= 1, converted to steps for the recipe's batching"
     )
-    t.add_argument("--batch-size", type=int)
+    t.add_argument(
+        "--batch-size", type=int, help="samples per step, >= 1 (sigmoid-mse trains full-batch)"
+    )
     t.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"])
-    t.add_argument("--lr", type=float, help="learning rate")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--lr", type=float, help="learning rate, a finite number > 0")
+    t.add_argument("--seed", type=int, default=0, help="an integer >= 0 (default 0)")
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument(
-        "--out", help="directory for metrics.csv/json, curves.png, predictions.png, checkpoint.npz"
+        "--out",
+        help="a new directory for metrics.csv/json, curves.png, predictions.png, checkpoint.npz "
+        "(checked before training; an earlier run there is continued only with --resume)",
     )
-    t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
-    t.add_argument("--log-every", type=int, help="steps between log lines (default: the lesson's)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint.npz (same options, larger --steps)",
+    )
+    t.add_argument(
+        "--log-every", type=int, help="steps between log lines, >= 1 (default: the lesson's)"
+    )
+    t.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (none when stderr is a file)"
+    )
     t.set_defaults(func=_train)
 
     e = sub.add_parser("errata", help="run each lesson's bug beside the fixed recipe")
-    e.add_argument("--steps", type=int, help="steps per run (default: each recipe's)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--steps", type=int, help="steps per run, >= 1 (default: each recipe's)")
+    e.add_argument("--seed", type=int, default=0, help="an integer >= 0 (default 0)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_errata)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted)."""
+    command = ""
+    try:
+        args = build_parser().parse_args(argv)
+        command = args.command
+        return int(args.func(args))
+    except SystemExit as e:  # --help, or a usage error already printed as one line
+        return e.code if isinstance(e.code, int) else 2
+    except KeyboardInterrupt:
+        return _fail(command, "interrupted", 130)
+    except BrokenPipeError:
+        # The reader went away (nnref verify | head): stop quietly, and keep Python's exit-time
+        # flush of stdout from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

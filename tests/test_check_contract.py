@@ -530,3 +530,59 @@ def test_a_converged_violation_is_judged_on_the_full_tolerance_truncation_includ
     want = trunc + GAMMA_FD64 * EPS64 * 3 * big_s / h + GAMMA * EPS64 * 2 * abs(g * dy)
     assert trunc > 0.1 * want
     assert w.tol == pytest.approx(want, rel=1e-9)
+
+
+# ----------------------------------------------------------------------- misuse, said plainly
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_input_is_named(bad, rng) -> None:
+    x = rng.standard_normal((3, 4))
+    x[1, 2] = bad
+    with pytest.raises(
+        ValueError, match=re.escape(f"input 'x' holds {bad} at [1, 2] (1 non-finite")
+    ):
+        check_vjp(nnref.relu_fwd, nnref.relu_bwd, (x,), names=("x",))
+
+
+def test_a_forward_without_residuals_is_named(rng) -> None:
+    x = rng.standard_normal((2, 3))
+    with pytest.raises(TypeError, match=r"fwd must return the pair \(y, residuals\), got an array"):
+        check_vjp(nnref.relu, nnref.relu_bwd, (x,))
+    # Two rows would unpack silently into (y, residuals): still refused.
+    with pytest.raises(TypeError, match=r"got an array of shape \(2, 3\)"):
+        check_vjp(lambda a: a * 2.0, nnref.relu_bwd, (x,))
+    with pytest.raises(TypeError, match="got a tuple of 3 items; for a plain function"):
+        check_vjp(lambda a: (a, a, a), nnref.relu_bwd, (x,))
+
+
+def test_an_array_for_the_argument_tuple_is_named(rng) -> None:
+    x = rng.standard_normal(5)
+    with pytest.raises(
+        TypeError,
+        match=r"'args' must be a tuple or list .* got an array of shape \(5,\); pass a single input as \(x,\)",
+    ):
+        check_vjp(nnref.relu_fwd, nnref.relu_bwd, x)
+
+
+@pytest.mark.parametrize("shadow", [True, False])
+def test_a_gradient_in_another_dtype_fails(shadow, rng) -> None:
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+
+    def bwd64(res, dy):  # right values, float64 for a float32 input
+        (dx,) = nnref.relu_bwd(res, dy)
+        return (dx.astype(np.float64),)
+
+    r = check_vjp(nnref.relu_fwd, bwd64, (x,), shadow=shadow, raise_on_failure=False)
+    assert not r.ok
+    assert r.n_violations == 0  # the values are right; the dtype is not
+    assert r.dtype_error == (
+        "Backward returned a float64 gradient for float32 input 'x0': a gradient keeps its "
+        "input's dtype."
+    )
+    assert r.dtype_error in r.message()
+    f = lambda a: float(np.sum(a * a))  # noqa: E731
+    r = check_grad(f, (x,), lambda a: 2.0 * a.astype(np.float64), raise_on_failure=False)
+    assert not r.ok
+    assert "float64 gradient for float32 input" in r.message()
+    assert check_vjp(nnref.relu_fwd, nnref.relu_bwd, (x,), shadow=shadow).ok

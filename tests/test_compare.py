@@ -120,3 +120,15 @@ def test_rms_floor_uses_finite_entries_only() -> None:
 def test_rms_floor_applies_below_one() -> None:
     err, _ = max_rel_error([0.3], [0.2])
     assert err == pytest.approx(0.1 / (0.2 + 0.2), rel=1e-12)
+
+
+def test_assert_close_against_an_all_zero_reference_reports_the_difference() -> None:
+    with pytest.raises(AssertionError) as e:
+        assert_close(np.array([0.0, 3e-3, 0.0]), np.zeros(3), what="relu dx")
+    msg = str(e.value)
+    assert msg.startswith(
+        "relu dx: the reference has no nonzero entry, so no relative error; at index [1]: "
+    )
+    assert msg.endswith("(absolute difference 0.003)")
+    assert "e+30" not in msg
+    assert assert_close(np.zeros(3), np.zeros(3)) == 0.0

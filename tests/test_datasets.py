@@ -158,3 +158,61 @@ def test_parse_idx_expected_rank() -> None:
 def test_unknown_dataset() -> None:
     with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
         load_dataset("cifar")
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "the file is empty"),
+        (b"x_train,y_train\n0,1\n", "it holds text ('x_train,y_train"),
+        (b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'}", "a single .npy array, not an .npz archive"),
+        (bytes(range(200, 256)), "it starts with bytes c8 c9 ca cb cc cd ce cf"),
+    ],
+)
+def test_a_file_of_another_kind_is_named_not_called_pickled(content, says, tmp_path) -> None:
+    (tmp_path / "mnist.npz").write_bytes(content)
+    with pytest.raises(ValueError, match=r"not an MNIST \.npz file") as e:
+        load_mnist(tmp_path)
+    assert says in str(e.value)
+    assert "pickled" not in str(e.value)
+
+
+def test_data_dir_of_the_wrong_kind(tmp_path) -> None:
+    npz = tmp_path / "mnist.npz"
+    npz.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"is a file, not a directory \(give its directory, "):
+        load_mnist(npz)
+    with pytest.raises(FileNotFoundError, match=r"data directory .* does not exist"):
+        load_mnist(tmp_path / "nowhere")
+    npz.unlink()
+    npz.mkdir()
+    with pytest.raises(ValueError, match=r"mnist\.npz: not a regular file"):
+        load_mnist(tmp_path)
+    # An explicit directory without the files is not told to "pass --data-dir".
+    npz.rmdir()
+    with pytest.raises(FileNotFoundError) as e:
+        load_mnist(tmp_path)
+    assert "--data-dir" not in str(e.value)
+
+
+def test_data_dir_is_refused_for_other_datasets(tmp_path) -> None:
+    with pytest.raises(ValueError, match="data_dir applies to 'mnist' only, not 'toy'"):
+        load_dataset("toy", data_dir=tmp_path)
+
+
+def test_corrupt_gzip_idx_is_a_value_error(tmp_path, rng) -> None:
+    arrays = small_mnist(rng)
+    for key, stem in IDX_FILES.items():
+        (tmp_path / (stem + ".gz")).write_bytes(gzip.compress(idx_bytes(arrays[key])))
+    bad = tmp_path / (IDX_FILES["y_test"] + ".gz")
+    data = bytearray(bad.read_bytes())
+    data[10] = 0xFF  # the deflate stream's first block type: zlib.error, not an OSError
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="not a valid gzip file"):
+        load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize(("kw", "name"), [({"n": 2}, "n"), ({"seed": -1}, "seed")])
+def test_toy_arguments_are_validated(kw, name) -> None:
+    with pytest.raises(ValueError, match=f"toy_two_feature: '{name}' must be an integer"):
+        toy_two_feature(**kw)

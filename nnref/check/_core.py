@@ -97,6 +97,8 @@ class CheckResult:
     input_shapes: tuple[tuple[int, ...], ...]
     precision_worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     linearity_error: str | None = None
+    #: A gradient whose dtype differs from its input's (dtype in = dtype out): a failure.
+    dtype_error: str | None = None
     notes: tuple[str, ...] = field(default=())
     #: Exact mode: per input, ``(analytic, numeric)`` gradient arrays in float64 (``None`` for
     #: inputs not differentiated), like ``tf.test.compute_gradient`` but as VJPs.
@@ -161,6 +163,8 @@ class CheckResult:
             )
         if self.linearity_error:
             parts.append(self.linearity_error)
+        if self.dtype_error:
+            parts.append(self.dtype_error)
         parts.extend(self.notes)
         return " ".join(parts)
 
@@ -181,6 +185,23 @@ def _is_diff(a: Any) -> bool:
     return isinstance(a, np.ndarray) and a.dtype.kind == "f"
 
 
+def _call_fwd(fwd: Callable[..., Any], args: Sequence[Any], static: dict[str, Any]) -> Any:
+    """``fwd(*args, **static)``, which must return the pair ``(y, residuals)``."""
+    out = fwd(*args, **static)
+    if isinstance(out, tuple | list) and len(out) == 2:
+        return out
+    if isinstance(out, np.ndarray):
+        got = f"an array of shape {out.shape}"
+    elif isinstance(out, tuple | list):
+        got = f"a {type(out).__name__} of {len(out)} items"
+    else:
+        got = f"a {type(out).__name__}"
+    raise TypeError(
+        f"gradient check: fwd must return the pair (y, residuals), got {got}; for a plain "
+        "function y = f(*args) use check_grad(f, args, grad_f)"
+    )
+
+
 class _Probe:
     """Evaluates ``phi`` and counts evaluations."""
 
@@ -192,7 +213,7 @@ class _Probe:
 
     def outputs(self, args: Sequence[Any]) -> tuple[tuple[np.ndarray, ...], Any]:
         self.n_evals += 1
-        y, res = self.fwd(*args, **self.static)
+        y, res = _call_fwd(self.fwd, args, self.static)
         ys = tuple(np.asarray(o) for o in _as_tuple(y))
         self.n_terms = sum(o.size for o in ys)
         return ys, res
@@ -234,11 +255,28 @@ class _Setup:
     shadow: bool
 
 
-def _prepare(args: Sequence[Any], shadow: bool | str, probe: _Probe) -> _Setup:
+def _prepare(
+    args: Sequence[Any], shadow: bool | str, probe: _Probe, names: Sequence[str]
+) -> _Setup:
     arrs = [np.asarray(a) if isinstance(a, np.ndarray | list | float) else a for a in args]
     diff = [i for i, a in enumerate(arrs) if _is_diff(a)]
     if not diff:
-        raise ValueError("gradient check: no floating-point input to differentiate")
+        got = ", ".join(
+            type(a).__name__ + (f" {a.dtype}" if hasattr(a, "dtype") else "") for a in args
+        )
+        raise ValueError(
+            f"gradient check: no floating-point input to differentiate (args: {got or 'none'})"
+        )
+    for i in diff:
+        bad = ~np.isfinite(arrs[i])
+        if bad.any():
+            j = int(np.argmax(bad))
+            entry = [int(v) for v in np.unravel_index(j, arrs[i].shape)]
+            raise ValueError(
+                f"gradient check: input '{names[i]}' holds {arrs[i].flat[j]} at {entry} "
+                f"({int(bad.sum())} non-finite entries of {arrs[i].size}): finite differences "
+                "need finite inputs"
+            )
     dtypes = {arrs[i].dtype for i in diff}
     dtype = max(dtypes, key=lambda d: d.itemsize)
     low = dtype.itemsize < 8
@@ -286,6 +324,20 @@ def _grads(bwd: Callable[..., Any], res: Any, dys: Sequence[np.ndarray], n_args:
             f"gradient check: backward returned {len(g)} gradients for {n_args} inputs"
         )
     return list(g)
+
+
+def _dtype_mismatch(
+    grads: Sequence[Any], args: Sequence[Any], diff: Sequence[int], names: Sequence[str]
+) -> str | None:
+    """A sentence naming the first gradient whose dtype is not its input's, else None."""
+    for i in diff:
+        g = grads[i]
+        if g is not None and np.asarray(g).dtype != args[i].dtype:
+            return (
+                f"Backward returned a {np.asarray(g).dtype} gradient for {args[i].dtype} input "
+                f"'{names[i]}': a gradient keeps its input's dtype."
+            )
+    return None
 
 
 def _check_grad_shape(g: Any, a: np.ndarray, name: str) -> np.ndarray:
@@ -526,8 +578,12 @@ def _linearity(
     mix = [(a * u + b * v).astype(u.dtype) for u, v in zip(g1, g2, strict=True)]
     r1, r2, rm = (_grads(bwd, res, d, n_args) for d in (g1, g2, mix))
     rz = _grads(bwd, res, [np.zeros_like(u) for u in g1], n_args)
-    eps = float(np.finfo(s.dtype).eps)
     for i in s.diff:
+        # Rounding at the gradient's own precision (a float32 input among float64 ones).
+        own = np.asarray(r1[i]).dtype
+        eps = float(
+            np.finfo(own if own.kind == "f" and own.itemsize < s.dtype.itemsize else s.dtype).eps
+        )
         u, v, w = (np.asarray(r[i]).astype(np.float64) for r in (r1, r2, rm))
         want = a * u + b * v
         dys = max(_rms(d) for d in (*g1, *g2))  # cancellation keeps rounding relative to |dy|
@@ -617,13 +673,23 @@ def check_vjp(
     one entry still fails its direction. With the shadow, an entry of the caller's VJP passes
     when ``|g_low - g64| <= GAMMA*eps_low*(|g64| + rms g64 + rms dy) + tiny_low``.
     """
+    if not isinstance(args, tuple | list):
+        got = (
+            f"an array of shape {args.shape}"
+            if isinstance(args, np.ndarray)
+            else f"a {type(args).__name__}"
+        )
+        raise TypeError(
+            f"gradient check: 'args' must be a tuple or list of positional inputs, got {got}; "
+            "pass a single input as (x,)"
+        )
     static = dict(static or {})
     probe = _Probe(fwd, static)
     rng = np.random.default_rng(seed)
-    s = _prepare(args, shadow, probe)
     nm = tuple(names) if names is not None else tuple(f"x{k}" for k in range(len(args)))
     if len(nm) != len(args):
         raise ValueError("gradient check: 'names' must name every positional argument")
+    s = _prepare(args, shadow, probe, nm)
     n_entries = sum(s.args[i].size for i in s.diff)
     chosen = mode
     if mode == "auto":
@@ -634,7 +700,7 @@ def check_vjp(
 
     # The caller's own-precision pass (for the shadow comparison and linearity).
     low_args = [np.asarray(a) if isinstance(a, np.ndarray | list | float) else a for a in args]
-    y_low, res_low = fwd(*low_args, **static)
+    y_low, res_low = _call_fwd(fwd, low_args, static)
     ys_low = tuple(np.asarray(o) for o in _as_tuple(y_low))
     probe.n_evals += 1
 
@@ -645,6 +711,7 @@ def check_vjp(
     exact_grads: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(args)
     precision_worst = None
     precision_ok = True
+    dtype_error: str | None = None
     n_dir = 1 if chosen == "exact" else directions
     ys, res = probe.outputs(s.args)  # deterministic and bwd is pure: one forward serves all
     given = None if cotangent is None else _given_cotangents(cotangent, ys)
@@ -654,10 +721,12 @@ def check_vjp(
             dlow = [d.astype(y.dtype) for d, y in zip(dys, ys_low, strict=True)]
             dys = [d.astype(np.float64) for d in dlow]  # the float64 image of the same cotangent
         grads = _grads(bwd, res, dys, len(args))
+        dtype_error = dtype_error or _dtype_mismatch(grads, s.args, s.diff, nm)
         if s.shadow:
             glow = _grads(bwd, res_low, dlow, len(args))
             for i in s.diff:
                 _check_grad_shape(glow[i], s.args[i], nm[i])
+            dtype_error = dtype_error or _dtype_mismatch(glow, low_args, s.diff, nm)
             dy_scale = max(_rms(d) for d in dlow)
             pw, pok = _precision_check(s, glow, grads, nm, dy_scale)
             if precision_worst is None or (pw is not None and pw[4] > precision_worst[4]):
@@ -721,7 +790,7 @@ def check_vjp(
         )
     if not precision_ok and precision_worst is not None:
         notes.append("The low-precision VJP disagrees with its float64 shadow beyond rounding.")
-    ok = not violations and precision_ok and lin_err is None
+    ok = not violations and precision_ok and lin_err is None and dtype_error is None
     result = CheckResult(
         ok=ok,
         function=getattr(fwd, "__name__", repr(fwd)),
@@ -741,6 +810,7 @@ def check_vjp(
         input_shapes=tuple(tuple(np.shape(a)) for a in args),
         precision_worst=precision_worst,
         linearity_error=lin_err,
+        dtype_error=dtype_error,
         notes=tuple(notes),
         gradients=tuple(exact_grads) if chosen == "exact" else None,
     )

@@ -78,6 +78,14 @@ def assert_close(
         rtol = ORACLE_RTOL.get(str(d.dtype), ORACLE_RTOL["float64"])
     err, idx = max_rel_error(a, d)
     if not err <= rtol:
+        if not np.any(d[np.isfinite(d)]):
+            # No nonzero reference entry, so no scale: the relative measure is |a| / tiny
+            # (1e+307 and the like), which says nothing. Report the absolute difference.
+            diff = abs(float(a[idx]) - float(d[idx]))
+            raise AssertionError(
+                f"{what}: the reference has no nonzero entry, so no relative error; at index "
+                f"{list(idx)}: {a[idx]!r} vs expected {d[idx]!r} (absolute difference {diff:.3g})"
+            )
         raise AssertionError(
             f"{what}: error {err:.3g} > {rtol:.3g} at index {list(idx)}: "
             f"{a[idx]!r} vs expected {d[idx]!r}"

@@ -12,6 +12,7 @@ import gzip
 import os
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,7 +49,11 @@ def load_digits(*, test_size: float = 0.2, seed: int = 1) -> Dataset:
 
 def toy_two_feature(*, n: int = 150, seed: int = 0) -> Dataset:
     """The NumPy lesson's binary two-feature set (its CSV cannot be downloaded here): two
-    Gaussian blobs of ``n`` points in all, labels 0/1, 20% held out. Deterministic in ``seed``."""
+    Gaussian blobs of ``n`` points in all (``n >= 3``, so both splits hold a point), labels 0/1,
+    20% held out. Deterministic in ``seed`` (a non-negative int)."""
+    for name, v, lo in (("n", n, 3), ("seed", seed, 0)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+            raise ValueError(f"toy_two_feature: {name!r} must be an integer >= {lo}, got {v!r}")
     rng = np.random.default_rng(seed)
     y = (np.arange(n) % 2).astype(np.int64)
     centers = np.array([[-1.0, -1.0], [1.0, 1.0]])
@@ -76,7 +81,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             with gzip.open(path, "rb") as f:
                 data = f.read(MAX_IDX_BYTES + 1)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise ValueError(f"{path}: not a valid gzip file ({e})") from None
     else:
         with open(path, "rb") as f:
@@ -148,7 +153,37 @@ def _check_mnist(arrays: dict[str, np.ndarray], source: str) -> Dataset:
     )
 
 
+#: The first bytes of a zip archive (an ``.npz``): a local file header, or an empty archive's
+#: end-of-directory record.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def sniff_npz(path: Path, what: str = ".npz file") -> None:
+    """Refuse ``path`` unless it starts like a zip archive, saying what it looks like instead.
+
+    ``np.load`` takes any other file for a pickle and answers with advice about
+    ``allow_pickle``, which misleads for an empty, text or random file.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read as an {what} ({e.strerror or e})") from None
+    if head[:4] in ZIP_MAGIC:
+        return
+    if not head:
+        kind = "the file is empty"
+    elif head.startswith(b"\x93NUMPY"):
+        kind = "it is a single .npy array, not an .npz archive"
+    elif all(32 <= c < 127 or c in b"\t\r\n" for c in head):
+        kind = f"it holds text ({head[:24].decode()!r}...)"
+    else:
+        kind = f"it starts with bytes {head[:8].hex(' ')}"
+    raise ValueError(f"{path}: not an {what} (an .npz is a zip archive; {kind})")
+
+
 def _load_npz(path: Path) -> Dataset:
+    sniff_npz(path, "MNIST .npz file")
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             names = set(z.files)
@@ -158,7 +193,7 @@ def _load_npz(path: Path) -> Dataset:
     except ValueError as e:
         if "allow_pickle" in str(e):
             raise ValueError(f"{path}: holds pickled objects, which nnref never loads") from None
-        raise
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
     missing = [k for k in IDX_FILES if k not in arrays]
     if missing:
         raise ValueError(f"{path}: missing arrays {missing} (has {sorted(names)})")
@@ -190,11 +225,21 @@ def mnist_search_dirs(data_dir: str | os.PathLike[str] | None = None) -> list[Pa
 def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """MNIST from local files: ``mnist.npz`` or the four IDX files (optionally ``.gz``).
 
-    Raises ``FileNotFoundError`` saying where to put the files when none are found.
+    Raises ``FileNotFoundError`` saying where to put the files when none are found, and
+    ``ValueError`` when ``data_dir`` is not a directory or a file is not what its name says.
     """
+    if data_dir is not None:
+        d = Path(data_dir)
+        if not d.exists():
+            raise FileNotFoundError(f"load_mnist: data directory {d} does not exist")
+        if not d.is_dir():
+            hint = f" (give its directory, {d.parent})" if d.name == "mnist.npz" else ""
+            raise ValueError(f"load_mnist: {d} is a file, not a directory{hint}")
     dirs = mnist_search_dirs(data_dir)
     for d in dirs:
         npz = d / "mnist.npz"
+        if npz.exists() and not npz.is_file():
+            raise ValueError(f"{npz}: not a regular file")
         if npz.is_file():
             return _load_npz(npz)
         paths = {k: _find_idx(d, stem) for k, stem in IDX_FILES.items()}
@@ -211,18 +256,26 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
                 f"{d}: incomplete MNIST IDX set, missing {missing} (.gz allowed)"
             )
     where = ", ".join(str(d) for d in dirs)
+    elsewhere = (
+        ""
+        if data_dir is not None
+        else ", or give another directory (nnref train --data-dir DIR, load_mnist(data_dir))"
+    )
     raise FileNotFoundError(
         f"MNIST not found in {where}. Put Keras' mnist.npz there, or the four IDX files "
-        f"({', '.join(IDX_FILES.values())}, optionally gzipped), or pass --data-dir. "
+        f"({', '.join(IDX_FILES.values())}, optionally gzipped){elsewhere}. "
         "The default dataset, digits, needs no files."
     )
 
 
 def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """``digits``, ``mnist`` (from ``data_dir``, see :func:`load_mnist`) or ``toy``."""
+    if name not in ("digits", "mnist", "toy"):
+        raise ValueError(f"load_dataset: unknown dataset {name!r}: choose digits, mnist or toy")
+    if data_dir is not None and name != "mnist":
+        raise ValueError(f"load_dataset: data_dir applies to 'mnist' only, not {name!r}")
     if name == "digits":
         return load_digits()
     if name == "mnist":
         return load_mnist(data_dir)
-    if name == "toy":
-        return toy_two_feature()
-    raise ValueError(f"unknown dataset {name!r}: choose digits, mnist or toy")
+    return toy_two_feature()

@@ -100,7 +100,11 @@ ERRATA: tuple[Erratum, ...] = (
 def run_errata(
     steps: int | None = None, seed: int = 0, log: Callable[[str], None] = print
 ) -> list[dict[str, Any]]:
-    """Run every erratum and its fixed recipe; return one row per erratum."""
+    """Run every erratum and its fixed recipe; return one row per erratum.
+
+    ``steps`` (default: each recipe's) and ``seed`` are validated as ``nnref train``'s options
+    (:class:`~nnref.train.loop.ConfigError`).
+    """
     rows = []
     for e in ERRATA:
         cfg = make_config(e.recipe, seed=seed, steps=steps)
@@ -125,12 +129,20 @@ def run_errata(
             "effect": e.effect,
         }
         rows.append(row)
-        log(
-            f"{e.name} ({e.recipe}, {cfg.steps} steps on {cfg.dataset})\n  bug:    {e.bug}\n"
-            f"  effect: {e.effect}\n  last batch loss  fixed {row['fixed_loss']:.4f}  bug {row['bug_loss']:.4f}\n"
-            f"  test accuracy    fixed {row['fixed_test_accuracy']:.4f}  bug {row['bug_test_accuracy']:.4f}"
-        )
+        log(format_row(row))
     return rows
 
 
-__all__ = ["ERRATA", "Erratum", "run_errata"]
+def format_row(row: dict[str, Any]) -> str:
+    """The text report of one erratum; losses to 3 significant digits (``1.11e-06``: a fixed
+    number of decimals would print tiny losses as ``0.0000``), accuracies to 4 decimals."""
+    return (
+        f"{row['erratum']} ({row['recipe']}, {row['steps']} steps on {row['dataset']})\n"
+        f"  bug:    {row['bug']}\n  effect: {row['effect']}\n"
+        f"  last batch loss  fixed {row['fixed_loss']:.3g}  bug {row['bug_loss']:.3g}\n"
+        f"  test accuracy    fixed {row['fixed_test_accuracy']:.4f}  "
+        f"bug {row['bug_test_accuracy']:.4f}"
+    )
+
+
+__all__ = ["ERRATA", "Erratum", "format_row", "run_errata"]

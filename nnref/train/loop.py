@@ -10,30 +10,118 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import zipfile
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnref.data.batching import kfold_batches
-from nnref.data.datasets import Dataset, load_dataset
+from nnref.data.batching import kfold_batches, kfold_sizes
+from nnref.data.datasets import Dataset, load_dataset, sniff_npz
 from nnref.optim import OPTIMIZERS, Optimizer, OptState
 from nnref.train import model as m
 from nnref.train.recipes import RECIPES, Recipe
 
 CHECKPOINT = "checkpoint.npz"
 FORMAT_VERSION = 1
+#: Every file ``train(..., out=...)`` writes (the pictures only with matplotlib installed).
+OUTPUT_FILES = ("metrics.csv", "metrics.json", "curves.png", "predictions.png", CHECKPOINT)
+DATASETS = ("digits", "mnist", "toy")
+#: Held-out samples evaluated at every log step: the first ``HELDOUT_MAX`` of the test set (all
+#: of digits' 360; 1000 of MNIST's 10 000, which bounds the cost of a log line to about eight
+#: forward passes of a 128-image batch). The final test accuracy always uses the whole set.
+HELDOUT_MAX = 1000
+#: The ``nnref train`` flag behind each option, for messages.
+FLAGS = {
+    "recipe": "RECIPE",
+    "dataset": "--dataset",
+    "steps": "--steps",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "optimizer": "--optimizer",
+    "learning_rate": "--lr",
+    "seed": "--seed",
+    "dtype": "--dtype",
+    "data_dir": "--data-dir",
+    "display_step": "--log-every",
+    "out": "--out",
+    "resume": "--resume",
+}
+
+
+class ConfigError(ValueError):
+    """An invalid training option: ``field`` (a :class:`RunConfig` field, or ``epochs``,
+    ``out``, ``resume``), the offending ``value`` and the ``reason``.
+
+    ``str(e)`` names the field; :meth:`cli_message` names the ``nnref train`` flag instead.
+    """
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field, self.value, self.reason = field, value, reason
+        super().__init__(
+            f"{field} {value!r}: {reason}" if value is not None else f"{field}: {reason}"
+        )
+
+    @property
+    def flag(self) -> str:
+        return FLAGS.get(self.field, self.field)
+
+    def cli_message(self) -> str:
+        """One line naming the flag and the value, e.g. ``--lr nan: must be ...``."""
+        if self.value is None or isinstance(self.value, bool):
+            return f"{self.flag}: {self.reason}"
+        return f"{self.flag} {self.value}: {self.reason}"
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss (or a parameter) became NaN or infinite at ``step``; ``checkpoint`` is the
+    checkpoint left on disk (``None`` when none was written), at ``checkpoint_step``."""
+
+    def __init__(
+        self, message: str, step: int, checkpoint: Path | None, checkpoint_step: int | None
+    ) -> None:
+        super().__init__(message)
+        self.step, self.checkpoint, self.checkpoint_step = step, checkpoint, checkpoint_step
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped the run after ``step``; ``checkpoint`` holds the state to resume
+    from (``None`` without ``out``), at ``checkpoint_step``."""
+
+    def __init__(self, step: int, checkpoint: Path | None, checkpoint_step: int | None) -> None:
+        where = f"; {checkpoint} holds step {checkpoint_step}" if checkpoint is not None else ""
+        super().__init__(f"interrupted after step {step}{where}")
+        self.step, self.checkpoint, self.checkpoint_step = step, checkpoint, checkpoint_step
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _require_int(field: str, v: Any, lo: int) -> None:
+    if not _is_int(v) or v < lo:
+        what = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+        raise ConfigError(field, v, f"must be {what}")
 
 
 @dataclass(frozen=True)
 class RunConfig:
+    """One training run's options; every field is validated on construction
+    (:class:`ConfigError` naming the field).
+
+    ``batch_size`` is 0 for recipes that train on the full batch (``sigmoid-mse``).
+    """
+
     recipe: str
     dataset: str
     steps: int
@@ -45,6 +133,50 @@ class RunConfig:
     data_dir: str | None = None
     display_step: int = 100
 
+    def __post_init__(self) -> None:
+        if self.recipe not in RECIPES:
+            raise ConfigError("recipe", self.recipe, f"unknown; choose one of {sorted(RECIPES)}")
+        if self.dataset not in DATASETS:
+            raise ConfigError("dataset", self.dataset, f"unknown; choose one of {list(DATASETS)}")
+        _require_int("steps", self.steps, 1)
+        if RECIPES[self.recipe].batching == "full":
+            if self.batch_size != 0:
+                raise ConfigError(
+                    "batch_size",
+                    self.batch_size,
+                    f"does not apply: {self.recipe} trains on the full batch",
+                )
+        else:
+            _require_int("batch_size", self.batch_size, 1)
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                "optimizer", self.optimizer, f"unknown; choose one of {sorted(OPTIMIZERS)}"
+            )
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, float) or not math.isfinite(lr) or lr <= 0:
+            raise ConfigError("learning_rate", lr, "must be a finite number > 0")
+        with np.errstate(over="ignore", under="ignore"):
+            lr32 = float(np.float32(lr))
+        if not 0 < lr32 < math.inf:  # Keras (and nnref.optim) keep learning rates in float32
+            raise ConfigError("learning_rate", lr, "rounds to 0 or inf in float32")
+        _require_int("seed", self.seed, 0)
+        if self.dtype not in ("float32", "float64"):
+            raise ConfigError("dtype", self.dtype, "must be float32 or float64")
+        if self.data_dir is not None:
+            if not self.data_dir:
+                raise ConfigError("data_dir", "''", "is empty; name a directory")
+            if self.dataset != "mnist":
+                raise ConfigError(
+                    "data_dir",
+                    self.data_dir,
+                    f"applies to --dataset mnist only (this run uses {self.dataset})",
+                )
+            d = Path(self.data_dir)
+            if not d.is_dir():
+                reason = "is not a directory" if d.exists() else "does not exist"
+                raise ConfigError("data_dir", self.data_dir, reason)
+        _require_int("display_step", self.display_step, 1)
+
     def key(self) -> str:
         """What must match for a checkpoint to be resumed under this configuration."""
         d = asdict(self)
@@ -55,30 +187,43 @@ class RunConfig:
 
 def make_config(recipe: str, *, data: Dataset | None = None, **overrides: Any) -> RunConfig:
     """A recipe's defaults with ``None``-valued overrides ignored; ``epochs`` becomes steps
-    (counted on ``data`` when given, else on the dataset loaded for the purpose)."""
+    (counted on ``data`` when given, else on the dataset loaded for the purpose).
+
+    Raises :class:`ConfigError` (a ``ValueError``) naming the first invalid option.
+    """
     if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
+        raise ConfigError("recipe", recipe, f"unknown; choose one of {sorted(RECIPES)}")
     r = RECIPES[recipe]
     o = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(o.get("data_dir"), os.PathLike):
+        o["data_dir"] = os.fspath(o["data_dir"])
+    unknown = sorted(set(o) - {f.name for f in fields(RunConfig)} - {"epochs"})
+    if unknown:
+        raise TypeError(f"make_config: unknown option(s) {unknown}")
     dataset = o.pop("dataset", r.dataset)
     batch_size = o.pop("batch_size", r.batch_size)
+    if "batch_size" in o and r.batching == "full":
+        raise ConfigError(
+            "batch_size", batch_size, f"does not apply: {recipe} trains on the full batch"
+        )
     epochs = o.pop("epochs", None)
     steps = o.pop("steps", None)
     if epochs is not None and steps is not None:
-        raise ValueError("give --steps or --epochs, not both")
+        raise ConfigError("epochs", epochs, "give --steps or --epochs, not both")
+    lr = o.pop("learning_rate", r.opt_kwargs["learning_rate"])
     cfg = RunConfig(
         recipe=recipe,
         dataset=dataset,
         steps=r.steps if steps is None else steps,
         batch_size=batch_size,
         optimizer=o.pop("optimizer", r.optimizer),
-        learning_rate=float(o.pop("learning_rate", r.opt_kwargs["learning_rate"])),
+        # An int learning rate is a number; anything else is refused by RunConfig.
+        learning_rate=float(lr) if _is_int(lr) else lr,
         display_step=o.pop("display_step", r.display_step),
         **o,
     )
-    if cfg.steps < 0:
-        raise ValueError(f"steps must be >= 0, got {cfg.steps}")
     if epochs is not None:
+        _require_int("epochs", epochs, 1)
         if data is None:
             data = load_dataset(dataset, data_dir=cfg.data_dir)
         n = len(data.y_train)
@@ -138,8 +283,10 @@ def prepare_inputs(recipe: Recipe, data: Dataset, dtype: str) -> tuple[np.ndarra
     def shape(x: np.ndarray) -> np.ndarray:
         if recipe.image_input:
             if x.ndim != 4:
-                raise ValueError(
-                    f"recipe {recipe.name} needs image data (N, H, W, C), dataset has {x.shape}"
+                raise ConfigError(
+                    "dataset",
+                    data.name,
+                    f"{recipe.name} needs images (N, H, W, C); {data.name} has shape {x.shape}",
                 )
             return x
         return x.reshape(x.shape[0], -1)
@@ -150,8 +297,6 @@ def prepare_inputs(recipe: Recipe, data: Dataset, dtype: str) -> tuple[np.ndarra
 def make_optimizer(cfg: RunConfig, recipe: Recipe) -> Optimizer:
     kw = dict(recipe.opt_kwargs) if cfg.optimizer == recipe.optimizer else {}
     kw["learning_rate"] = cfg.learning_rate
-    if cfg.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
     return OPTIMIZERS[cfg.optimizer](**kw)
 
 
@@ -183,7 +328,11 @@ def build_run(cfg: RunConfig, data: Dataset | None = None) -> Run:
     data = data if data is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
     x_train, x_test = prepare_inputs(recipe, data, cfg.dtype)
     if recipe.batching != "full" and cfg.batch_size > len(x_train):
-        raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(x_train)} training samples")
+        raise ConfigError(
+            "batch_size",
+            cfg.batch_size,
+            f"exceeds the {len(x_train)} training samples of {data.name}",
+        )
     layers = recipe.build(data.num_classes)
     init_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x1A17]))
     params = m.init_params(layers, x_train.shape[1:], init_rng, cfg.dtype)
@@ -203,15 +352,19 @@ def build_run(cfg: RunConfig, data: Dataset | None = None) -> Run:
     )
 
 
+def _batch_loss(run: Run, out: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """The recipe's mean loss on one batch of outputs and its gradient w.r.t. ``out``."""
+    if run.loss_fn is not None:
+        return run.loss_fn(out, y)
+    loss, lres = m.loss_fwd(run.recipe.loss, out, y, run.data.num_classes)
+    return float(loss), m.loss_bwd(run.recipe.loss, lres, out.dtype)
+
+
 def loss_and_grads(run: Run, idx: np.ndarray) -> tuple[float, float, list[np.ndarray]]:
     """Mean loss, batch accuracy and parameter gradients on the batch ``idx``."""
     x, y = run.x_train[idx], run.y_train[idx]
     out, res = m.forward(run.layers, run.params, x)
-    if run.loss_fn is not None:
-        loss, dout = run.loss_fn(out, y)
-    else:
-        loss, lres = m.loss_fwd(run.recipe.loss, out, y, run.data.num_classes)
-        dout = m.loss_bwd(run.recipe.loss, lres, out.dtype)
+    loss, dout = _batch_loss(run, out, y)
     grads = m.backward(run.layers, res, dout, len(run.params))
     acc = float(np.mean(m.predict_classes(run.recipe.loss, out) == y))
     return float(loss), acc, grads
@@ -229,12 +382,46 @@ def train_step(run: Run) -> tuple[float, float]:
     return loss, acc
 
 
+def predict(run: Run, x: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """Predicted classes of ``x`` under the current parameters, ``batch`` rows at a time."""
+    preds = [
+        m.predict_classes(run.recipe.loss, m.forward(run.layers, run.params, x[i : i + batch])[0])
+        for i in range(0, len(x), batch)
+    ]
+    return np.concatenate(preds) if preds else np.zeros(0, np.int64)
+
+
 def evaluate(run: Run, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> float:
-    preds = []
+    """Accuracy of the current parameters on ``(x, y)``."""
+    return float(np.mean(predict(run, x, batch) == y))
+
+
+def heldout_metrics(
+    run: Run, x: np.ndarray, y: np.ndarray, batch: int = 1024
+) -> tuple[float, float]:
+    """Mean loss (the recipe's, as in training) and accuracy on ``(x, y)``."""
+    total, right = 0.0, 0
     for i in range(0, len(x), batch):
         out, _ = m.forward(run.layers, run.params, x[i : i + batch])
-        preds.append(m.predict_classes(run.recipe.loss, out))
-    return float(np.mean(np.concatenate(preds) == y))
+        yb = y[i : i + batch]
+        total += _batch_loss(run, out, yb)[0] * len(yb)
+        right += int(np.sum(m.predict_classes(run.recipe.loss, out) == yb))
+    return total / len(x), right / len(x)
+
+
+def batching_summary(cfg: RunConfig, n_train: int) -> str:
+    """What a step trains on, e.g. ``KFold batches of 65-66 (22 per epoch)``."""
+    batching = RECIPES[cfg.recipe].batching
+    if batching == "full":
+        return f"the full batch of {n_train}"
+    per = batches_per_epoch(batching, n_train, cfg.batch_size)
+    if batching == "kfold":
+        sizes = sorted(set(kfold_sizes(n_train, per)))
+        size = "-".join(str(v) for v in sizes)
+        return f"KFold batches of {size} ({per} per epoch)"
+    if batching == "sequential":
+        return f"unshuffled batches of {cfg.batch_size} ({per} per epoch, remainder dropped)"
+    return f"shuffled batches of {cfg.batch_size}"
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -267,34 +454,70 @@ def save_checkpoint(run: Run, path: Path) -> None:
         raise
 
 
-def load_checkpoint(run: Run, path: Path) -> None:
-    """Restore ``run`` from ``path``; refuses a checkpoint from another configuration."""
+def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The checkpoint's metadata and arrays; ``ValueError`` saying what is wrong otherwise."""
+    sniff_npz(path, "nnref checkpoint")
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+            if "meta" not in z.files:
+                raise ValueError(
+                    f"{path}: an .npz without nnref's 'meta' entry (it holds {sorted(z.files)[:6]}): "
+                    "not a checkpoint written by nnref train"
+                )
             stored = {k: z[k] for k in z.files}
         meta = json.loads(bytes(stored.pop("meta")).decode())
-        n = int(meta["n_params"])
-        params = [stored[f"param_{i}"] for i in range(n)]
-        slots = {name: [stored[f"slot_{name}_{i}"] for i in range(n)] for name in meta["slots"]}
-    except (
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        zipfile.BadZipFile,
-        json.JSONDecodeError,
-        UnicodeDecodeError,
-    ) as e:
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise ValueError(f"{path}: holds pickled objects, which nnref never loads") from None
+        if str(e).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a valid nnref checkpoint ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
         raise ValueError(
             f"{path}: not a valid nnref checkpoint ({type(e).__name__}: {e})"
         ) from None
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
-    if meta["config_key"] != run.cfg.key():
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{path}: unsupported checkpoint format {got!r}")
+    return meta, stored
+
+
+def _config_difference(stored_key: str, cfg: RunConfig) -> str:
+    """``--lr 0.1 (this run: 0.5), ...``: the options that differ between two config keys."""
+    try:
+        old = json.loads(stored_key)
+    except (TypeError, json.JSONDecodeError):
+        old = {}
+    new = json.loads(cfg.key())
+    diffs = [
+        f"{FLAGS.get(k, k)} {old.get(k)!s} (this run: {new.get(k)!s})"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
+    return ", ".join(diffs) or "an unreadable configuration"
+
+
+def load_checkpoint(run: Run, path: Path) -> None:
+    """Restore ``run`` from ``path``.
+
+    Refuses (``ValueError``) a file that is not an nnref checkpoint and a checkpoint of another
+    configuration (naming the options that differ).
+    """
+    meta, stored = _read_checkpoint(path)
+    try:
+        n = int(meta["n_params"])
+        params = [stored[f"param_{i}"] for i in range(n)]
+        slots = {name: [stored[f"slot_{name}_{i}"] for i in range(n)] for name in meta["slots"]}
+        step, iterations, history = int(meta["step"]), int(meta["iterations"]), meta["history"]
+        key = meta["config_key"]
+    except (KeyError, TypeError, ValueError) as e:
         raise ValueError(
-            f"{path}: checkpoint was written by another configuration:\n  {meta['config_key']}\n"
-            f"this run is:\n  {run.cfg.key()}"
+            f"{path}: not a valid nnref checkpoint ({type(e).__name__}: {e})"
+        ) from None
+    if key != run.cfg.key():
+        raise ValueError(
+            f"{path} was written with {_config_difference(key, run.cfg)}; resume with the same "
+            "options, or choose another --out"
         )
     if len(params) != len(run.params):
         raise ValueError(f"{path}: {len(params)} parameters, this model has {len(run.params)}")
@@ -304,9 +527,41 @@ def load_checkpoint(run: Run, path: Path) -> None:
                 f"{path}: parameter {p.dtype}{p.shape} does not match {q.dtype}{q.shape}"
             )
     run.params = params
-    run.opt_state = OptState(int(meta["iterations"]), slots)
-    run.step = int(meta["step"])
-    run.history = list(meta["history"])
+    run.opt_state = OptState(iterations, slots)
+    run.step = step
+    run.history = list(history)
+
+
+def prepare_out(out: Path, *, resume: bool) -> None:
+    """Check ``out`` before any training: a directory (created if missing) that nnref can write,
+    holding no earlier run unless ``resume`` (then it must hold ``checkpoint.npz``).
+
+    Raises :class:`ConfigError` on ``out``/``resume`` naming the path and the problem.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError("out", str(out), "exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".nnref-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError("out", str(out), f"cannot be written ({e.strerror or e})") from None
+    for name in OUTPUT_FILES:
+        if (out / name).exists() and not (out / name).is_file():
+            raise ConfigError("out", str(out), f"{name} there is not a regular file")
+    ckpt = out / CHECKPOINT
+    if resume and not ckpt.is_file():
+        raise ConfigError("resume", None, f"no checkpoint at {ckpt}")
+    if not resume:
+        earlier = [name for name in OUTPUT_FILES if (out / name).exists()]
+        if earlier:
+            raise ConfigError(
+                "out",
+                str(out),
+                f"already holds a run ({', '.join(earlier)}); add --resume to continue it, "
+                "or choose another --out",
+            )
 
 
 # --------------------------------------------------------------------------- driver
@@ -320,6 +575,10 @@ class TrainResult:
     test_accuracy: float
     seconds: float
     steps_run: int
+    #: Test samples behind the history's held-out columns (the first ones of the test set).
+    heldout_samples: int = 0
+    test_samples: int = 0
+    train_samples: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -327,9 +586,40 @@ class TrainResult:
             "history": self.history,
             "train_accuracy": self.train_accuracy,
             "test_accuracy": self.test_accuracy,
+            "train_samples": self.train_samples,
+            "test_samples": self.test_samples,
+            "heldout_samples": self.heldout_samples,
             "seconds": self.seconds,
             "steps_run": self.steps_run,
         }
+
+
+@contextmanager
+def _sigint_at_step_end() -> Iterator[list[bool]]:
+    """Turn the first Ctrl-C into a flag the loop reads after each step (a KeyboardInterrupt
+    inside a step could leave the parameters updated but the step count not); a second Ctrl-C
+    interrupts at once. Outside the main thread signals cannot be caught: the flag stays unset
+    and a KeyboardInterrupt arrives as usual."""
+    flag: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag:
+            raise KeyboardInterrupt
+        flag.append(True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _nonfinite_param(params: list[np.ndarray]) -> int | None:
+    """Index of the first parameter array holding NaN or inf, else None."""
+    return next((i for i, p in enumerate(params) if not np.all(np.isfinite(p))), None)
 
 
 def train(
@@ -345,68 +635,159 @@ def train(
 ) -> TrainResult:
     """Train ``cfg``; with ``out``, keep a checkpoint there and write metrics and figures.
 
-    ``stop_after`` ends the run early after that many steps (as an interruption would), leaving
-    the checkpoint to resume from.
+    Every step's loss is checked: a NaN or infinite loss (or parameter) stops the run with
+    :class:`TrainingDiverged`, leaving the last checkpoint written before it. ``out`` is checked
+    before the first step (:func:`prepare_out`). The first Ctrl-C ends the current step, writes
+    the checkpoint and raises :class:`TrainingInterrupted`. ``stop_after`` ends the run early
+    after that many steps (as an interruption would), leaving the checkpoint to resume from.
+    Each logged step (every ``display_step``, the first and the last) records the batch loss and
+    accuracy and the held-out loss and accuracy on the first :data:`HELDOUT_MAX` test samples.
     """
+    _require_int("checkpoint_every", checkpoint_every, 1)
+    if out is not None:
+        prepare_out(out, resume=resume)
+    elif resume:
+        raise ConfigError("resume", None, "needs --out (the directory holding checkpoint.npz)")
     run = build_run(cfg, data)
     ckpt = out / CHECKPOINT if out is not None else None
-    if resume:
-        if ckpt is None or not ckpt.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
+    saved: int | None = None  # step of the checkpoint on disk
+    if resume and ckpt is not None:
         load_checkpoint(run, ckpt)
+        if run.step >= cfg.steps:  # nothing to train: refuse rather than rewrite the outputs
+            done = run.step == cfg.steps
+            raise ConfigError(
+                "steps",
+                cfg.steps,
+                f"the run in {out} is complete (step {run.step} of {run.step}); pass a larger "
+                "--steps to continue it"
+                if done
+                else f"is below the checkpoint's step {run.step} in {out}; pass --steps "
+                f"{run.step + 1} or more to continue it",
+            )
+        saved = run.step
         log(f"resumed from {ckpt} at step {run.step}")
+    n_held = min(HELDOUT_MAX, len(run.x_test))
+    x_held, y_held = run.x_test[:n_held], run.y_test[:n_held]
     t0 = time.perf_counter()
     start = run.step
     bar = _progress(cfg.steps - start, progress)
     emit = bar.write if bar is not None and log is print else log  # lines above the bar
-    while run.step < cfg.steps:
-        loss, acc = train_step(run)
-        if run.step % cfg.display_step == 0 or run.step == 1:
-            run.history.append({"step": run.step, "loss": loss, "accuracy": acc})
-            emit(f"step: {run.step}, loss: {loss:f}, accuracy: {acc:f}")
-        if bar is not None:
-            bar.update(1)
-        if ckpt is not None and run.step % checkpoint_every == 0:
-            save_checkpoint(run, ckpt)
-        if stop_after is not None and run.step - start >= stop_after:
-            break
-    if bar is not None:
-        bar.close()
-    seconds = time.perf_counter() - t0
-    if ckpt is not None:
-        save_checkpoint(run, ckpt)
-    result = TrainResult(
-        cfg,
-        run.history,
-        evaluate(run, run.x_train, run.y_train),
-        evaluate(run, run.x_test, run.y_test),
-        seconds,
-        run.step - start,
-    )
+
+    def diverged(what: str) -> TrainingDiverged:
+        kept = (
+            f"; {ckpt} (step {saved}) is kept"
+            if saved is not None
+            else ("; no checkpoint was written before it" if ckpt is not None else "")
+        )
+        return TrainingDiverged(
+            f"{what} at step {run.step} (learning rate {cfg.learning_rate:g}): training "
+            f"diverged; lower the learning rate (--lr){kept}",
+            run.step,
+            ckpt if saved is not None else None,
+            saved,
+        )
+
+    # Overflow is detected below, step by step: NumPy's warnings would only repeat it.
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        _sigint_at_step_end() as (stop),
+    ):
+        try:
+            while run.step < cfg.steps:
+                loss, acc = train_step(run)
+                if not math.isfinite(loss):
+                    raise diverged(f"the loss is {loss}")
+                if run.step % cfg.display_step == 0 or run.step in (1, cfg.steps):
+                    h_loss, h_acc = heldout_metrics(run, x_held, y_held)
+                    if not math.isfinite(h_loss):  # the parameters this step produced overflow
+                        raise diverged(f"the held-out loss is {h_loss}")
+                    run.history.append(
+                        {
+                            "step": run.step,
+                            "loss": loss,
+                            "accuracy": acc,
+                            "heldout_loss": h_loss,
+                            "heldout_accuracy": h_acc,
+                        }
+                    )
+                    emit(
+                        f"step: {run.step}, loss: {loss:f}, accuracy: {acc:f}, held-out loss: "
+                        f"{h_loss:f}, accuracy: {h_acc:f}"
+                    )
+                if bar is not None:
+                    bar.update(1)
+                last = run.step == cfg.steps
+                stopping = bool(stop) or (stop_after is not None and run.step - start >= stop_after)
+                if ckpt is not None and (run.step % checkpoint_every == 0 or last or stopping):
+                    if _nonfinite_param(run.params) is not None:
+                        raise diverged("a parameter is not finite")
+                    save_checkpoint(run, ckpt)
+                    saved = run.step
+                if stop:
+                    raise TrainingInterrupted(run.step, ckpt if saved is not None else None, saved)
+                if stopping:
+                    break
+        except KeyboardInterrupt as e:  # a second Ctrl-C, or one outside the main thread
+            if isinstance(e, TrainingInterrupted):
+                raise
+            raise TrainingInterrupted(
+                run.step, ckpt if saved is not None else None, saved
+            ) from None
+        finally:
+            if bar is not None:
+                bar.close()
+        if _nonfinite_param(run.params) is not None:
+            raise diverged("a parameter is not finite")
+        seconds = time.perf_counter() - t0
+        pred_test = predict(run, run.x_test)
+        result = TrainResult(
+            cfg,
+            run.history,
+            evaluate(run, run.x_train, run.y_train),
+            float(np.mean(pred_test == run.y_test)),
+            seconds,
+            run.step - start,
+            n_held,
+            len(run.x_test),
+            len(run.x_train),
+        )
     log(
         f"test accuracy: {result.test_accuracy:f} (train {result.train_accuracy:f}, "
         f"{result.steps_run} steps in {seconds:.1f} s)"
     )
     if out is not None:
-        write_outputs(run, result, out)
+        skipped = write_outputs(run, result, out, pred_test)
+        if skipped:
+            log(skipped)
     return result
 
 
 def _progress(total: int, enabled: bool) -> Any:
+    """A tqdm bar on stderr, only when stderr is a terminal (redirected to a file, tqdm would
+    write a redraw every tenth of a second)."""
     if not enabled or total <= 0:
         return None
     try:
         from tqdm import tqdm
     except ImportError:
         return None
+    if not sys.stderr.isatty():
+        return None
     return tqdm(total=total, unit="step", file=sys.stderr, leave=False)
 
 
-def write_outputs(run: Run, result: TrainResult, out: Path) -> None:
-    """metrics.csv, metrics.json and, with matplotlib, curves.png and predictions.png."""
+def write_outputs(
+    run: Run, result: TrainResult, out: Path, pred_test: np.ndarray | None = None
+) -> str | None:
+    """metrics.csv, metrics.json and, with matplotlib, curves.png and predictions.png.
+
+    ``pred_test``: the predicted classes of the whole test set (computed when not given).
+    Returns a note when the pictures were skipped (matplotlib missing), else None.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    columns = ["step", "loss", "accuracy", "heldout_loss", "heldout_accuracy"]
     with open(out / "metrics.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["step", "loss", "accuracy"])
+        w = csv.DictWriter(f, fieldnames=columns, restval="")
         w.writeheader()
         w.writerows(run.history)
     (out / "metrics.json").write_text(json.dumps(result.to_json(), indent=1))
@@ -416,36 +797,119 @@ def write_outputs(run: Run, result: TrainResult, out: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return
-    steps = [h["step"] for h in run.history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a1.plot(steps, [h["loss"] for h in run.history])
-    a1.set(xlabel="step", ylabel="batch loss", title=f"{run.cfg.recipe} on {run.cfg.dataset}")
-    a2.plot(steps, [h["accuracy"] for h in run.history])
-    a2.set(
-        xlabel="step",
-        ylabel="batch accuracy",
-        ylim=(0, 1.02),
-        title=f"test accuracy {result.test_accuracy:.3f}",
+        return (
+            "curves.png and predictions.png skipped: matplotlib is not installed "
+            "(pip install 'nnref[plot]')"
+        )
+    if pred_test is None:
+        pred_test = predict(run, run.x_test)
+    for name, fig in (
+        ("curves.png", curves_figure(result)),
+        ("predictions.png", predictions_figure(run, pred_test)),
+    ):
+        if fig is not None:  # predictions.png: images or two features only
+            fig.savefig(out / name, dpi=100)
+            plt.close(fig)
+    return None
+
+
+def curves_figure(result: TrainResult) -> Any:
+    """Loss and accuracy against the step: the training batch's, and the held-out set's at
+    each logged step. Needs matplotlib; returns the ``Figure``."""
+    import matplotlib.pyplot as plt
+
+    hist = result.history
+    held = [h for h in hist if "heldout_loss" in h]
+    n_test = result.test_samples
+    held_label = (
+        f"held-out ({result.heldout_samples} test samples)"
+        if result.heldout_samples == n_test
+        else f"held-out (first {result.heldout_samples} of {n_test} test samples)"
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+        ax.plot([h["step"] for h in hist], [h[key] for h in hist], label="training batch")
+        if held:
+            ax.plot(
+                [h["step"] for h in held],
+                [h[f"heldout_{key}"] for h in held],
+                "o-",
+                markersize=3,
+                label=held_label,
+            )
+        ax.set(xlabel="step", ylabel=key, title=key)
+        ax.legend(fontsize=8)
+    axes[1].set_ylim(0, 1.02)
+    cfg = result.config
+    fig.suptitle(
+        f"{cfg.recipe} on {cfg.dataset}, {hist[-1]['step']} steps: final test accuracy "
+        f"{result.test_accuracy:.4f} ({n_test} samples)"
     )
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=100)
-    plt.close(fig)
-    if run.data.x_test.ndim == 4:
-        n = min(20, len(run.x_test))
-        out_, _ = m.forward(run.layers, run.params, run.x_test[:n])
-        pred = m.predict_classes(run.recipe.loss, out_)
-        fig, axes = plt.subplots(2, 10, figsize=(10, 2.6))
-        for i, ax in enumerate(axes.flat):
+    return fig
+
+
+def predictions_figure(
+    run: Run, pred: np.ndarray, *, grid: tuple[int, int] = (2, 10)
+) -> Any | None:
+    """Test predictions ``pred`` (one class per test sample). Images: a grid titled
+    ``true→predicted``, the misclassified ones first (up to half the grid, in red), then
+    correctly classified ones, each group in test-set order. Two-feature data: the predicted
+    class regions, test points coloured by their true class, misclassified ones crossed out.
+    Needs matplotlib; returns the ``Figure`` (None for other data: nothing to draw)."""
+    import matplotlib.pyplot as plt
+
+    x, y = run.data.x_test, run.y_test
+    wrong, right = np.flatnonzero(pred != y), np.flatnonzero(pred == y)
+    if x.ndim == 4:
+        rows, cols = grid
+        shown_wrong = wrong[: rows * cols // 2]
+        shown = [*shown_wrong, *right[: rows * cols - len(shown_wrong)]]
+        fig, axes = plt.subplots(rows, cols, figsize=(cols, 1.4 * rows))
+        for k, ax in enumerate(np.ravel(axes)):
             ax.axis("off")
-            if i < n:
-                ax.imshow(run.data.x_test[i, :, :, 0], cmap="gray_r")
-                ok = pred[i] == run.y_test[i]
-                ax.set_title(f"{pred[i]}", color="green" if ok else "red", fontsize=10)
-        fig.suptitle("test images, predicted label (red: wrong)")
-        fig.tight_layout()
-        fig.savefig(out / "predictions.png", dpi=100)
-        plt.close(fig)
+            if k < len(shown):
+                i = shown[k]
+                ax.imshow(x[i, :, :, 0], cmap="gray_r")
+                color = "green" if pred[i] == y[i] else "red"
+                ax.set_title(f"{y[i]}→{pred[i]}", color=color, fontsize=10)
+        head = (
+            f"{len(wrong)} of {len(y)} wrong, {len(shown_wrong)} shown first in red"
+            if len(wrong)
+            else f"all {len(y)} right"
+        )
+        fig.suptitle(f"test images, true→predicted label ({head})", fontsize=10)
+    elif x.ndim == 2 and x.shape[1] == 2:
+        lo, hi = x.min(0) - 0.5, x.max(0) + 0.5
+        g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
+        mesh = np.stack([g0.ravel(), g1.ravel()], 1).astype(run.x_test.dtype)
+        fig, ax = plt.subplots(figsize=(5, 4.2))
+        ax.contourf(g0, g1, predict(run, mesh).reshape(g0.shape), alpha=0.2, cmap="coolwarm")
+        ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=25)
+        if len(wrong):
+            ax.scatter(x[wrong, 0], x[wrong, 1], marker="x", c="k", s=60, label="misclassified")
+            ax.legend(fontsize=8)
+        ax.set(xlabel="feature 0", ylabel="feature 1")
+        ax.set_title(
+            f"test points by true class, regions by prediction: {len(wrong)} of {len(y)} wrong",
+            fontsize=9,
+        )
+    else:
+        return None
+    fig.tight_layout()
+    return fig
 
 
-__all__ = ["RunConfig", "TrainResult", "batch_indices", "make_config", "train"]
+__all__ = [
+    "ConfigError",
+    "RunConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "batch_indices",
+    "curves_figure",
+    "make_config",
+    "predictions_figure",
+    "prepare_out",
+    "train",
+]

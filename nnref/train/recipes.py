@@ -166,7 +166,7 @@ RECIPES: dict[str, Recipe] = {
             notes="Full-batch gradient descent at the TF version's lr 0.1. The lesson initialises every "
             "weight to 1, which keeps the three hidden units identical and, without biases, cannot "
             "separate two classes (see nnref errata); nnref uses Glorot-uniform weights and 2000 "
-            "steps. A 3-unit sigmoid/MSE net is not a digits classifier: on digits it scores ~0.2.",
+            "steps. A 3-unit sigmoid/MSE net is not a digits classifier (its digits score: README).",
         ),
         Recipe(
             "three-layer",

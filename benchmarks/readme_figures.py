@@ -1,0 +1,356 @@
+"""Every figure in README.md comes from a command; this script renders them.
+
+A README block between ``<!-- generated: NAME -->`` and ``<!-- end generated -->`` is the
+rendering of ``benchmarks/results/NAME.json``, the saved output of NAME's command::
+
+    python benchmarks/readme_figures.py --check             # README == rendering of the results?
+    python benchmarks/readme_figures.py --write             # rewrite the blocks from the results
+    python benchmarks/readme_figures.py --measure NAME ...  # run the commands, save the results
+    python benchmarks/readme_figures.py --list              # blocks, commands, results files
+
+Figures depend on the machine (BLAS kernels, TF build): measure on the reference machine,
+``--write``, and commit the results files with the README. ``tests/test_readme.py`` fails when a
+block differs from the rendering of its committed results.
+
+Adding a block: one renderer, decorated with ``@block(NAME, *COMMAND)``, taking the parsed
+results and returning the block's Markdown; the results file; the two markers in README.md.
+COMMAND is an argv: ``{python}`` stands for this interpreter, ``{out}`` for the results file
+(a command without ``{out}`` prints its JSON on stdout). Run from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+RESULTS = ROOT / "benchmarks" / "results"
+BEGIN = "<!-- generated: {name} -->"
+END = "<!-- end generated -->"
+_MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->\n(.*?)^<!-- end generated -->$", re.M | re.S)
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    command: tuple[str, ...]
+    render: Callable[[Any], str]
+
+    def results_file(self, results_dir: Path = RESULTS) -> Path:
+        return results_dir / f"{self.name}.json"
+
+    def command_line(self) -> str:
+        out = str(self.results_file().relative_to(ROOT))
+        return " ".join(
+            a.replace("{python}", "python").replace("{out}", out) for a in self.command
+        ) + ("" if "{out}" in self.command else f" > {out}")
+
+
+BLOCKS: dict[str, Block] = {}
+
+
+def block(name: str, *command: str) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
+    """Register ``render`` as the renderer of README block ``name``, measured by ``command``."""
+
+    def register(render: Callable[[Any], str]) -> Callable[[Any], str]:
+        if name in BLOCKS:
+            raise ValueError(f"README block {name!r} is registered twice")
+        BLOCKS[name] = Block(name, tuple(command), render)
+        return render
+
+    return register
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def _e(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1e}"
+
+
+#: Column titles of `nnref verify`'s legs, in its order.
+_LEG_TITLES = {
+    "fd": "FD",
+    "tf": "TF",
+    "keras": "Keras",
+    "sklearn": "scikit-learn",
+    "jax": "JAX",
+    "torch": "PyTorch",
+}
+
+
+def _verify_cell(row: dict[str, Any], leg: str) -> str:
+    status = row.get("status", {}).get(leg, "n/a")
+    value = row.get(leg)
+    if value is None:
+        return "not installed" if status == "not installed" else "—"
+    return f"{value:.1e}" + (" FAIL" if status == "FAIL" else "")
+
+
+@block("verify", "{python}", "-m", "nnref", "verify", "--json")
+def render_verify(results: dict[str, Any]) -> str:
+    """`nnref verify --json`: worst error per op, dtype and oracle (one column per leg)."""
+    legs = [leg for leg in _LEG_TITLES if any(leg in r for r in results["rows"])]
+    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+    lines = [
+        f"`nnref verify --json` on this machine ({versions}); {results['failed']} of "
+        f"{len(results['rows'])} rows failed. `—`: the oracle has no counterpart of that op.",
+        "",
+        "| op | dtype | cases | " + " | ".join(_LEG_TITLES[leg] for leg in legs) + " | verdict |",
+        "| --- " * (len(legs) + 4) + "|",
+    ]
+    for r in results["rows"]:
+        cells = " | ".join(_verify_cell(r, leg) for leg in legs)
+        verdict = "ok" if r["ok"] else "FAIL"
+        lines.append(f"| `{r['op']}` | {r['dtype']} | {r['cases']} | {cells} | {verdict} |")
+    return "\n".join(lines)
+
+
+@block("errata", "{python}", "-m", "nnref", "errata", "--json")
+def render_errata(rows: list[dict[str, Any]]) -> str:
+    """`nnref errata --json`: each lesson's bug beside the fixed recipe."""
+    lines = [
+        "| lesson bug | what it does | test accuracy fixed / bug |",
+        "| --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['bug']} | {r['effect']}; last batch loss {r['fixed_loss']:.3g} fixed vs "
+            f"{r['bug_loss']:.3g} bug ({r['steps']} steps on {r['dataset']}) "
+            f"| {r['fixed_test_accuracy']:.4f} / {r['bug_test_accuracy']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+#: What each recipe is: the lesson, and the network (structure, not measured figures).
+_RECIPE_TEXT = {
+    "mlp": ("000 MLP", "64-128-256-10 relu, {opt} (the original notebook's rate), {batches}"),
+    "cnn": (
+        "001 CNN",
+        "conv5x5x32-pool-conv5x5x64-pool-fc1024, N(0, 0.05) weights, {opt}, {batches}",
+    ),
+    "naive-dense": (
+        "002 NaiveDense vs Keras",
+        "64-512-10, uniform(0, 0.1) weights, softmax + Keras probability SCCE, {opt} (the "
+        "lesson's Keras twin), {batches}",
+    ),
+    "digits-kfold": (
+        "003 digits + KFold",
+        "64-30-10, N(0, 1) weights and biases, one {opt}, {batches}",
+    ),
+    "three-layer": ("004 TF1 three-layer", "64-128-64-10 Glorot, {opt}, {batches}"),
+    "sigmoid-mse": (
+        "003 NumPy 2-3-1",
+        "2-3-1 sigmoid, no biases, MSE, full-batch GD {lr}, {batches}",
+    ),
+}
+_OPT = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
+_BATCHING = {
+    "stream": "shuffled batches",
+    "sequential": "sequential batches",
+    "kfold": "KFold batches",
+    "full": "full batch",
+}
+
+
+def _batches(run: dict[str, Any]) -> str:
+    from nnref.data.batching import kfold_sizes
+    from nnref.train.loop import batches_per_epoch
+    from nnref.train.recipes import RECIPES
+
+    batching = RECIPES[run["recipe"]].batching
+    steps, n = run["steps"], run["train_samples"]
+    if batching == "full":
+        return f"{steps} steps"
+    if batching == "kfold":
+        per = batches_per_epoch(batching, n, run["batch_size"])
+        sizes = kfold_sizes(n, per)
+        parts = " + ".join(
+            f"{sizes.count(s)}\N{MULTIPLICATION SIGN}{s}" for s in sorted(set(sizes), reverse=True)
+        )
+        return f"KFold batches ({parts}), {steps // per} epochs"
+    if batching == "sequential":
+        return f"{steps} sequential steps of {run['batch_size']}"
+    return f"{steps} steps of {run['batch_size']}"
+
+
+@block("recipes", "{python}", "benchmarks/recipe_accuracy.py", "--json", "{out}")
+def render_recipes(results: dict[str, Any]) -> str:
+    """`benchmarks/recipe_accuracy.py`: every recipe's test accuracy at its defaults."""
+    from nnref.train.recipes import RECIPES
+
+    runs = {(r["recipe"], r["dataset"]): r for r in results["runs"]}
+    digits = next(r for r in results["runs"] if r["dataset"] == "digits")
+    first = next(iter(results["runs"]))
+    lines = [
+        f"Default dataset digits ({digits['train_samples']} train / {digits['test_samples']} "
+        f"held-out, the lesson's 80/20 split), {first['dtype']}, seed {first['seed']}. Step "
+        "budgets are the lessons' numbers of optimizer steps. Test accuracies from "
+        f"`python benchmarks/recipe_accuracy.py` (NumPy {results['platform']['numpy']}, "
+        f"{results['platform']['blas_threads']} BLAS threads, this machine).",
+        "",
+        "| recipe | lesson | network, optimizer, batches | test accuracy |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, recipe in RECIPES.items():
+        run = runs[name, recipe.dataset]
+        lesson, text = _RECIPE_TEXT[name]
+        desc = text.format(
+            opt=f"{_OPT[run['optimizer']]} {run['learning_rate']:g}",
+            lr=f"{run['learning_rate']:g}",
+            batches=_batches(run),
+        )
+        acc = f"{run['test_accuracy']:.4f}"
+        if recipe.dataset != "digits":
+            acc += f" on `{recipe.dataset}`"
+            if (name, "digits") in runs:
+                acc += f" ({runs[name, 'digits']['test_accuracy']:.4f} on digits)"
+        lines.append(f"| `{name}` | {lesson} | {desc} | {acc} |")
+    toy = runs.get(("sigmoid-mse", "digits"))
+    if toy is not None:
+        lines += [
+            "",
+            "`sigmoid-mse` is the lesson's two-feature toy network: its default dataset is `toy` "
+            "(the lesson's CSV cannot be downloaded, so a deterministic two-blob set stands in). "
+            "A 3-unit sigmoid/MSE net is not a 10-class digits classifier "
+            f"({toy['test_accuracy']:.4f} on digits), so it is held to the toy set, not to the "
+            "0.95 bar of the classifier recipes.",
+        ]
+    return "\n".join(lines)
+
+
+@block("parity", "{python}", "benchmarks/parity.py", "--json", "{out}")
+def render_parity(results: dict[str, Any]) -> str:
+    """`benchmarks/parity.py --json`: per-step loss of nnref vs a TF GradientTape loop."""
+    from nnref.train.recipes import RECIPES
+
+    v = results["versions"]
+    rows: dict[str, dict[str, float]] = {}
+    for r in results["rows"]:
+        rows.setdefault(r["recipe"], {})[r["dtype"]] = r["max_rel"]
+    lines = [
+        f"`python benchmarks/parity.py --json` ({results['steps']} steps, TF {v['tensorflow']} / "
+        f"Keras {v['keras']} / NumPy {v['numpy']}):",
+        "",
+        "| recipe | float64: max relative loss difference | float32 |",
+        "| --- | --- | --- |",
+    ]
+    for name, r in rows.items():
+        recipe = RECIPES[name]
+        what = f"{_OPT[recipe.optimizer]}, {_BATCHING[recipe.batching]}"
+        lines.append(f"| `{name}` ({what}) | {_e(r.get('float64'))} | {_e(r.get('float32'))} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- machinery
+
+
+def load_results(name: str, results_dir: Path = RESULTS) -> Any:
+    return json.loads(BLOCKS[name].results_file(results_dir).read_text())
+
+
+def render(name: str, results: Any = None, results_dir: Path = RESULTS) -> str:
+    """Block ``name`` rendered from ``results`` (default: its saved results file)."""
+    return BLOCKS[name].render(load_results(name, results_dir) if results is None else results)
+
+
+def readme_blocks(text: str) -> dict[str, str]:
+    """Each generated block's current body, by name; ``ValueError`` on unknown or repeated
+    names, and on registered blocks missing from the README."""
+    found: dict[str, str] = {}
+    for m in _MARKER.finditer(text):
+        name = m.group(1)
+        if name not in BLOCKS:
+            raise ValueError(f"README block {name!r} has no renderer in {Path(__file__).name}")
+        if name in found:
+            raise ValueError(f"README block {name!r} appears twice")
+        found[name] = m.group(2).rstrip("\n")
+    missing = sorted(set(BLOCKS) - set(found))
+    if missing:
+        raise ValueError(f"README lacks the generated block(s) {missing}")
+    return found
+
+
+def rewrite(text: str, results_dir: Path = RESULTS) -> str:
+    """``text`` with every generated block replaced by its rendering."""
+    readme_blocks(text)  # validates the markers
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return f"{BEGIN.format(name=name)}\n{render(name, results_dir=results_dir)}\n{END}"
+
+    return _MARKER.sub(sub, text)
+
+
+def stale(text: str, results_dir: Path = RESULTS) -> dict[str, str]:
+    """The blocks of ``text`` that differ from their rendering, with a unified diff each."""
+    out = {}
+    for name, body in readme_blocks(text).items():
+        want = render(name, results_dir=results_dir)
+        if body != want:
+            diff = difflib.unified_diff(
+                body.splitlines(), want.splitlines(), "README.md", f"rendered {name}", lineterm=""
+            )
+            out[name] = "\n".join(diff)
+    return out
+
+
+def measure(name: str) -> Path:
+    """Run block ``name``'s command and save its JSON results."""
+    b = BLOCKS[name]
+    path = b.results_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [a.replace("{python}", sys.executable).replace("{out}", str(path)) for a in b.command]
+    proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
+    if "{out}" not in b.command:
+        data = json.loads(proc.stdout)  # verify exits 1 on a failed op: its table says FAIL
+        path.write_text(json.dumps(data, indent=1) + "\n")
+    elif proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    g = ap.add_mutually_exclusive_group(required=True)
+    g.add_argument("--check", action="store_true", help="exit 1 if a block is stale")
+    g.add_argument("--write", action="store_true", help="rewrite README.md's blocks")
+    g.add_argument("--measure", nargs="+", metavar="NAME", help="run and save (or 'all')")
+    g.add_argument("--list", action="store_true", help="each block's command and results file")
+    args = ap.parse_args(argv)
+    if args.list:
+        for b in BLOCKS.values():
+            print(f"{b.name:10s} {b.command_line()}")
+        return 0
+    if args.measure:
+        names = list(BLOCKS) if args.measure == ["all"] else args.measure
+        unknown = sorted(set(names) - set(BLOCKS))
+        if unknown:
+            ap.error(f"unknown block(s) {unknown}; known: {sorted(BLOCKS)}")
+        for name in names:
+            print(f"{name}: {BLOCKS[name].command_line()}", flush=True)
+            print(f"  saved {measure(name).relative_to(ROOT)}", flush=True)
+        return 0
+    text = README.read_text()
+    if args.write:
+        README.write_text(rewrite(text))
+        return 0
+    bad = stale(text)
+    for name, diff in bad.items():
+        print(f"README block {name!r} differs from {BLOCKS[name].command_line()}:\n{diff}")
+    if bad:
+        print("run: python benchmarks/readme_figures.py --write")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""``nnref train`` / ``nnref errata`` / ``nnref`` itself used carelessly: one line on stderr naming
+the flag and the value, exit 2 for usage errors, 1 for a diverged run, 130 for Ctrl-C; never a
+traceback, never a run lost after training."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnref.cli import main
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expect"),
+    [
+        (["train", "mlp", "--log-every", "0", "--steps", "3"], "--log-every 0: must be a positive"),
+        (["train", "mlp", "--lr", "nan"], "--lr nan: must be a finite number > 0"),
+        (["train", "mlp", "--lr", "inf"], "--lr inf: must be a finite number > 0"),
+        (["train", "mlp", "--lr", "-0.1"], "--lr -0.1: must be a finite number > 0"),
+        (["train", "mlp", "--lr", "1e-50"], "--lr 1e-50: rounds to 0 or inf in float32"),
+        (["train", "mlp", "--seed", "-1"], "--seed -1: must be an integer >= 0"),
+        (["train", "mlp", "--batch-size", "0"], "--batch-size 0: must be a positive integer"),
+        (["train", "mlp", "--steps", "0"], "--steps 0: must be a positive integer"),
+        (["train", "mlp", "--epochs", "0"], "--epochs 0: must be a positive integer"),
+        (["train", "mlp", "--steps", "x"], "argument --steps: invalid int value: 'x'"),
+        (["train", "mlp", "--steps", "2", "--epochs", "1"], "--epochs: not allowed with"),
+        (["train", "rnn"], "argument recipe: invalid choice: 'rnn'"),
+        (["train", "mlp", "--dtype", "float16"], "argument --dtype: invalid choice"),
+        (["train", "sigmoid-mse", "--batch-size", "8"], "--batch-size 8: does not apply"),
+        (["train", "mlp", "--batch-size", "5000", "--steps", "1"], "--batch-size 5000: exceeds"),
+        (["train", "cnn", "--dataset", "toy", "--steps", "1"], "--dataset toy: cnn needs images"),
+        (["train", "mlp", "--resume"], "--resume: needs --out"),
+        (["train", "mlp", "--out", ""], "--out '': is empty"),
+        (["errata", "--steps", "0"], "--steps 0: must be a positive integer"),
+        (["errata", "--seed", "-3"], "--seed -3: must be an integer >= 0"),
+        (["errata", "--steps", "1.5"], "argument --steps: invalid int value: '1.5'"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_flag_and_value(argv, expect, capsys) -> None:
+    assert main(argv) == 2
+    line = _one_line_error(capsys)
+    assert line.startswith(f"nnref {argv[0]}: ")
+    assert expect in line
+
+
+def test_data_dir_errors_name_the_flag_and_what_is_wrong(tmp_path, capsys) -> None:
+    f = tmp_path / "mnist.npz"
+    f.write_bytes(b"")
+    cases = [
+        (["--data-dir", str(tmp_path)], "applies to --dataset mnist only (this run uses digits)"),
+        (["--dataset", "mnist", "--data-dir", str(f)], f"--data-dir {f}: is not a directory"),
+        (["--dataset", "mnist", "--data-dir", str(tmp_path / "no")], "does not exist"),
+        (["--dataset", "mnist", "--data-dir", ""], "--data-dir '': is empty"),
+    ]
+    for flags, expect in cases:
+        assert main(["train", "mlp", "--steps", "1", *flags]) == 2
+        assert expect in _one_line_error(capsys)
+
+
+def test_mnist_files_of_the_wrong_kind_are_named(tmp_path, capsys) -> None:
+    npz = tmp_path / "mnist.npz"
+    for content, expect in [
+        (b"", "the file is empty"),
+        (b"x_train,y_train\n1,2\n", "it holds text"),
+        (np.random.default_rng(0).bytes(200), "it starts with bytes"),
+    ]:
+        npz.write_bytes(content)
+        argv = ["train", "cnn", "--dataset", "mnist", "--data-dir", str(tmp_path), "--steps", "1"]
+        assert main(argv) == 2
+        line = _one_line_error(capsys)
+        assert f"{npz}: not an MNIST .npz file" in line
+        assert expect in line
+        assert "pickled" not in line
+
+
+def test_out_problems_are_found_before_the_first_step(tmp_path, capsys) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    taken = tmp_path / "taken"
+    (taken / "metrics.csv").mkdir(parents=True)
+    for out, expect in [
+        (a_file, "exists and is not a directory"),
+        (a_file / "sub", "cannot be written"),
+        (taken, "metrics.csv there is not a regular file"),
+    ]:
+        assert main(["train", "mlp", "--steps", "5", "--out", str(out), "--no-progress"]) == 2
+        captured = capsys.readouterr()
+        assert "step:" not in captured.out  # nothing was trained
+        assert f"--out {out}: {expect}" in captured.err
+
+
+def _train(out: Path, *extra: str) -> list[str]:
+    return ["train", "mlp", "--out", str(out), "--no-progress", "--log-every", "10", *extra]
+
+
+def test_a_finished_run_is_never_overwritten_or_rerun(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "20")) == 0
+    ckpt = (out / "checkpoint.npz").read_bytes()
+    metrics = (out / "metrics.json").read_text()
+    capsys.readouterr()
+    # The same command again, without --resume: refused, nothing touched.
+    assert main(_train(out, "--steps", "20")) == 2
+    assert "already holds a run" in _one_line_error(capsys)
+    # --resume with a budget at or below the checkpoint's step: refused, nothing rewritten.
+    assert main(_train(out, "--steps", "10", "--resume")) == 2
+    assert "--steps 10: is below the checkpoint's step 20" in _one_line_error(capsys)
+    assert main(_train(out, "--steps", "20", "--resume")) == 2
+    assert "is complete (step 20 of 20)" in _one_line_error(capsys)
+    # A changed option is named with both values, not two dumped configurations.
+    assert main(_train(out, "--steps", "30", "--resume", "--lr", "0.5")) == 2
+    line = _one_line_error(capsys)
+    assert "written with --lr 0.1 (this run: 0.5)" in line
+    assert "{" not in line
+    assert (out / "checkpoint.npz").read_bytes() == ckpt
+    assert (out / "metrics.json").read_text() == metrics
+
+
+def test_bad_checkpoint_files_are_named_not_unpickled(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    for content, expect in [
+        (b"", "the file is empty"),
+        (np.random.default_rng(1).bytes(300), "it starts with bytes"),
+        (b"PK\x03\x04 truncated", "not a valid nnref checkpoint"),
+    ]:
+        (out / "checkpoint.npz").write_bytes(content)
+        assert main(_train(out, "--steps", "5", "--resume")) == 2
+        line = _one_line_error(capsys)
+        assert expect in line
+        assert "allow_pickle" not in line
+    np.savez(out / "checkpoint.npz", x=np.zeros(3))
+    assert main(_train(out, "--steps", "5", "--resume")) == 2
+    assert "without nnref's 'meta' entry" in _one_line_error(capsys)
+
+
+def test_divergence_stops_with_step_and_remedy(tmp_path, capsys) -> None:
+    for every in ("100", "10"):  # logged or not, every step's loss is checked
+        out = tmp_path / every
+        argv = ["train", "mlp", "--lr", "1e6", "--steps", "30", "--log-every", every]
+        assert main([*argv, "--out", str(out), "--no-progress"]) == 1
+        line = _one_line_error(capsys)
+        assert "the loss is nan at step 3" in line
+        assert "lower the learning rate (--lr)" in line
+        assert not (out / "metrics.json").exists()
+
+
+def test_missing_scikit_learn_is_one_line(monkeypatch, capsys) -> None:
+    for mod in ("sklearn", "sklearn.datasets", "sklearn.model_selection"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    assert main(["errata", "--steps", "1"]) == 2
+    assert "needs scikit-learn: pip install 'nnref[data]'" in _one_line_error(capsys)
+    assert main(["train", "mlp", "--steps", "1"]) == 2
+    assert "needs scikit-learn" in _one_line_error(capsys)
+
+
+def test_missing_matplotlib_is_said_and_not_claimed(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "run"
+    assert main(["train", "sigmoid-mse", "--steps", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "skipped: matplotlib is not installed" in text
+    assert "wrote metrics.csv, metrics.json, checkpoint.npz in" in text
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.npz",
+        "metrics.csv",
+        "metrics.json",
+    ]
+
+
+def test_sigmoid_mse_writes_the_predictions_it_claims(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "sigmoid-mse", "--steps", "3", "--out", str(out)]) == 0
+    assert "predictions.png" in capsys.readouterr().out
+    assert (out / "predictions.png").is_file()
+
+
+def test_header_describes_the_batches_actually_used(capsys) -> None:
+    assert main(["train", "digits-kfold", "--steps", "1"]) == 0
+    assert "on KFold batches of 65-66 (22 per epoch)" in capsys.readouterr().out
+    assert main(["train", "sigmoid-mse", "--steps", "1"]) == 0
+    assert "on the full batch of 120" in capsys.readouterr().out
+
+
+def test_errata_text_shows_small_losses() -> None:
+    from nnref.train.errata import format_row
+
+    row = {
+        "erratum": "adam-recreated-each-step",
+        "recipe": "digits-kfold",
+        "steps": 11000,
+        "dataset": "digits",
+        "bug": "b",
+        "effect": "e",
+        "fixed_loss": 1.1106e-06,
+        "bug_loss": 5.5e-09,
+        "fixed_test_accuracy": 0.98333,
+        "bug_test_accuracy": 0.94444,
+    }
+    text = format_row(row)
+    assert "last batch loss  fixed 1.11e-06  bug 5.5e-09" in text  # not 0.0000 / 0.0000
+    assert "test accuracy    fixed 0.9833  bug 0.9444" in text
+
+
+def test_interrupt_elsewhere_is_one_line_exit_130(monkeypatch, capsys) -> None:
+    from nnref.train import errata
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(errata, "run_errata", interrupted)
+    try:
+        code = main(["errata"])
+    except KeyboardInterrupt:  # escaping, it would stop the whole test session
+        pytest.fail("KeyboardInterrupt escaped main()")
+    assert code == 130
+    assert _one_line_error(capsys) == "nnref errata: interrupted"
+
+
+def _nnref(*argv: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nnref", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_says_resume(tmp_path) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "mlp", "--steps", "100000", "--log-every", "3", "--out", str(out)]
+    p = _nnref(*argv, "--no-progress")
+    for line in p.stdout:
+        if line.startswith("step: 3,"):
+            p.send_signal(signal.SIGINT)
+            break
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert "interrupted after step" in line
+    assert "run the same command with --resume to continue" in line
+    step = int(line.split("holds step ")[1].split(":")[0])
+    assert step >= 3
+    # The checkpoint holds that step: --resume continues from it.
+    q = _nnref(*argv[:3], str(step + 1), *argv[4:], "--no-progress", "--resume")
+    out_text, err = q.communicate(timeout=120)
+    assert q.returncode == 0, err
+    assert f"resumed from {out / 'checkpoint.npz'} at step {step}" in out_text
+    assert json.loads((out / "metrics.json").read_text())["steps_run"] == 1
+
+
+def test_closed_stdout_is_not_a_traceback() -> None:
+    p = _nnref("train", "sigmoid-mse", "--steps", "1")
+    p.stdout.close()  # the reader goes away before nnref writes (nnref ... | head)
+    err = p.stderr.read()
+    p.wait(timeout=60)
+    p.stderr.close()
+    assert p.returncode == 141
+    assert err == ""
