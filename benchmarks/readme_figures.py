@@ -115,6 +115,55 @@ def render_verify(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@block(
+    "conform-example",
+    "{python}",
+    "-m",
+    "nnref",
+    "conform",
+    "benchmarks/conform_example.py",
+    "--op",
+    "relu",
+    "--examples",
+    "20",
+    "--json",
+)
+def render_conform_example(report: dict[str, Any]) -> str:
+    """The README's conform example: the source it runs on, and what the report says."""
+    source = (ROOT / "benchmarks" / "conform_example.py").read_text().rstrip()
+    failures = [r for r in report["rows"] if not r["ok"]]
+    out = [f"$ nnref conform my_layers.py --op relu   # {len(report['rows'])} checks"]
+    for r in failures:
+        out.append(f"- {r['id']}: {r['message']}")
+        out += [f"  matches {m}" for m in r["matches"]]
+    out.append(f"{len(report['rows']) - len(failures)} passed, {len(failures)} failed")
+    return f"```python\n{source}\n```\n\n```console\n" + "\n".join(out) + "\n```"
+
+
+@block(
+    "conform-time",
+    "{python}",
+    "-m",
+    "nnref",
+    "conform",
+    "nnref",
+    "--examples",
+    "200",
+    "--json",
+)
+def render_conform_time(report: dict[str, Any]) -> str:
+    """How long the whole suite takes: nnref against itself, every op, both dtypes."""
+    rows = report["rows"]
+    ops = len({r["op"] for r in rows})
+    drawn = sum(r["check"] == "property" for r in rows)
+    return (
+        f"`nnref conform nnref --examples 200` (every op, both dtypes, 200 Hypothesis examples "
+        f"per op and dtype, as the `ci` profile): {len(rows)} checks of {ops} ops, "
+        f"{drawn} property checks, {'all pass' if report['ok'] else 'FAILURES'}, "
+        f"in {report['seconds']:.0f} s on this machine."
+    )
+
+
 @block("errata", "{python}", "-m", "nnref", "errata", "--json")
 def render_errata(rows: list[dict[str, Any]]) -> str:
     """`nnref errata --json`: each lesson's bug beside the fixed recipe."""
