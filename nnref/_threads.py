@@ -12,6 +12,7 @@ the number of cores this process may run on.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from collections.abc import Callable
@@ -61,6 +62,7 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
     Ranges are at least ``min_chunk`` long (smaller work runs in the caller's thread alone:
     a thread hand-off costs tens of microseconds). The caller's thread takes the first range.
     Calls made from inside a worker run serially, so nested ops never wait on their own pool.
+    Workers run in a copy of the caller's context, so ``np.errstate`` applies there too.
     """
     k = min(num_threads(), n // max(min_chunk, 1))
     if k <= 1 or getattr(_LOCAL, "inside", False):
@@ -76,7 +78,7 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
         finally:
             _LOCAL.inside = False
 
-    futures = [pool.submit(run, lo, hi) for lo, hi in parts[1:]]
+    futures = [pool.submit(contextvars.copy_context().run, run, lo, hi) for lo, hi in parts[1:]]
     try:
         run(*parts[0])
     finally:

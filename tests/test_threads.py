@@ -119,3 +119,17 @@ def test_gemm_ranges_without_a_blas_setter_stay_in_the_caller(
     seen = []
     parallel_gemm_for(lambda lo, hi: seen.append((lo, hi, threading.get_ident())), 4, min_chunk=1)
     assert seen == [(0, 4, me)]
+
+
+def test_workers_see_the_callers_errstate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """np.errstate is a context variable: without the caller's context a worker's 0/0 would
+    warn (an error under this suite's warning filter) although the caller silenced it."""
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    a = np.zeros(400)
+
+    def fn(lo: int, hi: int) -> None:
+        a[lo:hi] = a[lo:hi] / a[lo:hi]
+
+    with np.errstate(invalid="ignore"):
+        parallel_for(fn, 400, min_chunk=100)
+    assert np.isnan(a).all()
