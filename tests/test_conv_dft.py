@@ -1,0 +1,298 @@
+"""conv2d(algorithm="dft"): every conv case of ``nnref.verify`` against finite differences, TF
+and Keras; agreement with the direct path over the shape table; the documented semantic
+differences (exact zeros, ties) pinned; NaN fallback, per-image accuracy, "auto", bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import nnref
+from nnref.check import check_vjp
+from nnref.check.compare import ORACLE_RTOL, assert_close, max_rel_error
+from nnref.ops import _dftconv
+from nnref.ops.conv import Conv2DDFTResiduals, Conv2DResiduals
+from nnref.verify import DTYPES, SPECS, make_case, seed_for
+
+SPEC = SPECS["conv2d"]
+DT = [pytest.param(d, id=d.name) for d in DTYPES]
+VERIFY_CASES = list(SPEC.cases)
+
+
+def _dft(static: dict) -> dict:
+    return {**static, "algorithm": "dft"}
+
+
+@pytest.mark.parametrize("case", VERIFY_CASES)
+@pytest.mark.parametrize("dtype", DT)
+def test_dft_vjp_matches_finite_differences(case: str, dtype) -> None:
+    args, static, _ = make_case("conv2d", case, dtype, "fd")
+    y, res = nnref.conv2d_fwd(*args, **_dft(static))
+    if y.size:
+        assert isinstance(res, Conv2DDFTResiduals)
+    r = check_vjp(
+        nnref.conv2d_fwd,
+        nnref.conv2d_bwd,
+        args,
+        static=_dft(static),
+        names=SPEC.names,
+        seed=seed_for("conv2d", case, "fd", "dft"),
+        raise_on_failure=False,
+    )
+    assert r.ok, r.message()
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("case", VERIFY_CASES)
+@pytest.mark.parametrize("dtype", DT)
+@pytest.mark.parametrize("leg", ["tf", "keras"])
+def test_dft_forward_and_vjp_match_tensorflow(case: str, dtype, leg: str) -> None:
+    dt = np.dtype(dtype)
+    args, static, rng = make_case("conv2d", case, dt, leg)
+    y, res = nnref.conv2d_fwd(*args, **_dft(static))
+    dy = rng.standard_normal(y.shape).astype(dt)
+    dx, dw = nnref.conv2d_bwd(res, dy)
+    y_ref, (dx_ref, dw_ref) = (SPEC.tf if leg == "tf" else SPEC.keras)(args, static, dy)
+    for qty, a, r in (("y", y, y_ref), ("dx", dx, dx_ref), ("dw", dw, dw_ref)):
+        r = np.asarray(r)
+        assert_close(a, r, rtol=ORACLE_RTOL[dt.name], what=f"conv2d dft {case} {dt.name} {qty}")
+
+
+EXPLICIT = [[0, 0], [1, 2], [0, 1], [0, 0]]
+SHAPES = [
+    pytest.param(h, w, kh, kw, s, d, pad, n, id=f"n{n}-{h}x{w}-k{kh}x{kw}-s{s}-d{d}-{tag}")
+    for (h, w, kh, kw, s, d, (tag, pad)), n in zip(
+        itertools.product(
+            [5, 6],
+            [4, 7],
+            [1, 3],
+            [2, 3],
+            [1, 2],
+            [1, 2],
+            [("SAME", "SAME"), ("VALID", "VALID"), ("explicit", EXPLICIT)],
+        ),
+        itertools.cycle([1, 2, 3]),
+        strict=False,
+    )
+    if not (d > 1 and s > 1)
+]
+
+
+@pytest.mark.parametrize(("h", "w", "kh", "kw", "s", "d", "pad", "n"), SHAPES)
+def test_dft_matches_direct(h, w, kh, kw, s, d, pad, n, rng) -> None:
+    """Odd and even batches (a last image without a partner), every pad form, strides and
+    dilations through the DFT matrices' index sets; float64 within the oracle tolerance."""
+    x = rng.standard_normal((n, h, w, 3))
+    k = rng.standard_normal((kh, kw, 3, 2))
+    st = {"strides": s, "padding": pad, "dilations": d}
+    y, res = nnref.conv2d_fwd(x, k, **st)
+    yf, resf = nnref.conv2d_fwd(x, k, **st, algorithm="dft")
+    assert yf.shape == y.shape
+    if y.size == 0:
+        return
+    assert isinstance(resf, Conv2DDFTResiduals)
+    dy = rng.standard_normal(y.shape)
+    dx, dw = nnref.conv2d_bwd(res, dy)
+    dxf, dwf = nnref.conv2d_bwd(resf, dy)
+    for a, b, what in ((yf, y, "y"), (dxf, dx, "dx"), (dwf, dw, "dw")):
+        assert_close(a, b, rtol=1e-12, what=what)
+    np.testing.assert_array_equal(nnref.conv2d_bwd_filter(resf, dy), dwf)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_dtype_kept_and_plain_forward_takes_the_keyword(dt, rng) -> None:
+    x = rng.standard_normal((3, 8, 8, 4)).astype(dt)
+    k = rng.standard_normal((3, 3, 4, 5)).astype(dt)
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    dx, dw = nnref.conv2d_bwd(res, rng.standard_normal(y.shape).astype(dt))
+    assert (y.dtype, dx.dtype, dw.dtype) == (dt, dt, dt)
+    np.testing.assert_array_equal(nnref.conv2d(x, k, padding="SAME", algorithm="dft"), y)
+
+
+def _per_image_error(a: np.ndarray, b: np.ndarray) -> float:
+    return max(max_rel_error(a[i], b[i])[0] for i in range(len(a)))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_one_image_magnitude_does_not_spoil_its_partner(dt, rng) -> None:
+    """Images 0 and 1 share a complex transform; image 0 is 1e4 times larger, and in backward
+    image 1's dy is 1e4 times smaller. Each image's y and dx must be accurate on its own scale
+    (without per-image scaling image 1's y error is ~3e-3 in float32; with one shared
+    transform of dy, image 1's dx error is ~1e8 times the rounding)."""
+    x = rng.standard_normal((4, 10, 10, 6)).astype(dt)
+    x[0] *= 1e4
+    k = rng.standard_normal((5, 5, 6, 4)).astype(dt)
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME")
+    yf, resf = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    dy = rng.standard_normal(y.shape).astype(dt)
+    dy[1] *= 1e-4
+    dx, dw = nnref.conv2d_bwd(res, dy)
+    dxf, dwf = nnref.conv2d_bwd(resf, dy)
+    tol = ORACLE_RTOL[np.dtype(dt).name]
+    assert _per_image_error(yf, y) <= tol
+    assert _per_image_error(dxf, dx) <= tol
+    assert_close(dwf, dw, rtol=tol, what="dw")
+
+
+def test_dy_of_similar_scales_shares_one_transform(rng, monkeypatch) -> None:
+    """Within ``_SHARE_RATIO`` one transform of dy serves dx and dw; beyond it dx gets its own
+    (counted through the packing calls: one per chunk and stream)."""
+    x = rng.standard_normal((4, 6, 6, 2))
+    k = rng.standard_normal((3, 3, 2, 3))
+    _, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    dy = rng.standard_normal((4, 6, 6, 3))
+    calls = []
+    pack = _dftconv._pack
+    monkeypatch.setattr(_dftconv, "_pack", lambda *a, **kw: calls.append(1) or pack(*a, **kw))
+    monkeypatch.setattr(_dftconv, "_CHUNK_BYTES", 1)  # one pair per chunk: 2 chunks
+    nnref.conv2d_bwd(res, dy)
+    assert len(calls) == 2
+    calls.clear()
+    dy[2] *= 64
+    nnref.conv2d_bwd(res, dy)
+    assert len(calls) == 4
+    calls.clear()
+    nnref.conv2d_bwd_filter(res, dy)  # dw alone never needs the second transform
+    assert len(calls) == 2
+
+
+def test_all_zero_windows_are_not_exact_zeros(rng) -> None:
+    """Documented difference: where a window reads only zeros the direct path gives exactly 0
+    and the DFT path rounding noise (small on the image's scale), as MNIST backgrounds do."""
+    x = np.zeros((2, 12, 12, 4), np.float32)
+    x[:, :4, :4] = rng.standard_normal((2, 4, 4, 4))
+    k = rng.standard_normal((3, 3, 4, 2)).astype(np.float32)
+    y = nnref.conv2d(x, k, padding="SAME")
+    yf = nnref.conv2d(x, k, padding="SAME", algorithm="dft")
+    background = np.s_[:, 6:, 6:]
+    assert not y[background].any()
+    assert yf[background].any()  # if this fails, the DFT keeps zeros: update the docstring
+    assert np.abs(yf[background]).max() <= 1e-5 * np.abs(y).max()
+
+
+def test_zero_images_keep_exact_zeros(rng) -> None:
+    """An all-zero image (or an image whose dy is zero) shares a transform with a non-zero
+    partner; its outputs (its dx) are exactly 0, not the partner's rounding."""
+    x = rng.standard_normal((3, 8, 8, 3))
+    x[0] = 0
+    k = rng.standard_normal((3, 3, 3, 2))
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    assert not y[0].any()
+    dy = rng.standard_normal(y.shape)
+    dy[1] = 0
+    dx, _ = nnref.conv2d_bwd(res, dy)
+    assert not dx[1].any()
+    assert dx[0].all()
+
+
+def test_ties_are_not_kept(rng) -> None:
+    """Documented difference: a constant image gives one interior value by the direct sum and
+    several (equal to rounding) by the DFT, so max-pool's tie routing may differ."""
+    x = np.ones((2, 10, 10, 3), np.float32)
+    k = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
+    y = nnref.conv2d(x, k, padding="SAME")[:, 1:-1, 1:-1]
+    yf = nnref.conv2d(x, k, padding="SAME", algorithm="dft")[:, 1:-1, 1:-1]
+    assert all(len(np.unique(y[..., o])) == 1 for o in range(2))
+    assert any(len(np.unique(yf[..., o])) > 1 for o in range(2))
+    assert_close(yf, y, what="constant image")
+
+
+@pytest.mark.parametrize("where", ["x", "w"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_falls_back_to_direct(where, bad, rng) -> None:
+    """A transform would spread one NaN over both images of its pair; the fallback keeps it
+    local, bit for bit as the direct path."""
+    x = rng.standard_normal((4, 7, 7, 2))
+    k = rng.standard_normal((3, 3, 2, 2))
+    (x if where == "x" else k)[1, 2, 1, 0] = bad
+    with np.errstate(invalid="ignore"):  # inf times a zero pad is NaN, as TF
+        y = nnref.conv2d(x, k, padding="SAME")
+        yf, resf = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    assert isinstance(resf, Conv2DResiduals)
+    np.testing.assert_array_equal(yf, y)
+    if where == "x":
+        assert np.isfinite(yf[0]).all()  # the partner image stays clean
+
+
+def test_non_finite_dy_falls_back_to_direct_in_backward(rng) -> None:
+    x = rng.standard_normal((4, 7, 7, 2))
+    k = rng.standard_normal((3, 3, 2, 2))
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME")
+    _, resf = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    assert isinstance(resf, Conv2DDFTResiduals)
+    dy = rng.standard_normal(y.shape)
+    dy[2, 3, 3, 1] = np.nan
+    for a, b in zip(nnref.conv2d_bwd(resf, dy), nnref.conv2d_bwd(res, dy), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        nnref.conv2d_bwd_filter(resf, dy), nnref.conv2d_bwd_filter(res, dy)
+    )
+    assert np.isfinite(nnref.conv2d_bwd(resf, dy)[0][3]).all()
+
+
+def test_huge_inputs_do_not_overflow_in_the_transforms(rng) -> None:
+    """Power-of-two scaling: unscaled, the spectrum of 64 pixels of 1e37 times the kernel's
+    overflows float32 although every direct output is finite (~1e38)."""
+    x = (rng.standard_normal((2, 8, 8, 3)) * 1e37).astype(np.float32)
+    k = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
+    y = nnref.conv2d(x, k, padding="SAME")
+    assert_close(nnref.conv2d(x, k, padding="SAME", algorithm="dft"), y, what="y")
+
+
+def test_auto_picks_dft_where_it_wins(rng) -> None:
+    """The seed CNN's conv2 (32 -> 64 channels, 14x14) goes to the DFT; its conv1 (one input
+    channel: the inverse transforms of 32 outputs cost more than the direct sum) and strided
+    or dilated convolutions stay direct."""
+    f32 = np.float32
+    conv2 = (np.zeros((8, 14, 14, 32), f32), np.zeros((5, 5, 32, 64), f32))
+    conv1 = (np.zeros((8, 28, 28, 1), f32), np.zeros((5, 5, 1, 32), f32))
+    kinds = [
+        type(nnref.conv2d_fwd(*args, padding="SAME", algorithm="auto", **st)[1])
+        for args, st in [
+            (conv2, {}),
+            (conv1, {}),
+            (conv2, {"strides": 2}),
+            (conv2, {"dilations": 2}),
+        ]
+    ]
+    assert kinds == [Conv2DDFTResiduals, Conv2DResiduals, Conv2DResiduals, Conv2DResiduals]
+
+
+@pytest.mark.parametrize("bad", ["fft", "DFT", None, 1])
+def test_unknown_algorithm_is_refused(bad) -> None:
+    with pytest.raises(ValueError, match=r"^conv2d: 'algorithm' must be one of 'direct', 'dft'"):
+        nnref.conv2d(np.ones((1, 4, 4, 1)), np.ones((2, 2, 1, 1)), algorithm=bad)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_dft_same_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
+    """Transforms split over image pairs and GEMMs over frequencies: disjoint outputs."""
+    x = rng.standard_normal((20, 9, 9, 4)).astype(dt)
+    k = rng.standard_normal((3, 3, 4, 5)).astype(dt)
+    dy = rng.standard_normal((20, 9, 9, 5)).astype(dt)
+    monkeypatch.setattr(_dftconv, "_CHUNK_BYTES", 1)
+    out = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+        y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+        out.append((y, *nnref.conv2d_bwd(res, dy)))
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_transform_size_is_alias_free_and_minimal() -> None:
+    """SAME 5x5 on 14: L = 14 + 2 = 16 (not the padded 18); a kernel larger than the input
+    needs L >= its extent; strides and dilations follow the largest index read."""
+    from nnref.ops._windows import plan_axis
+
+    def size(n, k, s, d, pad):
+        return _dftconv.transform_size(n, k, s, d, plan_axis(n, k, s, d, pad, 0))
+
+    assert size(14, 5, 1, 1, "SAME") == 16
+    assert size(28, 5, 1, 1, "SAME") == 30
+    assert size(14, 5, 1, 1, "VALID") == 14
+    assert size(2, 5, 1, 1, "SAME") == 5
+    assert size(7, 3, 1, 2, "SAME") == 9
+    assert size(7, 3, 2, 1, "VALID") == 7
