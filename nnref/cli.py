@@ -97,6 +97,7 @@ def _train(args: argparse.Namespace) -> int:
             seed=args.seed,
             dtype=args.dtype,
             display_step=args.log_every,
+            conv_algorithm="auto" if args.fast else None,
         )
         out = Path(args.out) if args.out else None
         if args.resume and out is None:
@@ -104,6 +105,7 @@ def _train(args: argparse.Namespace) -> int:
         print(
             f"nnref train {cfg.recipe}: {cfg.dataset}, {cfg.steps} steps, batch {cfg.batch_size}, "
             f"{cfg.optimizer} lr {cfg.learning_rate}, {cfg.dtype}, seed {cfg.seed}"
+            + (f", conv algorithm {cfg.conv_algorithm}" if cfg.conv_algorithm != "direct" else "")
         )
         result = train(cfg, out=out, resume=args.resume, progress=not args.no_progress, data=data)
     except (ValueError, FileNotFoundError, ImportError) as e:
@@ -185,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
     t.add_argument("--log-every", type=int, help="steps between log lines (default: the lesson's)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--fast",
+        action="store_true",
+        help="conv layers use conv2d(algorithm='auto'): the DFT convolution where it is faster "
+        "(cnn: conv2); agrees to rounding but is not exact (zeros and ties, see conv2d_fwd)",
+    )
     t.set_defaults(func=_train)
 
     e = sub.add_parser("errata", help="run each lesson's bug beside the fixed recipe")

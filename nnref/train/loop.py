@@ -24,6 +24,7 @@ import numpy as np
 
 from nnref.data.batching import kfold_batches
 from nnref.data.datasets import Dataset, load_dataset
+from nnref.ops.conv import ALGORITHMS
 from nnref.optim import OPTIMIZERS, Optimizer, OptState
 from nnref.train import model as m
 from nnref.train.recipes import RECIPES, Recipe
@@ -44,12 +45,17 @@ class RunConfig:
     dtype: str = "float32"
     data_dir: str | None = None
     display_step: int = 100
+    #: ``conv2d``'s ``algorithm`` for conv layers: ``"auto"`` (``--fast``) takes the DFT path
+    #: where it wins, which is not exact (see :func:`nnref.ops.conv2d_fwd`).
+    conv_algorithm: str = "direct"
 
     def key(self) -> str:
         """What must match for a checkpoint to be resumed under this configuration."""
         d = asdict(self)
         d.pop("data_dir")
         d.pop("steps")  # a resumed run may extend the step budget
+        if d["conv_algorithm"] == "direct":  # keys of checkpoints written before the option
+            d.pop("conv_algorithm")
         return json.dumps(d, sort_keys=True)
 
 
@@ -78,6 +84,10 @@ def make_config(recipe: str, *, data: Dataset | None = None, **overrides: Any) -
     )
     if cfg.steps < 0:
         raise ValueError(f"steps must be >= 0, got {cfg.steps}")
+    if cfg.conv_algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"conv_algorithm must be one of {list(ALGORITHMS)}, got {cfg.conv_algorithm!r}"
+        )
     if epochs is not None:
         if data is None:
             data = load_dataset(dataset, data_dir=cfg.data_dir)
@@ -206,7 +216,7 @@ def build_run(cfg: RunConfig, data: Dataset | None = None) -> Run:
 def loss_and_grads(run: Run, idx: np.ndarray) -> tuple[float, float, list[np.ndarray]]:
     """Mean loss, batch accuracy and parameter gradients on the batch ``idx``."""
     x, y = run.x_train[idx], run.y_train[idx]
-    out, res = m.forward(run.layers, run.params, x)
+    out, res = m.forward(run.layers, run.params, x, conv_algorithm=run.cfg.conv_algorithm)
     if run.loss_fn is not None:
         loss, dout = run.loss_fn(out, y)
     else:
@@ -232,7 +242,9 @@ def train_step(run: Run) -> tuple[float, float]:
 def evaluate(run: Run, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> float:
     preds = []
     for i in range(0, len(x), batch):
-        out, _ = m.forward(run.layers, run.params, x[i : i + batch])
+        out, _ = m.forward(
+            run.layers, run.params, x[i : i + batch], conv_algorithm=run.cfg.conv_algorithm
+        )
         preds.append(m.predict_classes(run.recipe.loss, out))
     return float(np.mean(np.concatenate(preds) == y))
 
@@ -433,7 +445,9 @@ def write_outputs(run: Run, result: TrainResult, out: Path) -> None:
     plt.close(fig)
     if run.data.x_test.ndim == 4:
         n = min(20, len(run.x_test))
-        out_, _ = m.forward(run.layers, run.params, run.x_test[:n])
+        out_, _ = m.forward(
+            run.layers, run.params, run.x_test[:n], conv_algorithm=run.cfg.conv_algorithm
+        )
         pred = m.predict_classes(run.recipe.loss, out_)
         fig, axes = plt.subplots(2, 10, figsize=(10, 2.6))
         for i, ax in enumerate(axes.flat):
