@@ -164,13 +164,14 @@ class _SingleThreadedBlas:
 
 
 def parallel_gemm_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> None:
-    """:func:`parallel_for` for work whose ranges call BLAS: with more than one range, BLAS is
-    held at one thread per call while they run (each range's GEMMs are independent and write
-    disjoint outputs, so the bits do not depend on the split); with one range, or when the BLAS
-    thread count cannot be controlled, ``fn(0, n)`` runs in the caller with BLAS as configured.
+    """:func:`parallel_for` for work whose ranges call BLAS, with BLAS held at one thread per
+    call while they run, also when there is a single range: a multithreaded BLAS call rounds
+    differently from a single-threaded one (OpenBLAS splits large GEMMs), so the bits would
+    depend on the thread count. Each range's GEMMs are independent and write disjoint outputs.
+    When the BLAS thread count cannot be controlled, ``fn(0, n)`` runs in the caller with BLAS
+    as configured (two multithreaded BLAS calls at once would oversubscribe the cores).
     """
-    k = min(num_threads(), n // max(min_chunk, 1))
-    if k <= 1 or getattr(_LOCAL, "inside", False) or not blas_is_controllable():
+    if not blas_is_controllable():
         fn(0, n)
         return
     with _SingleThreadedBlas():

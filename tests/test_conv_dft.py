@@ -268,11 +268,11 @@ def test_unknown_algorithm_is_refused(bad) -> None:
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_dft_same_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
-    """Transforms split over image pairs and GEMMs over frequencies: disjoint outputs."""
-    x = rng.standard_normal((20, 9, 9, 4)).astype(dt)
-    k = rng.standard_normal((3, 3, 4, 5)).astype(dt)
-    dy = rng.standard_normal((20, 9, 9, 5)).astype(dt)
-    monkeypatch.setattr(_dftconv, "_CHUNK_BYTES", 1)
+    """Transforms split over image pairs and GEMMs over frequencies: disjoint outputs, BLAS
+    at one thread even when one thread runs them all (its GEMMs are large enough to split)."""
+    x = rng.standard_normal((32, 20, 20, 16)).astype(dt)
+    k = rng.standard_normal((3, 3, 16, 16)).astype(dt)
+    dy = rng.standard_normal((32, 20, 20, 16)).astype(dt)
     out = []
     for threads in ("1", "2"):
         monkeypatch.setenv("NNREF_NUM_THREADS", threads)

@@ -89,7 +89,8 @@ def _blas_threads() -> int:
 
 @pytest.mark.skipif(not blas_is_controllable(), reason="NumPy's BLAS exposes no thread setter")
 def test_gemm_ranges_run_on_one_blas_thread_and_restore_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two Python threads each calling a multithreaded BLAS would oversubscribe the cores."""
+    """Two Python threads each calling a multithreaded BLAS would oversubscribe the cores; a
+    single range runs on one BLAS thread too (the same bits as when split)."""
     from nnref import _threads
 
     monkeypatch.setenv("NNREF_NUM_THREADS", "2")
@@ -101,9 +102,10 @@ def test_gemm_ranges_run_on_one_blas_thread_and_restore_it(monkeypatch: pytest.M
         assert seen == [1, 1]
         assert _blas_threads() == 2
         seen.clear()
-        monkeypatch.setenv("NNREF_NUM_THREADS", "1")  # one range: BLAS keeps its threads
+        monkeypatch.setenv("NNREF_NUM_THREADS", "1")
         parallel_gemm_for(lambda lo, hi: seen.append((lo, hi, _blas_threads())), 4, min_chunk=1)
-        assert seen == [(0, 4, 2)]
+        assert seen == [(0, 4, 1)]
+        assert _blas_threads() == 2
     finally:
         _threads._blas_api()[0](before)
 

@@ -324,8 +324,9 @@ def conv2d_fwd(
     Differences from TF: grouped convolution (C_in a multiple of the kernel's) is refused.
 
     ``"direct"`` runs im2col and GEMM a slab of images at a time, slabs spread over
-    ``NNREF_NUM_THREADS`` threads with BLAS held at one thread per GEMM; every output entry is
-    the same sum in the same order whatever the thread count, so results are bit-identical.
+    ``NNREF_NUM_THREADS`` threads with BLAS held at one thread per GEMM (also with one thread:
+    a multithreaded BLAS call rounds differently); every output entry is the same sum in the
+    same order whatever the thread count, so results are bit-identical.
 
     ``"dft"`` (any strides, dilations and pads) transforms images, kernel and ``dy`` with
     small DFT matrices by GEMM, two images per complex transform, one GEMM per frequency over
