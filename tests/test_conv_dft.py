@@ -158,18 +158,40 @@ def test_dy_of_similar_scales_shares_one_transform(rng, monkeypatch) -> None:
     assert len(calls) == 2
 
 
-def test_all_zero_windows_are_not_exact_zeros(rng) -> None:
-    """Documented difference: where a window reads only zeros the direct path gives exactly 0
-    and the DFT path rounding noise (small on the image's scale), as MNIST backgrounds do."""
-    x = np.zeros((2, 12, 12, 4), np.float32)
-    x[:, :4, :4] = rng.standard_normal((2, 4, 4, 4))
+@pytest.mark.parametrize(
+    "static",
+    [{"padding": "SAME"}, {"padding": "VALID", "strides": 2}, {"padding": "SAME", "dilations": 2}],
+    ids=["same", "valid-s2", "same-d2"],
+)
+def test_windows_of_zeros_give_exact_zeros(static, rng) -> None:
+    """MNIST backgrounds: where a window reads only zero pixels the direct sum is exactly 0, and
+    so is the DFT's (the transforms would leave rounding there, which flips relu and max-pool
+    decisions downstream); likewise dx where no non-zero dy reaches."""
+    x = np.zeros((3, 13, 13, 4), np.float32)
+    x[:, :4, :4] = rng.standard_normal((3, 4, 4, 4))
     k = rng.standard_normal((3, 3, 4, 2)).astype(np.float32)
-    y = nnref.conv2d(x, k, padding="SAME")
-    yf = nnref.conv2d(x, k, padding="SAME", algorithm="dft")
-    background = np.s_[:, 6:, 6:]
-    assert not y[background].any()
-    assert yf[background].any()  # if this fails, the DFT keeps zeros: update the docstring
-    assert np.abs(yf[background]).max() <= 1e-5 * np.abs(y).max()
+    y, res = nnref.conv2d_fwd(x, k, **static)
+    yf, resf = nnref.conv2d_fwd(x, k, **static, algorithm="dft")
+    assert (y == 0).any()
+    np.testing.assert_array_equal(yf == 0, y == 0)
+    dy = np.zeros(y.shape, np.float32)
+    dy[:, -2:, -2:] = rng.standard_normal((3, 2, 2, 2))
+    dx, _ = nnref.conv2d_bwd(res, dy)
+    dxf, _ = nnref.conv2d_bwd(resf, dy)
+    assert (dx == 0).any()
+    np.testing.assert_array_equal(dxf == 0, dx == 0)
+
+
+def test_zeros_by_cancellation_are_not_kept() -> None:
+    """Documented difference: a constant image under a kernel whose taps sum to 0 gives exact
+    zeros by the direct sum (x - x) and rounding noise by the DFT (the window is not zero)."""
+    x = np.full((2, 8, 8, 1), 3.0, np.float32)
+    k = np.array([1.0, -1.0], np.float32).reshape(1, 2, 1, 1)
+    y = nnref.conv2d(x, k, padding="VALID")
+    yf = nnref.conv2d(x, k, padding="VALID", algorithm="dft")
+    assert not y.any()
+    assert yf.any()  # if this fails, the DFT keeps these zeros too: update the docstring
+    assert np.abs(yf).max() <= 1e-6 * 3.0
 
 
 def test_zero_images_keep_exact_zeros(rng) -> None:
@@ -241,23 +263,21 @@ def test_huge_inputs_do_not_overflow_in_the_transforms(rng) -> None:
     assert_close(nnref.conv2d(x, k, padding="SAME", algorithm="dft"), y, what="y")
 
 
-def test_auto_picks_dft_where_it_wins(rng) -> None:
-    """The seed CNN's conv2 (32 -> 64 channels, 14x14) goes to the DFT; its conv1 (one input
-    channel: the inverse transforms of 32 outputs cost more than the direct sum) and strided
-    or dilated convolutions stay direct."""
+def test_auto_picks_dft_where_it_wins() -> None:
+    """The seed CNN's conv2 on MNIST (32 -> 64 channels, 14x14) and at 7x7 goes to the DFT;
+    its conv1 (one input channel: 32 inverse transforms cost more than the direct sum), a 3x3
+    kernel at 8x8, the 4x4 conv2 of 8x8 digits (transforms of 6: a tie) and strided or dilated
+    convolutions stay direct."""
     f32 = np.float32
-    conv2 = (np.zeros((8, 14, 14, 32), f32), np.zeros((5, 5, 32, 64), f32))
-    conv1 = (np.zeros((8, 28, 28, 1), f32), np.zeros((5, 5, 1, 32), f32))
-    kinds = [
-        type(nnref.conv2d_fwd(*args, padding="SAME", algorithm="auto", **st)[1])
-        for args, st in [
-            (conv2, {}),
-            (conv1, {}),
-            (conv2, {"strides": 2}),
-            (conv2, {"dilations": 2}),
-        ]
-    ]
-    assert kinds == [Conv2DDFTResiduals, Conv2DResiduals, Conv2DResiduals, Conv2DResiduals]
+
+    def kind(h, c, o, k, **st):
+        x, w = np.zeros((8, h, h, c), f32), np.zeros((k, k, c, o), f32)
+        return type(nnref.conv2d_fwd(x, w, padding="SAME", algorithm="auto", **st)[1])
+
+    dft, direct = Conv2DDFTResiduals, Conv2DResiduals
+    assert [kind(14, 32, 64, 5), kind(7, 32, 64, 5)] == [dft, dft]
+    assert [kind(28, 1, 32, 5), kind(8, 32, 64, 3), kind(4, 32, 64, 5)] == [direct] * 3
+    assert [kind(14, 32, 64, 5, strides=2), kind(14, 32, 64, 5, dilations=2)] == [direct] * 2
 
 
 @pytest.mark.parametrize("bad", ["fft", "DFT", None, 1])

@@ -90,14 +90,16 @@ def test_bias_gradient_has_the_same_bits_for_any_thread_count(rng, monkeypatch) 
     assert not np.any(np.signbit(out[0][0]) & (out[0][0] == 0))
 
 
-def test_fast_runs_conv2_by_dft_and_agrees_with_direct() -> None:
-    """On digits (8x8) the cnn's conv2 (32 -> 64 channels) goes to the DFT, conv1 stays
-    direct; gradients agree with the exact run to float64 rounding."""
+def test_dft_run_agrees_with_direct() -> None:
+    """conv_algorithm reaches every conv layer (on 8x8 digits "auto" keeps both direct, so
+    "dft" forces it); gradients agree with the exact run to float64 rounding."""
     exact = build_run(make_config("cnn", dtype="float64"))
-    fast = build_run(make_config("cnn", dtype="float64", conv_algorithm="auto"))
+    fast = build_run(make_config("cnn", dtype="float64", conv_algorithm="dft"))
     idx = np.arange(32)
     _, res = m.forward(fast.layers, fast.params, fast.x_train[idx], conv_algorithm="auto")
-    assert [type(res[i]) for i in (0, 3)] == [Conv2DResiduals, Conv2DDFTResiduals]
+    assert [type(res[i]) for i in (0, 3)] == [Conv2DResiduals, Conv2DResiduals]
+    _, res = m.forward(fast.layers, fast.params, fast.x_train[idx], conv_algorithm="dft")
+    assert [type(res[i]) for i in (0, 3)] == [Conv2DDFTResiduals, Conv2DDFTResiduals]
     loss, _, g = loss_and_grads(exact, idx)
     loss_f, _, g_f = loss_and_grads(fast, idx)
     assert abs(loss - loss_f) <= 1e-12 * abs(loss)

@@ -26,9 +26,11 @@ With ``X = DFT-(z)``, ``K[k] = sum_a w[a] exp(+2 pi i k (a*d - t)/L)``:
 Accuracy: each image is scaled by a power of two (exact) to max-abs below 1 before it is paired,
 so an image's rounding error follows its own magnitude, not its partner's; likewise ``dy`` for
 ``dx``, with a second transform of ``dy`` when the pairs' ``dx`` magnitudes differ by more than
-``_SHARE_RATIO`` (``dw`` needs the images' true weights, ``dx`` their own scales). An all-zero
-image (or all-zero ``dy`` of an image) gets exactly zero outputs (``dx``), not its partner's
-rounding.
+``_SHARE_RATIO`` (``dw`` needs the images' true weights, ``dx`` their own scales).
+
+Exact zeros: an output whose window reads only zero pixels (an input pixel that no non-zero
+``dy`` reaches) is set to exactly 0, as the direct sum gives; whole zero channels of ``x``,
+``w`` or ``dy`` give exact zeros in the spectra already. Zeros by cancellation are not kept.
 """
 
 from __future__ import annotations
@@ -109,10 +111,49 @@ def pow2_scales(amax: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ldexp(1.0, e).astype(dtype)
 
 
-def per_image_amax(a: np.ndarray) -> np.ndarray:
-    """``max |a[n]|`` per image (NaN if the image holds a NaN, inf if an inf)."""
-    flat = a.reshape(a.shape[0], -1)
-    return np.maximum(flat.max(axis=1), -flat.min(axis=1))
+def pixel_amax(a: np.ndarray) -> np.ndarray:
+    """``max |a[n, h, w, :]|`` per pixel, (N, H, W) (NaN where a channel is NaN)."""
+    return np.maximum(a.max(axis=3), -a.min(axis=3))
+
+
+def _taps(k: int, s: int, d: int, out: int) -> list[slice]:
+    """Per kernel tap, the padded positions it reads for outputs ``0..out-1``."""
+    return [slice(a * d, a * d + (out - 1) * s + 1, s) for a in range(k)]
+
+
+def reads_nonzero(
+    support: np.ndarray, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], plan
+) -> np.ndarray:
+    """(N, OH, OW): whether output ``(i, j)``'s window reads any non-zero input pixel, from
+    ``support`` (N, H, W) (the direct sum of a window of zeros is exactly 0)."""
+    n, h, w = support.shape
+    (t, b, oh), (left, r, ow) = plan
+    sp = np.zeros((n, h + t + b, w + left + r), bool)
+    sp[:, t : t + h, left : left + w] = support
+    rows = np.zeros((n, h + t + b, ow), bool)
+    for sj in _taps(k[1], s[1], d[1], ow):
+        rows |= sp[:, :, sj]
+    out = np.zeros((n, oh, ow), bool)
+    for si in _taps(k[0], s[0], d[0], oh):
+        out |= rows[:, si, :]
+    return out
+
+
+def reached_by_nonzero(
+    support: np.ndarray, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], plan, hw
+) -> np.ndarray:
+    """(N, H, W): whether input pixel ``(m, q)`` lies in the window of any output whose ``dy``
+    is non-zero somewhere, from ``support`` (N, OH, OW) (else its ``dx`` is exactly 0)."""
+    n, oh, ow = support.shape
+    (t, b, _), (left, r, _) = plan
+    h, w = hw
+    cols = np.zeros((n, oh, w + left + r), bool)
+    for sj in _taps(k[1], s[1], d[1], ow):
+        cols[:, :, sj] |= support
+    out = np.zeros((n, h + t + b, w + left + r), bool)
+    for si in _taps(k[0], s[0], d[0], oh):
+        out[:, si, :] |= cols
+    return out[:, t : t + h, left : left + w]
 
 
 def _chunks(pairs: int, per_pair: int) -> list[tuple[int, int]]:
@@ -171,6 +212,9 @@ class Spectra(NamedTuple):
     scale: np.ndarray  # (N,): the input's per-image powers of two
     wscale: np.ndarray  # (): the kernel's power of two
     axes: tuple[AxisDFT, AxisDFT]
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    plan: tuple[AxisPlan, AxisPlan]
 
 
 def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np.ndarray:
@@ -192,7 +236,8 @@ def forward(
     to the direct path: a transform would spread one NaN over two whole images)."""
     n, h, wd, c = x.shape
     kh, kw, _, o = w.shape
-    amax = per_image_amax(x)
+    pix = pixel_amax(x)
+    amax = pix.reshape(n, -1).max(axis=1)
     wmax = np.max(np.abs(w))
     if not (np.isfinite(amax).all() and np.isfinite(wmax)):
         return None
@@ -236,8 +281,11 @@ def forward(
             _unpack(z, yscale, m0, m1, y, swap=False)
 
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
-    y[amax == 0] = 0  # a zero image's outputs are its partner's rounding: exactly 0, as direct
-    return y, Spectra(spec, kspec, scale, wscale, axes)
+    # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
+    # (the image's own and its partner's) there: restore the zeros.
+    live = reads_nonzero(pix > 0, (kh, kw), strides, dilations, plan)
+    y[~live] = 0
+    return y, Spectra(spec, kspec, scale, wscale, axes, strides, dilations, plan)
 
 
 def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False):
@@ -267,7 +315,8 @@ def backward(
     dt = dy.dtype
     cdt = ah.fx.dtype
     m = (n + 1) // 2
-    amax = per_image_amax(dy)
+    pix = pixel_amax(dy)
+    amax = pix.reshape(n, -1).max(axis=1)
     if not np.isfinite(amax).all():
         return None
     # dw = sum_n x_n * dy_n and the spectrum holds x_n / scale_n: dy_n is packed times scale_n
@@ -316,5 +365,6 @@ def backward(
             _unpack(z, back, m0, m1, dx, swap=True)
 
     parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
-    dx[amax == 0] = 0  # likewise for an image whose dy is zero
+    live = reached_by_nonzero(pix > 0, (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd))
+    dx[~live] = 0  # input pixels no non-zero dy reaches: exactly 0, as direct
     return dx, dw

@@ -40,10 +40,13 @@ _DW_GROUPS = 8
 
 
 #: ``algorithm="auto"`` takes the DFT path when its estimated FLOPs, times this factor, are
-#: below the direct path's: its small complex GEMMs and packing passes run at about half the
-#: rate of the direct path's GEMM (measured on the seed CNN: conv2 3.2x faster with 4.8x fewer
-#: FLOPs, conv1 1.2x slower with 5x more).
-_DFT_PENALTY = 2.0
+#: below the direct path's, and both transform sizes are at least ``_DFT_MIN_SIZE``. Calibrated
+#: on fwd + dx + dw, batch 128, SAME, float32 (CPU time, one thread; DFT/direct): 5x5 32->64 at
+#: 14x14 0.42, 10x10 0.39, 7x7 0.45, 4x4 0.99 (transforms of 6: mostly memory traffic); 3x3
+#: 32->64 at 8x8 1.12; 3x3 16->32 at 28x28 0.85; 5x5 1->32 at 28x28 2.7; 3x3 64->64 at 56x56
+#: 1.46 (batch 32). The FLOP ratio alone misjudges the 3x3 and tiny cases by up to 2x.
+_DFT_PENALTY = 2.5
+_DFT_MIN_SIZE = 8
 ALGORITHMS = ("direct", "dft", "auto")
 
 
@@ -76,7 +79,8 @@ def _check_algorithm(op: str, algorithm: Any) -> str:
 
 
 def _dft_wins(x: np.ndarray, w: np.ndarray, s, d, plan) -> bool:
-    """``"auto"``: stride 1, no dilation, and fewer estimated FLOPs (see ``_DFT_PENALTY``)."""
+    """``"auto"``: stride 1, no dilation, transforms of at least ``_DFT_MIN_SIZE`` and fewer
+    estimated FLOPs (see ``_DFT_PENALTY``)."""
     if s != (1, 1) or d != (1, 1):
         return False
     n, h, wd, c = x.shape
@@ -84,6 +88,8 @@ def _dft_wins(x: np.ndarray, w: np.ndarray, s, d, plan) -> bool:
     (_, _, oh), (_, _, ow) = plan
     lh = _dftconv.transform_size(h, kh, 1, 1, plan[0])
     lw = _dftconv.transform_size(wd, kw, 1, 1, plan[1])
+    if min(lh, lw) < _DFT_MIN_SIZE:
+        return False
     pairs = (n + 1) // 2
     transforms = c * (lh * h * wd + lh * lw * wd) + o * (lh * lw * ow + oh * ow * lh)
     dft = 8 * pairs * (transforms + lh * lw * c * o)
@@ -308,7 +314,8 @@ def conv2d_fwd(
         ``"direct"`` sums the products window by window (im2col and GEMM): the reference.
         ``"dft"`` multiplies spectra (see Notes): fewer FLOPs with many channels, not exact.
         ``"auto"`` takes ``"dft"`` for stride-1 undilated convolutions whose estimated cost is
-        lower (the seed CNN's conv2, not its one-channel conv1), ``"direct"`` elsewhere.
+        lower (the seed CNN's conv2 on MNIST, not its one-channel conv1, nor images under 8x8
+        after padding), ``"direct"`` elsewhere.
 
     Returns
     -------
@@ -334,9 +341,10 @@ def conv2d_fwd(
     ``"direct"`` to rounding (float32 ~1e-6, float64 ~1e-15 in the error measure of
     ``nnref.check.compare``, within ``ORACLE_RTOL``), with these differences:
 
-    - exact zeros are not kept: an output whose window reads only zeros is ~1e-7 (float32)
-      times its image's scale instead of 0, so a relu or max-pool downstream may decide
-      differently there;
+    - an output whose window reads only zeros is exactly 0 (as are ``dx`` entries no non-zero
+      ``dy`` reaches, and zero channels), but zeros by cancellation (a constant image under
+      taps that sum to 0) are rounding noise, ~1e-7 (float32) of the image's scale, so a relu
+      or max-pool downstream may decide differently there;
     - ties are not kept: outputs the direct sum makes equal (a constant image) differ by
       rounding, so max-pool's tie routing downstream may pick another cell;
     - each image (and each image's ``dy``) is scaled by a power of two before pairing, so its
