@@ -316,3 +316,18 @@ def test_transform_size_is_alias_free_and_minimal() -> None:
     assert size(2, 5, 1, 1, "SAME") == 5
     assert size(7, 3, 1, 2, "SAME") == 9
     assert size(7, 3, 2, 1, "VALID") == 7
+
+
+def test_read_only_and_strided_inputs(rng) -> None:
+    """Inputs are never written, and a non-contiguous view gives the contiguous copy's bits."""
+    big = rng.standard_normal((3, 14, 9, 6))
+    x = big[:, ::2, :, ::2]
+    k = rng.standard_normal((6, 3, 3, 4))[::2, :, :, ::2]
+    dy = rng.standard_normal((3, 7, 9, 4))[..., ::2]
+    for a in (big, k, dy):
+        a.flags.writeable = False
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    yc, resc = nnref.conv2d_fwd(x.copy(), k.copy(), padding="SAME", algorithm="dft")
+    np.testing.assert_array_equal(y, yc)
+    for a, b in zip(nnref.conv2d_bwd(res, dy), nnref.conv2d_bwd(resc, dy.copy()), strict=True):
+        np.testing.assert_array_equal(a, b)
