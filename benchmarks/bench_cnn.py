@@ -20,6 +20,7 @@ from __future__ import annotations
 from _harness import LoadMeter, method, pairwise, report, wait_idle
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -172,7 +173,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--json", help="write every row (and the breakdowns) to this file")
+    ap.add_argument(
+        "--max-wait",
+        type=float,
+        default=600.0,
+        help="seconds to wait for an idle machine before each block (then measure anyway; "
+        "the load is printed with the figures)",
+    )
     args = ap.parse_args()
+    idle = functools.partial(wait_idle, max_wait=args.max_wait)
     tf = import_tf()
     rows: list[dict] = []
     rng = np.random.default_rng(0)
@@ -196,7 +205,7 @@ def main() -> None:
                 f"{_agreement(f(x, labels), ref):.1e}"
             )
         driver = driver_step(params, "direct")
-        print(f"idle check: others used {wait_idle():.2f} cores")
+        print(f"idle check: others used {idle():.2f} cores")
         t = pairwise(
             {
                 "nnref composed, exact (direct conv)": lambda: exact(x, labels),
@@ -209,7 +218,7 @@ def main() -> None:
         )
         rows += report(f"seed CNN step fwd+bwd, batch {BATCH}, {name}", t)
         for label, step in (("exact", exact), ("fast", fast)):
-            wait_idle()
+            idle()
             with LoadMeter() as lm:
                 per = breakdown(step, x, labels, args.repeats)
             total = sum(per.values())
@@ -249,7 +258,7 @@ def main() -> None:
                 _, r = nnref.conv2d_fwd(xa, wa, padding="SAME", algorithm=alg)
                 return nnref.conv2d_bwd(r, dy)
 
-            wait_idle()
+            idle()
             t = pairwise(
                 {
                     **{f"nnref algorithm={a}": (lambda a=a: nn_conv(a)) for a in algos},
@@ -275,7 +284,7 @@ def main() -> None:
             _, r = nnref.max_pool2d_fwd(xp, ksize=2, strides=2, padding="SAME")
             return nnref.max_pool2d_bwd(r, dyp)
 
-        wait_idle()
+        idle()
         t = pairwise(
             {"nnref": nn_pool, "tf.function": lambda: tf_pool(xpv).numpy()},
             "tf.function",
