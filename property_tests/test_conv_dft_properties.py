@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import nnref
@@ -78,7 +78,9 @@ def test_dft_agrees_with_direct(fwd, args, data) -> None:
 @given(args=nst.conv2d_args())
 def test_dft_vjp_matches_finite_differences(bwd, args) -> None:
     x, w = _nonzero((args["x"], args["w"]))
-    assume(nnref.conv2d(x, w, **args["static"]).any())
+    if not nnref.conv2d(x, w, **args["static"]).any():
+        return  # identically zero: nothing to judge (returning, not assume(), keeps shrinking
+        # of the broken variant off these inputs)
     r = check_vjp(
         dft_fwd,
         bwd,
