@@ -12,6 +12,7 @@ the number of cores this process may run on.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from collections.abc import Callable
@@ -61,6 +62,7 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
     Ranges are at least ``min_chunk`` long (smaller work runs in the caller's thread alone:
     a thread hand-off costs tens of microseconds). The caller's thread takes the first range.
     Calls made from inside a worker run serially, so nested ops never wait on their own pool.
+    Workers run in a copy of the caller's context, so ``np.errstate`` applies there too.
     """
     k = min(num_threads(), n // max(min_chunk, 1))
     if k <= 1 or getattr(_LOCAL, "inside", False):
@@ -76,9 +78,101 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
         finally:
             _LOCAL.inside = False
 
-    futures = [pool.submit(run, lo, hi) for lo, hi in parts[1:]]
+    futures = [pool.submit(contextvars.copy_context().run, run, lo, hi) for lo, hi in parts[1:]]
     try:
         run(*parts[0])
     finally:
         for f in futures:  # always wait: the workers write into the caller's arrays
             f.result()
+
+
+# --------------------------------------------------------------------------- BLAS threads
+#
+# A GEMM split over nnref's threads must run on one BLAS thread per call: two Python threads
+# each calling a 2-thread OpenBLAS would oversubscribe the cores (and OpenBLAS serialises
+# concurrent multithreaded calls on its one server). NumPy exposes no setter, so the setter is
+# looked up in the BLAS that NumPy's extension module links (dlsym on a library handle also
+# searches its dependencies). Without it, GEMM stages run in the caller's thread alone.
+
+_BLAS_SYMBOLS = (  # (set, get): scipy-openblas64 (NumPy wheels), scipy-openblas32, plain OpenBLAS
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+)
+_BLAS: tuple[Callable[[int], None], Callable[[], int]] | bool | None = False  # False: not looked up
+_BLAS_DEPTH = 0
+_BLAS_SAVED = 1
+
+
+def _blas_api() -> tuple[Callable[[int], None], Callable[[], int]] | None:
+    global _BLAS
+    if _BLAS is False:
+        import ctypes
+
+        import numpy as np
+
+        found = None
+        try:
+            lib = ctypes.CDLL(np._core._multiarray_umath.__file__)
+        except (AttributeError, OSError):
+            lib = None
+        for set_name, get_name in _BLAS_SYMBOLS if lib is not None else ():
+            try:
+                setter, getter = getattr(lib, set_name), getattr(lib, get_name)
+            except AttributeError:
+                continue
+            setter.argtypes, setter.restype = [ctypes.c_int], None
+            getter.argtypes, getter.restype = [], ctypes.c_int
+            found = (setter, getter)
+            break
+        _BLAS = found
+    return _BLAS  # type: ignore[return-value]
+
+
+def blas_is_controllable() -> bool:
+    """Whether nnref can hold NumPy's BLAS at one thread (OpenBLAS, as in NumPy's wheels)."""
+    return _blas_api() is not None
+
+
+class _SingleThreadedBlas:
+    """Holds NumPy's BLAS at one thread while any nnref op is inside (re-entrant and shared
+    between the caller's threads: the last one out restores the previous count). The setting
+    is process-wide: GEMMs that other threads of the program run meanwhile get one thread too."""
+
+    def __enter__(self) -> None:
+        global _BLAS_DEPTH, _BLAS_SAVED
+        api = _blas_api()
+        if api is None:
+            return
+        with _LOCK:
+            if _BLAS_DEPTH == 0:
+                _BLAS_SAVED = api[1]()
+                if _BLAS_SAVED != 1:
+                    api[0](1)
+            _BLAS_DEPTH += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _BLAS_DEPTH
+        api = _blas_api()
+        if api is None:
+            return
+        with _LOCK:
+            _BLAS_DEPTH -= 1
+            if _BLAS_DEPTH == 0 and _BLAS_SAVED != 1:
+                api[0](_BLAS_SAVED)
+
+
+def parallel_gemm_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> None:
+    """:func:`parallel_for` for work whose ranges call BLAS, with BLAS held at one thread per
+    call while they run, also when there is a single range: a multithreaded BLAS call rounds
+    differently from a single-threaded one (OpenBLAS splits large GEMMs), so the bits would
+    depend on the thread count. Each range's GEMMs are independent and write disjoint outputs.
+    When the BLAS thread count cannot be controlled, ``fn(0, n)`` runs in the caller with BLAS
+    as configured (two multithreaded BLAS calls at once would oversubscribe the cores).
+    """
+    if not blas_is_controllable():
+        fn(0, n)
+        return
+    with _SingleThreadedBlas():
+        parallel_for(fn, n, min_chunk=min_chunk)

@@ -219,6 +219,7 @@ def _train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "dtype": args.dtype,
         "display_step": args.log_every,
+        "conv_algorithm": "auto" if args.fast else None,
     }
     try:
         if args.out == "":
@@ -240,6 +241,7 @@ def _train(args: argparse.Namespace) -> int:
             f"nnref train {cfg.recipe}: {cfg.dataset} ({len(data.y_train)} training samples), "
             f"{cfg.steps} steps on {batching_summary(cfg, len(data.y_train))}, "
             f"{cfg.optimizer} lr {cfg.learning_rate:g}, {cfg.dtype}, seed {cfg.seed}"
+            + (f", conv algorithm {cfg.conv_algorithm}" if cfg.conv_algorithm != "direct" else "")
         )
         train(cfg, out=out, resume=args.resume, progress=not args.no_progress, data=data)
     except ConfigError as e:
@@ -429,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--no-progress", action="store_true", help="no progress bar (none when stderr is a file)"
+    )
+    t.add_argument(
+        "--fast",
+        action="store_true",
+        help="conv layers use conv2d(algorithm='auto'): the DFT convolution where it is faster "
+        "(cnn: conv2); agrees to rounding but is not exact (zeros and ties, see conv2d_fwd)",
     )
     t.set_defaults(func=_train)
 

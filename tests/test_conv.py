@@ -47,18 +47,22 @@ def test_fast_matches_naive(h, w, kh, kw, s, d, pad, rng) -> None:
         assert_close(a, b, rtol=1e-13, what=what)
 
 
+@pytest.mark.parametrize("cin", [1, 3], ids=["cin1-transposed-cols", "cin3-row-cols"])
 @pytest.mark.parametrize("per_slab", [1, 2, 3])
 @pytest.mark.parametrize("pad", ["SAME", EXPLICIT])
-def test_slabs_match_naive(per_slab, pad, rng, monkeypatch) -> None:
-    """The fast path builds im2col rows and dx blocks a slab of images at a time; 7 images in
-    slabs of 1, 2 or 3 (a short last slab) must give the naive loops' numbers."""
+def test_slabs_match_naive(per_slab, pad, cin, rng, monkeypatch) -> None:
+    """The fast path builds im2col rows (transposed for C_in = 1) and dx columns a slab of
+    images at a time; 7 images in slabs of 1, 2 or 3 (a short last slab), dw summed over
+    groups of slabs, must give the naive loops' numbers."""
     from nnref.ops import conv
 
-    x = rng.standard_normal((7, 6, 5, 3))
-    k = rng.standard_normal((3, 2, 3, 4))
+    x = rng.standard_normal((7, 6, 5, cin))
+    k = rng.standard_normal((3, 2, cin, 4))
     yn, resn = nnref.conv2d_naive_fwd(x, k, strides=2, padding=pad)
     per_image = yn.shape[1] * yn.shape[2] * k[..., 0].size * x.itemsize
     monkeypatch.setattr(conv, "_SLAB_BYTES", per_slab * per_image + per_image // 2)
+    monkeypatch.setattr(conv, "_MIN_SLABS", 1)
+    monkeypatch.setattr(conv, "_DW_GROUPS", 2)
     assert len(conv._slabs(resn)) == -(-7 // per_slab)
     y, res = nnref.conv2d_fwd(x, k, strides=2, padding=pad)
     dy = rng.standard_normal(y.shape)
@@ -68,6 +72,25 @@ def test_slabs_match_naive(per_slab, pad, rng, monkeypatch) -> None:
     assert_close(dx, dxn, rtol=1e-13, what="dx")
     assert_close(dw, dwn, rtol=1e-13, what="dw")
     assert_close(nnref.conv2d_bwd_filter(res, dy), dwn, rtol=1e-13, what="dw (filter only)")
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("cin", [1, 5])
+def test_same_bits_for_any_thread_count(dt, cin, rng, monkeypatch) -> None:
+    """Slabs spread over threads or run in the caller: y, dx and dw must not change by a bit.
+    The GEMMs are large enough that a multithreaded BLAS call would split them (and round
+    differently from a single-threaded one)."""
+    x = rng.standard_normal((32, 20, 20, cin)).astype(dt)
+    k = rng.standard_normal((3, 3, cin, 32)).astype(dt)
+    dy = rng.standard_normal((32, 20, 20, 32)).astype(dt)
+    out = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+        y, res = nnref.conv2d_fwd(x, k, padding="SAME")
+        out.append((y, *nnref.conv2d_bwd(res, dy)))
+    for other in out[1:]:
+        for a, b in zip(out[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_bwd_filter_is_conv2d_bwd_dw_and_checks_dy(rng) -> None:

@@ -80,21 +80,29 @@ def test_pinned_windows() -> None:
     assert y == -2
 
 
-def test_fast_and_general_paths_route_identically(rng) -> None:
-    """No padding and no NaN takes the fast path; a NaN elsewhere forces the general path."""
+def test_fast_and_general_paths_route_identically(rng, monkeypatch) -> None:
+    """No padding and no NaN takes the unpadded path; a NaN forces the general path, which must
+    route every other window identically."""
+    from nnref.ops import pool
+
+    taken = []
+    unpadded = pool._unpadded_fwd
+    monkeypatch.setattr(pool, "_unpadded_fwd", lambda *a: taken.append(unpadded(*a)) or taken[-1])
     x = np.round(rng.standard_normal((2, 6, 6, 3)))
     x[0, 0, 0, 0] = -np.inf
     x[1, :2, :2, 1] = -np.inf
     y, res = nnref.max_pool2d_fwd(x, ksize=2, strides=2)
-    assert res.choice is None
     xg = x.copy()
-    xg[1, 5, 5, 2] = np.nan  # a NaN in the last window only
+    xg[1, 4, 4, 2] = np.nan  # in the last window only
     yg, resg = nnref.max_pool2d_fwd(xg, ksize=2, strides=2)
-    assert resg.choice is not None
+    assert taken == [True, False]
     dy = rng.standard_normal(y.shape)
     g, gg = nnref.max_pool2d_bwd(res, dy)[0], nnref.max_pool2d_bwd(resg, dy)[0]
     np.testing.assert_array_equal(y[:, :2], yg[:, :2])
     np.testing.assert_array_equal(g[:, :4], gg[:, :4])
+    yn, resn = nnref.max_pool2d_naive_fwd(x, ksize=2, strides=2)
+    np.testing.assert_array_equal(y, yn)
+    np.testing.assert_array_equal(g, nnref.max_pool2d_naive_bwd(resn, dy)[0])
 
 
 def test_same_window_of_only_padding_and_minus_inf() -> None:
@@ -270,3 +278,29 @@ def test_fast_path_gradient_is_exact_on_reused_memory(dt, shape, rng) -> None:
         (dx,) = nnref.max_pool2d_bwd(res, dy)
         assert dx.dtype == dt
         np.testing.assert_array_equal(dx, want)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize(
+    ("k", "s"), [(2, 2), (3, 2), (2, 3), ((2, 3), (2, 3))], ids=["tiled", "overlap", "gaps", "2x3"]
+)
+def test_unpadded_path_in_chunks_matches_naive(k, s, threads, rng, monkeypatch) -> None:
+    """One image per chunk, chunks over threads: relu-like ties at 0, an all -inf window and a
+    NaN in a later chunk (which sends the whole call to the general path). Overlapping windows
+    add into shared cells in another order than the naive loops."""
+    from nnref.ops import pool
+
+    monkeypatch.setattr(pool, "_CHUNK_BYTES", 1)
+    monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+    x = np.maximum(rng.standard_normal((5, 7, 8, 3)), 0)
+    x[3, :3, :3, 1] = -np.inf
+    for xin in (x, np.where(np.arange(5)[:, None, None, None] == 4, np.nan, x)):
+        y, res = nnref.max_pool2d_fwd(xin, ksize=k, strides=s)
+        yn, resn = nnref.max_pool2d_naive_fwd(xin, ksize=k, strides=s)
+        np.testing.assert_array_equal(y, yn)
+        dy = rng.standard_normal(y.shape)
+        (dx,) = nnref.max_pool2d_bwd(res, dy)
+        (want,) = nnref.max_pool2d_naive_bwd(resn, dy)
+        np.testing.assert_array_equal(res.choice, resn.choice)
+        assert_close(dx, want, rtol=1e-15, what="dx")
+        assert not np.any(np.signbit(dx) & (dx == 0))

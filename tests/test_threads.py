@@ -8,7 +8,13 @@ import threading
 import numpy as np
 import pytest
 
-from nnref._threads import chunks, num_threads, parallel_for
+from nnref._threads import (
+    blas_is_controllable,
+    chunks,
+    num_threads,
+    parallel_for,
+    parallel_gemm_for,
+)
 
 
 @pytest.mark.parametrize(("n", "k"), [(10, 3), (7, 7), (5, 1), (100, 4)])
@@ -73,3 +79,59 @@ def test_worker_errors_reach_the_caller(monkeypatch: pytest.MonkeyPatch) -> None
 
     with pytest.raises(RuntimeError, match="boom in worker"):
         parallel_for(fn, 100, min_chunk=10)
+
+
+def _blas_threads() -> int:
+    from nnref import _threads
+
+    return _threads._blas_api()[1]()
+
+
+@pytest.mark.skipif(not blas_is_controllable(), reason="NumPy's BLAS exposes no thread setter")
+def test_gemm_ranges_run_on_one_blas_thread_and_restore_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two Python threads each calling a multithreaded BLAS would oversubscribe the cores; a
+    single range runs on one BLAS thread too (the same bits as when split)."""
+    from nnref import _threads
+
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    before = _blas_threads()
+    _threads._blas_api()[0](2)
+    try:
+        seen = []
+        parallel_gemm_for(lambda lo, hi: seen.append(_blas_threads()), 4, min_chunk=1)
+        assert seen == [1, 1]
+        assert _blas_threads() == 2
+        seen.clear()
+        monkeypatch.setenv("NNREF_NUM_THREADS", "1")
+        parallel_gemm_for(lambda lo, hi: seen.append((lo, hi, _blas_threads())), 4, min_chunk=1)
+        assert seen == [(0, 4, 1)]
+        assert _blas_threads() == 2
+    finally:
+        _threads._blas_api()[0](before)
+
+
+def test_gemm_ranges_without_a_blas_setter_stay_in_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nnref import _threads
+
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    monkeypatch.setattr(_threads, "_BLAS", None)
+    me = threading.get_ident()
+    seen = []
+    parallel_gemm_for(lambda lo, hi: seen.append((lo, hi, threading.get_ident())), 4, min_chunk=1)
+    assert seen == [(0, 4, me)]
+
+
+def test_workers_see_the_callers_errstate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """np.errstate is a context variable: without the caller's context a worker's 0/0 would
+    warn (an error under this suite's warning filter) although the caller silenced it."""
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    a = np.zeros(400)
+
+    def fn(lo: int, hi: int) -> None:
+        a[lo:hi] = a[lo:hi] / a[lo:hi]
+
+    with np.errstate(invalid="ignore"):
+        parallel_for(fn, 400, min_chunk=100)
+    assert np.isnan(a).all()

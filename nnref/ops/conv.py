@@ -1,9 +1,10 @@
 """2-D convolution, NHWC input and HWIO kernel, exactly as ``tf.nn.conv2d``.
 
 ``conv2d_naive`` (plain loops over output positions) is the readable oracle; ``conv2d`` is the
-vectorised path (im2col through a strided view in (kh, kw, c) column order and one GEMM, a slab
-of images at a time; the input gradient by per-offset GEMM blocks added into strided views of the
-padded input, never ``np.add.at``).
+vectorised path: a slab of images at a time, im2col through a strided view in (kh, kw, c)
+column order (built transposed when C_in = 1) and one GEMM; the input gradient by GEMMs per slab
+giving a contiguous block per kernel tap, added into strided views of the padded slab, never
+``np.add.at``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from nnref._threads import chunks, parallel_gemm_for
 from nnref._validate import (
     as_float,
     check_cotangent,
@@ -21,22 +23,79 @@ from nnref._validate import (
     same_dtype,
     shape_str,
 )
+from nnref.ops import _dftconv
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
 
-#: Rows of the im2col matrix are built a slab of images at a time, about this many bytes per
-#: slab, into one buffer reused across slabs (and likewise the per-offset blocks of ``dx``): a
-#: whole-batch matrix is ``KH*KW`` times the input (160 MB for the seed CNN's conv2 in float64),
-#: and a fresh array that size pays page faults and cache misses on every call.
-_SLAB_BYTES = 1 << 22
+#: Work is done a slab of images at a time: each thread pads its slab into a scratch buffer,
+#: builds the slab's im2col matrix (or its ``dx`` columns) in a buffer of about this many bytes
+#: and runs the slab's GEMM on one BLAS thread, so the copies run on every core and stay in
+#: cache. A whole-batch column matrix is ``KH*KW`` times the input (160 MB for the seed CNN's
+#: conv2 in float64) and a fresh array that size pays page faults on every call.
+_SLAB_BYTES = 1 << 21
+#: At least this many slabs when the batch allows, so the threads get balanced shares.
+_MIN_SLABS = 16
+#: ``dw`` is summed over images: each of at most this many fixed groups of slabs sums its own
+#: slabs in order, then the groups are added in order. The grouping depends on the shapes only,
+#: never on the thread count, so ``dw`` has the same bits for any ``NNREF_NUM_THREADS``.
+_DW_GROUPS = 8
+
+
+#: ``algorithm="auto"`` takes the DFT path when its estimated FLOPs, times this factor, are
+#: below the direct path's, and both transform sizes are at least ``_DFT_MIN_SIZE``. Calibrated
+#: on fwd + dx + dw, batch 128, SAME, float32 (CPU time, one thread; DFT/direct): 5x5 32->64 at
+#: 14x14 0.42, 10x10 0.39, 7x7 0.45, 4x4 0.99 (transforms of 6: mostly memory traffic); 3x3
+#: 32->64 at 8x8 1.12; 3x3 16->32 at 28x28 0.85; 5x5 1->32 at 28x28 2.7; 3x3 64->64 at 56x56
+#: 1.46 (batch 32). The FLOP ratio alone misjudges the 3x3 and tiny cases by up to 2x.
+_DFT_PENALTY = 2.5
+_DFT_MIN_SIZE = 8
+ALGORITHMS = ("direct", "dft", "auto")
 
 
 class Conv2DResiduals(NamedTuple):
-    x_shape: tuple[int, ...]
+    x: np.ndarray  # the input itself (nnref never mutates it; the caller must not either)
     w: np.ndarray
-    xp: np.ndarray | None  # the padded input (None when the output is empty)
     strides: tuple[int, int]
     dilations: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
+
+
+class Conv2DDFTResiduals(NamedTuple):
+    """Residuals of ``algorithm="dft"``: backward follows the forward's algorithm."""
+
+    x: np.ndarray  # kept for the direct fallback when dy is not finite
+    w: np.ndarray
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    plan: tuple[AxisPlan, AxisPlan]
+    spectra: _dftconv.Spectra  # the input's and the kernel's spectra, per-image scales
+
+
+def _check_algorithm(op: str, algorithm: Any) -> str:
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"{op}: 'algorithm' must be one of {', '.join(map(repr, ALGORITHMS))}, "
+            f"got {algorithm!r}"
+        )
+    return algorithm
+
+
+def _dft_wins(x: np.ndarray, w: np.ndarray, s, d, plan) -> bool:
+    """``"auto"``: stride 1, no dilation, transforms of at least ``_DFT_MIN_SIZE`` and fewer
+    estimated FLOPs (see ``_DFT_PENALTY``)."""
+    if s != (1, 1) or d != (1, 1):
+        return False
+    n, h, wd, c = x.shape
+    kh, kw, _, o = w.shape
+    (_, _, oh), (_, _, ow) = plan
+    lh = _dftconv.transform_size(h, kh, 1, 1, plan[0])
+    lw = _dftconv.transform_size(wd, kw, 1, 1, plan[1])
+    if min(lh, lw) < _DFT_MIN_SIZE:
+        return False
+    pairs = (n + 1) // 2
+    transforms = c * (lh * h * wd + lh * lw * wd) + o * (lh * lw * ow + oh * ow * lh)
+    dft = 8 * pairs * (transforms + lh * lw * c * o)
+    direct = 2 * n * oh * ow * kh * kw * c * o
+    return dft * _DFT_PENALTY < direct
 
 
 def _setup(x: Any, w: Any, strides: Any, padding: Any, dilations: Any, op: str = "conv2d"):
@@ -82,28 +141,158 @@ def _windows(
     return v[:, :: s[0], :: s[1], :, :: d[0], :: d[1]].transpose(0, 1, 2, 4, 5, 3)
 
 
+def _tap(a: int, b: int, res: Conv2DResiduals) -> tuple[slice, slice]:
+    """Rows and columns of the padded input that kernel tap ``(a, b)`` reads, one per output."""
+    (_, _, oh), (_, _, ow) = res.plan
+    (sh, sw), (dh, dw) = res.strides, res.dilations
+    return (
+        slice(a * dh, a * dh + (oh - 1) * sh + 1, sh),
+        slice(b * dw, b * dw + (ow - 1) * sw + 1, sw),
+    )
+
+
+def _transposed(res: Conv2DResiduals) -> bool:
+    """Few input channels (conv1 on images: C_in = 1): build the column matrix transposed,
+    ``(KH*KW*C_in, rows)``, one strided ``(n, OH, OW)`` block per tap (runs of ``OW`` values
+    instead of ``KW*C_in``; measured 1.5x faster for C_in = 1, slower for C_in = 3)."""
+    return res.w.shape[2] == 1
+
+
 def _slabs(res: Conv2DResiduals) -> list[tuple[int, int]]:
-    """Image ranges ``lo:hi`` whose im2col rows (or dx blocks) take about ``_SLAB_BYTES``."""
-    n, (kh, kw, cin, _) = res.x_shape[0], res.w.shape
+    """Image ranges ``lo:hi`` whose im2col rows (or dx columns) take about ``_SLAB_BYTES``,
+    at least ``_MIN_SLABS`` of them when the batch has that many images."""
+    n, (kh, kw, cin, _) = res.x.shape[0], res.w.shape
     per_image = res.plan[0].out * res.plan[1].out * kh * kw * cin * res.w.dtype.itemsize
-    step = max(1, min(n, _SLAB_BYTES // per_image))
+    step = max(1, min(_SLAB_BYTES // per_image, -(-n // _MIN_SLABS)))
     return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
-def _im2col_slabs(res: Conv2DResiduals):
-    """Yield ``(lo, hi, cols)``: the ``((hi-lo)*OH*OW, KH*KW*C)`` im2col rows of images
-    ``lo:hi`` in (kh, kw, c) column order (each copied run is ``KW*C`` contiguous values, and the
-    HWIO kernel reshapes to the GEMM operand without a copy), built in one reused buffer."""
-    kh, kw, cin, _ = res.w.shape
-    oh, ow = res.plan[0].out, res.plan[1].out
-    k = kh * kw * cin
-    win = _windows(res.xp, kh, kw, res.strides, res.dilations)
+class _Scratch:
+    """One thread's buffers: the padded slab (zero border written once, interior per slab)
+    and the column matrix."""
+
+    def __init__(self, res: Conv2DResiduals, images: int) -> None:
+        _, h, w, cin = res.x.shape
+        (t, b, _), (left, r, _) = res.plan
+        kh, kw = res.w.shape[:2]
+        oh, ow = res.plan[0].out, res.plan[1].out
+        dt = res.w.dtype
+        self.padded = t + b + left + r > 0
+        self.xp = np.zeros((images, h + t + b, w + left + r, cin), dt) if self.padded else None
+        shape = (kh, kw, cin, images, oh, ow) if _transposed(res) else (images, oh, ow, kh, kw, cin)
+        self.cols = np.empty(shape, dt)
+
+    def padded_input(self, res: Conv2DResiduals, lo: int, hi: int) -> np.ndarray:
+        if self.xp is None:
+            return res.x[lo:hi]
+        (t, _, _), (left, _, _) = res.plan
+        h, w = res.x.shape[1:3]
+        xp = self.xp[: hi - lo]
+        xp[:, t : t + h, left : left + w] = res.x[lo:hi]
+        return xp
+
+    def columns(self, res: Conv2DResiduals, lo: int, hi: int) -> np.ndarray:
+        """The im2col matrix of images ``lo:hi``: ``(rows, K)``, or ``(K, rows)`` when
+        :func:`_transposed`, columns in (kh, kw, c) order (the HWIO kernel reshapes to the GEMM
+        operand without a copy)."""
+        kh, kw, cin, _ = res.w.shape
+        xp = self.padded_input(res, lo, hi)
+        nb = hi - lo
+        if _transposed(res):
+            cols = self.cols[:, :, :, :nb]
+            for a in range(kh):
+                for b in range(kw):
+                    si, sj = _tap(a, b, res)
+                    np.copyto(cols[a, b], xp[:, si, sj, :].transpose(3, 0, 1, 2))
+            return cols.reshape(kh * kw * cin, -1)
+        cols = self.cols[:nb]
+        np.copyto(cols, _windows(xp, kh, kw, res.strides, res.dilations))
+        return cols.reshape(-1, kh * kw * cin)
+
+
+def _forward(res: Conv2DResiduals, y: np.ndarray) -> None:
+    """``y`` slab by slab: im2col and one GEMM per slab, slabs spread over the threads."""
+    cout = res.w.shape[3]
+    w2 = res.w.reshape(-1, cout)
     slabs = _slabs(res)
-    buf = np.empty((slabs[0][1] * oh * ow, k), res.w.dtype)
-    for lo, hi in slabs:
-        cols = buf[: (hi - lo) * oh * ow]
-        np.copyto(cols.reshape(win[lo:hi].shape), win[lo:hi])
-        yield lo, hi, cols
+
+    def run(a: int, b: int) -> None:
+        scratch = _Scratch(res, slabs[0][1])
+        for lo, hi in slabs[a:b]:
+            cols = scratch.columns(res, lo, hi)
+            out = y[lo:hi].reshape(-1, cout)
+            np.matmul(cols.T if _transposed(res) else cols, w2, out=out)
+
+    parallel_gemm_for(run, len(slabs), min_chunk=1)
+
+
+def _filter_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
+    """``dw = cols^T @ g`` summed over fixed groups of slabs (see ``_DW_GROUPS``)."""
+    kh, kw, cin, cout = res.w.shape
+    slabs = _slabs(res)
+    groups = chunks(len(slabs), min(len(slabs), _DW_GROUPS))
+    parts = np.empty((len(groups), kh * kw * cin, cout), res.w.dtype)
+
+    def run(a: int, b: int) -> None:
+        scratch = _Scratch(res, slabs[0][1])
+        tmp = np.empty(parts.shape[1:], res.w.dtype)
+        for gi in range(a, b):
+            g_lo, g_hi = groups[gi]
+            for j, (lo, hi) in enumerate(slabs[g_lo:g_hi]):
+                cols = scratch.columns(res, lo, hi)
+                g = dy[lo:hi].reshape(-1, cout)
+                np.matmul(cols if _transposed(res) else cols.T, g, out=tmp if j else parts[gi])
+                if j:
+                    parts[gi] += tmp
+
+    parallel_gemm_for(run, len(groups), min_chunk=1)
+    dw = parts[0]
+    for p in parts[1:]:
+        dw += p
+    return dw.reshape(res.w.shape)
+
+
+def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
+    """``dx``: per slab the column gradients ``g @ w^T``, as one contiguous ``(rows, C_in)``
+    block per kernel tap (a batched GEMM; transposed layout: one 2-D GEMM whose rows are the
+    taps), each added into the strided view of a padded scratch slab it came from (never
+    ``np.add.at``); the interior is then copied out. Contiguous blocks measured 17% faster in
+    float32 than one 2-D GEMM whose tap columns are read with a stride (equal in float64)."""
+    _, h, wd, cin = res.x.shape
+    kh, kw, _, cout = res.w.shape
+    (t, _, oh), (left, _, ow) = res.plan
+    w2 = res.w.reshape(-1, cout)
+    wt = res.w.reshape(kh * kw, cin, cout).transpose(0, 2, 1)  # (KH*KW, C_out, C_in)
+    transposed = _transposed(res)
+    dx = np.empty(res.x.shape, res.w.dtype)
+    slabs = _slabs(res)
+
+    def run(a0: int, b0: int) -> None:
+        scratch = _Scratch(res, slabs[0][1])
+        if not transposed:  # the scratch's column buffer has the im2col layout
+            blocks = np.empty((kh * kw, slabs[0][1] * oh * ow, cin), res.w.dtype)
+        for lo, hi in slabs[a0:b0]:
+            nb = hi - lo
+            g = dy[lo:hi].reshape(-1, cout)
+            dst = scratch.xp[:nb] if scratch.padded else dx[lo:hi]
+            dst.fill(0)
+            if transposed:  # (KH, KW, C_in = 1, nb, OH, OW): rows of w2 @ g^T
+                dcols = scratch.cols[:, :, :, :nb]
+                np.matmul(w2, g.T, out=dcols.reshape(kh * kw * cin, -1))
+                taps = dcols.reshape(kh, kw, cin, nb, oh, ow).transpose(0, 1, 3, 4, 5, 2)
+            else:  # (KH*KW, rows, C_in)
+                part = blocks[:, : len(g)]
+                np.matmul(g[None], wt, out=part)
+                taps = part.reshape(kh, kw, nb, oh, ow, cin)
+            for a in range(kh):
+                for b in range(kw):
+                    si, sj = _tap(a, b, res)
+                    dst[:, si, sj, :] += taps[a, b]
+            if scratch.padded:
+                dx[lo:hi] = dst[:, t : t + h, left : left + wd]
+
+    parallel_gemm_for(run, len(slabs), min_chunk=1)
+    return dx
 
 
 def conv2d_fwd(
@@ -113,7 +302,8 @@ def conv2d_fwd(
     strides: Any = 1,
     padding: Any = "VALID",
     dilations: Any = 1,
-) -> tuple[np.ndarray, Conv2DResiduals]:
+    algorithm: str = "direct",
+) -> tuple[np.ndarray, Conv2DResiduals | Conv2DDFTResiduals]:
     """Cross-correlation ``y[n,i,j,o] = sum_{a,b,c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] w[a,b,c,o]``.
 
     Parameters
@@ -124,6 +314,19 @@ def conv2d_fwd(
     padding : "SAME", "VALID" or [[0, 0], [top, bottom], [left, right], [0, 0]]
         ``SAME`` puts the odd extra pad bottom/right. ``VALID`` with a (dilated) kernel larger
         than the input gives an empty output, as TF.
+    algorithm : "direct" (default), "dft" or "auto"
+        ``"direct"`` sums the products window by window (im2col and GEMM): the reference.
+        ``"dft"`` multiplies spectra (see Notes): fewer FLOPs with many channels, not exact.
+        ``"auto"`` takes ``"dft"`` for stride-1 undilated convolutions whose estimated cost is
+        lower (the seed CNN's conv2 on MNIST, not its one-channel conv1, nor images under 8x8
+        after padding), ``"direct"`` elsewhere.
+
+    Returns
+    -------
+    y : array, shape (N, OH, OW, C_out)
+    residuals : Conv2DResiduals or Conv2DDFTResiduals
+        Holds ``x`` itself (not a copy) and ``w``; ``conv2d_bwd`` and ``conv2d_bwd_filter``
+        use the algorithm the forward pass used.
 
     Notes
     -----
@@ -131,90 +334,114 @@ def conv2d_fwd(
     ``g @ w^T`` back through the same windows (padding cropped). The kernel is not flipped.
     Differences from TF: grouped convolution (C_in a multiple of the kernel's) is refused.
 
+    ``"direct"`` runs im2col and GEMM a slab of images at a time, slabs spread over
+    ``NNREF_NUM_THREADS`` threads with BLAS held at one thread per GEMM (also with one thread:
+    a multithreaded BLAS call rounds differently); every output entry is the same sum in the
+    same order whatever the thread count, so results are bit-identical.
+
+    ``"dft"`` (any strides, dilations and pads) transforms images, kernel and ``dy`` with
+    small DFT matrices by GEMM, two images per complex transform, one GEMM per frequency over
+    channels; its VJP is the exact adjoint of the same linear map. It agrees with
+    ``"direct"`` to rounding (float32 ~1e-6, float64 ~1e-15 in the error measure of
+    ``nnref.check.compare``, within ``ORACLE_RTOL``), with these differences:
+
+    - an output whose window reads only zeros is exactly 0 (as are ``dx`` entries no non-zero
+      ``dy`` reaches, and zero channels), but zeros by cancellation (a constant image under
+      taps that sum to 0) are rounding noise, ~1e-7 (float32) of the image's scale, so a relu
+      or max-pool downstream may decide differently there;
+    - ties are not kept: outputs the direct sum makes equal (a constant image) differ by
+      rounding, so max-pool's tie routing downstream may pick another cell;
+    - each image (and each image's ``dy``) is scaled by a power of two before pairing, so its
+      error follows its own magnitude, not its partner's;
+    - a NaN or inf in ``x`` or ``w`` (or ``dy`` in backward) would spread over whole images:
+      that call falls back to ``"direct"`` (residuals of the direct path), NaN stays local.
+
+    Peak memory of ``"dft"``: the spectra of the input and the kernel (kept as residuals), of
+    the output (freed on return) and, in backward, of ``dy`` and ``dx``; each about
+    ``Lh*Lw / (H*W)`` times its tensor (complex, two images per entry), ``L = H + max(pads)``
+    for SAME, plus about 1 MB of transform temporaries per thread. Measured (tracemalloc) for
+    the seed CNN's conv2, 128x14x14x32 -> 64, L = 16, float32: forward peak 23 MB (y 6.1 MB,
+    residual spectra 8 MB; direct: 10 MB), backward peak 20 MB, 28 MB when ``dy`` needs its
+    second transform (direct: 9 MB); float64 twice that.
+
     See Also
     --------
     tf.nn.conv2d, tf.nn.convolution, keras.layers.Conv2D
     """
     x, w, s, d, plan = _setup(x, w, strides, padding, dilations)
+    algorithm = _check_algorithm("conv2d", algorithm)
     n, cout = x.shape[0], w.shape[3]
     oh, ow = plan[0].out, plan[1].out
+    res = Conv2DResiduals(x, w, s, d, plan)
     if oh == 0 or ow == 0:
-        return np.zeros((n, oh, ow, cout), x.dtype), Conv2DResiduals(x.shape, w, None, s, d, plan)
-    res = Conv2DResiduals(x.shape, w, _pad(x, plan), s, d, plan)
+        return np.zeros((n, oh, ow, cout), x.dtype), res
+    if algorithm == "dft" or (algorithm == "auto" and _dft_wins(x, w, s, d, plan)):
+        out = _dftconv.forward(x, w, s, d, plan)
+        if out is not None:
+            return out[0], Conv2DDFTResiduals(x, w, s, d, plan, out[1])
     y = np.empty((n, oh, ow, cout), x.dtype)
-    w2 = w.reshape(-1, cout)
-    for lo, hi, cols in _im2col_slabs(res):
-        np.matmul(cols, w2, out=y[lo:hi].reshape(-1, cout))
+    _forward(res, y)
     return y, res
 
 
-def _filter_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
-    """``dw = cols^T @ g``, summed over the slabs in order."""
-    kh, kw, cin, cout = res.w.shape
-    dw = np.zeros((kh * kw * cin, cout), res.w.dtype)
-    part = np.empty_like(dw)
-    for lo, hi, cols in _im2col_slabs(res):
-        np.matmul(cols.T, dy[lo:hi].reshape(-1, cout), out=part)
-        dw += part
-    return dw.reshape(res.w.shape)
-
-
-def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
-    """``dx``: per slab, one batched GEMM gives a contiguous (rows, C_in) block per kernel
-    offset, added into the strided view of the padded input it came from (never ``np.add.at``)."""
-    _, h, wd, cin = res.x_shape
-    kh, kw, _, cout = res.w.shape
-    (t, _, oh), (left, _, ow) = res.plan
-    s, d = res.strides, res.dilations
-    wt = res.w.reshape(kh * kw, cin, cout).transpose(0, 2, 1)  # (KH*KW, C_out, C_in)
-    dxp = np.zeros(res.xp.shape, res.w.dtype)
-    slabs = _slabs(res)
-    buf = np.empty((kh * kw, slabs[0][1] * oh * ow, cin), res.w.dtype)
-    for lo, hi in slabs:
-        g = dy[lo:hi].reshape(-1, cout)
-        blocks = buf[:, : len(g)]
-        np.matmul(g[None], wt, out=blocks)
-        blocks = blocks.reshape(kh, kw, hi - lo, oh, ow, cin)
-        dst = dxp[lo:hi]
-        for a in range(kh):
-            for b in range(kw):
-                i0, j0 = a * d[0], b * d[1]
-                dst[
-                    :, i0 : i0 + (oh - 1) * s[0] + 1 : s[0], j0 : j0 + (ow - 1) * s[1] + 1 : s[1]
-                ] += blocks[a, b]
-    if dxp.shape == res.x_shape:
-        return dxp
-    return dxp[:, t : t + h, left : left + wd].copy()
-
-
-def _cotangent(res: Conv2DResiduals, dy: Any, op: str = "conv2d") -> np.ndarray:
+def _cotangent(
+    res: Conv2DResiduals | Conv2DDFTResiduals, dy: Any, op: str = "conv2d"
+) -> np.ndarray:
     (_, _, oh), (_, _, ow) = res.plan
-    shape = (res.x_shape[0], oh, ow, res.w.shape[3])
+    shape = (res.x.shape[0], oh, ow, res.w.shape[3])
     return check_cotangent(op, dy, shape, res.w.dtype)
 
 
-def conv2d_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """VJP of :func:`conv2d`: returns ``(dx, dw)``."""
+def _empty_output(res: Conv2DResiduals) -> bool:
+    return res.plan[0].out == 0 or res.plan[1].out == 0
+
+
+def _dft_bwd(
+    res: Conv2DDFTResiduals, dy: np.ndarray, need_dx: bool
+) -> tuple[np.ndarray | None, np.ndarray]:
+    out = _dftconv.backward(res.x.shape, res.spectra, dy, need_dx)
+    if out is not None:
+        return out
+    direct = Conv2DResiduals(*res[:5])  # dy holds NaN or inf: keep it local
+    return (_input_grad(direct, dy) if need_dx else None), _filter_grad(direct, dy)
+
+
+def conv2d_bwd(
+    res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """VJP of :func:`conv2d`: returns ``(dx, dw)``, by the forward pass's algorithm."""
     dy = _cotangent(res, dy)
-    if res.xp is None:  # empty output
-        return np.zeros(res.x_shape, res.w.dtype), np.zeros_like(res.w)
+    if isinstance(res, Conv2DDFTResiduals):
+        return _dft_bwd(res, dy, need_dx=True)  # type: ignore[return-value]
+    if _empty_output(res):
+        return np.zeros(res.x.shape, res.w.dtype), np.zeros_like(res.w)
     return _input_grad(res, dy), _filter_grad(res, dy)
 
 
-def conv2d_bwd_filter(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
+def conv2d_bwd_filter(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.ndarray:
     """``dw`` alone, as TF's ``conv2d_backprop_filter``: for a first layer, whose input needs
     no gradient (saves the ``dx`` GEMM and scatter)."""
     dy = _cotangent(res, dy)
-    if res.xp is None:
+    if isinstance(res, Conv2DDFTResiduals):
+        return _dft_bwd(res, dy, need_dx=False)[1]
+    if _empty_output(res):
         return np.zeros_like(res.w)
     return _filter_grad(res, dy)
 
 
 def conv2d(
-    x: np.ndarray, w: np.ndarray, *, strides: Any = 1, padding: Any = "VALID", dilations: Any = 1
+    x: np.ndarray,
+    w: np.ndarray,
+    *,
+    strides: Any = 1,
+    padding: Any = "VALID",
+    dilations: Any = 1,
+    algorithm: str = "direct",
 ) -> np.ndarray:
-    """Forward value of :func:`conv2d_fwd`."""
-    return conv2d_fwd(x, w, strides=strides, padding=padding, dilations=dilations)[0]
+    """Forward value of :func:`conv2d_fwd` (``algorithm`` as there)."""
+    return conv2d_fwd(
+        x, w, strides=strides, padding=padding, dilations=dilations, algorithm=algorithm
+    )[0]
 
 
 # --------------------------------------------------------------------------- naive oracle
@@ -234,13 +461,14 @@ def conv2d_naive_fwd(
                 for b in range(kw):
                     pixel = xp[:, i * s[0] + a * d[0], j * s[1] + b * d[1], :]  # (N, C_in)
                     y[:, i, j, :] += pixel @ w[a, b]
-    return y, Conv2DResiduals(x.shape, w, xp, s, d, plan)
+    return y, Conv2DResiduals(x, w, s, d, plan)
 
 
 def conv2d_naive_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Loop version of :func:`conv2d_bwd`."""
-    xs, w, xp, s, d, plan = res
+    x, w, s, d, plan = res
     dy = _cotangent(res, dy, "conv2d_naive")
+    xp = _pad(x, plan)
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
     for i in range(plan[0].out):
@@ -251,7 +479,7 @@ def conv2d_naive_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, 
                     dw[a, b] += xp[:, r, c, :].T @ dy[:, i, j, :]
                     dxp[:, r, c, :] += dy[:, i, j, :] @ w[a, b].T
     (t, _, _), (left, _, _) = plan
-    return dxp[:, t : t + xs[1], left : left + xs[2], :].copy(), dw
+    return dxp[:, t : t + x.shape[1], left : left + x.shape[2], :].copy(), dw
 
 
 def conv2d_naive(

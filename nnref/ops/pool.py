@@ -16,21 +16,24 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nnref._threads import parallel_for
 from nnref._validate import as_float, check_cotangent, require_nonempty, require_rank
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
+
+#: Images per work item of the unpadded path: its temporaries (a few output-sized arrays)
+#: stay in cache while each window offset is visited, and the chunks spread over the threads.
+_CHUNK_BYTES = 1 << 18
 
 
 class MaxPool2DResiduals(NamedTuple):
     x_shape: tuple[int, ...]
     dtype: np.dtype
-    #: (N, OH, OW, C) int16: the row-major window offset that receives each gradient; ``None``
-    #: on the fast path (no padding, no NaN), where backward recomputes it from ``x`` and ``y``.
-    choice: np.ndarray | None
+    #: (N, OH, OW, C): the row-major window offset that receives each output's gradient
+    #: (int8 when the window has at most 127 cells, else int16).
+    choice: np.ndarray
     ksize: tuple[int, int]
     strides: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
-    x: np.ndarray | None = None
-    y: np.ndarray | None = None
 
 
 def _setup(x: Any, ksize: Any, strides: Any, padding: Any, op: str):
@@ -63,6 +66,54 @@ def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
             )
 
 
+def _chunk(out_shape: tuple[int, ...], itemsize: int) -> int:
+    """Images per work item (see ``_CHUNK_BYTES``)."""
+    per_image = int(np.prod(out_shape[1:])) * itemsize
+    return max(1, _CHUNK_BYTES // max(per_image, 1))
+
+
+def _unpadded_fwd(
+    x: np.ndarray, k: tuple[int, int], s: tuple[int, int], y: np.ndarray, choice: np.ndarray
+) -> bool:
+    """TF's running maximum over windows that need no padding, chunk by chunk over the threads.
+
+    Each window keeps its first cell, replaced only by a strictly greater one; offsets are
+    visited in increasing order, so the routing is the largest offset that replaced the
+    maximum (``choice = max(choice, off * take)``: SIMD passes, where a masked copy is ~10x
+    slower). Writes ``y`` and ``choice``; returns False when any NaN reached the maximum (TF
+    skips NaN in the value but may route to it: the general path handles that).
+    """
+    n, oh, ow, _ = y.shape
+    lowest = np.finfo(x.dtype).min
+    step = _chunk(y.shape, x.itemsize)
+    found_nan = []
+
+    def run(c0: int, c1: int) -> None:
+        take = np.empty((step, *y.shape[1:]), bool)
+        offs = np.empty((step, *y.shape[1:]), choice.dtype)
+        for lo in range(c0 * step, min(c1 * step, n), step):
+            hi = min(lo + step, n)
+            yc, cc, tc, oc, xc = y[lo:hi], choice[lo:hi], take[: hi - lo], offs[: hi - lo], x[lo:hi]
+            for off, (si, sj) in _offsets(k, s, oh, ow):
+                cand = xc[:, si, sj, :]
+                if off == 0:
+                    np.copyto(yc, cand)
+                    cc.fill(0)
+                    continue
+                np.greater(cand, yc, out=tc)
+                np.maximum(yc, cand, out=yc)
+                np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
+                np.maximum(cc, oc, out=cc)
+            low = yc.min()
+            if np.isnan(low):
+                found_nan.append(lo)
+            elif low < lowest:  # a window of only -inf: TF gives the lowest finite value
+                np.maximum(yc, lowest, out=yc)
+
+    parallel_for(run, -(-n // step), min_chunk=1)
+    return not found_nan
+
+
 def max_pool2d_fwd(
     x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID"
 ) -> tuple[np.ndarray, MaxPool2DResiduals]:
@@ -74,9 +125,17 @@ def max_pool2d_fwd(
     ksize, strides : int, [h, w] or [1, h, w, 1]
     padding : "SAME", "VALID" or [[0, 0], [t, b], [l, r], [0, 0]] (each pad < window size)
 
+    Returns
+    -------
+    y : array, shape (N, OH, OW, C)
+    residuals : MaxPool2DResiduals
+        The routing (which window cell receives each gradient), not ``x`` or ``y``.
+
     Notes
     -----
-    See the module docstring for NaN, ``-inf`` and tie semantics (TF's CPU kernels).
+    See the module docstring for NaN, ``-inf`` and tie semantics (TF's CPU kernels). Without
+    padding the windows are visited a chunk of images at a time, chunks spread over
+    ``NNREF_NUM_THREADS`` threads (element-wise work: the same bits for any thread count).
 
     See Also
     --------
@@ -85,25 +144,18 @@ def max_pool2d_fwd(
     x, k, s, plan = _setup(x, ksize, strides, padding, "max_pool2d")
     n, _, _, c = x.shape
     oh, ow = plan[0].out, plan[1].out
+    ctype = np.int8 if k[0] * k[1] <= 127 else np.int16
+    y = np.empty((n, oh, ow, c), x.dtype)
+    choice = np.empty((n, oh, ow, c), ctype)
+    res = MaxPool2DResiduals(x.shape, x.dtype, choice, k, s, plan)
     if oh == 0 or ow == 0:  # backward returns zeros without reading the routing
-        return np.zeros((n, oh, ow, c), x.dtype), MaxPool2DResiduals(
-            x.shape, x.dtype, None, k, s, plan
-        )
+        return y, res
     (t, b, _), (left, r, _) = plan
-    lowest = np.finfo(x.dtype).min
-    if t + b + left + r == 0:
-        # Fast path: k*k - 1 maxima over strided views; routing is recomputed in backward.
-        # np.maximum propagates NaN, so a NaN anywhere in x shows in m (4x smaller to scan).
-        offs = _offsets(k, s, oh, ow)
-        _, (si, sj) = next(offs)
-        m = x[:, si, sj, :].copy()
-        for _, (si, sj) in offs:
-            np.maximum(m, x[:, si, sj, :], out=m)
-        if not np.isnan(m).any():
-            y = np.maximum(m, lowest)  # all -inf windows give the lowest finite value, as TF
-            return y, MaxPool2DResiduals(x.shape, x.dtype, None, k, s, plan, x, m)
-    # Padded cells are -inf with a validity mask; NaN compares False, so "strictly greater"
-    # never picks it, exactly as TF's grad loop; the forward max skips it via fmax.
+    if t + b + left + r == 0 and _unpadded_fwd(x, k, s, y, choice):
+        return y, res
+    # General path. Padded cells are -inf with a validity mask; NaN compares False, so
+    # "strictly greater" never picks it, exactly as TF's grad loop; the forward max skips it
+    # via fmax.
     xp = (
         np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=-np.inf)
         if t + b + left + r
@@ -113,9 +165,9 @@ def max_pool2d_fwd(
     if t + b + left + r:
         valid = np.zeros(xp.shape[1:3], bool)
         valid[t : t + x.shape[1], left : left + x.shape[2]] = True
-    y = np.full((n, oh, ow, c), lowest, x.dtype)
+    y.fill(np.finfo(x.dtype).min)
     best = np.empty((n, oh, ow, c), x.dtype)  # both set at the first offset (choice < 0)
-    choice = np.full((n, oh, ow, c), -1, np.int16)
+    choice.fill(-1)
     for off, (si, sj) in _offsets(k, s, oh, ow):
         cand = xp[:, si, sj, :]
         np.fmax(y, cand, out=y)
@@ -124,43 +176,52 @@ def max_pool2d_fwd(
             take &= valid[si, sj][None, :, :, None]
         np.copyto(best, cand, where=take)
         np.copyto(choice, off, where=take)
-    return y, MaxPool2DResiduals(x.shape, x.dtype, choice, k, s, plan)
+    return y, res
 
 
 def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
-    """VJP of :func:`max_pool2d`: returns ``(dx,)`` (gradient mass equals ``sum(dy)``)."""
-    xs, dtype, choice, k, s, plan = res[:6]
+    """VJP of :func:`max_pool2d`: returns ``(dx,)`` (gradient mass equals ``sum(dy)``).
+
+    Each output's gradient goes to the input cell its ``choice`` names; cells that receive
+    none hold ``+0.0`` (also where ``dy`` is negative), as TF's ``MaxPoolGrad``. Without
+    padding the work is split over images as in the forward pass.
+    """
+    xs, dtype, choice, k, s, plan = res
     oh, ow = plan[0].out, plan[1].out
     dy = check_cotangent("max_pool2d", dy, (xs[0], oh, ow, xs[3]), dtype)
     (t, b, _), (left, r, _) = plan
-    dxp = np.zeros((xs[0], xs[1] + t + b, xs[2] + left + r, xs[3]), dtype)
-    if oh and ow:
-        zero = dtype.type(0)
-        if choice is None:  # fast path: the first cell equal to the window max takes it
-            pending = np.ones(dy.shape, bool)
-            hit = np.empty(dy.shape, bool)
-            disjoint = s[0] >= k[0] and s[1] >= k[1]  # each input cell in at most one window
-            if disjoint and oh * s[0] == xs[1] and ow * s[1] == xs[2] and k == s:
-                dxp = np.empty(xs, dtype)  # exact tiling: every cell is written once below
-            last = k[0] * k[1] - 1
+    if not (oh and ow):
+        return (np.zeros(xs, dtype),)
+    zero = dtype.type(0)
+    if t + b + left + r:
+        dxp = np.zeros((xs[0], xs[1] + t + b, xs[2] + left + r, xs[3]), dtype)
+        for off, (si, sj) in _offsets(k, s, oh, ow):
+            dxp[:, si, sj, :] += np.where(choice == off, dy, zero)
+        return (dxp[:, t : t + xs[1], left : left + xs[2], :].copy(),)
+    n = xs[0]
+    dx = np.empty(xs, dtype)
+    disjoint = s[0] >= k[0] and s[1] >= k[1]  # each input cell in at most one window
+    tiled = disjoint and k == s and oh * s[0] == xs[1] and ow * s[1] == xs[2]
+    step = _chunk(dy.shape, dtype.itemsize)
+
+    def run(c0: int, c1: int) -> None:
+        hit = np.empty((step, oh, ow, xs[3]), bool)
+        for lo in range(c0 * step, min(c1 * step, n), step):
+            hi = min(lo + step, n)
+            dst, hc, cc, gc = dx[lo:hi], hit[: hi - lo], choice[lo:hi], dy[lo:hi]
+            if not tiled:  # cells outside every window (or in several) need a zeroed start
+                dst.fill(0)
             for off, (si, sj) in _offsets(k, s, oh, ow):
-                if off < last:
-                    np.equal(res.x[:, si, sj, :], res.y, out=hit)
-                    hit &= pending
-                    pending ^= hit  # hit is a subset of pending
-                else:  # no NaN on this path: the window max is in the window, so whatever
-                    hit = pending  # is still pending equals it at the last offset
-                view = dxp[:, si, sj, :]
+                np.equal(cc, off, out=hc)
+                view = dst[:, si, sj, :]
                 if disjoint:
-                    np.multiply(dy, hit, out=view)
+                    np.multiply(gc, hc, out=view)
                     view += zero  # -0.0 (negative dy times False) becomes +0.0, as TF
                 else:
-                    view += np.where(hit, dy, zero)
-            return (dxp,)  # no padding on the fast path: nothing to crop
-        else:
-            for off, (si, sj) in _offsets(k, s, oh, ow):
-                dxp[:, si, sj, :] += np.where(choice == off, dy, zero)
-    return (dxp[:, t : t + xs[1], left : left + xs[2], :].copy(),)
+                    view += np.where(hc, gc, zero)
+
+    parallel_for(run, -(-n // step), min_chunk=1)
+    return (dx,)
 
 
 def max_pool2d(x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID") -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 
 from nnref.data.batching import kfold_batches, kfold_sizes
 from nnref.data.datasets import Dataset, load_dataset, sniff_npz
+from nnref.ops.conv import ALGORITHMS
 from nnref.optim import OPTIMIZERS, Optimizer, OptState
 from nnref.train import model as m
 from nnref.train.recipes import RECIPES, Recipe
@@ -132,6 +133,9 @@ class RunConfig:
     dtype: str = "float32"
     data_dir: str | None = None
     display_step: int = 100
+    #: ``conv2d``'s ``algorithm`` for conv layers: ``"auto"`` (``--fast``) takes the DFT path
+    #: where it wins, which is not exact (see :func:`nnref.ops.conv2d_fwd`).
+    conv_algorithm: str = "direct"
 
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
@@ -176,12 +180,18 @@ class RunConfig:
                 reason = "is not a directory" if d.exists() else "does not exist"
                 raise ConfigError("data_dir", self.data_dir, reason)
         _require_int("display_step", self.display_step, 1)
+        if self.conv_algorithm not in ALGORITHMS:
+            raise ConfigError(
+                "conv_algorithm", self.conv_algorithm, f"must be one of {list(ALGORITHMS)}"
+            )
 
     def key(self) -> str:
         """What must match for a checkpoint to be resumed under this configuration."""
         d = asdict(self)
         d.pop("data_dir")
         d.pop("steps")  # a resumed run may extend the step budget
+        if d["conv_algorithm"] == "direct":  # keys of checkpoints written before the option
+            d.pop("conv_algorithm")
         return json.dumps(d, sort_keys=True)
 
 
@@ -363,7 +373,7 @@ def _batch_loss(run: Run, out: np.ndarray, y: np.ndarray) -> tuple[float, np.nda
 def loss_and_grads(run: Run, idx: np.ndarray) -> tuple[float, float, list[np.ndarray]]:
     """Mean loss, batch accuracy and parameter gradients on the batch ``idx``."""
     x, y = run.x_train[idx], run.y_train[idx]
-    out, res = m.forward(run.layers, run.params, x)
+    out, res = m.forward(run.layers, run.params, x, conv_algorithm=run.cfg.conv_algorithm)
     loss, dout = _batch_loss(run, out, y)
     grads = m.backward(run.layers, res, dout, len(run.params))
     acc = float(np.mean(m.predict_classes(run.recipe.loss, out) == y))
@@ -385,7 +395,12 @@ def train_step(run: Run) -> tuple[float, float]:
 def predict(run: Run, x: np.ndarray, batch: int = 1024) -> np.ndarray:
     """Predicted classes of ``x`` under the current parameters, ``batch`` rows at a time."""
     preds = [
-        m.predict_classes(run.recipe.loss, m.forward(run.layers, run.params, x[i : i + batch])[0])
+        m.predict_classes(
+            run.recipe.loss,
+            m.forward(
+                run.layers, run.params, x[i : i + batch], conv_algorithm=run.cfg.conv_algorithm
+            )[0],
+        )
         for i in range(0, len(x), batch)
     ]
     return np.concatenate(preds) if preds else np.zeros(0, np.int64)
@@ -402,7 +417,9 @@ def heldout_metrics(
     """Mean loss (the recipe's, as in training) and accuracy on ``(x, y)``."""
     total, right = 0.0, 0
     for i in range(0, len(x), batch):
-        out, _ = m.forward(run.layers, run.params, x[i : i + batch])
+        out, _ = m.forward(
+            run.layers, run.params, x[i : i + batch], conv_algorithm=run.cfg.conv_algorithm
+        )
         yb = y[i : i + batch]
         total += _batch_loss(run, out, yb)[0] * len(yb)
         right += int(np.sum(m.predict_classes(run.recipe.loss, out) == yb))

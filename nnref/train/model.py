@@ -14,6 +14,8 @@ import numpy as np
 
 from nnref import init as initializers
 from nnref import ops
+from nnref._threads import parallel_for
+from nnref.ops.activations import ActivationResiduals
 
 INITIALIZERS: dict[str, Callable[..., np.ndarray]] = {
     "glorot_uniform": initializers.glorot_uniform,
@@ -142,21 +144,104 @@ def _spatial_out(
     return (h, w, channels)
 
 
+#: Rows (of the ``(N*H*W, C)`` view) per work item of the fused bias/relu passes: a chunk
+#: stays in cache between its two element-wise steps, and the chunks spread over the threads.
+#: The bias gradient sums each chunk, then the chunks in order: fixed by the shapes, so the
+#: bits do not depend on the thread count.
+_FUSED_CHUNK_BYTES = 1 << 16
+
+
+def _chunked(rows: int, cols: int, itemsize: int) -> list[tuple[int, int]]:
+    step = max(1, _FUSED_CHUNK_BYTES // (cols * itemsize))
+    return [(lo, min(lo + step, rows)) for lo in range(0, rows, step)]
+
+
+def _bias_relu_fwd(y: np.ndarray, b: np.ndarray, relu: bool) -> None:
+    """``y += b`` then, if ``relu``, ``y = max(y, 0)``, in place on the conv output the model
+    owns (the same operations as ``bias_add`` and ``relu``, so the same bits), one cache-sized
+    chunk at a time over the threads."""
+    y2 = y.reshape(-1, y.shape[-1])
+    chunks = _chunked(*y2.shape, y.itemsize)
+    zero = y.dtype.type(0)
+
+    def run(a: int, c: int) -> None:
+        for lo, hi in chunks[a:c]:
+            yc = y2[lo:hi]
+            yc += b
+            if relu:
+                np.maximum(yc, zero, out=yc)  # propagates NaN, as relu_fwd
+
+    parallel_for(run, len(chunks), min_chunk=4)
+
+
+def _relu_bias_bwd(y: np.ndarray | None, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``dz = dy * (y > 0)`` (``+0.0`` where the relu is off, as ``relu_bwd``; ``dz = dy`` when
+    ``y`` is None: no relu) and the bias gradient ``db = sum(dz)`` over all axes but the last,
+    in one chunked pass (``dz`` is a fresh array: ``dy`` is the caller's)."""
+    c = dy.shape[-1]
+    g2 = dy.reshape(-1, c)
+    dz = np.empty_like(dy) if y is not None else dy
+    z2 = dz.reshape(-1, c)
+    y2 = y.reshape(-1, c) if y is not None else None
+    chunks = _chunked(*g2.shape, dy.itemsize)
+    parts = np.empty((len(chunks), c), dy.dtype)
+    zero = dy.dtype.type(0)
+
+    def run(a: int, e: int) -> None:
+        on = np.empty((chunks[0][1], c), bool)
+        for i in range(a, e):
+            lo, hi = chunks[i]
+            if y2 is not None:
+                oc = on[: hi - lo]
+                np.greater(y2[lo:hi], zero, out=oc)
+                np.multiply(g2[lo:hi], oc, out=z2[lo:hi])
+                z2[lo:hi] += zero  # -0.0 (negative dy where off) becomes +0.0
+            np.add.reduce(z2[lo:hi], axis=0, out=parts[i])
+
+    parallel_for(run, len(chunks), min_chunk=4)
+    db = parts[0].copy()
+    for p in parts[1:]:
+        db += p
+    return dz, db
+
+
 def forward(
-    layers: Sequence[Layer], params: Sequence[np.ndarray], x: np.ndarray
+    layers: Sequence[Layer],
+    params: Sequence[np.ndarray],
+    x: np.ndarray,
+    *,
+    conv_algorithm: str = "direct",
 ) -> tuple[np.ndarray, list[Any]]:
+    """The model's output and per-layer residuals.
+
+    A conv layer adds its bias in place on the conv output, and a relu right after it is
+    applied in the same pass (its residual is that output, as ``relu_fwd``'s); values are
+    those of ``conv2d`` then ``bias_add`` then ``relu``. ``conv_algorithm`` is passed to
+    :func:`nnref.ops.conv2d_fwd` (``"direct"``, ``"dft"`` or ``"auto"``).
+    """
     res: list[Any] = []
     k = 0
-    for layer in layers:
+    fused_relu = False
+    for i, layer in enumerate(layers):
         c = layer.config
+        if fused_relu:  # this relu ran inside the conv layer's pass
+            res.append(ActivationResiduals(x))
+            fused_relu = False
+            continue
         if layer.kind == "dense":
             w = params[k]
             b = params[k + 1] if c["use_bias"] else np.zeros(w.shape[1], w.dtype)
             x, r = ops.dense_fwd(x, w, b)
         elif layer.kind == "conv2d":
-            y, rc = ops.conv2d_fwd(x, params[k], strides=c["strides"], padding=c["padding"])
-            x, rb = ops.bias_add_fwd(y, params[k + 1])
-            r = (rc, rb)
+            x, r = ops.conv2d_fwd(
+                x,
+                params[k],
+                strides=c["strides"],
+                padding=c["padding"],
+                algorithm=conv_algorithm,
+            )
+            fused_relu = i + 1 < len(layers) and layers[i + 1].kind == "relu"
+            _bias_relu_fwd(x, params[k + 1], fused_relu)
         elif layer.kind == "max_pool2d":
             x, r = ops.max_pool2d_fwd(
                 x, ksize=c["ksize"], strides=c["strides"], padding=c["padding"]
@@ -180,21 +265,28 @@ def forward(
 def backward(
     layers: Sequence[Layer], res: Sequence[Any], dy: np.ndarray, n_params: int
 ) -> list[np.ndarray]:
+    """Parameter gradients, chaining the ops' VJPs from the last layer to the first. A relu
+    right after a conv layer is differentiated in one pass with the conv bias."""
     grads: list[np.ndarray | None] = [None] * n_params
     k = n_params
-    for layer, r in zip(reversed(layers), reversed(res), strict=True):
+    relu_out: np.ndarray | None = None  # a relu's output, deferred to the conv layer below
+    for i in range(len(layers) - 1, -1, -1):
+        layer, r = layers[i], res[i]
         k -= layer.n_params
+        if layer.kind == "relu" and i > 0 and layers[i - 1].kind == "conv2d":
+            relu_out = r.y
+            continue
         if layer.kind == "dense":
             dy, grads[k], db = ops.dense_bwd(r, dy)
             if layer.config["use_bias"]:
                 grads[k + 1] = db
         elif layer.kind == "conv2d":
-            rc, rb = r
-            dyc, grads[k + 1] = ops.bias_add_bwd(rb, dy)
+            dyc, grads[k + 1] = _relu_bias_bwd(relu_out, dy)
+            relu_out = None
             if k == 0:  # no parameters below: the input gradient is not needed
-                grads[k] = ops.conv2d_bwd_filter(rc, dyc)
+                grads[k] = ops.conv2d_bwd_filter(r, dyc)
                 break
-            dy, grads[k] = ops.conv2d_bwd(rc, dyc)
+            dy, grads[k] = ops.conv2d_bwd(r, dyc)
         elif layer.kind == "max_pool2d":
             (dy,) = ops.max_pool2d_bwd(r, dy)
         elif layer.kind == "relu":

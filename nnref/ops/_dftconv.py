@@ -1,0 +1,372 @@
+"""conv2d by discrete Fourier transforms done as GEMMs (``algorithm="dft"``), private.
+
+Circular correlation of a length-``L`` signal turns into a product of spectra. Along one axis,
+with the input unpadded at offsets ``[0, H)`` and zeros up to ``L``, the kernel tap ``a`` placed
+at ``(a*d - t) mod L`` and output ``i`` read at ``i*s``, every product the convolution needs
+lands on its own circular index, and every padded cell it reads maps into the zero tail, when
+
+    L >= max(H + t, m_max + 1, (K - 1)*d + 1, (OH - 1)*s + 1),  m_max = (OH-1)*s + (K-1)*d - t
+
+(the input index ``m = i*s + a*d - t`` spans ``[-t, m_max]``; negative ``m`` wraps to
+``L + m >= H``, ``m >= H`` stays below ``L``; taps and outputs are distinct modulo ``L``). That
+is ``H + max(pads)`` for SAME, not the padded extent. The 2-D transforms are small dense DFT
+matrices applied by GEMM (they skip the zero tail and the cropped rows for free; NumPy's FFT is
+single-threaded and slower at these sizes), two real images packed as one complex image
+``z = x[2m] + i*x[2m+1]`` (the pair's full spectrum costs what two half-spectra cost), and one
+GEMM per frequency over channels.
+
+With ``X = DFT-(z)``, ``K[k] = sum_a w[a] exp(+2 pi i k (a*d - t)/L)``:
+
+- forward: ``Y = X K`` per frequency, ``y = IDFT+(Y)`` at the outputs;
+- ``dx``: dy packed with the pair swapped (``g = dy[2m+1] + i*dy[2m]``), ``G = DFT+(g)``,
+  ``dx`` (swapped) ``= IDFT-(G K)``: the conjugations of the textbook formulas become plain
+  GEMMs;
+- ``dw``: ``dw[a] = Im IDFT+(sum_m X_m G_m)`` at the taps (the pair's cross terms are real).
+
+Accuracy: each image is scaled by a power of two (exact) to max-abs below 1 before it is paired,
+so an image's rounding error follows its own magnitude, not its partner's; likewise ``dy`` for
+``dx``, with a second transform of ``dy`` when the pairs' ``dx`` magnitudes differ by more than
+``_SHARE_RATIO`` (``dw`` needs the images' true weights, ``dx`` their own scales).
+
+Exact zeros: an output whose window reads only zero pixels (an input pixel that no non-zero
+``dy`` reaches) is set to exactly 0, as the direct sum gives; whole zero channels of ``x``,
+``w`` or ``dy`` give exact zeros in the spectra already. Zeros by cancellation are not kept.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+from nnref._threads import parallel_gemm_for
+from nnref.ops._windows import AxisPlan
+
+#: Pairs per work item of a transform: the chunk's temporaries take about this many bytes.
+_CHUNK_BYTES = 1 << 19
+#: dy's pairs share one transform for dx and dw while, within every pair, the larger image's
+#: ``scale * max|dy|`` is at most this many times the smaller's (the smaller one's dx error then
+#: grows at most this much: float32 ~1e-6 -> 8e-6 of ORACLE_RTOL's 2e-5, float64 ~2e-15 ->
+#: 2.6e-13 of 1e-12); otherwise dx gets its own transform of dy normalised image by image.
+#: Per-image dy scales of a real training step differ widely, so float32 usually takes two.
+_SHARE_RATIO = {np.dtype(np.float32): 8.0, np.dtype(np.float64): 128.0}
+#: Exponent range of the power-of-two scales: enough to bring any ordinary tensor to max-abs
+#: near 1 while products of two scales stay finite in the dtype.
+_MAX_EXP = {np.dtype(np.float32): 60, np.dtype(np.float64): 500}
+
+
+class AxisDFT(NamedTuple):
+    """The DFT matrices of one spatial axis (complex, the op's precision)."""
+
+    L: int
+    fx: np.ndarray  # (L, H)   exp(-2 pi i k m / L)              input -> spectrum
+    iy: np.ndarray  # (OH, L)  exp(+2 pi i (i*s) k / L) / L        spectrum -> outputs
+    fg: np.ndarray  # (L, OH)  exp(+2 pi i k (i*s) / L)            dy -> spectrum
+    ix: np.ndarray  # (H, L)   exp(-2 pi i m k / L) / L           spectrum -> dx
+    kf: np.ndarray  # (L, K)   exp(+2 pi i k (a*d - t) / L)        kernel taps -> spectrum
+    iw: np.ndarray  # (K, L)   exp(+2 pi i (a*d - t) k / L) / L    spectrum -> dw taps
+
+
+def transform_size(n: int, k: int, s: int, d: int, p: AxisPlan) -> int:
+    """The smallest alias-free ``L`` (module docstring)."""
+    m_max = (p.out - 1) * s + (k - 1) * d - p.before
+    return max(n + p.before, m_max + 1, (k - 1) * d + 1, (p.out - 1) * s + 1, n)
+
+
+def _dft(L: int, rows: np.ndarray, cols: np.ndarray, sign: int, scale: float) -> np.ndarray:
+    """``exp(sign * 2 pi i * rows[:, None] * cols[None, :] / L) * scale``, in float64 with the
+    product reduced modulo ``L`` in integers first (exact angles)."""
+    ang = (2 * np.pi / L) * np.mod(np.multiply.outer(rows, cols), L)
+    return np.exp(1j * sign * ang) * scale
+
+
+@functools.lru_cache(maxsize=64)
+def axis_dft(n: int, k: int, s: int, d: int, p: AxisPlan, dtype: np.dtype) -> AxisDFT:
+    """DFT matrices of one axis, cached by shape (read-only constants)."""
+    L = transform_size(n, k, s, d, p)
+    freq = np.arange(L)
+    data = np.arange(n)
+    outs = np.arange(p.out) * s
+    taps = np.arange(k) * d - p.before
+    cdt = np.result_type(dtype, np.complex64)
+    mats = [
+        _dft(L, freq, data, -1, 1.0),
+        _dft(L, outs, freq, +1, 1.0 / L),
+        _dft(L, freq, outs, +1, 1.0),
+        _dft(L, data, freq, -1, 1.0 / L),
+        _dft(L, freq, taps, +1, 1.0),
+        _dft(L, taps, freq, +1, 1.0 / L),
+    ]
+    out = []
+    for m in mats:
+        m = np.ascontiguousarray(m.astype(cdt))
+        m.flags.writeable = False
+        out.append(m)
+    return AxisDFT(L, *out)
+
+
+def pow2_scales(amax: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Powers of two ``>= amax`` (1 for zeros), exponents clipped to ``_MAX_EXP``."""
+    _, e = np.frexp(amax.astype(np.float64))
+    e = np.clip(np.where(amax > 0, e, 0), -_MAX_EXP[dtype], _MAX_EXP[dtype])
+    return np.ldexp(1.0, e).astype(dtype)
+
+
+def pixel_amax(a: np.ndarray) -> np.ndarray:
+    """``max |a[n, h, w, :]|`` per pixel, (N, H, W) (NaN where a channel is NaN)."""
+    return np.maximum(a.max(axis=3), -a.min(axis=3))
+
+
+def _taps(k: int, s: int, d: int, out: int) -> list[slice]:
+    """Per kernel tap, the padded positions it reads for outputs ``0..out-1``."""
+    return [slice(a * d, a * d + (out - 1) * s + 1, s) for a in range(k)]
+
+
+def reads_nonzero(
+    support: np.ndarray, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], plan
+) -> np.ndarray:
+    """(N, OH, OW): whether output ``(i, j)``'s window reads any non-zero input pixel, from
+    ``support`` (N, H, W) (the direct sum of a window of zeros is exactly 0)."""
+    n, h, w = support.shape
+    (t, b, oh), (left, r, ow) = plan
+    sp = np.zeros((n, h + t + b, w + left + r), bool)
+    sp[:, t : t + h, left : left + w] = support
+    rows = np.zeros((n, h + t + b, ow), bool)
+    for sj in _taps(k[1], s[1], d[1], ow):
+        rows |= sp[:, :, sj]
+    out = np.zeros((n, oh, ow), bool)
+    for si in _taps(k[0], s[0], d[0], oh):
+        out |= rows[:, si, :]
+    return out
+
+
+def reached_by_nonzero(
+    support: np.ndarray, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], plan, hw
+) -> np.ndarray:
+    """(N, H, W): whether input pixel ``(m, q)`` lies in the window of any output whose ``dy``
+    is non-zero somewhere, from ``support`` (N, OH, OW) (else its ``dx`` is exactly 0)."""
+    n, oh, ow = support.shape
+    (t, b, _), (left, r, _) = plan
+    h, w = hw
+    cols = np.zeros((n, oh, w + left + r), bool)
+    for sj in _taps(k[1], s[1], d[1], ow):
+        cols[:, :, sj] |= support
+    out = np.zeros((n, h + t + b, w + left + r), bool)
+    for si in _taps(k[0], s[0], d[0], oh):
+        out[:, si, :] |= cols
+    return out[:, t : t + h, left : left + w]
+
+
+def _chunks(pairs: int, per_pair: int) -> list[tuple[int, int]]:
+    step = max(1, min(_CHUNK_BYTES // max(per_pair, 1), -(-pairs // 8)))
+    return [(lo, min(lo + step, pairs)) for lo in range(0, pairs, step)]
+
+
+def _pack(a: np.ndarray, inv: np.ndarray, m0: int, m1: int, z: np.ndarray, swap: bool) -> None:
+    """``z[h, w, m - m0, c] = a[2m, h, w, c] inv[2m] + i a[2m+1, h, w, c] inv[2m+1]`` (``swap``:
+    the two images exchanged); a missing last partner is zero. ``z`` is (H, W, m1-m0, C)."""
+    n = a.shape[0]
+    zr = z.view(z.real.dtype).reshape(*z.shape, 2)
+    for part, first in ((1, 0), (0, 1)) if swap else ((0, 0), (1, 1)):
+        lo, hi = 2 * m0 + first, min(2 * m1, n)
+        src = a[lo:hi:2]
+        dst = zr[:, :, : len(src), :, part]
+        np.multiply(src.transpose(1, 2, 0, 3), inv[lo:hi:2, None], out=dst)
+        if len(src) < m1 - m0:
+            zr[:, :, len(src) :, :, part] = 0
+
+
+def _unpack(z: np.ndarray, scale: np.ndarray, m0: int, m1: int, out: np.ndarray, swap: bool):
+    """Inverse of :func:`_pack`: ``out[2m] = Re z * scale[2m]``, ``out[2m+1] = Im z * ...``."""
+    n = out.shape[0]
+    zr = z.view(z.real.dtype).reshape(*z.shape, 2)
+    for part, first in ((1, 0), (0, 1)) if swap else ((0, 0), (1, 1)):
+        lo, hi = 2 * m0 + first, min(2 * m1, n)
+        k = len(range(lo, hi, 2))
+        np.multiply(
+            zr[:, :, :k, :, part].transpose(2, 0, 1, 3),
+            scale[lo:hi:2, None, None, None],
+            out=out[lo:hi:2],
+        )
+
+
+def _forward_2d(ah: np.ndarray, aw: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
+    """``out[p, q, r] = sum_{h, w} ah[p, h] aw[q, w] z[h, w, r]``: one GEMM over rows, then one
+    per transformed row. ``z`` (H, W, R) contiguous; ``out`` (P, Q, R) may be a column slice."""
+    h, w, r = z.shape
+    t1 = np.matmul(ah, z.reshape(h, w * r)).reshape(ah.shape[0], w, r)
+    np.matmul(aw, t1, out=out)
+
+
+def _inverse_2d(bh: np.ndarray, bw: np.ndarray, spec: np.ndarray, out: np.ndarray) -> None:
+    """``out[i, j, r] = sum_{p, q} bh[i, p] bw[j, q] spec[p, q, r]``: one GEMM per spectrum row,
+    then one over rows. ``spec`` (P, Q, R) may be a column slice; ``out`` (I, J, R) contiguous."""
+    u1 = np.matmul(bw, spec)  # (P, J, R)
+    np.matmul(bh, u1.reshape(spec.shape[0], -1), out=out.reshape(bh.shape[0], -1))
+
+
+class Spectra(NamedTuple):
+    """What the forward pass keeps for backward."""
+
+    spec: np.ndarray  # (Lh, Lw, M, C): transform of the packed, per-image scaled input
+    kspec: np.ndarray  # (Lh, Lw, C, O): kernel spectrum of w / wscale
+    scale: np.ndarray  # (N,): the input's per-image powers of two
+    wscale: np.ndarray  # (): the kernel's power of two
+    axes: tuple[AxisDFT, AxisDFT]
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    plan: tuple[AxisPlan, AxisPlan]
+
+
+def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np.ndarray:
+    kh, kw, c, o = w.shape
+    ah, aw = axes
+    kmat = (ah.kf[:, None, :, None] * aw.kf[None, :, None, :]).reshape(ah.L * aw.L, kh * kw)
+    wc = (w / wscale).reshape(kh * kw, c * o).astype(kmat.dtype)
+    return np.matmul(kmat, wc).reshape(ah.L, aw.L, c, o)
+
+
+def forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    strides: tuple[int, int],
+    dilations: tuple[int, int],
+    plan: tuple[AxisPlan, AxisPlan],
+) -> tuple[np.ndarray, Spectra] | None:
+    """``conv2d_fwd`` by DFT; ``None`` when ``x`` or ``w`` is not finite (the caller falls back
+    to the direct path: a transform would spread one NaN over two whole images)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, o = w.shape
+    pix = pixel_amax(x)
+    amax = pix.reshape(n, -1).max(axis=1)
+    wmax = np.max(np.abs(w))
+    if not (np.isfinite(amax).all() and np.isfinite(wmax)):
+        return None
+    dt = x.dtype
+    scale = pow2_scales(amax, dt)
+    wscale = pow2_scales(np.asarray(wmax), dt)
+    axes = (
+        axis_dft(h, kh, strides[0], dilations[0], plan[0], dt),
+        axis_dft(wd, kw, strides[1], dilations[1], plan[1], dt),
+    )
+    ah, aw = axes
+    oh, ow = plan[0].out, plan[1].out
+    cdt = ah.fx.dtype
+    m = (n + 1) // 2
+    inv = (1 / scale.astype(np.float64)).astype(dt)
+    spec = np.empty((ah.L, aw.L, m, c), cdt)
+    kspec = _kernel_spectrum(w, axes, wscale)
+    ys = np.empty((ah.L, aw.L, m, o), cdt)
+    y = np.empty((n, oh, ow, o), dt)
+    yscale = scale * wscale
+    chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
+
+    def transform_in(a: int, b: int) -> None:
+        for m0, m1 in chunks[a:b]:
+            z = np.empty((h, wd, m1 - m0, c), cdt)
+            _pack(x, inv, m0, m1, z, swap=False)
+            _forward_2d(
+                ah.fx, aw.fx, z.reshape(h, wd, -1), spec[:, :, m0:m1].reshape(ah.L, aw.L, -1)
+            )
+
+    parallel_gemm_for(transform_in, len(chunks), min_chunk=1)
+    _per_frequency(spec, kspec, ys)
+    chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
+
+    def transform_out(a: int, b: int) -> None:
+        for m0, m1 in chunks[a:b]:
+            z = np.empty((oh, ow, m1 - m0, o), cdt)
+            _inverse_2d(
+                ah.iy, aw.iy, ys[:, :, m0:m1].reshape(ah.L, aw.L, -1), z.reshape(oh, ow, -1)
+            )
+            _unpack(z, yscale, m0, m1, y, swap=False)
+
+    parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
+    # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
+    # (the image's own and its partner's) there: restore the zeros.
+    live = reads_nonzero(pix > 0, (kh, kw), strides, dilations, plan)
+    y[~live] = 0
+    return y, Spectra(spec, kspec, scale, wscale, axes, strides, dilations, plan)
+
+
+def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False):
+    """``out[f] = a[f] @ b[f]`` (or ``a[f].T @ b[f]``) over the flattened frequencies, split
+    over the threads by frequency (independent GEMMs, disjoint outputs)."""
+    f = a.shape[0] * a.shape[1]
+    a2 = a.reshape(f, *a.shape[2:])
+    b2 = b.reshape(f, *b.shape[2:])
+    o2 = out.reshape(f, *out.shape[2:])
+    if transpose_a:
+        a2 = a2.transpose(0, 2, 1)
+
+    def run(lo: int, hi: int) -> None:
+        np.matmul(a2[lo:hi], b2[lo:hi], out=o2[lo:hi])
+
+    parallel_gemm_for(run, f, min_chunk=16)
+
+
+def backward(
+    x_shape: tuple[int, ...], sp: Spectra, dy: np.ndarray, need_dx: bool
+) -> tuple[np.ndarray | None, np.ndarray] | None:
+    """``(dx, dw)`` (``dx`` None unless ``need_dx``); ``None`` when ``dy`` is not finite."""
+    n, h, wd, c = x_shape
+    _, oh, ow, o = dy.shape
+    ah, aw = sp.axes
+    kh, kw = ah.kf.shape[1], aw.kf.shape[1]
+    dt = dy.dtype
+    cdt = ah.fx.dtype
+    m = (n + 1) // 2
+    pix = pixel_amax(dy)
+    amax = pix.reshape(n, -1).max(axis=1)
+    if not np.isfinite(amax).all():
+        return None
+    # dw = sum_n x_n * dy_n and the spectrum holds x_n / scale_n: dy_n is packed times scale_n
+    # (a power of two: exact), so every image keeps its true weight in the sum.
+    weight = amax.astype(np.float64) * sp.scale
+    own = None  # dy_n / its own power of two, for dx, when pairs differ too much in weight
+    if need_dx:
+        a, b = weight[0 : 2 * (n // 2) : 2], weight[1::2]
+        if not np.all(np.maximum(a, b) <= _SHARE_RATIO[dt] * np.minimum(a, b)):
+            own = pow2_scales(amax, dt)
+    streams = [(sp.scale, np.empty((ah.L, aw.L, m, o), cdt))]
+    if own is not None:
+        streams.append(((1 / own.astype(np.float64)).astype(dt), np.empty_like(streams[0][1])))
+    chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
+
+    def transform_dy(lo: int, hi: int) -> None:
+        for m0, m1 in chunks[lo:hi]:
+            z = np.empty((oh, ow, m1 - m0, o), cdt)
+            for mult, dst in streams:
+                _pack(dy, mult, m0, m1, z, swap=True)
+                out = dst[:, :, m0:m1].reshape(ah.L, aw.L, -1)
+                _forward_2d(ah.fg, aw.fg, z.reshape(oh, ow, -1), out)
+
+    parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
+    # dw: P[f] = X[f]^T G[f] (C, O), then the inverse at the kernel taps; Im is dw's sum.
+    p = np.empty((ah.L, aw.L, c, o), cdt)
+    _per_frequency(sp.spec, streams[0][1], p, transpose_a=True)
+    r = np.empty((kh, kw, c * o), cdt)
+    _inverse_2d(ah.iw, aw.iw, p.reshape(ah.L, aw.L, c * o), r)
+    dw = np.ascontiguousarray(r.imag).reshape(kh, kw, c, o)
+    if not need_dx:
+        return None, dw
+    # dx: DX[f] = G[f] K[f]^T (M, C), then the inverse at the input rows (pairs swapped).
+    dxs = np.empty((ah.L, aw.L, m, c), cdt)
+    _per_frequency(streams[-1][1], sp.kspec.transpose(0, 1, 3, 2), dxs)
+    back = own.astype(np.float64) if own is not None else 1 / sp.scale.astype(np.float64)
+    back = (back * np.float64(sp.wscale)).astype(dt)
+    dx = np.empty(x_shape, dt)
+    chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
+
+    def transform_dx(lo: int, hi: int) -> None:
+        for m0, m1 in chunks[lo:hi]:
+            z = np.empty((h, wd, m1 - m0, c), cdt)
+            spec = dxs[:, :, m0:m1].reshape(ah.L, aw.L, -1)
+            _inverse_2d(ah.ix, aw.ix, spec, z.reshape(h, wd, -1))
+            _unpack(z, back, m0, m1, dx, swap=True)
+
+    parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
+    live = reached_by_nonzero(pix > 0, (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd))
+    dx[~live] = 0  # input pixels no non-zero dy reaches: exactly 0, as direct
+    return dx, dw

@@ -1,0 +1,337 @@
+"""conv2d(algorithm="dft"): every conv case of ``nnref.verify`` against finite differences, TF
+and Keras; agreement with the direct path over the shape table; the documented semantic
+differences (exact zeros, ties) pinned; NaN fallback, per-image accuracy, "auto", bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import nnref
+from nnref.check import check_vjp
+from nnref.check.compare import ORACLE_RTOL, assert_close, max_rel_error
+from nnref.ops import _dftconv
+from nnref.ops.conv import Conv2DDFTResiduals, Conv2DResiduals
+from nnref.cases import DTYPES, TABLES, make_case, seed_for
+from nnref.verify import leg_function
+
+SPEC = TABLES["conv2d"]
+DT = [pytest.param(d, id=d.name) for d in DTYPES]
+VERIFY_CASES = [c.id for c in SPEC.cases]
+
+
+def _dft(static: dict) -> dict:
+    return {**static, "algorithm": "dft"}
+
+
+@pytest.mark.parametrize("case", VERIFY_CASES)
+@pytest.mark.parametrize("dtype", DT)
+def test_dft_vjp_matches_finite_differences(case: str, dtype) -> None:
+    args, static, _ = make_case("conv2d", case, dtype, "fd")
+    y, res = nnref.conv2d_fwd(*args, **_dft(static))
+    if y.size:
+        assert isinstance(res, Conv2DDFTResiduals)
+    r = check_vjp(
+        nnref.conv2d_fwd,
+        nnref.conv2d_bwd,
+        args,
+        static=_dft(static),
+        names=SPEC.names,
+        seed=seed_for("conv2d", case, "fd", "dft"),
+        raise_on_failure=False,
+    )
+    assert r.ok, r.message()
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("case", VERIFY_CASES)
+@pytest.mark.parametrize("dtype", DT)
+@pytest.mark.parametrize("leg", ["tf", "keras"])
+def test_dft_forward_and_vjp_match_tensorflow(case: str, dtype, leg: str) -> None:
+    dt = np.dtype(dtype)
+    args, static, rng = make_case("conv2d", case, dt, leg)
+    y, res = nnref.conv2d_fwd(*args, **_dft(static))
+    dy = rng.standard_normal(y.shape).astype(dt)
+    dx, dw = nnref.conv2d_bwd(res, dy)
+    y_ref, (dx_ref, dw_ref) = leg_function("conv2d", leg)(args, static, dy)
+    for qty, a, r in (("y", y, y_ref), ("dx", dx, dx_ref), ("dw", dw, dw_ref)):
+        r = np.asarray(r)
+        assert_close(a, r, rtol=ORACLE_RTOL[dt.name], what=f"conv2d dft {case} {dt.name} {qty}")
+
+
+EXPLICIT = [[0, 0], [1, 2], [0, 1], [0, 0]]
+SHAPES = [
+    pytest.param(h, w, kh, kw, s, d, pad, n, id=f"n{n}-{h}x{w}-k{kh}x{kw}-s{s}-d{d}-{tag}")
+    for (h, w, kh, kw, s, d, (tag, pad)), n in zip(
+        itertools.product(
+            [5, 6],
+            [4, 7],
+            [1, 3],
+            [2, 3],
+            [1, 2],
+            [1, 2],
+            [("SAME", "SAME"), ("VALID", "VALID"), ("explicit", EXPLICIT)],
+        ),
+        itertools.cycle([1, 2, 3]),
+        strict=False,
+    )
+    if not (d > 1 and s > 1)
+]
+
+
+@pytest.mark.parametrize(("h", "w", "kh", "kw", "s", "d", "pad", "n"), SHAPES)
+def test_dft_matches_direct(h, w, kh, kw, s, d, pad, n, rng) -> None:
+    """Odd and even batches (a last image without a partner), every pad form, strides and
+    dilations through the DFT matrices' index sets; float64 within the oracle tolerance."""
+    x = rng.standard_normal((n, h, w, 3))
+    k = rng.standard_normal((kh, kw, 3, 2))
+    st = {"strides": s, "padding": pad, "dilations": d}
+    y, res = nnref.conv2d_fwd(x, k, **st)
+    yf, resf = nnref.conv2d_fwd(x, k, **st, algorithm="dft")
+    assert yf.shape == y.shape
+    if y.size == 0:
+        return
+    assert isinstance(resf, Conv2DDFTResiduals)
+    dy = rng.standard_normal(y.shape)
+    dx, dw = nnref.conv2d_bwd(res, dy)
+    dxf, dwf = nnref.conv2d_bwd(resf, dy)
+    for a, b, what in ((yf, y, "y"), (dxf, dx, "dx"), (dwf, dw, "dw")):
+        assert_close(a, b, rtol=1e-12, what=what)
+    np.testing.assert_array_equal(nnref.conv2d_bwd_filter(resf, dy), dwf)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_dtype_kept_and_plain_forward_takes_the_keyword(dt, rng) -> None:
+    x = rng.standard_normal((3, 8, 8, 4)).astype(dt)
+    k = rng.standard_normal((3, 3, 4, 5)).astype(dt)
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    dx, dw = nnref.conv2d_bwd(res, rng.standard_normal(y.shape).astype(dt))
+    assert (y.dtype, dx.dtype, dw.dtype) == (dt, dt, dt)
+    np.testing.assert_array_equal(nnref.conv2d(x, k, padding="SAME", algorithm="dft"), y)
+
+
+def _per_image_error(a: np.ndarray, b: np.ndarray) -> float:
+    return max(max_rel_error(a[i], b[i])[0] for i in range(len(a)))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_one_image_magnitude_does_not_spoil_its_partner(dt, rng) -> None:
+    """Images 0 and 1 share a complex transform; image 0 is 1e4 times larger, and in backward
+    image 1's dy is 1e4 times smaller. Each image's y and dx must be accurate on its own scale
+    (without per-image scaling image 1's y error is ~3e-3 in float32; with one shared
+    transform of dy, image 1's dx error is ~1e8 times the rounding)."""
+    x = rng.standard_normal((4, 10, 10, 6)).astype(dt)
+    x[0] *= 1e4
+    k = rng.standard_normal((5, 5, 6, 4)).astype(dt)
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME")
+    yf, resf = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    dy = rng.standard_normal(y.shape).astype(dt)
+    dy[1] *= 1e-4
+    dx, dw = nnref.conv2d_bwd(res, dy)
+    dxf, dwf = nnref.conv2d_bwd(resf, dy)
+    tol = ORACLE_RTOL[np.dtype(dt).name]
+    assert _per_image_error(yf, y) <= tol
+    assert _per_image_error(dxf, dx) <= tol
+    assert_close(dwf, dw, rtol=tol, what="dw")
+
+
+def test_dy_of_similar_scales_shares_one_transform(rng, monkeypatch) -> None:
+    """Within ``_SHARE_RATIO`` (float64: 128) one transform of dy serves dx and dw; beyond it
+    dx gets its own (counted through the packing calls: one per chunk and stream)."""
+    x = rng.standard_normal((4, 6, 6, 2))
+    k = rng.standard_normal((3, 3, 2, 3))
+    _, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    dy = rng.standard_normal((4, 6, 6, 3))
+    calls = []
+    pack = _dftconv._pack
+    monkeypatch.setattr(_dftconv, "_pack", lambda *a, **kw: calls.append(1) or pack(*a, **kw))
+    monkeypatch.setattr(_dftconv, "_CHUNK_BYTES", 1)  # one pair per chunk: 2 chunks
+    nnref.conv2d_bwd(res, dy)
+    assert len(calls) == 2
+    calls.clear()
+    dy[2] *= 64
+    nnref.conv2d_bwd(res, dy)
+    assert len(calls) == 2
+    dy[2] *= 16
+    nnref.conv2d_bwd(res, dy)
+    assert len(calls) == 6
+    calls.clear()
+    nnref.conv2d_bwd_filter(res, dy)  # dw alone never needs the second transform
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "static",
+    [{"padding": "SAME"}, {"padding": "VALID", "strides": 2}, {"padding": "SAME", "dilations": 2}],
+    ids=["same", "valid-s2", "same-d2"],
+)
+def test_windows_of_zeros_give_exact_zeros(static, rng) -> None:
+    """MNIST backgrounds: where a window reads only zero pixels the direct sum is exactly 0, and
+    so is the DFT's (the transforms would leave rounding there, which flips relu and max-pool
+    decisions downstream); likewise dx where no non-zero dy reaches."""
+    x = np.zeros((3, 13, 13, 4), np.float32)
+    x[:, :4, :4] = rng.standard_normal((3, 4, 4, 4))
+    k = rng.standard_normal((3, 3, 4, 2)).astype(np.float32)
+    y, res = nnref.conv2d_fwd(x, k, **static)
+    yf, resf = nnref.conv2d_fwd(x, k, **static, algorithm="dft")
+    assert (y == 0).any()
+    np.testing.assert_array_equal(yf == 0, y == 0)
+    dy = np.zeros(y.shape, np.float32)
+    dy[:, -2:, -2:] = rng.standard_normal((3, 2, 2, 2))
+    dx, _ = nnref.conv2d_bwd(res, dy)
+    dxf, _ = nnref.conv2d_bwd(resf, dy)
+    assert (dx == 0).any()
+    np.testing.assert_array_equal(dxf == 0, dx == 0)
+
+
+def test_zeros_by_cancellation_are_not_kept() -> None:
+    """Documented difference: a constant image under a kernel whose taps sum to 0 gives exact
+    zeros by the direct sum (x - x) and rounding noise by the DFT (the window is not zero)."""
+    x = np.full((2, 8, 8, 1), 3.0, np.float32)
+    k = np.array([1.0, -1.0], np.float32).reshape(1, 2, 1, 1)
+    y = nnref.conv2d(x, k, padding="VALID")
+    yf = nnref.conv2d(x, k, padding="VALID", algorithm="dft")
+    assert not y.any()
+    assert yf.any()  # if this fails, the DFT keeps these zeros too: update the docstring
+    assert np.abs(yf).max() <= 1e-6 * 3.0
+
+
+def test_zero_images_keep_exact_zeros(rng) -> None:
+    """An all-zero image (or an image whose dy is zero) shares a transform with a non-zero
+    partner; its outputs (its dx) are exactly 0, not the partner's rounding."""
+    x = rng.standard_normal((3, 8, 8, 3))
+    x[0] = 0
+    k = rng.standard_normal((3, 3, 3, 2))
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    assert not y[0].any()
+    dy = rng.standard_normal(y.shape)
+    dy[1] = 0
+    dx, _ = nnref.conv2d_bwd(res, dy)
+    assert not dx[1].any()
+    assert dx[0].all()
+
+
+def test_ties_are_not_kept(rng) -> None:
+    """Documented difference: a constant image gives one interior value by the direct sum and
+    several (equal to rounding) by the DFT, so max-pool's tie routing may differ."""
+    x = np.ones((2, 10, 10, 3), np.float32)
+    k = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
+    y = nnref.conv2d(x, k, padding="SAME")[:, 1:-1, 1:-1]
+    yf = nnref.conv2d(x, k, padding="SAME", algorithm="dft")[:, 1:-1, 1:-1]
+    assert all(len(np.unique(y[..., o])) == 1 for o in range(2))
+    assert any(len(np.unique(yf[..., o])) > 1 for o in range(2))
+    assert_close(yf, y, what="constant image")
+
+
+@pytest.mark.parametrize("where", ["x", "w"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_falls_back_to_direct(where, bad, rng) -> None:
+    """A transform would spread one NaN over both images of its pair; the fallback keeps it
+    local, bit for bit as the direct path."""
+    x = rng.standard_normal((4, 7, 7, 2))
+    k = rng.standard_normal((3, 3, 2, 2))
+    (x if where == "x" else k)[1, 2, 1, 0] = bad
+    with np.errstate(invalid="ignore"):  # inf times a zero pad is NaN, as TF
+        y = nnref.conv2d(x, k, padding="SAME")
+        yf, resf = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    assert isinstance(resf, Conv2DResiduals)
+    np.testing.assert_array_equal(yf, y)
+    if where == "x":
+        assert np.isfinite(yf[0]).all()  # the partner image stays clean
+
+
+def test_non_finite_dy_falls_back_to_direct_in_backward(rng) -> None:
+    x = rng.standard_normal((4, 7, 7, 2))
+    k = rng.standard_normal((3, 3, 2, 2))
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME")
+    _, resf = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    assert isinstance(resf, Conv2DDFTResiduals)
+    dy = rng.standard_normal(y.shape)
+    dy[2, 3, 3, 1] = np.nan
+    for a, b in zip(nnref.conv2d_bwd(resf, dy), nnref.conv2d_bwd(res, dy), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        nnref.conv2d_bwd_filter(resf, dy), nnref.conv2d_bwd_filter(res, dy)
+    )
+    assert np.isfinite(nnref.conv2d_bwd(resf, dy)[0][3]).all()
+
+
+def test_huge_inputs_do_not_overflow_in_the_transforms(rng) -> None:
+    """Power-of-two scaling: unscaled, the spectrum of 64 pixels of 1e37 times the kernel's
+    overflows float32 although every direct output is finite (~1e38)."""
+    x = (rng.standard_normal((2, 8, 8, 3)) * 1e37).astype(np.float32)
+    k = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
+    y = nnref.conv2d(x, k, padding="SAME")
+    assert_close(nnref.conv2d(x, k, padding="SAME", algorithm="dft"), y, what="y")
+
+
+def test_auto_picks_dft_where_it_wins() -> None:
+    """The seed CNN's conv2 on MNIST (32 -> 64 channels, 14x14) and at 7x7 goes to the DFT;
+    its conv1 (one input channel: 32 inverse transforms cost more than the direct sum), a 3x3
+    kernel at 8x8, the 4x4 conv2 of 8x8 digits (transforms of 6: a tie) and strided or dilated
+    convolutions stay direct."""
+    f32 = np.float32
+
+    def kind(h, c, o, k, **st):
+        x, w = np.zeros((8, h, h, c), f32), np.zeros((k, k, c, o), f32)
+        return type(nnref.conv2d_fwd(x, w, padding="SAME", algorithm="auto", **st)[1])
+
+    dft, direct = Conv2DDFTResiduals, Conv2DResiduals
+    assert [kind(14, 32, 64, 5), kind(7, 32, 64, 5)] == [dft, dft]
+    assert [kind(28, 1, 32, 5), kind(8, 32, 64, 3), kind(4, 32, 64, 5)] == [direct] * 3
+    assert [kind(14, 32, 64, 5, strides=2), kind(14, 32, 64, 5, dilations=2)] == [direct] * 2
+
+
+@pytest.mark.parametrize("bad", ["fft", "DFT", None, 1])
+def test_unknown_algorithm_is_refused(bad) -> None:
+    with pytest.raises(ValueError, match=r"^conv2d: 'algorithm' must be one of 'direct', 'dft'"):
+        nnref.conv2d(np.ones((1, 4, 4, 1)), np.ones((2, 2, 1, 1)), algorithm=bad)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_dft_same_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
+    """Transforms split over image pairs and GEMMs over frequencies: disjoint outputs, BLAS
+    at one thread even when one thread runs them all (its GEMMs are large enough to split)."""
+    x = rng.standard_normal((32, 20, 20, 16)).astype(dt)
+    k = rng.standard_normal((3, 3, 16, 16)).astype(dt)
+    dy = rng.standard_normal((32, 20, 20, 16)).astype(dt)
+    out = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+        y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+        out.append((y, *nnref.conv2d_bwd(res, dy)))
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_transform_size_is_alias_free_and_minimal() -> None:
+    """SAME 5x5 on 14: L = 14 + 2 = 16 (not the padded 18); a kernel larger than the input
+    needs L >= its extent; strides and dilations follow the largest index read."""
+    from nnref.ops._windows import plan_axis
+
+    def size(n, k, s, d, pad):
+        return _dftconv.transform_size(n, k, s, d, plan_axis(n, k, s, d, pad, 0))
+
+    assert size(14, 5, 1, 1, "SAME") == 16
+    assert size(28, 5, 1, 1, "SAME") == 30
+    assert size(14, 5, 1, 1, "VALID") == 14
+    assert size(2, 5, 1, 1, "SAME") == 5
+    assert size(7, 3, 1, 2, "SAME") == 9
+    assert size(7, 3, 2, 1, "VALID") == 7
+
+
+def test_read_only_and_strided_inputs(rng) -> None:
+    """Inputs are never written, and a non-contiguous view gives the contiguous copy's bits."""
+    big = rng.standard_normal((3, 14, 9, 6))
+    x = big[:, ::2, :, ::2]
+    k = rng.standard_normal((6, 3, 3, 4))[::2, :, :, ::2]
+    dy = rng.standard_normal((3, 7, 9, 4))[..., ::2]
+    for a in (big, k, dy):
+        a.flags.writeable = False
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    yc, resc = nnref.conv2d_fwd(x.copy(), k.copy(), padding="SAME", algorithm="dft")
+    np.testing.assert_array_equal(y, yc)
+    for a, b in zip(nnref.conv2d_bwd(res, dy), nnref.conv2d_bwd(resc, dy.copy()), strict=True):
+        np.testing.assert_array_equal(a, b)
