@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import nnref
+from nnref.cases import DTYPES, TABLES, make_case, seed_for
 from nnref.check import check_vjp
 from nnref.check.compare import ORACLE_RTOL, assert_close, max_rel_error
 from nnref.ops import _dftconv
 from nnref.ops.conv import Conv2DDFTResiduals, Conv2DResiduals
-from nnref.cases import DTYPES, TABLES, make_case, seed_for
 from nnref.verify import leg_function
 
 SPEC = TABLES["conv2d"]
