@@ -57,6 +57,7 @@ FLAGS = {
     "display_step": "--log-every",
     "out": "--out",
     "resume": "--resume",
+    "conv_algorithm": "conv algorithm (--fast)",
 }
 
 
@@ -506,6 +507,8 @@ def _config_difference(stored_key: str, cfg: RunConfig) -> str:
     except (TypeError, json.JSONDecodeError):
         old = {}
     new = json.loads(cfg.key())
+    for key in (old, new):  # keys leave the default conv algorithm out
+        key.setdefault("conv_algorithm", "direct")
     diffs = [
         f"{FLAGS.get(k, k)} {old.get(k)!s} (this run: {new.get(k)!s})"
         for k in sorted(set(old) | set(new))
