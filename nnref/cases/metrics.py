@@ -132,7 +132,7 @@ ONE_HOT = OpTable(
             "axis-0-on-off-values",
             _one_hot([[0, 2], [1, 5]], 3, axis=0, on_value=5.0, off_value=-1.0),
             "the new axis first, on 5 and off -1 (an out-of-range index: all -1)",
-            pins=("one-hot-axis",),
+            pins=("one-hot-axis", "one-hot-out-of-range"),
         ),
     ),
     "tf.one_hot / keras.ops.one_hot",

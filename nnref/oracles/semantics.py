@@ -58,13 +58,16 @@ class Behaviour:
 @dataclass(frozen=True)
 class Pin:
     """One semantic pin: ``id`` (stable, used by profiles), ``op`` (nnref's name or the
-    optimizer/initializer), what ``tf`` does, and the ``jax`` and ``torch`` behaviours."""
+    optimizer/initializer), what ``tf`` does, and the ``jax`` and ``torch`` behaviours;
+    ``cases`` (``"op/case"`` of :data:`nnref.cases.TABLES`) are where ``nnref conform jax|torch``
+    meets it (none: no nnref op has it)."""
 
     id: str
     op: str
     tf: str
     jax: Behaviour
     torch: Behaviour
+    cases: tuple[str, ...] = ()
 
     def behaviour(self, framework: str) -> Behaviour:
         """The :class:`Behaviour` of ``"jax"`` or ``"torch"``."""
@@ -85,6 +88,10 @@ PINS: tuple[Pin, ...] = (
             "F.conv2d(padding='same') at stride 1 pads (0, 1) as TF (with a UserWarning that "
             "it copies the input for the uneven pad)",
         ),
+        (
+            "conv2d/same-pad-odd-total-h",
+            "conv2d/same-pad-odd-total-w",
+        ),
     ),
     Pin(
         "conv-same-strided",
@@ -95,6 +102,11 @@ PINS: tuple[Pin, ...] = (
             False,
             "F.conv2d(padding='same') raises RuntimeError for strided convolutions "
             "('padding=\\'same\\' is not supported for strided convolutions')",
+        ),
+        (
+            "conv2d/same-stride-2-even-n",
+            "conv2d/same-stride-3",
+            "conv2d/same-strides-2x1",
         ),
     ),
     Pin(
@@ -112,6 +124,7 @@ PINS: tuple[Pin, ...] = (
             "the usual port padding=1 gives TF's 4x4 shape with every window one row and one "
             "column up-left (pads (1, 1)): different values",
         ),
+        ("conv2d/same-stride-2-even-n",),
     ),
     Pin(
         "pool-tie-first-max",
@@ -122,6 +135,10 @@ PINS: tuple[Pin, ...] = (
             "reduce_window(max)'s VJP (XLA select-and-scatter with >=) keeps the first maximum",
         ),
         Behaviour(True, "F.max_pool2d's CPU kernel (strict >) keeps the first maximum"),
+        (
+            "max_pool2d/ties-first-max-gets-gradient",
+            "max_pool2d/ties-overlapping-windows",
+        ),
     ),
     Pin(
         "pool-nan",
@@ -139,6 +156,7 @@ PINS: tuple[Pin, ...] = (
             "NaN wins: the forward value is NaN and the gradient goes to the last NaN of the "
             "window",
         ),
+        ("max_pool2d/nan-windows",),
     ),
     Pin(
         "pool-all-neg-inf",
@@ -154,6 +172,24 @@ PINS: tuple[Pin, ...] = (
             False,
             "the forward value is -inf; the gradient goes to the first valid element as TF "
             "(F.max_pool2d's own padding is skipped by index)",
+        ),
+        ("max_pool2d/inf-windows",),
+    ),
+    Pin(
+        "pool-same-port",
+        "max_pool2d",
+        "SAME pooling: ceil(n / s) outputs, total // 2 of the pad before and the rest after (5x7 "
+        "input, 2x2 window, stride 2: 3x4 with pads (0, 1) on both axes)",
+        Behaviour(True, "reduce_window(padding='SAME') pads as TF: 3x4"),
+        Behaviour(
+            False,
+            "F.max_pool2d has no 'same' and pads symmetrically (at most half the window); the "
+            "usual port padding=(k - 1) // 2 (nn.MaxPool2d(2) for 2x2, MaxPool2d(3, 2, padding=1) "
+            "for 3x3) gives floor((n + 2p - k) / s) + 1 outputs: 2x3 on that input",
+        ),
+        (
+            "max_pool2d/2x2-stride-2-same-odd-input",
+            "max_pool2d/2x3-window-strides-1x2",
         ),
     ),
     Pin(
@@ -173,6 +209,7 @@ PINS: tuple[Pin, ...] = (
         "tf.argmax returns the first of tied maxima",
         Behaviour(True, "jnp.argmax returns the first"),
         Behaviour(True, "torch.argmax returns the first"),
+        ("argmax/ties-first-index",),
     ),
     Pin(
         "argmax-nan",
@@ -180,6 +217,10 @@ PINS: tuple[Pin, ...] = (
         "tf.argmax skips NaN: argmax([0.1, nan, 0.5]) is 2",
         Behaviour(False, "jnp.argmax treats NaN as the maximum: 1"),
         Behaviour(False, "torch.argmax treats NaN as the maximum: 1"),
+        (
+            "argmax/nan-skipped",
+            "accuracy/ties-and-nan",
+        ),
     ),
     Pin(
         "relu-grad-at-0-and-nan",
@@ -187,6 +228,10 @@ PINS: tuple[Pin, ...] = (
         "relu'(0) = relu'(-0) = 0 and relu'(NaN) = 0",
         Behaviour(True, "jax.nn.relu: 0 at 0, -0 and NaN"),
         Behaviour(False, "F.relu: 0 at 0 and -0, but 1 at NaN"),
+        (
+            "relu/gradient-at-0-is-0",
+            "relu/nan-input-gradient-0",
+        ),
     ),
     Pin(
         "bad-labels",
@@ -202,6 +247,11 @@ PINS: tuple[Pin, ...] = (
             "F.cross_entropy ignores label -100 by default (loss 0, left out of the mean); other "
             "out-of-range labels raise IndexError",
         ),
+        (
+            "sparse_softmax_cross_entropy_with_logits/label-out-of-range-raises",
+            "sparse_softmax_cross_entropy_with_logits/label-negative-raises",
+            "sparse_softmax_cross_entropy_with_logits/label-minus-100-raises",
+        ),
     ),
     Pin(
         "one-hot-out-of-range",
@@ -209,6 +259,11 @@ PINS: tuple[Pin, ...] = (
         "tf.one_hot gives a row of zeros for out-of-range and negative indices",
         Behaviour(True, "jax.nn.one_hot gives rows of zeros as TF"),
         Behaviour(False, "F.one_hot raises RuntimeError for negative or too large indices"),
+        (
+            "one_hot/out-of-range-rows-zero",
+            "one_hot/negative-rows-zero",
+            "one_hot/axis-0-on-off-values",
+        ),
     ),
     Pin(
         "soft-label-dlogits",
@@ -222,6 +277,7 @@ PINS: tuple[Pin, ...] = (
             False,
             "F.cross_entropy with probability targets: the true derivative softmax(z) * sum(p) - p",
         ),
+        ("softmax_cross_entropy_with_logits/soft-labels-rows-not-1",),
     ),
     Pin(
         "label-smoothing",
@@ -232,6 +288,10 @@ PINS: tuple[Pin, ...] = (
             True,
             "F.cross_entropy(label_smoothing=ls) gives the same loss and dlogits (and also "
             "accepts it with integer labels)",
+        ),
+        (
+            "categorical_crossentropy/logits-smoothing-0.1",
+            "categorical_crossentropy/probs-smoothing-0.3-weighted",
         ),
     ),
     Pin(
@@ -248,6 +308,10 @@ PINS: tuple[Pin, ...] = (
             "no probability-input cross-entropy; the port F.nll_loss(log p) is inf at p_y = 0 "
             "(F.binary_cross_entropy clamps log at -100 instead)",
         ),
+        (
+            "categorical_crossentropy/probs-clipped-at-1e-7",
+            "sparse_categorical_crossentropy/probs-clipped-at-1e-7",
+        ),
     ),
     Pin(
         "weighted-mean",
@@ -258,6 +322,7 @@ PINS: tuple[Pin, ...] = (
             False,
             "F.cross_entropy(weight=class_w, reduction='mean') divides by sum(w[y]), not N",
         ),
+        ("categorical_crossentropy/probs-smoothing-0.3-weighted",),
     ),
     Pin(
         "adam-epsilon",
@@ -268,6 +333,10 @@ PINS: tuple[Pin, ...] = (
         Behaviour(
             False, "torch.optim.Adam adds eps to sqrt(v_hat): lr m_hat / (sqrt(v_hat) + eps)"
         ),
+        (
+            "adam/epsilon-0.1",
+            "adam/amsgrad",
+        ),
     ),
     Pin(
         "adam-defaults",
@@ -275,6 +344,7 @@ PINS: tuple[Pin, ...] = (
         "keras.optimizers.Adam: lr 1e-3, beta_1 0.9, beta_2 0.999, epsilon 1e-7",
         Behaviour(False, "optax.adam: lr required, b1 0.9, b2 0.999, eps 1e-8"),
         Behaviour(False, "torch.optim.Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8"),
+        ("adam/defaults",),
     ),
     Pin(
         "rmsprop-epsilon",
@@ -282,6 +352,10 @@ PINS: tuple[Pin, ...] = (
         "Keras adds epsilon inside the square root: x -= lr g / sqrt(v + eps)",
         Behaviour(True, "optax.rmsprop (eps_in_sqrt=True by default) as Keras"),
         Behaviour(False, "torch.optim.RMSprop adds eps outside: lr g / (sqrt(v) + eps)"),
+        (
+            "rmsprop/epsilon-0.1",
+            "rmsprop/centered-momentum",
+        ),
     ),
     Pin(
         "rmsprop-defaults",
@@ -289,6 +363,23 @@ PINS: tuple[Pin, ...] = (
         "keras.optimizers.RMSprop: lr 1e-3, rho 0.9, epsilon 1e-7",
         Behaviour(False, "optax.rmsprop: lr required, decay 0.9, eps 1e-8"),
         Behaviour(False, "torch.optim.RMSprop: lr 1e-2, alpha 0.99, eps 1e-8"),
+        ("rmsprop/defaults",),
+    ),
+    Pin(
+        "lr-float32",
+        "sgd/adam/rmsprop",
+        "Keras keeps the learning rate as a float32 variable: on float64 parameters lr 0.1 acts "
+        "as 0.10000000149011612 (SGD's momentum and Adam's betas pass through float32 too)",
+        Behaviour(False, "optax uses the Python float: optax.sgd(0.1) steps by 0.1 g in float64"),
+        Behaviour(
+            False, "torch.optim uses the Python float: SGD(lr=0.1) steps by 0.1 g in float64"
+        ),
+        (
+            "sgd/plain-lr-0.1",
+            "sgd/momentum-0.9",
+            "sgd/nesterov",
+            "sgd/lr-float32-rounded",
+        ),
     ),
     Pin(
         "default-initializers",

@@ -1,0 +1,161 @@
+"""``nnref conform`` with the frameworks' conventions: the runner's handling of conventions that
+refuse inputs, change output shapes, follow the profile on drawn inputs, or change an
+optimizer's trajectory, each on a small target written here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import nnref
+from nnref.cases.conventions import BY_ID, PROFILES
+from nnref.conform import Row, plan, run
+
+
+def _says(convention: str) -> str:
+    return BY_ID[convention].says
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+def _one_hot_raising(indices, depth, *, on_value=1.0, off_value=0.0, axis=-1, dtype=np.float32):
+    """A one_hot that refuses indices outside [0, depth), as F.one_hot."""
+    idx = np.asarray(indices)
+    if ((idx < 0) | (idx >= depth)).any():
+        raise IndexError(f"one_hot: index out of [0, {depth})")
+    dt = np.dtype(dtype)
+    out = np.where(idx[..., None] == np.arange(depth), dt.type(on_value), dt.type(off_value))
+    return np.moveaxis(out, -1, axis)
+
+
+def test_a_convention_that_refuses_inputs_tf_accepts_gets_a_raises_check() -> None:
+    torch_like = {"one_hot": _one_hot_raising}
+    own = run(torch_like, profile="torch", examples=0)
+    assert own.ok, own.summary()
+    refused = {r.case for r in own.rows if r.check == "raises"}
+    assert refused == {"out-of-range-rows-zero", "negative-rows-zero", "axis-0-on-off-values"}
+    tf = run(torch_like, profile="tf", examples=0)
+    assert {r.case for r in tf.failures} == refused
+    for r in tf.failures:  # the refusal is recognised, not only reported
+        assert r.check in ("signature", "forward")
+        assert "the forward call raised IndexError" in r.message
+        assert _says("one-hot-out-of-range-raises") in r.matches
+
+
+def _optax_style_adam(
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+    amsgrad: bool = False,
+) -> nnref.optim.Optimizer:
+    """Adam written from its paper's form: epsilon after bias correction, no default learning
+    rate; AMSGrad keeps the maximum of the corrected second moment."""
+
+    def init(params):
+        zeros = [np.zeros_like(p) for p in params]
+        return nnref.optim.OptState(0, {"m": zeros, "v": zeros, "vmax": zeros})
+
+    def update(grads, state, params):
+        t = state.iterations + 1
+        slots = {"m": [], "v": [], "vmax": []}
+        new = []
+        for g, p, m, v, vmax in zip(grads, params, *state.slots.values(), strict=True):
+            m = beta_1 * m + (1 - beta_1) * g
+            v = beta_2 * v + (1 - beta_2) * g * g
+            v_hat = v / (1 - beta_2**t)
+            if amsgrad:
+                vmax = v_hat = np.maximum(vmax, v_hat)
+            for k, a in zip(slots, (m, v, vmax), strict=True):
+                slots[k].append(a)
+            new.append(p - learning_rate * (m / (1 - beta_1**t)) / (np.sqrt(v_hat) + epsilon))
+        return new, nnref.optim.OptState(t, slots)
+
+    return nnref.optim.Optimizer("adam", {}, init, update)
+
+
+def test_optimizer_trajectories_and_refusals_follow_the_profile() -> None:
+    optax_like = {"adam": _optax_style_adam}
+    own = run(optax_like, profile="jax")
+    assert own.ok, own.summary()
+    defaults = [r for r in own.rows if r.case == "defaults"]
+    assert all(r.message.startswith("refused: TypeError") for r in defaults)
+    tf = run(optax_like, profile="tf")
+    # float32 hides the learning rate's rounding and, at lr 0.02, epsilon's place.
+    assert {r.id for r in tf.failures} == {
+        f"adam/trajectory/{case}/{dt}"
+        for case in ("defaults", "lr-0.02", "epsilon-0.1", "amsgrad")
+        for dt in ("float64", "float32")
+    } - {"adam/trajectory/lr-0.02/float32"}
+    for r in tf.failures:
+        assert _says("adam-optax") in r.matches, r.id
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _torch_port_conv2d(x, w, *, strides=1, padding="VALID", dilations=1):
+    """conv2d with a strided SAME ported as symmetric pads d (k - 1) // 2, refusing a padded
+    input smaller than the kernel (PyTorch's F.conv2d)."""
+    s, d = _pair(strides), _pair(dilations)
+    if padding == "SAME" and max(s) > 1:
+        pads = [d[a] * (w.shape[a] - 1) // 2 for a in (0, 1)]
+        for a in (0, 1):
+            if x.shape[1 + a] + 2 * pads[a] < d[a] * (w.shape[a] - 1) + 1:
+                raise RuntimeError("Kernel size can't be greater than actual input size")
+        padding = [[0, 0], [pads[0]] * 2, [pads[1]] * 2, [0, 0]]
+    return nnref.conv2d_fwd(x, w, strides=strides, padding=padding, dilations=dilations)
+
+
+def _rows(target: Any, profile: str, keep: set[str], **kw: Any) -> dict[str, Row]:
+    """The rows of the tasks whose case is in ``keep`` (cases and ``drawn``), by id."""
+    _, tasks, _ = plan(target, profile=profile, **kw)
+    return {t.id: t.run() for t in tasks if t.case in keep}
+
+
+def test_shapes_and_drawn_inputs_follow_the_profile() -> None:
+    port = {"conv2d_fwd": _torch_port_conv2d, "conv2d_bwd": nnref.conv2d_bwd}
+    keep = {"same-stride-2-even-n", "same-strides-2x1", "drawn"}
+    kw = {"dtypes": ["float64"], "examples": 20}
+    own = _rows(port, "torch", keep, **kw)
+    assert [i for i, r in own.items() if not r.ok] == []
+    assert "conv2d/property/drawn/float64" in own
+    tf = _rows(port, "tf", keep, **kw)
+    by_id = {i: r for i, r in tf.items() if not r.ok}
+    shape = by_id["conv2d/signature/same-strides-2x1/float64"]
+    assert shape.message == "shape (1, 2, 5, 2), expected (1, 3, 5, 2)"
+    assert _says("same-torch-port") in shape.matches
+    vjp = by_id["conv2d/vjp/same-strides-2x1/float64"]
+    assert vjp.status == "not compared"  # a cotangent of TF's shape cannot be applied
+    drawn = by_id["conv2d/property/drawn/float64"]
+    assert "same-pad-side" in drawn.pins
+    assert _says("same-torch-port") in drawn.matches
+
+
+def _np_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Keras' accuracy with np.argmax (NaN wins): one-hot rows, (N, 1) or (N,) labels."""
+    if y_true.shape == y_pred.shape:
+        y_true = np.argmax(y_true, -1)
+    elif y_true.shape == (*y_pred.shape[:-1], 1):
+        y_true = y_true[..., 0]
+    return float(np.mean(y_true == np.argmax(y_pred, -1)))
+
+
+def test_conventions_are_chosen_per_op_and_pin() -> None:
+    jax_like = {"argmax": lambda x, axis=-1: np.argmax(x, axis=axis), "accuracy": _np_accuracy}
+    assert PROFILES["jax"].choose[("argmax", "argmax-nan")] == "argmax-nan-wins"
+    assert PROFILES["jax"].choose[("accuracy", "argmax-nan")] == "accuracy-argmax-nan-wins"
+    own = run(jax_like, profile="jax", ops=["argmax", "accuracy"], examples=0)
+    assert own.ok, own.summary()
+    tf = run(jax_like, profile="tf", ops=["argmax", "accuracy"], examples=0)
+    nan = {r.id: r.matches for r in tf.failures}
+    assert set(nan) == {
+        f"{op}/forward/{case}/{dt}"
+        for op, case in (("argmax", "nan-skipped"), ("accuracy", "ties-and-nan"))
+        for dt in ("float64", "float32")
+    }
+    assert all(any("NaN-winning" in m or "NaN winning" in m for m in ms) for ms in nan.values())
