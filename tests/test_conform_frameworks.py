@@ -1,6 +1,12 @@
-"""``nnref conform`` with the frameworks' conventions: the runner's handling of conventions that
-refuse inputs, change output shapes, follow the profile on drawn inputs, or change an
-optimizer's trajectory, each on a small target written here.
+"""``nnref conform jax|torch``: each framework itself as a conformance target.
+
+NumPy-only tests first: the runner's handling of conventions that refuse inputs, change output
+shapes, follow the profile on drawn inputs, or change an optimizer's trajectory, each on a small
+target written here. Then one run per framework (marker ``jax`` / ``torch``): it passes under its
+own profile and fails under ``tf`` on exactly the cases where its convention's expected values
+differ from TF's, each failure naming that convention. The finite-difference and Hypothesis
+checks of the frameworks run on a few ops only (JAX compiles every new shape; PyTorch's
+finite differences take minutes over all cases).
 """
 
 from __future__ import annotations
@@ -8,10 +14,26 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 import nnref
 from nnref.cases.conventions import BY_ID, PROFILES
-from nnref.conform import Row, plan, run
+from nnref.check.compare import max_rel_error
+from nnref.conform import Row, expected_values, load_target, plan, run
+from nnref.verify import tolerance
+
+#: Ops neither framework has: Keras' probability-input losses and the KFold batching.
+NOT_PROVIDED = [
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "kfold_sizes",
+    "kfold_batches",
+]
+
+FRAMEWORKS = [
+    pytest.param("jax", marks=pytest.mark.jax, id="jax"),
+    pytest.param("torch", marks=pytest.mark.torch, id="torch"),
+]
 
 
 def _says(convention: str) -> str:
@@ -159,3 +181,78 @@ def test_conventions_are_chosen_per_op_and_pin() -> None:
         for dt in ("float64", "float32")
     }
     assert all(any("NaN-winning" in m or "NaN winning" in m for m in ms) for ms in nan.values())
+
+
+# --------------------------------------------------------------------------- the frameworks
+
+
+def _close(a: Any, b: Any, tol: float) -> bool:
+    if isinstance(b, list):  # a trajectory
+        return len(a) == len(b) and all(_close(u, v, tol) for u, v in zip(a, b, strict=True))
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and max_rel_error(a, b)[0] <= tol
+
+
+def _differs_from_tf(op: str, case: str, dtype: str, profile: str) -> bool:
+    """Whether the profile's expected values on a case differ from TF's beyond tolerance."""
+    theirs = expected_values(op, case, dtype, profile=profile)
+    tf = expected_values(op, case, dtype)
+    if theirs.raises or tf.raises:
+        return theirs.raises != tf.raises
+    tol = tolerance(op, np.float64 if dtype == "-" else dtype)
+    same = _close(theirs.y, tf.y, tol)
+    if same and theirs.grads is not None and tf.grads is not None:
+        same = all(
+            _close(a, b, tol) for a, b in zip(theirs.grads, tf.grads, strict=True) if b is not None
+        )
+    return not same
+
+
+def _run(target: Any, profile: str) -> tuple[list[Row], list[str]]:
+    """Every check but the finite differences and Hypothesis draws (run separately below)."""
+    _, tasks, missing = plan(target, profile=profile, examples=0)
+    return [t.run() for t in tasks if t.check != "vjp-fd"], missing
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_framework_passes_its_profile_and_fails_tf_on_its_conventions(framework: str) -> None:
+    _, target = load_target(framework)  # one target: JAX's compiled functions are reused
+    own, missing = _run(target, framework)
+    assert missing == NOT_PROVIDED
+    assert [r.id for r in own if not r.ok] == []
+    tf, _ = _run(target, "tf")
+    convention = {(r.op, r.case, r.dtype): r.convention for r in own}
+    failed = {(r.op, r.case, r.dtype) for r in tf if not r.ok}
+    differs = {
+        key
+        for key, c in convention.items()
+        if c != "tf" and _differs_from_tf(*key, profile=framework)
+    }
+    assert failed == differs
+    assert {BY_ID[convention[k]].op for k in failed} >= {"max_pool2d", "argmax", "adam", "sgd"}
+    for r in tf:
+        if r.status == "fail":  # its fingerprint: the framework's convention, by its pins
+            c = BY_ID[convention[r.op, r.case, r.dtype]]
+            assert c.says in r.matches, (r.id, r.matches)
+            assert set(c.pins) & set(r.pins), r.id
+
+
+@pytest.mark.jax
+def test_jax_finite_differences_and_drawn_inputs() -> None:
+    own = run("jax", profile="jax", ops=["relu", "max_pool2d"], examples=2)
+    assert own.ok, own.summary()
+    assert {r.check for r in own.rows} >= {"vjp-fd", "property"}
+
+
+@pytest.mark.torch
+def test_torch_finite_differences_and_drawn_inputs() -> None:
+    ops = ["conv2d", "max_pool2d", "one_hot"]
+    own = run("torch", profile="torch", ops=ops, examples=25)
+    assert own.ok, own.summary()
+    assert {r.check for r in own.rows} >= {"vjp-fd", "property"}
+    tf = run("torch", profile="tf", ops=ops, examples=25)
+    drawn = [r for r in tf.failures if r.check == "property"]
+    assert {r.op for r in drawn} == set(ops)  # the ports and F.one_hot's refusal, drawn
+    for r in drawn:
+        assert r.pins, r.id
+        assert any("torch" in c.followed_by for c in BY_ID.values() if c.says in r.matches), r.id
