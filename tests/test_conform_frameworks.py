@@ -1,4 +1,5 @@
-"""``nnref conform jax|torch``: each framework itself as a conformance target.
+"""``nnref conform jax|torch``: each framework itself as a conformance target, and the README's
+cross-framework matrix generated from those runs.
 
 NumPy-only tests first: the runner's handling of conventions that refuse inputs, change output
 shapes, follow the profile on drawn inputs, or change an optimizer's trajectory, each on a small
@@ -17,9 +18,11 @@ import numpy as np
 import pytest
 
 import nnref
+from nnref.cases import TABLES
 from nnref.cases.conventions import BY_ID, PROFILES
 from nnref.check.compare import max_rel_error
-from nnref.conform import Row, expected_values, load_target, plan, run
+from nnref.conform import ConformanceReport, Row, expected_values, load_target, plan, run
+from nnref.oracles import semantics
 from nnref.verify import tolerance
 
 #: Ops neither framework has: Keras' probability-input losses and the KFold batching.
@@ -183,6 +186,23 @@ def test_conventions_are_chosen_per_op_and_pin() -> None:
     assert all(any("NaN-winning" in m or "NaN winning" in m for m in ms) for ms in nan.values())
 
 
+def test_the_matrix_command_and_its_errors() -> None:
+    with pytest.raises(SystemExit, match="2"):
+        semantics.main([])
+    with pytest.raises(ValueError, match="unknown framework 'mxnet'"):
+        semantics.conformance("mxnet")
+    not_tf = ConformanceReport("jax", "jax", [], [])
+    with pytest.raises(ValueError, match="a tf-profile report is needed"):
+        semantics.conformance("jax", not_tf)
+    assert all(
+        p.cases or p.id in ("reduce-max-ties", "default-initializers") for p in semantics.PINS
+    )
+    for p in semantics.PINS:
+        for case in p.cases:
+            op, cid = case.split("/")
+            TABLES[op].case(cid)  # every linked case exists
+
+
 # --------------------------------------------------------------------------- the frameworks
 
 
@@ -229,12 +249,18 @@ def test_a_framework_passes_its_profile_and_fails_tf_on_its_conventions(framewor
         if c != "tf" and _differs_from_tf(*key, profile=framework)
     }
     assert failed == differs
-    assert {BY_ID[convention[k]].op for k in failed} >= {"max_pool2d", "argmax", "adam", "sgd"}
+    assert {op for op, _, _ in failed} >= {"max_pool2d", "argmax", "adam", "sgd"}
     for r in tf:
         if r.status == "fail":  # its fingerprint: the framework's convention, by its pins
             c = BY_ID[convention[r.op, r.case, r.dtype]]
             assert c.says in r.matches, (r.id, r.matches)
             assert set(c.pins) & set(r.pins), r.id
+    # The measured matrix says the same, pin by pin.
+    report = ConformanceReport(framework, "tf", tf, missing)
+    for pin, found in semantics.conformance(framework, report).items():
+        assert found.unexplained == (), pin
+        if found.checks:
+            assert found.agrees is semantics.BY_ID[pin].behaviour(framework).agrees, pin
 
 
 @pytest.mark.jax
@@ -256,3 +282,15 @@ def test_torch_finite_differences_and_drawn_inputs() -> None:
     for r in drawn:
         assert r.pins, r.id
         assert any("torch" in c.followed_by for c in BY_ID.values() if c.says in r.matches), r.id
+
+
+@pytest.mark.jax
+@pytest.mark.torch
+def test_readme_matrix_is_generated() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    begin = "<!-- BEGIN generated: python -m nnref.oracles.semantics --markdown -->\n"
+    end = "<!-- END generated: python -m nnref.oracles.semantics --markdown -->"
+    block = readme[readme.index(begin) + len(begin) : readme.index(end)]
+    assert block == semantics.render_matrix()

@@ -5,8 +5,10 @@ and what JAX (``jax`` / ``jax.nn`` / optax) and PyTorch (``torch`` / ``torch.nn.
 ``torch.optim``) do, each with whether it agrees with TF and the version it was measured on.
 Every entry is backed by a test in ``tests/test_framework_semantics.py`` that shows both
 behaviours and checks the ``agrees`` flag recorded here, so the table cannot drift from the
-installed frameworks silently. The conformance profiles (``nnref conform --profile jax|torch``)
-and the README matrix are generated from :data:`PINS`.
+installed frameworks silently. The conventions behind the conformance profiles
+(``nnref conform --profile jax|torch``) name the pins that show them, and the README matrix
+(:func:`render_matrix`, ``python -m nnref.oracles.semantics --markdown``) joins :data:`PINS`
+with what ``nnref conform jax|torch --profile tf`` shows on each pin's cases.
 
 Why the max-pool pins come out as they do (read in the frameworks' sources):
 
@@ -28,6 +30,7 @@ NumPy-free and framework-free: importing this module imports nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 #: The versions the table was measured on (CPU builds).
 MEASURED_ON: dict[str, str] = {
@@ -419,3 +422,164 @@ def rows() -> list[dict[str, str]]:
             row[fw] = f"{'agrees' if b.agrees else 'differs'}: {b.what}"
         out.append(row)
     return out
+
+
+# --------------------------------------------------------------------------- conform evidence
+
+
+@dataclass(frozen=True)
+class Conformance:
+    """What ``nnref conform FRAMEWORK --profile tf`` shows on one pin's cases.
+
+    Attributes
+    ----------
+    checks : int
+        Rows run on the pin's cases (signature, forward, VJP, raises, trajectory; both dtypes).
+    failed : tuple of str
+        Row ids that fail and match a convention the framework follows for this pin.
+    conventions : tuple of str
+        Those conventions' ids (:data:`nnref.cases.conventions.CONVENTIONS`).
+    unexplained : tuple of str
+        Failing rows that match no convention the framework follows (none when the profiles
+        model the framework).
+    not_provided : tuple of str
+        Ops of the pin's cases the framework's target does not provide.
+    """
+
+    checks: int
+    failed: tuple[str, ...]
+    conventions: tuple[str, ...]
+    unexplained: tuple[str, ...]
+    not_provided: tuple[str, ...]
+
+    @property
+    def agrees(self) -> bool | None:
+        """True / False from the rows; None when no row ran (nothing provided)."""
+        return None if not self.checks else not self.failed
+
+
+#: Checks that decide no convention: the target against its own derivative, and Hypothesis draws.
+_NOT_RUN = ("vjp-fd", "property")
+
+
+def conformance(framework: str, report: Any = None) -> dict[str, Conformance]:
+    """Sort what ``nnref conform FRAMEWORK --profile tf`` shows on the cases every pin lists
+    by pin: a failing row counts against a pin when it matches a convention that
+    ``framework`` follows and that names the pin in its ``semantics``.
+
+    Parameters
+    ----------
+    framework : "jax" or "torch"
+    report : ConformanceReport, optional
+        A ``tf``-profile run of the framework's target to read (its ``vjp-fd`` and
+        ``property`` rows are ignored); None runs the pins' cases now, without those checks.
+        Imports the framework.
+    """
+    from nnref.cases.conventions import CONVENTIONS
+    from nnref.conform import plan
+
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"semantics: unknown framework {framework!r}; known: {FRAMEWORKS}")
+    linked = {c for p in PINS for c in p.cases}
+    if report is None:
+        ops = sorted({c.split("/")[0] for c in linked})
+        _, tasks, missing = plan(framework, ops=ops, profile="tf", examples=0)
+        rows = [t.run() for t in tasks if f"{t.op}/{t.case}" in linked and t.check not in _NOT_RUN]
+    else:
+        if report.profile != "tf":
+            raise ValueError(f"semantics: a tf-profile report is needed, got {report.profile!r}")
+        missing = report.not_provided
+        rows = [r for r in report.rows if f"{r.op}/{r.case}" in linked and r.check not in _NOT_RUN]
+    by_says = {c.says: c for c in CONVENTIONS}
+    out = {}
+    for p in PINS:
+        mine = [r for r in rows if f"{r.op}/{r.case}" in p.cases]
+        failed, conventions, unexplained = [], [], []
+        for r in mine:
+            if r.ok or r.status != "fail":  # "not compared": follows from a failure counted
+                continue
+            followed = [
+                by_says[m]
+                for m in r.matches
+                if m in by_says and framework in by_says[m].followed_by
+            ]
+            if not followed:
+                unexplained.append(r.id)
+            for c in followed:
+                if p.id in c.semantics:
+                    failed.append(r.id)
+                    conventions.append(c.id)
+        out[p.id] = Conformance(
+            len(mine),
+            tuple(dict.fromkeys(failed)),
+            tuple(dict.fromkeys(conventions)),
+            tuple(unexplained),
+            tuple(sorted({c.split("/")[0] for c in p.cases} & set(missing))),
+        )
+    return out
+
+
+def _cell(p: Pin, framework: str, found: Conformance) -> str:
+    b = p.behaviour(framework)
+    agrees = b.agrees if found.agrees is None else found.agrees
+    text = f"**{'agrees' if agrees else 'differs'}**: {b.what}"
+    if found.checks:
+        if found.failed:
+            names = ", ".join(f"`{c}`" for c in found.conventions)
+            text += f" [conform: {len(found.failed)} of {found.checks} checks fail, match {names}]"
+        else:
+            text += f" [conform: {found.checks} checks pass]"
+    elif found.not_provided:
+        ops = ", ".join(f"`{op}`" for op in found.not_provided)
+        text += f" [conform: {ops} not provided]"
+    else:
+        text += " [no nnref op: tests/test_framework_semantics.py]"
+    return text.replace("|", "\\|")
+
+
+def render_matrix(reports: dict[str, Any] | None = None) -> str:
+    """The README's cross-framework matrix, as Markdown: one row per pin (op, pin, what TF
+    does, JAX, PyTorch), each framework's cell the measured behaviour (:data:`PINS`) with the
+    evidence of ``nnref conform jax|torch --profile tf`` on the pin's cases (:func:`conformance`):
+    how many checks ran, which fail, and the conventions they match. Imports JAX and PyTorch.
+
+    Deterministic for given framework versions (seeded cases, no timings), so a test can
+    compare it with the README. ``reports``: ``tf``-profile runs of the frameworks' targets to
+    read instead of running the pins' cases (:func:`conformance`).
+    """
+    found = {fw: conformance(fw, (reports or {}).get(fw)) for fw in FRAMEWORKS}
+    lines = [
+        f"Measured on {MEASURED_ON['jax']}, {MEASURED_ON['torch']}: each cell is what "
+        "`tests/test_framework_semantics.py` shows, with what `nnref conform jax|torch "
+        "--profile tf` shows on the pin's cases (checks in float64 and float32; a failing "
+        "check counts when it matches a convention of `nnref/cases/conventions.py` that the "
+        "framework follows).",
+        "",
+        "| op | pin | TF (nnref) | JAX | PyTorch |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for p in PINS:
+        cells = [f"`{p.op}`", f"`{p.id}`", p.tf.replace("|", "\\|")]
+        cells += [_cell(p, fw, found[fw][p.id]) for fw in FRAMEWORKS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nnref.oracles.semantics --markdown``: print :func:`render_matrix`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m nnref.oracles.semantics",
+        description="The TF / JAX / PyTorch semantics matrix, measured by nnref conform.",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the README matrix")
+    args = parser.parse_args(argv)
+    if not args.markdown:
+        parser.error("nothing to do: pass --markdown")
+    print(render_matrix(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
