@@ -123,16 +123,24 @@ def _pair(v: Any) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+def _torch_port_pool(x, *, ksize, strides, padding="VALID"):
+    """max_pool2d with SAME ported as PyTorch users do, symmetric pads (k - 1) // 2 in floor
+    mode (F.max_pool2d(padding=(k - 1) // 2)), refusing an empty output as F.max_pool2d."""
+    if padding == "SAME":
+        k = _pair(ksize)
+        padding = [[0, 0], [(k[0] - 1) // 2] * 2, [(k[1] - 1) // 2] * 2, [0, 0]]
+    y, res = nnref.max_pool2d_fwd(x, ksize=ksize, strides=strides, padding=padding)
+    if 0 in y.shape[1:3]:
+        raise RuntimeError("Output size is too small")
+    return y, res
+
+
 def _torch_port_conv2d(x, w, *, strides=1, padding="VALID", dilations=1):
-    """conv2d with a strided SAME ported as symmetric pads d (k - 1) // 2, refusing a padded
-    input smaller than the kernel (PyTorch's F.conv2d)."""
+    """conv2d with a strided SAME ported as F.conv2d(padding=k // 2) of the dilated kernel."""
     s, d = _pair(strides), _pair(dilations)
     if padding == "SAME" and max(s) > 1:
-        pads = [d[a] * (w.shape[a] - 1) // 2 for a in (0, 1)]
-        for a in (0, 1):
-            if x.shape[1 + a] + 2 * pads[a] < d[a] * (w.shape[a] - 1) + 1:
-                raise RuntimeError("Kernel size can't be greater than actual input size")
-        padding = [[0, 0], [pads[0]] * 2, [pads[1]] * 2, [0, 0]]
+        p = [(d[a] * (w.shape[a] - 1) + 1) // 2 for a in (0, 1)]
+        padding = [[0, 0], [p[0], p[0]], [p[1], p[1]], [0, 0]]
     return nnref.conv2d_fwd(x, w, strides=strides, padding=padding, dilations=dilations)
 
 
@@ -143,21 +151,27 @@ def _rows(target: Any, profile: str, keep: set[str], **kw: Any) -> dict[str, Row
 
 
 def test_shapes_and_drawn_inputs_follow_the_profile() -> None:
-    port = {"conv2d_fwd": _torch_port_conv2d, "conv2d_bwd": nnref.conv2d_bwd}
-    keep = {"same-stride-2-even-n", "same-strides-2x1", "drawn"}
-    kw = {"dtypes": ["float64"], "examples": 20}
+    port = {"max_pool2d_fwd": _torch_port_pool, "max_pool2d_bwd": nnref.max_pool2d_bwd}
+    keep = {"2x2-stride-2-same-odd-input", "2x3-window-strides-1x2", "drawn"}
+    kw = {"dtypes": ["float64"], "examples": 30}
     own = _rows(port, "torch", keep, **kw)
     assert [i for i, r in own.items() if not r.ok] == []
-    assert "conv2d/property/drawn/float64" in own
+    assert "max_pool2d/property/drawn/float64" in own
     tf = _rows(port, "tf", keep, **kw)
     by_id = {i: r for i, r in tf.items() if not r.ok}
-    shape = by_id["conv2d/signature/same-strides-2x1/float64"]
-    assert shape.message == "shape (1, 2, 5, 2), expected (1, 3, 5, 2)"
-    assert _says("same-torch-port") in shape.matches
-    vjp = by_id["conv2d/vjp/same-strides-2x1/float64"]
+    shape = by_id["max_pool2d/signature/2x2-stride-2-same-odd-input/float64"]
+    assert shape.message == "shape (2, 2, 3, 2), expected (2, 3, 4, 2)"
+    assert _says("pool-torch-same-port") in shape.matches
+    vjp = by_id["max_pool2d/vjp/2x2-stride-2-same-odd-input/float64"]
     assert vjp.status == "not compared"  # a cotangent of TF's shape cannot be applied
-    drawn = by_id["conv2d/property/drawn/float64"]
-    assert "same-pad-side" in drawn.pins
+    drawn = by_id["max_pool2d/property/drawn/float64"]
+    assert "pool-same-pad-side" in drawn.pins
+    assert _says("pool-torch-same-port") in drawn.matches
+    # A drawn output of another shape is compared as such, not fed TF's cotangent.
+    conv = {"conv2d_fwd": _torch_port_conv2d, "conv2d_bwd": nnref.conv2d_bwd}
+    assert _rows(conv, "torch", {"drawn"}, **kw)["conv2d/property/drawn/float64"].ok
+    drawn = _rows(conv, "tf", {"drawn"}, **kw)["conv2d/property/drawn/float64"]
+    assert "y: shape" in drawn.message
     assert _says("same-torch-port") in drawn.matches
 
 
@@ -263,21 +277,27 @@ def test_a_framework_passes_its_profile_and_fails_tf_on_its_conventions(framewor
             assert found.agrees is semantics.BY_ID[pin].behaviour(framework).agrees, pin
 
 
+def _drawn_and_fd(framework: str, profile: str, ops: list[str], fd: set[str], n: int) -> list[Row]:
+    """The ``property`` rows of ``ops`` (``n`` draws) and the ``vjp-fd`` rows of ``fd``."""
+    _, tasks, _ = plan(framework, profile=profile, ops=ops, examples=n)
+    keep = [t for t in tasks if t.check == "property" or (t.check == "vjp-fd" and t.op in fd)]
+    return [t.run() for t in keep]
+
+
 @pytest.mark.jax
 def test_jax_finite_differences_and_drawn_inputs() -> None:
-    own = run("jax", profile="jax", ops=["relu", "max_pool2d"], examples=2)
-    assert own.ok, own.summary()
-    assert {r.check for r in own.rows} >= {"vjp-fd", "property"}
+    rows = _drawn_and_fd("jax", "jax", ["relu", "max_pool2d"], {"relu", "max_pool2d"}, 2)
+    assert [r.id for r in rows if not r.ok] == []
+    assert {r.check for r in rows} == {"vjp-fd", "property"}
 
 
 @pytest.mark.torch
 def test_torch_finite_differences_and_drawn_inputs() -> None:
     ops = ["conv2d", "max_pool2d", "one_hot"]
-    own = run("torch", profile="torch", ops=ops, examples=25)
-    assert own.ok, own.summary()
-    assert {r.check for r in own.rows} >= {"vjp-fd", "property"}
-    tf = run("torch", profile="tf", ops=ops, examples=25)
-    drawn = [r for r in tf.failures if r.check == "property"]
+    rows = _drawn_and_fd("torch", "torch", ops, {"max_pool2d"}, 25)
+    assert [r.id for r in rows if not r.ok] == []
+    assert {r.check for r in rows} == {"vjp-fd", "property"}
+    drawn = [r for r in _drawn_and_fd("torch", "tf", ops, set(), 25) if not r.ok]
     assert {r.op for r in drawn} == set(ops)  # the ports and F.one_hot's refusal, drawn
     for r in drawn:
         assert r.pins, r.id

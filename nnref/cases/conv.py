@@ -61,7 +61,7 @@ CONV2D = OpTable(
         Case(
             "same-strides-2x1",
             _conv((1, 5, 5, 2), (2, 3, 2, 2), padding="SAME", strides=[2, 1]),
-            "per-axis strides [2, 1]: 5x5 -> 3x5, H pads (0, 1) (odd total at stride 2)",
+            "per-axis strides [2, 1]: 5x5 -> 3x5; H pads (0, 1) (a symmetric port pads (1, 1))",
             pins=("strides", "same-pad-side"),
         ),
         Case(

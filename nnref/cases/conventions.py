@@ -92,12 +92,8 @@ def tf_expect(op: str) -> Expect:
 # --------------------------------------------------------------------------- conv2d
 
 
-def _conv_with_pads(
-    pads: Callable[[int, int, int, int], tuple[int, int]], *, refuse_empty: bool = False
-) -> Expect:
-    """conv2d with explicit pads ``pads(n, eff_k, s, tf_total)`` per axis instead of SAME;
-    ``refuse_empty``: a padded input smaller than the kernel is refused (PyTorch raises where
-    TF's output is empty)."""
+def _conv_with_pads(pads: Callable[[int, int, int, int], tuple[int, int]]) -> Expect:
+    """conv2d with explicit pads ``pads(n, eff_k, s, tf_total)`` per axis instead of SAME."""
     ref = reference()
 
     def expect(args: tuple, static: dict, dy: Any) -> Expected:
@@ -109,8 +105,6 @@ def _conv_with_pads(
             n, eff = x.shape[1 + ax], (w.shape[ax] - 1) * d[ax] + 1
             tf_plan = plan_axis(n, w.shape[ax], s[ax], d[ax], "SAME", ax)
             rows.append(list(pads(n, eff, s[ax], tf_plan.before + tf_plan.after)))
-            if refuse_empty and n + sum(rows[-1]) < eff:
-                return Expected(raises=True)
         st = {**static, "padding": [*rows, [0, 0]]}
         y, res = ref["conv2d_fwd"](x, w, **st)
         if dy is None or np.shape(dy) != y.shape:
@@ -474,12 +468,11 @@ CONVENTIONS: tuple[Convention, ...] = (
         "same-torch-port",
         "conv2d",
         ("same-pad-side",),
-        "PyTorch's port of a strided TF SAME conv, padding=d (k - 1) // 2 on both sides (k // 2 "
-        "for an odd kernel; F.conv2d refuses padding='same' at stride > 1): TF pads total // 2 "
-        "before and the rest after, so the windows shift (and F.conv2d raises where the padded "
-        "input is smaller than the kernel)",
+        "PyTorch's port of a strided TF SAME conv, padding=k // 2 on both sides (of the dilated "
+        "kernel; F.conv2d refuses padding='same' at stride > 1): TF pads total // 2 before and "
+        "the rest after, so the windows shift",
         _strided_same,
-        _conv_with_pads(_symmetric, refuse_empty=True),
+        _conv_with_pads(lambda n, eff, s, total: (eff // 2, eff // 2)),
         ("torch",),
         ("conv-same-strided", "conv-same-strided-symmetric-port"),
     ),

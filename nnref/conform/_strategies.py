@@ -33,10 +33,13 @@ STRATEGIES: tuple[str, ...] = (
 
 
 def _call_target(op: str, p: Any, args: tuple, static: dict, dy: Any) -> tuple[Any, Any, Any]:
-    """``(y, grads, error)`` from the target (grads None without a VJP or cotangent)."""
+    """``(y, grads, error)`` from the target (grads None without a VJP or cotangent, or when
+    the output's shape is not the cotangent's: the forward comparison reports it)."""
     try:
         if TABLES[op].kind == "vjp" and p.has_vjp and dy is not None:
             y, res = p.fwd(*copy.deepcopy(args), **copy.deepcopy(static))
+            if np.shape(y) != dy.shape:
+                return y, None, None
             grads = p.bwd(res, dy.copy())
             return y, grads if isinstance(grads, tuple | list) else (grads,), None
         return p.forward(*copy.deepcopy(args), **copy.deepcopy(static)), None, None

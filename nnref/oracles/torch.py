@@ -355,11 +355,11 @@ def _conform_op(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..
     return fwd, bwd
 
 
-def _port_pads(ksize: Any, dilations: Any = 1) -> tuple[int, int]:
-    """The usual port of TF's ``SAME`` to PyTorch's symmetric ``padding=``: half the effective
-    window on each side, ``d * (k - 1) // 2`` (``k // 2`` for an odd kernel)."""
+def _conv_port_pads(ksize: Any, dilations: Any) -> tuple[int, int]:
+    """The usual port of a strided TF ``SAME`` conv to PyTorch's symmetric ``padding=``:
+    ``k // 2`` of the dilated kernel ``k = d (k - 1) + 1`` on each side."""
     k, d = _layout.spatial(ksize), _layout.spatial(dilations)
-    return d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2
+    return (d[0] * (k[0] - 1) + 1) // 2, (d[1] * (k[1] - 1) + 1) // 2
 
 
 def _symmetric(op: str, padding: Any) -> tuple[int, int]:
@@ -379,9 +379,9 @@ def _tconv2d(
 
     ``"VALID"``: ``padding="valid"``. ``"SAME"``: ``padding="same"`` at stride 1 (PyTorch puts
     an odd pad after, as TF; its UserWarning that an even kernel costs a padded copy is
-    silenced); at stride > 1, where ``padding="same"`` raises, the usual port
-    ``padding=d * (k - 1) // 2``. Explicit pads: ``padding=(t, l)`` when symmetric, else
-    ``F.pad`` first.
+    silenced); at stride > 1, where ``padding="same"`` raises, the usual port ``padding=k // 2``
+    (of the dilated kernel). Explicit pads: ``padding=(t, l)`` when symmetric, else ``F.pad``
+    first.
     """
     F = _F()
     s, d = _layout.spatial(strides), _layout.spatial(dilations)
@@ -397,7 +397,7 @@ def _tconv2d(
         if padding.upper() == "VALID":
             pad = "valid"
         else:
-            pad = "same" if s == (1, 1) else _port_pads(w.shape[:2], d)
+            pad = "same" if s == (1, 1) else _conv_port_pads(w.shape[:2], d)
     else:
         (t, b), (left, right) = _layout.explicit_pads(padding)
         pad = (t, left)
@@ -419,7 +419,7 @@ def _tmax_pool2d(x: Any, *, ksize: Any, strides: Any, padding: Any = "VALID") ->
             raise ValueError(
                 f"max_pool2d: padding must be 'SAME', 'VALID' or pairs, got {padding!r}"
             )
-        pad = (0, 0) if padding.upper() == "VALID" else _port_pads(k)
+        pad = (0, 0) if padding.upper() == "VALID" else ((k[0] - 1) // 2, (k[1] - 1) // 2)
     else:
         pad = _symmetric("max_pool2d", padding)
     xc = x.permute(_layout.NHWC_TO_NCHW).contiguous()
@@ -557,8 +557,8 @@ def conform_target() -> dict[str, Callable[..., Any]]:
     Each op is written as a PyTorch user writes it, in nnref's contract (NumPy in and out, NHWC
     / HWIO outside and NCHW / OIHW inside the graph, dtype preserved): ``NAME_fwd`` keeps the
     autograd graph and ``NAME_bwd`` is ``torch.autograd.grad``. ``conv2d`` ports a strided
-    ``SAME`` as ``padding=d * (k - 1) // 2`` (``padding="same"`` refuses strides > 1),
-    ``max_pool2d`` is ``F.max_pool2d`` with the same port, the cross-entropies are
+    ``SAME`` as ``padding=k // 2`` (``padding="same"`` refuses strides > 1), ``max_pool2d`` is
+    ``F.max_pool2d`` with ``SAME`` as ``padding=(k - 1) // 2``, the cross-entropies are
     ``F.cross_entropy`` with its defaults (``ignore_index=-100``), ``argmax`` / ``one_hot`` are
     ``torch.argmax`` / ``F.one_hot``, and ``sgd`` / ``adam`` / ``rmsprop`` wrap ``torch.optim``
     (Keras' hyperparameter names mapped to PyTorch's; PyTorch's defaults where none is given).
