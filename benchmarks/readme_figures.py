@@ -164,6 +164,15 @@ def render_conform_time(report: dict[str, Any]) -> str:
     )
 
 
+@block("matrix", "{python}", "-m", "nnref.oracles.semantics", "--json")
+def render_matrix(data: dict[str, Any]) -> str:
+    """The TF / JAX / PyTorch matrix: the measured pins joined with what `nnref conform
+    jax|torch --profile tf` shows on their cases (`nnref.oracles.semantics.render_matrix`)."""
+    from nnref.oracles.semantics import render_matrix as render
+
+    return render(data)
+
+
 @block("errata", "{python}", "-m", "nnref", "errata", "--json")
 def render_errata(rows: list[dict[str, Any]]) -> str:
     """`nnref errata --json`: each lesson's bug beside the fixed recipe."""

@@ -274,6 +274,38 @@ def test_pool_all_neg_inf_torch(tch) -> None:
     _recorded("pool-all-neg-inf", "torch", False)
 
 
+def _distinct_nhwc(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    return rng.permutation(h * w * 2).reshape(1, h, w, 2).astype(np.float64)
+
+
+@pytest.mark.jax
+def test_pool_same_port_jax(jx, rng) -> None:
+    x = _distinct_nhwc(rng, 5, 7)
+    y, g = _lax_pool(jx, x, 2, 2, "SAME")
+    y_ref, g_ref = _nnref_pool(x, 2, 2, "SAME")
+    assert y.shape == y_ref.shape == (1, 3, 4, 2)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(g, g_ref)
+    _recorded("pool-same-port", "jax", True)
+
+
+@pytest.mark.torch
+def test_pool_same_port_torch(tch, rng) -> None:
+    x = _distinct_nhwc(rng, 5, 7)
+    y_ref, _ = _nnref_pool(x, 2, 2, "SAME")
+    y, _ = _torch_pool(tch, x, 2, 2, pad=(2 - 1) // 2)  # nn.MaxPool2d(2)
+    assert y_ref.shape == (1, 3, 4, 2)
+    assert y.shape == (1, 2, 3, 2)  # floor mode drops the last row and column
+    np.testing.assert_array_equal(y, y_ref[:, :2, :3])  # the windows both have agree
+    # Where TF's total pad is even (3x3, stride 2 on 5x5: pads (1, 1)) the port is TF's.
+    x3 = _distinct_nhwc(rng, 5, 5)
+    y3, g3 = _torch_pool(tch, x3, 3, 2, pad=(3 - 1) // 2)
+    y3_ref, g3_ref = _nnref_pool(x3, 3, 2, "SAME")
+    np.testing.assert_array_equal(y3, y3_ref)
+    np.testing.assert_array_equal(g3, g3_ref)
+    _recorded("pool-same-port", "torch", False)
+
+
 # --------------------------------------------------------------------------- reductions
 
 TIED = np.array([1.0, 3.0, 3.0, 2.0])
@@ -792,6 +824,37 @@ def test_rmsprop_defaults_torch(tch) -> None:
     assert KERAS_RMSPROP == [0.001, 0.9, 1e-7]
     assert _defaults(tch.optim.RMSprop, "lr", "alpha", "eps") == [0.01, 0.99, 1e-8]
     _recorded("rmsprop-defaults", "torch", False)
+
+
+def _sgd_unrounded(x: np.ndarray, gs: list[np.ndarray], lr: float) -> np.ndarray:
+    for g in gs:
+        x = x - lr * g
+    return x
+
+
+@pytest.mark.jax
+def test_lr_float32_jax(jx, rng) -> None:
+    import optax
+
+    x0, gs = rng.standard_normal(3), _grads(rng)
+    keras = _run_nnref(nnref.optim.sgd(0.1), x0, gs)
+    np.testing.assert_array_equal(keras, _sgd_unrounded(x0, gs, float(np.float32(0.1))))
+    got = _run_optax(jx, optax.sgd(0.1), x0, gs)
+    np.testing.assert_array_equal(got, _sgd_unrounded(x0, gs, 0.1))
+    assert np.abs(got - keras).max() > 1e-10
+    _recorded("lr-float32", "jax", False)
+
+
+@pytest.mark.torch
+def test_lr_float32_torch(tch, rng) -> None:
+    x0, gs = rng.standard_normal(3), _grads(rng)
+    keras = _run_nnref(nnref.optim.sgd(0.1), x0, gs)
+    np.testing.assert_array_equal(keras, _sgd_unrounded(x0, gs, float(np.float32(0.1))))
+    got = _run_torch(tch, tch.optim.SGD, x0, gs, lr=0.1)
+    # p.add_(g, alpha=-lr) may fuse the multiply-add: equal up to an ulp, 1e-9 from Keras'.
+    np.testing.assert_allclose(got, _sgd_unrounded(x0, gs, 0.1), rtol=1e-15, atol=0)
+    assert np.abs(got - keras).max() > 1e-10
+    _recorded("lr-float32", "torch", False)
 
 
 # --------------------------------------------------------------------------- initializers

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nnref.cases import PINS, TABLES, reference
+from nnref.cases import PINS, TABLES, _framework_optim, reference
 from nnref.ops._windows import normalize_padding, plan_axis, spatial_pair
 
 
@@ -60,7 +60,9 @@ class Convention:
 class Profile:
     name: str
     description: str
-    #: (op, pin) -> the convention id expected there (unlisted: TF's convention).
+    #: (op, pin) -> the convention id expected there (unlisted: TF's convention). Keyed by op
+    #: too: one pin can be decided by several ops (``argmax-nan`` by argmax and accuracy,
+    #: ``lr-float32`` by every optimizer), each with its own convention.
     choose: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
@@ -142,6 +144,16 @@ _SCAN: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+def _pool_axis(n: int, k: int, s: int, padding: Any, port: bool, axis: int) -> tuple[int, int]:
+    """``(pad before, output size)`` of one axis: TF's, or with ``port`` the usual PyTorch port
+    of ``SAME``, a symmetric ``padding=(k - 1) // 2`` in floor mode."""
+    if port and padding == "SAME":
+        before = (k - 1) // 2
+        return before, (n + 2 * before - k) // s + 1
+    plan = plan_axis(n, k, s, 1, padding, axis)
+    return plan.before, plan.out
+
+
 def _pool_rule(
     scan: str = "tf",
     *,
@@ -149,13 +161,16 @@ def _pool_rule(
     init: str = "lowest",
     pad: float | None = None,
     ties: str = "one",
+    port: bool = False,
 ) -> Expect:
     """A loop max-pool with the forward value and gradient routing of a convention.
 
     ``scan``: the routing rule (:data:`_SCAN`); ``nan_wins``: a NaN makes the output NaN;
     ``init``: the running maximum starts at the dtype's ``lowest`` finite value (TF) or ``-inf``;
     ``pad``: padded cells take part with this value (None: skipped, TF); ``ties``: ``one``
-    (the scan's choice), ``split`` (tied maxima share the gradient) or ``all`` (each gets it).
+    (the scan's choice), ``split`` (tied maxima share the gradient) or ``all`` (each gets it);
+    ``port``: SAME windows placed as PyTorch's ``padding=(k - 1) // 2`` (:func:`_pool_axis`),
+    and an empty output refused (PyTorch raises "Output size is too small").
     """
 
     def expect(args: tuple, static: dict, dy: Any) -> Expected:
@@ -164,17 +179,23 @@ def _pool_rule(
         k = spatial_pair(op, "ksize", static["ksize"])
         s = spatial_pair(op, "strides", static["strides"])
         padding = normalize_padding(op, static.get("padding", "VALID"))
-        plan = [plan_axis(x.shape[1 + a], k[a], s[a], 1, padding, a) for a in (0, 1)]
+        (top, oh), (left, ow) = (
+            _pool_axis(x.shape[1 + a], k[a], s[a], padding, port, a) for a in (0, 1)
+        )
+        if port and min(oh, ow) < 1:
+            return Expected(raises=True)
         n, h, w, c = x.shape
         start = np.finfo(x.dtype).min if init == "lowest" else -np.inf
-        y = np.empty((n, plan[0].out, plan[1].out, c), x.dtype)
+        y = np.empty((n, oh, ow, c), x.dtype)
         dx = np.zeros_like(x)
-        for i in range(plan[0].out):
-            for j in range(plan[1].out):
+        if dy is not None and np.shape(dy) != y.shape:
+            dy = None  # a cotangent of another convention's output shape: the forward only
+        for i in range(oh):
+            for j in range(ow):
                 cells = []  # (row, col) in the input, or None for a padded cell
                 for a in range(k[0]):
                     for b in range(k[1]):
-                        r, q = i * s[0] + a - plan[0].before, j * s[1] + b - plan[1].before
+                        r, q = i * s[0] + a - top, j * s[1] + b - left
                         inside = 0 <= r < h and 0 <= q < w
                         if inside or pad is not None:
                             cells.append((r, q) if inside else None)
@@ -222,6 +243,22 @@ def _has_neg_inf(args: tuple, static: dict) -> bool:
 
 def _pool_padded(args: tuple, static: dict) -> bool:
     return normalize_padding("max_pool2d", static.get("padding", "VALID")) != "VALID"
+
+
+def _pool_port_differs(args: tuple, static: dict) -> bool:
+    """Whether PyTorch's ``padding=(k - 1) // 2`` port places a SAME pool's windows otherwise
+    than TF (an odd total pad on an axis, or another output size)."""
+    padding = normalize_padding("max_pool2d", static.get("padding", "VALID"))
+    if padding != "SAME":
+        return False
+    k = spatial_pair("max_pool2d", "ksize", static["ksize"])
+    s = spatial_pair("max_pool2d", "strides", static["strides"])
+    n = args[0].shape[1:3]
+    return any(
+        _pool_axis(n[a], k[a], s[a], padding, True, a)
+        != _pool_axis(n[a], k[a], s[a], padding, False, a)
+        for a in (0, 1)
+    )
 
 
 # --------------------------------------------------------------------------- relu
@@ -361,20 +398,26 @@ def _argmax_nan_wins(args: tuple, static: dict, dy: Any) -> Expected:
     return Expected(np.argmax(args[0], axis=static.get("axis", -1)))
 
 
-def _accuracy_nan_wins(args: tuple, static: dict, dy: Any) -> Expected:
-    y_true, y_pred = args
-    if y_true.shape == y_pred.shape and y_pred.shape[-1] > 1:
-        cls = np.argmax(y_true, -1)
-    else:
-        cls = y_true[..., 0] if y_true.shape == (*y_pred.shape[:-1], 1) else y_true
-    return Expected(float(np.mean(cls == np.argmax(y_pred, -1))))
-
-
 def _argmax_ties_last(args: tuple, static: dict, dy: Any) -> Expected:
     x = np.where(np.isnan(args[0]), -np.inf, args[0])
     ax = static.get("axis", -1)
     flipped = np.flip(x, ax)
     return Expected(x.shape[ax] - 1 - np.argmax(flipped, axis=ax))
+
+
+def _accuracy_nan_wins(args: tuple, static: dict, dy: Any) -> Expected:
+    """Accuracy with a NaN-winning argmax (``np.argmax``) of the scores."""
+    y_true, y_pred = args
+    true = np.asarray(y_true)
+    if true.shape == y_pred.shape and y_pred.shape[-1] > 1:
+        true = np.argmax(true, -1)
+    elif true.shape == (*y_pred.shape[:-1], 1):
+        true = true[..., 0]
+    return Expected(float(np.mean(true == np.argmax(y_pred, -1))))
+
+
+def _pred_has_nan(args: tuple, static: dict) -> bool:
+    return bool(np.isnan(args[1]).any())
 
 
 def _one_hot_wraps(args: tuple, static: dict, dy: Any) -> Expected:
@@ -401,6 +444,28 @@ def _has_nan_or_ties(args: tuple, static: dict) -> bool:
     return bool(np.isnan(x).any() or len(np.unique(x)) < x.size)
 
 
+# --------------------------------------------------------------------------- optimizers
+
+
+def _framework_optimizer(factory: Callable[..., Any], *, lr_required: bool = False) -> Expect:
+    """The trajectory of a framework's optimizer (:mod:`nnref.cases._framework_optim`) built
+    from the case's Keras-named hyperparameters; ``lr_required``: refused without a learning
+    rate (optax has no default)."""
+
+    def expect(args: tuple, static: dict, dy: Any) -> Expected:
+        from nnref.cases.optim import trajectory
+
+        if lr_required and "learning_rate" not in static:
+            return Expected(raises=True)
+        return Expected(trajectory(factory(**static), *args))
+
+    return expect
+
+
+def _always(args: tuple, static: dict) -> bool:
+    return True
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -418,9 +483,9 @@ CONVENTIONS: tuple[Convention, ...] = (
         "same-torch-port",
         "conv2d",
         ("same-pad-side",),
-        "PyTorch's port of a strided TF SAME conv, padding=k // 2 on both sides (F.conv2d "
-        "refuses padding='same' at stride > 1): TF pads total // 2 before and the rest after, so "
-        "the windows shift",
+        "PyTorch's port of a strided TF SAME conv, padding=k // 2 on both sides (of the dilated "
+        "kernel; F.conv2d refuses padding='same' at stride > 1): TF pads total // 2 before and "
+        "the rest after, so the windows shift",
         _strided_same,
         _conv_with_pads(lambda n, eff, s, total: (eff // 2, eff // 2)),
         ("torch",),
@@ -497,6 +562,18 @@ CONVENTIONS: tuple[Convention, ...] = (
         _pool_rule("jax", nan_wins=True, init="-inf", pad=-np.inf),
         ("jax",),
         ("pool-nan", "pool-all-neg-inf"),
+    ),
+    Convention(
+        "pool-torch-same-port",
+        "max_pool2d",
+        ("pool-same-pad-side",),
+        "PyTorch's port of a TF SAME pool, F.max_pool2d(padding=(k - 1) // 2) in floor mode "
+        "(F.max_pool2d has no 'same'): where TF's total pad is odd the windows or the output "
+        "size differ (an empty output raises)",
+        _pool_port_differs,
+        _pool_rule("torch", nan_wins=True, init="-inf", port=True),
+        ("torch",),
+        ("pool-same-port",),
     ),
     Convention(
         "pool-numpy-argmax",
@@ -637,8 +714,9 @@ CONVENTIONS: tuple[Convention, ...] = (
         "accuracy-argmax-nan-wins",
         "accuracy",
         ("argmax-nan",),
-        "predictions taken by an argmax that lets NaN win (torch.argmax, jnp.argmax)",
-        lambda args, static: bool(np.isnan(args[1]).any()),
+        "accuracy over a NaN-winning argmax (jnp.argmax, torch.argmax): a row whose scores hold "
+        "NaN predicts the first NaN's class",
+        _pred_has_nan,
         _accuracy_nan_wins,
         ("jax", "torch"),
         ("argmax-nan",),
@@ -668,6 +746,62 @@ CONVENTIONS: tuple[Convention, ...] = (
         _one_hot_raises,
         ("torch",),
         ("one-hot-out-of-range",),
+    ),
+    Convention(
+        "sgd-unrounded",
+        "sgd",
+        ("lr-float32",),
+        "torch.optim.SGD / optax.sgd: the learning rate and momentum used at the parameters' "
+        "precision (0.1 stays 0.1 on float64 parameters), not rounded to float32 as Keras",
+        _always,
+        _framework_optimizer(_framework_optim.sgd),
+        ("jax", "torch"),
+        ("lr-float32",),
+    ),
+    Convention(
+        "adam-torch",
+        "adam",
+        ("adam-epsilon", "lr-float32", "optimizer-defaults"),
+        "torch.optim.Adam: epsilon added to sqrt(v_hat) after bias correction, hyperparameters "
+        "unrounded, defaults lr 1e-3 and eps 1e-8",
+        _always,
+        _framework_optimizer(_framework_optim.torch_adam),
+        ("torch",),
+        ("adam-epsilon", "adam-defaults", "lr-float32"),
+    ),
+    Convention(
+        "adam-optax",
+        "adam",
+        ("adam-epsilon", "lr-float32", "optimizer-defaults"),
+        "optax.adam / optax.amsgrad: epsilon added to sqrt(nu_hat) after bias correction "
+        "(AMSGrad: the maximum of the corrected nu_hat), hyperparameters unrounded, no default "
+        "learning rate, eps 1e-8",
+        _always,
+        _framework_optimizer(_framework_optim.optax_adam, lr_required=True),
+        ("jax",),
+        ("adam-epsilon", "adam-defaults", "lr-float32"),
+    ),
+    Convention(
+        "rmsprop-torch",
+        "rmsprop",
+        ("rmsprop-epsilon", "lr-float32", "optimizer-defaults"),
+        "torch.optim.RMSprop: epsilon added outside the square root, hyperparameters unrounded, "
+        "defaults lr 1e-2, alpha 0.99 and eps 1e-8",
+        _always,
+        _framework_optimizer(_framework_optim.torch_rmsprop),
+        ("torch",),
+        ("rmsprop-epsilon", "rmsprop-defaults", "lr-float32"),
+    ),
+    Convention(
+        "rmsprop-optax",
+        "rmsprop",
+        ("lr-float32", "optimizer-defaults"),
+        "optax.rmsprop: epsilon inside the square root as Keras, hyperparameters unrounded, no "
+        "default learning rate, decay 0.9 and eps 1e-8",
+        _always,
+        _framework_optimizer(_framework_optim.optax_rmsprop, lr_required=True),
+        ("jax",),
+        ("rmsprop-defaults", "lr-float32"),
     ),
 )
 
@@ -733,9 +867,16 @@ def alternatives(op: str, args: tuple[Any, ...], static: dict[str, Any]) -> list
 
 
 def _check_registry() -> None:
+    from nnref.oracles.semantics import BY_ID as MEASURED  # data only: imports nothing
+
     for c in CONVENTIONS:
         if not set(c.pins) <= set(PINS):
             raise AssertionError(f"convention {c.id} names an unknown pin in {c.pins}")
+        if not set(c.semantics) <= set(MEASURED) or bool(c.followed_by) != bool(c.semantics):
+            raise AssertionError(
+                f"convention {c.id}: followed by {c.followed_by} needs the "
+                f"measured pins that show it, got {c.semantics}"
+            )
     for p in PROFILES.values():
         for op, pin in p.choose:
             n = sum(c.op == op and pin in c.pins and p.name in c.followed_by for c in CONVENTIONS)

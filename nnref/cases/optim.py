@@ -32,18 +32,18 @@ SGD = OpTable(
     "optimizer",
     ("params", "curvature", "noise"),
     (
-        Case("plain-lr-0.1", _trajectory(learning_rate=0.1), "x -= lr g"),
+        Case("plain-lr-0.1", _trajectory(learning_rate=0.1), "x -= lr g", pins=("lr-float32",)),
         Case(
             "momentum-0.9",
             _trajectory(learning_rate=0.05, momentum=0.9),
             "m = mu m - lr g; x += m",
-            pins=("sgd-momentum",),
+            pins=("sgd-momentum", "lr-float32"),
         ),
         Case(
             "nesterov",
             _trajectory(learning_rate=0.05, momentum=0.9, nesterov=True),
             "x += mu m - lr g with the updated m",
-            pins=("sgd-momentum",),
+            pins=("sgd-momentum", "lr-float32"),
         ),
         Case(
             "lr-float32-rounded",
@@ -66,26 +66,26 @@ ADAM = OpTable(
             _trajectory(),
             "lr 1e-3, betas 0.9 / 0.999, epsilon 1e-7 (lr and betas as float32: 1e-3 acts as "
             "0.0010000000474974513 in float64)",
-            pins=("lr-float32",),
+            pins=("optimizer-defaults", "lr-float32"),
         ),
         Case(
             "lr-0.02",
             _trajectory(learning_rate=0.02),
             "a larger step: moments carried across steps",
-            pins=("adam-moments",),
+            pins=("adam-moments", "lr-float32"),
         ),
         Case(
             "epsilon-0.1",
             _trajectory(learning_rate=0.01, epsilon=0.1),
             "a large epsilon exposes its placement: Keras adds it to sqrt(v) before bias "
             "correction (alpha = lr sqrt(1 - b2^t) / (1 - b1^t))",
-            pins=("adam-epsilon",),
+            pins=("adam-epsilon", "lr-float32"),
         ),
         Case(
             "amsgrad",
             _trajectory(learning_rate=0.01, amsgrad=True),
             "AMSGrad: the running maximum of v",
-            pins=("adam-epsilon",),
+            pins=("adam-epsilon", "lr-float32"),
         ),
     ),
     "keras.optimizers.Adam",
@@ -101,19 +101,19 @@ RMSPROP = OpTable(
             "defaults",
             _trajectory(),
             "lr 1e-3 (as float32), rho 0.9, epsilon 1e-7, slots from zero",
-            pins=("lr-float32",),
+            pins=("optimizer-defaults", "lr-float32"),
         ),
         Case(
             "epsilon-0.1",
             _trajectory(learning_rate=0.01, epsilon=0.1),
             "a large epsilon exposes its placement: Keras adds it inside the square root",
-            pins=("rmsprop-epsilon",),
+            pins=("rmsprop-epsilon", "lr-float32"),
         ),
         Case(
             "centered-momentum",
             _trajectory(learning_rate=0.01, centered=True, momentum=0.5),
             "centered (v - mg^2) with momentum",
-            pins=("rmsprop-epsilon",),
+            pins=("rmsprop-epsilon", "lr-float32"),
         ),
     ),
     "keras.optimizers.RMSprop",
@@ -122,7 +122,11 @@ RMSPROP = OpTable(
 
 PINS = {
     "sgd-momentum": "SGD momentum m = mu m - lr g (Nesterov: x += mu m - lr g)",
-    "lr-float32": "Keras stores the learning rate (and SGD momentum, Adam betas) as float32",
+    "lr-float32": "Keras stores the learning rate (and SGD momentum, Adam betas) as float32; "
+    "no case's learning rate (0.1, 0.05, 1e-3, 0.02, 0.01) is exact in float32, so each float64 "
+    "trajectory shows it",
+    "optimizer-defaults": "the defaults are Keras': Adam lr 1e-3, epsilon 1e-7; RMSprop lr 1e-3, "
+    "rho 0.9, epsilon 1e-7",
     "adam-moments": "Adam's moments persist across steps (not re-created per step)",
     "adam-epsilon": "Keras' Adam adds epsilon to sqrt(v) uncorrected: "
     "x -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)",

@@ -71,7 +71,8 @@ MAX_POOL2D = OpTable(
         Case(
             "2x3-window-strides-1x2",
             _pool((1, 6, 7, 2), ksize=[2, 3], strides=[1, 2], padding="SAME"),
-            "per-axis window and strides",
+            "per-axis window and strides, SAME: H pads (0, 1) (odd total), W pads (1, 1)",
+            pins=("pool-same-pad-side",),
         ),
         Case(
             "padding-never-wins",

@@ -169,33 +169,57 @@ class Outcome:
     def matches(self, y: Any, grads: Any, raised: bool) -> tuple[str, ...]:
         """The known conventions (TF's included, when the profile chose another) that the
         target's results match on this input."""
-        cands: list[Convention | None] = [
-            c for c in alternatives(self.op, self.args, self.static) if c.id != self.convention
-        ]
-        if self.convention != "tf":
-            cands.append(None)  # TF's own
-        found = []
-        for c in cands:
-            fn = tf_expect(self.op) if c is None else c.expect
-            exp, e = _call(lambda fn=fn: fn(self.args, self.static, self.dy))
-            if e is not None:
-                continue
-            if exp.raises or raised:
-                same = exp.raises and raised
-            else:
-                same = _close(y, exp.y, self.ctx.tol(self.op, self.dtype))
-                if same and grads is not None and exp.grads is not None:
-                    same = all(
-                        _close(g, r, self.ctx.tol(self.op, self.dtype))
-                        for g, r, a in zip(grads, exp.grads, self.args, strict=False)
-                        if _is_float(a)
-                    )
-            if same:
-                found.append("TF's convention" if c is None else c.says)
-        return tuple(found)
+        return match_conventions(
+            self.op,
+            self.args,
+            self.static,
+            self.dy,
+            (y, grads, raised),
+            self.ctx.tol(self.op, self.dtype),
+            self.convention,
+        )
 
     def repro(self, check: str) -> str:
         return repro_snippet(self, check)
+
+
+def match_conventions(
+    op: str,
+    args: tuple[Any, ...],
+    static: dict[str, Any],
+    dy: Any,
+    result: tuple[Any, Any, bool],
+    tol: float,
+    convention: str,
+) -> tuple[str, ...]:
+    """How the report names each known convention (TF's included, unless ``convention`` is
+    TF's) that gives ``result`` = ``(y, grads, raised)`` on these inputs; ``convention`` (the
+    one expected) is left out."""
+    y, grads, raised = result
+    cands: list[Convention | None] = [
+        c for c in alternatives(op, args, static) if c.id != convention
+    ]
+    if convention != "tf":
+        cands.append(None)  # TF's own
+    found = []
+    for c in cands:
+        fn = tf_expect(op) if c is None else c.expect
+        exp, e = _call(lambda fn=fn: fn(args, static, dy))
+        if e is not None:
+            continue
+        if exp.raises or raised:
+            same = exp.raises and raised
+        else:
+            same = _close(y, exp.y, tol)
+            if same and grads is not None and exp.grads is not None:
+                same = all(
+                    _close(g, r, tol)
+                    for g, r, a in zip(grads, exp.grads, args, strict=False)
+                    if _is_float(a)
+                )
+        if same:
+            found.append("TF's convention" if c is None else c.says)
+    return tuple(found)
 
 
 def _is_float(a: Any) -> bool:
@@ -203,6 +227,12 @@ def _is_float(a: Any) -> bool:
 
 
 def _close(a: Any, b: Any, tol: float) -> bool:
+    if isinstance(b, list):  # a trajectory: steps of parameter lists
+        return (
+            isinstance(a, list | tuple)
+            and len(a) == len(b)
+            and all(_close(u, v, tol) for u, v in zip(a, b, strict=True))
+        )
     try:
         a, b = np.asarray(a), np.asarray(b)
     except Exception:  # an output NumPy cannot take is no match
@@ -248,13 +278,18 @@ def _refused(o: Outcome, check: str, e: BaseException) -> Row:
     return o.row(check, False, message=f"the forward call raised {_err(e)}", matches=m)
 
 
+def _refuser(o: Outcome) -> str:
+    return "TF" if o.convention == "tf" else o.convention
+
+
 def _signature(o: Outcome) -> Row:
     y, _, e = o.forward
     if e is not None:
         return _refused(o, "signature", e)
     exp = o.expected
     if exp.raises:
-        return o.row("signature", False, message="returned a value where TF refuses the input")
+        msg = f"returned a value where {_refuser(o)} refuses the input"
+        return o.row("signature", False, message=msg)
     y, ey = np.asarray(y), np.asarray(exp.y)
     problems = []
     if y.shape != ey.shape:
@@ -301,7 +336,8 @@ def _forward(o: Outcome) -> Row:
         return _refused(o, "forward", e)
     exp = o.expected
     if exp.raises:
-        return o.row("forward", False, message="returned a value where TF refuses the input")
+        msg = f"returned a value where {_refuser(o)} refuses the input"
+        return o.row("forward", False, message=msg)
     what = "differs from TF's" if o.convention == "tf" else f"differs from {o.convention}"
     return _values_row(o, "forward", [("y", y, exp.y)], None, f"the forward value {what}")
 
@@ -448,57 +484,85 @@ def _batches(o: Outcome) -> Row:
     return o.row("batches", True, message=f"{len(parts)} batches, sizes {want[0]}/{want[-1]}")
 
 
-def _trajectory(o: Outcome) -> Row:
+def _run_optimizer(o: Outcome) -> tuple[list[list[np.ndarray]], str, Any]:
+    """The target's trajectory on the case: ``(steps, problem, factory error)``; ``problem`` is
+    empty when every step ran, else what went wrong (the steps so far are kept)."""
     from nnref.cases.optim import gradients
 
     params, curvature, noise = o.args
-    exp = o.expected.y
     opt, e = _call(lambda: o.p.plain(**o.static))
     if e is not None:
-        return o.row("trajectory", False, message=f"{o.op}(**{o.static}) raised {_err(e)}")
-    tol = o.ctx.tol(o.op, o.dtype)
+        return [], f"{o.op}(**{o.static}) raised {_err(e)}", e
     state, e = _call(lambda: opt.init([p.copy() for p in params]))
     if e is not None:
-        return o.row("trajectory", False, message=f"init raised {_err(e)}")
+        return [], f"init raised {_err(e)}", None
+    steps: list[list[np.ndarray]] = []
     cur = [p.copy() for p in params]
     for t in range(len(noise[0])):
         g = gradients(cur, curvature, noise, t)
         before = [p.copy() for p in cur]
         out, e = _call(lambda g=g, s=state, c=cur: opt.update(g, s, c))
         if e is not None:
-            return o.row("trajectory", False, message=f"update at step {t + 1} raised {_err(e)}")
+            return steps, f"update at step {t + 1} raised {_err(e)}", None
         if any(not np.array_equal(a, b) for a, b in zip(before, cur, strict=True)):
-            return o.row(
-                "trajectory",
-                False,
-                where=f"step {t + 1}",
-                message="update wrote into its input params (nnref's contract: inputs are "
-                "never mutated; return new arrays)",
+            return (
+                steps,
+                "update wrote into its input params (nnref's contract: inputs are never "
+                "mutated; return new arrays)",
+                None,
             )
         new, state = out
-        for i, (a, r) in enumerate(zip(new, exp[t], strict=True)):
-            a = np.asarray(a)
+        cur = [np.asarray(a) for a in new]
+        steps.append(cur)
+    return steps, "", None
+
+
+def _trajectory(o: Outcome) -> Row:
+    """The target's optimizer against the expected trajectory, step by step; on a failure,
+    the conventions whose whole trajectory (or refusal) the target's matches."""
+    steps, problem, refused = _run_optimizer(o)
+    exp = o.expected
+    if refused is not None:
+        if exp.raises:
+            return o.row("trajectory", True, message=f"refused: {_err(refused)}")
+        return o.row("trajectory", False, message=problem, matches=o.matches(None, None, True))
+    if exp.raises:
+        return o.row(
+            "trajectory",
+            False,
+            message=f"{o.op}(**{o.static}) built an optimizer where {_refuser(o)} refuses",
+            matches=o.matches(steps, None, False),
+        )
+    if problem and not steps:
+        return o.row("trajectory", False, message=problem)
+    tol = o.ctx.tol(o.op, o.dtype)
+    for t, (ours, ref) in enumerate(zip(steps, exp.y, strict=False)):
+        for i, (a, r) in enumerate(zip(ours, ref, strict=True)):
+            where = f"step {t + 1} param {i}"
             if a.shape != r.shape or a.dtype != r.dtype:
                 return o.row(
                     "trajectory",
                     False,
-                    where=f"step {t + 1} param {i}",
+                    where=where,
                     message=f"param {i} after step {t + 1} is {a.dtype}{a.shape}, expected "
                     f"{r.dtype}{r.shape}",
                 )
-            err, where, both = _worst(f"step {t + 1} param {i}", a, r)
+            err, where, both = _worst(where, a, r)
             if err > tol:
+                leaves = "TF's" if o.convention == "tf" else f"{o.convention}'s"
                 return o.row(
                     "trajectory",
                     False,
                     error=err,
                     tolerance=tol,
                     where=where,
-                    message=f"the trajectory leaves TF's at {where}: {both} (error {err:.3g} > "
-                    f"tolerance {tol:.3g})",
+                    message=f"the trajectory leaves {leaves} at {where}: {both} (error "
+                    f"{err:.3g} > tolerance {tol:.3g})",
+                    matches=() if problem else o.matches(steps, None, False),
                 )
-        cur = [np.asarray(a) for a in new]
-    return o.row("trajectory", True, error=0.0, tolerance=tol, message=f"{len(noise[0])} steps")
+    if problem:
+        return o.row("trajectory", False, where=f"step {len(steps) + 1}", message=problem)
+    return o.row("trajectory", True, error=0.0, tolerance=tol, message=f"{len(steps)} steps")
 
 
 # --------------------------------------------------------------------------- planning
@@ -536,9 +600,11 @@ def tasks_for(ctx: Context, op: str, dtypes: list[str]) -> list[Task]:
 
 
 def _expects_raise(op: str, c: Case, profile: Profile) -> bool:
-    """Whether the profile's convention refuses the case's inputs: TF's refuses the cases marked
-    ``raises``; another convention may accept them (PyTorch ignores label -100) or refuse
-    inputs TF accepts (PyTorch's one_hot refuses out-of-range indices)."""
+    """Whether the profile's convention refuses the case's inputs: TF refuses the ``raises``
+    cases (PyTorch's convention keeps label -100, for one), and a convention may refuse inputs
+    TF accepts (``F.one_hot`` out of range)."""
+    if not c.raises and not any((op, pin) in profile.choose for pin in c.pins):
+        return False
     args, static, _ = make_case(op, c.id, np.float64, "conform-profile")
     _, cid = expected(op, c.pins, profile, args, static)
     if cid == "tf":

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from nnref.cases import TABLES, reference, seed_for
+from nnref.cases import TABLES, seed_for
+from nnref.cases.conventions import CONVENTIONS, Expected, expected
 from nnref.check.compare import max_rel_error
 from nnref.conform._report import Row, literal
 
@@ -31,29 +32,36 @@ STRATEGIES: tuple[str, ...] = (
 )
 
 
-def _compare(op: str, p: Any, args: tuple, static: dict, dy: Any, tol: float) -> str | None:
-    """None when the target agrees with nnref on this input, else what differs."""
-    ref = reference()
-    kind = TABLES[op].kind
+def _call_target(op: str, p: Any, args: tuple, static: dict, dy: Any) -> tuple[Any, Any, Any]:
+    """``(y, grads, error)`` from the target (grads None without a VJP or cotangent, or when
+    the output's shape is not the cotangent's: the forward comparison reports it)."""
     try:
-        if kind == "vjp" and p.has_vjp:
+        if TABLES[op].kind == "vjp" and p.has_vjp and dy is not None:
             y, res = p.fwd(*copy.deepcopy(args), **copy.deepcopy(static))
+            if np.shape(y) != dy.shape:
+                return y, None, None
             grads = p.bwd(res, dy.copy())
-            if not isinstance(grads, tuple | list):
-                grads = (grads,)
-        else:
-            y, grads = p.forward(*copy.deepcopy(args), **copy.deepcopy(static)), None
-    except Exception as e:  # the target refusing a valid input is a finding
+            return y, grads if isinstance(grads, tuple | list) else (grads,), None
+        return p.forward(*copy.deepcopy(args), **copy.deepcopy(static)), None, None
+    except Exception as e:  # the target refusing an input is a finding (or a convention)
+        return None, None, e
+
+
+def _compare(
+    op: str, args: tuple, got: tuple[Any, Any, Any], exp: Expected, who: str, tol: float
+) -> str | None:
+    """None when the target's ``got = (y, grads, error)`` on ``args`` is ``exp``, else what
+    differs."""
+    y, grads, e = got
+    if exp.raises:
+        return None if e is not None else f"returned a value where {who} refuses the input"
+    if e is not None:
         return f"raised {type(e).__name__}: {e}"
-    if kind == "vjp":
-        ey, eres = ref[op + "_fwd"](*args, **static)
-        eg = ref[op + "_bwd"](eres, dy) if grads is not None else ()
-    else:
-        ey, eg = ref[op](*args, **static), ()
-    pairs = [("y", y, ey)]
+    kind = TABLES[op].kind
+    pairs = [("y", y, exp.y)]
     pairs += [
         (f"d{n}", g, r)
-        for n, a, g, r in zip(TABLES[op].names, args, grads or (), eg, strict=False)
+        for n, a, g, r in zip(TABLES[op].names, args, grads or (), exp.grads or (), strict=False)
         if isinstance(a, np.ndarray) and a.dtype.kind == "f"
     ]
     for qty, a, r in pairs:
@@ -70,7 +78,9 @@ def _compare(op: str, p: Any, args: tuple, static: dict, dy: Any, tol: float) ->
 
 def run_property(ctx: Any, op: str, dtype: str) -> Row:
     """Draw ``ctx.examples`` inputs (Hypothesis' profile when None), seeded from the run's
-    seed; on a failure Hypothesis shrinks it and the row shows the smallest one."""
+    seed, and compare the target with what the profile expects on each; on a failure
+    Hypothesis shrinks it, and the row shows the smallest one, the conventions the target
+    matches there and their pins."""
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from hypothesis import strategies as st
 
@@ -79,10 +89,11 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
     p = ctx.provided[op]
     tol = ctx.tol(op, dtype)
     dt = np.dtype(dtype)
-    failures: list[tuple[tuple, dict, Any, str]] = []
+    failures: list[tuple[tuple, dict, Any, str, tuple, str]] = []
     count = [0]
     kind = TABLES[op].kind
-    ref = reference()
+    #: Every pin the profile decides for this op: drawn inputs belong to no case.
+    pins = tuple(pin for o, pin in ctx.profile.choose if o == op)
 
     @seed(seed_for("conform-property", op, dtype, ctx.seed))
     @settings(
@@ -98,21 +109,31 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
     def prop(inputs: tuple, dy_seed: int) -> None:
         args, static = inputs
         count[0] += 1
+        expect, cid = expected(op, pins, ctx.profile, args, static)
         dy = None
         if kind == "vjp" and p.has_vjp:  # a random cotangent: its values need no shrinking
-            y = ref[op + "_fwd"](*args, **static)[0]
-            rng = np.random.default_rng(dy_seed)
-            dy = rng.standard_normal(np.shape(y)).astype(dt)
-        problem = _compare(op, p, args, static, dy, tol)
+            y = expect(args, static, None)
+            if not y.raises:
+                rng = np.random.default_rng(dy_seed)
+                dy = rng.standard_normal(np.shape(y.y)).astype(dt)
+        got = _call_target(op, p, args, static, dy)
+        who = "TF" if cid == "tf" else cid
+        problem = _compare(op, args, got, expect(args, static, dy), who, tol)
         if problem is not None:
-            failures.append((args, static, dy, problem))
+            failures.append((args, static, dy, problem, got, cid))
             raise AssertionError(problem)
 
     checked = "forward and VJP" if kind == "vjp" and p.has_vjp else "forward"
     try:
         prop()
     except AssertionError:
-        args, static, dy, problem = failures[-1]  # Hypothesis replays the shrunk example last
+        # Hypothesis replays the shrunk example last.
+        args, static, dy, problem, (y, grads, e), cid = failures[-1]
+        from nnref.conform._checks import match_conventions
+
+        matches = match_conventions(op, args, static, dy, (y, grads, e is not None), tol, cid)
+        says = {c.says: c for c in CONVENTIONS}
+        found = tuple(dict.fromkeys(pin for m in matches if m in says for pin in says[m].pins))
         names = TABLES[op].names
         lines = ["import numpy as np", ctx.import_line]
         lines += [f"{n} = {literal(a)}" for n, a in zip(names, args, strict=True)]
@@ -132,6 +153,9 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
             f"on a drawn input (shrunk, {checked}): {problem}",
             "\n".join(lines),
             status="fail",
+            pins=found,
+            convention=cid,
+            matches=matches,
         )
     return Row(
         op,

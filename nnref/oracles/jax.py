@@ -18,7 +18,7 @@ JAX is imported inside the legs; importing this module needs NumPy only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -338,3 +338,314 @@ NAMES: dict[str, str] = {
     "categorical_crossentropy": "optax.softmax_cross_entropy / smooth_labels (+ Keras clip)",
     "mean_squared_error": "optax.squared_error + mean",
 }
+
+
+# --------------------------------------------------------------------------- conform target
+#
+# ``nnref conform jax``: JAX itself in nnref's contract, each op written as a JAX user writes it
+# (no TF definition composed): where JAX's convention differs from TF's, the target shows it.
+
+
+class Residuals(NamedTuple):
+    """What ``NAME_bwd`` needs: the inputs (JAX arrays), the hyperparameters' compiled VJP,
+    and where the float inputs sit (the backward recomputes the forward, as ``jax.checkpoint``
+    does)."""
+
+    inputs: tuple[Any, ...]
+    vjp: Callable[..., tuple[Any, ...]]
+    #: Positions of the differentiated (float) inputs among the op's positional inputs.
+    floats: tuple[int, ...]
+
+
+def _hashable(v: Any) -> Any:
+    """A hashable stand-in for a hyperparameter value (lists, dicts, arrays, dtypes)."""
+    if isinstance(v, np.ndarray):
+        return ("array", v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, list | tuple):
+        return tuple(_hashable(u) for u in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(u)) for k, u in v.items()))
+    if isinstance(v, np.dtype | type):
+        return ("dtype", np.dtype(v).str)
+    return v
+
+
+def _conform_op(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(NAME_fwd, NAME_bwd)`` from a JAX function ``fn(*inputs, **hyper)``, under
+    ``jax.enable_x64(True)`` (float64 stays float64, float32 stays float32).
+
+    The forward is ``jax.jit(fn)``; the backward is ``jax.vjp``'s pullback at ``dy``, jitted,
+    from the inputs kept as residuals. Integer inputs (labels) are not differentiated. Both are
+    compiled once per set of hyperparameters and kept with the pair: eager JAX compiles every
+    primitive, and linearising in every forward call made the finite-difference checks (hundreds
+    of forward calls per case) take minutes.
+    """
+    compiled: dict[Any, tuple[Callable[..., Any], Callable[..., Any]]] = {}
+
+    def functions(static: dict[str, Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        key = _hashable(static)
+        if key not in compiled:
+            jax = import_jax()
+
+            def pullback(inputs: tuple[Any, ...], dy: Any, floats: tuple[int, ...]) -> Any:
+                def f(*diff: Any) -> Any:
+                    full = list(inputs)
+                    for i, v in zip(floats, diff, strict=True):
+                        full[i] = v
+                    return fn(*full, **static)
+
+                return jax.vjp(f, *(inputs[i] for i in floats))[1](dy)
+
+            compiled[key] = (
+                jax.jit(lambda *a: fn(*a, **static)),
+                jax.jit(pullback, static_argnums=2),
+            )
+        return compiled[key]
+
+    def fwd(*args: Any, **static: Any) -> tuple[np.ndarray, Residuals]:
+        jax = import_jax()
+        import jax.numpy as jnp
+
+        forward, pullback = functions(static)
+        with jax.enable_x64(True):
+            arrays = tuple(jnp.asarray(a) for a in args)
+            floats = tuple(i for i, a in enumerate(arrays) if jnp.issubdtype(a.dtype, jnp.floating))
+            return np.asarray(forward(*arrays)), Residuals(arrays, pullback, floats)
+
+    def bwd(res: Residuals, dy: Any) -> tuple[np.ndarray | None, ...]:
+        jax = import_jax()
+        import jax.numpy as jnp
+
+        with jax.enable_x64(True):
+            g = res.vjp(res.inputs, jnp.asarray(dy), res.floats)
+        out: list[np.ndarray | None] = [None] * len(res.inputs)
+        for i, gi in zip(res.floats, g, strict=True):
+            out[i] = np.asarray(gi)
+        return tuple(out)
+
+    return fwd, bwd
+
+
+def _keras_reduction(per: Any, sample_weight: Any, reduction: str) -> Any:
+    """Keras' ``reduction`` and ``sample_weight`` as a JAX user writes them over optax's
+    per-sample losses (optax has no reductions): ``mean(w * l)``, ``sum(w * l)`` or ``w * l``."""
+    import jax.numpy as jnp
+
+    if sample_weight is not None:
+        per = per * jnp.asarray(sample_weight)
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return jnp.sum(per)
+    if reduction == "sum_over_batch_size":
+        return jnp.mean(per)
+    raise ValueError(f"mean_squared_error: unknown reduction {reduction!r}")
+
+
+def _jconv2d(
+    x: Any, w: Any, *, strides: Any = 1, padding: Any = "VALID", dilations: Any = 1
+) -> Any:
+    """``lax.conv_general_dilated`` with NHWC/HWIO dimension numbers: JAX's ``"SAME"`` is TF's."""
+    import jax
+
+    pad = padding if isinstance(padding, str) else _layout.explicit_pads(padding)
+    return jax.lax.conv_general_dilated(
+        x,
+        w,
+        window_strides=_layout.spatial(strides),
+        padding=pad,
+        rhs_dilation=_layout.spatial(dilations),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+
+
+def _jmax_pool2d(x: Any, *, ksize: Any, strides: Any, padding: Any = "VALID") -> Any:
+    """``lax.reduce_window(x, -inf, lax.max, ...)`` over NHWC windows (Flax's ``max_pool``)."""
+    import jax
+    import jax.numpy as jnp
+
+    kh, kw = _layout.spatial(ksize)
+    sh, sw = _layout.spatial(strides)
+    pad = padding if isinstance(padding, str) else ((0, 0), *_layout.explicit_pads(padding), (0, 0))
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, kh, kw, 1), (1, sh, sw, 1), pad)
+
+
+def _jmse(
+    y_true: Any, y_pred: Any, *, reduction: str = "sum_over_batch_size", sample_weight: Any = None
+) -> Any:
+    import jax.numpy as jnp
+
+    per = jnp.mean(_optax().squared_error(y_pred, y_true), axis=-1)
+    return _keras_reduction(per, sample_weight, reduction)
+
+
+def _argmax(x: Any, *, axis: int = -1) -> np.ndarray:
+    """``jnp.argmax`` (NaN wins, as ``np.argmax``)."""
+    jax = import_jax()
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        return np.asarray(jnp.argmax(jnp.asarray(x), axis=axis))
+
+
+def _accuracy(y_true: Any, y_pred: Any) -> float:
+    """``mean(argmax(y_pred, -1) == class)`` with ``jnp.argmax``, averaged in ``y_pred``'s dtype
+    (``jnp.mean`` of a boolean array is float32 even under x64); the class is ``y_true`` (a
+    trailing axis of 1 squeezed) or, for one-hot rows, their ``jnp.argmax``."""
+    jax = import_jax()
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        t, p = jnp.asarray(y_true), jnp.asarray(y_pred)
+        if t.shape == p.shape and p.shape[-1] > 1:
+            t = jnp.argmax(t, axis=-1)
+        elif t.shape == (*p.shape[:-1], 1):
+            t = t[..., 0]
+        return float(jnp.mean((jnp.argmax(p, axis=-1) == t).astype(p.dtype)))
+
+
+def _one_hot(
+    indices: Any,
+    depth: int,
+    *,
+    on_value: float = 1.0,
+    off_value: float = 0.0,
+    axis: int = -1,
+    dtype: Any = np.float32,
+) -> np.ndarray:
+    """``jax.nn.one_hot(indices, depth, dtype=, axis=)`` mapped to ``on_value`` / ``off_value``
+    (JAX has no on/off arguments: ``off + (on - off) * hot``)."""
+    jax = import_jax()
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        hot = jax.nn.one_hot(jnp.asarray(indices), depth, dtype=dtype, axis=axis)
+        dt = np.dtype(dtype)
+        return np.asarray(dt.type(off_value) + dt.type(on_value - off_value) * hot)
+
+
+def _optax_optimizer(name: str, tx: Any) -> Any:
+    """nnref's pure ``init`` / ``update`` contract over an optax transformation: ``update``
+    applies ``tx.update`` then ``optax.apply_updates`` to new arrays (inputs never written)."""
+    from nnref.optim import Optimizer, OptState
+
+    jax = import_jax()
+    import jax.numpy as jnp
+
+    optax = _optax()
+
+    def init(params: Sequence[np.ndarray]) -> OptState:
+        with jax.enable_x64(True):
+            return OptState(0, {"optax": tx.init([jnp.asarray(p) for p in params])})
+
+    def update(
+        grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]
+    ) -> tuple[list[np.ndarray], OptState]:
+        with jax.enable_x64(True):
+            p = [jnp.asarray(a) for a in params]
+            u, s = tx.update([jnp.asarray(g) for g in grads], state.slots["optax"], p)
+            new = [np.asarray(a) for a in optax.apply_updates(p, u)]
+        return new, OptState(state.iterations + 1, {"optax": s})
+
+    return Optimizer(name, {}, init, update)
+
+
+def _keyword(static: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    """Keras' hyperparameter names as optax's (``beta_1`` -> ``b1``); only those given, so that
+    optax's own defaults apply to the rest (optax has no default learning rate)."""
+    unknown = sorted(set(static) - set(mapping))
+    if unknown:
+        raise TypeError(f"no optax counterpart for {unknown}; known: {sorted(mapping)}")
+    return {mapping[k]: v for k, v in static.items()}
+
+
+def _sgd(**static: Any) -> Any:
+    """``optax.sgd(learning_rate, momentum, nesterov)`` (momentum 0: none)."""
+    kw = _keyword(
+        static, {"learning_rate": "learning_rate", "momentum": "momentum", "nesterov": "nesterov"}
+    )
+    if not kw.get("momentum"):
+        kw.pop("momentum", None)
+    return _optax_optimizer("sgd", _optax().sgd(**kw))
+
+
+def _adam(**static: Any) -> Any:
+    """``optax.adam`` (``optax.amsgrad`` for ``amsgrad=True``): Keras' names mapped to optax's."""
+    kw = _keyword(
+        static,
+        {
+            "learning_rate": "learning_rate",
+            "beta_1": "b1",
+            "beta_2": "b2",
+            "epsilon": "eps",
+            "amsgrad": "amsgrad",
+        },
+    )
+    optax = _optax()
+    make = optax.amsgrad if kw.pop("amsgrad", False) else optax.adam
+    return _optax_optimizer("adam", make(**kw))
+
+
+def _rmsprop(**static: Any) -> Any:
+    """``optax.rmsprop(learning_rate, decay, eps, centered, momentum)`` (momentum 0: none)."""
+    kw = _keyword(
+        static,
+        {
+            "learning_rate": "learning_rate",
+            "rho": "decay",
+            "momentum": "momentum",
+            "epsilon": "eps",
+            "centered": "centered",
+        },
+    )
+    if not kw.get("momentum"):
+        kw.pop("momentum", None)
+    return _optax_optimizer("rmsprop", _optax().rmsprop(**kw))
+
+
+def conform_target() -> dict[str, Callable[..., Any]]:
+    """JAX itself as an ``nnref conform`` target (``nnref conform jax``).
+
+    Each op is written as a JAX user writes it, in nnref's contract (NumPy in and out, NHWC /
+    HWIO, dtype preserved, float64 through ``jax.enable_x64(True)``): ``NAME_fwd`` runs
+    ``jax.vjp`` and ``NAME_bwd`` its pullback; ``argmax``, ``accuracy`` and ``one_hot`` use
+    ``jnp.argmax`` / ``jax.nn.one_hot``; ``sgd``, ``adam`` and ``rmsprop`` wrap optax (Keras'
+    hyperparameter names mapped to optax's; optax's defaults where none is given). Where JAX's
+    convention is not TF's, the target shows JAX's (``nnref conform jax`` passes under the
+    ``jax`` profile and fails under ``tf`` exactly there).
+
+    Not provided (JAX and optax have no such function): Keras' ``sparse_categorical_crossentropy``
+    and ``categorical_crossentropy`` (probability inputs, Keras' 1e-7 clip), ``kfold_sizes`` and
+    ``kfold_batches``.
+
+    Returns
+    -------
+    dict
+        nnref's names to functions; JAX and optax are imported here.
+    """
+    jax = import_jax()
+    optax = _optax()
+    ops: dict[str, Callable[..., Any]] = {
+        "dense": lambda x, w, b: x @ w + b,
+        "bias_add": lambda x, b: x + b,
+        "conv2d": _jconv2d,
+        "max_pool2d": _jmax_pool2d,
+        "relu": jax.nn.relu,
+        "sigmoid": jax.nn.sigmoid,
+        "softmax": lambda x, axis=-1: jax.nn.softmax(x, axis=axis),
+        "log_softmax": lambda x, axis=-1: jax.nn.log_softmax(x, axis=axis),
+        "sparse_softmax_cross_entropy_with_logits": lambda labels, logits: (
+            optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        ),
+        "softmax_cross_entropy_with_logits": lambda labels, logits: optax.softmax_cross_entropy(
+            logits, labels
+        ),
+        "mean_squared_error": _jmse,
+    }
+    target: dict[str, Callable[..., Any]] = {}
+    for name, fn in ops.items():
+        target[name + "_fwd"], target[name + "_bwd"] = _conform_op(fn)
+    target.update(
+        argmax=_argmax, accuracy=_accuracy, one_hot=_one_hot, sgd=_sgd, adam=_adam, rmsprop=_rmsprop
+    )
+    return target

@@ -5,8 +5,10 @@ and what JAX (``jax`` / ``jax.nn`` / optax) and PyTorch (``torch`` / ``torch.nn.
 ``torch.optim``) do, each with whether it agrees with TF and the version it was measured on.
 Every entry is backed by a test in ``tests/test_framework_semantics.py`` that shows both
 behaviours and checks the ``agrees`` flag recorded here, so the table cannot drift from the
-installed frameworks silently. The conformance profiles (``nnref conform --profile jax|torch``)
-and the README matrix are generated from :data:`PINS`.
+installed frameworks silently. The conventions behind the conformance profiles
+(``nnref conform --profile jax|torch``) name the pins that show them, and the README matrix
+(:func:`render_matrix`, ``python -m nnref.oracles.semantics --markdown``) joins :data:`PINS`
+with what ``nnref conform jax|torch --profile tf`` shows on each pin's cases.
 
 Why the max-pool pins come out as they do (read in the frameworks' sources):
 
@@ -27,7 +29,8 @@ NumPy-free and framework-free: importing this module imports nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 #: The versions the table was measured on (CPU builds).
 MEASURED_ON: dict[str, str] = {
@@ -58,13 +61,16 @@ class Behaviour:
 @dataclass(frozen=True)
 class Pin:
     """One semantic pin: ``id`` (stable, used by profiles), ``op`` (nnref's name or the
-    optimizer/initializer), what ``tf`` does, and the ``jax`` and ``torch`` behaviours."""
+    optimizer/initializer), what ``tf`` does, and the ``jax`` and ``torch`` behaviours;
+    ``cases`` (``"op/case"`` of :data:`nnref.cases.TABLES`) are where ``nnref conform jax|torch``
+    meets it (none: no nnref op has it)."""
 
     id: str
     op: str
     tf: str
     jax: Behaviour
     torch: Behaviour
+    cases: tuple[str, ...] = ()
 
     def behaviour(self, framework: str) -> Behaviour:
         """The :class:`Behaviour` of ``"jax"`` or ``"torch"``."""
@@ -85,6 +91,10 @@ PINS: tuple[Pin, ...] = (
             "F.conv2d(padding='same') at stride 1 pads (0, 1) as TF (with a UserWarning that "
             "it copies the input for the uneven pad)",
         ),
+        (
+            "conv2d/same-pad-odd-total-h",
+            "conv2d/same-pad-odd-total-w",
+        ),
     ),
     Pin(
         "conv-same-strided",
@@ -95,6 +105,11 @@ PINS: tuple[Pin, ...] = (
             False,
             "F.conv2d(padding='same') raises RuntimeError for strided convolutions "
             "('padding=\\'same\\' is not supported for strided convolutions')",
+        ),
+        (
+            "conv2d/same-stride-2-even-n",
+            "conv2d/same-stride-3",
+            "conv2d/same-strides-2x1",
         ),
     ),
     Pin(
@@ -112,6 +127,7 @@ PINS: tuple[Pin, ...] = (
             "the usual port padding=1 gives TF's 4x4 shape with every window one row and one "
             "column up-left (pads (1, 1)): different values",
         ),
+        ("conv2d/same-stride-2-even-n",),
     ),
     Pin(
         "pool-tie-first-max",
@@ -122,6 +138,10 @@ PINS: tuple[Pin, ...] = (
             "reduce_window(max)'s VJP (XLA select-and-scatter with >=) keeps the first maximum",
         ),
         Behaviour(True, "F.max_pool2d's CPU kernel (strict >) keeps the first maximum"),
+        (
+            "max_pool2d/ties-first-max-gets-gradient",
+            "max_pool2d/ties-overlapping-windows",
+        ),
     ),
     Pin(
         "pool-nan",
@@ -139,6 +159,7 @@ PINS: tuple[Pin, ...] = (
             "NaN wins: the forward value is NaN and the gradient goes to the last NaN of the "
             "window",
         ),
+        ("max_pool2d/nan-windows",),
     ),
     Pin(
         "pool-all-neg-inf",
@@ -154,6 +175,24 @@ PINS: tuple[Pin, ...] = (
             False,
             "the forward value is -inf; the gradient goes to the first valid element as TF "
             "(F.max_pool2d's own padding is skipped by index)",
+        ),
+        ("max_pool2d/inf-windows",),
+    ),
+    Pin(
+        "pool-same-port",
+        "max_pool2d",
+        "SAME pooling: ceil(n / s) outputs, total // 2 of the pad before and the rest after (5x7 "
+        "input, 2x2 window, stride 2: 3x4 with pads (0, 1) on both axes)",
+        Behaviour(True, "reduce_window(padding='SAME') pads as TF: 3x4"),
+        Behaviour(
+            False,
+            "F.max_pool2d has no 'same' and pads symmetrically (at most half the window); the "
+            "usual port padding=(k - 1) // 2 (nn.MaxPool2d(2) for 2x2, MaxPool2d(3, 2, padding=1) "
+            "for 3x3) gives floor((n + 2p - k) / s) + 1 outputs: 2x3 on that input",
+        ),
+        (
+            "max_pool2d/2x2-stride-2-same-odd-input",
+            "max_pool2d/2x3-window-strides-1x2",
         ),
     ),
     Pin(
@@ -173,6 +212,7 @@ PINS: tuple[Pin, ...] = (
         "tf.argmax returns the first of tied maxima",
         Behaviour(True, "jnp.argmax returns the first"),
         Behaviour(True, "torch.argmax returns the first"),
+        ("argmax/ties-first-index",),
     ),
     Pin(
         "argmax-nan",
@@ -180,6 +220,10 @@ PINS: tuple[Pin, ...] = (
         "tf.argmax skips NaN: argmax([0.1, nan, 0.5]) is 2",
         Behaviour(False, "jnp.argmax treats NaN as the maximum: 1"),
         Behaviour(False, "torch.argmax treats NaN as the maximum: 1"),
+        (
+            "argmax/nan-skipped",
+            "accuracy/ties-and-nan",
+        ),
     ),
     Pin(
         "relu-grad-at-0-and-nan",
@@ -187,6 +231,10 @@ PINS: tuple[Pin, ...] = (
         "relu'(0) = relu'(-0) = 0 and relu'(NaN) = 0",
         Behaviour(True, "jax.nn.relu: 0 at 0, -0 and NaN"),
         Behaviour(False, "F.relu: 0 at 0 and -0, but 1 at NaN"),
+        (
+            "relu/gradient-at-0-is-0",
+            "relu/nan-input-gradient-0",
+        ),
     ),
     Pin(
         "bad-labels",
@@ -202,6 +250,11 @@ PINS: tuple[Pin, ...] = (
             "F.cross_entropy ignores label -100 by default (loss 0, left out of the mean); other "
             "out-of-range labels raise IndexError",
         ),
+        (
+            "sparse_softmax_cross_entropy_with_logits/label-out-of-range-raises",
+            "sparse_softmax_cross_entropy_with_logits/label-negative-raises",
+            "sparse_softmax_cross_entropy_with_logits/label-minus-100-raises",
+        ),
     ),
     Pin(
         "xent-shift",
@@ -215,6 +268,10 @@ PINS: tuple[Pin, ...] = (
             "with one-hot labels is exact)",
         ),
         Behaviour(True, "F.cross_entropy gives ln 2 exactly in both dtypes"),
+        (
+            "sparse_softmax_cross_entropy_with_logits/ln2-rows-shifted",
+            "sparse_softmax_cross_entropy_with_logits/huge-logits-shifted",
+        ),
     ),
     Pin(
         "one-hot-out-of-range",
@@ -222,6 +279,11 @@ PINS: tuple[Pin, ...] = (
         "tf.one_hot gives a row of zeros for out-of-range and negative indices",
         Behaviour(True, "jax.nn.one_hot gives rows of zeros as TF"),
         Behaviour(False, "F.one_hot raises RuntimeError for negative or too large indices"),
+        (
+            "one_hot/out-of-range-rows-zero",
+            "one_hot/negative-rows-zero",
+            "one_hot/axis-0-on-off-values",
+        ),
     ),
     Pin(
         "soft-label-dlogits",
@@ -235,6 +297,7 @@ PINS: tuple[Pin, ...] = (
             False,
             "F.cross_entropy with probability targets: the true derivative softmax(z) * sum(p) - p",
         ),
+        ("softmax_cross_entropy_with_logits/soft-labels-rows-not-1",),
     ),
     Pin(
         "label-smoothing",
@@ -245,6 +308,10 @@ PINS: tuple[Pin, ...] = (
             True,
             "F.cross_entropy(label_smoothing=ls) gives the same loss and dlogits (and also "
             "accepts it with integer labels)",
+        ),
+        (
+            "categorical_crossentropy/logits-smoothing-0.1",
+            "categorical_crossentropy/probs-smoothing-0.3-weighted",
         ),
     ),
     Pin(
@@ -261,6 +328,10 @@ PINS: tuple[Pin, ...] = (
             "no probability-input cross-entropy; the port F.nll_loss(log p) is inf at p_y = 0 "
             "(F.binary_cross_entropy clamps log at -100 instead)",
         ),
+        (
+            "categorical_crossentropy/probs-clipped-at-1e-7",
+            "sparse_categorical_crossentropy/probs-clipped-at-1e-7",
+        ),
     ),
     Pin(
         "weighted-mean",
@@ -271,6 +342,7 @@ PINS: tuple[Pin, ...] = (
             False,
             "F.cross_entropy(weight=class_w, reduction='mean') divides by sum(w[y]), not N",
         ),
+        ("categorical_crossentropy/probs-smoothing-0.3-weighted",),
     ),
     Pin(
         "adam-epsilon",
@@ -281,6 +353,10 @@ PINS: tuple[Pin, ...] = (
         Behaviour(
             False, "torch.optim.Adam adds eps to sqrt(v_hat): lr m_hat / (sqrt(v_hat) + eps)"
         ),
+        (
+            "adam/epsilon-0.1",
+            "adam/amsgrad",
+        ),
     ),
     Pin(
         "adam-defaults",
@@ -288,6 +364,7 @@ PINS: tuple[Pin, ...] = (
         "keras.optimizers.Adam: lr 1e-3, beta_1 0.9, beta_2 0.999, epsilon 1e-7",
         Behaviour(False, "optax.adam: lr required, b1 0.9, b2 0.999, eps 1e-8"),
         Behaviour(False, "torch.optim.Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8"),
+        ("adam/defaults",),
     ),
     Pin(
         "rmsprop-epsilon",
@@ -295,6 +372,10 @@ PINS: tuple[Pin, ...] = (
         "Keras adds epsilon inside the square root: x -= lr g / sqrt(v + eps)",
         Behaviour(True, "optax.rmsprop (eps_in_sqrt=True by default) as Keras"),
         Behaviour(False, "torch.optim.RMSprop adds eps outside: lr g / (sqrt(v) + eps)"),
+        (
+            "rmsprop/epsilon-0.1",
+            "rmsprop/centered-momentum",
+        ),
     ),
     Pin(
         "rmsprop-defaults",
@@ -302,6 +383,23 @@ PINS: tuple[Pin, ...] = (
         "keras.optimizers.RMSprop: lr 1e-3, rho 0.9, epsilon 1e-7",
         Behaviour(False, "optax.rmsprop: lr required, decay 0.9, eps 1e-8"),
         Behaviour(False, "torch.optim.RMSprop: lr 1e-2, alpha 0.99, eps 1e-8"),
+        ("rmsprop/defaults",),
+    ),
+    Pin(
+        "lr-float32",
+        "sgd/adam/rmsprop",
+        "Keras keeps the learning rate as a float32 variable: on float64 parameters lr 0.1 acts "
+        "as 0.10000000149011612 (SGD's momentum and Adam's betas pass through float32 too)",
+        Behaviour(False, "optax uses the Python float: optax.sgd(0.1) steps by 0.1 g in float64"),
+        Behaviour(
+            False, "torch.optim uses the Python float: SGD(lr=0.1) steps by 0.1 g in float64"
+        ),
+        (
+            "sgd/plain-lr-0.1",
+            "sgd/momentum-0.9",
+            "sgd/nesterov",
+            "sgd/lr-float32-rounded",
+        ),
     ),
     Pin(
         "default-initializers",
@@ -341,3 +439,181 @@ def rows() -> list[dict[str, str]]:
             row[fw] = f"{'agrees' if b.agrees else 'differs'}: {b.what}"
         out.append(row)
     return out
+
+
+# --------------------------------------------------------------------------- conform evidence
+
+
+@dataclass(frozen=True)
+class Conformance:
+    """What ``nnref conform FRAMEWORK --profile tf`` shows on one pin's cases.
+
+    Attributes
+    ----------
+    checks : int
+        Rows run on the pin's cases (signature, forward, VJP, raises, trajectory; both dtypes).
+    failed : tuple of str
+        Row ids that fail and match a convention the framework follows for this pin.
+    conventions : tuple of str
+        Those conventions' ids (:data:`nnref.cases.conventions.CONVENTIONS`).
+    unexplained : tuple of str
+        Failing rows that match no convention the framework follows (none when the profiles
+        model the framework).
+    not_provided : tuple of str
+        Ops of the pin's cases the framework's target does not provide.
+    """
+
+    checks: int
+    failed: tuple[str, ...]
+    conventions: tuple[str, ...]
+    unexplained: tuple[str, ...]
+    not_provided: tuple[str, ...]
+
+    @property
+    def agrees(self) -> bool | None:
+        """True / False from the rows; None when no row ran (nothing provided)."""
+        return None if not self.checks else not self.failed
+
+
+#: Checks that decide no convention: the target against its own derivative, and Hypothesis draws.
+_NOT_RUN = ("vjp-fd", "property")
+
+
+def conformance(framework: str, report: Any = None) -> dict[str, Conformance]:
+    """Sort what ``nnref conform FRAMEWORK --profile tf`` shows on the cases every pin lists
+    by pin: a failing row counts against a pin when it matches a convention that
+    ``framework`` follows and that names the pin in its ``semantics``.
+
+    Parameters
+    ----------
+    framework : "jax" or "torch"
+    report : ConformanceReport, optional
+        A ``tf``-profile run of the framework's target to read (its ``vjp-fd`` and
+        ``property`` rows are ignored); None runs the pins' cases now, without those checks.
+        Imports the framework.
+    """
+    from nnref.cases.conventions import CONVENTIONS
+    from nnref.conform import plan
+
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"semantics: unknown framework {framework!r}; known: {FRAMEWORKS}")
+    linked = {c for p in PINS for c in p.cases}
+    if report is None:
+        ops = sorted({c.split("/")[0] for c in linked})
+        _, tasks, missing = plan(framework, ops=ops, profile="tf", examples=0)
+        rows = [t.run() for t in tasks if f"{t.op}/{t.case}" in linked and t.check not in _NOT_RUN]
+    else:
+        if report.profile != "tf":
+            raise ValueError(f"semantics: a tf-profile report is needed, got {report.profile!r}")
+        missing = report.not_provided
+        rows = [r for r in report.rows if f"{r.op}/{r.case}" in linked and r.check not in _NOT_RUN]
+    by_says = {c.says: c for c in CONVENTIONS}
+    out = {}
+    for p in PINS:
+        mine = [r for r in rows if f"{r.op}/{r.case}" in p.cases]
+        failed, conventions, unexplained = [], [], []
+        for r in mine:
+            if r.ok or r.status != "fail":  # "not compared": follows from a failure counted
+                continue
+            followed = [
+                by_says[m]
+                for m in r.matches
+                if m in by_says and framework in by_says[m].followed_by
+            ]
+            if not followed:
+                unexplained.append(r.id)
+            for c in followed:
+                if p.id in c.semantics:
+                    failed.append(r.id)
+                    conventions.append(c.id)
+        out[p.id] = Conformance(
+            len(mine),
+            tuple(dict.fromkeys(failed)),
+            tuple(dict.fromkeys(conventions)),
+            tuple(unexplained),
+            tuple(sorted({c.split("/")[0] for c in p.cases} & set(missing))),
+        )
+    return out
+
+
+def _cell(p: Pin, framework: str, found: Conformance) -> str:
+    b = p.behaviour(framework)
+    agrees = b.agrees if found.agrees is None else found.agrees
+    text = f"**{'agrees' if agrees else 'differs'}**: {b.what}"
+    if found.checks:
+        if found.failed:
+            names = ", ".join(f"`{c}`" for c in found.conventions)
+            text += f" [conform: {len(found.failed)} of {found.checks} checks fail, match {names}]"
+        else:
+            text += f" [conform: {found.checks} checks pass]"
+    elif found.not_provided:
+        ops = ", ".join(f"`{op}`" for op in found.not_provided)
+        text += f" [conform: {ops} not provided]"
+    else:
+        text += " [no nnref op: tests/test_framework_semantics.py]"
+    return text.replace("|", "\\|")
+
+
+def matrix_data(reports: dict[str, Any] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{framework: {pin id: Conformance fields}}``: what ``nnref conform jax|torch --profile
+    tf`` shows on each pin's cases (:func:`conformance`), JSON-ready. Imports JAX and PyTorch.
+    ``reports``: ``tf``-profile runs of the frameworks' targets to read instead of running."""
+    return {
+        fw: {pin: asdict(c) for pin, c in conformance(fw, (reports or {}).get(fw)).items()}
+        for fw in FRAMEWORKS
+    }
+
+
+def render_matrix(data: dict[str, dict[str, dict[str, Any]]] | None = None) -> str:
+    """The README's cross-framework matrix, as Markdown: one row per pin (op, pin, what TF
+    does, JAX, PyTorch), each framework's cell the measured behaviour (:data:`PINS`) with the
+    evidence of ``nnref conform jax|torch --profile tf`` on the pin's cases (:func:`matrix_data`,
+    computed now when ``data`` is None): how many checks ran, which fail, and the conventions
+    they match. Deterministic for given framework versions (seeded cases, no timings).
+    """
+    data = matrix_data() if data is None else data
+    found = {
+        fw: {pin: Conformance(**{k: _tuple(v) for k, v in c.items()}) for pin, c in d.items()}
+        for fw, d in data.items()
+    }
+    lines = [
+        f"Measured on {MEASURED_ON['jax']}, {MEASURED_ON['torch']}: each cell is what "
+        "`tests/test_framework_semantics.py` shows, with what `nnref conform jax|torch "
+        "--profile tf` shows on the pin's cases (checks in float64 and float32; a failing "
+        "check counts when it matches a convention of `nnref/cases/conventions.py` that the "
+        "framework follows).",
+        "",
+        "| op | pin | TF (nnref) | JAX | PyTorch |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for p in PINS:
+        cells = [f"`{p.op}`", f"`{p.id}`", p.tf.replace("|", "\\|")]
+        cells += [_cell(p, fw, found[fw][p.id]) for fw in FRAMEWORKS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _tuple(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nnref.oracles.semantics --markdown | --json``: the README matrix, or the
+    measurements it is rendered from (``benchmarks/readme_figures.py`` block ``matrix``)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(
+        prog="python -m nnref.oracles.semantics",
+        description="The TF / JAX / PyTorch semantics matrix, measured by nnref conform.",
+    )
+    g = parser.add_mutually_exclusive_group(required=True)
+    g.add_argument("--markdown", action="store_true", help="print the README matrix")
+    g.add_argument("--json", action="store_true", help="print what the matrix is rendered from")
+    args = parser.parse_args(argv)
+    print(json.dumps(matrix_data(), indent=1) if args.json else render_matrix())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
