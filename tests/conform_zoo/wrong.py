@@ -261,6 +261,17 @@ def rule_nan_skipped_in_gradient(cells: np.ndarray, lowest: Any) -> tuple[np.nda
     return _tf_value(cells, lowest), _one_hot_share(cells, np.argmax(key, axis=1))
 
 
+def pool_torch_port_fwd(
+    x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID"
+) -> tuple[np.ndarray, tuple]:
+    """A PyTorch user's SAME pool: ``F.max_pool2d(padding=(k - 1) // 2)`` on both sides in floor
+    mode (F.max_pool2d has no 'same'), with PyTorch's CPU kernel (NaN wins, -inf start)."""
+    if padding == "SAME":
+        k = N._hw(ksize)
+        padding = _explicit(*[((k[a] - 1) // 2, (k[a] - 1) // 2) for a in (0, 1)])
+    return pool_torch_fwd(x, ksize=ksize, strides=strides, padding=padding)
+
+
 def pool_pads_swapped_fwd(
     x: np.ndarray, *, ksize: Any, strides: Any, padding: Any = "VALID"
 ) -> tuple[np.ndarray, tuple]:
@@ -879,6 +890,121 @@ class RMSpropLrFloat64(_RMSpropChanged):
     round_lr = False
 
 
+class _Framework:
+    """A ``torch.optim`` / optax style optimizer in nnref's pure contract: ``step(t, g, p, s)``
+    returns the new parameter and writes the new slot values into ``s`` (a fresh dict)."""
+
+    def __init__(self, step: Any, slots: tuple[str, ...]) -> None:
+        self.step, self.slots = step, slots
+
+    def init(self, params: list[np.ndarray]) -> tuple[int, list[dict[str, np.ndarray]]]:
+        return 0, [{n: np.zeros_like(p) for n in self.slots} for p in params]
+
+    def update(
+        self, grads: list[np.ndarray], state: tuple, params: list[np.ndarray]
+    ) -> tuple[list[np.ndarray], tuple]:
+        t, slots = state[0] + 1, [dict(s) for s in state[1]]
+        return [self.step(t, g, p, s) for g, p, s in zip(grads, params, slots, strict=True)], (
+            t,
+            slots,
+        )
+
+
+def sgd_framework(
+    learning_rate: float, momentum: float = 0.0, nesterov: bool = False
+) -> _Framework:
+    """torch.optim.SGD / optax.sgd: the rates as given (not float32), ``buf = mu buf + g``."""
+
+    def step(t: int, g: np.ndarray, p: np.ndarray, s: dict) -> np.ndarray:
+        if not momentum:
+            return p - learning_rate * g
+        s["buf"] = g.copy() if t == 1 else momentum * s["buf"] + g
+        return p - learning_rate * (g + momentum * s["buf"] if nesterov else s["buf"])
+
+    return _Framework(step, ("buf",))
+
+
+def _adam_step(lr: float, b1: float, b2: float, eps: float, amsgrad: bool, corrected_max: bool):
+    def step(t: int, g: np.ndarray, p: np.ndarray, s: dict) -> np.ndarray:
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        s["v"] = b2 * s["v"] + (1 - b2) * g * g
+        v_hat = s["v"] / (1 - b2**t)
+        if amsgrad:  # PyTorch keeps the maximum of v, optax of v_hat
+            s["vmax"] = np.maximum(s["vmax"], v_hat if corrected_max else s["v"])
+            v_hat = s["vmax"] if corrected_max else s["vmax"] / (1 - b2**t)
+        return p - lr * (s["m"] / (1 - b1**t)) / (np.sqrt(v_hat) + eps)
+
+    return step
+
+
+def adam_torch(
+    learning_rate: float = 1e-3,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+    amsgrad: bool = False,
+) -> _Framework:
+    """torch.optim.Adam: ``lr m_hat / (sqrt(v_hat) + eps)``, PyTorch's defaults."""
+    return _Framework(
+        _adam_step(learning_rate, beta_1, beta_2, epsilon, amsgrad, False), ("m", "v", "vmax")
+    )
+
+
+def adam_optax(
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+    amsgrad: bool = False,
+) -> _Framework:
+    """optax.adam / amsgrad: no default learning rate, eps 1e-8, AMSGrad on the corrected v."""
+    return _Framework(
+        _adam_step(learning_rate, beta_1, beta_2, epsilon, amsgrad, True), ("m", "v", "vmax")
+    )
+
+
+def _rmsprop_step(lr: float, rho: float, momentum: float, eps: float, centered: bool, inside: bool):
+    def step(t: int, g: np.ndarray, p: np.ndarray, s: dict) -> np.ndarray:
+        s["v"] = rho * s["v"] + (1 - rho) * g * g
+        v = s["v"]
+        if centered:
+            s["mg"] = rho * s["mg"] + (1 - rho) * g
+            v = v - s["mg"] * s["mg"]
+        scaled = g / (np.sqrt(v + eps) if inside else np.sqrt(v) + eps)
+        if momentum > 0:
+            s["buf"] = momentum * s["buf"] + scaled
+            scaled = s["buf"]
+        return p - lr * scaled
+
+    return step
+
+
+def rmsprop_torch(
+    learning_rate: float = 1e-2,
+    rho: float = 0.99,
+    momentum: float = 0.0,
+    epsilon: float = 1e-8,
+    centered: bool = False,
+) -> _Framework:
+    """torch.optim.RMSprop: epsilon outside the root, defaults lr 1e-2, alpha 0.99, eps 1e-8."""
+    return _Framework(
+        _rmsprop_step(learning_rate, rho, momentum, epsilon, centered, False), ("v", "mg", "buf")
+    )
+
+
+def rmsprop_optax(
+    learning_rate: float,
+    rho: float = 0.9,
+    momentum: float = 0.0,
+    epsilon: float = 1e-8,
+    centered: bool = False,
+) -> _Framework:
+    """optax.rmsprop: epsilon inside the root as Keras, no default rate, decay 0.9, eps 1e-8."""
+    return _Framework(
+        _rmsprop_step(learning_rate, rho, momentum, epsilon, centered, True), ("v", "mg", "buf")
+    )
+
+
 # --------------------------------------------------------------------------- the variants
 
 
@@ -1040,6 +1166,14 @@ VARIANTS: tuple[Variant, ...] = (
         "pool-nan",
         ("pool-torch",),
         max_pool2d_fwd=pool_torch_fwd,
+    ),
+    _v(
+        "pool-torch-user",
+        "nchw",
+        "max_pool2d",
+        "pool-same-pad-side",
+        ("pool-torch-same-port", "pool-torch"),
+        max_pool2d_fwd=pool_torch_port_fwd,
         conforms_under=("torch",),
     ),
     # dense, bias_add
@@ -1405,6 +1539,52 @@ VARIANTS: tuple[Variant, ...] = (
         "rmsprop",
         "lr-float32",
         rmsprop=RMSpropLrFloat64,
+    ),
+    _v(
+        "sgd-torch-or-optax",
+        "vectorised",
+        "sgd",
+        "lr-float32",
+        ("sgd-unrounded",),
+        sgd=sgd_framework,
+        dtypes=("float64",),
+        conforms_under=("torch", "jax"),
+    ),
+    _v(
+        "adam-torch",
+        "vectorised",
+        "adam",
+        "optimizer-defaults",
+        ("adam-torch",),
+        adam=adam_torch,
+        conforms_under=("torch",),
+    ),
+    _v(
+        "adam-optax",
+        "vectorised",
+        "adam",
+        "optimizer-defaults",
+        ("adam-optax",),
+        adam=adam_optax,
+        conforms_under=("jax",),
+    ),
+    _v(
+        "rmsprop-torch",
+        "vectorised",
+        "rmsprop",
+        "optimizer-defaults",
+        ("rmsprop-torch",),
+        rmsprop=rmsprop_torch,
+        conforms_under=("torch",),
+    ),
+    _v(
+        "rmsprop-optax",
+        "vectorised",
+        "rmsprop",
+        "optimizer-defaults",
+        ("rmsprop-optax",),
+        rmsprop=rmsprop_optax,
+        conforms_under=("jax",),
     ),
     _v(
         "rmsprop-epsilon-outside-sqrt",
