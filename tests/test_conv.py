@@ -148,10 +148,11 @@ def test_valid_kernel_larger_than_input_gives_empty_output(rng) -> None:
 
 
 @pytest.mark.tf
-def test_empty_dilated_output_tf_filter_gradient_is_not_zero_ours_is(rng) -> None:
-    """Pinned TF defect: tf.nn.convolution with dilation 2 and an empty VALID output returns a
-    non-zero filter gradient (there is no output to differentiate). nnref returns zeros, which
-    finite differences confirm; the forward shapes and input gradients agree."""
+def test_empty_dilated_output_tf_filter_gradient_is_uninitialised_ours_is_zero(rng) -> None:
+    """TF defect: tf.nn.convolution with dilation 2 and an empty VALID output returns an
+    uninitialised filter gradient (there is no output to differentiate): measured 9.1e223 in one
+    process and exact zeros in a fresh one, so TF's value is not compared. nnref returns zeros,
+    which finite differences confirm; the forward shapes and input gradients agree."""
     from nnref.oracles.tf import import_tf, tape_vjp
 
     tf = import_tf()
@@ -167,7 +168,7 @@ def test_empty_dilated_output_tf_filter_gradient_is_not_zero_ours_is(rng) -> Non
     dx, dw = nnref.conv2d_bwd(res, dy)
     np.testing.assert_array_equal(dx, gx)
     assert not dw.any()
-    assert np.abs(gw).max() > 0  # TF's value; if this fails, TF fixed it: compare exactly instead
+    assert gw.shape == dw.shape
 
 
 @pytest.mark.tf
