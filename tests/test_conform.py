@@ -480,7 +480,8 @@ def test_pytest_plugin_option(pytester: pytest.Pytester) -> None:
             return (1 / (1 + np.exp(-x))).astype(np.float64)
         """
     )
-    result = pytester.runpytest_subprocess(
+    pytester.syspathinsert()
+    result = pytester.runpytest(  # in-process, so that coverage sees the plugin
         "-p",
         "no:nnref",
         "-p",
