@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from nnref._machine import numpy_simd
 from nnref.train.loop import make_config, train
 from nnref.train.recipes import RECIPES
 
@@ -57,6 +58,7 @@ def platform_key() -> dict[str, str]:
         "numpy": np.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "numpy_simd": numpy_simd(),
         "blas_threads": threads or str(os.cpu_count()),
     }
 

@@ -13,6 +13,7 @@ import numpy as np
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from nnref._machine import numpy_simd
     from nnref.cases import DTYPES, TABLES
     from nnref.verify import EXTRAS, LEGS, all_cases, installed, leg_function, run_case, run_fd
 
@@ -29,7 +30,7 @@ def _verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    versions = {"numpy": np.__version__}
+    versions = {"numpy": np.__version__, "numpy_simd": numpy_simd()}
     not_installed = [leg for leg in legs if not installed(leg)]
     for leg in legs:
         if leg != "fd" and leg not in not_installed:
