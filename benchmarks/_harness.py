@@ -42,6 +42,19 @@ def method() -> str:
     return METHOD.format(gap=GAP_S, timeout=os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
 
 
+def cpu_model() -> str:
+    """The CPU's model name and whether it has AVX-512 (BLAS and oneDNN kernels follow it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return "unknown"
+    name = next(
+        (ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln), "?"
+    )
+    return f"{name}, {os.cpu_count()} cores, {'' if 'avx512f' in info else 'no '}AVX-512"
+
+
 def _busy_jiffies() -> int:
     with open("/proc/stat") as f:
         vals = [int(v) for v in f.readline().split()[1:]]

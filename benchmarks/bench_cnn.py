@@ -1,6 +1,7 @@
 """The seed CNN step (forward + backward), its conv layers and max-pool: nnref vs TensorFlow.
 
 Run: python benchmarks/bench_cnn.py [--repeats 15] [--dtypes float32,float64] [--json out.json]
+(the README's `cnn-bench` block: ``python benchmarks/readme_figures.py --measure cnn-bench``)
 
 The step is what a user writes: nnref's public ops (``conv2d_fwd/bwd``,
 ``conv2d_bwd_filter``, ``max_pool2d_fwd/bwd``, the xent op) and NumPy (``@``, ``np.maximum``,
@@ -17,7 +18,7 @@ used meanwhile. The per-op breakdown times each op inside consecutive steps.
 
 from __future__ import annotations
 
-from _harness import LoadMeter, method, pairwise, report, wait_idle
+from _harness import LoadMeter, cpu_model, method, pairwise, report, wait_idle
 
 import argparse
 import functools
@@ -297,7 +298,17 @@ def main() -> None:
         rows += report(f"max-pool 2x2 fwd+bwd {BATCH}x28x28x32, {name}", t)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(
+                {
+                    "versions": {"numpy": np.__version__, "tensorflow": tf.__version__},
+                    "cpu": cpu_model(),
+                    "method": method(),
+                    "repeats": args.repeats,
+                    "rows": rows,
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

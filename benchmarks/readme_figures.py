@@ -253,8 +253,9 @@ def render_recipes(results: dict[str, Any]) -> str:
         f"Default dataset digits ({digits['train_samples']} train / {digits['test_samples']} "
         f"held-out, the lesson's 80/20 split), {first['dtype']}, seed {first['seed']}. Step "
         "budgets are the lessons' numbers of optimizer steps. Test accuracies from "
-        f"`python benchmarks/recipe_accuracy.py` (NumPy {results['platform']['numpy']}, "
-        f"{results['platform']['blas_threads']} BLAS threads, this machine).",
+        f"`python benchmarks/recipe_accuracy.py` (NumPy {results['platform']['numpy']} "
+        f"dispatching {results['platform'].get('numpy_simd', '?')}, "
+        f"OpenBLAS threads: {results['platform']['blas_threads']}, as tox runs the tests).",
         "",
         "| recipe | lesson | network, optimizer, batches | test accuracy |",
         "| --- | --- | --- | --- |",
@@ -306,6 +307,132 @@ def render_parity(results: dict[str, Any]) -> str:
         recipe = RECIPES[name]
         what = f"{_OPT[recipe.optimizer]}, {_BATCHING[recipe.batching]}"
         lines.append(f"| `{name}` ({what}) | {_e(r.get('float64'))} | {_e(r.get('float32'))} |")
+    return "\n".join(lines)
+
+
+_CNN_STEP = "seed CNN step fwd+bwd, batch 128, {dt}"
+_CNN_ROWS = [  # (README label, case, contender)
+    ("composed, exact", _CNN_STEP, "nnref composed, exact (direct conv)"),
+    ("composed, fast", _CNN_STEP, "nnref composed, fast (conv2 dft)"),
+    ("training driver, exact", _CNN_STEP, "nnref training driver (exact)"),
+    ("TF `tf.function`", _CNN_STEP, "tf.function"),
+    (
+        "conv1 28x28x1->32 fwd+dx+dw, direct",
+        "conv1 28x28x1->32 5x5 SAME fwd+dx+dw, {dt}",
+        "nnref algorithm=direct",
+    ),
+    (
+        "conv2 14x14x32->64 fwd+dx+dw, direct",
+        "conv2 14x14x32->64 5x5 SAME fwd+dx+dw, {dt}",
+        "nnref algorithm=direct",
+    ),
+    (
+        "conv2 14x14x32->64 fwd+dx+dw, dft",
+        "conv2 14x14x32->64 5x5 SAME fwd+dx+dw, {dt}",
+        "nnref algorithm=dft",
+    ),
+    ("max-pool 2x2 fwd+bwd, 128x28x28x32", "max-pool 2x2 fwd+bwd 128x28x28x32, {dt}", "nnref"),
+]
+#: Issue 17's targets: (what, README label, dtype, bound on the median ratio to TF).
+_CNN_TARGETS = [
+    ("exact step", "composed, exact", "float32", 1.7),
+    ("exact step", "composed, exact", "float64", 0.8),
+    ("fast step", "composed, fast", "float32", 1.15),
+    ("fast step", "composed, fast", "float64", 0.5),
+    ("max-pool", "max-pool 2x2 fwd+bwd, 128x28x28x32", "float32", 1.5),
+    ('conv2 `algorithm="dft"`', "conv2 14x14x32->64 fwd+dx+dw, dft", "float32", 0.9),
+]
+_CNN_STAGES = [  # (README stage, bench_cnn.py's laps)
+    ("conv2 backward (dx + dw)", ("conv2 bwd",)),
+    ("conv2 forward", ("conv2 fwd",)),
+    ("conv1 forward + filter gradient", ("conv1 fwd", "conv1 bwd (filter)")),
+    ("dense forward + backward (user's `@`)", ("dense fwd", "dense bwd")),
+    ("softmax cross-entropy forward + backward", ("xent fwd+bwd",)),
+    (
+        "max-pool forward + backward (both layers)",
+        ("pool1 fwd", "pool2 fwd", "pool1 bwd", "pool2 bwd"),
+    ),
+    (
+        "bias, relu (user's NumPy, one thread)",
+        tuple(f"{op}{i} {d}" for op in ("bias", "relu") for i in (1, 2) for d in ("fwd", "bwd")),
+    ),
+]
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
+
+
+@block("cnn-bench", "{python}", "benchmarks/bench_cnn.py", "--json", "{out}")
+def render_cnn_bench(results: dict[str, Any]) -> str:
+    """`benchmarks/bench_cnn.py --json`: the seed CNN step, its convs and max-pool vs TF."""
+    timed = {(r["case"], r["contender"]): r for r in results["rows"] if "contender" in r}
+    dtypes = [
+        dt for dt in ("float32", "float64") if (_CNN_STEP.format(dt=dt), "tf.function") in timed
+    ]
+    v = results["versions"]
+    loads = [r["others_cores"] for r in results["rows"]]
+    lines = [
+        f"`python benchmarks/bench_cnn.py --json` ({results['repeats']} pairs per row; "
+        f"{results['cpu']}; NumPy {v['numpy']}, TF {v['tensorflow']}; {results['method']}; "
+        f"CPU used by other processes during the blocks: {min(loads):.2f}-{max(loads):.2f} cores "
+        'of 2, the "load" column):',
+        "",
+        "| contender | "
+        + " | ".join(f"{dt}: ms [quartiles] | / TF [quartiles] | load" for dt in dtypes)
+        + " |",
+        "| --- |" + " --- | --- | --- |" * len(dtypes),
+    ]
+    ratio: dict[tuple[str, str], float] = {}
+    for label, case, contender in _CNN_ROWS:
+        cells = []
+        for dt in dtypes:
+            r = timed.get((case.format(dt=dt), contender))
+            if r is None:
+                cells.append("— | — | —")
+                continue
+            ratio[label, dt] = r["ratio"]
+            rel = (
+                "1"
+                if contender == "tf.function" and case == _CNN_STEP
+                else f"{r['ratio']:.2f} [{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}]"
+            )
+            cells.append(
+                f"{_ms(r['median_s'])} [{_ms(r['q1_s'])}-{_ms(r['q3_s'])}] | {rel} | "
+                f"{r['others_cores']:.2f}"
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    verdicts = []
+    for what, label, dt, bound in _CNN_TARGETS:
+        got = ratio.get((label, dt))
+        if got is not None:
+            met = "met" if got <= bound else "**not met**"
+            verdicts.append(f"{what} {dt} ≤ {bound}x TF: {got:.2f}, {met}")
+    lines += ["", "Issue 17's targets (median ratio to TF): " + "; ".join(verdicts) + "."]
+    shares = {
+        r["case"].split()[1]: r
+        for r in results["rows"]
+        if r["case"].startswith("breakdown") and r["case"].endswith(dtypes[0])
+    }
+    if shares:
+        lines += [
+            "",
+            f"Where the composed step's time goes ({dtypes[0]}; each op timed inside "
+            f"{results['repeats']} consecutive steps, medians; load "
+            + ", ".join(f"{k} {r['others_cores']:.2f}" for k, r in shares.items())
+            + "):",
+            "",
+            "| stage | " + " | ".join(shares) + " |",
+            "| --- |" + " --- |" * len(shares),
+        ]
+        for stage, laps in _CNN_STAGES:
+            cells = []
+            for r in shares.values():
+                total = sum(r["stages_s"].values())
+                part = sum(r["stages_s"].get(k, 0.0) for k in laps)
+                cells.append(f"{100 * part / total:.0f}% ({_ms(part)} ms)")
+            lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
