@@ -67,6 +67,31 @@ def test_rejects_transposed_dw(dt, rng) -> None:
     assert r.input_names[r.worst.input] == "w"
 
 
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("dt", FLOATS)
+def test_inputs_drawn_with_the_checkers_seed_do_not_hide_a_transposed_dw(dt, seed) -> None:
+    # The obvious way to draw inputs for a check with seed=s is default_rng(s). Had the
+    # checker drawn its cotangent from the same stream, x == dy here, dW = x^T dy = x^T x would
+    # be symmetric and its transpose would pass.
+    n = 6
+    x = np.random.default_rng(seed).standard_normal((n, n)).astype(dt)  # the cotangent's shape
+    w = np.random.default_rng(seed + 100).standard_normal((n, n)).astype(dt)
+    b = np.zeros(n, dt)
+    r = _reject(nnref.dense_fwd, transposed_dw, (x, w, b), seed=seed, names=("x", "w", "b"))
+    assert r.input_names[r.worst.input] == "w"
+
+
+def test_same_seed_gives_bit_identical_results(rng) -> None:
+    args = _dense_args(rng, 8, 5, 3, np.float64)
+    r1, r2 = (
+        check_vjp(nnref.dense_fwd, scaled_dx, args, seed=3, raise_on_failure=False)
+        for _ in range(2)
+    )
+    assert r1.message() == r2.message()
+    for g1, g2 in zip(r1.gradients, r2.gradients, strict=True):
+        np.testing.assert_array_equal(g1[1], g2[1])  # numeric gradients, bit for bit
+
+
 @pytest.mark.parametrize("dt", FLOATS)
 def test_rejects_gradient_scaled_by_1_001(dt, rng) -> None:
     r = _reject(nnref.dense_fwd, scaled_dx, _dense_args(rng, 8, 5, 3, dt), names=("x", "w", "b"))
