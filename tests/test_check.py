@@ -162,6 +162,49 @@ def test_rejects_in_native_precision_too(rng) -> None:
     _reject(nnref.dense_fwd, scaled_10pct, _dense_args(rng, 8, 5, 3, np.float32), shadow=False)
 
 
+def _column_1pct(res, dy):
+    dx, dw, db = nnref.dense_bwd(res, dy)
+    dw = dw.copy()
+    dw[:, 0] *= dw.dtype.type(1.01)
+    return dx, dw, db
+
+
+def _leaky(res, dy):
+    return (np.where(res.y > 0, dy, dy * dy.dtype.type(0.01)),)
+
+
+def test_native_float32_catches_what_the_plain_step_missed() -> None:
+    """Natively in float32 the comparison is first made at NATIVE_WIDE (8) times the step, where
+    rounding weighs 8x less. Main's plain-step rule passed both of these (its tolerance was ~4%
+    of dW for this layer); the wide step rejects them and names the entry."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    w = (rng.standard_normal((5, 4)) / 2).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    r = _reject(nnref.dense_fwd, _column_1pct, (x, w, b), shadow=False, names=("x", "w", "b"))
+    assert (r.worst.input, r.worst.index[1]) == (1, 0)  # in dW's first column
+    z = rng.standard_normal((4, 6))
+    z = (z + np.sign(z) * 0.1).astype(np.float32)
+    r = _reject(nnref.relu_fwd, _leaky, (z,), shadow=False, seed=3)
+    assert z[r.worst.index] < 0
+
+
+def test_native_float32_judges_a_tie_within_the_wide_step_at_the_plain_step() -> None:
+    """A correct max-pool whose runner-up lies a quarter of the wide step (2**-5) below the
+    maximum: the wide differences cross the tie where the kink test cannot see it (between a
+    fifth and a third of the step) and disagree with the half-wide ones, so the entry is judged
+    at the plain step (2**-8), where nothing is crossed, and passes."""
+    x = np.array([1.0, 1.0 - 2.0**-7, 0.25, -0.5], np.float32).reshape(1, 2, 2, 1)
+    r = check_vjp(
+        lambda a: nnref.max_pool2d_fwd(a, ksize=2, strides=2),
+        nnref.max_pool2d_bwd,
+        (x,),
+        shadow=False,
+    )
+    assert r.n_evals > 2 + 4 * x.size  # some entries went beyond the wide step
+    assert r.worst.step == 2.0**-8
+
+
 # ----------------------------------------------------------------------------- acceptance
 
 
