@@ -17,7 +17,7 @@ correct ones to count false failures, each checked by every checker on the same 
 A float32-only bug (a float16 accumulation, an ``exp`` overflow) is a bug in float32 and a
 correct case in float64. Localisation: ``entry`` when the report names an entry of the wrong
 input where the broken gradient differs from the right one, ``input`` when it names the wrong
-input only, ``none`` otherwise. Time is wall-clock per check; memory is the peak resident set
+input only, ``none`` otherwise (nothing named, or an input whose gradient is right). Time is wall-clock per check; memory is the peak resident set
 size above the one at the check's start, sampled every 2 ms in a thread (RSS, so torch's and
 XLA's native buffers count; memory the process already holds and reuses does not).
 """
