@@ -174,8 +174,8 @@ def _leaky(res, dy):
 
 
 def test_native_float32_catches_what_the_plain_step_missed() -> None:
-    """Natively in float32 the comparison is first made at NATIVE_WIDE (8) times the step, where
-    rounding weighs 8x less. Main's plain-step rule passed both of these (its tolerance was ~4%
+    """Natively in float32 each entry's comparison is first made at NATIVE_WIDE (8) times the
+    step, where rounding weighs 8x less. Main's plain-step rule passed both of these (its tolerance was ~4%
     of dW for this layer); the wide step rejects them and names the entry."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((6, 5)).astype(np.float32)
