@@ -359,7 +359,7 @@ _CNN_STAGES = [  # (README stage, bench_cnn.py's laps)
 ]
 
 
-def _ms(seconds: float) -> str:
+def _s_as_ms(seconds: float) -> str:
     ms = seconds * 1e3
     return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
 
@@ -399,7 +399,7 @@ def render_cnn_bench(results: dict[str, Any]) -> str:
                 else f"{r['ratio']:.2f} [{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}]"
             )
             cells.append(
-                f"{_ms(r['median_s'])} [{_ms(r['q1_s'])}-{_ms(r['q3_s'])}] | {rel} | "
+                f"{_s_as_ms(r['median_s'])} [{_s_as_ms(r['q1_s'])}-{_s_as_ms(r['q3_s'])}] | {rel} | "
                 f"{r['others_cores']:.2f}"
             )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -431,8 +431,56 @@ def render_cnn_bench(results: dict[str, Any]) -> str:
             for r in shares.values():
                 total = sum(r["stages_s"].values())
                 part = sum(r["stages_s"].get(k, 0.0) for k in laps)
-                cells.append(f"{100 * part / total:.0f}% ({_ms(part)} ms)")
+                cells.append(f"{100 * part / total:.0f}% ({_s_as_ms(part)} ms)")
             lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ms(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1e3 else f"{ms / 1e3:.1f} s"
+
+
+def _mb(mb: float) -> str:
+    return f"{mb:.0f} MB" if mb < 1024 else f"{mb / 1024:.1f} GB"
+
+
+@block(
+    "checker-peers", "{python}", "benchmarks/checker_peers.py", "--seeds", "5", "--json", "{out}"
+)
+def render_checker_peers(results: dict[str, Any]) -> str:
+    """`benchmarks/checker_peers.py`: nnref.check vs torch gradcheck vs jax check_grads."""
+    v = results["versions"]
+    cases = results["cases"]
+    n_broken = sum(bool(c["broken_in"]) for c in cases)
+    n_f32 = sum(c["broken_in"] == ["float32"] for c in cases)
+    lines = [
+        f"`python benchmarks/checker_peers.py --seeds {results['seeds']}` (NumPy {v['numpy']}, "
+        f"torch {v['torch']}, JAX {v['jax']}): {len(cases)} backward passes, {n_broken} broken "
+        f"({n_f32} of them only in float32: correct cases in float64) and "
+        f"{len(cases) - n_broken} correct, at {results['seeds']} seeds (the 200x300 cases at "
+        f"{results['big_seeds']}). Localised: the report names an entry where the gradient is "
+        "wrong / only the wrong input / neither (nothing, or an input whose gradient is right). "
+        f"Method: {results['method']}.",
+        "",
+        "| checker | dtype | settings | broken caught | correct failed | entry / input / neither "
+        "| median | max | peak memory (case) | missed (broken) / failed (correct) |",
+        "| --- " * 10 + "|",
+    ]
+    for s in results["summary"]:
+        g = s["grades"]
+        missed = ", ".join(f"`{c}`" for c in s["missed"]) or "—"
+        false = ", ".join(f"`{c}`" for c in s["falsely_failed"]) or "—"
+        lines.append(
+            f"| {s['checker']} | {s['dtype']} | {s['settings']} "
+            f"| {s['detected']}/{s['broken']} ({100 * s['detected'] / s['broken']:.0f}%) "
+            f"| {s['false_failures']}/{s['correct']} "
+            f"({100 * s['false_failures'] / s['correct']:.0f}%) "
+            f"| {g['entry']} / {g['input']} / {g['none']} | {_ms(s['median_ms'])} "
+            f"| {_ms(s['max_ms'])} | {_mb(s['peak_mb'])} (`{s['peak_case']}`) "
+            f"| {missed} / {false} |"
+        )
+    bugs = "; ".join(f"`{c['id']}`: {c['bug']}" for c in cases if c["bug"])
+    lines += ["", f"The broken cases: {bugs}."]
     return "\n".join(lines)
 
 

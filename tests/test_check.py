@@ -67,6 +67,31 @@ def test_rejects_transposed_dw(dt, rng) -> None:
     assert r.input_names[r.worst.input] == "w"
 
 
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("dt", FLOATS)
+def test_inputs_drawn_with_the_checkers_seed_do_not_hide_a_transposed_dw(dt, seed) -> None:
+    # The obvious way to draw inputs for a check with seed=s is default_rng(s). Had the
+    # checker drawn its cotangent from the same stream, x == dy here, dW = x^T dy = x^T x would
+    # be symmetric and its transpose would pass.
+    n = 6
+    x = np.random.default_rng(seed).standard_normal((n, n)).astype(dt)  # the cotangent's shape
+    w = np.random.default_rng(seed + 100).standard_normal((n, n)).astype(dt)
+    b = np.zeros(n, dt)
+    r = _reject(nnref.dense_fwd, transposed_dw, (x, w, b), seed=seed, names=("x", "w", "b"))
+    assert r.input_names[r.worst.input] == "w"
+
+
+def test_same_seed_gives_bit_identical_results(rng) -> None:
+    args = _dense_args(rng, 8, 5, 3, np.float64)
+    r1, r2 = (
+        check_vjp(nnref.dense_fwd, scaled_dx, args, seed=3, raise_on_failure=False)
+        for _ in range(2)
+    )
+    assert r1.message() == r2.message()
+    for g1, g2 in zip(r1.gradients, r2.gradients, strict=True):
+        np.testing.assert_array_equal(g1[1], g2[1])  # numeric gradients, bit for bit
+
+
 @pytest.mark.parametrize("dt", FLOATS)
 def test_rejects_gradient_scaled_by_1_001(dt, rng) -> None:
     r = _reject(nnref.dense_fwd, scaled_dx, _dense_args(rng, 8, 5, 3, dt), names=("x", "w", "b"))
@@ -135,6 +160,60 @@ def test_rejects_in_native_precision_too(rng) -> None:
         return dx * np.float32(1.1), dw, db
 
     _reject(nnref.dense_fwd, scaled_10pct, _dense_args(rng, 8, 5, 3, np.float32), shadow=False)
+
+
+def _column_1pct(res, dy):
+    dx, dw, db = nnref.dense_bwd(res, dy)
+    dw = dw.copy()
+    dw[:, 0] *= dw.dtype.type(1.01)
+    return dx, dw, db
+
+
+def _leaky(res, dy):
+    return (np.where(res.y > 0, dy, dy * dy.dtype.type(0.01)),)
+
+
+def test_native_float32_catches_what_the_plain_step_missed() -> None:
+    """Natively in float32 each entry's comparison is first made at NATIVE_WIDE (8) times the
+    step, where rounding weighs 8x less. Main's plain-step rule passed both of these (its tolerance was ~4%
+    of dW for this layer); the wide step rejects them and names the entry."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    w = (rng.standard_normal((5, 4)) / 2).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    r = _reject(nnref.dense_fwd, _column_1pct, (x, w, b), shadow=False, names=("x", "w", "b"))
+    assert (r.worst.input, r.worst.index[1]) == (1, 0)  # in dW's first column
+    z = rng.standard_normal((4, 6))
+    z = (z + np.sign(z) * 0.1).astype(np.float32)
+    r = _reject(nnref.relu_fwd, _leaky, (z,), shadow=False, seed=3)
+    assert z[r.worst.index] < 0
+
+
+def test_native_float32_judges_a_tie_within_the_wide_step_at_the_plain_step() -> None:
+    """A correct max-pool whose runner-up lies a quarter of the wide step (2**-5) below the
+    maximum: the wide differences cross the tie where the kink test cannot see it (between a
+    fifth and a third of the step) and disagree with the half-wide ones, so the entry is judged
+    at the plain step (2**-8), where nothing is crossed, and passes."""
+    x = np.array([1.0, 1.0 - 2.0**-7, 0.25, -0.5], np.float32).reshape(1, 2, 2, 1)
+    r = check_vjp(
+        lambda a: nnref.max_pool2d_fwd(a, ksize=2, strides=2),
+        nnref.max_pool2d_bwd,
+        (x,),
+        shadow=False,
+    )
+    assert r.n_evals > 2 + 4 * x.size  # some entries went beyond the wide step
+    assert r.worst.step == 2.0**-8
+
+
+@pytest.mark.parametrize("seed", [10, 20])
+def test_native_float32_directions_through_many_zeros_are_not_false_failures(seed) -> None:
+    """relu on 600 float32 entries, 70% exactly 0, natively (directional mode). The wide step
+    applies to one entry at a time only: along a direction, the zeros' one-sided errors grow with
+    the step while the tolerance shrinks, and these two seeds failed when directions took it."""
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random(600) < 0.7, 0.0, rng.standard_normal(600)).astype(np.float32)
+    r = check_vjp(nnref.relu_fwd, nnref.relu_bwd, (x,), seed=seed, shadow=False)
+    assert r.mode == "directional"
 
 
 # ----------------------------------------------------------------------------- acceptance

