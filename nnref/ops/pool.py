@@ -66,6 +66,16 @@ def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
             )
 
 
+def _copy_cells(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` for (N, H, W, C) arrays, a whole cell of C channels per element when
+    both hold their channels contiguously: a strided copy of C-element runs costs a loop call
+    per run, a copy of C-channel cells one memcpy per cell (~1.6x faster at C = 32)."""
+    if dst.strides[3] == src.strides[3] == src.itemsize:
+        cell = np.dtype((np.void, src.shape[3] * src.itemsize))
+        dst, src = dst.view(cell), src.view(cell)
+    np.copyto(dst, src)
+
+
 def _chunk(out_shape: tuple[int, ...], itemsize: int) -> int:
     """Images per work item (see ``_CHUNK_BYTES``)."""
     per_image = int(np.prod(out_shape[1:])) * itemsize
@@ -91,15 +101,19 @@ def _unpadded_fwd(
     def run(c0: int, c1: int) -> None:
         take = np.empty((step, *y.shape[1:]), bool)
         offs = np.empty((step, *y.shape[1:]), choice.dtype)
+        cands = np.empty((step, *y.shape[1:]), x.dtype)
         for lo in range(c0 * step, min(c1 * step, n), step):
             hi = min(lo + step, n)
             yc, cc, tc, oc, xc = y[lo:hi], choice[lo:hi], take[: hi - lo], offs[: hi - lo], x[lo:hi]
+            cand = cands[: hi - lo]
             for off, (si, sj) in _offsets(k, s, oh, ow):
-                cand = xc[:, si, sj, :]
                 if off == 0:
-                    np.copyto(yc, cand)
+                    _copy_cells(yc, xc[:, si, sj, :])
                     cc.fill(0)
                     continue
+                # A contiguous copy first: ufuncs over the strided window view run ~3x slower
+                # than the copy plus the same ufuncs over contiguous memory.
+                _copy_cells(cand, xc[:, si, sj, :])
                 np.greater(cand, yc, out=tc)
                 np.maximum(yc, cand, out=yc)
                 np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
@@ -206,19 +220,24 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
 
     def run(c0: int, c1: int) -> None:
         hit = np.empty((step, oh, ow, xs[3]), bool)
+        part = np.empty((step, oh, ow, xs[3]), dtype)
         for lo in range(c0 * step, min(c1 * step, n), step):
             hi = min(lo + step, n)
-            dst, hc, cc, gc = dx[lo:hi], hit[: hi - lo], choice[lo:hi], dy[lo:hi]
+            dst, cc, gc = dx[lo:hi], choice[lo:hi], dy[lo:hi]
+            hc, pc = hit[: hi - lo], part[: hi - lo]
             if not tiled:  # cells outside every window (or in several) need a zeroed start
                 dst.fill(0)
             for off, (si, sj) in _offsets(k, s, oh, ow):
+                # Each offset's share is built contiguously and then written to the strided
+                # window view in one pass (ufuncs writing that view run ~3x slower).
                 np.equal(cc, off, out=hc)
+                np.multiply(gc, hc, out=pc)
                 view = dst[:, si, sj, :]
                 if disjoint:
-                    np.multiply(gc, hc, out=view)
-                    view += zero  # -0.0 (negative dy times False) becomes +0.0, as TF
-                else:
-                    view += np.where(hc, gc, zero)
+                    pc += zero  # -0.0 (negative dy times False) becomes +0.0, as TF
+                    _copy_cells(view, pc)
+                else:  # the sum starts at +0.0, so a -0.0 share leaves its sign unchanged
+                    view += pc
 
     parallel_for(run, -(-n // step), min_chunk=1)
     return (dx,)
