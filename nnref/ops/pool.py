@@ -66,14 +66,15 @@ def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
             )
 
 
-def _copy_cells(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[...] = src`` for (N, H, W, C) arrays, a whole cell of C channels per element when
-    both hold their channels contiguously: a strided copy of C-element runs costs a loop call
-    per run, a copy of C-channel cells one memcpy per cell (~1.6x faster at C = 32)."""
-    if dst.strides[3] == src.strides[3] == src.itemsize:
-        cell = np.dtype((np.void, src.shape[3] * src.itemsize))
-        dst, src = dst.view(cell), src.view(cell)
-    np.copyto(dst, src)
+def _cells(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The (N, H, W, C) arrays as (N, H, W) arrays of C-channel cells when all of them hold
+    their channels contiguously, else unchanged (index either with ``[n, h, w]``): a strided
+    copy between cell views is one memcpy per cell instead of a loop call per C-element run
+    (~1.6x faster at C = 32)."""
+    if all(a.strides[3] == a.itemsize for a in arrays):
+        cell = np.dtype((np.void, arrays[0].shape[3] * arrays[0].itemsize))
+        return tuple(a.view(cell)[..., 0] for a in arrays)
+    return arrays
 
 
 def _chunk(out_shape: tuple[int, ...], itemsize: int) -> int:
@@ -102,18 +103,19 @@ def _unpadded_fwd(
         take = np.empty((step, *y.shape[1:]), bool)
         offs = np.empty((step, *y.shape[1:]), choice.dtype)
         cands = np.empty((step, *y.shape[1:]), x.dtype)
+        xcells, ycells, candcells = _cells(x, y, cands)
         for lo in range(c0 * step, min(c1 * step, n), step):
             hi = min(lo + step, n)
-            yc, cc, tc, oc, xc = y[lo:hi], choice[lo:hi], take[: hi - lo], offs[: hi - lo], x[lo:hi]
-            cand = cands[: hi - lo]
+            yc, cc, cand = y[lo:hi], choice[lo:hi], cands[: hi - lo]
+            tc, oc = take[: hi - lo], offs[: hi - lo]
             for off, (si, sj) in _offsets(k, s, oh, ow):
                 if off == 0:
-                    _copy_cells(yc, xc[:, si, sj, :])
+                    np.copyto(ycells[lo:hi], xcells[lo:hi, si, sj])
                     cc.fill(0)
                     continue
                 # A contiguous copy first: ufuncs over the strided window view run ~3x slower
                 # than the copy plus the same ufuncs over contiguous memory.
-                _copy_cells(cand, xc[:, si, sj, :])
+                np.copyto(candcells[: hi - lo], xcells[lo:hi, si, sj])
                 np.greater(cand, yc, out=tc)
                 np.maximum(yc, cand, out=yc)
                 np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
@@ -218,26 +220,30 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
     tiled = disjoint and k == s and oh * s[0] == xs[1] and ow * s[1] == xs[2]
     step = _chunk(dy.shape, dtype.itemsize)
 
+    bits = np.dtype(f"u{dtype.itemsize}")  # same-size unsigned integers: dy's bit patterns
+
     def run(c0: int, c1: int) -> None:
-        hit = np.empty((step, oh, ow, xs[3]), bool)
+        hit = np.empty((step, oh, ow, xs[3]), bits)
+        grad = np.empty((step, oh, ow, xs[3]), dtype)
         part = np.empty((step, oh, ow, xs[3]), dtype)
+        dxcells, partcells = _cells(dx, part)
         for lo in range(c0 * step, min(c1 * step, n), step):
             hi = min(lo + step, n)
-            dst, cc, gc = dx[lo:hi], choice[lo:hi], dy[lo:hi]
-            hc, pc = hit[: hi - lo], part[: hi - lo]
+            dst, cc = dx[lo:hi], choice[lo:hi]
+            hc, gc, pc = hit[: hi - lo], grad[: hi - lo], part[: hi - lo]
             if not tiled:  # cells outside every window (or in several) need a zeroed start
                 dst.fill(0)
+            np.add(dy[lo:hi], zero, out=gc)  # TF adds dy to a zero: -0.0 becomes +0.0
             for off, (si, sj) in _offsets(k, s, oh, ow):
-                # Each offset's share is built contiguously and then written to the strided
-                # window view in one pass (ufuncs writing that view run ~3x slower).
+                # Each offset's share, dy where it won and +0.0 elsewhere, is built contiguously
+                # (ufuncs writing the strided window view run ~3x slower) as dy's bit pattern
+                # times 0 or 1 (exact, and ~1.5x faster than a float times a bool mask).
                 np.equal(cc, off, out=hc)
-                np.multiply(gc, hc, out=pc)
-                view = dst[:, si, sj, :]
+                np.multiply(gc.view(bits), hc, out=pc.view(bits))
                 if disjoint:
-                    pc += zero  # -0.0 (negative dy times False) becomes +0.0, as TF
-                    _copy_cells(view, pc)
-                else:  # the sum starts at +0.0, so a -0.0 share leaves its sign unchanged
-                    view += pc
+                    np.copyto(dxcells[lo:hi, si, sj], partcells[: hi - lo])
+                else:
+                    dst[:, si, sj, :] += pc
 
     parallel_for(run, -(-n // step), min_chunk=1)
     return (dx,)
