@@ -20,8 +20,9 @@ from nnref._threads import parallel_for
 from nnref._validate import as_float, check_cotangent, require_nonempty, require_rank
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
 
-#: Images per work item of the unpadded path: its temporaries (a few output-sized arrays)
-#: stay in cache while each window offset is visited, and the chunks spread over the threads.
+#: Output bytes per step of the unpadded path: each thread takes an equal share of the images
+#: and walks it in steps this large, so that a step's temporaries (a few output-sized arrays)
+#: stay in cache while each window offset is visited.
 _CHUNK_BYTES = 1 << 18
 
 
@@ -78,7 +79,7 @@ def _cells(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _chunk(out_shape: tuple[int, ...], itemsize: int) -> int:
-    """Images per work item (see ``_CHUNK_BYTES``)."""
+    """Images per step (see ``_CHUNK_BYTES``)."""
     per_image = int(np.prod(out_shape[1:])) * itemsize
     return max(1, _CHUNK_BYTES // max(per_image, 1))
 
@@ -100,12 +101,13 @@ def _unpadded_fwd(
     found_nan = []
 
     def run(c0: int, c1: int) -> None:
-        take = np.empty((step, *y.shape[1:]), bool)
-        offs = np.empty((step, *y.shape[1:]), choice.dtype)
-        cands = np.empty((step, *y.shape[1:]), x.dtype)
+        m = min(step, c1 - c0)
+        take = np.empty((m, *y.shape[1:]), bool)
+        offs = np.empty((m, *y.shape[1:]), choice.dtype)
+        cands = np.empty((m, *y.shape[1:]), x.dtype)
         xcells, ycells, candcells = _cells(x, y, cands)
-        for lo in range(c0 * step, min(c1 * step, n), step):
-            hi = min(lo + step, n)
+        for lo in range(c0, c1, step):
+            hi = min(lo + step, c1)
             yc, cc, cand = y[lo:hi], choice[lo:hi], cands[: hi - lo]
             tc, oc = take[: hi - lo], offs[: hi - lo]
             for off, (si, sj) in _offsets(k, s, oh, ow):
@@ -126,7 +128,7 @@ def _unpadded_fwd(
             elif low < lowest:  # a window of only -inf: TF gives the lowest finite value
                 np.maximum(yc, lowest, out=yc)
 
-    parallel_for(run, -(-n // step), min_chunk=1)
+    parallel_for(run, n, min_chunk=step)
     return not found_nan
 
 
@@ -223,12 +225,13 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
     bits = np.dtype(f"u{dtype.itemsize}")  # same-size unsigned integers: dy's bit patterns
 
     def run(c0: int, c1: int) -> None:
-        hit = np.empty((step, oh, ow, xs[3]), bits)
-        grad = np.empty((step, oh, ow, xs[3]), dtype)
-        part = np.empty((step, oh, ow, xs[3]), dtype)
+        m = min(step, c1 - c0)
+        hit = np.empty((m, oh, ow, xs[3]), bits)
+        grad = np.empty((m, oh, ow, xs[3]), dtype)
+        part = np.empty((m, oh, ow, xs[3]), dtype)
         dxcells, partcells = _cells(dx, part)
-        for lo in range(c0 * step, min(c1 * step, n), step):
-            hi = min(lo + step, n)
+        for lo in range(c0, c1, step):
+            hi = min(lo + step, c1)
             dst, cc = dx[lo:hi], choice[lo:hi]
             hc, gc, pc = hit[: hi - lo], grad[: hi - lo], part[: hi - lo]
             if not tiled:  # cells outside every window (or in several) need a zeroed start
@@ -245,7 +248,7 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
                 else:
                     dst[:, si, sj, :] += pc
 
-    parallel_for(run, -(-n // step), min_chunk=1)
+    parallel_for(run, n, min_chunk=step)
     return (dx,)
 
 
