@@ -323,10 +323,10 @@ def _bits(a: np.ndarray) -> np.ndarray:
     ids=["cnn-cells", "odd-valid", "odd-same", "overlap", "gaps"],
 )
 def test_cell_copies_give_the_general_paths_bits(dt, shape, k, s, pad, rng, monkeypatch) -> None:
-    """The unpadded path (window offsets copied as channel cells, shares as integer products)
-    gives the general path's bits, signed zeros included, on relu-like ties at +-0.0 and small
-    integers; for every memory layout (channel-strided inputs copy element-wise) and thread
-    count; dx holds dy or +0.0, as the naive loops."""
+    """The unpadded path (images staged contiguously, window offsets copied as channel cells,
+    shares as integer products) gives the general path's bits, signed zeros included, on ties
+    at +-0.0 and small integers; for every memory layout and thread count; dx holds dy or
+    +0.0, as the naive loops."""
     from nnref.ops import pool
 
     monkeypatch.setattr(pool, "_CHUNK_BYTES", 1)  # one image per chunk: threads split them
@@ -338,7 +338,7 @@ def test_cell_copies_give_the_general_paths_bits(dt, shape, k, s, pad, rng, monk
     rows = np.zeros((shape[0], 2 * shape[1], *shape[2:]), dt)
     rows[:, ::2] = x
     rows.flags.writeable = False
-    layouts = [x, chans[..., ::2], rows[:, ::2]]  # contiguous, channel-strided, read-only rows
+    layouts = [x, chans[..., ::2], rows[:, ::2]]  # contiguous, channel-strided, read-only
     kw = {"ksize": k, "strides": s, "padding": pad}
     yn, resn = nnref.max_pool2d_naive_fwd(x, **kw)
     dy = rng.integers(-2, 3, yn.shape).astype(dt)

@@ -20,10 +20,10 @@ from nnref._threads import parallel_for
 from nnref._validate import as_float, check_cotangent, require_nonempty, require_rank
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
 
-#: Output bytes per step of the unpadded path: each thread takes an equal share of the images
-#: and walks it in steps this large, so that a step's temporaries (a few output-sized arrays)
-#: stay in cache while each window offset is visited.
-_CHUNK_BYTES = 1 << 18
+#: Input bytes per step of the unpadded path: each thread takes an equal share of the images
+#: and walks it in steps this large, so that a step's images and temporaries stay in cache
+#: while each window offset is visited.
+_CHUNK_BYTES = 1 << 20
 
 
 class MaxPool2DResiduals(NamedTuple):
@@ -67,21 +67,16 @@ def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
             )
 
 
-def _cells(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The (N, H, W, C) arrays as (N, H, W) arrays of C-channel cells when all of them hold
-    their channels contiguously, else unchanged (index either with ``[n, h, w]``): a strided
-    copy between cell views is one memcpy per cell instead of a loop call per C-element run
-    (~1.6x faster at C = 32)."""
-    if all(a.strides[3] == a.itemsize for a in arrays):
-        cell = np.dtype((np.void, arrays[0].shape[3] * arrays[0].itemsize))
-        return tuple(a.view(cell)[..., 0] for a in arrays)
-    return arrays
+def _cells(a: np.ndarray) -> np.ndarray:
+    """A contiguous (N, H, W, C) array as an (N, H, W) array of C-channel cells: a strided copy
+    between cell views is one memcpy per cell instead of a loop call per C-element run (~1.6x
+    faster at C = 32)."""
+    return a.view(np.dtype((np.void, a.shape[3] * a.itemsize)))[..., 0]
 
 
-def _chunk(out_shape: tuple[int, ...], itemsize: int) -> int:
+def _chunk(x_shape: tuple[int, ...], itemsize: int) -> int:
     """Images per step (see ``_CHUNK_BYTES``)."""
-    per_image = int(np.prod(out_shape[1:])) * itemsize
-    return max(1, _CHUNK_BYTES // max(per_image, 1))
+    return max(1, _CHUNK_BYTES // (int(np.prod(x_shape[1:])) * itemsize))
 
 
 def _unpadded_fwd(
@@ -97,7 +92,7 @@ def _unpadded_fwd(
     """
     n, oh, ow, _ = y.shape
     lowest = np.finfo(x.dtype).min
-    step = _chunk(y.shape, x.itemsize)
+    step = _chunk(x.shape, x.itemsize)
     found_nan = []
 
     def run(c0: int, c1: int) -> None:
@@ -105,19 +100,23 @@ def _unpadded_fwd(
         take = np.empty((m, *y.shape[1:]), bool)
         offs = np.empty((m, *y.shape[1:]), choice.dtype)
         cands = np.empty((m, *y.shape[1:]), x.dtype)
-        xcells, ycells, candcells = _cells(x, y, cands)
+        block = np.empty((m, *x.shape[1:]), x.dtype)
+        ycells, candcells, blockcells = _cells(y), _cells(cands), _cells(block)
         for lo in range(c0, c1, step):
             hi = min(lo + step, c1)
             yc, cc, cand = y[lo:hi], choice[lo:hi], cands[: hi - lo]
-            tc, oc = take[: hi - lo], offs[: hi - lo]
+            tc, oc, xc = take[: hi - lo], offs[: hi - lo], blockcells[: hi - lo]
+            # The step's images in one streaming read (any layout), then strided reads from
+            # cache: ~1.5x faster than strided reads from memory.
+            np.copyto(block[: hi - lo], x[lo:hi])
             for off, (si, sj) in _offsets(k, s, oh, ow):
                 if off == 0:
-                    np.copyto(ycells[lo:hi], xcells[lo:hi, si, sj])
+                    np.copyto(ycells[lo:hi], xc[:, si, sj])
                     cc.fill(0)
                     continue
                 # A contiguous copy first: ufuncs over the strided window view run ~3x slower
                 # than the copy plus the same ufuncs over contiguous memory.
-                np.copyto(candcells[: hi - lo], xcells[lo:hi, si, sj])
+                np.copyto(candcells[: hi - lo], xc[:, si, sj])
                 np.greater(cand, yc, out=tc)
                 np.maximum(yc, cand, out=yc)
                 np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
@@ -220,7 +219,7 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
     dx = np.empty(xs, dtype)
     disjoint = s[0] >= k[0] and s[1] >= k[1]  # each input cell in at most one window
     tiled = disjoint and k == s and oh * s[0] == xs[1] and ow * s[1] == xs[2]
-    step = _chunk(dy.shape, dtype.itemsize)
+    step = _chunk(xs, dtype.itemsize)
 
     bits = np.dtype(f"u{dtype.itemsize}")  # same-size unsigned integers: dy's bit patterns
 
@@ -229,7 +228,7 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
         hit = np.empty((m, oh, ow, xs[3]), bits)
         grad = np.empty((m, oh, ow, xs[3]), dtype)
         part = np.empty((m, oh, ow, xs[3]), dtype)
-        dxcells, partcells = _cells(dx, part)
+        dxcells, partcells = _cells(dx), _cells(part)
         for lo in range(c0, c1, step):
             hi = min(lo + step, c1)
             dst, cc = dx[lo:hi], choice[lo:hi]
