@@ -71,7 +71,7 @@ def _cells(a: np.ndarray) -> np.ndarray:
     """A contiguous (N, H, W, C) array as an (N, H, W) array of C-channel cells: a strided copy
     between cell views is one memcpy per cell instead of a loop call per C-element run (~1.6x
     faster at C = 32)."""
-    return a.view(np.dtype((np.void, a.shape[3] * a.itemsize)))[..., 0]
+    return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]
 
 
 def _chunk(x_shape: tuple[int, ...], itemsize: int) -> int:
@@ -227,12 +227,14 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
         m = min(step, c1 - c0)
         hit = np.empty((m, oh, ow, xs[3]), bits)
         grad = np.empty((m, oh, ow, xs[3]), dtype)
-        part = np.empty((m, oh, ow, xs[3]), dtype)
-        dxcells, partcells = _cells(dx), _cells(part)
+        # Every offset's share when the windows tile the input (interleaved into dx at the end
+        # of the step), else one offset's at a time.
+        parts = np.empty((k[0] * k[1] if tiled else 1, m, oh, ow, xs[3]), dtype)
+        dxcells, partcells = _cells(dx), _cells(parts)
         for lo in range(c0, c1, step):
             hi = min(lo + step, c1)
             dst, cc = dx[lo:hi], choice[lo:hi]
-            hc, gc, pc = hit[: hi - lo], grad[: hi - lo], part[: hi - lo]
+            hc, gc = hit[: hi - lo], grad[: hi - lo]
             if not tiled:  # cells outside every window (or in several) need a zeroed start
                 dst.fill(0)
             np.add(dy[lo:hi], zero, out=gc)  # TF adds dy to a zero: -0.0 becomes +0.0
@@ -240,12 +242,22 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
                 # Each offset's share, dy where it won and +0.0 elsewhere, is built contiguously
                 # (ufuncs writing the strided window view run ~3x slower) as dy's bit pattern
                 # times 0 or 1 (exact, and ~1.5x faster than a float times a bool mask).
+                pc = parts[off if tiled else 0, : hi - lo]
                 np.equal(cc, off, out=hc)
                 np.multiply(gc.view(bits), hc, out=pc.view(bits))
-                if disjoint:
-                    np.copyto(dxcells[lo:hi, si, sj], partcells[: hi - lo])
-                else:
+                if disjoint and not tiled:
+                    np.copyto(dxcells[lo:hi, si, sj], partcells[0, : hi - lo])
+                elif not disjoint:
                     dst[:, si, sj, :] += pc
+            if tiled:
+                # One copy that writes dx in memory order: ~1.8x faster than a strided copy per
+                # offset, each skipping the cells of the others.
+                np.copyto(
+                    dxcells[lo:hi].reshape(hi - lo, oh, k[0], ow, k[1]),
+                    partcells[:, : hi - lo]
+                    .reshape(k[0], k[1], hi - lo, oh, ow)
+                    .transpose(2, 3, 0, 4, 1),
+                )
 
     parallel_for(run, n, min_chunk=step)
     return (dx,)
