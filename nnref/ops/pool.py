@@ -223,41 +223,46 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
 
     bits = np.dtype(f"u{dtype.itemsize}")  # same-size unsigned integers: dy's bit patterns
 
+    kk = k[0] * k[1]
+    offsets = [sl for _, sl in _offsets(k, s, oh, ow)]
+    ids = np.arange(kk, dtype=choice.dtype).reshape(kk, 1, 1, 1, 1)
+    # Offsets per pass: all of them when the windows tile the input (one copy then interleaves
+    # their shares into dx), else one at a time.
+    group = kk if tiled else 1
+
     def run(c0: int, c1: int) -> None:
         m = min(step, c1 - c0)
-        hit = np.empty((m, oh, ow, xs[3]), bits)
         grad = np.empty((m, oh, ow, xs[3]), dtype)
-        # Every offset's share when the windows tile the input (interleaved into dx at the end
-        # of the step), else one offset's at a time.
-        parts = np.empty((k[0] * k[1] if tiled else 1, m, oh, ow, xs[3]), dtype)
+        hits = np.empty((group, m, oh, ow, xs[3]), bits)
+        parts = np.empty((group, m, oh, ow, xs[3]), dtype)
         dxcells, partcells = _cells(dx), _cells(parts)
         for lo in range(c0, c1, step):
             hi = min(lo + step, c1)
-            dst, cc = dx[lo:hi], choice[lo:hi]
-            hc, gc = hit[: hi - lo], grad[: hi - lo]
+            dst, cc, gc = dx[lo:hi], choice[lo:hi], grad[: hi - lo]
+            hc, pc = hits[:, : hi - lo], parts[:, : hi - lo]
             if not tiled:  # cells outside every window (or in several) need a zeroed start
                 dst.fill(0)
             np.add(dy[lo:hi], zero, out=gc)  # TF adds dy to a zero: -0.0 becomes +0.0
-            for off, (si, sj) in _offsets(k, s, oh, ow):
+            for first in range(0, kk, group):
                 # Each offset's share, dy where it won and +0.0 elsewhere, is built contiguously
                 # (ufuncs writing the strided window view run ~3x slower) as dy's bit pattern
                 # times 0 or 1 (exact, and ~1.5x faster than a float times a bool mask).
-                pc = parts[off if tiled else 0, : hi - lo]
-                np.equal(cc, off, out=hc)
+                np.equal(cc, ids[first : first + group], out=hc)
                 np.multiply(gc.view(bits), hc, out=pc.view(bits))
-                if disjoint and not tiled:
+                si, sj = offsets[first]
+                if tiled:
+                    # One copy that writes dx in memory order: ~1.8x faster than a strided
+                    # copy per offset, each skipping the cells of the others.
+                    np.copyto(
+                        dxcells[lo:hi].reshape(hi - lo, oh, k[0], ow, k[1]),
+                        partcells[:, : hi - lo]
+                        .reshape(k[0], k[1], hi - lo, oh, ow)
+                        .transpose(2, 3, 0, 4, 1),
+                    )
+                elif disjoint:
                     np.copyto(dxcells[lo:hi, si, sj], partcells[0, : hi - lo])
-                elif not disjoint:
-                    dst[:, si, sj, :] += pc
-            if tiled:
-                # One copy that writes dx in memory order: ~1.8x faster than a strided copy per
-                # offset, each skipping the cells of the others.
-                np.copyto(
-                    dxcells[lo:hi].reshape(hi - lo, oh, k[0], ow, k[1]),
-                    partcells[:, : hi - lo]
-                    .reshape(k[0], k[1], hi - lo, oh, ow)
-                    .transpose(2, 3, 0, 4, 1),
-                )
+                else:
+                    dst[:, si, sj, :] += pc[0]
 
     parallel_for(run, n, min_chunk=step)
     return (dx,)
