@@ -304,3 +304,60 @@ def test_unpadded_path_in_chunks_matches_naive(k, s, threads, rng, monkeypatch) 
         np.testing.assert_array_equal(res.choice, resn.choice)
         assert_close(dx, want, rtol=1e-15, what="dx")
         assert not np.any(np.signbit(dx) & (dx == 0))
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).view(f"u{a.itemsize}")
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+@pytest.mark.parametrize(
+    ("shape", "k", "s", "pad"),
+    [
+        ((3, 6, 8, 32), 2, 2, "SAME"),  # the CNN's layout: cells of 32 channels
+        ((2, 7, 5, 3), 2, 2, "VALID"),  # odd sizes: the last row and column are in no window
+        ((2, 7, 5, 3), 2, 2, "SAME"),  # odd sizes: padded, the general path
+        ((2, 6, 6, 2), 3, 2, "VALID"),  # overlapping windows
+        ((2, 7, 8, 2), 2, 3, "VALID"),  # gaps between windows
+    ],
+    ids=["cnn-cells", "odd-valid", "odd-same", "overlap", "gaps"],
+)
+def test_cell_copies_give_the_general_paths_bits(dt, shape, k, s, pad, rng, monkeypatch) -> None:
+    """The unpadded path (images staged contiguously, window offsets copied as channel cells,
+    shares as integer products) gives the general path's bits, signed zeros included, on ties
+    at +-0.0 and small integers; for every memory layout and thread count; dx holds dy or
+    +0.0, as the naive loops."""
+    from nnref.ops import pool
+
+    monkeypatch.setattr(pool, "_CHUNK_BYTES", 1)  # one image per chunk: threads split them
+    x = rng.integers(-2, 3, shape).astype(dt)
+    x[x == 0] = np.where(rng.random(np.count_nonzero(x == 0)) < 0.5, -0.0, 0.0).astype(dt)
+    x[0, :2, :2, 0] = -np.inf
+    chans = np.zeros((*shape[:3], 2 * shape[3]), dt)
+    chans[..., ::2] = x
+    rows = np.zeros((shape[0], 2 * shape[1], *shape[2:]), dt)
+    rows[:, ::2] = x
+    rows.flags.writeable = False
+    layouts = [x, chans[..., ::2], rows[:, ::2]]  # contiguous, channel-strided, read-only
+    kw = {"ksize": k, "strides": s, "padding": pad}
+    yn, resn = nnref.max_pool2d_naive_fwd(x, **kw)
+    dy = rng.integers(-2, 3, yn.shape).astype(dt)
+    dy[dy == 0] = -0.0
+    monkeypatch.setattr(pool, "_unpadded_fwd", lambda *a: False)
+    yg, resg = nnref.max_pool2d_fwd(x, **kw)  # the general path, also without padding
+    monkeypatch.undo()
+    monkeypatch.setattr(pool, "_CHUNK_BYTES", 1)
+    (want,) = nnref.max_pool2d_naive_bwd(resn, dy)
+    for threads, xin in itertools.product(["1", "2"], layouts):
+        monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+        y, res = nnref.max_pool2d_fwd(xin, **kw)
+        np.testing.assert_array_equal(_bits(y), _bits(yg))
+        np.testing.assert_array_equal(res.choice, resg.choice)
+        np.testing.assert_array_equal(res.choice, resn.choice)
+        (dx,) = nnref.max_pool2d_bwd(res, dy)
+        assert dx.dtype == dt
+        assert not np.any(np.signbit(dx) & (dx == 0))
+        if s >= k:  # each cell receives at most one share: the naive loops' bits
+            np.testing.assert_array_equal(_bits(dx), _bits(want))
+        else:
+            assert_close(dx, want, rtol=1e-6, what="dx")

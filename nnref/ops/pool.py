@@ -20,9 +20,10 @@ from nnref._threads import parallel_for
 from nnref._validate import as_float, check_cotangent, require_nonempty, require_rank
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
 
-#: Images per work item of the unpadded path: its temporaries (a few output-sized arrays)
-#: stay in cache while each window offset is visited, and the chunks spread over the threads.
-_CHUNK_BYTES = 1 << 18
+#: Input bytes per step of the unpadded path: each thread takes an equal share of the images
+#: and walks it in steps this large, so that a step's images and temporaries stay in cache
+#: while each window offset is visited.
+_CHUNK_BYTES = 1 << 20
 
 
 class MaxPool2DResiduals(NamedTuple):
@@ -66,10 +67,16 @@ def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
             )
 
 
-def _chunk(out_shape: tuple[int, ...], itemsize: int) -> int:
-    """Images per work item (see ``_CHUNK_BYTES``)."""
-    per_image = int(np.prod(out_shape[1:])) * itemsize
-    return max(1, _CHUNK_BYTES // max(per_image, 1))
+def _cells(a: np.ndarray) -> np.ndarray:
+    """A contiguous (N, H, W, C) array as an (N, H, W) array of C-channel cells: a strided copy
+    between cell views is one memcpy per cell instead of a loop call per C-element run (~1.6x
+    faster at C = 32)."""
+    return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]
+
+
+def _chunk(x_shape: tuple[int, ...], itemsize: int) -> int:
+    """Images per step (see ``_CHUNK_BYTES``)."""
+    return max(1, _CHUNK_BYTES // (int(np.prod(x_shape[1:])) * itemsize))
 
 
 def _unpadded_fwd(
@@ -85,21 +92,31 @@ def _unpadded_fwd(
     """
     n, oh, ow, _ = y.shape
     lowest = np.finfo(x.dtype).min
-    step = _chunk(y.shape, x.itemsize)
+    step = _chunk(x.shape, x.itemsize)
     found_nan = []
 
     def run(c0: int, c1: int) -> None:
-        take = np.empty((step, *y.shape[1:]), bool)
-        offs = np.empty((step, *y.shape[1:]), choice.dtype)
-        for lo in range(c0 * step, min(c1 * step, n), step):
-            hi = min(lo + step, n)
-            yc, cc, tc, oc, xc = y[lo:hi], choice[lo:hi], take[: hi - lo], offs[: hi - lo], x[lo:hi]
+        m = min(step, c1 - c0)
+        take = np.empty((m, *y.shape[1:]), bool)
+        offs = np.empty((m, *y.shape[1:]), choice.dtype)
+        cands = np.empty((m, *y.shape[1:]), x.dtype)
+        block = np.empty((m, *x.shape[1:]), x.dtype)
+        ycells, candcells, blockcells = _cells(y), _cells(cands), _cells(block)
+        for lo in range(c0, c1, step):
+            hi = min(lo + step, c1)
+            yc, cc, cand = y[lo:hi], choice[lo:hi], cands[: hi - lo]
+            tc, oc, xc = take[: hi - lo], offs[: hi - lo], blockcells[: hi - lo]
+            # The step's images in one streaming read (any layout), then strided reads from
+            # cache: ~1.5x faster than strided reads from memory.
+            np.copyto(block[: hi - lo], x[lo:hi])
             for off, (si, sj) in _offsets(k, s, oh, ow):
-                cand = xc[:, si, sj, :]
                 if off == 0:
-                    np.copyto(yc, cand)
+                    np.copyto(ycells[lo:hi], xc[:, si, sj])
                     cc.fill(0)
                     continue
+                # A contiguous copy first: ufuncs over the strided window view take ~2x as long
+                # as the copy plus the same ufuncs over contiguous memory.
+                np.copyto(candcells[: hi - lo], xc[:, si, sj])
                 np.greater(cand, yc, out=tc)
                 np.maximum(yc, cand, out=yc)
                 np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
@@ -110,7 +127,7 @@ def _unpadded_fwd(
             elif low < lowest:  # a window of only -inf: TF gives the lowest finite value
                 np.maximum(yc, lowest, out=yc)
 
-    parallel_for(run, -(-n // step), min_chunk=1)
+    parallel_for(run, n, min_chunk=step)
     return not found_nan
 
 
@@ -202,25 +219,53 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
     dx = np.empty(xs, dtype)
     disjoint = s[0] >= k[0] and s[1] >= k[1]  # each input cell in at most one window
     tiled = disjoint and k == s and oh * s[0] == xs[1] and ow * s[1] == xs[2]
-    step = _chunk(dy.shape, dtype.itemsize)
+    step = _chunk(xs, dtype.itemsize)
+
+    bits = np.dtype(f"u{dtype.itemsize}")  # same-size unsigned integers: dy's bit patterns
+
+    kk = k[0] * k[1]
+    offsets = [sl for _, sl in _offsets(k, s, oh, ow)]
+    ids = np.arange(kk, dtype=choice.dtype).reshape(kk, 1, 1, 1, 1)
+    # Offsets per pass: all of them when the windows tile the input (one copy then interleaves
+    # their shares into dx), else one at a time.
+    group = kk if tiled else 1
 
     def run(c0: int, c1: int) -> None:
-        hit = np.empty((step, oh, ow, xs[3]), bool)
-        for lo in range(c0 * step, min(c1 * step, n), step):
-            hi = min(lo + step, n)
-            dst, hc, cc, gc = dx[lo:hi], hit[: hi - lo], choice[lo:hi], dy[lo:hi]
+        m = min(step, c1 - c0)
+        grad = np.empty((m, oh, ow, xs[3]), dtype)
+        hits = np.empty((group, m, oh, ow, xs[3]), bits)
+        parts = np.empty((group, m, oh, ow, xs[3]), dtype)
+        dxcells, partcells = _cells(dx), _cells(parts)
+        for lo in range(c0, c1, step):
+            hi = min(lo + step, c1)
+            dst, cc, gc = dx[lo:hi], choice[lo:hi], grad[: hi - lo]
+            hc, pc = hits[:, : hi - lo], parts[:, : hi - lo]
             if not tiled:  # cells outside every window (or in several) need a zeroed start
                 dst.fill(0)
-            for off, (si, sj) in _offsets(k, s, oh, ow):
-                np.equal(cc, off, out=hc)
-                view = dst[:, si, sj, :]
+            np.add(dy[lo:hi], zero, out=gc)  # TF adds dy to a zero: -0.0 becomes +0.0
+            for first in range(0, kk, group):
+                # Each offset's share, dy where it won and +0.0 elsewhere, is built contiguously
+                # (ufuncs over strided views run 2-4x slower) as dy's bit pattern times 0 or 1
+                # (exact, and ~1.3x faster than a float times a bool mask, which casts).
+                np.equal(cc, ids[first : first + group], out=hc)
+                np.multiply(gc.view(bits), hc, out=pc.view(bits))
+                if tiled:
+                    # One copy that writes dx in memory order: ~1.8x faster than a strided
+                    # copy per offset, each skipping the cells of the others.
+                    np.copyto(
+                        dxcells[lo:hi].reshape(hi - lo, oh, k[0], ow, k[1]),
+                        partcells[:, : hi - lo]
+                        .reshape(k[0], k[1], hi - lo, oh, ow)
+                        .transpose(2, 3, 0, 4, 1),
+                    )
+                    continue
+                si, sj = offsets[first]
                 if disjoint:
-                    np.multiply(gc, hc, out=view)
-                    view += zero  # -0.0 (negative dy times False) becomes +0.0, as TF
+                    np.copyto(dxcells[lo:hi, si, sj], partcells[0, : hi - lo])
                 else:
-                    view += np.where(hc, gc, zero)
+                    dst[:, si, sj, :] += pc[0]
 
-    parallel_for(run, -(-n // step), min_chunk=1)
+    parallel_for(run, n, min_chunk=step)
     return (dx,)
 
 
