@@ -83,8 +83,8 @@ Kernel = Callable[..., None]
 
 
 def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]]) -> None:
-    """Call ``kernel(k, *pieces)`` on matching slices of the flat arrays of each ``groups[k]``
-    (one parameter's inputs and outputs, all the same size), covering every element once.
+    """Call ``kernel(*pieces)`` on matching slices of the flat arrays of each group (one
+    parameter's inputs and outputs, all the same size), covering every element once.
 
     The elements of all groups form one range, split over the threads; ``kernel`` may only do
     element-wise work, which makes the results independent of the split.
@@ -97,9 +97,9 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]]) -> None:
         for k, group in enumerate(groups):
             a, b = max(lo, offsets[k]) - offsets[k], min(hi, offsets[k + 1]) - offsets[k]
             if a == 0 and b == group[0].size:
-                kernel(k, *group)
+                kernel(*group)
             elif a < b:
-                kernel(k, *[x[a:b] for x in group])
+                kernel(*[x[a:b] for x in group])
 
     parallel_for(run, offsets[-1], min_chunk=_MIN_CHUNK)
 
@@ -142,7 +142,7 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
             for k, (g, p) in enumerate(zip(grads, params, strict=True))
         ]
 
-        def kernel(k: int, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
+        def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
             a, mu = const[p.dtype]
             if not momentum:  # p - g a
                 (out,) = rest
@@ -216,7 +216,7 @@ def adam(
             for k, (g, p) in enumerate(zip(grads, params, strict=True))
         ]
 
-        def kernel(k: int, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
+        def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
             c1, c2, eps, alpha = const[p.dtype]
             if amsgrad:
                 m0, v0, vhat0, out, m, v, vhat = rest
@@ -295,7 +295,7 @@ def rmsprop(
             for k, (g, p) in enumerate(zip(grads, params, strict=True))
         ]
 
-        def kernel(k: int, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
+        def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
             r, one_minus_r, eps, a, mu = const[p.dtype]
             n = len(names)
             old = dict(zip(names, rest[:n], strict=True))
