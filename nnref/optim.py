@@ -74,10 +74,14 @@ def _zeros(params: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [np.zeros_like(p) for p in params]
 
 
-#: Fewest elements worth a thread: a hand-off costs tens of microseconds, about what one
-#: thread's Adam update of 64 Ki float32 elements takes. (Splitting further into cache-sized
-#: blocks measured slower: at 16 Ki elements the ~1 us per ufunc call outweighed the cache.)
-_MIN_CHUNK = 1 << 16
+#: Fewest elements worth a thread. A hand-off costs tens of microseconds on an idle machine and
+#: milliseconds on a busy one (a preempted worker can hold the GIL): the 784x512 model's 400 Ki
+#: element Adam update took 0.48-0.55 ms on two threads against 0.73-0.76 ms on one (others
+#: using ~1.4 cores); the 136 Ki element update of 784-128-256-10 was slower on two (fastest of
+#: 400: 0.28 against 0.26 ms, a busy machine), so it stays in one thread. (Cache-sized blocks
+#: within a range measured slower: at 16 Ki elements the ~1 us per ufunc call outweighed the
+#: cache.)
+_MIN_CHUNK = 1 << 17
 
 Kernel = Callable[..., None]
 
