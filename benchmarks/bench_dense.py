@@ -1,7 +1,7 @@
 """Dense training step (forward, backward, Adam): nnref vs PyTorch eager vs TF, same model,
 batch and initial weights, float32.
 
-Run: python benchmarks/bench_dense.py [--repeats 21] [--max-wait 600] [--json out.json]
+Run: python benchmarks/bench_dense.py [--repeats 11] [--steps 20] [--max-wait 600] [--json out.json]
 
 nnref's composed step is what a user writes from the public ops in one Python thread
 (``dense_fwd``, ``relu_fwd``, ``sparse_softmax_cross_entropy_with_logits_fwd``, their VJPs,
@@ -14,7 +14,10 @@ True)``, ``torch.set_num_threads(2)``. TF: ``tf.function`` GradientTape step + K
 Every contender is timed in alternation with PyTorch, then the nnref steps in alternation with
 TF (``_harness.pairwise``: idle gaps, BLAS spin timeout; the method is printed with the
 figures), after waiting for an idle machine; each block reports the median, the quartiles, the
-median per-pair ratio and the CPU other processes used meanwhile. The per-op breakdown times
+median per-pair ratio and the CPU other processes used meanwhile. A timed call is ``--steps``
+consecutive steps, as a training loop runs them, reported per step: after the harness's idle
+gap the first step pays for waking the worker threads (OpenBLAS's took ~10 ms on this VM for a
+0.6 ms GEMM), which a single-step call would charge to every step. The per-op breakdown times
 forward, backward and the Adam update inside consecutive steps, for nnref and PyTorch.
 """
 
@@ -177,6 +180,11 @@ def tf_step(tf: Any, keras: Any, params: list[np.ndarray]) -> Callable[..., Any]
     return step
 
 
+def _repeat(fn: Callable[[], object], steps: int) -> None:
+    for _ in range(steps):
+        fn()
+
+
 def breakdown(step: Callable[[Timer], None], repeats: int) -> dict[str, float]:
     """Median seconds of each stage over ``repeats`` consecutive steps (after two warm-ups)."""
     acc: dict[str, list[float]] = {}
@@ -218,7 +226,8 @@ def _cpu() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=21, help="pairs per contender (odd)")
+    ap.add_argument("--repeats", type=int, default=11, help="pairs per contender (odd)")
+    ap.add_argument("--steps", type=int, default=20, help="consecutive steps per timed call")
     ap.add_argument("--json", help="write every row (and the breakdowns) to this file")
     ap.add_argument(
         "--max-wait",
@@ -259,23 +268,25 @@ def main() -> None:
             DRIVER: lambda d=drive, x=x, y=y: d(x, y),
         }
         tf_run = functools.partial(lambda f, a, b: f(a, b).numpy(), tf_fn, xt, yt)
-        title = f"MLP {name}, batch {batch}, float32, training step"
+        title = f"MLP {name}, batch {batch}, float32, ms per training step ({args.steps} per call)"
         for baseline, fns in (
             (TORCH, {**nn, TF: tf_run, TORCH: torch_step}),
             (TF, {**nn, TF: tf_run}),
         ):
             print(f"idle check: others used {idle():.2f} cores")
-            t = pairwise(fns, baseline, repeats=args.repeats, warmup=3)
-            for r in report(f"{title}, vs {baseline}", t):
-                rows.append({**r, "model": name, "batch": batch, "baseline": baseline})
+            loops = {k: functools.partial(_repeat, f, args.steps) for k, f in fns.items()}
+            t = pairwise(loops, baseline, repeats=args.repeats, warmup=3)
+            for r in report(f"{title}, vs {baseline}", t, unit_scale=1e3 / args.steps):
+                per_step = {k: r[k] / args.steps for k in ("median_s", "q1_s", "q3_s")}
+                rows.append({**r, **per_step, "model": name, "batch": batch, "baseline": baseline})
         for label, fn in ((COMPOSED, composed), (TORCH, torch_step)):
             idle()
             step = (lambda timer, fn=fn, x=x, y=y: fn(x, y, timer)) if label != TORCH else fn
             with LoadMeter() as lm:
-                per = breakdown(step, args.repeats)
+                per = breakdown(step, 3 * args.repeats)
             total = sum(per.values())
             print(
-                f"\n  per-op breakdown, {label}, {name} (median of {args.repeats} consecutive "
+                f"\n  per-op breakdown, {label}, {name} (median of {3 * args.repeats} consecutive "
                 f"steps, others' load {lm.others_cores:.2f} cores), sum {total * 1e3:.2f} ms:"
             )
             for k, v in per.items():
@@ -300,6 +311,7 @@ def main() -> None:
             },
             "cpu": _cpu(),
             "repeats": args.repeats,
+            "steps_per_call": args.steps,
             "agreement_with_tf": agreement,
             "rows": rows,
             "breakdown": breakdowns,
