@@ -585,5 +585,96 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if bad else 0
 
 
+# --------------------------------------------------------------------------- dense-bench
+# (after main(): registered at import, before the guard below runs main)
+
+_DENSE_TORCH = "PyTorch eager, foreach Adam"
+_DENSE_TF = "TF tf.function + Keras Adam"
+_DENSE_COMPOSED = "nnref composed (first layer dense_bwd_params)"
+_DENSE_LABELS = {
+    _DENSE_COMPOSED: "nnref composed, first layer `dense_bwd_params`",
+    "nnref composed (dense_bwd everywhere)": "nnref composed, `dense_bwd` everywhere",
+    "nnref training driver (nnref.train)": "nnref training driver (`nnref.train`)",
+    _DENSE_TF: "TF `tf.function` tape + Keras Adam",
+    _DENSE_TORCH: "PyTorch eager, foreach Adam",
+}
+
+
+def _ratio(r: dict[str, Any] | None, invert: bool = False) -> tuple[float, str]:
+    if r is None:
+        return 1.0, "1"
+    q = (r["ratio"], r["ratio_q1"], r["ratio_q3"])
+    if invert:  # a median of per-pair ratios inverts exactly (odd number of pairs)
+        q = (1 / q[0], 1 / q[2], 1 / q[1])
+    return q[0], f"{q[0]:.2f} [{q[1]:.2f}\N{EN DASH}{q[2]:.2f}]"
+
+
+@block("dense-bench", "{python}", "benchmarks/bench_dense.py", "--json", "{out}")
+def render_dense_bench(results: dict[str, Any]) -> str:
+    """`benchmarks/bench_dense.py --json`: the dense training step vs PyTorch and TF, ratios,
+    load, issue 18's targets and the per-op breakdown."""
+    v = results["versions"]
+    models: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    batches = {}
+    for r in results["rows"]:
+        models.setdefault(r["model"], {}).setdefault(r["baseline"], {})[r["contender"]] = r
+        batches[r["model"]] = r["batch"]
+    lines = [
+        f"`python benchmarks/bench_dense.py` ({results['repeats']} pairs per contender, each "
+        f"call {results['steps_per_call']} consecutive steps, times per step; "
+        f"{results['cpu']}; NumPy {v['numpy']}, PyTorch {v['torch']}, TF {v['tensorflow']}, "
+        f"Keras {v['keras']}; float32; {results['method']}; first-step gradients agree with "
+        "TF's to "
+        + ", ".join(f"{e:.0e}" for e in results["agreement_with_tf"].values())
+        + " relative). Load: cores other processes used during the block (of 2).",
+        "",
+        "| model, batch | contender | ms per step [quartiles] | / PyTorch [quartiles] "
+        "| / TF [quartiles] | load |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    met: dict[str, list[str]] = {"torch": [], "tf": []}
+    for model, blocks in models.items():
+        vs_torch, vs_tf = blocks[_DENSE_TORCH], blocks[_DENSE_TF]
+        for name, label in _DENSE_LABELS.items():
+            r = vs_torch[name]
+            to_torch = _ratio(None if name == _DENSE_TORCH else r)
+            if name == _DENSE_TORCH:
+                to_tf = _ratio(vs_torch[_DENSE_TF], invert=True)
+            else:
+                to_tf = _ratio(None if name == _DENSE_TF else vs_tf[name])
+            load = max(r["others_cores"], vs_tf.get(name, r)["others_cores"])
+            bold = "**" if name == _DENSE_COMPOSED else ""
+            lines.append(
+                f"| {model}, {batches[model]} | {label} | {r['median_s'] * 1e3:.2f} "
+                f"[{r['q1_s'] * 1e3:.2f}\N{EN DASH}{r['q3_s'] * 1e3:.2f}] | {bold}{to_torch[1]}{bold} "
+                f"| {bold}{to_tf[1]}{bold} | {load:.2f} |"
+            )
+            if name == _DENSE_COMPOSED:
+                met["torch"].append(f"{model} {to_torch[0]:.2f}" + _verdict(to_torch[0], 1.0))
+                met["tf"].append(f"{model} {to_tf[0]:.2f}" + _verdict(to_tf[0], 0.75))
+    lines += [
+        "",
+        "Issue 18's targets for the composed step (first layer `dense_bwd_params`), as measured "
+        f"above: ≤ 1.0\N{MULTIPLICATION SIGN} PyTorch: {'; '.join(met['torch'])}; ≤ 0.75\N{MULTIPLICATION SIGN} TF: {'; '.join(met['tf'])}.",
+        "",
+        "Where the step's time goes (each stage timed inside consecutive steps, medians, ms):",
+        "",
+        "| model | contender | forward | backward | Adam update | load |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for b in results["breakdown"]:
+        st = b["stages_s"]
+        lines.append(
+            f"| {b['model']} | {_DENSE_LABELS[b['contender']]} | {st['forward'] * 1e3:.3f} "
+            f"| {st['backward'] * 1e3:.3f} | {st['Adam update'] * 1e3:.3f} "
+            f"| {b['others_cores']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def _verdict(ratio: float, target: float) -> str:
+    return "" if ratio <= target else " (**not met**)"
+
+
 if __name__ == "__main__":
     sys.exit(main())

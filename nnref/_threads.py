@@ -60,7 +60,10 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
     """Call ``fn(lo, hi)`` over contiguous ranges covering ``range(n)``, one per thread.
 
     Ranges are at least ``min_chunk`` long (smaller work runs in the caller's thread alone:
-    a thread hand-off costs tens of microseconds). The caller's thread takes the first range.
+    a thread hand-off costs tens of microseconds). The ranges are fixed by ``n`` and the thread
+    count; threads claim them in order, the caller's first. A worker that has not started when
+    the caller runs out of ranges is cancelled, not waited for: on a busy machine, where a woken
+    worker may wait milliseconds for a core, the caller does its range instead.
     Calls made from inside a worker run serially, so nested ops never wait on their own pool.
     Workers run in a copy of the caller's context, so ``np.errstate`` applies there too.
     """
@@ -68,22 +71,29 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
     if k <= 1 or getattr(_LOCAL, "inside", False):
         fn(0, n)
         return
-    parts = chunks(n, k)
+    todo = iter(chunks(n, k))
+    claim = threading.Lock()
     pool = _pool(k - 1)
 
-    def run(lo: int, hi: int) -> None:
+    def drain() -> None:
         _LOCAL.inside = True
         try:
-            fn(lo, hi)
+            while True:
+                with claim:
+                    part = next(todo, None)
+                if part is None:
+                    return
+                fn(*part)
         finally:
             _LOCAL.inside = False
 
-    futures = [pool.submit(contextvars.copy_context().run, run, lo, hi) for lo, hi in parts[1:]]
+    futures = [pool.submit(contextvars.copy_context().run, drain) for _ in range(k - 1)]
     try:
-        run(*parts[0])
+        drain()
     finally:
-        for f in futures:  # always wait: the workers write into the caller's arrays
-            f.result()
+        for f in futures:  # wait for every started worker: they write into the caller's arrays
+            if not f.cancel():
+                f.result()
 
 
 # --------------------------------------------------------------------------- BLAS threads

@@ -200,3 +200,28 @@ def test_plain_forms_are_the_forward_values(rng) -> None:
         np.testing.assert_array_equal(
             nnref.log_softmax(x, axis=axis), nnref.log_softmax_fwd(x, axis=axis)[0]
         )
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_relu_bits_equal_the_plain_formulas_for_any_thread_count(dt, rng, monkeypatch) -> None:
+    """relu's split passes and bit-mask VJP against ``max(x, 0)`` and ``where(y > 0, dy, 0)``:
+    the same bits for dy's NaN, inf and -0.0, on strided and read-only inputs, 1-3 threads."""
+    import nnref.ops.activations as act
+
+    monkeypatch.setattr(act, "_MIN_CHUNK", 5)  # ranges start and end mid-row
+    x = rng.standard_normal((9, 4)).astype(dt)
+    dy = rng.standard_normal((9, 4)).astype(dt)
+    x.flat[:6] = [np.nan, -0.0, 0.0, np.inf, -np.inf, -np.nan]
+    dy.flat[:8] = [1, 2, np.nan, -0.0, -5, np.inf, -np.inf, -0.0]
+    dy.flat[10:13] = [np.nan, -np.inf, -0.0]
+    for a in (x, dy):
+        a.setflags(write=False)
+    want_y = np.maximum(x.T, dt(0))
+    want_dx = np.where(want_y > 0, dy.T, dt(0))
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+        y, res = nnref.relu_fwd(x.T)  # strided input
+        (dx,) = nnref.relu_bwd(res, dy.T)
+        assert y.dtype == dx.dtype == dt
+        assert y.tobytes() == np.ascontiguousarray(want_y).tobytes(), threads
+        assert dx.tobytes() == np.ascontiguousarray(want_dx).tobytes(), threads

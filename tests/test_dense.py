@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -151,3 +153,30 @@ def test_inputs_are_not_mutated(rng) -> None:
     nnref.dense_bwd(res, dy)
     _y2, res2 = nnref.bias_add_fwd(y, b)
     nnref.bias_add_bwd(res2, dy)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_bias_adds_and_dense_bwd_params_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
+    """The row-split bias adds equal ``x @ w + b`` and ``x + b``; ``dense_bwd_params`` returns
+    ``dense_bwd``'s ``(dw, db)``; read-only inputs are only read."""
+    dense_mod = importlib.import_module("nnref.ops.dense")  # nnref.ops.dense is the function
+
+    monkeypatch.setattr(dense_mod, "_MIN_CHUNK", 6)  # a few rows per range
+    x, w, b = _xwb(rng, n=11, i=3, o=4, dt=dt)
+    dy = rng.standard_normal((11, 4)).astype(dt)
+    for a in (x, w, b, dy):
+        a.setflags(write=False)
+    want = x @ w
+    want += b
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+        y, res = nnref.dense_fwd(x, w, b)
+        assert y.tobytes() == want.tobytes(), threads
+        xs = x[::2]  # strided
+        assert nnref.bias_add(xs, w[:, 0]).tobytes() == (xs + w[:, 0]).tobytes(), threads
+        _, dw, db = nnref.dense_bwd(res, dy)
+        pw, pb = nnref.dense_bwd_params(res, dy)
+        assert pw.tobytes() == dw.tobytes()
+        assert pb.tobytes() == db.tobytes()
+    with pytest.raises(ValueError, match=r"dense: argument 'dy' must have the output's shape"):
+        nnref.dense_bwd_params(res, dy[:3])

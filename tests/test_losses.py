@@ -313,3 +313,27 @@ def test_scalar_loss_accepts_python_float_cotangent() -> None:
     _, res = nnref.sparse_categorical_crossentropy_fwd(np.array([0, 1]), z, from_logits=True)
     _, g = nnref.sparse_categorical_crossentropy_bwd(res, 1.0)
     assert g.dtype == np.float32
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_sparse_xent_bits_equal_the_plain_formulas(dt, rng) -> None:
+    """The gather and in-place forward, and the one-pass ``(p - onehot) g``, against the
+    whole-array formulas, for batch shapes of rank 0-2 and read-only inputs."""
+    for batch in ((), (7,), (2, 3)):
+        z = (rng.standard_normal((*batch, 5)) * 4).astype(dt)
+        y = rng.integers(0, 5, batch)
+        g = rng.standard_normal(batch).astype(dt)
+        for a in (z, y, g):
+            a.setflags(write=False)
+        s = z - z.max(axis=-1, keepdims=True)
+        sum_e = np.exp(s).sum(axis=-1, keepdims=True)
+        want_loss = np.log(sum_e)[..., 0] - np.take_along_axis(s, y[..., None], axis=-1)[..., 0]
+        p = np.exp(s) / sum_e
+        want_dz = (p - np.eye(5, dtype=dt)[y]) * g[..., None]
+        loss, res = nnref.sparse_softmax_cross_entropy_with_logits_fwd(y, z)
+        _, dz = nnref.sparse_softmax_cross_entropy_with_logits_bwd(res, g)
+        assert loss.shape == batch
+        assert dz.shape == z.shape
+        assert loss.tobytes() == np.asarray(want_loss).tobytes(), batch
+        assert res.probs.tobytes() == p.tobytes(), batch
+        assert dz.tobytes() == want_dz.tobytes(), batch

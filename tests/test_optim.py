@@ -252,3 +252,92 @@ def test_errors_name_the_optimizer(name) -> None:
 
 def test_keras_default_arguments() -> None:
     assert optim.sgd().config == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
+
+
+# The fused, threaded updates against the plain whole-array formulas nnref used before them
+# (Keras' operation order, each step a fresh NumPy expression): equal bits, for any split.
+def _plain_update(name: str, kw: dict, t: int, g, p, s: dict):
+    dt = p.dtype.type
+    lr = dt(np.float32(kw.get("learning_rate", {"sgd": 0.01}.get(name, 0.001))))
+    if name == "sgd":
+        mu = dt(np.float32(kw.get("momentum", 0.0)))
+        if not kw.get("momentum"):
+            return p - g * lr
+        s["momentum"] = s["momentum"] * mu - g * lr
+        return p + (s["momentum"] * mu - g * lr) if kw.get("nesterov") else p + s["momentum"]
+    if name == "adam":
+        b1, b2 = kw.get("beta_1", 0.9), kw.get("beta_2", 0.999)
+        b1p, b2p = dt(np.float32(b1)) ** dt(t), dt(np.float32(b2)) ** dt(t)
+        alpha = lr * np.sqrt(dt(1) - b2p) / (dt(1) - b1p)
+        s["m"] = s["m"] + (g - s["m"]) * dt(1 - b1)
+        s["v"] = s["v"] + (g * g - s["v"]) * dt(1 - b2)
+        v = s["v"]
+        if kw.get("amsgrad"):
+            s["vhat"] = v = np.maximum(s["vhat"], v)
+        return p - s["m"] * alpha / (np.sqrt(v) + dt(kw.get("epsilon", 1e-7)))
+    rho, eps = dt(kw.get("rho", 0.9)), dt(kw.get("epsilon", 1e-7))
+    s["v"] = rho * s["v"] + dt(1 - kw.get("rho", 0.9)) * (g * g)
+    den = s["v"] + eps
+    if kw.get("centered"):
+        s["mg"] = rho * s["mg"] + dt(1 - kw.get("rho", 0.9)) * g
+        den = s["v"] - s["mg"] * s["mg"] + eps
+    inc = lr * g / np.sqrt(den)
+    if kw.get("momentum", 0.0) > 0:
+        s["mom"] = dt(kw["momentum"]) * s["mom"] + inc
+        return p - s["mom"]
+    return p - inc
+
+
+@pytest.mark.parametrize(("name", "kw"), SCALAR_CONFIGS)
+@pytest.mark.parametrize("dt", FLOATS)
+def test_fused_update_bits_equal_plain_formulas_for_any_thread_count(
+    name, kw, dt, rng, monkeypatch
+) -> None:
+    # Tiny chunks, so the threads' ranges start and end inside parameters; a 0-d parameter too.
+    monkeypatch.setattr(optim, "_MIN_CHUNK", 4)
+    shapes = [(7, 5), (5,), (1,), (2, 1, 3), ()]
+    params = [rng.standard_normal(s).astype(dt) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(dt) for s in shapes] for _ in range(3)]
+    ref_p = [p.copy() for p in params]
+    ref_s = [{k: np.zeros_like(p) for k in SLOTS[name](kw)} for p in params]
+    for t, g in enumerate(grads, start=1):
+        ref_p = [_plain_update(name, kw, t, *a) for a in zip(g, ref_p, ref_s, strict=True)]
+    opt = optim.OPTIMIZERS[name](**kw)
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+        state, ours = opt.init(params), params
+        for g in grads:
+            ours, state = opt.update(g, state, ours)
+        for k, (o, r) in enumerate(zip(ours, ref_p, strict=True)):
+            assert o.dtype == dt, (threads, k)
+            assert o.shape == r.shape, (threads, k)
+            assert o.tobytes() == np.asarray(r).tobytes(), (threads, k)
+        for key, arrs in state.slots.items():
+            for k, a in enumerate(arrs):
+                assert a.tobytes() == ref_s[k][key].tobytes(), (threads, key, k)
+
+
+@pytest.mark.parametrize(("name", "kw"), CONFIGS)
+def test_update_reads_read_only_and_strided_inputs_and_writes_none(name, kw, rng) -> None:
+    base = [rng.standard_normal((6, 8)), rng.standard_normal(9)]
+    params = [base[0][:, ::2].T, base[1][::3]]  # non-contiguous views
+    grads = [rng.standard_normal(p.shape).T.copy().T for p in params]  # Fortran order
+    opt = optim.OPTIMIZERS[name](**kw)
+    state = opt.update(grads, opt.init(params), params)[1]  # non-zero slots
+    arrays = [*params, *grads, *_slot_list(state)]
+    for a in arrays:
+        a.setflags(write=False)
+    before = [a.copy() for a in arrays]
+    ref = opt.update([g.copy() for g in grads], state, [p.copy() for p in params])
+    new_p, new_s = opt.update(grads, state, params)
+    for a, b in zip(arrays, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(new_p + _slot_list(new_s), ref[0] + _slot_list(ref[1]), strict=True):
+        assert a.flags.writeable
+        assert a.flags.c_contiguous
+        assert not any(np.shares_memory(a, x) for x in arrays)
+        assert a.tobytes() == b.tobytes()
+
+
+def _slot_list(state: optim.OptState) -> list[np.ndarray]:
+    return [a for arrs in state.slots.values() for a in arrs]

@@ -135,3 +135,25 @@ def test_workers_see_the_callers_errstate(monkeypatch: pytest.MonkeyPatch) -> No
     with np.errstate(invalid="ignore"):
         parallel_for(fn, 400, min_chunk=100)
     assert np.isnan(a).all()
+
+
+def test_the_caller_takes_the_ranges_of_workers_that_have_not_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a busy machine a woken worker may wait for a core: the caller claims the ranges left
+    and does not wait for a worker that never started (the same ranges, so the same bits)."""
+    from nnref import _threads
+
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    pool = _threads._pool(1)
+    release = threading.Event()
+    blockers = [pool.submit(release.wait) for _ in range(pool._max_workers)]  # all busy
+    try:
+        seen = []
+        parallel_for(lambda lo, hi: seen.append((lo, hi, threading.get_ident())), 400, min_chunk=1)
+        me = threading.get_ident()
+        assert seen == [(0, 200, me), (200, 400, me)]
+    finally:
+        release.set()
+        for b in blockers:
+            b.result()

@@ -24,7 +24,15 @@ from nnref.ops.conv import (
     conv2d_naive_bwd,
     conv2d_naive_fwd,
 )
-from nnref.ops.dense import bias_add, bias_add_bwd, bias_add_fwd, dense, dense_bwd, dense_fwd
+from nnref.ops.dense import (
+    bias_add,
+    bias_add_bwd,
+    bias_add_fwd,
+    dense,
+    dense_bwd,
+    dense_bwd_params,
+    dense_fwd,
+)
 from nnref.ops.losses import (
     categorical_crossentropy,
     categorical_crossentropy_bwd,
@@ -67,6 +75,7 @@ __all__ = [
     "conv2d_naive_fwd",
     "dense",
     "dense_bwd",
+    "dense_bwd_params",
     "dense_fwd",
     "log_softmax",
     "log_softmax_bwd",

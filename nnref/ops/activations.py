@@ -9,7 +9,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nnref._threads import parallel_for
 from nnref._validate import as_float, check_cotangent, require_min_rank, require_nonempty
+
+#: Fewest elements worth a thread in relu's passes (each ~0.1-0.4 ns per float32 element): a
+#: hand-off costs tens of microseconds, so activations under 256 Ki elements stay in one thread.
+_MIN_CHUNK = 1 << 17
 
 
 class ActivationResiduals(NamedTuple):
@@ -57,14 +62,36 @@ def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, ActivationResiduals]:
     tf.nn.relu, keras.activations.relu
     """
     x = _prepare("relu", x)
-    y = np.maximum(x, x.dtype.type(0))  # propagates NaN like TF
+    y = np.empty(x.shape, x.dtype)
+    xf, yf, zero = x.reshape(-1), y.reshape(-1), x.dtype.type(0)
+
+    def run(lo: int, hi: int) -> None:
+        np.maximum(xf[lo:hi], zero, out=yf[lo:hi])  # propagates NaN like TF
+
+    parallel_for(run, yf.size, min_chunk=_MIN_CHUNK)
     return y, ActivationResiduals(y)
 
 
 def relu_bwd(res: ActivationResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
     """VJP of :func:`relu`: returns ``(dx,)``."""
-    dy = check_cotangent("relu", dy, res.y.shape, res.y.dtype)
-    return (np.where(res.y > 0, dy, dy.dtype.type(0)),)
+    y = res.y
+    dy = check_cotangent("relu", dy, y.shape, y.dtype)
+    # dy where y > 0, else +0.0, by bits: np.where's per-element branch costs ~3 ns on a random
+    # mask, these three passes ~0.4 ns. The comparison (1 or 0) is negated into an all-ones or
+    # zero mask and ANDed with dy's bits, so dy's NaN, inf and -0.0 pass through unchanged.
+    uint = np.dtype(f"u{y.itemsize}")
+    dx = np.empty(y.shape, y.dtype)
+    yf, gf, of = y.reshape(-1), dy.reshape(-1).view(uint), dx.reshape(-1).view(uint)
+    zero = y.dtype.type(0)
+
+    def run(lo: int, hi: int) -> None:
+        o = of[lo:hi]
+        np.greater(yf[lo:hi], zero, out=o, casting="unsafe")
+        np.negative(o, out=o)
+        np.bitwise_and(gf[lo:hi], o, out=o)
+
+    parallel_for(run, of.size, min_chunk=_MIN_CHUNK)
+    return (dx,)
 
 
 def relu(x: np.ndarray) -> np.ndarray:

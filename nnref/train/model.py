@@ -277,9 +277,14 @@ def backward(
             relu_out = r.y
             continue
         if layer.kind == "dense":
-            dy, grads[k], db = ops.dense_bwd(r, dy)
+            if k == 0:  # no parameters below: the input gradient (a GEMM) is not needed
+                grads[k], db = ops.dense_bwd_params(r, dy)
+            else:
+                dy, grads[k], db = ops.dense_bwd(r, dy)
             if layer.config["use_bias"]:
                 grads[k + 1] = db
+            if k == 0:
+                break
         elif layer.kind == "conv2d":
             dyc, grads[k + 1] = _relu_bias_bwd(relu_out, dy)
             relu_out = None

@@ -1,0 +1,325 @@
+"""Dense training step (forward, backward, Adam): nnref vs PyTorch eager vs TF, same model,
+batch and initial weights, float32.
+
+Run: python benchmarks/bench_dense.py [--repeats 11] [--steps 20] [--max-wait 600] [--json out.json]
+
+nnref's composed step is what a user writes from the public ops in one Python thread
+(``dense_fwd``, ``relu_fwd``, ``sparse_softmax_cross_entropy_with_logits_fwd``, their VJPs,
+``adam().update``); whatever parallelism there is lives inside the ops. It is timed twice: with
+``dense_bwd_params`` for the first layer (its input needs no gradient, as PyTorch's autograd and
+TF's tape skip it) and with ``dense_bwd`` everywhere (one more GEMM, the unused ``dx``). The
+training driver is ``nnref.train``'s step. PyTorch: torch CPU eager, ``torch.optim.Adam(foreach=
+True)``, ``torch.set_num_threads(2)``. TF: ``tf.function`` GradientTape step + Keras Adam.
+
+Every contender is timed in alternation with PyTorch, then the nnref steps in alternation with
+TF (``_harness.pairwise``: idle gaps, BLAS spin timeout; the method is printed with the
+figures), after waiting for an idle machine; each block reports the median, the quartiles, the
+median per-pair ratio and the CPU other processes used meanwhile. A timed call is ``--steps``
+consecutive steps, as a training loop runs them, reported per step: after the harness's idle
+gap the first step pays for waking the worker threads (OpenBLAS's took ~10 ms on this VM for a
+0.6 ms GEMM), which a single-step call would charge to every step. The per-op breakdown times
+forward, backward and the Adam update inside consecutive steps, for nnref and PyTorch.
+"""
+
+from __future__ import annotations
+
+from _harness import LoadMeter, method, pairwise, report, wait_idle
+
+import argparse
+import functools
+import itertools
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import nnref
+from nnref.optim import adam
+from nnref.oracles.tf import import_keras, import_tf
+from nnref.train import model as m
+
+CASES = [("784-128-256-10", [784, 128, 256, 10], 256), ("784-512-10", [784, 512, 10], 128)]
+TORCH = "PyTorch eager, foreach Adam"
+TF = "TF tf.function + Keras Adam"
+COMPOSED = "nnref composed (first layer dense_bwd_params)"
+COMPOSED_DX = "nnref composed (dense_bwd everywhere)"
+DRIVER = "nnref training driver (nnref.train)"
+
+Timer = Callable[[str, float], None] | None
+
+
+def _params(sizes: list[int], rng: np.random.Generator) -> list[np.ndarray]:
+    """He-normal kernels and small non-zero biases (so the bias terms do real work)."""
+    out = []
+    for a, b in itertools.pairwise(sizes):
+        out.append((rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32))
+        out.append((0.01 * rng.standard_normal(b)).astype(np.float32))
+    return out
+
+
+class Composed:
+    """A user's step from nnref's public ops; ``timer`` (optional) gets (stage, seconds)."""
+
+    def __init__(self, params: list[np.ndarray], *, first_layer_dx: bool) -> None:
+        self.params = params
+        self.opt = adam()
+        self.state = self.opt.init(params)
+        self.first_layer_dx = first_layer_dx
+
+    def grads(self, x: np.ndarray, labels: np.ndarray, lap: Callable[[str], None]) -> list:
+        n = len(self.params) // 2
+        h, res = x, []
+        for i in range(n):
+            h, r = nnref.dense_fwd(h, self.params[2 * i], self.params[2 * i + 1])
+            res.append(r)
+            if i < n - 1:
+                h, r = nnref.relu_fwd(h)
+                res.append(r)
+        _, lres = nnref.sparse_softmax_cross_entropy_with_logits_fwd(labels, h)
+        lap("forward")
+        _, g = nnref.sparse_softmax_cross_entropy_with_logits_bwd(
+            lres, np.full(len(x), np.float32(1 / len(x)))
+        )
+        grads: list = [None] * len(self.params)
+        for i in reversed(range(n)):
+            if i < n - 1:
+                (g,) = nnref.relu_bwd(res.pop(), g)
+            if i == 0 and not self.first_layer_dx:
+                grads[0], grads[1] = nnref.dense_bwd_params(res.pop(), g)
+            else:
+                g, grads[2 * i], grads[2 * i + 1] = nnref.dense_bwd(res.pop(), g)
+        lap("backward")
+        return grads
+
+    def __call__(self, x: np.ndarray, labels: np.ndarray, timer: Timer = None) -> None:
+        lap = _lapper(timer)
+        grads = self.grads(x, labels, lap)
+        self.params, self.state = self.opt.update(grads, self.state, self.params)
+        lap("Adam update")
+
+
+def _lapper(timer: Timer) -> Callable[[str], None]:
+    t = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        if timer is not None:
+            t.append(time.perf_counter())
+            timer(name, t[-1] - t[-2])
+
+    return lap
+
+
+def driver(params: list[np.ndarray], sizes: list[int]) -> Callable[..., None]:
+    """``nnref.train``'s step (``model.forward/backward``) + Adam, as ``nnref train`` runs it."""
+    layers = []
+    for units in sizes[1:-1]:
+        layers += [m.dense(units), m.relu()]
+    layers.append(m.dense(sizes[-1]))
+    opt = adam()
+    state = {"p": params, "s": opt.init(params)}
+
+    def step(x: np.ndarray, labels: np.ndarray) -> None:
+        out, res = m.forward(layers, state["p"], x)
+        _, lres = m.loss_fwd("sparse_xent", out, labels, sizes[-1])
+        g = m.backward(layers, res, m.loss_bwd("sparse_xent", lres, out.dtype), len(state["p"]))
+        state["p"], state["s"] = opt.update(g, state["s"], state["p"])
+
+    return step
+
+
+class TorchStep:
+    """PyTorch eager: ``x @ W + b``, relu, ``F.cross_entropy`` (mean), foreach Adam."""
+
+    def __init__(self, torch: Any, params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> None:
+        self.torch = torch
+        self.params = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+        self.opt = torch.optim.Adam(self.params, lr=1e-3, eps=1e-7, foreach=True)
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def __call__(self, timer: Timer = None) -> None:
+        lap = _lapper(timer)
+        n = len(self.params) // 2
+        h = self.x
+        for i in range(n):
+            h = h @ self.params[2 * i] + self.params[2 * i + 1]
+            if i < n - 1:
+                h = self.torch.relu(h)
+        loss = self.torch.nn.functional.cross_entropy(h, self.y)
+        lap("forward")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        lap("backward")
+        self.opt.step()
+        lap("Adam update")
+
+
+def tf_step(tf: Any, keras: Any, params: list[np.ndarray]) -> Callable[..., Any]:
+    tv = [tf.Variable(p) for p in params]
+    opt = keras.optimizers.Adam()
+    n = len(params) // 2
+
+    @tf.function
+    def step(xb: Any, yb: Any) -> Any:
+        with tf.GradientTape() as tape:
+            h = xb
+            for i in range(n):
+                h = h @ tv[2 * i] + tv[2 * i + 1]
+                if i < n - 1:
+                    h = tf.nn.relu(h)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=h)
+            )
+        opt.apply_gradients(zip(tape.gradient(loss, tv), tv, strict=True))
+        return loss
+
+    return step
+
+
+def _repeat(fn: Callable[[], object], steps: int) -> None:
+    for _ in range(steps):
+        fn()
+
+
+def breakdown(step: Callable[[Timer], None], repeats: int) -> dict[str, float]:
+    """Median seconds of each stage over ``repeats`` consecutive steps (after two warm-ups)."""
+    acc: dict[str, list[float]] = {}
+    for i in range(repeats + 2):
+        stages: dict[str, float] = {}
+        step(lambda k, s, stages=stages: stages.__setitem__(k, s))
+        if i >= 2:
+            for k, s in stages.items():
+                acc.setdefault(k, []).append(s)
+    return {k: statistics.median(v) for k, v in acc.items()}
+
+
+def _agreement(tf: Any, params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+    """max |g_nnref - g_TF| / max |g_TF| over the first step's gradients (float32)."""
+    tv = [tf.Variable(p) for p in params]
+    n = len(params) // 2
+    with tf.GradientTape() as tape:
+        h = tf.constant(x)
+        for i in range(n):
+            h = h @ tv[2 * i] + tv[2 * i + 1]
+            if i < n - 1:
+                h = tf.nn.relu(h)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=h))
+    ref = [g.numpy() for g in tape.gradient(loss, tv)]
+    ours = Composed(params, first_layer_dx=False).grads(x, y, lambda _: None)
+    return max(
+        float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(ours, ref, strict=True)
+    )
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.machine()
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=11, help="pairs per contender (odd)")
+    ap.add_argument("--steps", type=int, default=20, help="consecutive steps per timed call")
+    ap.add_argument("--json", help="write every row (and the breakdowns) to this file")
+    ap.add_argument(
+        "--max-wait",
+        type=float,
+        default=600.0,
+        help="seconds to wait for an idle machine before each block (then measure anyway; "
+        "the load is printed with the figures)",
+    )
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    idle = functools.partial(wait_idle, max_wait=args.max_wait)
+    tf, keras = import_tf(), import_keras()
+    rng = np.random.default_rng(0)
+    rows: list[dict[str, Any]] = []
+    breakdowns: list[dict[str, Any]] = []
+    agreement = {}
+    print(f"method: {method()}")
+    for name, sizes, batch in CASES:
+        params = _params(sizes, rng)
+        x = rng.random((batch, sizes[0])).astype(np.float32)
+        y = rng.integers(0, sizes[-1], batch)
+        agreement[name] = _agreement(tf, params, x, y)
+        print(
+            f"[{name}] first-step gradients, nnref vs TF: max |dg| / max |g| = "
+            f"{agreement[name]:.1e}"
+        )
+        composed = Composed(params, first_layer_dx=False)
+        composed_dx = Composed(params, first_layer_dx=True)
+        drive = driver(params, sizes)
+        torch_step = TorchStep(torch, params, x, y)
+        tf_fn = tf_step(tf, keras, params)
+        xt, yt = tf.constant(x), tf.constant(y)
+        nn = {
+            COMPOSED: lambda c=composed, x=x, y=y: c(x, y),
+            COMPOSED_DX: lambda c=composed_dx, x=x, y=y: c(x, y),
+            DRIVER: lambda d=drive, x=x, y=y: d(x, y),
+        }
+        tf_run = functools.partial(lambda f, a, b: f(a, b).numpy(), tf_fn, xt, yt)
+        title = f"MLP {name}, batch {batch}, float32, ms per training step ({args.steps} per call)"
+        for baseline, fns in (
+            (TORCH, {**nn, TF: tf_run, TORCH: torch_step}),
+            (TF, {**nn, TF: tf_run}),
+        ):
+            print(f"idle check: others used {idle():.2f} cores")
+            loops = {k: functools.partial(_repeat, f, args.steps) for k, f in fns.items()}
+            t = pairwise(loops, baseline, repeats=args.repeats, warmup=3)
+            for r in report(f"{title}, vs {baseline}", t, unit_scale=1e3 / args.steps):
+                per_step = {k: r[k] / args.steps for k in ("median_s", "q1_s", "q3_s")}
+                rows.append({**r, **per_step, "model": name, "batch": batch, "baseline": baseline})
+        for label, fn in ((COMPOSED, composed), (TORCH, torch_step)):
+            idle()
+            step = (lambda timer, fn=fn, x=x, y=y: fn(x, y, timer)) if label != TORCH else fn
+            with LoadMeter() as lm:
+                per = breakdown(step, 3 * args.repeats)
+            total = sum(per.values())
+            print(
+                f"\n  per-op breakdown, {label}, {name} (median of {3 * args.repeats} consecutive "
+                f"steps, others' load {lm.others_cores:.2f} cores), sum {total * 1e3:.2f} ms:"
+            )
+            for k, v in per.items():
+                print(f"    {k:14s} {v * 1e3:7.3f} ms  {100 * v / total:4.1f}%")
+            breakdowns.append(
+                {
+                    "model": name,
+                    "contender": label,
+                    "stages_s": per,
+                    "others_cores": lm.others_cores,
+                }
+            )
+    if args.json:
+        out = {
+            "method": method(),
+            "versions": {
+                "numpy": np.__version__,
+                "torch": torch.__version__,
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "python": platform.python_version(),
+            },
+            "cpu": _cpu(),
+            "repeats": args.repeats,
+            "steps_per_call": args.steps,
+            "agreement_with_tf": agreement,
+            "rows": rows,
+            "breakdown": breakdowns,
+        }
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
