@@ -10,6 +10,7 @@ tests carry ``torch``; a test that needs TF for the TF side also carries ``tf``.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,7 +120,10 @@ def test_conv_same_odd_total_torch(tch, rng) -> None:
     import torch.nn.functional as F
 
     x, w = rng.standard_normal((1, 4, 4, 2)), rng.standard_normal((2, 2, 2, 3))
-    with pytest.warns(UserWarning, match="padding='same' with even kernel"):
+    # PyTorch warns about an even kernel once per process (TORCH_WARN_ONCE), so whether this
+    # call warns depends on which test ran first in the worker: silenced, not expected.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "padding='same' with even kernel", UserWarning)
         y = F.conv2d(
             tch.tensor(x).permute(0, 3, 1, 2), tch.tensor(w).permute(3, 2, 0, 1), padding="same"
         )
