@@ -123,7 +123,7 @@ def test_conv_same_odd_total_torch(tch, rng) -> None:
     # PyTorch warns about an even kernel once per process (TORCH_WARN_ONCE), so whether this
     # call warns depends on which test ran first in the worker: silenced, not expected.
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "padding='same' with even kernel", UserWarning)
+        warnings.filterwarnings("ignore", "Using padding='same' with even kernel", UserWarning)
         y = F.conv2d(
             tch.tensor(x).permute(0, 3, 1, 2), tch.tensor(w).permute(3, 2, 0, 1), padding="same"
         )
