@@ -113,9 +113,16 @@ def pow2_scales(amax: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ldexp(1.0, e).astype(dtype)
 
 
-def pixel_amax(a: np.ndarray) -> np.ndarray:
-    """``max |a[n, h, w, :]|`` per pixel, (N, H, W) (NaN where a channel is NaN)."""
-    return np.maximum(a.max(axis=3), -a.min(axis=3))
+def image_amax(a: np.ndarray) -> np.ndarray:
+    """``max |a[n]|`` per image, (N,) (NaN where the image has a NaN). Whole-image ``max`` and
+    ``min`` are contiguous reductions, several times faster than per-pixel ones over channels."""
+    flat = a.reshape(a.shape[0], -1)
+    return np.maximum(flat.max(axis=1), -flat.min(axis=1))
+
+
+def pixel_support(a: np.ndarray) -> np.ndarray:
+    """(N, H, W): whether pixel ``a[n, h, w, :]`` has a non-zero channel (``a`` finite)."""
+    return (a != 0).any(axis=3)
 
 
 def _taps(k: int, s: int, d: int, out: int) -> list[slice]:
@@ -238,8 +245,7 @@ def forward(
     to the direct path: a transform would spread one NaN over two whole images)."""
     n, h, wd, c = x.shape
     kh, kw, _, o = w.shape
-    pix = pixel_amax(x)
-    amax = pix.reshape(n, -1).max(axis=1)
+    amax = image_amax(x)
     wmax = np.max(np.abs(w))
     if not (np.isfinite(amax).all() and np.isfinite(wmax)):
         return None
@@ -285,7 +291,7 @@ def forward(
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
     # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
     # (the image's own and its partner's) there: restore the zeros.
-    live = reads_nonzero(pix > 0, (kh, kw), strides, dilations, plan)
+    live = reads_nonzero(pixel_support(x), (kh, kw), strides, dilations, plan)
     y[~live] = 0
     return y, Spectra(spec, kspec, scale, wscale, axes, strides, dilations, plan)
 
@@ -317,8 +323,7 @@ def backward(
     dt = dy.dtype
     cdt = ah.fx.dtype
     m = (n + 1) // 2
-    pix = pixel_amax(dy)
-    amax = pix.reshape(n, -1).max(axis=1)
+    amax = image_amax(dy)
     if not np.isfinite(amax).all():
         return None
     # dw = sum_n x_n * dy_n and the spectrum holds x_n / scale_n: dy_n is packed times scale_n
@@ -367,6 +372,8 @@ def backward(
             _unpack(z, back, m0, m1, dx, swap=True)
 
     parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
-    live = reached_by_nonzero(pix > 0, (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd))
+    live = reached_by_nonzero(
+        pixel_support(dy), (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd)
+    )
     dx[~live] = 0  # input pixels no non-zero dy reaches: exactly 0, as direct
     return dx, dw
