@@ -165,6 +165,14 @@ def reached_by_nonzero(
     return out[:, t : t + h, left : left + w]
 
 
+#: Columns per work item of the kernel transforms (fixed, so the bits do not depend on threads).
+_COLUMN_BLOCK = 256
+
+
+def _column_blocks(cols: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + _COLUMN_BLOCK, cols)) for lo in range(0, cols, _COLUMN_BLOCK)]
+
+
 def _chunks(pairs: int, per_pair: int) -> list[tuple[int, int]]:
     step = max(1, min(_CHUNK_BYTES // max(per_pair, 1), -(-pairs // 8)))
     return [(lo, min(lo + step, pairs)) for lo in range(0, pairs, step)]
@@ -231,7 +239,17 @@ def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np
     ah, aw = axes
     kmat = (ah.kf[:, None, :, None] * aw.kf[None, :, None, :]).reshape(ah.L * aw.L, kh * kw)
     wc = (w / wscale).reshape(kh * kw, c * o).astype(kmat.dtype)
-    return np.matmul(kmat, wc).reshape(ah.L, aw.L, c, o)
+    out = np.empty((ah.L * aw.L, c * o), kmat.dtype)
+    blocks = _column_blocks(c * o)
+
+    def run(lo: int, hi: int) -> None:
+        for c0, c1 in blocks[lo:hi]:
+            np.matmul(kmat, wc[:, c0:c1], out=out[:, c0:c1])
+
+    # Single-threaded GEMMs over blocks, like every other GEMM here: a multithreaded BLAS call
+    # on a shared machine can stall on a busy core.
+    parallel_gemm_for(run, len(blocks), min_chunk=1)
+    return out.reshape(ah.L, aw.L, c, o)
 
 
 def forward(
@@ -351,9 +369,17 @@ def backward(
     # dw: P[f] = X[f]^T G[f] (C, O), then the inverse at the kernel taps; Im is dw's sum.
     p = np.empty((ah.L, aw.L, c, o), cdt)
     _per_frequency(sp.spec, streams[0][1], p, transpose_a=True)
-    r = np.empty((kh, kw, c * o), cdt)
-    _inverse_2d(ah.iw, aw.iw, p.reshape(ah.L, aw.L, c * o), r)
-    dw = np.ascontiguousarray(r.imag).reshape(kh, kw, c, o)
+    dw = np.empty((kh, kw, c * o), dt)
+    blocks = _column_blocks(c * o)
+
+    def transform_dw(lo: int, hi: int) -> None:
+        for c0, c1 in blocks[lo:hi]:
+            r = np.empty((kh, kw, c1 - c0), cdt)
+            _inverse_2d(ah.iw, aw.iw, p.reshape(ah.L, aw.L, c * o)[:, :, c0:c1], r)
+            dw[:, :, c0:c1] = r.imag
+
+    parallel_gemm_for(transform_dw, len(blocks), min_chunk=1)
+    dw = dw.reshape(kh, kw, c, o)
     if not need_dx:
         return None, dw
     # dx: DX[f] = G[f] K[f]^T (M, C), then the inverse at the input rows (pairs swapped).
