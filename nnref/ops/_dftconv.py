@@ -121,8 +121,14 @@ def image_amax(a: np.ndarray) -> np.ndarray:
 
 
 def pixel_support(a: np.ndarray) -> np.ndarray:
-    """(N, H, W): whether pixel ``a[n, h, w, :]`` has a non-zero channel (``a`` finite)."""
-    return (a != 0).any(axis=3)
+    """(N, H, W): whether pixel ``a[n, h, w, :]`` has a non-zero channel (``a`` finite).
+
+    ``+0`` and ``-0`` are the only floats with no bit set but the sign: OR the channels' bit
+    patterns and drop the sign, without the full-size boolean temporary of ``a != 0`` (whose
+    fresh pages cost more than the comparison)."""
+    bits = np.dtype(f"u{a.itemsize}")
+    sign = bits.type(1 << (8 * a.itemsize - 1))
+    return (np.bitwise_or.reduce(a.view(bits), axis=3) & ~sign) != 0
 
 
 def _taps(k: int, s: int, d: int, out: int) -> list[slice]:
@@ -330,6 +336,29 @@ def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a
     parallel_gemm_for(run, f, min_chunk=16)
 
 
+def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -> np.ndarray:
+    """``dw``: ``P[f] = X[f]^T G[f]`` (C, O), then the inverse at the kernel taps; Im is dw's
+    sum. A function of its own so that ``P`` is freed before ``dx``'s buffers are taken (a
+    lower peak leaves fewer fresh pages to fault in)."""
+    ah, aw = sp.axes
+    _, _, _, c = sp.spec.shape
+    o = g.shape[3]
+    p = np.empty((ah.L, aw.L, c, o), sp.spec.dtype)
+    _per_frequency(sp.spec, g, p, transpose_a=True)
+    pf = p.reshape(ah.L, aw.L, c * o)
+    dw = np.empty((*k, c * o), dt)
+    blocks = _column_blocks(c * o)
+
+    def run(lo: int, hi: int) -> None:
+        for c0, c1 in blocks[lo:hi]:
+            r = np.empty((*k, c1 - c0), p.dtype)
+            _inverse_2d(ah.iw, aw.iw, pf[:, :, c0:c1], r)
+            dw[:, :, c0:c1] = r.imag
+
+    parallel_gemm_for(run, len(blocks), min_chunk=1)
+    return dw.reshape(*k, c, o)
+
+
 def backward(
     x_shape: tuple[int, ...], sp: Spectra, dy: np.ndarray, need_dx: bool
 ) -> tuple[np.ndarray | None, np.ndarray] | None:
@@ -366,25 +395,14 @@ def backward(
                 _forward_2d(ah.fg, aw.fg, z.reshape(oh, ow, -1), out)
 
     parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
-    # dw: P[f] = X[f]^T G[f] (C, O), then the inverse at the kernel taps; Im is dw's sum.
-    p = np.empty((ah.L, aw.L, c, o), cdt)
-    _per_frequency(sp.spec, streams[0][1], p, transpose_a=True)
-    dw = np.empty((kh, kw, c * o), dt)
-    blocks = _column_blocks(c * o)
-
-    def transform_dw(lo: int, hi: int) -> None:
-        for c0, c1 in blocks[lo:hi]:
-            r = np.empty((kh, kw, c1 - c0), cdt)
-            _inverse_2d(ah.iw, aw.iw, p.reshape(ah.L, aw.L, c * o)[:, :, c0:c1], r)
-            dw[:, :, c0:c1] = r.imag
-
-    parallel_gemm_for(transform_dw, len(blocks), min_chunk=1)
-    dw = dw.reshape(kh, kw, c, o)
+    dw = _filter_grad(sp, streams[0][1], (kh, kw), dt)
     if not need_dx:
         return None, dw
+    g = streams[-1][1]
+    streams.clear()  # dw's own transform of dy, if separate, is dead: free it before dx's buffers
     # dx: DX[f] = G[f] K[f]^T (M, C), then the inverse at the input rows (pairs swapped).
     dxs = np.empty((ah.L, aw.L, m, c), cdt)
-    _per_frequency(streams[-1][1], sp.kspec.transpose(0, 1, 3, 2), dxs)
+    _per_frequency(g, sp.kspec.transpose(0, 1, 3, 2), dxs)
     back = own.astype(np.float64) if own is not None else 1 / sp.scale.astype(np.float64)
     back = (back * np.float64(sp.wscale)).astype(dt)
     dx = np.empty(x_shape, dt)
