@@ -241,16 +241,18 @@ class Spectra(NamedTuple):
 
 
 def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np.ndarray:
+    """``K[p, q] = sum_{a, b} kf_h[p, a] kf_w[q, b] w[a, b] / wscale``, one axis at a time (a
+    quarter of the FLOPs of one GEMM by the ``(Lh Lw, KH KW)`` Kronecker matrix)."""
     kh, kw, c, o = w.shape
     ah, aw = axes
-    kmat = (ah.kf[:, None, :, None] * aw.kf[None, :, None, :]).reshape(ah.L * aw.L, kh * kw)
-    wc = (w / wscale).reshape(kh * kw, c * o).astype(kmat.dtype)
-    out = np.empty((ah.L * aw.L, c * o), kmat.dtype)
+    wf = w.reshape(kh, kw, c * o)
+    out = np.empty((ah.L, aw.L, c * o), ah.kf.dtype)
     blocks = _column_blocks(c * o)
 
     def run(lo: int, hi: int) -> None:
         for c0, c1 in blocks[lo:hi]:
-            np.matmul(kmat, wc[:, c0:c1], out=out[:, c0:c1])
+            block = (wf[:, :, c0:c1] / wscale).astype(out.dtype)
+            _forward_2d(ah.kf, aw.kf, block, out[:, :, c0:c1])
 
     # Single-threaded GEMMs over blocks, like every other GEMM here: a multithreaded BLAS call
     # on a shared machine can stall on a busy core.
