@@ -113,9 +113,22 @@ def pow2_scales(amax: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ldexp(1.0, e).astype(dtype)
 
 
-def pixel_amax(a: np.ndarray) -> np.ndarray:
-    """``max |a[n, h, w, :]|`` per pixel, (N, H, W) (NaN where a channel is NaN)."""
-    return np.maximum(a.max(axis=3), -a.min(axis=3))
+def image_amax(a: np.ndarray) -> np.ndarray:
+    """``max |a[n]|`` per image, (N,) (NaN where the image has a NaN). Whole-image ``max`` and
+    ``min`` are contiguous reductions, several times faster than per-pixel ones over channels."""
+    flat = a.reshape(a.shape[0], -1)
+    return np.maximum(flat.max(axis=1), -flat.min(axis=1))
+
+
+def pixel_support(a: np.ndarray) -> np.ndarray:
+    """(N, H, W): whether pixel ``a[n, h, w, :]`` has a non-zero channel (``a`` finite).
+
+    ``+0`` and ``-0`` are the only floats with no bit set but the sign: OR the channels' bit
+    patterns and drop the sign, without the full-size boolean temporary of ``a != 0`` (whose
+    fresh pages cost more than the comparison)."""
+    bits = np.dtype(f"u{a.itemsize}")
+    sign = bits.type(1 << (8 * a.itemsize - 1))
+    return (np.bitwise_or.reduce(a.view(bits), axis=3) & ~sign) != 0
 
 
 def _taps(k: int, s: int, d: int, out: int) -> list[slice]:
@@ -156,6 +169,14 @@ def reached_by_nonzero(
     for si in _taps(k[0], s[0], d[0], oh):
         out[:, si, :] |= cols
     return out[:, t : t + h, left : left + w]
+
+
+#: Columns per work item of the kernel transforms (fixed, so the bits do not depend on threads).
+_COLUMN_BLOCK = 256
+
+
+def _column_blocks(cols: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + _COLUMN_BLOCK, cols)) for lo in range(0, cols, _COLUMN_BLOCK)]
 
 
 def _chunks(pairs: int, per_pair: int) -> list[tuple[int, int]]:
@@ -220,11 +241,23 @@ class Spectra(NamedTuple):
 
 
 def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np.ndarray:
+    """``K[p, q] = sum_{a, b} kf_h[p, a] kf_w[q, b] w[a, b] / wscale``, one axis at a time (a
+    quarter of the FLOPs of one GEMM by the ``(Lh Lw, KH KW)`` Kronecker matrix)."""
     kh, kw, c, o = w.shape
     ah, aw = axes
-    kmat = (ah.kf[:, None, :, None] * aw.kf[None, :, None, :]).reshape(ah.L * aw.L, kh * kw)
-    wc = (w / wscale).reshape(kh * kw, c * o).astype(kmat.dtype)
-    return np.matmul(kmat, wc).reshape(ah.L, aw.L, c, o)
+    wf = w.reshape(kh, kw, c * o)
+    out = np.empty((ah.L, aw.L, c * o), ah.kf.dtype)
+    blocks = _column_blocks(c * o)
+
+    def run(lo: int, hi: int) -> None:
+        for c0, c1 in blocks[lo:hi]:
+            block = (wf[:, :, c0:c1] / wscale).astype(out.dtype)
+            _forward_2d(ah.kf, aw.kf, block, out[:, :, c0:c1])
+
+    # Single-threaded GEMMs over blocks, like every other GEMM here: a multithreaded BLAS call
+    # on a shared machine can stall on a busy core.
+    parallel_gemm_for(run, len(blocks), min_chunk=1)
+    return out.reshape(ah.L, aw.L, c, o)
 
 
 def forward(
@@ -238,8 +271,7 @@ def forward(
     to the direct path: a transform would spread one NaN over two whole images)."""
     n, h, wd, c = x.shape
     kh, kw, _, o = w.shape
-    pix = pixel_amax(x)
-    amax = pix.reshape(n, -1).max(axis=1)
+    amax = image_amax(x)
     wmax = np.max(np.abs(w))
     if not (np.isfinite(amax).all() and np.isfinite(wmax)):
         return None
@@ -285,7 +317,7 @@ def forward(
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
     # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
     # (the image's own and its partner's) there: restore the zeros.
-    live = reads_nonzero(pix > 0, (kh, kw), strides, dilations, plan)
+    live = reads_nonzero(pixel_support(x), (kh, kw), strides, dilations, plan)
     y[~live] = 0
     return y, Spectra(spec, kspec, scale, wscale, axes, strides, dilations, plan)
 
@@ -306,6 +338,29 @@ def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a
     parallel_gemm_for(run, f, min_chunk=16)
 
 
+def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -> np.ndarray:
+    """``dw``: ``P[f] = X[f]^T G[f]`` (C, O), then the inverse at the kernel taps; Im is dw's
+    sum. A function of its own so that ``P`` is freed before ``dx``'s buffers are taken (a
+    lower peak leaves fewer fresh pages to fault in)."""
+    ah, aw = sp.axes
+    _, _, _, c = sp.spec.shape
+    o = g.shape[3]
+    p = np.empty((ah.L, aw.L, c, o), sp.spec.dtype)
+    _per_frequency(sp.spec, g, p, transpose_a=True)
+    pf = p.reshape(ah.L, aw.L, c * o)
+    dw = np.empty((*k, c * o), dt)
+    blocks = _column_blocks(c * o)
+
+    def run(lo: int, hi: int) -> None:
+        for c0, c1 in blocks[lo:hi]:
+            r = np.empty((*k, c1 - c0), p.dtype)
+            _inverse_2d(ah.iw, aw.iw, pf[:, :, c0:c1], r)
+            dw[:, :, c0:c1] = r.imag
+
+    parallel_gemm_for(run, len(blocks), min_chunk=1)
+    return dw.reshape(*k, c, o)
+
+
 def backward(
     x_shape: tuple[int, ...], sp: Spectra, dy: np.ndarray, need_dx: bool
 ) -> tuple[np.ndarray | None, np.ndarray] | None:
@@ -317,8 +372,7 @@ def backward(
     dt = dy.dtype
     cdt = ah.fx.dtype
     m = (n + 1) // 2
-    pix = pixel_amax(dy)
-    amax = pix.reshape(n, -1).max(axis=1)
+    amax = image_amax(dy)
     if not np.isfinite(amax).all():
         return None
     # dw = sum_n x_n * dy_n and the spectrum holds x_n / scale_n: dy_n is packed times scale_n
@@ -343,17 +397,14 @@ def backward(
                 _forward_2d(ah.fg, aw.fg, z.reshape(oh, ow, -1), out)
 
     parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
-    # dw: P[f] = X[f]^T G[f] (C, O), then the inverse at the kernel taps; Im is dw's sum.
-    p = np.empty((ah.L, aw.L, c, o), cdt)
-    _per_frequency(sp.spec, streams[0][1], p, transpose_a=True)
-    r = np.empty((kh, kw, c * o), cdt)
-    _inverse_2d(ah.iw, aw.iw, p.reshape(ah.L, aw.L, c * o), r)
-    dw = np.ascontiguousarray(r.imag).reshape(kh, kw, c, o)
+    dw = _filter_grad(sp, streams[0][1], (kh, kw), dt)
     if not need_dx:
         return None, dw
+    g = streams[-1][1]
+    streams.clear()  # dw's own transform of dy, if separate, is dead: free it before dx's buffers
     # dx: DX[f] = G[f] K[f]^T (M, C), then the inverse at the input rows (pairs swapped).
     dxs = np.empty((ah.L, aw.L, m, c), cdt)
-    _per_frequency(streams[-1][1], sp.kspec.transpose(0, 1, 3, 2), dxs)
+    _per_frequency(g, sp.kspec.transpose(0, 1, 3, 2), dxs)
     back = own.astype(np.float64) if own is not None else 1 / sp.scale.astype(np.float64)
     back = (back * np.float64(sp.wscale)).astype(dt)
     dx = np.empty(x_shape, dt)
@@ -367,6 +418,8 @@ def backward(
             _unpack(z, back, m0, m1, dx, swap=True)
 
     parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
-    live = reached_by_nonzero(pix > 0, (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd))
+    live = reached_by_nonzero(
+        pixel_support(dy), (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd)
+    )
     dx[~live] = 0  # input pixels no non-zero dy reaches: exactly 0, as direct
     return dx, dw

@@ -361,7 +361,7 @@ def conv2d_fwd(
     ``Lh*Lw / (H*W)`` times its tensor (complex, two images per entry), ``L = H + max(pads)``
     for SAME, plus about 1 MB of transform temporaries per thread. Measured (tracemalloc) for
     the seed CNN's conv2, 128x14x14x32 -> 64, L = 16, float32: forward peak 23 MB (y 6.1 MB,
-    residual spectra 8 MB; direct: 10 MB), backward peak 20 MB, 28 MB when ``dy`` needs its
+    residual spectra 8 MB; direct: 10 MB), backward peak 16 MB, 20 MB when ``dy`` needs its
     second transform (direct: 9 MB); float64 twice that.
 
     See Also
