@@ -78,7 +78,7 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
     # caller empties before returning: a cancelled or finishing worker's queued item is dropped
     # in the worker thread later, and holding ``fn`` there would free the caller's arrays at
     # random times: malloc then trimmed and refilled its heap, and the 784-512-10 dense step
-    # page-faulted 30-140 times a step on average (up to ~1500 in one Adam update; ~2.3 us
+    # page-faulted 20-140 times a step on average (up to ~1500 in one Adam update; ~2.3 us
     # each on this VM).
     job = [fn]
 
