@@ -75,13 +75,18 @@ def _zeros(params: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 #: Fewest elements worth a thread. A hand-off costs tens of microseconds on an idle machine and
-#: milliseconds on a busy one (a preempted worker can hold the GIL): the 784x512 model's 400 Ki
-#: element Adam update took 0.48-0.55 ms on two threads against 0.73-0.76 ms on one (others
-#: using ~1.4 cores); the 136 Ki element update of 784-128-256-10 was slower on two (fastest of
-#: 400: 0.28 against 0.26 ms, a busy machine), so it stays in one thread. (Cache-sized blocks
-#: within a range measured slower: at 16 Ki elements the ~1 us per ufunc call outweighed the
-#: cache.)
-_MIN_CHUNK = 1 << 17
+#: milliseconds on a busy one (a preempted worker can hold the GIL). The 784x512 model's 400 Ki
+#: element update measured 0.48-0.55 ms on two threads against 0.73-0.76 ms on one standalone
+#: (others using ~1.4 cores), but inside the composed 784-512-10 step (20-30 alternating 20-step
+#: calls, idle machine) the step took 3.22-3.64 ms with the update on two threads against
+#: 2.68-2.81 ms on one; not because of OpenBLAS' worker spinning after the gradient GEMM: with
+#: OPENBLAS_THREAD_TIMEOUT=4 (no spin) it was 3.64-4.04 against 2.75-3.06 ms. So updates stay in
+#: one thread below 1 Mi elements; at 1 Mi and 4 Mi (after a GEMM, others using ~1.1 cores) two
+#: threads were faster (2.2 against 2.9 ms, 11.2 against 12.1 ms).
+#: (Cache-sized blocks within a range measured slower: standalone at 16 Ki elements the ~1 us
+#: per ufunc call outweighed the cache, fastest 0.71 against 0.56 ms at 400 Ki elements; inside
+#: the step, 16 Ki and 32 Ki blocks were slower, 64 Ki and 128 Ki no faster.)
+_MIN_CHUNK = 1 << 19
 
 Kernel = Callable[..., None]
 

@@ -157,3 +157,32 @@ def test_the_caller_takes_the_ranges_of_workers_that_have_not_started(
         release.set()
         for b in blockers:
             b.result()
+
+
+def test_a_queued_worker_item_does_not_keep_the_work_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancelled item waits in the pool's queue until a worker drops it: were ``fn`` reachable
+    from it, the arrays ``fn`` holds would be freed later in a worker thread, at random times
+    (in the dense step, malloc then trimmed its heap and the next step page-faulted)."""
+    import weakref
+
+    from nnref import _threads
+
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    pool = _threads._pool(1)
+    release = threading.Event()
+    blockers = [pool.submit(release.wait) for _ in range(pool._max_workers)]  # all busy
+    try:
+        data = np.zeros(400)
+        ref = weakref.ref(data)
+
+        def fn(lo: int, hi: int, data: np.ndarray = data) -> None:
+            data[lo:hi] += 1
+
+        parallel_for(fn, 400, min_chunk=1)
+        assert (data == 1).all()
+        del fn, data
+        assert ref() is None
+    finally:
+        release.set()
+        for b in blockers:
+            b.result()
