@@ -67,7 +67,7 @@ class Conv2DDFTResiduals(NamedTuple):
     strides: tuple[int, int]
     dilations: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
-    spectra: _dftconv.Spectra  # the input's and the kernel's spectra, per-image scales
+    spectra: _dftconv.Spectra  # the input's spectrum, per-image scales
 
 
 def _check_algorithm(op: str, algorithm: Any) -> str:
@@ -399,7 +399,7 @@ def _empty_output(res: Conv2DResiduals) -> bool:
 def _dft_bwd(
     res: Conv2DDFTResiduals, dy: np.ndarray, need_dx: bool
 ) -> tuple[np.ndarray | None, np.ndarray]:
-    out = _dftconv.backward(res.x.shape, res.spectra, dy, need_dx)
+    out = _dftconv.backward(res.x.shape, res.w, res.spectra, dy, need_dx)
     if out is not None:
         return out
     direct = Conv2DResiduals(*res[:5])  # dy holds NaN or inf: keep it local
