@@ -37,7 +37,9 @@ of MB per step and trims it back). Each calling thread has its own workspace
 is taken out of it while in use and put back when the call no longer reads it, so two user
 threads never share one and a re-entrant call finds the slot empty and allocates afresh. One
 buffer per role, the last shape's: per calling thread, at most the temporaries of the last
-call's shapes (seed CNN conv2 float32: 8 + 8 + 8 + 4 + 4 + 4 MB = 36 MB at most, ``_ROLES``).
+call's shapes, four complex buffers (``_ROLES``): two of ``(Lh, Lw, ceil(N/2), O)``, one of
+``(Lh, Lw, C, O)`` and one of ``(Lh, Lw, ceil(N/2), C)``; the seed CNN's conv2 in float32:
+8 + 8 + 4 + 4 MiB = 24 MiB per calling thread (16 MiB until ``dy`` needs a second transform).
 Nothing a caller receives (``y``, ``dx``, ``dw``, the residual spectrum) is in the workspace.
 :func:`clear_workspace` releases the calling thread's buffers.
 
@@ -70,8 +72,11 @@ _SHARE_RATIO = {np.dtype(np.float32): 8.0, np.dtype(np.float64): 128.0}
 _MAX_EXP = {np.dtype(np.float32): 60, np.dtype(np.float64): 500}
 
 
-#: The workspace's roles, one buffer each (module docstring).
-_ROLES = ("kspec", "ys", "dyspec", "dyspec_own", "wprod", "dxspec")
+#: The workspace's roles, one buffer each, named by the shape they hold (module docstring):
+#: ``(Lh, Lw, C, O)`` the kernel spectrum, then backward's per-frequency products ``X^T G``;
+#: ``(Lh, Lw, M, O)`` the output spectrum, then ``dy``'s (``_2``: its second transform);
+#: ``(Lh, Lw, M, C)`` ``dx``'s spectrum. A role serves several phases, never two at once.
+_ROLES = ("per_channel", "per_image", "per_image_2", "per_input")
 _WORKSPACE = threading.local()
 
 
@@ -288,13 +293,13 @@ class Spectra(NamedTuple):
 def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np.ndarray:
     """``K[p, q] = sum_{a, b} kf_h[p, a] kf_w[q, b] w[a, b] / wscale``, one axis at a time (a
     quarter of the FLOPs of one GEMM by the ``(Lh Lw, KH KW)`` Kronecker matrix), in the
-    workspace's ``"kspec"`` buffer (the caller gives it back). Not kept as a residual: backward
-    recomputes it from ``w`` (same bits; a fraction of a millisecond) instead of every forward
-    handing the caller a fresh multi-megabyte array."""
+    workspace's ``"per_channel"`` buffer (the caller gives it back). Not kept as a residual:
+    backward recomputes it from ``w`` (same bits; ~0.6 ms for the seed CNN's conv2) instead of
+    every forward handing the caller a fresh multi-megabyte array."""
     kh, kw, c, o = w.shape
     ah, aw = axes
     wf = w.reshape(kh, kw, c * o)
-    kspec = _take("kspec", (ah.L, aw.L, c, o), ah.kf.dtype)
+    kspec = _take("per_channel", (ah.L, aw.L, c, o), ah.kf.dtype)
     out = kspec.reshape(ah.L, aw.L, c * o)
     blocks = _column_blocks(c * o)
 
@@ -338,7 +343,7 @@ def forward(
     inv = (1 / scale.astype(np.float64)).astype(dt)
     spec = np.empty((ah.L, aw.L, m, c), cdt)
     kspec = _kernel_spectrum(w, axes, wscale)
-    ys = _take("ys", (ah.L, aw.L, m, o), cdt)
+    ys = _take("per_image", (ah.L, aw.L, m, o), cdt)
     y = np.empty((n, oh, ow, o), dt)
     yscale = scale * wscale
     chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
@@ -353,7 +358,7 @@ def forward(
 
     parallel_gemm_for(transform_in, len(chunks), min_chunk=1)
     _per_frequency(spec, kspec, ys)
-    _give("kspec", kspec)
+    _give("per_channel", kspec)
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
 
     def transform_out(a: int, b: int) -> None:
@@ -365,7 +370,7 @@ def forward(
             _unpack(z, yscale, m0, m1, y, swap=False)
 
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
-    _give("ys", ys)
+    _give("per_image", ys)
     # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
     # (the image's own and its partner's) there: restore the zeros.
     live = reads_nonzero(pixel_support(x), (kh, kw), strides, dilations, plan)
@@ -395,7 +400,7 @@ def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -
     ah, aw = sp.axes
     _, _, _, c = sp.spec.shape
     o = g.shape[3]
-    p = _take("wprod", (ah.L, aw.L, c, o), sp.spec.dtype)
+    p = _take("per_channel", (ah.L, aw.L, c, o), sp.spec.dtype)
     _per_frequency(sp.spec, g, p, transpose_a=True)
     pf = p.reshape(ah.L, aw.L, c * o)
     dw = np.empty((*k, c * o), dt)
@@ -408,7 +413,7 @@ def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -
             dw[:, :, c0:c1] = r.imag
 
     parallel_gemm_for(run, len(blocks), min_chunk=1)
-    _give("wprod", p)
+    _give("per_channel", p)
     return dw.reshape(*k, c, o)
 
 
@@ -435,9 +440,9 @@ def backward(
         a, b = weight[0 : 2 * (n // 2) : 2], weight[1::2]
         if not np.all(np.maximum(a, b) <= _SHARE_RATIO[dt] * np.minimum(a, b)):
             own = pow2_scales(amax, dt)
-    streams = [(sp.scale, _take("dyspec", (ah.L, aw.L, m, o), cdt))]
+    streams = [(sp.scale, _take("per_image", (ah.L, aw.L, m, o), cdt))]
     if own is not None:
-        own_g = _take("dyspec_own", (ah.L, aw.L, m, o), cdt)
+        own_g = _take("per_image_2", (ah.L, aw.L, m, o), cdt)
         streams.append(((1 / own.astype(np.float64)).astype(dt), own_g))
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
 
@@ -452,17 +457,17 @@ def backward(
     parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
     dw = _filter_grad(sp, streams[0][1], (kh, kw), dt)
     if not need_dx:
-        _give("dyspec", streams[0][1])
+        _give("per_image", streams[0][1])
         return None, dw
     g = streams[-1][1]
     # dx: DX[f] = G[f] K[f]^T (M, C), then the inverse at the input rows (pairs swapped).
     kspec = _kernel_spectrum(w, sp.axes, sp.wscale)
-    dxs = _take("dxspec", (ah.L, aw.L, m, c), cdt)
+    dxs = _take("per_input", (ah.L, aw.L, m, c), cdt)
     _per_frequency(g, kspec.transpose(0, 1, 3, 2), dxs)
-    _give("kspec", kspec)
-    _give("dyspec", streams[0][1])
+    _give("per_channel", kspec)
+    _give("per_image", streams[0][1])
     if own is not None:
-        _give("dyspec_own", g)
+        _give("per_image_2", g)
     back = own.astype(np.float64) if own is not None else 1 / sp.scale.astype(np.float64)
     back = (back * np.float64(sp.wscale)).astype(dt)
     dx = np.empty(x_shape, dt)
@@ -476,7 +481,7 @@ def backward(
             _unpack(z, back, m0, m1, dx, swap=True)
 
     parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
-    _give("dxspec", dxs)
+    _give("per_input", dxs)
     live = reached_by_nonzero(
         pixel_support(dy), (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd)
     )
