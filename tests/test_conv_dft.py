@@ -432,3 +432,26 @@ def test_workspace_is_bounded_after_many_shapes(rng) -> None:
     assert roles == set(_dftconv._ROLES)
     _dftconv.clear_workspace()
     assert _dftconv.workspace_nbytes() == 0
+
+
+def test_workspace_reentrant_call_gets_its_own_buffers(rng, monkeypatch) -> None:
+    """A call made while another holds the workspace's buffers (here from inside its
+    per-frequency GEMMs, as a callback or signal handler could) finds the slots empty and
+    allocates afresh: both give the bits of sequential calls."""
+    a = [rng.standard_normal(s) for s in ((4, 7, 7, 3), (3, 3, 3, 5), (4, 7, 7, 5))]
+    b = [rng.standard_normal(v.shape) for v in a]
+    want_a, want_b = _step(*a, padding="SAME"), _step(*b, padding="SAME")
+    nested = []
+    inner = _dftconv._per_frequency
+
+    def reenter(*args, **kw):
+        if not nested:
+            nested.append(None)
+            nested.append(_step(*b, padding="SAME"))
+        return inner(*args, **kw)
+
+    monkeypatch.setattr(_dftconv, "_per_frequency", reenter)
+    got_a = _step(*a, padding="SAME")
+    for got, want in ((got_a, want_a), (nested[1], want_b)):
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
