@@ -335,3 +335,123 @@ def test_read_only_and_strided_inputs(rng) -> None:
     np.testing.assert_array_equal(y, yc)
     for a, b in zip(nnref.conv2d_bwd(res, dy), nnref.conv2d_bwd(resc, dy.copy()), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------- workspace (internal buffers)
+
+
+def _step(x, k, dy, **static):
+    y, res = nnref.conv2d_fwd(x, k, algorithm="dft", **static)
+    return (y, *nnref.conv2d_bwd(res, dy), nnref.conv2d_bwd_filter(res, dy))
+
+
+def test_workspace_leaks_no_stale_data_and_never_writes_returned_arrays(rng) -> None:
+    """Repeated calls of one shape reuse the internal buffers: each result equals a first call
+    on an empty workspace (nothing of the previous inputs leaks in), and arrays already returned,
+    the residual spectrum included, stay untouched by later calls."""
+    shape = {"x": (6, 9, 9, 4), "k": (3, 3, 4, 5), "dy": (6, 9, 9, 5)}
+    draws = [
+        {
+            n: rng.standard_normal(s) * 2.0 ** rng.integers(-4, 4, (s[0], 1, 1, 1))
+            for n, s in shape.items()
+        }
+        for _ in range(3)
+    ]
+    draws[1]["x"][:, :4] = 0  # exact-zero windows in one call, none in the others
+    fresh = []
+    for d in draws:
+        _dftconv.clear_workspace()
+        fresh.append(_step(d["x"], d["k"], d["dy"], padding="SAME"))
+    _dftconv.clear_workspace()
+    kept, specs = [], []
+    for d in draws:
+        _, res = nnref.conv2d_fwd(d["x"], d["k"], padding="SAME", algorithm="dft")
+        specs.append((res.spectra.spec, res.spectra.spec.copy()))
+        out = _step(d["x"], d["k"], d["dy"], padding="SAME")
+        kept.append((out, [a.copy() for a in out]))
+        nnref.conv2d_bwd(res, d["dy"])
+    for (out, snap), ref in zip(kept, fresh, strict=True):
+        for a, s, r in zip(out, snap, ref, strict=True):
+            np.testing.assert_array_equal(a, s)  # not written by a later call
+            np.testing.assert_array_equal(a, r)  # no stale data from an earlier call
+    for spec, snap in specs:
+        np.testing.assert_array_equal(spec, snap)
+
+
+def test_workspace_is_per_thread_and_concurrent_calls_give_sequential_bits(rng) -> None:
+    """Two Python threads calling the dft conv at once (same shapes, so the same workspace
+    roles) get the bits of sequential calls: each thread has its own buffers."""
+    import threading
+
+    inputs = [
+        (
+            rng.standard_normal((8, 12, 12, 6)),
+            rng.standard_normal((3, 3, 6, 8)),
+            rng.standard_normal((8, 12, 12, 8)),
+        )
+        for _ in range(2)
+    ]
+    want = [_step(*a, padding="SAME") for a in inputs]
+    got: list[list] = [[], []]
+    start = threading.Barrier(2)
+
+    def worker(i: int) -> None:
+        start.wait()
+        for _ in range(5):
+            got[i].append(_step(*inputs[i], padding="SAME"))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(2):
+        assert len(got[i]) == 5
+        for out in got[i]:
+            for a, b in zip(out, want[i], strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_workspace_is_bounded_after_many_shapes(rng) -> None:
+    """One buffer per role, the last shape's: after calls of many shapes the workspace holds
+    no more than one call of the last shape needs, and clear_workspace empties it."""
+    _dftconv.clear_workspace()
+    for hw in range(5, 17):
+        x = rng.standard_normal((4, hw, hw, 3)).astype(np.float32)
+        k = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+        dy = rng.standard_normal((4, hw, hw, 4)).astype(np.float32)
+        dy[1] *= 1e4  # pairs of very different dy scales: dx's own transform of dy too
+        _step(x, k, dy, padding="SAME")
+    roles = set(_dftconv._WORKSPACE.slots)
+    assert roles <= set(_dftconv._ROLES)
+    lh = lw = 16 + 1  # SAME 3x3 on 16: L = 16 + 1
+    m = 2  # image pairs
+    c8 = np.dtype(np.complex64).itemsize
+    bound = (2 * lh * lw * m * 4 + lh * lw * 3 * 4 + lh * lw * m * 3) * c8
+    assert _dftconv.workspace_nbytes() == bound
+    assert roles == set(_dftconv._ROLES)
+    _dftconv.clear_workspace()
+    assert _dftconv.workspace_nbytes() == 0
+
+
+def test_workspace_reentrant_call_gets_its_own_buffers(rng, monkeypatch) -> None:
+    """A call made while another holds the workspace's buffers (here from inside its
+    per-frequency GEMMs, as a callback or signal handler could) finds the slots empty and
+    allocates afresh: both give the bits of sequential calls."""
+    a = [rng.standard_normal(s) for s in ((4, 7, 7, 3), (3, 3, 3, 5), (4, 7, 7, 5))]
+    b = [rng.standard_normal(v.shape) for v in a]
+    want_a, want_b = _step(*a, padding="SAME"), _step(*b, padding="SAME")
+    nested = []
+    inner = _dftconv._per_frequency
+
+    def reenter(*args, **kw):
+        if not nested:
+            nested.append(None)
+            nested.append(_step(*b, padding="SAME"))
+        return inner(*args, **kw)
+
+    monkeypatch.setattr(_dftconv, "_per_frequency", reenter)
+    got_a = _step(*a, padding="SAME")
+    for got, want in ((got_a, want_a), (nested[1], want_b)):
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)

@@ -28,6 +28,21 @@ so an image's rounding error follows its own magnitude, not its partner's; likew
 ``dx``, with a second transform of ``dy`` when the pairs' ``dx`` magnitudes differ by more than
 ``_SHARE_RATIO`` (``dw`` needs the images' true weights, ``dx`` their own scales).
 
+Workspace: the op's internal temporaries (output and ``dy`` spectra, per-frequency products,
+the kernel spectrum, ``dx``'s spectrum: buffers that never leave the op) are reused across
+calls instead of taken fresh each time: a fresh multi-megabyte buffer is fresh pages, and their
+first-write page faults cost as much as the GEMMs that fill them (glibc grows the heap by tens
+of MB per step and trims it back). Each calling thread has its own workspace
+(``threading.local``), handed to the op's worker threads by closure within one call; a buffer
+is taken out of it while in use and put back when the call no longer reads it, so two user
+threads never share one and a re-entrant call finds the slot empty and allocates afresh. One
+buffer per role, the last shape's: per calling thread, at most the temporaries of the last
+call's shapes, four complex buffers (``_ROLES``): two of ``(Lh, Lw, ceil(N/2), O)``, one of
+``(Lh, Lw, C, O)`` and one of ``(Lh, Lw, ceil(N/2), C)``; the seed CNN's conv2 in float32:
+8 + 8 + 4 + 4 MiB = 24 MiB per calling thread (16 MiB until ``dy`` needs a second transform).
+Nothing a caller receives (``y``, ``dx``, ``dw``, the residual spectrum) is in the workspace.
+:func:`clear_workspace` releases the calling thread's buffers.
+
 Exact zeros: an output whose window reads only zero pixels (an input pixel that no non-zero
 ``dy`` reaches) is set to exactly 0, as the direct sum gives; whole zero channels of ``x``,
 ``w`` or ``dy`` give exact zeros in the spectra already. Zeros by cancellation are not kept.
@@ -36,6 +51,7 @@ Exact zeros: an output whose window reads only zero pixels (an input pixel that 
 from __future__ import annotations
 
 import functools
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -54,6 +70,41 @@ _SHARE_RATIO = {np.dtype(np.float32): 8.0, np.dtype(np.float64): 128.0}
 #: Exponent range of the power-of-two scales: enough to bring any ordinary tensor to max-abs
 #: near 1 while products of two scales stay finite in the dtype.
 _MAX_EXP = {np.dtype(np.float32): 60, np.dtype(np.float64): 500}
+
+
+#: The workspace's roles, one buffer each, named by the shape they hold (module docstring):
+#: ``(Lh, Lw, C, O)`` the kernel spectrum, then backward's per-frequency products ``X^T G``;
+#: ``(Lh, Lw, M, O)`` the output spectrum, then ``dy``'s (``_2``: its second transform);
+#: ``(Lh, Lw, M, C)`` ``dx``'s spectrum. A role serves several phases, never two at once.
+_ROLES = ("per_channel", "per_image", "per_image_2", "per_input")
+_WORKSPACE = threading.local()
+
+
+def _take(role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The calling thread's ``role`` buffer if it has this shape and dtype, else a new one
+    (contents undefined, as ``np.empty``). The slot is emptied until :func:`_give`."""
+    slots = _WORKSPACE.__dict__.setdefault("slots", {})
+    buf = slots.pop(role, None)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.empty(shape, dtype)
+    return buf
+
+
+def _give(role: str, buf: np.ndarray) -> None:
+    """Return ``buf`` to the calling thread's workspace (replacing any other ``role`` buffer,
+    so that the workspace holds the last shape only). Only for buffers nothing outside the op
+    references."""
+    _WORKSPACE.__dict__.setdefault("slots", {})[role] = buf
+
+
+def clear_workspace() -> None:
+    """Release the calling thread's workspace buffers."""
+    _WORKSPACE.__dict__.pop("slots", None)
+
+
+def workspace_nbytes() -> int:
+    """Bytes held by the calling thread's workspace."""
+    return sum(b.nbytes for b in _WORKSPACE.__dict__.get("slots", {}).values())
 
 
 class AxisDFT(NamedTuple):
@@ -231,7 +282,6 @@ class Spectra(NamedTuple):
     """What the forward pass keeps for backward."""
 
     spec: np.ndarray  # (Lh, Lw, M, C): transform of the packed, per-image scaled input
-    kspec: np.ndarray  # (Lh, Lw, C, O): kernel spectrum of w / wscale
     scale: np.ndarray  # (N,): the input's per-image powers of two
     wscale: np.ndarray  # (): the kernel's power of two
     axes: tuple[AxisDFT, AxisDFT]
@@ -242,11 +292,15 @@ class Spectra(NamedTuple):
 
 def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np.ndarray:
     """``K[p, q] = sum_{a, b} kf_h[p, a] kf_w[q, b] w[a, b] / wscale``, one axis at a time (a
-    quarter of the FLOPs of one GEMM by the ``(Lh Lw, KH KW)`` Kronecker matrix)."""
+    quarter of the FLOPs of one GEMM by the ``(Lh Lw, KH KW)`` Kronecker matrix), in the
+    workspace's ``"per_channel"`` buffer (the caller gives it back). Not kept as a residual:
+    backward recomputes it from ``w`` (same bits; ~0.6 ms for the seed CNN's conv2) instead of
+    every forward handing the caller a fresh multi-megabyte array."""
     kh, kw, c, o = w.shape
     ah, aw = axes
     wf = w.reshape(kh, kw, c * o)
-    out = np.empty((ah.L, aw.L, c * o), ah.kf.dtype)
+    kspec = _take("per_channel", (ah.L, aw.L, c, o), ah.kf.dtype)
+    out = kspec.reshape(ah.L, aw.L, c * o)
     blocks = _column_blocks(c * o)
 
     def run(lo: int, hi: int) -> None:
@@ -257,7 +311,7 @@ def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np
     # Single-threaded GEMMs over blocks, like every other GEMM here: a multithreaded BLAS call
     # on a shared machine can stall on a busy core.
     parallel_gemm_for(run, len(blocks), min_chunk=1)
-    return out.reshape(ah.L, aw.L, c, o)
+    return kspec
 
 
 def forward(
@@ -289,7 +343,7 @@ def forward(
     inv = (1 / scale.astype(np.float64)).astype(dt)
     spec = np.empty((ah.L, aw.L, m, c), cdt)
     kspec = _kernel_spectrum(w, axes, wscale)
-    ys = np.empty((ah.L, aw.L, m, o), cdt)
+    ys = _take("per_image", (ah.L, aw.L, m, o), cdt)
     y = np.empty((n, oh, ow, o), dt)
     yscale = scale * wscale
     chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
@@ -304,6 +358,7 @@ def forward(
 
     parallel_gemm_for(transform_in, len(chunks), min_chunk=1)
     _per_frequency(spec, kspec, ys)
+    _give("per_channel", kspec)
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
 
     def transform_out(a: int, b: int) -> None:
@@ -315,11 +370,12 @@ def forward(
             _unpack(z, yscale, m0, m1, y, swap=False)
 
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
+    _give("per_image", ys)
     # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
     # (the image's own and its partner's) there: restore the zeros.
     live = reads_nonzero(pixel_support(x), (kh, kw), strides, dilations, plan)
     y[~live] = 0
-    return y, Spectra(spec, kspec, scale, wscale, axes, strides, dilations, plan)
+    return y, Spectra(spec, scale, wscale, axes, strides, dilations, plan)
 
 
 def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False):
@@ -340,12 +396,11 @@ def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a
 
 def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -> np.ndarray:
     """``dw``: ``P[f] = X[f]^T G[f]`` (C, O), then the inverse at the kernel taps; Im is dw's
-    sum. A function of its own so that ``P`` is freed before ``dx``'s buffers are taken (a
-    lower peak leaves fewer fresh pages to fault in)."""
+    sum. ``P`` goes back to the workspace before ``dx``'s buffers are taken."""
     ah, aw = sp.axes
     _, _, _, c = sp.spec.shape
     o = g.shape[3]
-    p = np.empty((ah.L, aw.L, c, o), sp.spec.dtype)
+    p = _take("per_channel", (ah.L, aw.L, c, o), sp.spec.dtype)
     _per_frequency(sp.spec, g, p, transpose_a=True)
     pf = p.reshape(ah.L, aw.L, c * o)
     dw = np.empty((*k, c * o), dt)
@@ -358,13 +413,15 @@ def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -
             dw[:, :, c0:c1] = r.imag
 
     parallel_gemm_for(run, len(blocks), min_chunk=1)
+    _give("per_channel", p)
     return dw.reshape(*k, c, o)
 
 
 def backward(
-    x_shape: tuple[int, ...], sp: Spectra, dy: np.ndarray, need_dx: bool
+    x_shape: tuple[int, ...], w: np.ndarray, sp: Spectra, dy: np.ndarray, need_dx: bool
 ) -> tuple[np.ndarray | None, np.ndarray] | None:
-    """``(dx, dw)`` (``dx`` None unless ``need_dx``); ``None`` when ``dy`` is not finite."""
+    """``(dx, dw)`` (``dx`` None unless ``need_dx``); ``None`` when ``dy`` is not finite. ``w``
+    is the forward's kernel (its spectrum is recomputed for ``dx``)."""
     n, h, wd, c = x_shape
     _, oh, ow, o = dy.shape
     ah, aw = sp.axes
@@ -383,9 +440,10 @@ def backward(
         a, b = weight[0 : 2 * (n // 2) : 2], weight[1::2]
         if not np.all(np.maximum(a, b) <= _SHARE_RATIO[dt] * np.minimum(a, b)):
             own = pow2_scales(amax, dt)
-    streams = [(sp.scale, np.empty((ah.L, aw.L, m, o), cdt))]
+    streams = [(sp.scale, _take("per_image", (ah.L, aw.L, m, o), cdt))]
     if own is not None:
-        streams.append(((1 / own.astype(np.float64)).astype(dt), np.empty_like(streams[0][1])))
+        own_g = _take("per_image_2", (ah.L, aw.L, m, o), cdt)
+        streams.append(((1 / own.astype(np.float64)).astype(dt), own_g))
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
 
     def transform_dy(lo: int, hi: int) -> None:
@@ -399,12 +457,17 @@ def backward(
     parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
     dw = _filter_grad(sp, streams[0][1], (kh, kw), dt)
     if not need_dx:
+        _give("per_image", streams[0][1])
         return None, dw
     g = streams[-1][1]
-    streams.clear()  # dw's own transform of dy, if separate, is dead: free it before dx's buffers
     # dx: DX[f] = G[f] K[f]^T (M, C), then the inverse at the input rows (pairs swapped).
-    dxs = np.empty((ah.L, aw.L, m, c), cdt)
-    _per_frequency(g, sp.kspec.transpose(0, 1, 3, 2), dxs)
+    kspec = _kernel_spectrum(w, sp.axes, sp.wscale)
+    dxs = _take("per_input", (ah.L, aw.L, m, c), cdt)
+    _per_frequency(g, kspec.transpose(0, 1, 3, 2), dxs)
+    _give("per_channel", kspec)
+    _give("per_image", streams[0][1])
+    if own is not None:
+        _give("per_image_2", g)
     back = own.astype(np.float64) if own is not None else 1 / sp.scale.astype(np.float64)
     back = (back * np.float64(sp.wscale)).astype(dt)
     dx = np.empty(x_shape, dt)
@@ -418,6 +481,7 @@ def backward(
             _unpack(z, back, m0, m1, dx, swap=True)
 
     parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
+    _give("per_input", dxs)
     live = reached_by_nonzero(
         pixel_support(dy), (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd)
     )

@@ -67,7 +67,7 @@ class Conv2DDFTResiduals(NamedTuple):
     strides: tuple[int, int]
     dilations: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
-    spectra: _dftconv.Spectra  # the input's and the kernel's spectra, per-image scales
+    spectra: _dftconv.Spectra  # the input's spectrum, per-image scales
 
 
 def _check_algorithm(op: str, algorithm: Any) -> str:
@@ -356,13 +356,19 @@ def conv2d_fwd(
     - a NaN or inf in ``x`` or ``w`` (or ``dy`` in backward) would spread over whole images:
       that call falls back to ``"direct"`` (residuals of the direct path), NaN stays local.
 
-    Peak memory of ``"dft"``: the spectra of the input and the kernel (kept as residuals), of
-    the output (freed on return) and, in backward, of ``dy`` and ``dx``; each about
-    ``Lh*Lw / (H*W)`` times its tensor (complex, two images per entry), ``L = H + max(pads)``
-    for SAME, plus about 1 MB of transform temporaries per thread. Measured (tracemalloc) for
-    the seed CNN's conv2, 128x14x14x32 -> 64, L = 16, float32: forward peak 23 MB (y 6.1 MB,
-    residual spectra 8 MB; direct: 10 MB), backward peak 16 MB, 20 MB when ``dy`` needs its
-    second transform (direct: 9 MB); float64 twice that.
+    Peak memory of ``"dft"``: the input's spectrum (kept as a residual), the output's and the
+    kernel's and, in backward, ``dy``'s and ``dx``'s; each about ``Lh*Lw / (H*W)`` times its
+    tensor (complex, two images per entry; the kernel's ``2*Lh*Lw / (KH*KW)``), ``L = H +
+    max(pads)`` for SAME, plus about 1 MB of transform temporaries per thread. All but the
+    residual are internal and kept between calls in a per-thread workspace (one buffer per
+    role, the last call's shapes; fresh buffers each call cost more in first-write page faults
+    than the GEMMs that fill them): two output-sized spectra, one kernel- and one input-sized.
+    Measured (tracemalloc) for the seed CNN's conv2, 128x14x14x32 -> 64, L = 16, float32: the
+    workspace holds 25 MB (24 MiB; 17 MB until ``dy`` needs its second transform) per calling
+    thread between calls; on top of it a call allocates 11.5 MB in forward (y 6.4 MB, the
+    residual spectrum 4.2 MB) and 4.3 MB in backward (dx 3.2 MB); direct: forward peak 10 MB,
+    backward 9 MB, nothing kept. float64 twice that. ``nnref.ops._dftconv.clear_workspace()``
+    releases the calling thread's buffers.
 
     See Also
     --------
@@ -399,7 +405,7 @@ def _empty_output(res: Conv2DResiduals) -> bool:
 def _dft_bwd(
     res: Conv2DDFTResiduals, dy: np.ndarray, need_dx: bool
 ) -> tuple[np.ndarray | None, np.ndarray]:
-    out = _dftconv.backward(res.x.shape, res.spectra, dy, need_dx)
+    out = _dftconv.backward(res.x.shape, res.w, res.spectra, dy, need_dx)
     if out is not None:
         return out
     direct = Conv2DResiduals(*res[:5])  # dy holds NaN or inf: keep it local
