@@ -15,6 +15,7 @@ figures.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -53,6 +54,18 @@ def cpu_model() -> str:
         (ln.split(":", 1)[1].strip() for ln in info.splitlines() if "model name" in ln), "?"
     )
     return f"{name}, {os.cpu_count()} cores, {'' if 'avx512f' in info else 'no '}AVX-512"
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every benchmark takes: ``--json FILE`` and ``--max-wait SECONDS``."""
+    ap.add_argument("--json", help="write every row (and the breakdowns) to this file")
+    ap.add_argument(
+        "--max-wait",
+        type=float,
+        default=600.0,
+        help="seconds to wait for an idle machine before each block (then measure anyway; "
+        "the load is printed with the figures)",
+    )
 
 
 def _busy_jiffies() -> int:

@@ -18,7 +18,7 @@ used meanwhile. The per-op breakdown times each op inside consecutive steps.
 
 from __future__ import annotations
 
-from _harness import LoadMeter, cpu_model, method, pairwise, report, wait_idle
+from _harness import LoadMeter, add_arguments, cpu_model, method, pairwise, report, wait_idle
 
 import argparse
 import functools
@@ -173,14 +173,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--dtypes", default="float32,float64")
-    ap.add_argument("--json", help="write every row (and the breakdowns) to this file")
-    ap.add_argument(
-        "--max-wait",
-        type=float,
-        default=600.0,
-        help="seconds to wait for an idle machine before each block (then measure anyway; "
-        "the load is printed with the figures)",
-    )
+    add_arguments(ap)
     args = ap.parse_args()
     idle = functools.partial(wait_idle, max_wait=args.max_wait)
     tf = import_tf()

@@ -23,7 +23,7 @@ forward, backward and the Adam update inside consecutive steps, for nnref and Py
 
 from __future__ import annotations
 
-from _harness import LoadMeter, method, pairwise, report, wait_idle
+from _harness import LoadMeter, add_arguments, method, pairwise, report, wait_idle
 
 import argparse
 import functools
@@ -228,14 +228,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=11, help="pairs per contender (odd)")
     ap.add_argument("--steps", type=int, default=20, help="consecutive steps per timed call")
-    ap.add_argument("--json", help="write every row (and the breakdowns) to this file")
-    ap.add_argument(
-        "--max-wait",
-        type=float,
-        default=600.0,
-        help="seconds to wait for an idle machine before each block (then measure anyway; "
-        "the load is printed with the figures)",
-    )
+    add_arguments(ap)
     args = ap.parse_args()
     import torch
 
