@@ -94,6 +94,30 @@ def test_same_bits_for_any_thread_count(dt, cin, rng, monkeypatch) -> None:
             np.testing.assert_array_equal(a, b)
 
 
+def test_reused_scratch_leaks_nothing_between_calls(rng) -> None:
+    """The direct path's slabs come from a per-thread workspace: alternating calls whose padded
+    slabs have one shape but other borders (SAME's (0, 1) against explicit (1, 0)), and whose
+    input gradients leave data in the slab, still give the naive results, and a result is never
+    rewritten by a later call."""
+    k = rng.standard_normal((2, 2, 3, 4))
+    pads = ["SAME", [[0, 0], [1, 0], [1, 0], [0, 0]]]
+    outs = []
+    for i in range(4):
+        x = rng.standard_normal((5, 6, 7, 3))
+        pad = pads[i % 2]
+        y, res = nnref.conv2d_fwd(x, k, padding=pad)
+        dy = rng.standard_normal(y.shape)
+        dx, dw = nnref.conv2d_bwd(res, dy)
+        yn, rn = nnref.conv2d_naive_fwd(x, k, padding=pad)
+        dxn, dwn = nnref.conv2d_naive_bwd(rn, dy)
+        for a, b in ((y, yn), (dx, dxn), (dw, dwn)):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        outs.append((y, y.copy(), dx, dx.copy()))
+    for y, y0, dx, dx0 in outs:
+        np.testing.assert_array_equal(y, y0)
+        np.testing.assert_array_equal(dx, dx0)
+
+
 def test_bwd_filter_is_conv2d_bwd_dw_and_checks_dy(rng) -> None:
     x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
     k = rng.standard_normal((3, 3, 2, 3)).astype(np.float32)
