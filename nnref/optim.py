@@ -113,15 +113,21 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]]) -> None:
     parallel_for(run, offsets[-1], min_chunk=_MIN_CHUNK)
 
 
-def _group(inputs: tuple[np.ndarray, ...], outputs: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-    """One parameter's arrays for :func:`_split`, flat: views of the inputs (copies of
-    non-contiguous ones; never written), then views of the fresh outputs."""
-    return tuple(a.reshape(-1) for a in (*inputs, *outputs))
-
-
-def _new_like(p: np.ndarray, n: int) -> list[np.ndarray]:
-    """``n`` fresh C-contiguous arrays of ``p``'s shape and dtype: the update's results."""
-    return [np.empty(p.shape, p.dtype) for _ in range(n)]
+def _apply(
+    kernel: Kernel, grads: Sequence[np.ndarray], params: Sequence[np.ndarray], state: OptState
+) -> tuple[Params, dict[str, list[np.ndarray]]]:
+    """Run ``kernel(g, p, *old slots, new p, *new slots)`` (slots in ``state.slots``' order) over
+    every element of every parameter, the results written into fresh C-contiguous arrays;
+    return the new parameters and slots. The arrays reach ``kernel`` flat: views of the inputs
+    (copies of non-contiguous ones; never written), then views of the fresh outputs."""
+    names = list(state.slots)
+    new = [[np.empty(p.shape, p.dtype) for _ in range(1 + len(names))] for p in params]
+    groups = [
+        tuple(a.reshape(-1) for a in (g, p, *(state.slots[s][k] for s in names), *new[k]))
+        for k, (g, p) in enumerate(zip(grads, params, strict=True))
+    ]
+    _split(kernel, groups)
+    return [n[0] for n in new], {s: [n[1 + i] for n in new] for i, s in enumerate(names)}
 
 
 def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False) -> Optimizer:
@@ -143,13 +149,7 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
         grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]
     ) -> tuple[Params, OptState]:
         _check_update("sgd", grads, params)
-        slots = [state.slots["momentum"]] if momentum else []
-        new = [_new_like(p, 1 + len(slots)) for p in params]
         const = {dt: (_f32(lr, dt), _f32(momentum, dt)) for dt in {p.dtype for p in params}}
-        groups = [
-            _group((g, p, *(s[k] for s in slots)), new[k])
-            for k, (g, p) in enumerate(zip(grads, params, strict=True))
-        ]
 
         def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
             a, mu = const[p.dtype]
@@ -169,10 +169,8 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
             else:
                 np.add(p, m, out=out)
 
-        _split(kernel, groups)
-        new_p = [n[0] for n in new]
-        slot_out = {"momentum": [n[1] for n in new]} if momentum else {}
-        return new_p, OptState(state.iterations + 1, slot_out)
+        new_p, slots = _apply(kernel, grads, params, state)
+        return new_p, OptState(state.iterations + 1, slots)
 
     return Optimizer(
         "sgd", {"learning_rate": lr, "momentum": momentum, "nesterov": nesterov}, init, update
@@ -211,8 +209,6 @@ def adam(
     ) -> tuple[Params, OptState]:
         _check_update("adam", grads, params)
         t = state.iterations + 1
-        names = list(state.slots)  # m, v (, vhat)
-        new = [_new_like(p, 1 + len(names)) for p in params]
         const = {}  # per dtype: the scalars in the parameters' precision
         for dt in {p.dtype for p in params}:
             one = dt.type(1)
@@ -220,12 +216,8 @@ def adam(
             b2p = _f32(beta_2, dt) ** dt.type(t)
             alpha = _f32(lr, dt) * np.sqrt(one - b2p) / (one - b1p)
             const[dt] = (dt.type(1 - beta_1), dt.type(1 - beta_2), dt.type(epsilon), alpha)
-        groups = [
-            _group((g, p, *(state.slots[s][k] for s in names)), new[k])
-            for k, (g, p) in enumerate(zip(grads, params, strict=True))
-        ]
 
-        def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
+        def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:  # slots m, v (, vhat)
             c1, c2, eps, alpha = const[p.dtype]
             if amsgrad:
                 m0, v0, vhat0, out, m, v, vhat = rest
@@ -249,9 +241,8 @@ def adam(
             out /= den
             np.subtract(p, out, out=out)
 
-        _split(kernel, groups)
-        new_p = [n[0] for n in new]
-        return new_p, OptState(t, {s: [n[1 + i] for n in new] for i, s in enumerate(names)})
+        new_p, slots = _apply(kernel, grads, params, state)
+        return new_p, OptState(t, slots)
 
     cfg = {
         "learning_rate": lr,
@@ -293,16 +284,11 @@ def rmsprop(
         grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]
     ) -> tuple[Params, OptState]:
         _check_update("rmsprop", grads, params)
-        names = list(state.slots)  # v (, mg) (, mom)
-        new = [_new_like(p, 1 + len(names)) for p in params]
+        names = list(state.slots)  # v (, mg) (, mom): the kernel's arguments after g, p
         const = {
             dt: (dt.type(rho), dt.type(1 - rho), dt.type(epsilon), _f32(lr, dt), dt.type(momentum))
             for dt in {p.dtype for p in params}
         }
-        groups = [
-            _group((g, p, *(state.slots[s][k] for s in names)), new[k])
-            for k, (g, p) in enumerate(zip(grads, params, strict=True))
-        ]
 
         def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
             r, one_minus_r, eps, a, mu = const[p.dtype]
@@ -332,11 +318,8 @@ def rmsprop(
             else:
                 np.subtract(p, inc, out=out)
 
-        _split(kernel, groups)
-        new_p = [n[0] for n in new]
-        return new_p, OptState(
-            state.iterations + 1, {s: [n[1 + i] for n in new] for i, s in enumerate(names)}
-        )
+        new_p, slots = _apply(kernel, grads, params, state)
+        return new_p, OptState(state.iterations + 1, slots)
 
     cfg = {
         "learning_rate": lr,
