@@ -100,23 +100,27 @@ def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
 
 def dense_bwd(res: DenseResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """VJP of :func:`dense`: returns ``(dx, dw, db)``."""
-    x, w = res
-    dy = check_cotangent("dense", dy, (*x.shape[:-1], w.shape[1]), x.dtype)
-    g2 = dy.reshape(-1, w.shape[1])
-    x2 = x.reshape(-1, x.shape[-1])
-    dx = (g2 @ w.T).reshape(x.shape)
-    dw = x2.T @ g2
-    db = g2.sum(axis=0)
-    return dx, dw, db
+    g2 = _cotangent_rows(res, dy)
+    dw, db = _param_grads(res.x, g2)
+    return (g2 @ res.w.T).reshape(res.x.shape), dw, db
 
 
 def dense_bwd_params(res: DenseResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(dw, db)`` alone, the values :func:`dense_bwd` returns: for a first layer, whose input
     needs no gradient, it saves the ``dx`` GEMM (as :func:`~nnref.conv2d_bwd_filter` for a
     convolution; TF's tape skips that gradient too)."""
+    return _param_grads(res.x, _cotangent_rows(res, dy))
+
+
+def _cotangent_rows(res: DenseResiduals, dy: np.ndarray) -> np.ndarray:
+    """``dy`` checked against the output's shape and dtype, as ``(rows, units)``."""
     x, w = res
     dy = check_cotangent("dense", dy, (*x.shape[:-1], w.shape[1]), x.dtype)
-    g2 = dy.reshape(-1, w.shape[1])
+    return dy.reshape(-1, w.shape[1])
+
+
+def _param_grads(x: np.ndarray, g2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(dw, db)`` from the input and the cotangent rows."""
     return x.reshape(-1, x.shape[-1]).T @ g2, g2.sum(axis=0)
 
 

@@ -72,22 +72,21 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _take_label(a: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    return np.take_along_axis(a, labels[..., None].astype(np.intp), axis=-1)[..., 0]
-
-
-def _label_entries(a: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``a[..., labels]`` as a flat array (row-major over the batch axes), by fancy indexing
-    (``take_along_axis`` builds its index arrays in Python: ~10 us a call)."""
+    """``a[..., labels]``, shaped like ``labels``, by fancy indexing (``take_along_axis``
+    builds its index arrays in Python: ~10 us a call)."""
     a2 = a.reshape(-1, a.shape[-1])
-    return a2[np.arange(len(a2)), labels.reshape(-1)]
+    return a2[np.arange(len(a2)), labels.reshape(-1)].reshape(labels.shape)
 
 
-def _minus_onehot(a: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``a - onehot(labels)`` without building the one-hot matrix."""
-    out = a.copy()
-    idx = labels[..., None].astype(np.intp)
-    np.put_along_axis(out, idx, np.take_along_axis(out, idx, axis=-1) - 1, axis=-1)
-    return out
+def _minus_onehot_times(p: np.ndarray, labels: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``(p - onehot(labels)) g[..., None]`` in one pass, without the one-hot matrix: ``p g``
+    everywhere (``p - 0`` is ``p``), then ``(p - 1) g`` at the labels."""
+    k = p.shape[-1]
+    p2, g1 = p.reshape(-1, k), g.reshape(-1)
+    out = np.multiply(p2, g1[:, None])
+    rows, cols = np.arange(len(g1)), labels.reshape(-1)
+    out[rows, cols] = (p2[rows, cols] - p2.dtype.type(1)) * g1
+    return out.reshape(p.shape)
 
 
 class _Reduce(NamedTuple):
@@ -182,11 +181,11 @@ def sparse_softmax_cross_entropy_with_logits_fwd(
     logits = _logits(op, "logits", logits)
     labels = _sparse_labels(op, labels, logits, squeeze=False)
     s = logits - logits.max(axis=-1, keepdims=True)
-    s_label = _label_entries(s, labels)  # read before s becomes exp(s) in place
+    s_label = _take_label(s, labels)  # read before s becomes exp(s) in place
     e = np.exp(s, out=s)
     sum_e = e.sum(axis=-1, keepdims=True)
     loss = np.log(sum_e)[..., 0]
-    loss -= s_label.reshape(loss.shape)
+    loss -= s_label
     e /= sum_e
     return loss, SparseXentResiduals(e, labels)
 
@@ -197,13 +196,7 @@ def sparse_softmax_cross_entropy_with_logits_bwd(
     """VJP: returns ``(None, dlogits)``."""
     op = "sparse_softmax_cross_entropy_with_logits"
     g = check_cotangent(op, dy, res.labels.shape, res.probs.dtype)
-    # (p - onehot) g in one pass: p g everywhere (p - 0 is p), then (p - 1) g at the labels.
-    k = res.probs.shape[-1]
-    p2, g1 = res.probs.reshape(-1, k), g.reshape(-1)
-    out = np.multiply(p2, g1[:, None])
-    rows, cols = np.arange(len(g1)), res.labels.reshape(-1)
-    out[rows, cols] = (p2[rows, cols] - p2.dtype.type(1)) * g1
-    return None, out.reshape(res.probs.shape)
+    return None, _minus_onehot_times(res.probs, res.labels, g)
 
 
 def sparse_softmax_cross_entropy_with_logits(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
@@ -342,8 +335,8 @@ def sparse_categorical_crossentropy_bwd(
 ) -> tuple[None, np.ndarray]:
     """VJP: returns ``(None, dy_pred)``."""
     op = "sparse_categorical_crossentropy"
-    g = _per_sample_cotangent(op, res.red, dy, res.probs.dtype)[..., None]
-    dz = _minus_onehot(res.probs, res.labels) * g
+    g = _per_sample_cotangent(op, res.red, dy, res.probs.dtype)
+    dz = _minus_onehot_times(res.probs, res.labels, g)
     if res.from_logits:
         return None, dz
     return None, np.where(res.passes, dz / res.clipped, res.probs.dtype.type(0))
