@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import nnref
+from nnref import _workspace
 from nnref.cases import DTYPES, TABLES, make_case, seed_for
 from nnref.check import check_vjp
 from nnref.check.compare import ORACLE_RTOL, assert_close, max_rel_error
@@ -360,9 +361,9 @@ def test_workspace_leaks_no_stale_data_and_never_writes_returned_arrays(rng) -> 
     draws[1]["x"][:, :4] = 0  # exact-zero windows in one call, none in the others
     fresh = []
     for d in draws:
-        _dftconv.clear_workspace()
+        _workspace.clear()
         fresh.append(_step(d["x"], d["k"], d["dy"], padding="SAME"))
-    _dftconv.clear_workspace()
+    _workspace.clear()
     kept, specs = [], []
     for d in draws:
         _, res = nnref.conv2d_fwd(d["x"], d["k"], padding="SAME", algorithm="dft")
@@ -414,24 +415,24 @@ def test_workspace_is_per_thread_and_concurrent_calls_give_sequential_bits(rng) 
 
 def test_workspace_is_bounded_after_many_shapes(rng) -> None:
     """One buffer per role, the last shape's: after calls of many shapes the workspace holds
-    no more than one call of the last shape needs, and clear_workspace empties it."""
-    _dftconv.clear_workspace()
+    no more than one call of the last shape needs, and _workspace.clear() empties it."""
+    _workspace.clear()
     for hw in range(5, 17):
         x = rng.standard_normal((4, hw, hw, 3)).astype(np.float32)
         k = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
         dy = rng.standard_normal((4, hw, hw, 4)).astype(np.float32)
         dy[1] *= 1e4  # pairs of very different dy scales: dx's own transform of dy too
         _step(x, k, dy, padding="SAME")
-    roles = set(_dftconv._WORKSPACE.slots)
+    roles = _workspace.roles()
     assert roles <= set(_dftconv._ROLES)
     lh = lw = 16 + 1  # SAME 3x3 on 16: L = 16 + 1
     m = 2  # image pairs
     c8 = np.dtype(np.complex64).itemsize
     bound = (2 * lh * lw * m * 4 + lh * lw * 3 * 4 + lh * lw * m * 3) * c8
-    assert _dftconv.workspace_nbytes() == bound
+    assert _workspace.nbytes() == bound
     assert roles == set(_dftconv._ROLES)
-    _dftconv.clear_workspace()
-    assert _dftconv.workspace_nbytes() == 0
+    _workspace.clear()
+    assert _workspace.nbytes() == 0
 
 
 def test_workspace_reentrant_call_gets_its_own_buffers(rng, monkeypatch) -> None:
@@ -455,3 +456,4 @@ def test_workspace_reentrant_call_gets_its_own_buffers(rng, monkeypatch) -> None
     for got, want in ((got_a, want_a), (nested[1], want_b)):
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
+

@@ -29,19 +29,13 @@ so an image's rounding error follows its own magnitude, not its partner's; likew
 ``_SHARE_RATIO`` (``dw`` needs the images' true weights, ``dx`` their own scales).
 
 Workspace: the op's internal temporaries (output and ``dy`` spectra, per-frequency products,
-the kernel spectrum, ``dx``'s spectrum: buffers that never leave the op) are reused across
-calls instead of taken fresh each time: a fresh multi-megabyte buffer is fresh pages, and their
-first-write page faults cost as much as the GEMMs that fill them (glibc grows the heap by tens
-of MB per step and trims it back). Each calling thread has its own workspace
-(``threading.local``), handed to the op's worker threads by closure within one call; a buffer
-is taken out of it while in use and put back when the call no longer reads it, so two user
-threads never share one and a re-entrant call finds the slot empty and allocates afresh. One
-buffer per role, the last shape's: per calling thread, at most the temporaries of the last
-call's shapes, four complex buffers (``_ROLES``): two of ``(Lh, Lw, ceil(N/2), O)``, one of
-``(Lh, Lw, C, O)`` and one of ``(Lh, Lw, ceil(N/2), C)``; the seed CNN's conv2 in float32:
-8 + 8 + 4 + 4 MiB = 24 MiB per calling thread (16 MiB until ``dy`` needs a second transform).
-Nothing a caller receives (``y``, ``dx``, ``dw``, the residual spectrum) is in the workspace.
-:func:`clear_workspace` releases the calling thread's buffers.
+the kernel spectrum, ``dx``'s spectrum: buffers that never leave the op) come from
+:mod:`nnref._workspace`, taken in the calling thread and handed to the op's worker threads by
+closure within one call. Four complex buffers (``_ROLES``): two of ``(Lh, Lw, ceil(N/2), O)``,
+one of ``(Lh, Lw, C, O)`` and one of ``(Lh, Lw, ceil(N/2), C)``; the seed CNN's conv2 in
+float32: 8 + 8 + 4 + 4 MiB = 24 MiB per calling thread (16 MiB until ``dy`` needs a second
+transform). Nothing a caller receives (``y``, ``dx``, ``dw``, the residual spectrum) is in the
+workspace; ``nnref._workspace.clear()`` releases the calling thread's buffers.
 
 Exact zeros: an output whose window reads only zero pixels (an input pixel that no non-zero
 ``dy`` reaches) is set to exactly 0, as the direct sum gives; whole zero channels of ``x``,
@@ -51,12 +45,12 @@ Exact zeros: an output whose window reads only zero pixels (an input pixel that 
 from __future__ import annotations
 
 import functools
-import threading
 from typing import NamedTuple
 
 import numpy as np
 
 from nnref._threads import parallel_gemm_for
+from nnref._workspace import give, take
 from nnref.ops._windows import AxisPlan
 
 #: Pairs per work item of a transform: the chunk's temporaries take about this many bytes.
@@ -77,34 +71,6 @@ _MAX_EXP = {np.dtype(np.float32): 60, np.dtype(np.float64): 500}
 #: ``(Lh, Lw, M, O)`` the output spectrum, then ``dy``'s (``_2``: its second transform);
 #: ``(Lh, Lw, M, C)`` ``dx``'s spectrum. A role serves several phases, never two at once.
 _ROLES = ("per_channel", "per_image", "per_image_2", "per_input")
-_WORKSPACE = threading.local()
-
-
-def _take(role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The calling thread's ``role`` buffer if it has this shape and dtype, else a new one
-    (contents undefined, as ``np.empty``). The slot is emptied until :func:`_give`."""
-    slots = _WORKSPACE.__dict__.setdefault("slots", {})
-    buf = slots.pop(role, None)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = np.empty(shape, dtype)
-    return buf
-
-
-def _give(role: str, buf: np.ndarray) -> None:
-    """Return ``buf`` to the calling thread's workspace (replacing any other ``role`` buffer,
-    so that the workspace holds the last shape only). Only for buffers nothing outside the op
-    references."""
-    _WORKSPACE.__dict__.setdefault("slots", {})[role] = buf
-
-
-def clear_workspace() -> None:
-    """Release the calling thread's workspace buffers."""
-    _WORKSPACE.__dict__.pop("slots", None)
-
-
-def workspace_nbytes() -> int:
-    """Bytes held by the calling thread's workspace."""
-    return sum(b.nbytes for b in _WORKSPACE.__dict__.get("slots", {}).values())
 
 
 class AxisDFT(NamedTuple):
@@ -299,7 +265,7 @@ def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np
     kh, kw, c, o = w.shape
     ah, aw = axes
     wf = w.reshape(kh, kw, c * o)
-    kspec = _take("per_channel", (ah.L, aw.L, c, o), ah.kf.dtype)
+    kspec = take("per_channel", (ah.L, aw.L, c, o), ah.kf.dtype)
     out = kspec.reshape(ah.L, aw.L, c * o)
     blocks = _column_blocks(c * o)
 
@@ -343,7 +309,7 @@ def forward(
     inv = (1 / scale.astype(np.float64)).astype(dt)
     spec = np.empty((ah.L, aw.L, m, c), cdt)
     kspec = _kernel_spectrum(w, axes, wscale)
-    ys = _take("per_image", (ah.L, aw.L, m, o), cdt)
+    ys = take("per_image", (ah.L, aw.L, m, o), cdt)
     y = np.empty((n, oh, ow, o), dt)
     yscale = scale * wscale
     chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
@@ -358,7 +324,7 @@ def forward(
 
     parallel_gemm_for(transform_in, len(chunks), min_chunk=1)
     _per_frequency(spec, kspec, ys)
-    _give("per_channel", kspec)
+    give("per_channel", kspec)
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
 
     def transform_out(a: int, b: int) -> None:
@@ -370,7 +336,7 @@ def forward(
             _unpack(z, yscale, m0, m1, y, swap=False)
 
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
-    _give("per_image", ys)
+    give("per_image", ys)
     # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
     # (the image's own and its partner's) there: restore the zeros.
     live = reads_nonzero(pixel_support(x), (kh, kw), strides, dilations, plan)
@@ -400,7 +366,7 @@ def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -
     ah, aw = sp.axes
     _, _, _, c = sp.spec.shape
     o = g.shape[3]
-    p = _take("per_channel", (ah.L, aw.L, c, o), sp.spec.dtype)
+    p = take("per_channel", (ah.L, aw.L, c, o), sp.spec.dtype)
     _per_frequency(sp.spec, g, p, transpose_a=True)
     pf = p.reshape(ah.L, aw.L, c * o)
     dw = np.empty((*k, c * o), dt)
@@ -413,7 +379,7 @@ def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -
             dw[:, :, c0:c1] = r.imag
 
     parallel_gemm_for(run, len(blocks), min_chunk=1)
-    _give("per_channel", p)
+    give("per_channel", p)
     return dw.reshape(*k, c, o)
 
 
@@ -440,9 +406,9 @@ def backward(
         a, b = weight[0 : 2 * (n // 2) : 2], weight[1::2]
         if not np.all(np.maximum(a, b) <= _SHARE_RATIO[dt] * np.minimum(a, b)):
             own = pow2_scales(amax, dt)
-    streams = [(sp.scale, _take("per_image", (ah.L, aw.L, m, o), cdt))]
+    streams = [(sp.scale, take("per_image", (ah.L, aw.L, m, o), cdt))]
     if own is not None:
-        own_g = _take("per_image_2", (ah.L, aw.L, m, o), cdt)
+        own_g = take("per_image_2", (ah.L, aw.L, m, o), cdt)
         streams.append(((1 / own.astype(np.float64)).astype(dt), own_g))
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
 
@@ -457,17 +423,17 @@ def backward(
     parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
     dw = _filter_grad(sp, streams[0][1], (kh, kw), dt)
     if not need_dx:
-        _give("per_image", streams[0][1])
+        give("per_image", streams[0][1])
         return None, dw
     g = streams[-1][1]
     # dx: DX[f] = G[f] K[f]^T (M, C), then the inverse at the input rows (pairs swapped).
     kspec = _kernel_spectrum(w, sp.axes, sp.wscale)
-    dxs = _take("per_input", (ah.L, aw.L, m, c), cdt)
+    dxs = take("per_input", (ah.L, aw.L, m, c), cdt)
     _per_frequency(g, kspec.transpose(0, 1, 3, 2), dxs)
-    _give("per_channel", kspec)
-    _give("per_image", streams[0][1])
+    give("per_channel", kspec)
+    give("per_image", streams[0][1])
     if own is not None:
-        _give("per_image_2", g)
+        give("per_image_2", g)
     back = own.astype(np.float64) if own is not None else 1 / sp.scale.astype(np.float64)
     back = (back * np.float64(sp.wscale)).astype(dt)
     dx = np.empty(x_shape, dt)
@@ -481,7 +447,7 @@ def backward(
             _unpack(z, back, m0, m1, dx, swap=True)
 
     parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
-    _give("per_input", dxs)
+    give("per_input", dxs)
     live = reached_by_nonzero(
         pixel_support(dy), (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd)
     )

@@ -23,6 +23,7 @@ from nnref._validate import (
     same_dtype,
     shape_str,
 )
+from nnref._workspace import give, take
 from nnref.ops import _dftconv
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
 
@@ -170,7 +171,7 @@ def _slabs(res: Conv2DResiduals) -> list[tuple[int, int]]:
 class _Scratch:
     """One thread's buffers: the padded slab (zero border written once per call, interior per
     slab) and the column matrix. They come from the running thread's workspace
-    (``_dftconv._take``; the pool's worker threads keep theirs between calls) and go back with
+    (:mod:`nnref._workspace`; the pool's worker threads keep theirs between calls) and go back with
     :meth:`release`: fresh slabs each call made glibc trim and refault its heap (~9,500 minor
     faults per seed-CNN step)."""
 
@@ -183,16 +184,16 @@ class _Scratch:
         self.padded = t + b + left + r > 0
         self.xp = None
         if self.padded:  # zeroed: a reused buffer holds another call's interior and border
-            self.xp = _dftconv._take("direct-xp", (images, h + t + b, w + left + r, cin), dt)
+            self.xp = take("direct-xp", (images, h + t + b, w + left + r, cin), dt)
             self.xp.fill(0)
         shape = (kh, kw, cin, images, oh, ow) if _transposed(res) else (images, oh, ow, kh, kw, cin)
-        self.cols = _dftconv._take("direct-cols", shape, dt)
+        self.cols = take("direct-cols", shape, dt)
 
     def release(self) -> None:
         """Return the buffers to the running thread's workspace."""
         if self.xp is not None:
-            _dftconv._give("direct-xp", self.xp)
-        _dftconv._give("direct-cols", self.cols)
+            give("direct-xp", self.xp)
+        give("direct-cols", self.cols)
 
     def padded_input(self, res: Conv2DResiduals, lo: int, hi: int) -> np.ndarray:
         if self.xp is None:
@@ -248,7 +249,7 @@ def _filter_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
 
     def run(a: int, b: int) -> None:
         scratch = _Scratch(res, slabs[0][1])
-        tmp = _dftconv._take("direct-dw", parts.shape[1:], res.w.dtype)
+        tmp = take("direct-dw", parts.shape[1:], res.w.dtype)
         for gi in range(a, b):
             g_lo, g_hi = groups[gi]
             for j, (lo, hi) in enumerate(slabs[g_lo:g_hi]):
@@ -257,7 +258,7 @@ def _filter_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
                 np.matmul(cols if _transposed(res) else cols.T, g, out=tmp if j else parts[gi])
                 if j:
                     parts[gi] += tmp
-        _dftconv._give("direct-dw", tmp)
+        give("direct-dw", tmp)
         scratch.release()
 
     parallel_gemm_for(run, len(groups), min_chunk=1)
@@ -285,7 +286,7 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     def run(a0: int, b0: int) -> None:
         scratch = _Scratch(res, slabs[0][1])
         if not transposed:  # the scratch's column buffer has the im2col layout
-            blocks = _dftconv._take("direct-dx", (kh * kw, slabs[0][1] * oh * ow, cin), res.w.dtype)
+            blocks = take("direct-dx", (kh * kw, slabs[0][1] * oh * ow, cin), res.w.dtype)
         for lo, hi in slabs[a0:b0]:
             nb = hi - lo
             g = dy[lo:hi].reshape(-1, cout)
@@ -306,7 +307,7 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
             if scratch.padded:
                 dx[lo:hi] = dst[:, t : t + h, left : left + wd]
         if not transposed:
-            _dftconv._give("direct-dx", blocks)
+            give("direct-dx", blocks)
         scratch.release()
 
     parallel_gemm_for(run, len(slabs), min_chunk=1)
@@ -387,8 +388,8 @@ def conv2d_fwd(
     residual spectrum 4.2 MB) and 4.3 MB in backward (dx 3.2 MB). float64 twice that. The
     direct path keeps its slab buffers (padded slab, columns, dx blocks, a dw part) the same
     way in each thread that runs a slab range: 3.9 MiB per thread for conv2 in float32, 0.6 MiB
-    for conv1 (~9,500 page faults per seed-CNN step without them). ``nnref.ops._dftconv.
-    clear_workspace()`` releases the calling thread's buffers.
+    for conv1 (~9,500 page faults per seed-CNN step without them). ``nnref._workspace.clear()``
+    releases the calling thread's buffers.
 
     See Also
     --------
