@@ -457,3 +457,15 @@ def test_workspace_reentrant_call_gets_its_own_buffers(rng, monkeypatch) -> None
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
 
+
+@pytest.mark.parametrize("dy_value", [2.5855581982936937e-193, 1e-300])
+def test_tiny_image_times_tiny_dy_keeps_dx(dy_value: float) -> None:
+    """Found by Hypothesis: an image at 2.6e-193 (its scale clipped at 2**-500) times a dy of
+    the same size underflowed in the shared dy transform, and dx came out 0; dx = dy w needs
+    only dy's magnitude, so dy takes its own transform there."""
+    x = np.full((1, 1, 1, 1), 2.5855581982936937e-193)
+    w = np.ones((1, 1, 1, 1))
+    dy = np.full((1, 1, 1, 1), dy_value)
+    _, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm="dft")
+    dx, _ = nnref.conv2d_bwd(res, dy)
+    np.testing.assert_array_equal(dx, dy)

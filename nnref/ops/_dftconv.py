@@ -404,7 +404,11 @@ def backward(
     own = None  # dy_n / its own power of two, for dx, when pairs differ too much in weight
     if need_dx:
         a, b = weight[0 : 2 * (n // 2) : 2], weight[1::2]
-        if not np.all(np.maximum(a, b) <= _SHARE_RATIO[dt] * np.minimum(a, b)):
+        # dy times the images' scales can also fall out of range on its own: a tiny image
+        # (scale clipped at 2**-_MAX_EXP) times a tiny dy underflowed (x and dy 2.6e-193 gave
+        # dx 0 for 2.6e-193), while dx = dy w needs only dy's own magnitude.
+        tiny = (amax > 0) & (weight < 2.0 ** -_MAX_EXP[dt])
+        if tiny.any() or not np.all(np.maximum(a, b) <= _SHARE_RATIO[dt] * np.minimum(a, b)):
             own = pow2_scales(amax, dt)
     streams = [(sp.scale, take("per_image", (ah.L, aw.L, m, o), cdt))]
     if own is not None:
