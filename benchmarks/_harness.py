@@ -4,9 +4,11 @@ Import this module before NumPy (every benchmark's first import): it sets
 ``OPENBLAS_THREAD_TIMEOUT`` so that OpenBLAS worker threads stop spinning soon after a
 multithreaded call. Without it they spin ~0.1 s and steal the CPU from whatever runs next
 (TF's conv2 measured 24.9 ms alone and 47.4 ms right after an im2col GEMM), so the order of
-the contenders decides the ratios. On top of that every timed call is followed by an idle gap
-longer than the spin, and each contender is timed in alternation with the baseline only
-(pairwise), so neither can leave the other a busy machine.
+the contenders decides the ratios. On top of that every timed sample is followed by an idle
+gap longer than the spin, and each contender is timed in alternation with the baseline only
+(pairwise), so neither can leave the other a busy machine. A sample can be several consecutive
+calls after untimed ones (:func:`pairwise`'s ``steps`` and ``settle``): the steady state of a
+training loop, without the wake-up cost the gap itself adds to the first call.
 
 Each block also records the CPU that *other* processes used meanwhile (from ``/proc``), and
 :func:`wait_idle` waits for a quiet machine before measuring; both are printed with the
@@ -32,15 +34,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 #: timeout above), so the next call starts on a quiet CPU.
 GAP_S = 0.12
 
-METHOD = (
-    "pairwise with the baseline, idle gap {gap:.2f} s after every call, "
-    "OPENBLAS_THREAD_TIMEOUT={timeout}"
-)
 
-
-def method() -> str:
+def method(steps: int = 1, settle: int = 0) -> str:
     """One line saying how the figures were taken (printed with every report)."""
-    return METHOD.format(gap=GAP_S, timeout=os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+    if steps == 1 and settle == 0:
+        sample = "each sample one call"
+    else:
+        sample = f"each sample {steps} consecutive calls (ms per call)"
+        if settle:
+            sample += f" after {settle} untimed"
+    return (
+        f"pairwise with the baseline, idle gap {GAP_S:.2f} s after every sample, {sample}, "
+        f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}"
+    )
 
 
 def cpu_model() -> str:
@@ -123,6 +129,7 @@ class Timing:
     ratio_lo: float  # quartiles of the per-pair ratios
     ratio_hi: float
     others_cores: float
+    method: str
 
 
 def _quartiles(v: list[float]) -> tuple[float, float, float]:
@@ -137,14 +144,34 @@ def pairwise(
     repeats: int = 11,
     warmup: int = 2,
     gap: float = GAP_S,
+    steps: int = 1,
+    settle: int = 0,
 ) -> dict[str, Timing]:
     """Time every contender in alternation with ``baseline`` (A, gap, B, gap, ...).
+
+    A sample is ``settle`` untimed calls, then ``steps`` timed consecutive calls (seconds per
+    call), as a training loop runs its steps. The first call after an idle gap pays for waking
+    the CPUs: on this VM (cpuidle ``haltpoll``) a 0.12 s gap made nnref's next two-thread CNN
+    step 16-42% slower and TF's (whose threads spin) 1-3% slower, so single-call samples charge
+    nnref a cost a training loop pays once.
 
     The baseline's own row is its timings pooled over all pairings. Ratios are the median of
     the per-pair ratios, so a slow stretch of the machine hits both sides of a pair alike.
     """
     if baseline not in fns:
         raise ValueError(f"baseline {baseline!r} is not among the contenders {list(fns)}")
+    how = method(steps, settle)
+
+    def sample(f: Callable[[], object]) -> float:
+        for _ in range(settle):
+            f()
+        t = time.perf_counter()
+        for _ in range(steps):
+            f()
+        seconds = (time.perf_counter() - t) / steps
+        time.sleep(gap)
+        return seconds
+
     base = fns[baseline]
     out: dict[str, Timing] = {}
     pooled: list[float] = []
@@ -153,37 +180,27 @@ def pairwise(
         if name == baseline:
             continue
         for _ in range(warmup):
-            f()
-            time.sleep(gap)
-            base()
-            time.sleep(gap)
+            sample(f)
+            sample(base)
         tf_, tb = [], []
         with LoadMeter() as lm:
             for _ in range(repeats):
-                t = time.perf_counter()
-                f()
-                tf_.append(time.perf_counter() - t)
-                time.sleep(gap)
-                t = time.perf_counter()
-                base()
-                tb.append(time.perf_counter() - t)
-                time.sleep(gap)
+                tf_.append(sample(f))
+                tb.append(sample(base))
         ratios = [a / b for a, b in zip(tf_, tb, strict=True)]
         q1, med, q3 = _quartiles(tf_)
         r1, rm, r3 = _quartiles(ratios)
-        out[name] = Timing(name, med, q1, q3, statistics.median(tb), rm, r1, r3, lm.others_cores)
+        out[name] = Timing(
+            name, med, q1, q3, statistics.median(tb), rm, r1, r3, lm.others_cores, how
+        )
         pooled += tb
         loads.append(lm.others_cores)
     if not pooled:  # only the baseline was given
         with LoadMeter() as lm:
-            for _ in range(repeats):
-                t = time.perf_counter()
-                base()
-                pooled.append(time.perf_counter() - t)
-                time.sleep(gap)
+            pooled += [sample(base) for _ in range(repeats)]
         loads.append(lm.others_cores)
     q1, med, q3 = _quartiles(pooled)
-    out[baseline] = Timing(baseline, med, q1, q3, med, 1.0, 1.0, 1.0, max(loads))
+    out[baseline] = Timing(baseline, med, q1, q3, med, 1.0, 1.0, 1.0, max(loads), how)
     return out
 
 
@@ -192,7 +209,8 @@ def report(
 ) -> list[dict]:
     """Print one block (median [quartiles], ratio to the baseline [quartiles], load); return
     the rows for ``--json``."""
-    print(f"\n{title}   ({method()})")
+    how = next(iter(timings.values())).method
+    print(f"\n{title}   ({how})")
     rows = []
     for t in timings.values():
         print(
@@ -212,7 +230,7 @@ def report(
                 "ratio_q1": t.ratio_lo,
                 "ratio_q3": t.ratio_hi,
                 "others_cores": t.others_cores,
-                "method": method(),
+                "method": t.method,
             }
         )
     return rows

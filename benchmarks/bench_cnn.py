@@ -1,6 +1,6 @@
 """The seed CNN step (forward + backward), its conv layers and max-pool: nnref vs TensorFlow.
 
-Run: python benchmarks/bench_cnn.py [--repeats 15] [--dtypes float32,float64] [--json out.json]
+Run: python benchmarks/bench_cnn.py [--repeats 15] [--steps 5] [--settle 1] [--dtypes ...] [--json F]
 (the README's `cnn-bench` block: ``python benchmarks/readme_figures.py --measure cnn-bench``)
 
 The step is what a user writes: nnref's public ops (``conv2d_fwd/bwd``,
@@ -13,7 +13,11 @@ pools before relu (max and relu commute: the same numbers, relu on a 4x smaller 
 Every contender is timed in alternation with TF (``_harness.pairwise``: idle gaps, BLAS spin
 timeout; the method is printed with the figures), after waiting for an idle machine; each block
 reports the median, the quartiles, the median per-pair ratio to TF and the CPU other processes
-used meanwhile. The per-op breakdown times each op inside consecutive steps.
+used meanwhile. A sample is ``--steps`` consecutive calls after ``--settle`` untimed ones, as a
+training loop runs: the first call after the harness's idle gap pays for waking the CPUs (this
+VM's vCPUs halt when idle), 16-42% of an nnref step and 1-3% of TF's, whose threads spin
+(``--steps 1 --settle 0`` measures that single-call case). The per-op breakdown times each op
+inside consecutive steps.
 """
 
 from __future__ import annotations
@@ -173,13 +177,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--steps", type=int, default=5, help="timed consecutive calls per sample")
+    ap.add_argument("--settle", type=int, default=1, help="untimed calls before each sample")
     add_arguments(ap)
     args = ap.parse_args()
     idle = functools.partial(wait_idle, max_wait=args.max_wait)
+    timed = functools.partial(pairwise, steps=args.steps, settle=args.settle)
     tf = import_tf()
     rows: list[dict] = []
     rng = np.random.default_rng(0)
-    print(f"method: {method()}")
+    print(f"method: {method(args.steps, args.settle)}")
     for name in args.dtypes.split(","):
         dt = np.dtype(name)
         x = rng.random((BATCH, 28, 28, 1)).astype(dt)
@@ -204,7 +211,7 @@ def main() -> None:
             )
         driver = driver_step(params, "direct")
         print(f"idle check: others used {idle():.2f} cores")
-        t = pairwise(
+        t = timed(
             {
                 "nnref composed, exact (direct conv)": lambda: exact(x, labels),
                 "nnref composed, fast (conv2 dft)": lambda: fast(x, labels),
@@ -259,7 +266,7 @@ def main() -> None:
                 return [y, *nnref.conv2d_bwd(r, dy)]
 
             idle()
-            t = pairwise(
+            t = timed(
                 {
                     **{f"nnref algorithm={a}": (lambda a=a: nn_conv(a)) for a in algos},
                     "tf.function": lambda xv=xv, f=tf_conv: [g.numpy() for g in f(xv)],
@@ -285,7 +292,7 @@ def main() -> None:
             return [y, *nnref.max_pool2d_bwd(r, dyp)]
 
         idle()
-        t = pairwise(
+        t = timed(
             {"nnref": nn_pool, "tf.function": lambda: [g.numpy() for g in tf_pool(xpv)]},
             "tf.function",
             repeats=args.repeats,
@@ -297,7 +304,7 @@ def main() -> None:
                 {
                     "versions": {"numpy": np.__version__, "tensorflow": tf.__version__},
                     "cpu": cpu_model(),
-                    "method": method(),
+                    "method": method(args.steps, args.settle),
                     "repeats": args.repeats,
                     "rows": rows,
                 },

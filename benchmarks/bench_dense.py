@@ -180,11 +180,6 @@ def tf_step(tf: Any, keras: Any, params: list[np.ndarray]) -> Callable[..., Any]
     return step
 
 
-def _repeat(fn: Callable[[], object], steps: int) -> None:
-    for _ in range(steps):
-        fn()
-
-
 def breakdown(step: Callable[[Timer], None], repeats: int) -> dict[str, float]:
     """Median seconds of each stage over ``repeats`` consecutive steps (after two warm-ups)."""
     acc: dict[str, list[float]] = {}
@@ -239,7 +234,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     breakdowns: list[dict[str, Any]] = []
     agreement = {}
-    print(f"method: {method()}")
+    print(f"method: {method(args.steps)}")
     for name, sizes, batch in CASES:
         params = _params(sizes, rng)
         x = rng.random((batch, sizes[0])).astype(np.float32)
@@ -267,11 +262,9 @@ def main() -> None:
             (TF, {**nn, TF: tf_run}),
         ):
             print(f"idle check: others used {idle():.2f} cores")
-            loops = {k: functools.partial(_repeat, f, args.steps) for k, f in fns.items()}
-            t = pairwise(loops, baseline, repeats=args.repeats, warmup=3)
-            for r in report(f"{title}, vs {baseline}", t, unit_scale=1e3 / args.steps):
-                per_step = {k: r[k] / args.steps for k in ("median_s", "q1_s", "q3_s")}
-                rows.append({**r, **per_step, "model": name, "batch": batch, "baseline": baseline})
+            t = pairwise(fns, baseline, repeats=args.repeats, warmup=3, steps=args.steps)
+            for r in report(f"{title}, vs {baseline}", t):
+                rows.append({**r, "model": name, "batch": batch, "baseline": baseline})
         for label, fn in ((COMPOSED, composed), (TORCH, torch_step)):
             idle()
             step = (lambda timer, fn=fn, x=x, y=y: fn(x, y, timer)) if label != TORCH else fn
@@ -294,7 +287,7 @@ def main() -> None:
             )
     if args.json:
         out = {
-            "method": method(),
+            "method": method(args.steps),
             "versions": {
                 "numpy": np.__version__,
                 "torch": torch.__version__,

@@ -2,8 +2,9 @@
 
 ``conv2d_naive`` (plain loops over output positions) is the readable oracle; ``conv2d`` is the
 vectorised path: a slab of images at a time, im2col through a strided view in (kh, kw, c)
-column order (built transposed when C_in = 1) and one GEMM; the input gradient by GEMMs per slab
-giving a contiguous block per kernel tap, added into strided views of the padded slab, never
+column order (built transposed when C_in = 1) and one GEMM; the input gradient of a stride-1
+convolution is the same forward pass over ``dy`` with the flipped kernel, otherwise GEMMs per
+slab give a contiguous block per kernel tap, added into strided views of the padded slab, never
 ``np.add.at``.
 """
 
