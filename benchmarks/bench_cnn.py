@@ -15,9 +15,9 @@ timeout; the method is printed with the figures), after waiting for an idle mach
 reports the median, the quartiles, the median per-pair ratio to TF and the CPU other processes
 used meanwhile. A sample is ``--steps`` consecutive calls after ``--settle`` untimed ones, as a
 training loop runs: the first call after the harness's idle gap pays for waking the CPUs (this
-VM's vCPUs halt when idle), 16-42% of an nnref step and 1-3% of TF's, whose threads spin
-(``--steps 1 --settle 0`` measures that single-call case). The per-op breakdown times each op
-inside consecutive steps.
+VM's vCPUs halt when idle), 16-42% of an nnref step and 1-3% of TF's, whose threads spin; the
+steps are timed that way too, one call per sample, for the record. The per-op breakdown times
+each op inside consecutive steps.
 """
 
 from __future__ import annotations
@@ -211,17 +211,19 @@ def main() -> None:
             )
         driver = driver_step(params, "direct")
         print(f"idle check: others used {idle():.2f} cores")
-        t = timed(
-            {
-                "nnref composed, exact (direct conv)": lambda: exact(x, labels),
-                "nnref composed, fast (conv2 dft)": lambda: fast(x, labels),
-                "nnref training driver (exact)": lambda: driver(x, labels),
-                "tf.function": tf_run,
-            },
-            "tf.function",
-            repeats=args.repeats,
-        )
+        steps = {
+            "nnref composed, exact (direct conv)": lambda: exact(x, labels),
+            "nnref composed, fast (conv2 dft)": lambda: fast(x, labels),
+            "nnref training driver (exact)": lambda: driver(x, labels),
+            "tf.function": tf_run,
+        }
+        t = timed(steps, "tf.function", repeats=args.repeats)
         rows += report(f"seed CNN step fwd+bwd, batch {BATCH}, {name}", t)
+        if (args.steps, args.settle) != (1, 0):  # the cost of waking up, for the record
+            idle()
+            del steps["nnref training driver (exact)"]
+            t = pairwise(steps, "tf.function", repeats=args.repeats)
+            rows += report(f"seed CNN step fwd+bwd, batch {BATCH}, {name}, single calls", t)
         for label, step in (("exact", exact), ("fast", fast)):
             idle()
             with LoadMeter() as lm:
