@@ -204,18 +204,16 @@ def pairwise(
     return out
 
 
-def report(
-    title: str, timings: dict[str, Timing], unit_scale: float = 1e3, unit: str = "ms"
-) -> list[dict]:
-    """Print one block (median [quartiles], ratio to the baseline [quartiles], load); return
-    the rows for ``--json``."""
+def report(title: str, timings: dict[str, Timing]) -> list[dict]:
+    """Print one block (median [quartiles] in ms, ratio to the baseline [quartiles], load);
+    return the rows for ``--json`` (seconds)."""
     how = next(iter(timings.values())).method
     print(f"\n{title}   ({how})")
     rows = []
     for t in timings.values():
         print(
-            f"  {t.name:44s} {t.median * unit_scale:9.2f} {unit} "
-            f"[{t.q1 * unit_scale:.2f}-{t.q3 * unit_scale:.2f}]   "
+            f"  {t.name:44s} {t.median * 1e3:9.2f} ms "
+            f"[{t.q1 * 1e3:.2f}-{t.q3 * 1e3:.2f}]   "
             f"ratio {t.ratio:5.2f} [{t.ratio_lo:.2f}-{t.ratio_hi:.2f}]   "
             f"others' load {t.others_cores:.2f} cores"
         )
