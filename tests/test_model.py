@@ -91,8 +91,9 @@ def test_bias_gradient_has_the_same_bits_for_any_thread_count(rng, monkeypatch) 
 
 
 def test_dft_run_agrees_with_direct() -> None:
-    """conv_algorithm reaches every conv layer (on 8x8 digits "auto" keeps both direct, so
-    "dft" forces it); gradients agree with the exact run to float64 rounding."""
+    """conv_algorithm reaches every conv layer (on 32 8x8 digits "auto" keeps both direct:
+    conv2 is too little work, so "dft" forces it); gradients agree with the exact run to
+    float64 rounding."""
     exact = build_run(make_config("cnn", dtype="float64"))
     fast = build_run(make_config("cnn", dtype="float64", conv_algorithm="dft"))
     idx = np.arange(32)

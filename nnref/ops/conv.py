@@ -43,13 +43,16 @@ _DW_GROUPS = 8
 
 
 #: ``algorithm="auto"`` takes the DFT path when its estimated FLOPs, times this factor, are
-#: below the direct path's, and both transform sizes are at least ``_DFT_MIN_SIZE``. Calibrated
-#: on fwd + dx + dw, batch 128, SAME, float32 (CPU time, one thread; DFT/direct): 5x5 32->64 at
-#: 14x14 0.42, 10x10 0.39, 7x7 0.45, 4x4 0.99 (transforms of 6: mostly memory traffic); 3x3
-#: 32->64 at 8x8 1.12; 3x3 16->32 at 28x28 0.85; 5x5 1->32 at 28x28 2.7; 3x3 64->64 at 56x56
-#: 1.46 (batch 32). The FLOP ratio alone misjudges the 3x3 and tiny cases by up to 2x.
-_DFT_PENALTY = 2.5
-_DFT_MIN_SIZE = 8
+#: below the direct path's, and the direct path has at least ``_DFT_MIN_FLOPS`` to do (below
+#: that the DFT path's fixed costs decide). Calibrated by ``benchmarks/calibrate_auto.py`` on
+#: fwd + dx + dw, SAME, float32, batch 128 (CPU time, one thread; DFT/direct): 5x5 32->64 at
+#: 14x14 0.36, 7x7 0.40, 4x4 0.47, 2x2 0.86; 3x3 32->64 at 14x14 0.83, 8x8 0.85, 6x6 0.63,
+#: 3x3 0.68; 5x5 16->32 at 28x28 0.54; 3x3 16->32 at 28x28 1.30, 32->32 1.07; 5x5 1->32 at
+#: 28x28 2.9, 3->32 0.82; 3x3 64->64 at 56x56 1.28 (batch 32). The FLOP ratio misjudges by
+#: 0.4x (3 input channels) to 2x (transforms under 10); with two threads the small cases tip
+#: the other way (wall time: 3x3 32->64 at 8x8 1.01, 2x2 1.19; 5x5 at 4x4 batch 32 1.25).
+_DFT_PENALTY = 1.7
+_DFT_MIN_FLOPS = 10**8
 ALGORITHMS = ("direct", "dft", "auto")
 
 
@@ -81,23 +84,25 @@ def _check_algorithm(op: str, algorithm: Any) -> str:
     return algorithm
 
 
-def _dft_wins(x: np.ndarray, w: np.ndarray, s, d, plan) -> bool:
-    """``"auto"``: stride 1, no dilation, transforms of at least ``_DFT_MIN_SIZE`` and fewer
-    estimated FLOPs (see ``_DFT_PENALTY``)."""
-    if s != (1, 1) or d != (1, 1):
-        return False
+def dft_flops(x: np.ndarray, w: np.ndarray, plan) -> tuple[int, int]:
+    """Estimated FLOPs of a stride-1 undilated convolution's forward pass by DFT (transforms and
+    per-frequency products, complex: 8 per multiply-add) and by the direct sum."""
     n, h, wd, c = x.shape
     kh, kw, _, o = w.shape
     (_, _, oh), (_, _, ow) = plan
     lh = _dftconv.transform_size(h, kh, 1, 1, plan[0])
     lw = _dftconv.transform_size(wd, kw, 1, 1, plan[1])
-    if min(lh, lw) < _DFT_MIN_SIZE:
-        return False
     pairs = (n + 1) // 2
     transforms = c * (lh * h * wd + lh * lw * wd) + o * (lh * lw * ow + oh * ow * lh)
-    dft = 8 * pairs * (transforms + lh * lw * c * o)
-    direct = 2 * n * oh * ow * kh * kw * c * o
-    return dft * _DFT_PENALTY < direct
+    return 8 * pairs * (transforms + lh * lw * c * o), 2 * n * oh * ow * kh * kw * c * o
+
+
+def _dft_wins(x: np.ndarray, w: np.ndarray, s, d, plan) -> bool:
+    """``"auto"``: stride 1, no dilation and fewer estimated FLOPs (see ``_DFT_PENALTY``)."""
+    if s != (1, 1) or d != (1, 1):
+        return False
+    dft, direct = dft_flops(x, w, plan)
+    return direct >= _DFT_MIN_FLOPS and dft * _DFT_PENALTY < direct
 
 
 def _setup(x: Any, w: Any, strides: Any, padding: Any, dilations: Any, op: str = "conv2d"):
@@ -370,8 +375,8 @@ def conv2d_fwd(
         ``"direct"`` sums the products window by window (im2col and GEMM): the reference.
         ``"dft"`` multiplies spectra (see Notes): fewer FLOPs with many channels, not exact.
         ``"auto"`` takes ``"dft"`` for stride-1 undilated convolutions whose estimated cost is
-        lower (the seed CNN's conv2 on MNIST, not its one-channel conv1, nor images under 8x8
-        after padding), ``"direct"`` elsewhere.
+        lower (the seed CNN's conv2, on MNIST and on 8x8 digits at batch 128; not its
+        one-channel conv1, nor convolutions of under 1e8 FLOPs), ``"direct"`` elsewhere.
 
     Returns
     -------
@@ -419,9 +424,9 @@ def conv2d_fwd(
     workspace holds 25 MB (24 MiB; 17 MB until ``dy`` needs its second transform) per calling
     thread between calls; on top of it a call allocates 11.5 MB in forward (y 6.4 MB, the
     residual spectrum 4.2 MB) and 4.3 MB in backward (dx 3.2 MB). float64 twice that. The
-    direct path keeps its slab buffers (padded slab, columns, dx blocks, a dw part) the same
-    way in each thread that runs a slab range: 3.9 MiB per thread for conv2 in float32, 0.6 MiB
-    for conv1 (~9,500 page faults per seed-CNN step without them). ``nnref._workspace.clear()``
+    direct path keeps its slab buffers (padded slab, columns, a strided dx's blocks, a dw
+    part) the same way in each thread that runs a slab range: 2.1 MiB per thread for conv2 in
+    float32, 0.6 MiB for conv1 (~9,500 page faults per seed-CNN step without them). ``nnref._workspace.clear()``
     releases the calling thread's buffers.
 
     See Also
