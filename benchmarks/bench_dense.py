@@ -1,7 +1,7 @@
 """Dense training step (forward, backward, Adam): nnref vs PyTorch eager vs TF, same model,
 batch and initial weights, float32.
 
-Run: python benchmarks/bench_dense.py [--repeats 11] [--steps 20] [--max-wait 600] [--json out.json]
+Run: python benchmarks/bench_dense.py [--repeats 11] [--steps 20] [--settle 1] [--json out.json]
 
 nnref's composed step is what a user writes from the public ops in one Python thread
 (``dense_fwd``, ``relu_fwd``, ``sparse_softmax_cross_entropy_with_logits_fwd``, their VJPs,
@@ -14,11 +14,12 @@ True)``, ``torch.set_num_threads(2)``. TF: ``tf.function`` GradientTape step + K
 Every contender is timed in alternation with PyTorch, then the nnref steps in alternation with
 TF (``_harness.pairwise``: idle gaps, BLAS spin timeout; the method is printed with the
 figures), after waiting for an idle machine; each block reports the median, the quartiles, the
-median per-pair ratio and the CPU other processes used meanwhile. A timed call is ``--steps``
-consecutive steps, as a training loop runs them, reported per step: after the harness's idle
-gap the first step pays for waking the worker threads (OpenBLAS's took ~10 ms on this VM for a
-0.6 ms GEMM), which a single-step call would charge to every step. The per-op breakdown times
-forward, backward and the Adam update inside consecutive steps, for nnref and PyTorch.
+median per-pair ratio and the CPU other processes used meanwhile. A sample is ``--steps``
+consecutive steps after ``--settle`` untimed ones, as a training loop runs them, reported per
+step: after the harness's idle gap the first step pays for waking the worker threads
+(OpenBLAS's took ~10 ms on this VM for a 0.6 ms GEMM), which a training loop pays once. The
+per-op breakdown times forward, backward and the Adam update inside consecutive steps, for
+nnref and PyTorch.
 """
 
 from __future__ import annotations
@@ -222,7 +223,8 @@ def _cpu() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=11, help="pairs per contender (odd)")
-    ap.add_argument("--steps", type=int, default=20, help="consecutive steps per timed call")
+    ap.add_argument("--steps", type=int, default=20, help="timed consecutive steps per sample")
+    ap.add_argument("--settle", type=int, default=1, help="untimed steps before each sample")
     add_arguments(ap)
     args = ap.parse_args()
     import torch
@@ -234,7 +236,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     breakdowns: list[dict[str, Any]] = []
     agreement = {}
-    print(f"method: {method(args.steps)}")
+    print(f"method: {method(args.steps, args.settle)}")
     for name, sizes, batch in CASES:
         params = _params(sizes, rng)
         x = rng.random((batch, sizes[0])).astype(np.float32)
@@ -256,13 +258,15 @@ def main() -> None:
             DRIVER: lambda d=drive, x=x, y=y: d(x, y),
         }
         tf_run = functools.partial(lambda f, a, b: f(a, b).numpy(), tf_fn, xt, yt)
-        title = f"MLP {name}, batch {batch}, float32, ms per training step ({args.steps} per call)"
+        title = f"MLP {name}, batch {batch}, float32, ms per training step"
         for baseline, fns in (
             (TORCH, {**nn, TF: tf_run, TORCH: torch_step}),
             (TF, {**nn, TF: tf_run}),
         ):
             print(f"idle check: others used {idle():.2f} cores")
-            t = pairwise(fns, baseline, repeats=args.repeats, warmup=3, steps=args.steps)
+            t = pairwise(
+                fns, baseline, repeats=args.repeats, warmup=3, steps=args.steps, settle=args.settle
+            )
             for r in report(f"{title}, vs {baseline}", t):
                 rows.append({**r, "model": name, "batch": batch, "baseline": baseline})
         for label, fn in ((COMPOSED, composed), (TORCH, torch_step)):
@@ -287,7 +291,7 @@ def main() -> None:
             )
     if args.json:
         out = {
-            "method": method(args.steps),
+            "method": method(args.steps, args.settle),
             "versions": {
                 "numpy": np.__version__,
                 "torch": torch.__version__,

@@ -628,8 +628,7 @@ def render_dense_bench(results: dict[str, Any]) -> str:
         models.setdefault(r["model"], {}).setdefault(r["baseline"], {})[r["contender"]] = r
         batches[r["model"]] = r["batch"]
     lines = [
-        f"`python benchmarks/bench_dense.py` ({results['repeats']} pairs per contender, each "
-        f"call {results['steps_per_call']} consecutive steps, times per step; "
+        f"`python benchmarks/bench_dense.py` ({results['repeats']} pairs per contender; "
         f"{results['cpu']}; NumPy {v['numpy']}, PyTorch {v['torch']}, TF {v['tensorflow']}, "
         f"Keras {v['keras']}; float32; {results['method']}; first-step gradients agree with "
         "TF's to "
