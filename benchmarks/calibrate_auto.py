@@ -3,7 +3,7 @@
 Run: python benchmarks/calibrate_auto.py [--threads 1]
 
 For each convolution (SAME, float32, forward + dx + dw) prints the measured time ratio
-DFT/direct, the estimated FLOP ratio behind ``"auto"`` (``nnref.ops.conv._dft_wins``), their
+DFT/direct, the estimated FLOP ratio behind ``"auto"`` (``nnref.ops.conv._dft_flops``), their
 quotient (how far the estimate is off) and what ``"auto"`` picks. ``--threads 1`` (the default)
 times CPU seconds with one nnref thread and one BLAS thread, as the constants in
 ``nnref/ops/conv.py`` were calibrated; ``--threads 2`` times wall seconds on two threads.
@@ -75,13 +75,15 @@ def main() -> None:
         x = rng.standard_normal(xs).astype(np.float32)
         w = (0.05 * rng.standard_normal(ws)).astype(np.float32)
 
-        def run(algorithm: str, x=x, w=w) -> None:
-            y, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm=algorithm)
-            nnref.conv2d_bwd(res, np.ones_like(y))
+        dy = rng.standard_normal((*xs[:3], ws[3])).astype(np.float32)
+
+        def run(algorithm: str, x=x, w=w, dy=dy) -> None:
+            _, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm=algorithm)
+            nnref.conv2d_bwd(res, dy)
 
         direct, dft = _seconds(lambda: run("direct"), wall), _seconds(lambda: run("dft"), wall)
         plan = nnref.conv2d_fwd(x[:1], w, padding="SAME")[1].plan
-        est_dft, est_direct = conv.dft_flops(x, w, plan)
+        est_dft, est_direct = conv._dft_flops(x, w, plan)
         pick = "dft" if conv._dft_wins(x, w, (1, 1), (1, 1), plan) else "direct"
         measured, est = dft / direct, est_dft / est_direct
         print(

@@ -84,7 +84,7 @@ def _check_algorithm(op: str, algorithm: Any) -> str:
     return algorithm
 
 
-def dft_flops(x: np.ndarray, w: np.ndarray, plan) -> tuple[int, int]:
+def _dft_flops(x: np.ndarray, w: np.ndarray, plan) -> tuple[int, int]:
     """Estimated FLOPs of a stride-1 undilated convolution's forward pass by DFT (transforms and
     per-frequency products, complex: 8 per multiply-add) and by the direct sum."""
     n, h, wd, c = x.shape
@@ -101,7 +101,7 @@ def _dft_wins(x: np.ndarray, w: np.ndarray, s, d, plan) -> bool:
     """``"auto"``: stride 1, no dilation and fewer estimated FLOPs (see ``_DFT_PENALTY``)."""
     if s != (1, 1) or d != (1, 1):
         return False
-    dft, direct = dft_flops(x, w, plan)
+    dft, direct = _dft_flops(x, w, plan)
     return direct >= _DFT_MIN_FLOPS and dft * _DFT_PENALTY < direct
 
 
@@ -310,14 +310,14 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     taps), each added into the strided view of a padded scratch slab it came from (never
     ``np.add.at``); the interior is then copied out. Contiguous blocks measured 17% faster in
     float32 than one 2-D GEMM whose tap columns are read with a stride (equal in float64)."""
+    transposed = _transposed(res)
+    if res.strides == (1, 1) and not transposed:
+        return _input_grad_by_correlation(res, dy)
     _, h, wd, cin = res.x.shape
     kh, kw, _, cout = res.w.shape
     (t, _, oh), (left, _, ow) = res.plan
     w2 = res.w.reshape(-1, cout)
     wt = res.w.reshape(kh * kw, cin, cout).transpose(0, 2, 1)  # (KH*KW, C_out, C_in)
-    transposed = _transposed(res)
-    if res.strides == (1, 1) and not transposed:
-        return _input_grad_by_correlation(res, dy)
     dx = np.empty(res.x.shape, res.w.dtype)
     slabs = _slabs(res)
 
@@ -426,8 +426,8 @@ def conv2d_fwd(
     residual spectrum 4.2 MB) and 4.3 MB in backward (dx 3.2 MB). float64 twice that. The
     direct path keeps its slab buffers (padded slab, columns, a strided dx's blocks, a dw
     part) the same way in each thread that runs a slab range: 2.1 MiB per thread for conv2 in
-    float32, 0.6 MiB for conv1 (~9,500 page faults per seed-CNN step without them). ``nnref._workspace.clear()``
-    releases the calling thread's buffers.
+    float32, 0.6 MiB for conv1 (~9,500 page faults per seed-CNN step without them).
+    ``nnref._workspace.clear()`` releases the calling thread's buffers.
 
     See Also
     --------
