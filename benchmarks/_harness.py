@@ -9,7 +9,7 @@ gap longer than the spin, and each contender is timed in alternation with the ba
 (pairwise), so neither can leave the other a busy machine. A sample can be several consecutive
 calls after untimed ones (:func:`pairwise`'s ``steps`` and ``settle``): the steady state of a
 training loop, without the wake-up cost the gap itself adds to the first call. glibc's heap
-thresholds are fixed for the process (:data:`MALLOC_THRESHOLDS`), so that no contender's
+thresholds are fixed for the process (``nnref.keep_freed_memory``), so that no contender's
 page faults depend on what the others allocated.
 
 Each block also records the CPU that *other* processes used meanwhile (from ``/proc``), and
@@ -20,8 +20,6 @@ figures.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import os
 import statistics
 import sys
@@ -34,29 +32,18 @@ if "numpy" in sys.modules:
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-#: glibc's heap thresholds, fixed for the whole process (``mallopt``; bytes): allocations
-#: below ``mmap`` come from the heap, and the heap's free top is returned to the system only
-#: above ``trim``. Left to glibc, both follow the process' allocation history, so one
-#: contender's time depended on what the others had allocated: after TF's import, nnref's
-#: 784-512-10 dense step grew and trimmed its heap every step (857 page faults a step, its
-#: Adam update 0.8 -> 2.4 ms), and TF's own CNN step took 131 faults (63 ms; 54 ms without).
-MALLOC_THRESHOLDS = {"mmap": 32 << 20, "trim": 1 << 30}
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+# glibc's heap thresholds, fixed for the whole process (``nnref.keep_freed_memory``, imported
+# after the environment above): left to glibc, they follow the allocation history, so one
+# contender's time depended on what the others had allocated. After TF's import, nnref's
+# 784-512-10 dense step grew and trimmed its heap every step (857 page faults a step, its Adam
+# update 0.8 -> 2.4 ms), and TF's own CNN step took 131 faults (63 ms; 54 ms without).
+from nnref import keep_freed_memory
 
-
-def _fix_malloc() -> str:
-    """Apply :data:`MALLOC_THRESHOLDS` (glibc only); say what was done, for the method line."""
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version"):
-        return "malloc as configured (not glibc)"
-    libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_THRESHOLDS["mmap"])
-    libc.mallopt(_M_TRIM_THRESHOLD, MALLOC_THRESHOLDS["trim"])
-    mmap, trim = (MALLOC_THRESHOLDS[k] >> 20 for k in ("mmap", "trim"))
-    return f"glibc mmap/trim thresholds {mmap}/{trim} MiB"
-
-
-_MALLOC = _fix_malloc()
+_MALLOC = (
+    "glibc keeps freed memory (nnref.keep_freed_memory)"
+    if keep_freed_memory()
+    else "malloc as configured (not glibc)"
+)
 
 #: Idle time after every timed call: longer than OpenBLAS' worker spin (~0.1 s without the
 #: timeout above), so the next call starts on a quiet CPU.

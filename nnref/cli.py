@@ -199,6 +199,7 @@ def _conform(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from nnref._machine import keep_freed_memory
     from nnref.data.datasets import load_dataset
     from nnref.train.loop import (
         ConfigError,
@@ -244,6 +245,7 @@ def _train(args: argparse.Namespace) -> int:
             f"{cfg.optimizer} lr {cfg.learning_rate:g}, {cfg.dtype}, seed {cfg.seed}"
             + (f", conv algorithm {cfg.conv_algorithm}" if cfg.conv_algorithm != "direct" else "")
         )
+        keep_freed_memory()  # this process is the training loop's: no heap trim/refault cycle
         train(cfg, out=out, resume=args.resume, progress=not args.no_progress, data=data)
     except ConfigError as e:
         return _fail("train", e.cli_message(), 2)
