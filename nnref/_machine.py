@@ -43,11 +43,11 @@ def keep_freed_memory(*, trim: int = 1 << 30, mmap: int = _MMAP_THRESHOLD_MAX) -
     Process-wide, numbers unchanged; ``nnref train`` calls it, a program composing the ops may.
     Returns False (and changes nothing) where the C library is not glibc.
     """
-    for name, value, top in (("trim", trim, None), ("mmap", mmap, _MMAP_THRESHOLD_MAX)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise TypeError(f"keep_freed_memory: '{name}' must be an int >= 0, got {value!r}")
-        if top is not None and value > top:
-            raise ValueError(f"keep_freed_memory: '{name}' must be at most {top}, got {value}")
+    for name, value, top in (("trim", trim, 2**31 - 1), ("mmap", mmap, _MMAP_THRESHOLD_MAX)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"keep_freed_memory: '{name}' must be an int, got {value!r}")
+        if not 0 <= value <= top:  # mallopt takes a C int
+            raise ValueError(f"keep_freed_memory: '{name}' must be in [0, {top}], got {value}")
     path = ctypes.util.find_library("c")
     libc = ctypes.CDLL(path) if path else None
     if libc is None or not hasattr(libc, "gnu_get_libc_version"):

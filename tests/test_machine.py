@@ -49,10 +49,11 @@ def test_keep_freed_memory_ends_the_grow_and_trim_cycle() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "err", "match"),
     [
-        ({"trim": -1}, TypeError, r"'trim' must be an int >= 0, got -1"),
-        ({"trim": 1.5}, TypeError, r"'trim' must be an int >= 0, got 1.5"),
-        ({"mmap": True}, TypeError, r"'mmap' must be an int >= 0, got True"),
-        ({"mmap": 64 << 20}, ValueError, r"'mmap' must be at most 33554432, got 67108864"),
+        ({"trim": -1}, ValueError, r"'trim' must be in \[0, 2147483647\], got -1"),
+        ({"trim": 1 << 31}, ValueError, r"'trim' must be in \[0, 2147483647\], got 2147483648"),
+        ({"trim": 1.5}, TypeError, r"'trim' must be an int, got 1.5"),
+        ({"mmap": True}, TypeError, r"'mmap' must be an int, got True"),
+        ({"mmap": 64 << 20}, ValueError, r"'mmap' must be in \[0, 33554432\], got 67108864"),
     ],
 )
 def test_keep_freed_memory_refuses_bad_thresholds(kwargs, err, match) -> None:
