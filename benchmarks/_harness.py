@@ -45,7 +45,7 @@ _MALLOC = (
     else "malloc as configured (not glibc)"
 )
 
-#: Idle time after every timed call: longer than OpenBLAS' worker spin (~0.1 s without the
+#: Idle time after every timed sample: longer than OpenBLAS' worker spin (~0.1 s without the
 #: timeout above), so the next call starts on a quiet CPU.
 GAP_S = 0.12
 
