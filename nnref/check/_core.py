@@ -362,141 +362,142 @@ def _check_grad_shape(g: Any, a: np.ndarray, name: str) -> np.ndarray:
 # --------------------------------------------------------------------------- one comparison
 
 
-def _compare(
-    probe: _Probe,
-    s: _Setup,
-    dys: Sequence[np.ndarray],
-    i: int,
-    delta: np.ndarray,
-    g: np.ndarray,
-    phi0: float | None,
-    phi_scale: float,
-    g_floor: float,
-    index: tuple[int, ...] | None,
-    direction: int | None,
-) -> Comparison:
-    """Compare <g, delta> with the derivative of phi along delta (see :func:`_compare_at`).
+@dataclass(frozen=True)
+class _Input:
+    """What every comparison along a direction of input ``i`` needs: the probe, the setup, the
+    cotangents, the analytic gradient ``g`` and the scales of phi and of ``g``."""
 
-    Natively in low precision, rounding (``~eps/h``) dominates the tolerance and truncation
-    (``~h^2``, the Richardson estimate) is far below it, so a comparison of one entry is first
-    made at ``NATIVE_WIDE`` times the step (``~eps^(1/5)``, the optimum of a fourth-order
-    difference). Not along a direction of several entries: there the one-sided errors of many
-    kinks near zero (relu's, on the RMS-floor steps) grow with the step while the tolerance
-    shrinks, and a direction through 70% zeros failed at 2-3 of 40 seeds.
-    A converged, kink-free pass at the wide step is the verdict. A converged, kink-free
-    violation is the verdict when the differences at half the wide step confirm it (they lie
-    closer to the wide step's than to the analytic value): a kink within reach that the kink
-    test misses (a tie crossed between a fifth and a third of the step) moves the wide
-    differences away from the narrower ones. Anything else is judged at the plain step.
-    """
-    args = (probe, s, dys, i)
-    rest = (g, phi0, phi_scale, g_floor, index, direction)
-    if s.eval_dtype == np.float64 or np.count_nonzero(delta) > 1:
-        return _compare_at(*args, delta, *rest)
-    wide = _compare_at(*args, (delta * NATIVE_WIDE).astype(delta.dtype), *rest)
-    clean = wide.converged and not wide.kink
-    if wide.status == "ok" and clean:
-        return wide
-    if wide.status == "violation" and clean:
-        half = _compare_at(*args, (delta * (NATIVE_WIDE / 2)).astype(delta.dtype), *rest)
-        if abs(wide.numeric - half.numeric) < abs(wide.analytic - half.numeric):
+    probe: _Probe
+    s: _Setup
+    dys: Sequence[np.ndarray]
+    i: int
+    g: np.ndarray
+    phi_scale: float
+    g_floor: float
+
+    def compare(
+        self,
+        delta: np.ndarray,
+        phi0: float | None,
+        index: tuple[int, ...] | None,
+        direction: int | None,
+    ) -> Comparison:
+        """Compare <g, delta> with the derivative of phi along delta (see :meth:`_at`).
+
+        Natively in low precision, rounding (``~eps/h``) dominates the tolerance and truncation
+        (``~h^2``, the Richardson estimate) is far below it, so a comparison of one entry is first
+        made at ``NATIVE_WIDE`` times the step (``~eps^(1/5)``, the optimum of a fourth-order
+        difference). Not along a direction of several entries: there the one-sided errors of many
+        kinks near zero (relu's, on the RMS-floor steps) grow with the step while the tolerance
+        shrinks, and a direction through 70% zeros failed at 2-3 of 40 seeds.
+        A converged, kink-free pass at the wide step is the verdict. A converged, kink-free
+        violation is the verdict when the differences at half the wide step confirm it (they lie
+        closer to the wide step's than to the analytic value): a kink within reach that the kink
+        test misses (a tie crossed between a fifth and a third of the step) moves the wide
+        differences away from the narrower ones. Anything else is judged at the plain step.
+        """
+        rest = (phi0, index, direction)
+        if self.s.eval_dtype == np.float64 or np.count_nonzero(delta) > 1:
+            return self._at(delta, *rest)
+        wide = self._at((delta * NATIVE_WIDE).astype(delta.dtype), *rest)
+        clean = wide.converged and not wide.kink
+        if wide.status == "ok" and clean:
             return wide
-    return _compare_at(*args, delta, *rest)
+        if wide.status == "violation" and clean:
+            half = self._at((delta * (NATIVE_WIDE / 2)).astype(delta.dtype), *rest)
+            if abs(wide.numeric - half.numeric) < abs(wide.analytic - half.numeric):
+                return wide
+        return self._at(delta, *rest)
 
-
-def _compare_at(
-    probe: _Probe,
-    s: _Setup,
-    dys: Sequence[np.ndarray],
-    i: int,
-    delta: np.ndarray,
-    g: np.ndarray,
-    phi0: float | None,
-    phi_scale: float,
-    g_floor: float,
-    index: tuple[int, ...] | None,
-    direction: int | None,
-) -> Comparison:
-    """Compare <g, delta> with the Richardson-extrapolated derivative of phi along delta."""
-    eps = float(np.finfo(s.eval_dtype).eps)
-    x = s.args[i]
-    vals = {}
-    for t in (1.0, 0.5):
-        for sign in (1.0, -1.0):
-            a = list(s.args)
-            a[i] = np.asarray(x + (sign * t) * delta, dtype=x.dtype)  # 0-d stays an array
-            vals[t, sign] = probe.phi(a, dys)
-    # Everything per unit step (delta / max|delta|): products g * delta never underflow, and in
-    # exact mode the comparison is directly g_j against the finite-difference slope.
-    step = float(np.max(np.abs(delta.astype(np.float64))))
-    d1 = (vals[1.0, 1.0] - vals[1.0, -1.0]) / 2.0 / step
-    d2 = (vals[0.5, 1.0] - vals[0.5, -1.0]) / 1.0 / step
-    numeric = (4.0 * d2 - d1) / 3.0
-    trunc = abs(d2 - d1) / 3.0
-    # Only the perturbed entries: an inf elsewhere in g must not turn 0 * inf into a NaN here.
-    nz = np.flatnonzero(delta)
-    dd = delta.flat[nz].astype(np.float64) / step
-    gd = g.flat[nz].astype(np.float64)
-    analytic = float(np.sum(gd * dd))
-    a_abs = float(np.sum((np.abs(gd) + g_floor) * np.abs(dd)))
-    g_eps = float(np.finfo(s.dtype if not s.shadow else np.float64).eps)
-    # The perturbed evaluations may be far larger than phi(x) (other entries' h^2 terms).
-    scale = phi_scale + max(abs(v) for v in vals.values())
-    # Each phi evaluation errs by <= gamma*eps*scale; R = (4 d2 - d1)/3 combines 4 of them.
-    gamma_fd = GAMMA_FD64 if s.eval_dtype == np.float64 else GAMMA_FD
-    round_num = gamma_fd * eps * scale * (4.0 * 2.0 + 1.0) / 3.0 / step
-    # phi sums its terms: below the smallest normal number each may be off by a subnormal step.
-    round_num += 8 * probe.n_terms * float(np.finfo(s.eval_dtype).smallest_subnormal) / step
-    # Plus a few subnormal steps: below the smallest normal number, relative precision is lost.
-    round_an = GAMMA * g_eps * a_abs + 8 * float(np.finfo(s.eval_dtype).smallest_subnormal)
-    tol = round_num + round_an + 2.0 * trunc
-    converged = trunc <= math.sqrt(eps) * (a_abs + abs(numeric)) + round_num
-    if not math.isfinite(analytic):
-        # A NaN or infinite gradient: finite differences can confirm neither. Never pass.
-        return Comparison(
-            i, index, direction, analytic, numeric, round_num, step, status="violation"
-        )
-    if scale < float(np.finfo(s.eval_dtype).tiny) and abs(analytic) > round_an:
-        # Every evaluation underflows: finite differences resolve nothing here. Never pass.
-        return Comparison(
-            i, index, direction, analytic, numeric, round_an, step, status="violation"
-        )
-    if abs(analytic - numeric) <= tol and converged:
-        return Comparison(i, index, direction, analytic, numeric, tol, step)
-    # Kink: one-sided differences that do not shrink together with the step.
-    if phi0 is None:
-        phi0 = probe.phi(s.args, dys)
-    jump1 = ((vals[1.0, 1.0] - phi0) - (phi0 - vals[1.0, -1.0])) / step
-    jump2 = ((vals[0.5, 1.0] - phi0) - (phi0 - vals[0.5, -1.0])) * 2.0 / step
-    if abs(jump2) > round_num + round_an and abs(jump2) > 0.75 * abs(jump1):
-        lo, hi = sorted(
-            ((phi0 - vals[0.5, -1.0]) * 2.0 / step, (vals[0.5, 1.0] - phi0) * 2.0 / step)
-        )
-        inside = lo - tol <= analytic <= hi + tol
+    def _at(
+        self,
+        delta: np.ndarray,
+        phi0: float | None,
+        index: tuple[int, ...] | None,
+        direction: int | None,
+    ) -> Comparison:
+        """Compare <g, delta> with the Richardson-extrapolated derivative of phi along delta."""
+        probe, s, dys, i, g = self.probe, self.s, self.dys, self.i, self.g
+        phi_scale, g_floor = self.phi_scale, self.g_floor
+        eps = float(np.finfo(s.eval_dtype).eps)
+        x = s.args[i]
+        vals = {}
+        for t in (1.0, 0.5):
+            for sign in (1.0, -1.0):
+                a = list(s.args)
+                a[i] = np.asarray(x + (sign * t) * delta, dtype=x.dtype)  # 0-d stays an array
+                vals[t, sign] = probe.phi(a, dys)
+        # Everything per unit step (delta / max|delta|): products g * delta never underflow, and in
+        # exact mode the comparison is directly g_j against the finite-difference slope.
+        step = float(np.max(np.abs(delta.astype(np.float64))))
+        d1 = (vals[1.0, 1.0] - vals[1.0, -1.0]) / 2.0 / step
+        d2 = (vals[0.5, 1.0] - vals[0.5, -1.0]) / 1.0 / step
+        numeric = (4.0 * d2 - d1) / 3.0
+        trunc = abs(d2 - d1) / 3.0
+        # Only the perturbed entries: an inf elsewhere in g must not turn 0 * inf into a NaN here.
+        nz = np.flatnonzero(delta)
+        dd = delta.flat[nz].astype(np.float64) / step
+        gd = g.flat[nz].astype(np.float64)
+        analytic = float(np.sum(gd * dd))
+        a_abs = float(np.sum((np.abs(gd) + g_floor) * np.abs(dd)))
+        g_eps = float(np.finfo(s.dtype if not s.shadow else np.float64).eps)
+        # The perturbed evaluations may be far larger than phi(x) (other entries' h^2 terms).
+        scale = phi_scale + max(abs(v) for v in vals.values())
+        # Each phi evaluation errs by <= gamma*eps*scale; R = (4 d2 - d1)/3 combines 4 of them.
+        gamma_fd = GAMMA_FD64 if s.eval_dtype == np.float64 else GAMMA_FD
+        round_num = gamma_fd * eps * scale * (4.0 * 2.0 + 1.0) / 3.0 / step
+        # phi sums its terms: below the smallest normal number each may be off by a subnormal step.
+        round_num += 8 * probe.n_terms * float(np.finfo(s.eval_dtype).smallest_subnormal) / step
+        # Plus a few subnormal steps: below the smallest normal number, relative precision is lost.
+        round_an = GAMMA * g_eps * a_abs + 8 * float(np.finfo(s.eval_dtype).smallest_subnormal)
+        tol = round_num + round_an + 2.0 * trunc
+        converged = trunc <= math.sqrt(eps) * (a_abs + abs(numeric)) + round_num
+        if not math.isfinite(analytic):
+            # A NaN or infinite gradient: finite differences can confirm neither. Never pass.
+            return Comparison(
+                i, index, direction, analytic, numeric, round_num, step, status="violation"
+            )
+        if scale < float(np.finfo(s.eval_dtype).tiny) and abs(analytic) > round_an:
+            # Every evaluation underflows: finite differences resolve nothing here. Never pass.
+            return Comparison(
+                i, index, direction, analytic, numeric, round_an, step, status="violation"
+            )
+        if abs(analytic - numeric) <= tol and converged:
+            return Comparison(i, index, direction, analytic, numeric, tol, step)
+        # Kink: one-sided differences that do not shrink together with the step.
+        if phi0 is None:
+            phi0 = probe.phi(s.args, dys)
+        jump1 = ((vals[1.0, 1.0] - phi0) - (phi0 - vals[1.0, -1.0])) / step
+        jump2 = ((vals[0.5, 1.0] - phi0) - (phi0 - vals[0.5, -1.0])) * 2.0 / step
+        if abs(jump2) > round_num + round_an and abs(jump2) > 0.75 * abs(jump1):
+            lo, hi = sorted(
+                ((phi0 - vals[0.5, -1.0]) * 2.0 / step, (vals[0.5, 1.0] - phi0) * 2.0 / step)
+            )
+            inside = lo - tol <= analytic <= hi + tol
+            return Comparison(
+                i,
+                index,
+                direction,
+                analytic,
+                numeric,
+                tol,
+                step,
+                status="kink" if inside else "violation",
+                kink=True,
+            )
+        # Outside the tolerance, or finite differences that did not converge: never a silent pass
+        # (unconverged differences are judged against the rounding terms alone).
         return Comparison(
             i,
             index,
             direction,
             analytic,
             numeric,
-            tol,
+            tol if converged else round_num + round_an,
             step,
-            status="kink" if inside else "violation",
-            kink=True,
+            status="violation",
+            converged=converged,
         )
-    # Outside the tolerance, or finite differences that did not converge: never a silent pass
-    # (unconverged differences are judged against the rounding terms alone).
-    return Comparison(
-        i,
-        index,
-        direction,
-        analytic,
-        numeric,
-        tol if converged else round_num + round_an,
-        step,
-        status="violation",
-        converged=converged,
-    )
 
 
 # --------------------------------------------------------------------------- drivers
@@ -504,17 +505,10 @@ def _compare_at(
 
 @dataclass(frozen=True)
 class _Line:
-    """One failing direction ``delta`` of input ``i``, with what every comparison along a part
-    of it needs."""
+    """One failing direction ``delta`` along an input."""
 
-    probe: _Probe
-    s: _Setup
-    dys: Sequence[np.ndarray]
-    i: int
+    along: _Input
     delta: np.ndarray
-    g: np.ndarray
-    phi_scale: float
-    g_floor: float
 
     def part(self, idx: np.ndarray) -> Comparison:
         """The comparison along ``delta`` restricted to the flat entries ``idx`` (one entry: its
@@ -523,19 +517,7 @@ class _Line:
         d.flat[idx] = self.delta.flat[idx]
         entry = tuple(int(v) for v in np.unravel_index(int(idx[0]), self.delta.shape))
         index = entry if idx.size == 1 else None
-        return _compare(
-            self.probe,
-            self.s,
-            self.dys,
-            self.i,
-            d,
-            self.g,
-            None,
-            self.phi_scale,
-            self.g_floor,
-            index,
-            None,
-        )
+        return self.along.compare(d, None, index, None)
 
     def split(self, idx: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], list[Comparison]]:
         """The two halves of ``idx`` and their comparisons."""
@@ -798,7 +780,7 @@ def check_vjp(
             g = _check_grad_shape(grads[i], s.args[i], nm[i])
             x = s.args[i]
             h = _steps(x, eps, fallback).astype(x.dtype)
-            g_floor = _rms(g)
+            along = _Input(probe, s, dys, i, g, phi_scale, _rms(g))
             if chosen == "exact":
                 an = np.asarray(g, dtype=np.float64).copy()
                 nu = np.empty_like(an)
@@ -807,14 +789,14 @@ def check_vjp(
                     delta = np.zeros_like(x)
                     delta.flat[j] = h.flat[j]
                     entry = tuple(int(v) for v in np.unravel_index(j, x.shape))
-                    c = _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, entry, None)
+                    c = along.compare(delta, phi0, entry, None)
                     nu.flat[j] = c.numeric
                     comparisons.append(c)
             else:
                 delta = (h * rng.choice(np.array([-1.0, 1.0]), size=x.shape)).astype(x.dtype)
-                c = _compare(probe, s, dys, i, delta, g, phi0, phi_scale, g_floor, None, k)
+                c = along.compare(delta, phi0, None, k)
                 if c.status == "violation":
-                    line = _Line(probe, s, dys, i, delta, g, phi_scale, g_floor)
+                    line = _Line(along, delta)
                     loc = _resolve(line, np.flatnonzero(delta), c)
                     if loc is None:  # explained by several kinks, each within its own range
                         comparisons.append(dataclasses.replace(c, status="kink", kink=True))
