@@ -45,6 +45,12 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL
 
 
+#: Fewest elements worth a thread in one cheap element-wise pass (relu and its mask, a bias add:
+#: ~0.1-0.4 ns per float32 element): a hand-off costs tens of microseconds, so arrays under
+#: 256 Ki elements stay in one thread.
+ELEMENTWISE_MIN_CHUNK = 1 << 17
+
+
 def chunks(n: int, k: int) -> list[tuple[int, int]]:
     """``k`` contiguous ranges covering ``range(n)``, sizes differing by at most one."""
     q, r = divmod(n, k)

@@ -208,7 +208,7 @@ def test_relu_bits_equal_the_plain_formulas_for_any_thread_count(dt, rng, monkey
     the same bits for dy's NaN, inf and -0.0, on strided and read-only inputs, 1-3 threads."""
     import nnref.ops.activations as act
 
-    monkeypatch.setattr(act, "_MIN_CHUNK", 5)  # ranges start and end mid-row
+    monkeypatch.setattr(act, "ELEMENTWISE_MIN_CHUNK", 5)  # ranges start and end mid-row
     x = rng.standard_normal((9, 4)).astype(dt)
     dy = rng.standard_normal((9, 4)).astype(dt)
     x.flat[:6] = [np.nan, -0.0, 0.0, np.inf, -np.inf, -np.nan]

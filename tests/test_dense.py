@@ -161,7 +161,7 @@ def test_bias_adds_and_dense_bwd_params_bits_for_any_thread_count(dt, rng, monke
     ``dense_bwd``'s ``(dw, db)``; read-only inputs are only read."""
     dense_mod = importlib.import_module("nnref.ops.dense")  # nnref.ops.dense is the function
 
-    monkeypatch.setattr(dense_mod, "_MIN_CHUNK", 6)  # a few rows per range
+    monkeypatch.setattr(dense_mod, "ELEMENTWISE_MIN_CHUNK", 6)  # a few rows per range
     x, w, b = _xwb(rng, n=11, i=3, o=4, dt=dt)
     dy = rng.standard_normal((11, 4)).astype(dt)
     for a in (x, w, b, dy):

@@ -9,12 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnref._threads import parallel_for
+from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for
 from nnref._validate import as_float, check_cotangent, require_min_rank, require_nonempty
-
-#: Fewest elements worth a thread in relu's passes (each ~0.1-0.4 ns per float32 element): a
-#: hand-off costs tens of microseconds, so activations under 256 Ki elements stay in one thread.
-_MIN_CHUNK = 1 << 17
 
 
 class ActivationResiduals(NamedTuple):
@@ -68,7 +64,7 @@ def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, ActivationResiduals]:
     def run(lo: int, hi: int) -> None:
         np.maximum(xf[lo:hi], zero, out=yf[lo:hi])  # propagates NaN like TF
 
-    parallel_for(run, yf.size, min_chunk=_MIN_CHUNK)
+    parallel_for(run, yf.size, min_chunk=ELEMENTWISE_MIN_CHUNK)
     return y, ActivationResiduals(y)
 
 
@@ -90,7 +86,7 @@ def relu_bwd(res: ActivationResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
         np.negative(o, out=o)
         np.bitwise_and(gf[lo:hi], o, out=o)
 
-    parallel_for(run, of.size, min_chunk=_MIN_CHUNK)
+    parallel_for(run, of.size, min_chunk=ELEMENTWISE_MIN_CHUNK)
     return (dx,)
 
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnref._threads import parallel_for
+from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for
 from nnref._validate import (
     as_float,
     check_cotangent,
@@ -21,10 +21,6 @@ from nnref._validate import (
     shape_str,
 )
 
-#: Fewest elements worth a thread in a bias add (~0.1 ns per float32 element in cache): a
-#: hand-off costs tens of microseconds, so outputs under 256 Ki elements stay in one thread.
-_MIN_CHUNK = 1 << 17
-
 
 def _add_bias_rows(x2: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``out = x2 + b`` row by row (``out`` may be ``x2``), rows split over the threads."""
@@ -32,7 +28,7 @@ def _add_bias_rows(x2: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     def run(lo: int, hi: int) -> None:
         np.add(x2[lo:hi], b, out=out[lo:hi])
 
-    parallel_for(run, len(out), min_chunk=max(1, _MIN_CHUNK // max(out.shape[1], 1)))
+    parallel_for(run, len(out), min_chunk=max(1, ELEMENTWISE_MIN_CHUNK // max(out.shape[1], 1)))
 
 
 class DenseResiduals(NamedTuple):
