@@ -3,10 +3,10 @@
 Run: python benchmarks/bench_cnn.py [--repeats 15] [--steps 5] [--settle 1] [--dtypes ...] [--json F]
 (the README's `cnn-bench` block: ``python benchmarks/readme_figures.py --measure cnn-bench``)
 
-The step is what a user writes: nnref's public ops (``conv2d_fwd/bwd``,
+The step is what a user writes: nnref's public ops (``conv2d_fwd/bwd`` with the conv bias,
 ``conv2d_bwd_filter``, ``max_pool2d_fwd/bwd``, the xent op) and NumPy (``@``, ``np.maximum``,
-in-place bias), called from one Python thread; whatever parallelism there is lives inside the
-ops. "exact" uses ``algorithm="direct"``, "fast" ``algorithm="auto"`` (conv2 by DFT, conv1
+the dense layers' in-place bias), called from one Python thread; whatever parallelism there is
+lives inside the ops. "exact" uses ``algorithm="direct"``, "fast" ``algorithm="auto"`` (conv2 by DFT, conv1
 direct). TF is ``tf.function`` over the same network (relu before pool, as the lesson); nnref
 pools before relu (max and relu commute: the same numbers, relu on a 4x smaller tensor).
 
@@ -68,18 +68,14 @@ class Step:
                 timer(name, t[-1] - t[-2])
 
         zero = x.dtype.type(0)
-        z1, r1 = nnref.conv2d_fwd(x, w1, padding="SAME", algorithm=self.algorithm)
-        lap("conv1 fwd")
-        z1 += b1
-        lap("bias1 fwd (in place)")
+        z1, r1 = nnref.conv2d_fwd(x, w1, b1, padding="SAME", algorithm=self.algorithm)
+        lap("conv1 fwd (+ bias)")
         p1, q1 = nnref.max_pool2d_fwd(z1, ksize=2, strides=2, padding="SAME")
         lap("pool1 fwd")
         a1 = np.maximum(p1, zero)
         lap("relu1 fwd")
-        z2, r2 = nnref.conv2d_fwd(a1, w2, padding="SAME", algorithm=self.algorithm)
-        lap("conv2 fwd")
-        z2 += b2
-        lap("bias2 fwd (in place)")
+        z2, r2 = nnref.conv2d_fwd(a1, w2, b2, padding="SAME", algorithm=self.algorithm)
+        lap("conv2 fwd (+ bias)")
         p2, q2 = nnref.max_pool2d_fwd(z2, ksize=2, strides=2, padding="SAME")
         lap("pool2 fwd")
         a2 = np.maximum(p2, zero).reshape(len(x), -1)
@@ -105,18 +101,14 @@ class Step:
         lap("relu2 bwd")
         (dz2,) = nnref.max_pool2d_bwd(q2, dp2)
         lap("pool2 bwd")
-        db2 = np.add.reduce(dz2.reshape(-1, dz2.shape[-1]), axis=0)
-        lap("bias2 bwd")
-        da1, dw2 = nnref.conv2d_bwd(r2, dz2)
-        lap("conv2 bwd")
+        da1, dw2, db2 = nnref.conv2d_bwd(r2, dz2)
+        lap("conv2 bwd (+ bias)")
         dp1 = np.where(p1 > 0, da1, zero)
         lap("relu1 bwd")
         (dz1,) = nnref.max_pool2d_bwd(q1, dp1)
         lap("pool1 bwd")
-        db1 = np.add.reduce(dz1.reshape(-1, dz1.shape[-1]), axis=0)
-        lap("bias1 bwd")
-        dw1 = nnref.conv2d_bwd_filter(r1, dz1)
-        lap("conv1 bwd (filter)")
+        dw1, db1 = nnref.conv2d_bwd_filter(r1, dz1)
+        lap("conv1 bwd (filter + bias)")
         return [dw1, db1, dw2, db2, dw3, db3, dw4, db4]
 
 

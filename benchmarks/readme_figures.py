@@ -347,9 +347,12 @@ _CNN_TARGETS = [
     ('conv2 `algorithm="dft"`', "conv2 14x14x32->64 fwd+dx+dw, dft", "float32", 0.9),
 ]
 _CNN_STAGES = [  # (README stage, bench_cnn.py's laps)
-    ("conv2 backward (dx + dw)", ("conv2 bwd",)),
-    ("conv2 forward", ("conv2 fwd",)),
-    ("conv1 forward + filter gradient", ("conv1 fwd", "conv1 bwd (filter)")),
+    ("conv2 backward (dx + dw + db)", ("conv2 bwd (+ bias)",)),
+    ("conv2 forward (+ bias)", ("conv2 fwd (+ bias)",)),
+    (
+        "conv1 forward (+ bias) + filter and bias gradients",
+        ("conv1 fwd (+ bias)", "conv1 bwd (filter + bias)"),
+    ),
     ("dense forward + backward (user's `@`)", ("dense fwd", "dense bwd")),
     ("softmax cross-entropy forward + backward", ("xent fwd+bwd",)),
     (
@@ -357,8 +360,8 @@ _CNN_STAGES = [  # (README stage, bench_cnn.py's laps)
         ("pool1 fwd", "pool2 fwd", "pool1 bwd", "pool2 bwd"),
     ),
     (
-        "bias, relu (user's NumPy, one thread)",
-        tuple(f"{op}{i} {d}" for op in ("bias", "relu") for i in (1, 2) for d in ("fwd", "bwd")),
+        "relu (user's NumPy, one thread)",
+        tuple(f"relu{i} {d}" for i in (1, 2) for d in ("fwd", "bwd")),
     ),
 ]
 

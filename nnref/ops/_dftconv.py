@@ -286,9 +286,11 @@ def forward(
     strides: tuple[int, int],
     dilations: tuple[int, int],
     plan: tuple[AxisPlan, AxisPlan],
+    bias: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Spectra] | None:
-    """``conv2d_fwd`` by DFT; ``None`` when ``x`` or ``w`` is not finite (the caller falls back
-    to the direct path: a transform would spread one NaN over two whole images)."""
+    """``conv2d_fwd`` by DFT (plus ``bias``); ``None`` when ``x`` or ``w`` is not finite (the
+    caller falls back to the direct path: a transform would spread one NaN over two whole
+    images)."""
     n, h, wd, c = x.shape
     kh, kw, _, o = w.shape
     amax = image_amax(x)
@@ -326,6 +328,10 @@ def forward(
     _per_frequency(spec, kspec, ys)
     give("per_channel", kspec)
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
+    # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
+    # (the image's own and its partner's) there: each chunk restores its zeros (then adds the
+    # bias: the direct path's bits there too) while it is in cache.
+    dead = ~reads_nonzero(pixel_support(x), (kh, kw), strides, dilations, plan)
 
     def transform_out(a: int, b: int) -> None:
         for m0, m1 in chunks[a:b]:
@@ -334,13 +340,13 @@ def forward(
                 ah.iy, aw.iy, ys[:, :, m0:m1].reshape(ah.L, aw.L, -1), z.reshape(oh, ow, -1)
             )
             _unpack(z, yscale, m0, m1, y, swap=False)
+            lo, hi = 2 * m0, min(2 * m1, n)
+            y[lo:hi][dead[lo:hi]] = 0
+            if bias is not None:
+                y[lo:hi] += bias
 
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
     give("per_image", ys)
-    # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
-    # (the image's own and its partner's) there: restore the zeros.
-    live = reads_nonzero(pixel_support(x), (kh, kw), strides, dilations, plan)
-    y[~live] = 0
     return y, Spectra(spec, scale, wscale, axes, strides, dilations, plan)
 
 

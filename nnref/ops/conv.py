@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nnref._threads import chunks, parallel_gemm_for
+from nnref._threads import chunks, parallel_for, parallel_gemm_for
 from nnref._validate import (
     as_float,
     check_cotangent,
@@ -62,6 +62,7 @@ class Conv2DResiduals(NamedTuple):
     strides: tuple[int, int]
     dilations: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
+    with_bias: bool = False  # the forward pass added a bias: backward returns its gradient too
 
 
 class Conv2DDFTResiduals(NamedTuple):
@@ -73,6 +74,7 @@ class Conv2DDFTResiduals(NamedTuple):
     dilations: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
     spectra: _dftconv.Spectra  # the input's spectrum, per-image scales
+    with_bias: bool = False
 
 
 def _check_algorithm(op: str, algorithm: Any) -> str:
@@ -126,6 +128,18 @@ def _setup(x: Any, w: Any, strides: Any, padding: Any, dilations: Any, op: str =
         plan_axis(x.shape[2], w.shape[1], s[1], d[1], pad, 1),
     )
     return x, w, s, d, plan
+
+
+def _check_bias(op: str, b: Any, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    b = as_float(op, "b", b)
+    same_dtype(op, x=x, b=b)
+    require_rank(op, "b", b, 1, "(C_out,)")
+    if b.shape[0] != w.shape[3]:
+        raise ValueError(
+            f"{op}: bias 'b' {shape_str(b)} must have one entry per output channel of the "
+            f"kernel 'w' {shape_str(w)} ({w.shape[3]})"
+        )
+    return b
 
 
 def _pad(x: np.ndarray, plan: tuple[AxisPlan, AxisPlan]) -> np.ndarray:
@@ -229,8 +243,9 @@ class _Scratch:
         return cols.reshape(-1, kh * kw * cin)
 
 
-def _forward(res: Conv2DResiduals, y: np.ndarray) -> None:
-    """``y`` slab by slab: im2col and one GEMM per slab, slabs spread over the threads."""
+def _forward(res: Conv2DResiduals, y: np.ndarray, bias: np.ndarray | None = None) -> None:
+    """``y`` slab by slab: im2col and one GEMM per slab (``bias`` added to the slab's output
+    while it is in cache), slabs spread over the threads."""
     cout = res.w.shape[3]
     w2 = res.w.reshape(-1, cout)
     slabs = _slabs(res)
@@ -241,17 +256,46 @@ def _forward(res: Conv2DResiduals, y: np.ndarray) -> None:
             cols = scratch.columns(res, lo, hi)
             out = y[lo:hi].reshape(-1, cout)
             np.matmul(cols.T if _transposed(res) else cols, w2, out=out)
+            if bias is not None:
+                out += bias
         scratch.release()
 
     parallel_gemm_for(run, len(slabs), min_chunk=1)
 
 
-def _filter_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
-    """``dw = cols^T @ g`` summed over fixed groups of slabs (see ``_DW_GROUPS``)."""
+def _slab_groups(res: Conv2DResiduals | Conv2DDFTResiduals) -> tuple[list, list]:
+    """The slabs and the fixed groups of slabs that ``dw`` and ``db`` are summed over."""
+    slabs = _slabs(res)  # type: ignore[arg-type]
+    return slabs, chunks(len(slabs), min(len(slabs), _DW_GROUPS))
+
+
+def _add_slab_sum(g: np.ndarray, part: np.ndarray, first: bool) -> None:
+    """``db``'s share of one slab: the slab's ``dy`` rows summed in order, into ``part`` (the
+    group's first slab) or added onto it."""
+    if first:
+        np.add.reduce(g, axis=0, out=part)
+    else:
+        part += np.add.reduce(g, axis=0)
+
+
+def _in_order(parts: np.ndarray) -> np.ndarray:
+    """The groups' partial sums added in group order (into the first)."""
+    total = parts[0]
+    for p in parts[1:]:
+        total += p
+    return total
+
+
+def _filter_grad(
+    res: Conv2DResiduals, dy: np.ndarray, with_bias: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``dw = cols^T @ g`` summed over fixed groups of slabs (see ``_DW_GROUPS``), and with
+    ``with_bias`` ``db``, each slab's ``dy`` summed while the GEMM has it in cache, in the
+    order :func:`_bias_grad` sums (the same bits)."""
     kh, kw, cin, cout = res.w.shape
-    slabs = _slabs(res)
-    groups = chunks(len(slabs), min(len(slabs), _DW_GROUPS))
+    slabs, groups = _slab_groups(res)
     parts = np.empty((len(groups), kh * kw * cin, cout), res.w.dtype)
+    bparts = np.empty((len(groups), cout), res.w.dtype) if with_bias else None
 
     def run(a: int, b: int) -> None:
         scratch = _Scratch(res, slabs[0][1])
@@ -264,14 +308,31 @@ def _filter_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
                 np.matmul(cols if _transposed(res) else cols.T, g, out=tmp if j else parts[gi])
                 if j:
                     parts[gi] += tmp
+                if bparts is not None:
+                    _add_slab_sum(g, bparts[gi], j == 0)
         give("direct-dw", tmp)
         scratch.release()
 
     parallel_gemm_for(run, len(groups), min_chunk=1)
-    dw = parts[0]
-    for p in parts[1:]:
-        dw += p
-    return dw.reshape(res.w.shape)
+    return _in_order(parts).reshape(res.w.shape), None if bparts is None else _in_order(bparts)
+
+
+def _bias_grad(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.ndarray:
+    """``db``: ``dy`` summed over images and positions, slab by slab within the fixed groups
+    of :func:`_filter_grad` (whatever the algorithm: ``db`` has the same bits on every path
+    and for any thread count)."""
+    cout = dy.shape[3]
+    slabs, groups = _slab_groups(res)
+    parts = np.empty((len(groups), cout), dy.dtype)
+
+    def run(a: int, b: int) -> None:
+        for gi in range(a, b):
+            g_lo, g_hi = groups[gi]
+            for j, (lo, hi) in enumerate(slabs[g_lo:g_hi]):
+                _add_slab_sum(dy[lo:hi].reshape(-1, cout), parts[gi], j == 0)
+
+    parallel_for(run, len(groups), min_chunk=1)
+    return _in_order(parts)
 
 
 def _flipped_axis(n: int, k: int, d: int, plan: AxisPlan) -> tuple[slice, AxisPlan]:
@@ -355,18 +416,25 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
 def conv2d_fwd(
     x: np.ndarray,
     w: np.ndarray,
+    b: np.ndarray | None = None,
     *,
     strides: Any = 1,
     padding: Any = "VALID",
     dilations: Any = 1,
     algorithm: str = "direct",
 ) -> tuple[np.ndarray, Conv2DResiduals | Conv2DDFTResiduals]:
-    """Cross-correlation ``y[n,i,j,o] = sum_{a,b,c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] w[a,b,c,o]``.
+    """Cross-correlation ``y[n,i,j,o] = sum_{a,b,c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] w[a,b,c,o]``
+    (``+ b[o]`` with a bias).
 
     Parameters
     ----------
     x : array, shape (N, H, W, C_in)
     w : array, shape (KH, KW, C_in, C_out), same dtype as ``x``
+    b : array, shape (C_out,), optional
+        A bias, as ``keras.layers.Conv2D(use_bias=True)`` or ``tf.nn.bias_add`` after the
+        convolution: the same bits as adding it to the output afterwards, without the extra
+        pass over memory (it is added to each slab while the slab is in cache). With a bias,
+        :func:`conv2d_bwd` returns ``(dx, dw, db)`` and :func:`conv2d_bwd_filter` ``(dw, db)``.
     strides, dilations : int, [h, w] or [1, h, w, 1]
     padding : "SAME", "VALID" or [[0, 0], [top, bottom], [left, right], [0, 0]]
         ``SAME`` puts the odd extra pad bottom/right. ``VALID`` with a (dilated) kernel larger
@@ -389,6 +457,8 @@ def conv2d_fwd(
     -----
     VJP: ``dw[a,b,c,o] = sum xpad[n, i*sh + a*dh, j*sw + b*dw, c] g[n,i,j,o]`` and ``dx`` scatters
     ``g @ w^T`` back through the same windows (padding cropped). The kernel is not flipped.
+    ``db[o] = sum g[n,i,j,o]``, summed slab by slab in a fixed order: the same bits on every
+    algorithm and for any thread count.
     Differences from TF: grouped convolution (C_in a multiple of the kernel's) is refused.
 
     ``"direct"`` runs im2col and GEMM a slab of images at a time, slabs spread over
@@ -434,18 +504,20 @@ def conv2d_fwd(
     tf.nn.conv2d, tf.nn.convolution, keras.layers.Conv2D
     """
     x, w, s, d, plan = _setup(x, w, strides, padding, dilations)
+    if b is not None:
+        b = _check_bias("conv2d", b, x, w)
     algorithm = _check_algorithm("conv2d", algorithm)
     n, cout = x.shape[0], w.shape[3]
     oh, ow = plan[0].out, plan[1].out
-    res = Conv2DResiduals(x, w, s, d, plan)
+    res = Conv2DResiduals(x, w, s, d, plan, b is not None)
     if oh == 0 or ow == 0:
         return np.zeros((n, oh, ow, cout), x.dtype), res
     if algorithm == "dft" or (algorithm == "auto" and _dft_wins(x, w, s, d, plan)):
-        out = _dftconv.forward(x, w, s, d, plan)
+        out = _dftconv.forward(x, w, s, d, plan, b)
         if out is not None:
-            return out[0], Conv2DDFTResiduals(x, w, s, d, plan, out[1])
+            return out[0], Conv2DDFTResiduals(x, w, s, d, plan, out[1], b is not None)
     y = np.empty((n, oh, ow, cout), x.dtype)
-    _forward(res, y)
+    _forward(res, y, b)
     return y, res
 
 
@@ -457,55 +529,59 @@ def _cotangent(
     return check_cotangent(op, dy, shape, res.w.dtype)
 
 
-def _empty_output(res: Conv2DResiduals) -> bool:
+def _empty_output(res: Conv2DResiduals | Conv2DDFTResiduals) -> bool:
     return res.plan[0].out == 0 or res.plan[1].out == 0
 
 
-def _dft_bwd(
-    res: Conv2DDFTResiduals, dy: np.ndarray, need_dx: bool
-) -> tuple[np.ndarray | None, np.ndarray]:
-    out = _dftconv.backward(res.x.shape, res.w, res.spectra, dy, need_dx)
-    if out is not None:
-        return out
-    direct = Conv2DResiduals(*res[:5])  # dy holds NaN or inf: keep it local
-    return (_input_grad(direct, dy) if need_dx else None), _filter_grad(direct, dy)
+def _param_grads(
+    res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray, need_dx: bool
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """``(dx or None, dw, db or None)`` by the forward pass's algorithm (``dy`` checked)."""
+    if _empty_output(res):
+        dx = np.zeros(res.x.shape, res.w.dtype) if need_dx else None
+        db = np.zeros(res.w.shape[3], res.w.dtype) if res.with_bias else None
+        return dx, np.zeros_like(res.w), db
+    if isinstance(res, Conv2DDFTResiduals):
+        out = _dftconv.backward(res.x.shape, res.w, res.spectra, dy, need_dx)
+        db = _bias_grad(res, dy) if res.with_bias else None
+        if out is not None:
+            return out[0], out[1], db
+        direct = Conv2DResiduals(*res[:5])  # dy holds NaN or inf: keep it local
+        return (_input_grad(direct, dy) if need_dx else None), _filter_grad(direct, dy)[0], db
+    dw, db = _filter_grad(res, dy, res.with_bias)
+    return (_input_grad(res, dy) if need_dx else None), dw, db
 
 
-def conv2d_bwd(
+def conv2d_bwd(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> tuple[np.ndarray, ...]:
+    """VJP of :func:`conv2d`: ``(dx, dw)``, or ``(dx, dw, db)`` when the forward pass had a
+    bias; by the forward pass's algorithm."""
+    dx, dw, db = _param_grads(res, _cotangent(res, dy), need_dx=True)
+    return (dx, dw) if db is None else (dx, dw, db)  # type: ignore[return-value]
+
+
+def conv2d_bwd_filter(
     res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """VJP of :func:`conv2d`: returns ``(dx, dw)``, by the forward pass's algorithm."""
-    dy = _cotangent(res, dy)
-    if isinstance(res, Conv2DDFTResiduals):
-        return _dft_bwd(res, dy, need_dx=True)  # type: ignore[return-value]
-    if _empty_output(res):
-        return np.zeros(res.x.shape, res.w.dtype), np.zeros_like(res.w)
-    return _input_grad(res, dy), _filter_grad(res, dy)
-
-
-def conv2d_bwd_filter(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.ndarray:
-    """``dw`` alone, as TF's ``conv2d_backprop_filter``: for a first layer, whose input needs
-    no gradient (saves the ``dx`` GEMM and scatter)."""
-    dy = _cotangent(res, dy)
-    if isinstance(res, Conv2DDFTResiduals):
-        return _dft_bwd(res, dy, need_dx=False)[1]
-    if _empty_output(res):
-        return np.zeros_like(res.w)
-    return _filter_grad(res, dy)
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """``dw`` alone (``(dw, db)`` when the forward pass had a bias), as TF's
+    ``conv2d_backprop_filter``: for a first layer, whose input needs no gradient (saves the
+    ``dx`` GEMM and scatter)."""
+    _, dw, db = _param_grads(res, _cotangent(res, dy), need_dx=False)
+    return dw if db is None else (dw, db)
 
 
 def conv2d(
     x: np.ndarray,
     w: np.ndarray,
+    b: np.ndarray | None = None,
     *,
     strides: Any = 1,
     padding: Any = "VALID",
     dilations: Any = 1,
     algorithm: str = "direct",
 ) -> np.ndarray:
-    """Forward value of :func:`conv2d_fwd` (``algorithm`` as there)."""
+    """Forward value of :func:`conv2d_fwd` (``b`` and ``algorithm`` as there)."""
     return conv2d_fwd(
-        x, w, strides=strides, padding=padding, dilations=dilations, algorithm=algorithm
+        x, w, b, strides=strides, padding=padding, dilations=dilations, algorithm=algorithm
     )[0]
 
 
@@ -531,7 +607,7 @@ def conv2d_naive_fwd(
 
 def conv2d_naive_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Loop version of :func:`conv2d_bwd`."""
-    x, w, s, d, plan = res
+    x, w, s, d, plan = res[:5]
     dy = _cotangent(res, dy, "conv2d_naive")
     xp = _pad(x, plan)
     dxp = np.zeros_like(xp)

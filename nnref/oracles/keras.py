@@ -49,8 +49,9 @@ def _activation(factory: Callable[[Any, dict, str], Any]) -> Leg:
 
 
 def _conv(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    """``(x, w)``, or ``(x, w, b)``: ``use_bias=True``; gradients dx, dw (, db)."""
     keras = import_keras()
-    x, w = args
+    x, w, *bias = args
     pad = st.get("padding", "VALID")
     if not isinstance(pad, str):  # Keras has no explicit pads: a ZeroPadding2D layer first
         (t, b), (left, r) = pad[1], pad[2]
@@ -64,13 +65,13 @@ def _conv(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
         strides=st.get("strides", 1),
         padding=pad.lower(),
         dilation_rate=st.get("dilations", 1),
-        use_bias=False,
+        use_bias=bool(bias),
         dtype=str(x.dtype),
     )
     layer.build(x.shape if x_pad is None else x_pad.compute_output_shape(x.shape))
-    layer.set_weights([w])
+    layer.set_weights([w, *bias])
     fn = layer if x_pad is None else (lambda v: layer(x_pad(v)))
-    return tape_vjp(fn, (x,), dy, variables=(layer.kernel,))
+    return tape_vjp(fn, (x,), dy, variables=(layer.kernel, *([layer.bias] if bias else [])))
 
 
 def _pool(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:

@@ -225,11 +225,16 @@ def _unary(name: str) -> Leg:
 
 
 def _conv(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
+    """``(x, w)``, or ``(x, w, b)``: ``tf.nn.bias_add`` after the convolution."""
     tf = import_tf()
     s, pad, d = st.get("strides", 1), st.get("padding", "VALID"), st.get("dilations", 1)
-    if d != 1:  # dilated tf.nn.conv2d has no CPU gradient: tf.nn.convolution is bit-identical
-        return tape_vjp(lambda x, w: tf.nn.convolution(x, w, s, pad, dilations=d), args, dy)
-    return tape_vjp(lambda x, w: tf.nn.conv2d(x, w, s, pad), args, dy)
+
+    def conv(x: Any, w: Any, *b: Any) -> Any:
+        # dilated tf.nn.conv2d has no CPU gradient: tf.nn.convolution is bit-identical
+        y = tf.nn.convolution(x, w, s, pad, dilations=d) if d != 1 else tf.nn.conv2d(x, w, s, pad)
+        return tf.nn.bias_add(y, b[0]) if b else y
+
+    return tape_vjp(conv, args, dy)
 
 
 def _pool(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
