@@ -30,6 +30,11 @@ def broken_conv_bwd(res, dy):
     return dx, dw[::-1].copy() if dw.shape[0] > 1 else dw * 1.01
 
 
+def broken_conv_bias_bwd(res, dy):
+    dx, dw, db = nnref.conv2d_bwd(res, dy)
+    return dx, dw, db * db.dtype.type(1.01) + db.dtype.type(0.01)
+
+
 def broken_pool_bwd(res, dy):
     (dx,) = nnref.max_pool2d_bwd(res, dy)
     return (dx * 1.01,)
@@ -79,6 +84,20 @@ def test_dense_vjp(bwd, args) -> None:
 @given(args=nst.conv2d_args())
 def test_conv2d_vjp(bwd, args) -> None:
     _check(nnref.conv2d_fwd, bwd, (args["x"], args["w"]), args["static"])
+
+
+@pytest.mark.parametrize(
+    "bwd",
+    [nnref.conv2d_bwd, pytest.param(broken_conv_bias_bwd, marks=CAUGHT)],
+    ids=["ok", "broken"],
+)
+@given(args=nst.conv2d_args(), data=st.data())
+def test_conv2d_with_bias_vjp(bwd, args, data) -> None:
+    """With a bias the VJP is ``(dx, dw, db)``; the forward is the sum plus ``b`` bit for bit."""
+    x, w, static = args["x"], args["w"], args["static"]
+    b = data.draw(nst.finite_arrays(dtype=x.dtype, shape=(w.shape[3],), min_value=-2, max_value=2))
+    np.testing.assert_array_equal(nnref.conv2d(x, w, b, **static), nnref.conv2d(x, w, **static) + b)
+    _check(nnref.conv2d_fwd, bwd, (x, w, b), static)
 
 
 @pytest.mark.parametrize(
