@@ -179,7 +179,7 @@ def _transposed(res: Conv2DResiduals) -> bool:
     return res.w.shape[2] == 1
 
 
-def _slabs(res: Conv2DResiduals) -> list[tuple[int, int]]:
+def _slabs(res: Conv2DResiduals | Conv2DDFTResiduals) -> list[tuple[int, int]]:
     """Image ranges ``lo:hi`` whose im2col rows (or dx columns) take about ``_SLAB_BYTES``,
     at least ``_MIN_SLABS`` of them when the batch has that many images."""
     n, (kh, kw, cin, _) = res.x.shape[0], res.w.shape
@@ -265,7 +265,7 @@ def _forward(res: Conv2DResiduals, y: np.ndarray, bias: np.ndarray | None = None
 
 def _slab_groups(res: Conv2DResiduals | Conv2DDFTResiduals) -> tuple[list, list]:
     """The slabs and the fixed groups of slabs that ``dw`` and ``db`` are summed over."""
-    slabs = _slabs(res)  # type: ignore[arg-type]
+    slabs = _slabs(res)
     return slabs, chunks(len(slabs), min(len(slabs), _DW_GROUPS))
 
 
@@ -555,8 +555,8 @@ def _param_grads(
 def conv2d_bwd(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> tuple[np.ndarray, ...]:
     """VJP of :func:`conv2d`: ``(dx, dw)``, or ``(dx, dw, db)`` when the forward pass had a
     bias; by the forward pass's algorithm."""
-    dx, dw, db = _param_grads(res, _cotangent(res, dy), need_dx=True)
-    return (dx, dw) if db is None else (dx, dw, db)  # type: ignore[return-value]
+    grads = _param_grads(res, _cotangent(res, dy), need_dx=True)
+    return tuple(g for g in grads if g is not None)
 
 
 def conv2d_bwd_filter(
