@@ -1,8 +1,11 @@
 """conv2d with a bias (``conv2d_fwd(x, w, b)``): the sum plus ``b`` bit for bit on every
 algorithm, ``db`` with the same bits on every path and thread count, and verified against finite
-differences, ``tf.nn.bias_add`` after ``tf.nn.conv2d`` and ``keras.layers.Conv2D(use_bias=True)``."""
+differences, ``tf.nn.bias_add`` after ``tf.nn.conv2d``, ``keras.layers.Conv2D(use_bias=True)``,
+JAX and PyTorch."""
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 import pytest
@@ -152,21 +155,26 @@ def test_bad_bias(b, err, match) -> None:
         nnref.conv2d_fwd(np.ones((1, 4, 4, 2)), np.ones((2, 2, 2, 3)), b)
 
 
-@pytest.mark.tf
-@pytest.mark.parametrize("leg", ["tf", "keras"])
+@pytest.mark.parametrize(
+    "leg",
+    [
+        pytest.param("tf", marks=pytest.mark.tf),
+        pytest.param("keras", marks=pytest.mark.tf),
+        pytest.param("jax", marks=pytest.mark.jax),
+        pytest.param("torch", marks=pytest.mark.torch),
+    ],
+)
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize(("xs", "ks", "static"), SHAPES)
-def test_bias_matches_tf_and_keras(xs, ks, static, dt, leg, rng) -> None:
-    """``tf.nn.bias_add(tf.nn.conv2d(...), b)`` and ``keras.layers.Conv2D(use_bias=True)``
-    with a random upstream gradient: y, dx, dw and db, on both algorithms."""
-    if leg == "keras":
-        from nnref.oracles.keras import LEGS
-    else:
-        from nnref.oracles.tf import LEGS
+def test_bias_matches_the_framework_legs(xs, ks, static, dt, leg, rng) -> None:
+    """``tf.nn.bias_add`` after ``tf.nn.conv2d``, ``keras.layers.Conv2D(use_bias=True)``,
+    ``lax.conv_general_dilated`` plus ``b`` and ``F.conv2d(..., bias)``, with a random upstream
+    gradient: y, dx, dw and db, on both algorithms."""
+    legs = importlib.import_module(f"nnref.oracles.{leg}").LEGS
     x, w, b = _inputs(rng, xs, ks, dt)
     y, _ = nnref.conv2d_fwd(x, w, b, **static)
     dy = rng.standard_normal(y.shape).astype(dt)
-    ref_y, ref_g = LEGS["conv2d"]((x, w, b), static, dy)
+    ref_y, ref_g = legs["conv2d"]((x, w, b), static, dy)
     for algorithm in ("direct", "dft"):
         y, res = nnref.conv2d_fwd(x, w, b, algorithm=algorithm, **static)
         for qty, a, r in zip(

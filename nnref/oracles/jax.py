@@ -179,7 +179,8 @@ def bias_add(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
 
 
 def conv2d(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
-    """``jax.lax.conv_general_dilated`` with NHWC/HWIO dimension numbers (no transposes).
+    """``jax.lax.conv_general_dilated`` with NHWC/HWIO dimension numbers (no transposes); with
+    a third argument ``b``, plus ``b`` over the channel axis.
 
     ``"SAME"`` and ``"VALID"`` go to JAX as strings: JAX's ``"SAME"`` puts the odd pad after,
     as TF's (pinned in ``tests/test_framework_semantics.py``); explicit pads are passed as pairs.
@@ -189,8 +190,8 @@ def conv2d(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
     pad = st.get("padding", "VALID")
     padding = pad if isinstance(pad, str) else _layout.explicit_pads(pad)
 
-    def f(x: Any, w: Any) -> Any:
-        return jax.lax.conv_general_dilated(
+    def f(x: Any, w: Any, *b: Any) -> Any:
+        y = jax.lax.conv_general_dilated(
             x,
             w,
             window_strides=_layout.spatial(st.get("strides", 1)),
@@ -199,6 +200,7 @@ def conv2d(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
             precision=jax.lax.Precision.HIGHEST,
         )
+        return y + b[0] if b else y
 
     return vjp(f, args, dy)
 

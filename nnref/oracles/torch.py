@@ -166,7 +166,8 @@ def bias_add(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
 
 
 def conv2d(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
-    """``F.conv2d`` on NCHW/OIHW with TF's pads applied by ``F.pad`` first (composed).
+    """``F.conv2d`` on NCHW/OIHW with TF's pads applied by ``F.pad`` first (composed); a third
+    argument ``b`` goes to ``F.conv2d``'s ``bias``.
 
     PyTorch's ``padding=`` is symmetric and ``padding='same'`` refuses strides > 1, so TF's
     asymmetric SAME pads (:func:`nnref.oracles._layout.tf_pads`) are explicit zeros here.
@@ -175,12 +176,13 @@ def conv2d(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
     strides = _layout.spatial(st.get("strides", 1))
     dilations = _layout.spatial(st.get("dilations", 1))
 
-    def f(x: Any, w: Any) -> Any:
+    def f(x: Any, w: Any, *b: Any) -> Any:
         pads = _layout.tf_pads(
             st.get("padding", "VALID"), x.shape[1:3], w.shape[:2], strides, dilations
         )
         xc = F.pad(x.permute(_layout.NHWC_TO_NCHW), _layout.torch_pad_arg(pads))
-        y = F.conv2d(xc, w.permute(_layout.HWIO_TO_OIHW), stride=strides, dilation=dilations)
+        wc = w.permute(_layout.HWIO_TO_OIHW)
+        y = F.conv2d(xc, wc, *b, stride=strides, dilation=dilations)
         return y.permute(_layout.NCHW_TO_NHWC)
 
     return vjp(f, args, dy)
