@@ -6,8 +6,8 @@ Run: python benchmarks/bench_cnn.py [--repeats 15] [--steps 5] [--settle 1] [--d
 The step is what a user writes: nnref's public ops (``conv2d_fwd/bwd`` with the conv bias,
 ``conv2d_bwd_filter``, ``max_pool2d_fwd/bwd``, the xent op) and NumPy (``@``, ``np.maximum``,
 the dense layers' in-place bias), called from one Python thread; whatever parallelism there is
-lives inside the ops. "exact" uses ``algorithm="direct"``, "fast" ``algorithm="auto"`` (conv2 by DFT, conv1
-direct). TF is ``tf.function`` over the same network (relu before pool, as the lesson); nnref
+lives inside the ops. "exact" uses ``algorithm="direct"``, "fast" ``algorithm="auto"`` (conv2
+by DFT, conv1 direct). TF is ``tf.function`` over the same network (relu before pool, as the lesson); nnref
 pools before relu (max and relu commute: the same numbers, relu on a 4x smaller tensor).
 
 Every contender is timed in alternation with TF (``_harness.pairwise``: idle gaps, BLAS spin
