@@ -242,18 +242,21 @@ def _paddings() -> Strat:
     return st.one_of(st.sampled_from(["SAME", "VALID"]), explicit)
 
 
-def conv2d_args(*, dtype: Any = None, allow_empty: bool = False, max_side: int = 6) -> Strat:
+def conv2d_args(
+    *, dtype: Any = None, allow_empty: bool = False, max_side: int = 6, bias: bool = False
+) -> Strat:
     """``{"x", "w", "static"}`` for :func:`nnref.conv2d`: mutually valid shapes, strides (1-3),
     paddings (SAME, VALID, explicit), dilations (1-2); the output has at least one element
-    unless ``allow_empty``."""
+    unless ``allow_empty``. With ``bias``, also ``"b"``: one value in [-2, 2] per output
+    channel (``conv2d(x, w, b)``)."""
     if max_side < 2:
         raise InvalidArgument(f"conv2d_args: max_side must be >= 2, got {max_side}")
     dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
-    return _conv2d(dt, allow_empty, max_side)
+    return _conv2d(dt, allow_empty, max_side, bias)
 
 
 @st.composite
-def _conv2d(draw: Any, dt: Strat, allow_empty: bool, max_side: int) -> dict[str, Any]:
+def _conv2d(draw: Any, dt: Strat, allow_empty: bool, max_side: int, bias: bool) -> dict[str, Any]:
     from hypothesis import assume
 
     d = st.just(np.dtype(draw(dt)))
@@ -278,11 +281,14 @@ def _conv2d(draw: Any, dt: Strat, allow_empty: bool, max_side: int) -> dict[str,
         assume(oh > 0 and ow > 0)
     x = draw(_finite(d, st.just((n, h, w, cin)), -2.0, 2.0, 0.0, True))
     k = draw(_finite(d, st.just((kh, kw, cin, cout)), -1.0, 1.0, 0.0, True))
-    return {
+    out = {
         "x": x,
         "w": k,
         "static": {"strides": list(strides), "padding": padding, "dilations": list(dil)},
     }
+    if bias:
+        out["b"] = draw(_finite(d, st.just((cout,)), -2.0, 2.0, 0.0, True))
+    return out
 
 
 def max_pool2d_args(*, dtype: Any = None, max_side: int = 6) -> Strat:

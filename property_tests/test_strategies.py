@@ -37,7 +37,16 @@ def test_distinct_arrays_have_no_ties(x) -> None:
 
 @given(args=nst.conv2d_args())
 def test_conv2d_args_are_valid_and_nonempty(args) -> None:
+    assert "b" not in args
     assert nnref.conv2d(args["x"], args["w"], **args["static"]).size > 0
+
+
+@given(args=nst.conv2d_args(bias=True))
+def test_conv2d_args_bias_fits_the_kernel(args) -> None:
+    b, w = args["b"], args["w"]
+    assert (b.shape, b.dtype) == ((w.shape[3],), w.dtype)
+    assert np.all(np.abs(b) <= 2)
+    assert nnref.conv2d(args["x"], w, b, **args["static"]).size > 0
 
 
 @given(x=nst.finite_arrays(min_magnitude=0.5, allow_subnormal=False))
