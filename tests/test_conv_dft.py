@@ -471,3 +471,24 @@ def test_tiny_image_times_tiny_dy_keeps_dx(dy_value: float) -> None:
     _, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm="dft")
     dx, _ = nnref.conv2d_bwd(res, dy)
     np.testing.assert_array_equal(dx, dy)
+
+
+@pytest.mark.parametrize("n", [2, 3], ids=["zero-partner", "zero-partner-and-unpaired-zero"])
+def test_zero_image_adds_no_rounding_to_dw(n: int) -> None:
+    """Found by Hypothesis (thorough profile): x = [3e-50], [0] under a 2x1 kernel, dy of ones.
+    The zero image's dy entered dw's transform at weight 1 (its scale), 2**165 times its tiny
+    partner's; their products cancel in the pair only to rounding, and dw read 4.3e-17 where it
+    is 0 (a tap that reads only padding) for a true dw of 3e-50. A zero image adds nothing to dw:
+    its dy now goes in at weight 0 (and its dx takes dy's own transform)."""
+    x = np.zeros((n, 1, 1, 1))
+    x[0] = 3.03670786e-50
+    w = np.array([0.7, -0.3]).reshape(2, 1, 1, 1)
+    y, res = nnref.conv2d_fwd(x, w, padding="SAME")
+    yf, resf = nnref.conv2d_fwd(x, w, padding="SAME", algorithm="dft")
+    assert isinstance(resf, Conv2DDFTResiduals)
+    dy = np.ones_like(y)
+    (dx, dw), (dxf, dwf) = nnref.conv2d_bwd(res, dy), nnref.conv2d_bwd(resf, dy)
+    assert dw[1, 0, 0, 0] == dwf[1, 0, 0, 0] == 0.0
+    assert_close(dwf, dw, rtol=1e-14, what="dw")
+    assert_close(dxf, dx, rtol=1e-14, what="dx")
+    assert_close(yf, y, rtol=1e-14, what="y")

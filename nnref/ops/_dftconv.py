@@ -26,7 +26,9 @@ With ``X = DFT-(z)``, ``K[k] = sum_a w[a] exp(+2 pi i k (a*d - t)/L)``:
 Accuracy: each image is scaled by a power of two (exact) to max-abs below 1 before it is paired,
 so an image's rounding error follows its own magnitude, not its partner's; likewise ``dy`` for
 ``dx``, with a second transform of ``dy`` when the pairs' ``dx`` magnitudes differ by more than
-``_SHARE_RATIO`` (``dw`` needs the images' true weights, ``dx`` their own scales).
+``_SHARE_RATIO`` (``dw`` needs the images' true weights, ``dx`` their own scales). An all-zero
+image's ``dy`` gets weight 0 in ``dw``'s transform (its products with the partner image would
+otherwise set ``dw``'s error floor), and its ``dx`` the second transform.
 
 Workspace: the op's internal temporaries (output and ``dy`` spectra, per-frequency products,
 the kernel spectrum, ``dx``'s spectrum: buffers that never leave the op) come from
@@ -249,6 +251,10 @@ class Spectra(NamedTuple):
 
     spec: np.ndarray  # (Lh, Lw, M, C): transform of the packed, per-image scaled input
     scale: np.ndarray  # (N,): the input's per-image powers of two
+    # (N,): dy_n's multiplier in dw's transform: scale_n, or 0 for an all-zero image, which adds
+    # nothing to dw; at any other weight its dy's products with the partner image (which cancel
+    # only to rounding) would set dw's error floor (x = [3e-50], [0] gave dw 4e-17 for 0).
+    dw_weight: np.ndarray
     wscale: np.ndarray  # (): the kernel's power of two
     axes: tuple[AxisDFT, AxisDFT]
     strides: tuple[int, int]
@@ -347,7 +353,8 @@ def forward(
 
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
     give("per_image", ys)
-    return y, Spectra(spec, scale, wscale, axes, strides, dilations, plan)
+    dw_weight = np.where(amax > 0, scale, 0).astype(dt)
+    return y, Spectra(spec, scale, dw_weight, wscale, axes, strides, dilations, plan)
 
 
 def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False):
@@ -405,18 +412,20 @@ def backward(
     if not np.isfinite(amax).all():
         return None
     # dw = sum_n x_n * dy_n and the spectrum holds x_n / scale_n: dy_n is packed times scale_n
-    # (a power of two: exact), so every image keeps its true weight in the sum.
-    weight = amax.astype(np.float64) * sp.scale
+    # (a power of two: exact), so every image keeps its true weight in the sum (an all-zero
+    # image weight 0: Spectra.dw_weight).
+    weight = amax.astype(np.float64) * sp.dw_weight
     own = None  # dy_n / its own power of two, for dx, when pairs differ too much in weight
     if need_dx:
         a, b = weight[0 : 2 * (n // 2) : 2], weight[1::2]
         # dy times the images' scales can also fall out of range on its own: a tiny image
         # (scale clipped at 2**-_MAX_EXP) times a tiny dy underflowed (x and dy 2.6e-193 gave
-        # dx 0 for 2.6e-193), while dx = dy w needs only dy's own magnitude.
+        # dx 0 for 2.6e-193), while dx = dy w needs only dy's own magnitude. An all-zero image
+        # with a non-zero dy (weight 0) needs its own transform too.
         tiny = (amax > 0) & (weight < 2.0 ** -_MAX_EXP[dt])
         if tiny.any() or not np.all(np.maximum(a, b) <= _SHARE_RATIO[dt] * np.minimum(a, b)):
             own = pow2_scales(amax, dt)
-    streams = [(sp.scale, take("per_image", (ah.L, aw.L, m, o), cdt))]
+    streams = [(sp.dw_weight, take("per_image", (ah.L, aw.L, m, o), cdt))]
     if own is not None:
         own_g = take("per_image_2", (ah.L, aw.L, m, o), cdt)
         streams.append(((1 / own.astype(np.float64)).astype(dt), own_g))
