@@ -5,8 +5,8 @@ property that cannot fail proves nothing).
 The DFT does not keep exact zeros (documented): an output the direct sum makes exactly 0 is
 rounding noise on the scale of the products that feed it. Errors are therefore measured against
 that scale as a floor, and inputs whose output is identically zero (no window meets a non-zero
-product) are left out of the finite-difference property, which has no scale there to judge
-noise by.
+product) or tiny beside that scale are left out of the finite-difference property, which judges
+noise by the output's own size.
 """
 
 from __future__ import annotations
@@ -78,9 +78,17 @@ def test_dft_agrees_with_direct(fwd, args, data) -> None:
 @given(args=nst.conv2d_args())
 def test_dft_vjp_matches_finite_differences(bwd, args) -> None:
     x, w = _nonzero((args["x"], args["w"]))
-    if not nnref.conv2d(x, w, **args["static"]).any():
-        return  # identically zero: nothing to judge (returning, not assume(), keeps shrinking
-        # of the broken variant off these inputs)
+    y = nnref.conv2d(x, w, **args["static"])
+    if (
+        not y.any()
+        or np.abs(y).max() < 1e-3 * np.abs(x).max() * np.abs(w).sum(axis=(0, 1, 2)).max()
+    ):
+        # Identically zero, or far below the scale of the products that feed it: the checker
+        # bounds rounding by the output's own size, but the DFT's follows that scale (found by
+        # the thorough profile: y ~ 9e-5 from products of ~1.5 put rounding of 1.5 * 1e-16 into
+        # differences at a step of 4e-9, 1.03x the tolerance). Nothing to judge there
+        # (returning, not assume(), keeps shrinking of the broken variant off these inputs).
+        return
     r = check_vjp(
         dft_fwd,
         bwd,

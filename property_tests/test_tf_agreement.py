@@ -76,23 +76,35 @@ def test_conv2d_matches_tf(args, data) -> None:
                     tf.nn.conv2d(x64, w64, st_["strides"], st_["padding"]).shape
                 )
         return
+    # TF's float32 (oneDNN) kernel is wrong for some one-channel batches with a width stride
+    # (pinned in tests/test_conv.py): there TF runs its float64 kernels on the same values.
+    wide = tf.float64 if _tf32_stride_defect(x, st_) else x.dtype
+
+    def tf_conv(op, a, b, *conv_args, **kw):
+        out = op(tf.cast(a, wide), tf.cast(b, wide), *conv_args, **kw)
+        return tf.cast(out, x.dtype)
+
     if st_["dilations"] != [1, 1]:
         if st_["strides"] != [1, 1] or not isinstance(st_["padding"], str):
             # tf.nn.convolution refuses strides with dilations and explicit pads: forward only
-            y_tf = tf.nn.conv2d(
-                tf.constant(x),
-                tf.constant(w),
-                st_["strides"],
-                st_["padding"],
-                dilations=st_["dilations"],
+            y_tf = tf_conv(
+                tf.nn.conv2d, x, w, st_["strides"], st_["padding"], dilations=st_["dilations"]
             ).numpy()
             assert y.shape == y_tf.shape
             assert max_rel_error(y, y_tf)[0] <= ORACLE_RTOL[y.dtype.name]
             return
-        fn = lambda a, b: tf.nn.convolution(a, b, 1, st_["padding"], dilations=st_["dilations"])  # noqa: E731
+        fn = lambda a, b: tf_conv(  # noqa: E731
+            tf.nn.convolution, a, b, 1, st_["padding"], dilations=st_["dilations"]
+        )
     else:
-        fn = lambda a, b: tf.nn.conv2d(a, b, st_["strides"], st_["padding"])  # noqa: E731
+        fn = lambda a, b: tf_conv(tf.nn.conv2d, a, b, st_["strides"], st_["padding"])  # noqa: E731
     _agree(nnref.conv2d_fwd, nnref.conv2d_bwd, fn, (x, w), st_, _dy(data))
+
+
+def _tf32_stride_defect(x: np.ndarray, static: dict) -> bool:
+    """Where TF's float32 conv2d may be wrong: one input channel, more than one image and a
+    width stride (a superset of every failing case of an exhaustive scan of small shapes)."""
+    return x.dtype == np.float32 and x.shape[3] == 1 and x.shape[0] > 1 and static["strides"][1] > 1
 
 
 @given(args=nst.max_pool2d_args(), data=st.data())
