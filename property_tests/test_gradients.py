@@ -94,8 +94,16 @@ def test_conv2d_vjp(bwd, args) -> None:
 @given(args=nst.conv2d_args(bias=True))
 def test_conv2d_with_bias_vjp(bwd, args) -> None:
     """With a bias the VJP is ``(dx, dw, db)``; the forward is the sum plus ``b`` bit for bit."""
-    x, w, b, static = args["x"], args["w"], args["b"], args["static"]
-    np.testing.assert_array_equal(nnref.conv2d(x, w, b, **static), nnref.conv2d(x, w, **static) + b)
+    x, w, b = _representable((args["x"], args["w"], args["b"]))
+    static = args["static"]
+    y = nnref.conv2d(x, w, **static)
+    yb = nnref.conv2d(x, w, b, **static)
+    np.testing.assert_array_equal(yb, y + b)
+    if np.abs(yb).max() < 1e-3 * max(np.abs(y).max(), np.abs(b).max()):
+        # The bias cancels the sum (found by the thorough profile: x = [-1, c], w = [[0, c],
+        # [0, 0]], b = [0, c], y = 0 exactly): the checker bounds rounding by the output's own
+        # size, and differences of terms ~c at a 1e-10 step cannot be judged against it.
+        return
     _check(nnref.conv2d_fwd, bwd, (x, w, b), static)
 
 
