@@ -56,6 +56,14 @@ def _representable(args):
     )
 
 
+def _cancels(y, terms):
+    """Whether the output is far below the magnitude of the terms it sums (``terms``: the same
+    function of the absolute values): the checker bounds rounding by the output's own size, so
+    differences of terms that cancel (found by the thorough profile: dense x = 0.753, w = -1,
+    b = 0.753 gives y = 0 exactly) cannot be judged against it; such inputs are skipped."""
+    return np.abs(y).sum() < 1e-3 * np.abs(terms).sum()
+
+
 def _check(fwd, bwd, args, static=None):
     args = _representable(args)
     r = check_vjp(
@@ -75,6 +83,9 @@ def _check(fwd, bwd, args, static=None):
 )
 @given(args=nst.dense_args())
 def test_dense_vjp(bwd, args) -> None:
+    x, w, b = _representable(args)
+    if _cancels(nnref.dense(x, w, b), np.abs(x) @ np.abs(w) + np.abs(b)):
+        return
     _check(nnref.dense_fwd, bwd, args)
 
 
@@ -83,7 +94,11 @@ def test_dense_vjp(bwd, args) -> None:
 )
 @given(args=nst.conv2d_args())
 def test_conv2d_vjp(bwd, args) -> None:
-    _check(nnref.conv2d_fwd, bwd, (args["x"], args["w"]), args["static"])
+    x, w = _representable((args["x"], args["w"]))
+    y = nnref.conv2d(x, w, **args["static"])
+    if _cancels(y, nnref.conv2d(np.abs(x), np.abs(w), **args["static"])):
+        return
+    _check(nnref.conv2d_fwd, bwd, (x, w), args["static"])
 
 
 @pytest.mark.parametrize(
@@ -96,13 +111,10 @@ def test_conv2d_with_bias_vjp(bwd, args) -> None:
     """With a bias the VJP is ``(dx, dw, db)``; the forward is the sum plus ``b`` bit for bit."""
     x, w, b = _representable((args["x"], args["w"], args["b"]))
     static = args["static"]
-    y = nnref.conv2d(x, w, **static)
     yb = nnref.conv2d(x, w, b, **static)
-    np.testing.assert_array_equal(yb, y + b)
-    if np.abs(yb).max() < 1e-3 * max(np.abs(y).max(), np.abs(b).max()):
-        # The bias cancels the sum (found by the thorough profile: x = [-1, c], w = [[0, c],
-        # [0, 0]], b = [0, c], y = 0 exactly): the checker bounds rounding by the output's own
-        # size, and differences of terms ~c at a 1e-10 step cannot be judged against it.
+    np.testing.assert_array_equal(yb, nnref.conv2d(x, w, **static) + b)
+    # (thorough profile: x = [-1, c], w = [[0, c], [0, 0]], b = [0, c] gives y = 0 exactly)
+    if _cancels(yb, nnref.conv2d(np.abs(x), np.abs(w), np.abs(b), **static)):
         return
     _check(nnref.conv2d_fwd, bwd, (x, w, b), static)
 
