@@ -63,6 +63,18 @@ def require_rank(op: str, name: str, x: np.ndarray, rank: int, layout: str = "")
         )
 
 
+def require_bias(
+    op: str, b: np.ndarray, other_name: str, other: np.ndarray, layout: str = ""
+) -> None:
+    """A bias ``b``: rank 1, one entry per index of ``other``'s last axis."""
+    require_rank(op, "b", b, 1, layout)
+    if b.shape[0] != other.shape[-1]:
+        raise ValueError(
+            f"{op}: bias 'b' {shape_str(b)} must match the last axis of "
+            f"'{other_name}' {shape_str(other)}"
+        )
+
+
 def require_min_rank(op: str, name: str, x: np.ndarray, rank: int) -> None:
     if x.ndim < rank:
         raise ValueError(

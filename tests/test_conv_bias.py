@@ -142,8 +142,7 @@ def test_finite_differences_reject_a_wrong_bias_gradient(rng) -> None:
         (
             np.ones(4),
             ValueError,
-            r"^conv2d: bias 'b' \(4,\) must have one entry per output channel of the kernel "
-            r"'w' \(2, 2, 2, 3\) \(3\)",
+            r"^conv2d: bias 'b' \(4,\) must match the last axis of 'w' \(2, 2, 2, 3\)",
         ),
         (np.ones(3, np.float32), TypeError, r"^conv2d: arguments 'x' float64.* and 'b' float32"),
         (np.ones(3, np.int64), TypeError, r"^conv2d: .*'b'.*int64"),

@@ -19,6 +19,7 @@ from nnref._threads import chunks, parallel_for, parallel_gemm_for
 from nnref._validate import (
     as_float,
     check_cotangent,
+    require_bias,
     require_nonempty,
     require_rank,
     same_dtype,
@@ -128,18 +129,6 @@ def _setup(x: Any, w: Any, strides: Any, padding: Any, dilations: Any, op: str =
         plan_axis(x.shape[2], w.shape[1], s[1], d[1], pad, 1),
     )
     return x, w, s, d, plan
-
-
-def _check_bias(op: str, b: Any, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    b = as_float(op, "b", b)
-    same_dtype(op, x=x, b=b)
-    require_rank(op, "b", b, 1, "(C_out,)")
-    if b.shape[0] != w.shape[3]:
-        raise ValueError(
-            f"{op}: bias 'b' {shape_str(b)} must have one entry per output channel of the "
-            f"kernel 'w' {shape_str(w)} ({w.shape[3]})"
-        )
-    return b
 
 
 def _pad(x: np.ndarray, plan: tuple[AxisPlan, AxisPlan]) -> np.ndarray:
@@ -505,7 +494,9 @@ def conv2d_fwd(
     """
     x, w, s, d, plan = _setup(x, w, strides, padding, dilations)
     if b is not None:
-        b = _check_bias("conv2d", b, x, w)
+        b = as_float("conv2d", "b", b)
+        same_dtype("conv2d", x=x, b=b)
+        require_bias("conv2d", b, "w", w, "(C_out,)")
     algorithm = _check_algorithm("conv2d", algorithm)
     n, cout = x.shape[0], w.shape[3]
     oh, ow = plan[0].out, plan[1].out

@@ -14,6 +14,7 @@ from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for
 from nnref._validate import (
     as_float,
     check_cotangent,
+    require_bias,
     require_min_rank,
     require_nonempty,
     require_rank,
@@ -39,15 +40,6 @@ class DenseResiduals(NamedTuple):
 class BiasAddResiduals(NamedTuple):
     x_shape: tuple[int, ...]
     dtype: np.dtype
-
-
-def _check_bias(op: str, b: np.ndarray, other_name: str, other: np.ndarray) -> None:
-    require_rank(op, "b", b, 1)
-    if b.shape[0] != other.shape[-1]:
-        raise ValueError(
-            f"{op}: bias 'b' {shape_str(b)} must match the last axis of "
-            f"'{other_name}' {shape_str(other)}"
-        )
 
 
 def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, DenseResiduals]:
@@ -86,7 +78,7 @@ def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
         raise ValueError(
             f"{op}: last axis of 'x' {shape_str(x)} must equal the first axis of 'w' {shape_str(w)}"
         )
-    _check_bias(op, b, "w", w)
+    require_bias(op, b, "w", w)
     # Reshape to 2-D before matmul: a batched matmul runs one GEMM per leading index.
     x2 = x.reshape(-1, x.shape[-1])
     y = x2 @ w
@@ -146,7 +138,7 @@ def bias_add_fwd(x: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, BiasAddResid
     same_dtype(op, x=x, b=b)
     require_min_rank(op, "x", x, 2)
     require_nonempty(op, "x", x)
-    _check_bias(op, b, "x", x)
+    require_bias(op, b, "x", x)
     y = np.empty(x.shape, x.dtype)
     _add_bias_rows(x.reshape(-1, x.shape[-1]), b, y.reshape(-1, x.shape[-1]))
     return y, BiasAddResiduals(x.shape, x.dtype)
