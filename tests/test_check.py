@@ -11,6 +11,7 @@ import pytest
 
 import nnref
 from nnref.check import CheckResult, GradientCheckError, check_grad, check_vjp
+from nnref.check import _core as check_core
 
 FLOATS = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 
@@ -409,3 +410,43 @@ def test_underflowing_function_is_reported_not_passed() -> None:
     )
     assert not r.ok
     assert "underflow" in r.message()
+
+
+# A dense layer at x w = -b: y = 0 exactly, from terms of size 0.75.
+_CANCELLING = ([[0.753]], [[-1.0]], [0.753])
+
+
+@pytest.mark.parametrize("mode", ["exact", "directional"])
+def test_output_that_cancels_to_zero_is_not_a_false_failure(mode, monkeypatch) -> None:
+    """The tolerance bounds rounding by the values of phi, here 0; the differences round
+    relative to the terms (3.0e-12 against a tolerance of 5.5e-13 in float64, a relative error
+    of 4e-12). Such a violation is judged again at wider steps, where its error shrinks as
+    rounding does (found by the thorough Hypothesis profile). Without them it FAILED, and
+    said the values underflow; with the float32 shadow it passes either way."""
+    args = tuple(np.array(a) for a in _CANCELLING)
+    assert nnref.dense(*args)[0, 0] == 0
+    r = check_vjp(nnref.dense_fwd, nnref.dense_bwd, args, mode=mode, directions=2)
+    assert r.ok, r.message()
+    shadowed = tuple(a.astype(np.float32) for a in args)
+    assert check_vjp(nnref.dense_fwd, nnref.dense_bwd, shadowed, mode=mode, directions=2).ok
+    monkeypatch.setattr(check_core, "RESCUE_WIDE", ())
+    r = check_vjp(
+        nnref.dense_fwd, nnref.dense_bwd, args, mode=mode, directions=2, raise_on_failure=False
+    )
+    assert not r.ok
+    assert "underflow" in r.message()
+
+
+@pytest.mark.parametrize("rel", [1e-9, 1e-6])
+@pytest.mark.parametrize("mode", ["exact", "directional"])
+def test_wrong_gradient_where_the_output_cancels_is_still_rejected(mode, rel) -> None:
+    """The wider steps rescue an error that shrinks with the step; a wrong gradient's does not:
+    dW 1e-9 too large (7.5e-10, 250 times the rounding of 3e-12 there) still fails, at dW."""
+
+    def off(res, dy):
+        dx, dw, db = nnref.dense_bwd(res, dy)
+        return dx, dw * (1 + rel), db
+
+    args = tuple(np.array(a) for a in _CANCELLING)
+    r = _reject(nnref.dense_fwd, off, args, mode=mode, directions=2, names=("x", "w", "b"))
+    assert r.worst.input == 1

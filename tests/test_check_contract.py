@@ -406,8 +406,9 @@ def test_an_underflowing_function_fails_at_an_entry_with_its_note() -> None:
     assert not r.ok
     assert r.worst.index is not None
     assert r.notes == (
-        "The function's values underflow at this input (sum |y * dy| is below the smallest "
-        "normal number): finite differences cannot resolve its gradient here; rescale the input.",
+        "The function's values at this input are zero or underflow (sum |y * dy| is below the "
+        "smallest normal number): the tolerance rests on the values at the perturbed inputs, and "
+        "finite differences may not resolve the gradient here; rescale or move the input.",
     )
 
 

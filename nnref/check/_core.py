@@ -32,6 +32,10 @@ GAMMA_FD64 = 1024.0
 #: Native low-precision comparisons first use this multiple of the step: eps32**(1/5) /
 #: eps32**(1/3) ~ 8.4, rounded to a power of two so that ``x +- h`` stays exact.
 NATIVE_WIDE = 8.0
+#: Step multiples at which a violation is judged again (see
+#: :meth:`_Input.compare`): rounding inside the function that its output does not show (terms
+#: that cancel to ``y = 0``) shrinks as ``1/step``; a wrong gradient's error stays.
+RESCUE_WIDE = (8.0, 64.0)
 #: Mixed with ``seed`` into the checker's random streams ("nnref" in ASCII). Without it the
 #: cotangent would be ``default_rng(seed).standard_normal(...)``, the very draw a caller makes for
 #: inputs with the same seed: with ``x == dy`` a dense layer's ``dW = x^T x`` is symmetric and a
@@ -398,7 +402,7 @@ class _Input:
         """
         rest = (phi0, index, direction)
         if self.s.eval_dtype == np.float64 or np.count_nonzero(delta) > 1:
-            return self._at(delta, *rest)
+            return self._rescued(self._at(delta, *rest), delta, rest)
         wide = self._at((delta * NATIVE_WIDE).astype(delta.dtype), *rest)
         clean = wide.converged and not wide.kink
         if wide.status == "ok" and clean:
@@ -408,6 +412,37 @@ class _Input:
             if abs(wide.numeric - half.numeric) < abs(wide.analytic - half.numeric):
                 return wide
         return self._at(delta, *rest)
+
+    def _rescued(self, plain: Comparison, delta: np.ndarray, rest: tuple[Any, ...]) -> Comparison:
+        """``plain``, unless it is a violation whose error shrinks like rounding at a wider step
+        (``RESCUE_WIDE``): there a clean pass (converged, no kink) whose error is at most half
+        the plain one is the verdict.
+
+        The tolerance bounds rounding by the values of ``phi``; a function whose terms cancel
+        (a dense layer at ``x w = -b``: ``y = 0`` from terms of size 1) rounds relative to the
+        terms, ``1/step`` times larger in the differences, and failed at 5x its tolerance with
+        a relative error of 4e-12 (3.0e-12 at the plain step, 6.1e-13 at 8x, 2.3e-13 at 64x:
+        rounding shrinks, not exactly as ``1/step``). A wrong gradient's error ``E`` does not
+        shrink with the step, so it is not rescued however wide the tolerance grows there:
+        ``|E + r_wide| <= |E + r_plain| / 2`` needs rounding ``r_plain`` at the plain step of
+        about ``E`` or more, where the plain step could not judge it either. Such rounding also
+        poses as a kink (second differences that grow as the step shrinks) or as unconverged
+        differences, so those violations are judged again too; a true kink within the plain step
+        lies within the wider ones, which then see it and do not pass cleanly. Errors above
+        ``sqrt(eps)`` relative are not tried (cancellation left 1e-12 to 2e-9 in float64): a
+        gradient that far off fails without the extra evaluations.
+        """
+        err = abs(plain.analytic - plain.numeric)
+        eps = float(np.finfo(self.s.eval_dtype).eps)
+        if plain.status != "violation" or not err <= math.sqrt(eps) * (
+            abs(plain.analytic) + abs(plain.numeric)
+        ):
+            return plain
+        for width in RESCUE_WIDE:
+            wide = self._at((delta * width).astype(delta.dtype), *rest)
+            if wide.status == "ok" and abs(wide.analytic - wide.numeric) <= err / 2.0:
+                return wide
+        return plain
 
     def _at(
         self,
@@ -702,7 +737,11 @@ def check_vjp(
     (no shadow) one entry's comparison is first made at ``NATIVE_WIDE`` (8) times the step,
     ``~eps^(1/5)``, where rounding weighs 8x less: its clean pass stands, its clean violation
     stands when the differences at half that step confirm it, and anything else is judged at the
-    plain step. Unconverged differences never pass; nor does a function whose values all
+    plain step. Every other comparison (float64 evaluations, the shadow, directions) that is a
+    violation is judged again at ``RESCUE_WIDE`` (8, then 64) times the step, and a clean pass
+    there (converged, no kink) whose error is at most half the plain one stands: rounding
+    inside the function that its values do not show (terms that cancel to ``y = 0``) shrinks
+    with the step, a wrong gradient's error does not. Unconverged differences never pass; nor does a function whose values all
     underflow, nor a NaN or infinite gradient.
     Entries whose one-sided differences disagree at both step sizes are kinks: reported, and
     accepted when the analytic value lies between the one-sided derivatives. A failing direction
@@ -816,8 +855,9 @@ def check_vjp(
     notes = []
     if violations and underflow:
         notes.append(
-            "The function's values underflow at this input (sum |y * dy| is below the smallest "
-            "normal number): finite differences cannot resolve its gradient here; rescale the input."
+            "The function's values at this input are zero or underflow (sum |y * dy| is below the "
+            "smallest normal number): the tolerance rests on the values at the perturbed inputs, and "
+            "finite differences may not resolve the gradient here; rescale or move the input."
         )
     crossed = [c for c in kinks if c.direction is not None]
     if crossed:
