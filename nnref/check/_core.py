@@ -35,7 +35,7 @@ NATIVE_WIDE = 8.0
 #: Step multiples at which a violation is judged again (see
 #: :meth:`_Input.compare`): rounding inside the function that its output does not show (terms
 #: that cancel to ``y = 0``) shrinks as ``1/step``; a wrong gradient's error stays.
-RESCUE_WIDE = (8.0, 64.0)
+RESCUE_WIDE = (8.0, 64.0, 512.0)
 #: Mixed with ``seed`` into the checker's random streams ("nnref" in ASCII). Without it the
 #: cotangent would be ``default_rng(seed).standard_normal(...)``, the very draw a caller makes for
 #: inputs with the same seed: with ``x == dy`` a dense layer's ``dW = x^T x`` is symmetric and a
@@ -415,33 +415,42 @@ class _Input:
 
     def _rescued(self, plain: Comparison, delta: np.ndarray, rest: tuple[Any, ...]) -> Comparison:
         """``plain``, unless it is a violation whose error shrinks like rounding at a wider step
-        (``RESCUE_WIDE``): there a clean pass (converged, no kink) whose error is at most half
-        the plain one is the verdict.
+        (``RESCUE_WIDE``). There, with differences converged and no kink, the verdict is a pass
+        when the error is within the wide step's tolerance and at most half the plain one, or at
+        most ``2 / width`` of the plain one whatever the tolerance.
 
         The tolerance bounds rounding by the values of ``phi``; a function whose terms cancel
         (a dense layer at ``x w = -b``: ``y = 0`` from terms of size 1) rounds relative to the
         terms, ``1/step`` times larger in the differences, and failed at 5x its tolerance with
-        a relative error of 4e-12 (3.0e-12 at the plain step, 6.1e-13 at 8x, 2.3e-13 at 64x:
-        rounding shrinks, not exactly as ``1/step``). A wrong gradient's error ``E`` does not
-        shrink with the step, so it is not rescued however wide the tolerance grows there:
-        ``|E + r_wide| <= |E + r_plain| / 2`` needs rounding ``r_plain`` at the plain step of
-        about ``E`` or more, where the plain step could not judge it either. Such rounding also
-        poses as a kink (second differences that grow as the step shrinks) or as unconverged
-        differences, so those violations are judged again too; a true kink within the plain step
-        lies within the wider ones, which then see it and do not pass cleanly. Errors above
-        ``sqrt(eps)`` relative are not tried (cancellation left 1e-12 to 2e-9 in float64): a
-        gradient that far off fails without the extra evaluations.
+        a relative error of 4e-12 (3.0e-12 at the plain step, 6.1e-13 at 8x, 2.3e-13 at 64x).
+        Rounding is the only error that shrinks as the step grows: truncation and a kink's bias
+        grow, and a wrong gradient's error ``E`` stays. ``|E + r_wide| <= |E + r_plain| / 2``
+        needs rounding ``r_plain`` at the plain step of about ``E`` or more, where the plain
+        step could not judge it either; shrinking by ``width / 2`` bounds ``E`` by about
+        ``2 r_plain / width``. Such rounding also poses as a kink (second differences that grow
+        as the step shrinks) or as unconverged differences, so those violations are judged again
+        too; a true kink within the plain step lies within the wider ones, which then see it.
+        Errors above ``eps^(1/3)`` relative (the step's own scale) are not tried (cancellation
+        left 1e-12 to 5e-8 in float64): a gradient that far off fails without the extra
+        evaluations.
         """
         err = abs(plain.analytic - plain.numeric)
         eps = float(np.finfo(self.s.eval_dtype).eps)
-        if plain.status != "violation" or not err <= math.sqrt(eps) * (
-            abs(plain.analytic) + abs(plain.numeric)
+        scale = abs(plain.analytic) + abs(plain.numeric)
+        if (
+            plain.status != "violation"
+            or not math.isfinite(scale)
+            or not err <= eps ** (1 / 3) * scale
         ):
             return plain
         for width in RESCUE_WIDE:
             wide = self._at((delta * width).astype(delta.dtype), *rest)
-            if wide.status == "ok" and abs(wide.analytic - wide.numeric) <= err / 2.0:
+            e = abs(wide.analytic - wide.numeric)
+            if wide.status == "ok" and e <= err / 2.0:
                 return wide
+            if wide.converged and not wide.kink and e <= err * 2.0 / width:
+                # Judged against the scaling bound it met (its own tolerance may be smaller).
+                return dataclasses.replace(wide, tol=max(wide.tol, err * 2.0 / width), status="ok")
         return plain
 
     def _at(
@@ -738,11 +747,13 @@ def check_vjp(
     ``~eps^(1/5)``, where rounding weighs 8x less: its clean pass stands, its clean violation
     stands when the differences at half that step confirm it, and anything else is judged at the
     plain step. Every other comparison (float64 evaluations, the shadow, directions) that is a
-    violation is judged again at ``RESCUE_WIDE`` (8, then 64) times the step, and a clean pass
-    there (converged, no kink) whose error is at most half the plain one stands: rounding
-    inside the function that its values do not show (terms that cancel to ``y = 0``) shrinks
-    with the step, a wrong gradient's error does not. Unconverged differences never pass; nor does a function whose values all
-    underflow, nor a NaN or infinite gradient.
+    violation within ``eps^(1/3)`` relative is judged again at ``RESCUE_WIDE`` (8, 64, then
+    512) times the step: with converged, kink-free differences there, an error within that
+    step's tolerance and at most half the plain one, or at most ``2 / width`` of the plain one,
+    passes. Rounding inside the function that its values do not show (terms that cancel to
+    ``y = 0``) shrinks as the step grows; truncation, kinks and a wrong gradient's error do not.
+    Unconverged differences never pass; nor does a function whose values all underflow, nor a
+    NaN or infinite gradient.
     Entries whose one-sided differences disagree at both step sizes are kinks: reported, and
     accepted when the analytic value lies between the one-sided derivatives. A failing direction
     is split in halves down to single entries where several kinks make it ambiguous (their
