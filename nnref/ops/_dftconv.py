@@ -53,6 +53,7 @@ import numpy as np
 
 from nnref._threads import parallel_gemm_for
 from nnref._workspace import give, take
+from nnref.ops._channels import add_bias
 from nnref.ops._windows import AxisPlan
 
 #: Pairs per work item of a transform: the chunk's temporaries take about this many bytes.
@@ -349,7 +350,7 @@ def forward(
             lo, hi = 2 * m0, min(2 * m1, n)
             y[lo:hi][dead[lo:hi]] = 0
             if bias is not None:
-                y[lo:hi] += bias
+                add_bias(y[lo:hi], bias)
 
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
     give("per_image", ys)

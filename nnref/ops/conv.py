@@ -27,6 +27,7 @@ from nnref._validate import (
 )
 from nnref._workspace import give, take
 from nnref.ops import _dftconv
+from nnref.ops._channels import add_bias, add_row_sum
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
 
 #: Work is done a slab of images at a time: each thread pads its slab into a scratch buffer,
@@ -246,7 +247,7 @@ def _forward(res: Conv2DResiduals, y: np.ndarray, bias: np.ndarray | None = None
             out = y[lo:hi].reshape(-1, cout)
             np.matmul(cols.T if _transposed(res) else cols, w2, out=out)
             if bias is not None:
-                out += bias
+                add_bias(out, bias)
         scratch.release()
 
     parallel_gemm_for(run, len(slabs), min_chunk=1)
@@ -256,15 +257,6 @@ def _slab_groups(res: Conv2DResiduals | Conv2DDFTResiduals) -> tuple[list, list]
     """The slabs and the fixed groups of slabs that ``dw`` and ``db`` are summed over."""
     slabs = _slabs(res)
     return slabs, chunks(len(slabs), min(len(slabs), _DW_GROUPS))
-
-
-def _add_slab_sum(g: np.ndarray, part: np.ndarray, first: bool) -> None:
-    """``db``'s share of one slab: the slab's ``dy`` rows summed in order, into ``part`` (the
-    group's first slab) or added onto it."""
-    if first:
-        np.add.reduce(g, axis=0, out=part)
-    else:
-        part += np.add.reduce(g, axis=0)
 
 
 def _in_order(parts: np.ndarray) -> np.ndarray:
@@ -298,7 +290,7 @@ def _filter_grad(
                 if j:
                     parts[gi] += tmp
                 if bparts is not None:
-                    _add_slab_sum(g, bparts[gi], j == 0)
+                    add_row_sum(g, bparts[gi], j == 0)
         give("direct-dw", tmp)
         scratch.release()
 
@@ -318,7 +310,7 @@ def _bias_grad(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.
         for gi in range(a, b):
             g_lo, g_hi = groups[gi]
             for j, (lo, hi) in enumerate(slabs[g_lo:g_hi]):
-                _add_slab_sum(dy[lo:hi].reshape(-1, cout), parts[gi], j == 0)
+                add_row_sum(dy[lo:hi].reshape(-1, cout), parts[gi], j == 0)
 
     parallel_for(run, len(groups), min_chunk=1)
     return _in_order(parts)

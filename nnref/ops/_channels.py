@@ -1,0 +1,48 @@
+"""Per-channel vectors added to, and summed from, ``(rows, C)`` blocks of NHWC data.
+
+NumPy runs a broadcast add or an axis-0 sum of a C-contiguous ``(rows, C)`` block as one inner
+loop of ``C`` elements per row, and at few channels the per-row overhead dominates: conv1's
+12544 x 32 float32 slab took 101 us for the bias add and 212 us for its sum. Viewed as
+``(rows / k, k C)`` with the vector tiled ``k`` times, the inner loops are ``k`` times longer:
+60 us and 41 us. The add gives the same bits (element by element); the sum adds each tiled lane's
+rows in order, then the ``k`` lanes of a channel in order, fixed by the shape alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Elements per tiled row at most.
+_TILE = 512
+
+
+def _tiling(rows: int, c: int) -> int:
+    """Rows per tiled row: the largest power of two dividing ``rows`` with at most ``_TILE``
+    elements in the tiled row (1 when ``c`` alone reaches it)."""
+    k = 1
+    while 2 * k * c <= _TILE and rows % (2 * k) == 0:
+        k *= 2
+    return k
+
+
+def add_bias(out: np.ndarray, bias: np.ndarray) -> None:
+    """``out += bias`` over the last axis of a C-contiguous ``out``, in place."""
+    c = bias.shape[0]
+    rows = out.size // c
+    k = _tiling(rows, c)
+    tiled = out.reshape(rows // k, k * c)  # a view: ``out`` is C-contiguous
+    tiled += np.tile(bias, k) if k > 1 else bias
+
+
+def add_row_sum(g: np.ndarray, part: np.ndarray, first: bool) -> None:
+    """The rows of a C-contiguous ``(rows, C)`` block summed into ``part`` (``first``: written,
+    else added onto it)."""
+    rows, c = g.shape
+    k = _tiling(rows, c)
+    s = np.add.reduce(g.reshape(rows // k, k * c), axis=0)
+    if k > 1:
+        s = np.add.reduce(s.reshape(k, c), axis=0)
+    if first:
+        part[...] = s
+    else:
+        part += s

@@ -1,0 +1,52 @@
+"""Per-channel add and sum over (rows, C) blocks, tiled to long inner loops (nnref/ops/_channels.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnref.ops import _channels
+
+
+@pytest.mark.parametrize(
+    ("rows", "c", "k"), [(12544, 32, 16), (196, 64, 4), (1568, 64, 8), (7, 32, 1), (8, 600, 1)]
+)
+def test_tiling_is_a_power_of_two_dividing_the_rows(rows, c, k) -> None:
+    assert _channels._tiling(rows, c) == k
+
+
+@pytest.mark.parametrize(("rows", "c"), [(12544, 32), (196, 64), (7, 32), (6, 5), (3, 700)])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_add_bias_gives_the_bits_of_the_broadcast_add(rows, c, dt, rng) -> None:
+    x = rng.standard_normal((rows, c)).astype(dt)
+    b = rng.standard_normal(c).astype(dt)
+    want = x + b
+    _channels.add_bias(x, b)
+    np.testing.assert_array_equal(x, want)
+
+
+@pytest.mark.parametrize(("rows", "c"), [(96, 32), (196, 64), (7, 32), (6, 5)])
+@pytest.mark.parametrize("first", [True, False])
+def test_row_sum_adds_each_lane_in_order_then_the_lanes_in_order(rows, c, first, rng) -> None:
+    """The documented order, spelled out: lane j of a tiled row holds rows r with r % k == j // c
+    summed in row order; a channel's k lanes are then added in order (so the bits follow the
+    shape alone)."""
+    g = rng.standard_normal((rows, c)).astype(np.float32)
+    k = _channels._tiling(rows, c)
+    lanes = [g[j::k].copy() for j in range(k)]
+    want = np.zeros(c, np.float32)
+    for j in range(k):
+        acc = lanes[j][0].copy()
+        for row in lanes[j][1:]:
+            acc += row
+        want = acc if j == 0 else want + acc
+    part = rng.standard_normal(c).astype(np.float32)
+    start = part.copy()
+    _channels.add_row_sum(g, part, first)
+    np.testing.assert_array_equal(part, want if first else start + want)
+    np.testing.assert_allclose(
+        part.astype(np.float64),
+        g.astype(np.float64).sum(axis=0) + (0 if first else start),
+        rtol=1e-5,
+        atol=1e-5,
+    )
