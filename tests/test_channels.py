@@ -50,3 +50,13 @@ def test_row_sum_adds_each_lane_in_order_then_the_lanes_in_order(rows, c, first,
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_add_bias_on_a_strided_block_adds_in_place(rng) -> None:
+    x = rng.standard_normal((64, 64))
+    view = x[:, ::2]
+    b = rng.standard_normal(32)
+    want = x.copy()
+    want[:, ::2] += b
+    _channels.add_bias(view, b)
+    np.testing.assert_array_equal(x, want)

@@ -26,11 +26,15 @@ def _tiling(rows: int, c: int) -> int:
 
 
 def add_bias(out: np.ndarray, bias: np.ndarray) -> None:
-    """``out += bias`` over the last axis of a C-contiguous ``out``, in place."""
+    """``out += bias`` over the last axis of ``out``, in place (tiled when ``out`` is
+    C-contiguous, so that the tiled shape is a view of it)."""
+    if not out.flags.c_contiguous:
+        out += bias
+        return
     c = bias.shape[0]
     rows = out.size // c
     k = _tiling(rows, c)
-    tiled = out.reshape(rows // k, k * c)  # a view: ``out`` is C-contiguous
+    tiled = out.reshape(rows // k, k * c)
     tiled += np.tile(bias, k) if k > 1 else bias
 
 
