@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 _LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
 _LOCAL = threading.local()
@@ -71,7 +73,8 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
     the caller runs out of ranges is cancelled, not waited for: on a busy machine, where a woken
     worker may wait milliseconds for a core, the caller does its range instead.
     Calls made from inside a worker run serially, so nested ops never wait on their own pool.
-    Workers run in a copy of the caller's context, so ``np.errstate`` applies there too.
+    Workers run in a copy of the caller's context and under the caller's ``np.errstate`` (a
+    context variable from NumPy 2, per thread before it).
     """
     k = min(num_threads(), n // max(min_chunk, 1))
     if k <= 1 or getattr(_LOCAL, "inside", False):
@@ -100,7 +103,13 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
         finally:
             _LOCAL.inside = False
 
-    futures = [pool.submit(contextvars.copy_context().run, drain) for _ in range(k - 1)]
+    err = np.geterr()
+
+    def work() -> None:  # NumPy < 2 keeps np.errstate per thread, not in the context
+        with np.errstate(**err):
+            drain()
+
+    futures = [pool.submit(contextvars.copy_context().run, work) for _ in range(k - 1)]
     try:
         drain()
     finally:
@@ -134,11 +143,10 @@ def _blas_api() -> tuple[Callable[[int], None], Callable[[], int]] | None:
     if _BLAS is False:
         import ctypes
 
-        import numpy as np
-
         found = None
         try:
-            lib = ctypes.CDLL(np._core._multiarray_umath.__file__)
+            core = getattr(np, "_core", None) or np.core  # NumPy < 2: np.core
+            lib = ctypes.CDLL(core._multiarray_umath.__file__)
         except (AttributeError, OSError):
             lib = None
         for set_name, get_name in _BLAS_SYMBOLS if lib is not None else ():

@@ -124,8 +124,9 @@ def test_gemm_ranges_without_a_blas_setter_stay_in_the_caller(
 
 
 def test_workers_see_the_callers_errstate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """np.errstate is a context variable: without the caller's context a worker's 0/0 would
-    warn (an error under this suite's warning filter) although the caller silenced it."""
+    """A worker's 0/0 must not warn (an error under this suite's warning filter) when the
+    caller silenced it: np.errstate is a context variable from NumPy 2 and per thread before
+    (NumPy 1.26 failed this until the workers entered the caller's np.geterr())."""
     monkeypatch.setenv("NNREF_NUM_THREADS", "2")
     a = np.zeros(400)
 
