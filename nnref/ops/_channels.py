@@ -25,17 +25,18 @@ def _tiling(rows: int, c: int) -> int:
     return k
 
 
-def add_bias(out: np.ndarray, bias: np.ndarray) -> None:
-    """``out += bias`` over the last axis of ``out``, in place (tiled when ``out`` is
-    C-contiguous, so that the tiled shape is a view of it)."""
-    if not out.flags.c_contiguous:
-        out += bias
+def add_bias(out: np.ndarray, bias: np.ndarray, x: np.ndarray | None = None) -> None:
+    """``out = x + bias`` over the last axis (``x`` omitted: ``out += bias``, in place); tiled
+    when both blocks are C-contiguous, so that the tiled shapes are views of them."""
+    x = out if x is None else x
+    if not (out.flags.c_contiguous and x.flags.c_contiguous):
+        np.add(x, bias, out=out)
         return
     c = bias.shape[0]
     rows = out.size // c
     k = _tiling(rows, c)
-    tiled = out.reshape(rows // k, k * c)
-    tiled += np.tile(bias, k) if k > 1 else bias
+    shape = (rows // k, k * c)
+    np.add(x.reshape(shape), np.tile(bias, k) if k > 1 else bias, out=out.reshape(shape))
 
 
 def add_row_sum(g: np.ndarray, part: np.ndarray, first: bool) -> None:

@@ -21,13 +21,15 @@ from nnref._validate import (
     same_dtype,
     shape_str,
 )
+from nnref.ops._channels import add_bias
 
 
 def _add_bias_rows(x2: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``out = x2 + b`` row by row (``out`` may be ``x2``), rows split over the threads."""
+    """``out = x2 + b`` row by row (``out`` may be ``x2``), rows split over the threads, each
+    range tiled as conv's bias (:func:`nnref.ops._channels.add_bias`)."""
 
     def run(lo: int, hi: int) -> None:
-        np.add(x2[lo:hi], b, out=out[lo:hi])
+        add_bias(out[lo:hi], b, x2[lo:hi])
 
     parallel_for(run, len(out), min_chunk=max(1, ELEMENTWISE_MIN_CHUNK // max(out.shape[1], 1)))
 
