@@ -36,6 +36,26 @@ def test_relu_kink_and_nan_match_tf(dt) -> None:
     np.testing.assert_array_equal(nnref.relu_bwd(res, dy)[0], g_tf)
 
 
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_relu_gradient_is_tfs_product_for_nan_inf_and_signed_cotangents(dt) -> None:
+    """TF's ReluGrad multiplies ``dy`` by ``(y > 0)``: where the unit is off a NaN or infinite
+    ``dy`` gives NaN and a negative one -0.0 (an adversarial probe: nnref selected +0.0 there,
+    as JAX and PyTorch do). Compared bit for bit, signs of zero included."""
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    x = np.array([-1.0, 2.0, 0.0, -0.0, 3.0, -2.0, -4.0, 5.0, np.nan], dt)
+    dy = np.array([np.nan, np.nan, np.inf, 5.0, -0.0, -3.0, -np.inf, -np.inf, -1.0], dt)
+    _, (g_tf,) = tape_vjp(tf.nn.relu, (x,), dy)
+    (dx,) = nnref.relu_bwd(nnref.relu_fwd(x)[1], dy)
+    want = np.array([np.nan, np.nan, np.nan, 0.0, -0.0, -0.0, np.nan, -np.inf, -0.0], dt)
+    finite = ~np.isnan(want)
+    for got in (dx, np.asarray(g_tf)):
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got[finite]), np.signbit(want[finite]))
+
+
 @pytest.mark.parametrize("dt", FLOATS)
 def test_sigmoid_extremes(dt) -> None:
     x = np.array([-np.inf, -100.0, -17.0, 0.0, 16.0, 17.0, np.inf, np.nan], dt)
@@ -217,7 +237,8 @@ def test_relu_bits_equal_the_plain_formulas_for_any_thread_count(dt, rng, monkey
     for a in (x, dy):
         a.setflags(write=False)
     want_y = np.maximum(x.T, dt(0))
-    want_dx = np.where(want_y > 0, dy.T, dt(0))
+    with np.errstate(invalid="ignore"):  # TF's ReluGrad: inf * 0 is NaN, -5 * 0 is -0.0
+        want_dx = dy.T * (want_y > 0)
     for threads in ("1", "2", "3"):
         monkeypatch.setenv("NNREF_NUM_THREADS", threads)
         y, res = nnref.relu_fwd(x.T)  # strided input

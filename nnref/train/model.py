@@ -175,7 +175,7 @@ def _bias_relu_fwd(y: np.ndarray, b: np.ndarray, relu: bool) -> None:
 
 
 def _relu_bias_bwd(y: np.ndarray | None, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``dz = dy * (y > 0)`` (``+0.0`` where the relu is off, as ``relu_bwd``; ``dz = dy`` when
+    """``dz = dy * (y > 0)`` (a product, as ``relu_bwd`` and TF's ``ReluGrad``; ``dz = dy`` when
     ``y`` is None: no relu) and the bias gradient ``db = sum(dz)`` over all axes but the last,
     in one chunked pass (``dz`` is a fresh array: ``dy`` is the caller's)."""
     c = dy.shape[-1]
@@ -194,8 +194,8 @@ def _relu_bias_bwd(y: np.ndarray | None, dy: np.ndarray) -> tuple[np.ndarray, np
             if y2 is not None:
                 oc = on[: hi - lo]
                 np.greater(y2[lo:hi], zero, out=oc)
-                np.multiply(g2[lo:hi], oc, out=z2[lo:hi])
-                z2[lo:hi] += zero  # -0.0 (negative dy where off) becomes +0.0
+                with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in relu_bwd
+                    np.multiply(g2[lo:hi], oc, out=z2[lo:hi])
             np.add.reduce(z2[lo:hi], axis=0, out=parts[i])
 
     parallel_for(run, len(chunks), min_chunk=4)
