@@ -480,3 +480,67 @@ def test_wrong_gradient_where_the_output_cancels_is_still_rejected(mode, rel) ->
     args = tuple(np.array(a) for a in _CANCELLING)
     r = _reject(nnref.dense_fwd, off, args, mode=mode, directions=2, names=("x", "w", "b"))
     assert r.worst.input == 1
+
+
+def _dropped_db(res, dy):
+    dx, dw, _ = nnref.dense_bwd(res, dy)
+    return dx, dw, np.zeros_like(dw[0])
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+@pytest.mark.parametrize("mode", ["exact", "directional"])
+def test_dropped_bias_gradient_is_rejected_when_the_bias_is_tiny(dt, mode, monkeypatch) -> None:
+    """A bias of 1e-6 takes steps of ~4e-12 (they follow |b_j|), and rounding of terms of size
+    1 made the tolerance 22.6 against a gradient of 4.1: a backward that dropped db passed at
+    every seed (an adversarial probe). The loose pass is judged again at wider steps, where it
+    fails; the right backward passes, and without the wider steps the wrong one passed (exact
+    mode; a direction through all of b and x can show the error at the plain step)."""
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        x, w = rng.standard_normal((8, 6)), rng.standard_normal((6, 5))
+        args = tuple(a.astype(dt) for a in (x, w, 1e-6 * rng.standard_normal(5)))
+        kw = {"mode": mode, "seed": seed, "names": ("x", "w", "b")}
+        r = _reject(nnref.dense_fwd, _dropped_db, args, **kw)
+        assert r.worst.input == 2
+        assert check_vjp(nnref.dense_fwd, nnref.dense_bwd, args, **kw).ok
+    if mode == "exact":
+        monkeypatch.setattr(check_core, "TIGHTEN_WIDE", ())
+        assert check_vjp(nnref.dense_fwd, _dropped_db, args, raise_on_failure=False, **kw).ok
+
+
+def test_error_under_a_large_constant_output_is_rejected(monkeypatch) -> None:
+    """``y = 1e5 + tanh(x)``: the tolerance follows the values (0.25 against gradients of 0.7),
+    and a 5% error passed; at the wider steps it fails, and the right gradient passes."""
+
+    def fwd(x):
+        t = np.tanh(x)
+        return 1e5 + t, t
+
+    def bwd(t, dy, k=1.0):
+        return (dy * (1 - t * t) * k,)
+
+    for seed in range(4):
+        x = np.random.default_rng(seed).standard_normal((4, 5))
+        assert check_vjp(fwd, bwd, (x,), seed=seed).ok
+        _reject(fwd, lambda t, dy: bwd(t, dy, 1.05), (x,), seed=seed)
+    monkeypatch.setattr(check_core, "TIGHTEN_WIDE", ())
+    assert check_vjp(fwd, lambda t, dy: bwd(t, dy, 1.05), (x,), seed=seed).ok
+
+
+@pytest.mark.parametrize("mode", ["exact", "directional"])
+def test_shifted_logits_are_judged_at_a_narrower_step(mode, monkeypatch) -> None:
+    """Logits ``1000 + z``: the step follows |x_j| (2^-7), softmax varies on the scale 1, and
+    the differences there did not converge (truncation ~1e-5 of the values) although their
+    extrapolation was good to 1e-12: a correct softmax failed at every seed. Narrower steps
+    converge; an error of 1e-6 is still rejected, and without them the right one failed."""
+    for seed in range(3):
+        x = 1000.0 + np.random.default_rng(seed).standard_normal((4, 10))
+        kw = {"mode": mode, "seed": seed}
+        assert check_vjp(nnref.softmax_fwd, nnref.softmax_bwd, (x,), **kw).ok
+        off = lambda res, dy: (nnref.softmax_bwd(res, dy)[0] * (1 + 1e-6),)  # noqa: E731
+        r = _reject(nnref.softmax_fwd, off, (x,), **kw)
+        assert r.worst.converged
+    monkeypatch.setattr(check_core, "NARROW", ())
+    assert not check_vjp(
+        nnref.softmax_fwd, nnref.softmax_bwd, (x,), raise_on_failure=False, **kw
+    ).ok

@@ -36,6 +36,17 @@ NATIVE_WIDE = 8.0
 #: :meth:`_Input.compare`): rounding inside the function that its output does not show (terms
 #: that cancel to ``y = 0``) shrinks as ``1/step``; a wrong gradient's error stays.
 RESCUE_WIDE = (8.0, 64.0, 512.0)
+#: Step fractions at which a violation whose differences did not converge is judged again: a
+#: step that follows a large input (``1000 + z`` into softmax, which varies on the scale 1)
+#: leaves truncation far above the convergence threshold.
+NARROW = (8.0, 64.0, 512.0)
+#: A verdict whose tolerance exceeds this share of the gradient's scale cannot tell a 0.1%
+#: error from rounding; it is judged again at ``TIGHTEN_WIDE`` times the step.
+LOOSE = 1e-3
+#: Step multiples for a loose verdict: rounding (``~1/step``) dominated it, as when an input is
+#: tiny beside the others (a bias of 1e-6: steps of 4e-12 against terms of size 1) or the
+#: output carries a large constant (``1e5 + tanh(x)``).
+TIGHTEN_WIDE = (2.0**6, 2.0**12, 2.0**18)
 #: Mixed with ``seed`` into the checker's random streams ("nnref" in ASCII). Without it the
 #: cotangent would be ``default_rng(seed).standard_normal(...)``, the very draw a caller makes for
 #: inputs with the same seed: with ``x == dy`` a dense layer's ``dW = x^T x`` is symmetric and a
@@ -72,6 +83,8 @@ class Comparison:
     #: False: halving the step moved the difference by more than sqrt(eps) of the values, so
     #: finite differences cannot confirm the gradient here (a violation, judged on rounding).
     converged: bool = True
+    #: The gradient's scale along delta: sum (|g_j| + rms g) |delta_j| / step.
+    scale: float = 0.0
 
     @property
     def abs_err(self) -> float:
@@ -401,7 +414,10 @@ class _Input:
         differences away from the narrower ones. Anything else is judged at the plain step.
         """
         rest = (phi0, index, direction)
-        if self.s.eval_dtype == np.float64 or np.count_nonzero(delta) > 1:
+        if self.s.eval_dtype == np.float64:
+            c = self._rescued(self._at(delta, *rest), delta, rest)
+            return self._tightened(self._narrowed(c, delta, rest), delta, rest)
+        if np.count_nonzero(delta) > 1:
             return self._rescued(self._at(delta, *rest), delta, rest)
         wide = self._at((delta * NATIVE_WIDE).astype(delta.dtype), *rest)
         clean = wide.converged and not wide.kink
@@ -453,6 +469,67 @@ class _Input:
                 return dataclasses.replace(wide, tol=max(wide.tol, err * 2.0 / width), status="ok")
         return plain
 
+    def _narrowed(self, c: Comparison, delta: np.ndarray, rest: tuple[Any, ...]) -> Comparison:
+        """``c``, unless it is a violation whose differences did not converge and that is
+        judged at a narrower step (``step / NARROW``): its first comparison there that
+        converges without a kink is the verdict when it is a violation, or a pass that is not
+        loose (:meth:`_loose`). The step follows ``|x_j|``, and an input far from zero on the
+        scale the function varies on (logits ``1000 + z``) left truncation 1e-5 of the values
+        at the plain step while the extrapolated derivative was good to 1e-12: a correct softmax
+        failed at every seed. A narrower step is an ordinary comparison with its own, larger,
+        rounding tolerance; a wrong gradient's error stays.
+        """
+        if c.status != "violation" or c.converged or c.kink or not self._finite(c):
+            return c
+        x = self.s.args[self.i]
+        for f in NARROW:
+            d = (delta / f).astype(delta.dtype)
+            moved = d != 0
+            if not np.all(x[moved] + d[moved] != x[moved]):  # below the entries' ulps
+                break
+            n = self._at(d, *rest)
+            if n.kink or not self._finite(n):
+                break
+            if n.converged and (n.status == "violation" or not self._loose(n)):
+                return n
+        return c
+
+    def _tightened(self, c: Comparison, delta: np.ndarray, rest: tuple[Any, ...]) -> Comparison:
+        """``c``, unless it is a loose pass (:meth:`_loose`) that is judged at a wider step
+        (``TIGHTEN_WIDE``): the first comparison there that is not loose is the verdict, pass or
+        violation, when its differences converge without a kink and its derivative lies within
+        both tolerances of the plain one (where the plain step's is good, as a pass says, the
+        wider step's must agree with it); a step that meets a kink, does not converge or
+        disagrees ends the search with ``c``.
+
+        Rounding sets the plain tolerance, ``~eps S / step`` with ``S`` the size of phi's terms,
+        and it can exceed the gradient: a dense layer's bias of 1e-6 takes steps of 4e-12, and
+        with terms of size 1 the tolerance was 22.6 against a gradient of 4.1, so a backward
+        that dropped the bias gradient passed at every seed (as did a 5% error in
+        ``1e5 + tanh(x)``). Rounding shrinks as the step grows while truncation, checked by
+        the convergence test, grows.
+        """
+        if c.status != "ok" or not self._loose(c):
+            return c
+        for width in TIGHTEN_WIDE:
+            w = self._at((delta * width).astype(delta.dtype), *rest)
+            clean = w.converged and not w.kink and self._finite(w)
+            if not clean or abs(w.numeric - c.numeric) > c.tol + w.tol:
+                break
+            if not self._loose(w):
+                return w
+        return c
+
+    @staticmethod
+    def _finite(c: Comparison) -> bool:
+        return math.isfinite(c.analytic) and math.isfinite(c.numeric) and math.isfinite(c.tol)
+
+    @staticmethod
+    def _loose(c: Comparison) -> bool:
+        """The tolerance exceeds ``LOOSE`` of the gradient's scale (analytic with the RMS
+        floor, and numeric)."""
+        return c.tol > LOOSE * (c.scale + abs(c.numeric))
+
     def _at(
         self,
         delta: np.ndarray,
@@ -499,15 +576,15 @@ class _Input:
         if not math.isfinite(analytic):
             # A NaN or infinite gradient: finite differences can confirm neither. Never pass.
             return Comparison(
-                i, index, direction, analytic, numeric, round_num, step, status="violation"
+                i, index, direction, analytic, numeric, round_num, step, "violation", scale=a_abs
             )
         if scale < float(np.finfo(s.eval_dtype).tiny) and abs(analytic) > round_an:
             # Every evaluation underflows: finite differences resolve nothing here. Never pass.
             return Comparison(
-                i, index, direction, analytic, numeric, round_an, step, status="violation"
+                i, index, direction, analytic, numeric, round_an, step, "violation", scale=a_abs
             )
         if abs(analytic - numeric) <= tol and converged:
-            return Comparison(i, index, direction, analytic, numeric, tol, step)
+            return Comparison(i, index, direction, analytic, numeric, tol, step, scale=a_abs)
         # Kink: one-sided differences that do not shrink together with the step.
         if phi0 is None:
             phi0 = probe.phi(s.args, dys)
@@ -528,6 +605,7 @@ class _Input:
                 step,
                 status="kink" if inside else "violation",
                 kink=True,
+                scale=a_abs,
             )
         # Outside the tolerance, or finite differences that did not converge: never a silent pass
         # (unconverged differences are judged against the rounding terms alone).
@@ -541,6 +619,7 @@ class _Input:
             step,
             status="violation",
             converged=converged,
+            scale=a_abs,
         )
 
 
@@ -752,6 +831,11 @@ def check_vjp(
     step's tolerance and at most half the plain one, or at most ``2 / width`` of the plain one,
     passes. Rounding inside the function that its values do not show (terms that cancel to
     ``y = 0``) shrinks as the step grows; truncation, kinks and a wrong gradient's error do not.
+    With float64 differences, an unconverged violation is judged again at ``1 / NARROW`` (1/8,
+    1/64, 1/512) of the step, and a pass whose tolerance exceeds ``LOOSE`` (0.1%) of the
+    gradient's scale at ``TIGHTEN_WIDE`` (2^6, 2^12, 2^18) times it, where the first
+    comparison that converges without a kink, is not loose and agrees with the plain one is
+    the verdict (see :meth:`_Input._narrowed`, :meth:`_Input._tightened`).
     Unconverged differences never pass; nor does a function whose values all underflow, nor a
     NaN or infinite gradient.
     Entries whose one-sided differences disagree at both step sizes are kinks: reported, and
