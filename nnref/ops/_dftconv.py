@@ -40,7 +40,8 @@ transform). Nothing a caller receives (``y``, ``dx``, ``dw``, the residual spect
 workspace; ``nnref._workspace.clear()`` releases the calling thread's buffers.
 
 Exact zeros: an output whose window reads only zero pixels (an input pixel that no non-zero
-``dy`` reaches) is set to exactly 0, as the direct sum gives; whole zero channels of ``x``,
+``dy`` reaches, a kernel tap that meets no non-zero pixel where ``dy`` is non-zero) is set to
+exactly 0, as the direct sum gives; whole zero channels of ``x``,
 ``w`` or ``dy`` give exact zeros in the spectra already. Zeros by cancellation are not kept.
 """
 
@@ -174,6 +175,28 @@ def reads_nonzero(
     return out
 
 
+def taps_reading_nonzero(
+    support: np.ndarray,
+    dy_support: np.ndarray,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    d: tuple[int, int],
+    plan,
+) -> np.ndarray:
+    """(KH, KW): whether kernel tap ``(a, b)`` reads a non-zero input pixel at an output whose
+    ``dy`` is non-zero somewhere, from ``support`` (N, H, W) and ``dy_support`` (N, OH, OW)
+    (else its ``dw`` is a sum of zero products: exactly 0 by the direct path)."""
+    n, h, w = support.shape
+    (t, b, oh), (left, r, ow) = plan
+    sp = np.zeros((n, h + t + b, w + left + r), bool)
+    sp[:, t : t + h, left : left + w] = support
+    out = np.zeros(k, bool)
+    for a, si in enumerate(_taps(k[0], s[0], d[0], oh)):
+        for c, sj in enumerate(_taps(k[1], s[1], d[1], ow)):
+            out[a, c] = np.any(sp[:, si, sj] & dy_support)
+    return out
+
+
 def reached_by_nonzero(
     support: np.ndarray, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], plan, hw
 ) -> np.ndarray:
@@ -261,6 +284,7 @@ class Spectra(NamedTuple):
     strides: tuple[int, int]
     dilations: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
+    support: np.ndarray  # (N, H, W): the input's non-zero pixels (pixel_support)
 
 
 def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np.ndarray:
@@ -338,7 +362,8 @@ def forward(
     # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
     # (the image's own and its partner's) there: each chunk restores its zeros (then adds the
     # bias: the direct path's bits there too) while it is in cache.
-    dead = ~reads_nonzero(pixel_support(x), (kh, kw), strides, dilations, plan)
+    support = pixel_support(x)
+    dead = ~reads_nonzero(support, (kh, kw), strides, dilations, plan)
 
     def transform_out(a: int, b: int) -> None:
         for m0, m1 in chunks[a:b]:
@@ -355,7 +380,7 @@ def forward(
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
     give("per_image", ys)
     dw_weight = np.where(amax > 0, scale, 0).astype(dt)
-    return y, Spectra(spec, scale, dw_weight, wscale, axes, strides, dilations, plan)
+    return y, Spectra(spec, scale, dw_weight, wscale, axes, strides, dilations, plan, support)
 
 
 def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False):
@@ -442,6 +467,12 @@ def backward(
 
     parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
     dw = _filter_grad(sp, streams[0][1], (kh, kw), dt)
+    dy_support = pixel_support(dy)
+    # Taps whose windows meet no non-zero pixel where dy is non-zero (padding alone, as when
+    # a stride skips every real row) get the transforms' rounding: exactly 0, as direct.
+    dw[
+        ~taps_reading_nonzero(sp.support, dy_support, (kh, kw), sp.strides, sp.dilations, sp.plan)
+    ] = 0
     if not need_dx:
         give("per_image", streams[0][1])
         return None, dw
@@ -468,8 +499,6 @@ def backward(
 
     parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
     give("per_input", dxs)
-    live = reached_by_nonzero(
-        pixel_support(dy), (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd)
-    )
+    live = reached_by_nonzero(dy_support, (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd))
     dx[~live] = 0  # input pixels no non-zero dy reaches: exactly 0, as direct
     return dx, dw
