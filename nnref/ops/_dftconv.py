@@ -175,6 +175,12 @@ def reads_nonzero(
     return out
 
 
+def _real_taps(k: int, s: int, d: int, before: int, n: int, out: int) -> np.ndarray:
+    """(k,): whether tap ``a`` reads an input position (not padding) for some output."""
+    pos = np.arange(k)[:, None] * d + np.arange(out)[None, :] * s
+    return np.any((pos >= before) & (pos < before + n), axis=1)
+
+
 def taps_reading_nonzero(
     support: np.ndarray,
     dy_support: np.ndarray,
@@ -188,6 +194,10 @@ def taps_reading_nonzero(
     (else its ``dw`` is a sum of zero products: exactly 0 by the direct path)."""
     n, h, w = support.shape
     (t, b, oh), (left, r, ow) = plan
+    if support.all() and dy_support.all():  # the common case: the geometry alone decides
+        return np.outer(
+            _real_taps(k[0], s[0], d[0], t, h, oh), _real_taps(k[1], s[1], d[1], left, w, ow)
+        )
     sp = np.zeros((n, h + t + b, w + left + r), bool)
     sp[:, t : t + h, left : left + w] = support
     out = np.zeros(k, bool)
