@@ -500,22 +500,25 @@ def test_taps_that_read_only_padding_have_exactly_zero_dw(dt) -> None:
     the direct sum; the transforms left rounding there (3.6e-7 in float32 for a stride that
     skips every real row: an adversarial probe; against the exact 0, any relative tolerance
     fails). Here a 3x3 kernel at stride 3 over a 3x3 image padded 2 before: taps 0 and 1 of
-    each axis read padding only, tap 2 real pixels."""
+    each axis read padding only, tap 2 real pixels; with every pixel non-zero (the geometry
+    decides) and with a zero image (pixel by pixel)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 3, 3, 2)).astype(dt)
     w = rng.standard_normal((3, 3, 2, 4)).astype(dt)
     pad = [[0, 0], [2, 0], [2, 0], [0, 0]]
-    y, res = nnref.conv2d_fwd(x, w, strides=3, padding=pad)
-    yf, resf = nnref.conv2d_fwd(x, w, strides=3, padding=pad, algorithm="dft")
-    assert isinstance(resf, Conv2DDFTResiduals)
-    dy = rng.standard_normal(y.shape).astype(dt)
-    dw, dwf = nnref.conv2d_bwd_filter(res, dy), nnref.conv2d_bwd_filter(resf, dy)
-    assert not dw[:2].any()
-    assert not dw[:, :2].any()
-    assert dwf[:2].tobytes() == dw[:2].tobytes()
-    assert dwf[:, :2].tobytes() == dw[:, :2].tobytes()
-    assert_close(dwf, dw, rtol=ORACLE_RTOL[np.dtype(dt).name], what="dw")
-    assert dw[2, 2].all()
+    for zero_image in (False, True):
+        x[0] = 0 if zero_image else x[0]
+        y, res = nnref.conv2d_fwd(x, w, strides=3, padding=pad)
+        yf, resf = nnref.conv2d_fwd(x, w, strides=3, padding=pad, algorithm="dft")
+        assert isinstance(resf, Conv2DDFTResiduals)
+        dy = rng.standard_normal(y.shape).astype(dt)
+        dw, dwf = nnref.conv2d_bwd_filter(res, dy), nnref.conv2d_bwd_filter(resf, dy)
+        assert not dw[:2].any()
+        assert not dw[:, :2].any()
+        assert dwf[:2].tobytes() == dw[:2].tobytes()
+        assert dwf[:, :2].tobytes() == dw[:, :2].tobytes()
+        assert_close(dwf, dw, rtol=ORACLE_RTOL[np.dtype(dt).name], what="dw")
+        assert dw[2, 2].all()
     # The probe's case: every window reads padding only (y is 0 on both paths).
     x = rng.standard_normal((2, 2, 9, 2)).astype(dt)
     w = rng.standard_normal((1, 4, 2, 2)).astype(dt)
