@@ -337,3 +337,37 @@ def test_sparse_xent_bits_equal_the_plain_formulas(dt, rng) -> None:
         assert loss.tobytes() == np.asarray(want_loss).tobytes(), batch
         assert res.probs.tobytes() == p.tobytes(), batch
         assert dz.tobytes() == want_dz.tobytes(), batch
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("reduction", ["none", "sum_over_batch_size"])
+def test_sample_weight_ranks_are_aligned_as_keras(reduction: str) -> None:
+    """Keras' ``squeeze_or_expand_to_same_rank``: per-sample losses (N,) with weights (N, 1)
+    are (N, 1) losses, and losses (N, 1) (labels (N, 1)) take weights (N,) as (N, 1). nnref
+    squeezed the first to (N,) and refused the second (an adversarial probe). Values and the
+    gradient through a random cotangent agree with Keras'."""
+    from nnref.oracles.tf import import_keras, import_tf
+
+    keras, tf = import_keras(), import_tf()
+    rng = np.random.default_rng(5)
+    cases = [
+        (np.array([0, 2]), rng.standard_normal((2, 3)), np.array([[1.0], [2.0]])),
+        (np.array([[0], [2]]), rng.standard_normal((2, 1, 3)), np.array([2.0, 0.5])),
+    ]
+    for labels, z, sw in cases:
+        loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction=reduction, dtype="float64"
+        )
+        zt = tf.constant(z)
+        with tf.GradientTape() as tape:
+            tape.watch(zt)
+            k = loss(labels, zt, sample_weight=sw)
+        y, res = nnref.sparse_categorical_crossentropy_fwd(
+            labels, z, from_logits=True, reduction=reduction, sample_weight=sw
+        )
+        assert y.shape == tuple(k.shape)
+        assert_close(y, np.asarray(k), what="weighted SCCE")
+        dy = rng.standard_normal(y.shape)
+        (g_k,) = tape.gradient(k, [zt], output_gradients=tf.constant(dy))
+        dz = nnref.sparse_categorical_crossentropy_bwd(res, dy)[1]
+        assert_close(dz, np.asarray(g_k), what="weighted SCCE gradient")

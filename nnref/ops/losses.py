@@ -91,8 +91,20 @@ def _minus_onehot_times(p: np.ndarray, labels: np.ndarray, g: np.ndarray) -> np.
 
 class _Reduce(NamedTuple):
     reduction: str
-    weights: np.ndarray | None  # broadcast to the per-sample loss shape
-    per_shape: tuple[int, ...]
+    weights: np.ndarray | None  # broadcast to out_shape
+    out_shape: tuple[int, ...]  # the weighted per-sample losses (reduction "none": the output)
+    per_shape: tuple[int, ...]  # the op's own per-sample losses (out_shape's size)
+
+
+def _same_rank(per: np.ndarray, sw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' ``squeeze_or_expand_to_same_rank(losses, sample_weight)``: when the ranks differ
+    by one and the longer has a last axis of 1, the rank-1 one gains that axis, else the longer
+    loses it (per-sample losses (N,) with weights (N, 1) are (N, 1) losses, as Keras)."""
+    if per.ndim == sw.ndim + 1 and per.shape[-1] == 1:
+        return (per, sw[..., None]) if sw.ndim == 1 else (per[..., 0], sw)
+    if sw.ndim == per.ndim + 1 and sw.shape[-1] == 1:
+        return (per[..., None], sw) if per.ndim == 1 else (per, sw[..., 0])
+    return per, sw
 
 
 def _reduce(
@@ -101,19 +113,20 @@ def _reduce(
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: 'reduction' must be one of {REDUCTIONS}, got {reduction!r}")
     w = None
+    own = per.shape
     if sample_weight is not None:
         sw = np.asarray(sample_weight)
         if sw.dtype.kind not in "iuf":
             raise TypeError(f"{op}: 'sample_weight' must be real numbers, got dtype {sw.dtype}")
         # Weights are not differentiated; like Keras, they take the loss's dtype.
         sw = sw.astype(per.dtype, copy=False)
-        while sw.ndim > per.ndim and sw.shape[-1] == 1:
-            sw = sw[..., 0]
+        given = shape_str(sw)
+        per, sw = _same_rank(per, sw)
         try:
             w = np.broadcast_to(sw, per.shape)
         except ValueError:
             raise ValueError(
-                f"{op}: 'sample_weight' {shape_str(sw)} does not broadcast to the per-sample "
+                f"{op}: 'sample_weight' {given} does not broadcast to the per-sample "
                 f"loss shape {shape_str(per)}"
             ) from None
         per = per * w
@@ -123,19 +136,19 @@ def _reduce(
         out = np.asarray(per.sum(), dtype=per.dtype)
     else:  # sum_over_batch_size: divide by the number of losses, not by sum(w) (as Keras)
         out = np.asarray(per.sum() / per.dtype.type(per.size), dtype=per.dtype)
-    return out, _Reduce(reduction, w, per.shape)
+    return out, _Reduce(reduction, w, per.shape, own)
 
 
 def _per_sample_cotangent(op: str, red: _Reduce, dy: Any, dtype: np.dtype) -> np.ndarray:
     """Turn the cotangent of the reduced loss into one for each per-sample loss."""
     if red.reduction == "none":
-        g = check_cotangent(op, dy, red.per_shape, dtype)
+        g = check_cotangent(op, dy, red.out_shape, dtype)
     else:
         g = check_cotangent(op, dy, (), dtype)
         if red.reduction == "sum_over_batch_size":
-            g = g / dtype.type(int(np.prod(red.per_shape)))
-        g = np.broadcast_to(g, red.per_shape)
-    return g if red.weights is None else g * red.weights
+            g = g / dtype.type(int(np.prod(red.out_shape)))
+        g = np.broadcast_to(g, red.out_shape)
+    return (g if red.weights is None else g * red.weights).reshape(red.per_shape)
 
 
 # --------------------------------------------------------------------------- TF ops
