@@ -82,6 +82,15 @@ def require_min_rank(op: str, name: str, x: np.ndarray, rank: int) -> None:
         )
 
 
+def normalize_axis(op: str, x: np.ndarray, axis: Any) -> int:
+    """``axis`` of ``x`` (rank >= 1) as a non-negative int; a non-int or out-of-range axis is
+    refused here, by name (NumPy would raise a bare IndexError, AxisError or TypeError)."""
+    require_min_rank(op, "x", x, 1)
+    if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{op}: 'axis' {axis!r} is out of range for x of rank {x.ndim}")
+    return int(axis) % x.ndim
+
+
 def require_nonempty(op: str, name: str, x: np.ndarray) -> None:
     """Refuse empty tensors (an empty batch or a zero-sized class axis).
 

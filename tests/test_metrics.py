@@ -21,6 +21,19 @@ def test_argmax_ties_and_nan() -> None:
     np.testing.assert_array_equal(nnref.argmax(x), [0, 1, 0, 2, 0])
 
 
+def test_argmax_refuses_an_out_of_range_or_non_int_axis(rng) -> None:
+    x = rng.standard_normal((2, 3))
+    for axis in (-2, -1, 0, 1):
+        np.testing.assert_array_equal(nnref.argmax(x, axis=axis), np.argmax(x, axis=axis))
+    for bad in (2, -3, 0.5, "0"):
+        with pytest.raises(
+            ValueError, match=rf"^argmax: 'axis' {bad!r} is out of range for x of rank 2$"
+        ):
+            nnref.argmax(x, axis=bad)
+    with pytest.raises(ValueError, match=r"^argmax: argument 'x' must have rank >= 1"):
+        nnref.argmax(np.float64(1.0))
+
+
 def test_accuracy_sparse_onehot_and_squeezed() -> None:
     pred = np.array([[0.3, 0.3, 0.1], [0.2, 0.4, 0.4], [0.5, 0.5, 0.5], [0.1, np.nan, 0.5]])
     assert nnref.accuracy(np.array([0, 1, 0, 2]), pred) == 1.0
