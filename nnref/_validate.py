@@ -8,6 +8,7 @@ float tensors of different precision are refused (TF does not promote either).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -124,11 +125,19 @@ def check_labels_in_range(op: str, name: str, labels: np.ndarray, num_classes: i
 def check_cotangent(op: str, dy: Any, y_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Validate the upstream gradient passed to a ``*_bwd`` function.
 
-    A Python ``float`` (e.g. ``1.0`` for a scalar loss) takes the output's dtype; arrays must
-    already have it.
+    A Python ``float`` (e.g. ``1.0`` for a scalar loss) takes the output's dtype, unless it
+    overflows it (it never becomes inf silently); arrays and NumPy scalars (``np.float64`` is a
+    subclass of ``float``) must already have it.
     """
-    if isinstance(dy, float):
-        dy = np.asarray(dy, dtype=dtype)
+    if isinstance(dy, float) and not isinstance(dy, np.generic):
+        with np.errstate(over="ignore"):
+            cast = np.asarray(dy, dtype=dtype)
+        if np.isinf(cast) and not math.isinf(dy):
+            raise ValueError(
+                f"{op}: argument 'dy' {dy!r} overflows the output's dtype {dtype} "
+                f"(largest finite value {np.finfo(dtype).max!s})"
+            )
+        dy = cast
     dy = as_float(op, "dy", dy)
     if dy.shape != tuple(y_shape):
         raise ValueError(
