@@ -8,6 +8,7 @@ float tensors of different precision are refused (TF does not promote either).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,15 @@ def require_min_rank(op: str, name: str, x: np.ndarray, rank: int) -> None:
         )
 
 
+def normalize_axis(op: str, x: np.ndarray, axis: Any) -> int:
+    """``axis`` of ``x`` (rank >= 1) as a non-negative int; a non-int or out-of-range axis is
+    refused here, by name (NumPy would raise a bare IndexError, AxisError or TypeError)."""
+    require_min_rank(op, "x", x, 1)
+    if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{op}: 'axis' {axis!r} is out of range for x of rank {x.ndim}")
+    return int(axis) % x.ndim
+
+
 def require_nonempty(op: str, name: str, x: np.ndarray) -> None:
     """Refuse empty tensors (an empty batch or a zero-sized class axis).
 
@@ -115,11 +125,19 @@ def check_labels_in_range(op: str, name: str, labels: np.ndarray, num_classes: i
 def check_cotangent(op: str, dy: Any, y_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Validate the upstream gradient passed to a ``*_bwd`` function.
 
-    A Python ``float`` (e.g. ``1.0`` for a scalar loss) takes the output's dtype; arrays must
-    already have it.
+    A Python ``float`` (e.g. ``1.0`` for a scalar loss) takes the output's dtype, unless it
+    overflows it (it never becomes inf silently); arrays and NumPy scalars (``np.float64`` is a
+    subclass of ``float``) must already have it.
     """
-    if isinstance(dy, float):
-        dy = np.asarray(dy, dtype=dtype)
+    if isinstance(dy, float) and not isinstance(dy, np.generic):
+        with np.errstate(over="ignore"):
+            cast = np.asarray(dy, dtype=dtype)
+        if np.isinf(cast) and not math.isinf(dy):
+            raise ValueError(
+                f"{op}: argument 'dy' {dy!r} overflows the output's dtype {dtype} "
+                f"(largest finite value {np.finfo(dtype).max!s})"
+            )
+        dy = cast
     dy = as_float(op, "dy", dy)
     if dy.shape != tuple(y_shape):
         raise ValueError(

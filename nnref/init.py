@@ -8,6 +8,7 @@ an int seed. No global random state is used.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,14 @@ def as_generator(rng: Rng) -> np.random.Generator:
 
 
 def _shape(name: str, shape: Any) -> tuple[int, ...]:
+    """``shape`` as a tuple: a sequence of ints, as Keras' initializers take (``fans`` reads
+    its length); a bare int is not a 1-tuple here, and a float dimension is not truncated."""
+    if isinstance(shape, str) or not isinstance(shape, Sequence | np.ndarray):
+        raise TypeError(
+            f"{name}: 'shape' must be a tuple of ints such as (784, 300) or (5,), got {shape!r}"
+        )
+    if not all(isinstance(d, int | np.integer) and not isinstance(d, bool) for d in shape):
+        raise TypeError(f"{name}: 'shape' must hold ints, got {shape!r}")
     s = tuple(int(d) for d in shape)
     if any(d < 0 for d in s):
         raise ValueError(f"{name}: negative dimension in shape {s}")

@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from nnref._validate import as_float, require_min_rank, require_nonempty, shape_str
+from nnref._validate import (
+    as_float,
+    normalize_axis,
+    require_min_rank,
+    require_nonempty,
+    shape_str,
+)
 
 
 def argmax(x: Any, *, axis: int = -1) -> np.ndarray:
@@ -20,12 +26,12 @@ def argmax(x: Any, *, axis: int = -1) -> np.ndarray:
     int64 array with ``axis`` removed.
     """
     x = as_float("argmax", "x", x)
-    require_min_rank("argmax", "x", x, 1)
-    if x.shape[axis] == 0:
+    ax = normalize_axis("argmax", x, axis)
+    if x.shape[ax] == 0:
         raise ValueError(f"argmax: axis {axis} of 'x' {shape_str(x)} is empty")
     if np.isnan(x).any():
         x = np.where(np.isnan(x), -np.inf, x)
-    return np.argmax(x, axis=axis).astype(np.int64)
+    return np.argmax(x, axis=ax).astype(np.int64)
 
 
 def accuracy(y_true: Any, y_pred: Any) -> float:

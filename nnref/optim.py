@@ -60,14 +60,73 @@ def _check_lr(name: str, learning_rate: Any) -> float:
     return learning_rate
 
 
-def _check_update(name: str, grads: Sequence[Any], params: Sequence[Any]) -> None:
+#: The configuration that keeps each set of slots, named when a state reaches another one.
+_SLOTS_OF: dict[frozenset[str], str] = {
+    frozenset(): "sgd(momentum=0)",
+    frozenset({"momentum"}): "sgd(momentum>0)",
+    frozenset({"m", "v"}): "adam(amsgrad=False)",
+    frozenset({"m", "v", "vhat"}): "adam(amsgrad=True)",
+    frozenset({"v"}): "rmsprop(centered=False, momentum=0)",
+    frozenset({"v", "mg"}): "rmsprop(centered=True, momentum=0)",
+    frozenset({"v", "mom"}): "rmsprop(centered=False, momentum>0)",
+    frozenset({"v", "mg", "mom"}): "rmsprop(centered=True, momentum>0)",
+}
+
+
+def _check_update(
+    name: str,
+    grads: Sequence[Any],
+    state: OptState,
+    params: Sequence[Any],
+    slots: tuple[str, ...],
+) -> None:
+    """Floating-point gradients matching the parameters, and a state that this configuration's
+    ``init`` made for them: exactly the slots ``slots``, each one array per parameter with its
+    shape and dtype (else the kernels would read another configuration's slots, or none)."""
     if len(grads) != len(params):
         raise ValueError(f"{name}: {len(grads)} gradients for {len(params)} parameters")
     for k, (g, p) in enumerate(zip(grads, params, strict=True)):
+        for what, a in (("parameter", p), ("gradient", g)):
+            if a.dtype.kind != "f":  # SGD's learning rate would cast to 0 on integers
+                raise TypeError(
+                    f"{name}: {what} {k} must be floating-point, got {a.dtype}{a.shape} "
+                    "(nnref does not cast silently)"
+                )
         if g.shape != p.shape or g.dtype != p.dtype:
             raise ValueError(
                 f"{name}: gradient {k} is {g.dtype}{g.shape}, parameter is {p.dtype}{p.shape}"
             )
+    if not isinstance(state, OptState):
+        raise TypeError(
+            f"{name}: 'state' must be an OptState from init, got {type(state).__name__}"
+        )
+    it = state.iterations
+    if isinstance(it, bool) or not isinstance(it, int | np.integer) or it < 0:
+        raise ValueError(f"{name}: the state's iterations must be an int >= 0, got {it!r}")
+    if set(state.slots) != set(slots):
+        raise ValueError(
+            f"{name}: the state's slots {sorted(state.slots)} are not this configuration's "
+            f"{sorted(slots)}: the state looks like one of "
+            f"{_SLOTS_OF.get(frozenset(state.slots), 'no nnref optimizer')}, this optimizer is "
+            f"{_SLOTS_OF[frozenset(slots)]}"
+        )
+    for s in slots:
+        arrays = state.slots[s]
+        if not isinstance(arrays, list | tuple):
+            raise TypeError(
+                f"{name}: slot '{s}' must be a list of arrays, one per parameter, "
+                f"got {type(arrays).__name__}"
+            )
+        if len(arrays) != len(params):
+            raise ValueError(
+                f"{name}: slot '{s}' holds {len(arrays)} arrays for {len(params)} parameters"
+            )
+        for k, (a, p) in enumerate(zip(arrays, params, strict=True)):
+            if not isinstance(a, np.ndarray) or a.shape != p.shape or a.dtype != p.dtype:
+                got = f"{a.dtype}{a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+                raise ValueError(
+                    f"{name}: slot '{s}' array {k} is {got}, parameter {k} is {p.dtype}{p.shape}"
+                )
 
 
 def _zeros(params: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -114,13 +173,17 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]]) -> None:
 
 
 def _apply(
-    kernel: Kernel, grads: Sequence[np.ndarray], params: Sequence[np.ndarray], state: OptState
+    kernel: Kernel,
+    grads: Sequence[np.ndarray],
+    params: Sequence[np.ndarray],
+    state: OptState,
+    names: tuple[str, ...],
 ) -> tuple[Params, dict[str, list[np.ndarray]]]:
-    """Run ``kernel(g, p, *old slots, new p, *new slots)`` (slots in ``state.slots``' order) over
-    every element of every parameter, the results written into fresh C-contiguous arrays;
-    return the new parameters and slots. The arrays reach ``kernel`` flat: views of the inputs
-    (copies of non-contiguous ones; never written), then views of the fresh outputs."""
-    names = list(state.slots)
+    """Run ``kernel(g, p, *old slots, new p, *new slots)`` (slots in ``names``' order, not the
+    state's) over every element of every parameter, the results written into fresh
+    C-contiguous arrays; return the new parameters and slots. The arrays reach ``kernel`` flat:
+    views of the inputs (copies of non-contiguous ones; never written), then views of the fresh
+    outputs."""
     new = [[np.empty(p.shape, p.dtype) for _ in range(1 + len(names))] for p in params]
     groups = [
         tuple(a.reshape(-1) for a in (g, p, *(state.slots[s][k] for s in names), *new[k]))
@@ -142,13 +205,15 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"sgd: 'momentum' must be in [0, 1], got {momentum}")
 
+    slots = ("momentum",) if momentum else ()
+
     def init(params: Sequence[np.ndarray]) -> OptState:
-        return OptState(0, {"momentum": _zeros(params)} if momentum else {})
+        return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(
         grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]
     ) -> tuple[Params, OptState]:
-        _check_update("sgd", grads, params)
+        _check_update("sgd", grads, state, params, slots)
         const = {dt: (_f32(lr, dt), _f32(momentum, dt)) for dt in {p.dtype for p in params}}
 
         def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
@@ -169,8 +234,8 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
             else:
                 np.add(p, m, out=out)
 
-        new_p, slots = _apply(kernel, grads, params, state)
-        return new_p, OptState(state.iterations + 1, slots)
+        new_p, new_slots = _apply(kernel, grads, params, state, slots)
+        return new_p, OptState(state.iterations + 1, new_slots)
 
     return Optimizer(
         "sgd", {"learning_rate": lr, "momentum": momentum, "nesterov": nesterov}, init, update
@@ -198,16 +263,15 @@ def adam(
         if not 0.0 <= b < 1.0:
             raise ValueError(f"adam: '{name}' must be in [0, 1), got {b}")
 
+    slots = ("m", "v", "vhat") if amsgrad else ("m", "v")
+
     def init(params: Sequence[np.ndarray]) -> OptState:
-        slots = {"m": _zeros(params), "v": _zeros(params)}
-        if amsgrad:
-            slots["vhat"] = _zeros(params)
-        return OptState(0, slots)
+        return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(
         grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]
     ) -> tuple[Params, OptState]:
-        _check_update("adam", grads, params)
+        _check_update("adam", grads, state, params, slots)
         t = state.iterations + 1
         const = {}  # per dtype: the scalars in the parameters' precision
         for dt in {p.dtype for p in params}:
@@ -241,8 +305,8 @@ def adam(
             out /= den
             np.subtract(p, out, out=out)
 
-        new_p, slots = _apply(kernel, grads, params, state)
-        return new_p, OptState(t, slots)
+        new_p, new_slots = _apply(kernel, grads, params, state, slots)
+        return new_p, OptState(t, new_slots)
 
     cfg = {
         "learning_rate": lr,
@@ -272,19 +336,15 @@ def rmsprop(
     """
     lr = _check_lr("rmsprop", learning_rate)
 
+    slots = ("v", *(("mg",) if centered else ()), *(("mom",) if momentum > 0 else ()))
+
     def init(params: Sequence[np.ndarray]) -> OptState:
-        slots = {"v": _zeros(params)}
-        if centered:
-            slots["mg"] = _zeros(params)
-        if momentum > 0:
-            slots["mom"] = _zeros(params)
-        return OptState(0, slots)
+        return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(
         grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]
     ) -> tuple[Params, OptState]:
-        _check_update("rmsprop", grads, params)
-        names = list(state.slots)  # v (, mg) (, mom): the kernel's arguments after g, p
+        _check_update("rmsprop", grads, state, params, slots)
         const = {
             dt: (dt.type(rho), dt.type(1 - rho), dt.type(epsilon), _f32(lr, dt), dt.type(momentum))
             for dt in {p.dtype for p in params}
@@ -292,9 +352,9 @@ def rmsprop(
 
         def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
             r, one_minus_r, eps, a, mu = const[p.dtype]
-            n = len(names)
-            old = dict(zip(names, rest[:n], strict=True))
-            out, slot = rest[n], dict(zip(names, rest[n + 1 :], strict=True))
+            n = len(slots)  # v (, mg) (, mom): the kernel's arguments after g, p
+            old = dict(zip(slots, rest[:n], strict=True))
+            out, slot = rest[n], dict(zip(slots, rest[n + 1 :], strict=True))
             v = np.multiply(old["v"], r, out=slot["v"])  # rho v + (1 - rho) g^2
             den = np.multiply(g, g)  # scratch
             den *= one_minus_r
@@ -318,8 +378,8 @@ def rmsprop(
             else:
                 np.subtract(p, inc, out=out)
 
-        new_p, slots = _apply(kernel, grads, params, state)
-        return new_p, OptState(state.iterations + 1, slots)
+        new_p, new_slots = _apply(kernel, grads, params, state, slots)
+        return new_p, OptState(state.iterations + 1, new_slots)
 
     cfg = {
         "learning_rate": lr,

@@ -13,6 +13,7 @@ import pytest
 from nnref.cases import TABLES, differentiable, reference, seed_for
 
 F64 = np.dtype(np.float64)
+F32 = np.dtype(np.float32)
 #: Elementwise ops take any rank, scalars included, as tf.nn.relu / tf.math.sigmoid do.
 ELEMENTWISE = {"relu", "sigmoid"}
 
@@ -21,9 +22,9 @@ REF = reference()
 OPS = differentiable()
 
 
-def _first_case(op: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _first_case(op: str, dtype: np.dtype = F64) -> tuple[tuple[Any, ...], dict[str, Any]]:
     case = TABLES[op].cases[0]
-    args, static = case.make(np.random.default_rng(seed_for(op, case.id)), F64)
+    args, static = case.make(np.random.default_rng(seed_for(op, case.id)), dtype)
     return tuple(args), dict(static)
 
 
@@ -87,3 +88,40 @@ def test_elementwise_ops_take_scalars(op: str) -> None:
         assert ys == y[k]
         [g] = REF[op + "_bwd"](res, 1.0)
         assert np.shape(g) == ()
+
+
+def _output_rank(op: str) -> int:
+    args, static = _first_case(op)
+    return np.ndim(REF[op + "_fwd"](*args, **static)[0])
+
+
+#: Ops whose first case has a scalar output (the reduced losses): a scalar cotangent fits them.
+SCALAR_OUT = [op for op in OPS if _output_rank(op) == 0]
+
+
+@pytest.mark.parametrize("op", SCALAR_OUT)
+def test_scalar_cotangent_is_never_cast_silently(op: str) -> None:
+    """np.float64 is a subclass of Python float, so a float64 scalar once took a float32 op's
+    dtype (1e300 becoming inf). NumPy scalars are judged by their dtype, as 0-d arrays, and a
+    Python float that overflows the dtype is refused; one that fits still works."""
+    args, static = _first_case(op, F32)
+    _, res = REF[op + "_fwd"](*args, **static)
+    bwd = REF[op + "_bwd"]
+    for dy in (np.float64(1e300), np.float64(1.0), np.asarray(1.0)):
+        with pytest.raises(
+            TypeError,
+            match=rf"^{op}: argument 'dy' must have the output's dtype float32, got float64$",
+        ):
+            bwd(res, dy)
+    for big in (1e300, -1e39):
+        with pytest.raises(
+            ValueError,
+            match=rf"^{op}: argument 'dy' {re.escape(repr(big))} overflows the output's dtype",
+        ):
+            bwd(res, big)
+    want = bwd(res, np.float32(2.0))
+    for dy in (2.0, np.asarray(2.0, np.float32)):
+        for g, w in zip(bwd(res, dy), want, strict=True):
+            if w is not None:
+                assert g.dtype == F32
+                assert g.tobytes() == w.tobytes()

@@ -46,3 +46,8 @@ def test_shuffled_batches_and_errors() -> None:
         kfold_batches(10, 0, 0)
     with pytest.raises(ValueError, match="'k' must be a positive int"):
         kfold_sizes(10, 0)
+    for bad in (10.5, 0, True, "10"):  # 10.5 once reached NumPy's permutation: an AxisError
+        with pytest.raises(
+            ValueError, match=rf"^shuffled_batches: 'n' must be a positive int, got {bad!r}$"
+        ):
+            shuffled_batches(bad, 4, 0)

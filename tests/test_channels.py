@@ -63,3 +63,17 @@ def test_add_bias_on_a_strided_block_adds_in_place(rng) -> None:
     want[:, ::2] += b
     _channels.add_bias(view, b)
     np.testing.assert_array_equal(x, want)
+
+
+@pytest.mark.parametrize(("rows", "c"), [(6, 0), (0, 5), (0, 0)])
+def test_empty_blocks_add_nothing_and_sum_to_zeros(rows, c) -> None:
+    """A dense layer of 0 units gives a (rows, 0) block (the channel count once divided the
+    size), and a (0, 0) block once tiled forever (every power of two divides 0 rows)."""
+    x = np.ones((rows, c), np.float32)
+    out = np.full_like(x, 7)
+    _channels.add_bias(out, np.ones(c, np.float32), x)
+    assert out.shape == (rows, c)
+    _channels.add_bias(out, np.ones(c, np.float32))
+    part = np.full(c, 7, np.float32)
+    _channels.add_row_sum(x, part, first=True)
+    np.testing.assert_array_equal(part, np.zeros(c, np.float32))

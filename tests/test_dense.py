@@ -85,6 +85,32 @@ def test_dense_bad_shapes(x, w, b, err, match) -> None:
         nnref.dense(np.ones(x), np.ones(w), np.ones(b))
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("lead", [(2,), (2, 4)], ids=["rank-2", "rank-3"])
+def test_dense_with_zero_units_is_empty_as_tf(dt, lead, rng) -> None:
+    """``tf.matmul(x, w) + b`` with ``w`` of shape ``(in, 0)`` gives an empty ``(..., 0)``
+    result (the bias add once divided by the channel count); its VJP has ``dx = 0``."""
+    x = rng.standard_normal((*lead, 3)).astype(dt)
+    y, res = nnref.dense_fwd(x, np.ones((3, 0), dt), np.ones(0, dt))
+    assert y.shape == (*lead, 0)
+    assert y.dtype == dt
+    dx, dw, db = nnref.dense_bwd(res, np.ones(y.shape, dt))
+    assert (dx.shape, dw.shape, db.shape) == (x.shape, (3, 0), (0,))
+    assert dx.dtype == dw.dtype == db.dtype == dt
+    np.testing.assert_array_equal(dx, np.zeros_like(x))
+    pw, pb = nnref.dense_bwd_params(res, np.ones(y.shape, dt))
+    assert (pw.shape, pb.shape) == ((3, 0), (0,))
+
+
+def test_bias_add_and_conv2d_refuse_zero_channels() -> None:
+    """Not an empty result as dense's: bias_add refuses an empty 'x' (documented), TF's conv2d
+    refuses a kernel with zero elements, and so does nnref's."""
+    with pytest.raises(ValueError, match=r"^bias_add: argument 'x' is empty \(shape \(2, 0\)\)"):
+        nnref.bias_add(np.ones((2, 0)), np.ones(0))
+    with pytest.raises(ValueError, match=r"^conv2d: kernel 'w' is empty"):
+        nnref.conv2d(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 0)), np.ones(0))
+
+
 def test_dense_bad_dtypes() -> None:
     f32, f64 = np.ones((2, 3), np.float32), np.ones((3, 2))
     with pytest.raises(

@@ -55,6 +55,23 @@ def test_seeding_is_deterministic_and_explicit() -> None:
         init.uniform(0, (2,), minval=1.0, maxval=0.0)
 
 
+@pytest.mark.parametrize(
+    "fn", [init.glorot_uniform, init.random_normal, init.uniform, init.zeros, init.ones]
+)
+def test_shape_must_be_a_sequence_of_ints(fn) -> None:
+    """Shapes are tuples, as Keras' (fans() reads their length): a bare int once raised
+    "'int' object is not iterable", and a float dimension was truncated silently."""
+    name = fn.__name__
+    for bad in (5, None, "ab"):
+        with pytest.raises(TypeError, match=rf"^{name}: 'shape' must be a tuple of ints"):
+            fn(0, bad)
+    for bad in ((2.5, 3), (True, 2)):
+        with pytest.raises(TypeError, match=rf"^{name}: 'shape' must hold ints, got"):
+            fn(0, bad)
+    for ok in ((5,), [3, 4], np.array([3, 4]), (np.int64(2),), ()):
+        assert fn(0, ok).shape == tuple(int(d) for d in ok)
+
+
 @pytest.mark.tf
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_initializers_match_keras_statistics(dt) -> None:

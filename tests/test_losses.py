@@ -259,6 +259,15 @@ def test_label_smoothing_formula(rng) -> None:
         match=r"categorical_crossentropy: 'label_smoothing' must be in \[0, 1\], got 1.5",
     ):
         nnref.categorical_crossentropy(y, z, label_smoothing=1.5)
+    for bad in ("a", "0.1", True, None, [0.1]):
+        with pytest.raises(
+            TypeError,
+            match=r"^categorical_crossentropy: 'label_smoothing' must be a float in \[0, 1\]",
+        ):
+            nnref.categorical_crossentropy(y, z, label_smoothing=bad)
+    assert nnref.categorical_crossentropy(y, z, label_smoothing=np.float32(0.5)) == (
+        nnref.categorical_crossentropy(y, z, label_smoothing=float(np.float32(0.5)))
+    )
 
 
 def test_keras_labels_and_reduction_errors() -> None:

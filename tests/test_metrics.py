@@ -21,6 +21,19 @@ def test_argmax_ties_and_nan() -> None:
     np.testing.assert_array_equal(nnref.argmax(x), [0, 1, 0, 2, 0])
 
 
+def test_argmax_refuses_an_out_of_range_or_non_int_axis(rng) -> None:
+    x = rng.standard_normal((2, 3))
+    for axis in (-2, -1, 0, 1):
+        np.testing.assert_array_equal(nnref.argmax(x, axis=axis), np.argmax(x, axis=axis))
+    for bad in (2, -3, 0.5, "0"):
+        with pytest.raises(
+            ValueError, match=rf"^argmax: 'axis' {bad!r} is out of range for x of rank 2$"
+        ):
+            nnref.argmax(x, axis=bad)
+    with pytest.raises(ValueError, match=r"^argmax: argument 'x' must have rank >= 1"):
+        nnref.argmax(np.float64(1.0))
+
+
 def test_accuracy_sparse_onehot_and_squeezed() -> None:
     pred = np.array([[0.3, 0.3, 0.1], [0.2, 0.4, 0.4], [0.5, 0.5, 0.5], [0.1, np.nan, 0.5]])
     assert nnref.accuracy(np.array([0, 1, 0, 2]), pred) == 1.0
@@ -101,6 +114,44 @@ def test_one_hot_axis_and_errors() -> None:
         nnref.one_hot(idx, 3.0)
     with pytest.raises(ValueError, match="'axis' 3 is out of range"):
         nnref.one_hot(idx, 3, axis=3)
+
+
+def test_one_hot_refuses_values_its_dtype_would_change() -> None:
+    """tf.one_hot raises TypeError on a float on_value with an integer dtype; np.int32(2.7) is
+    2, which nnref once returned. Exactly representable values (the 1.0/0.0 defaults too) pass."""
+    for kw, arg, value_dtype, dtype in (
+        ({"on_value": 2.7, "dtype": np.int32}, "on_value", "float64", "int32"),
+        ({"off_value": np.float32(0.5), "dtype": np.int64}, "off_value", "float32", "int64"),
+        ({"on_value": float("nan"), "dtype": np.int32}, "on_value", "float64", "int32"),
+        ({"on_value": 300, "dtype": np.int8}, "on_value", "int64", "int8"),
+        ({"off_value": -1, "dtype": np.uint8}, "off_value", "int64", "uint8"),
+        ({"on_value": 2, "dtype": bool}, "on_value", "int64", "bool"),
+    ):
+        with pytest.raises(
+            TypeError,
+            match=rf"^one_hot: '{arg}' .* of dtype {value_dtype} cannot be represented exactly "
+            rf"in dtype {dtype}",
+        ):
+            nnref.one_hot([1, 0], 3, **kw)
+    np.testing.assert_array_equal(nnref.one_hot([1], 3, dtype=np.int32), [[0, 1, 0]])
+    ours = nnref.one_hot([1], 3, on_value=2.0, off_value=np.float32(-1.0), dtype=np.int8)
+    assert ours.dtype == np.int8
+    np.testing.assert_array_equal(ours, [[-1, 2, -1]])
+    with pytest.raises(ValueError, match=r"^one_hot: 'on_value' 1e\+300 overflows dtype float32"):
+        nnref.one_hot([1], 3, on_value=1e300)
+    np.testing.assert_array_equal(nnref.one_hot([1], 2, on_value=np.inf), [[0, np.inf]])
+
+
+def test_one_hot_refuses_a_float_axis_and_non_scalar_values() -> None:
+    with pytest.raises(TypeError, match=r"^one_hot: 'axis' must be an int, got float$"):
+        nnref.one_hot([1], 3, axis=0.0)
+    with pytest.raises(
+        ValueError, match=r"^one_hot: 'on_value' must be a scalar, got shape \(2,\)"
+    ):
+        nnref.one_hot([1], 3, on_value=np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"^one_hot: 'off_value' must be a real number, got 'a'"):
+        nnref.one_hot([1], 3, off_value="a")
+    np.testing.assert_array_equal(nnref.one_hot([1], 2, on_value=np.array(3.0)), [[0, 3]])
 
 
 @pytest.mark.tf

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -341,3 +343,104 @@ def test_update_reads_read_only_and_strided_inputs_and_writes_none(name, kw, rng
 
 def _slot_list(state: optim.OptState) -> list[np.ndarray]:
     return [a for arrs in state.slots.values() for a in arrs]
+
+
+#: Every configuration with distinct slots, for states handed to another one.
+SLOT_CONFIGS = {
+    "sgd(momentum=0)": ("sgd", {"learning_rate": 0.1}),
+    "sgd(momentum>0)": ("sgd", {"learning_rate": 0.1, "momentum": 0.9}),
+    "adam(amsgrad=False)": ("adam", {}),
+    "adam(amsgrad=True)": ("adam", {"amsgrad": True}),
+    "rmsprop(centered=False, momentum=0)": ("rmsprop", {}),
+    "rmsprop(centered=True, momentum=0)": ("rmsprop", {"centered": True}),
+    "rmsprop(centered=False, momentum>0)": ("rmsprop", {"momentum": 0.5}),
+    "rmsprop(centered=True, momentum>0)": ("rmsprop", {"centered": True, "momentum": 0.5}),
+}
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs"), [(a, b) for a in SLOT_CONFIGS for b in SLOT_CONFIGS if a != b]
+)
+def test_state_of_another_configuration_is_refused_by_name(mine, theirs) -> None:
+    """rmsprop() once updated with rmsprop(centered=True)'s state returned its 'mg' slot from
+    np.empty, never written; other pairs gave 'too many values to unpack' or a KeyError."""
+    p = [np.ones(3, np.float32)]
+    g = [np.full(3, 0.5, np.float32)]
+    opt = optim.OPTIMIZERS[SLOT_CONFIGS[mine][0]](**SLOT_CONFIGS[mine][1])
+    state = optim.OPTIMIZERS[SLOT_CONFIGS[theirs][0]](**SLOT_CONFIGS[theirs][1]).init(p)
+    with pytest.raises(
+        ValueError,
+        match=rf"^{opt.name}: the state's slots .* are not this configuration's .*: the state "
+        rf"looks like one of {re.escape(theirs)}, this optimizer is {re.escape(mine)}$",
+    ):
+        opt.update(g, state, p)
+
+
+@pytest.mark.parametrize(("name", "kw"), CONFIGS)
+def test_state_for_other_parameters_is_refused(name, kw) -> None:
+    """A state for other shapes or dtypes was accepted (broadcast, or cast into the new slots)
+    or failed inside NumPy; each slot now holds one array per parameter, its shape and dtype."""
+    opt = optim.OPTIMIZERS[name](**kw)
+    p = [np.ones((2, 3), np.float32), np.ones(3, np.float32)]
+    g = [np.ones_like(a) for a in p]
+    state = opt.init(p)
+    opt.update(g, state, p)  # the right state passes
+    with pytest.raises(ValueError, match=rf"^{name}: the state's iterations must be an int >= 0"):
+        opt.update(g, optim.OptState(-1, state.slots), p)
+    with pytest.raises(TypeError, match=rf"^{name}: 'state' must be an OptState from init"):
+        opt.update(g, dict(state.slots), p)
+    for slot in state.slots:  # none for plain SGD: nothing of the parameters to match
+        short = optim.OptState(0, {**state.slots, slot: state.slots[slot][:1]})
+        with pytest.raises(
+            ValueError, match=rf"^{name}: slot '{slot}' holds 1 arrays for 2 parameters$"
+        ):
+            opt.update(g, short, p)
+        for other, got in (
+            ([np.ones((3, 2), np.float32), p[1]], r"float32\(3, 2\)"),  # another shape
+            ([p[0].astype(np.float64), p[1]], r"float64\(2, 3\)"),  # another dtype
+        ):
+            bad = optim.OptState(0, {**state.slots, slot: opt.init(other).slots[slot]})
+            with pytest.raises(
+                ValueError,
+                match=rf"^{name}: slot '{slot}' array 0 is {got}, parameter 0 is float32\(2, 3\)$",
+            ):
+                opt.update(g, bad, p)
+
+
+@pytest.mark.parametrize(("name", "kw"), CONFIGS)
+@pytest.mark.parametrize("dt", [np.int32, np.int64, bool, np.complex128])
+def test_non_floating_parameters_and_gradients_are_refused(name, kw, dt) -> None:
+    """SGD once returned int32 parameters unchanged (the learning rate cast to 0); Adam and
+    RMSprop raised NumPy's UFuncTypeError."""
+    opt = optim.OPTIMIZERS[name](**kw)
+    bad = [np.array([10, 20]).astype(dt)]
+    good = [np.array([10.0, 20.0])]
+    for what, grads, params in (("parameter", bad, bad), ("gradient", bad, good)):
+        with pytest.raises(
+            TypeError, match=rf"^{name}: {what} 0 must be floating-point, got {np.dtype(dt)}\(2,\)"
+        ):
+            opt.update(grads, opt.init(params), params)
+
+
+@pytest.mark.parametrize(("name", "kw"), CONFIGS)
+def test_float16_stays_accepted(name, kw) -> None:
+    opt = optim.OPTIMIZERS[name](**kw)
+    p = [np.ones(3, np.float16)]
+    new, state = opt.update([np.full(3, 0.5, np.float16)], opt.init(p), p)
+    assert new[0].dtype == np.float16
+    assert all(a[0].dtype == np.float16 for a in state.slots.values())
+
+
+def test_slots_are_read_by_name_not_by_dict_order() -> None:
+    """The kernels take the slots positionally: a state whose dict lists 'v' before 'm' must
+    still update m as m and v as v."""
+    opt = optim.adam(0.01)
+    p = [np.array([1.0, -2.0])]
+    g = [np.array([0.5, 0.25])]
+    state = opt.update(g, opt.init(p), p)[1]
+    swapped = optim.OptState(state.iterations, {"v": state.slots["v"], "m": state.slots["m"]})
+    want, want_state = opt.update(g, state, p)
+    got, got_state = opt.update(g, swapped, p)
+    assert got[0].tobytes() == want[0].tobytes()
+    for s in ("m", "v"):
+        assert got_state.slots[s][0].tobytes() == want_state.slots[s][0].tobytes()

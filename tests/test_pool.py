@@ -361,3 +361,48 @@ def test_cell_copies_give_the_general_paths_bits(dt, shape, k, s, pad, rng, monk
             np.testing.assert_array_equal(_bits(dx), _bits(want))
         else:
             assert_close(dx, want, rtol=1e-6, what="dx")
+
+
+def _direct_pool(x: np.ndarray, k: int, s: int, t: int, oh: int, ow: int, dy: np.ndarray):
+    """Each window's maximum and the cell that gets its gradient, from the window itself (the
+    values are distinct: no tie rule involved); padded cells are cut off, never candidates."""
+    y = np.empty(dy.shape, x.dtype)
+    dx = np.zeros_like(x)
+    for n, i, j, c in np.ndindex(*dy.shape):
+        r0, c0 = max(i * s - t, 0), max(j * s - t, 0)
+        win = x[n, r0 : i * s - t + k, c0 : j * s - t + k, c]
+        a, b = np.unravel_index(np.argmax(win), win.shape)
+        y[n, i, j, c] = win[a, b]
+        dx[n, r0 + a, c0 + b, c] += dy[n, i, j, c]
+    return y, dx
+
+
+@pytest.mark.parametrize("pool", ["fast", "naive"])
+@pytest.mark.parametrize(
+    ("shape", "k", "s", "pad"),
+    [
+        ((1, 256, 256, 2), 256, 256, "VALID"),  # the global max of 65536 cells, tiled path
+        ((1, 199, 200, 1), 200, 200, "SAME"),  # 40000 cells, padded: the general path
+        ((1, 183, 183, 1), 182, 1, "VALID"),  # 33124 cells, overlapping windows
+    ],
+    ids=["global-256x256", "padded-200x200", "overlap-182x182"],
+)
+def test_windows_of_more_than_32767_cells_route_as_a_direct_computation(
+    pool, shape, k, s, pad, rng
+) -> None:
+    """The routing array once was int16 for any window above 127 cells: an OverflowError from
+    offset 32768 on. int32 holds them; fwd values and dx equal a direct computation."""
+    fwd, bwd = {
+        "fast": (nnref.max_pool2d_fwd, nnref.max_pool2d_bwd),
+        "naive": (nnref.max_pool2d_naive_fwd, nnref.max_pool2d_naive_bwd),
+    }[pool]
+    x = rng.permutation(np.prod(shape)).astype(np.float32).reshape(shape)  # exact in float32
+    y, res = fwd(x, ksize=k, strides=s, padding=pad)
+    assert res.choice.dtype == np.int32
+    dy = rng.integers(1, 9, y.shape).astype(np.float32)  # overlaps add exactly in any order
+    (dx,) = bwd(res, dy)
+    t = res.plan[0].before
+    assert t == res.plan[1].before
+    want_y, want_dx = _direct_pool(x, k, s, t, y.shape[1], y.shape[2], dy)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(dx, want_dx)

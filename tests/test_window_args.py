@@ -209,3 +209,31 @@ def test_numpy_integer_window_arguments_become_python_ints() -> None:
     got = spatial_pair("conv2d", "strides", [np.int64(2), np.int32(3)])
     assert got == (2, 3)
     assert all(type(v) is int for v in got)
+
+
+@pytest.mark.parametrize(
+    ("op", "kw"),
+    [("conv2d", {"algorithm": "direct"}), ("conv2d", {"algorithm": "dft"}), ("conv2d_naive", {})],
+    ids=["direct", "dft", "naive"],
+)
+def test_conv2d_refuses_a_padded_input_numpy_cannot_allocate(op, kw) -> None:
+    """SAME padding grows with the effective kernel: dilations=10**9 once failed inside the
+    workspace with NumPy's "array is too big" (10**30: "Maximum allowed dimension exceeded").
+    VALID with the same dilation needs no padding: the empty output, as before."""
+    fwd = {"conv2d": ops.conv2d_fwd, "conv2d_naive": ops.conv2d_naive_fwd}[op]
+    x, w = np.ones((1, 4, 4, 1), np.float32), np.ones((3, 3, 1, 1), np.float32)
+    for d, eff in (
+        (10**9, "2000000001x2000000001"),
+        (10**30, f"{2 * 10**30 + 1}x{2 * 10**30 + 1}"),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=rf"^{op}: 'dilations' \({d}, {d}\) give an effective kernel size of {eff}; "
+            r"the input padded for it \(and 'padding'\) would have shape \(1, \d+, \d+, 1\), "
+            r"\d+ bytes, more than NumPy can allocate$",
+        ):
+            fwd(x, w, padding="SAME", dilations=d, **kw)
+    with pytest.raises(ValueError, match=rf"^{op}: .*would have shape \(1, {10**19 + 6}, 4, 1\)"):
+        fwd(x, w, padding=[[0, 0], [10**19, 2], [0, 0], [0, 0]], **kw)
+    y, _ = fwd(x, w, padding="VALID", dilations=10**9, **kw)
+    assert y.shape == (1, 0, 0, 1)

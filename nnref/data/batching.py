@@ -55,8 +55,8 @@ def shuffled_batches(
         raise ValueError(
             f"shuffled_batches: 'batch_size' must be a positive int, got {batch_size!r}"
         )
-    if n < 1:
-        raise ValueError(f"shuffled_batches: 'n' must be positive, got {n}")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"shuffled_batches: 'n' must be a positive int, got {n!r}")
     perm = as_generator(rng).permutation(n).astype(np.int64)
     batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
     if drop_remainder and len(batches[-1]) < batch_size and len(batches) > 1:

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from nnref._validate import as_int
+from nnref._validate import as_int, shape_str
+
+
+def _fill(op: str, name: str, value: Any, dt: np.dtype) -> np.generic:
+    """``value`` in ``dt``, refused rather than changed: a non-scalar, a non-number, a value an
+    integer or bool ``dt`` cannot hold exactly (``tf.one_hot`` raises TypeError on a float
+    ``on_value`` with an integer ``dtype``; ``np.int32(2.7)`` would be 2) or one a float ``dt``
+    cannot hold finitely."""
+    arr = np.asarray(value)
+    if arr.ndim != 0:
+        raise ValueError(f"{op}: '{name}' must be a scalar, got shape {shape_str(arr)}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: '{name}' must be a real number, got {value!r}")
+    if dt.kind in "biu":
+        v = arr.item()
+        lo, hi = (0, 1) if dt.kind == "b" else (np.iinfo(dt).min, np.iinfo(dt).max)
+        if not (math.isfinite(v) and v == int(v) and lo <= int(v) <= hi):
+            raise TypeError(
+                f"{op}: '{name}' {value!r} of dtype {arr.dtype} cannot be represented exactly "
+                f"in dtype {dt} (nnref does not cast silently)"
+            )
+    elif dt.kind == "f":
+        with np.errstate(over="ignore"):
+            cast = dt.type(value)
+        if np.isinf(cast) and not np.isinf(arr):
+            raise ValueError(f"{op}: '{name}' {value!r} overflows dtype {dt}")
+        return cast
+    return dt.type(value)
 
 
 def one_hot(
@@ -27,6 +55,9 @@ def one_hot(
         ``tf.one_hot`` (``np.eye(depth)[-1]`` would wrap around instead).
     depth : int >= 0
     on_value, off_value : scalars cast to ``dtype``
+        Refused when the cast would change them: a fractional or out-of-range value for an
+        integer ``dtype`` (TypeError, as ``tf.one_hot`` refuses a float for an integer
+        ``dtype``) or an overflow to inf.
     axis : int
         Where the new axis goes, ``-1`` (default) appends it, as ``tf.one_hot``.
     dtype : numpy dtype, default float32 (TF's default)
@@ -46,6 +77,8 @@ def one_hot(
     if depth < 0:
         raise ValueError(f"{op}: 'depth' must be non-negative, got: {depth}")
     out_ndim = idx.ndim + 1
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"{op}: 'axis' must be an int, got {type(axis).__name__}")
     if not -out_ndim <= axis < out_ndim:
         raise ValueError(
             f"{op}: 'axis' {axis} is out of range for indices of shape {idx.shape} "
@@ -53,5 +86,6 @@ def one_hot(
         )
     dt = np.dtype(dtype)
     hot = idx[..., None] == np.arange(depth)  # out-of-range rows match nothing
-    out = np.where(hot, dt.type(on_value), dt.type(off_value)).astype(dt, copy=False)
+    on, off = _fill(op, "on_value", on_value, dt), _fill(op, "off_value", off_value, dt)
+    out = np.where(hot, on, off).astype(dt, copy=False)
     return np.moveaxis(out, -1, axis)

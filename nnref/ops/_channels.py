@@ -18,7 +18,9 @@ _TILE = 512
 
 def _tiling(rows: int, c: int) -> int:
     """Rows per tiled row: the largest power of two dividing ``rows`` with at most ``_TILE``
-    elements in the tiled row (1 when ``c`` alone reaches it)."""
+    elements in the tiled row (1 when ``c`` alone reaches it, or is 0: no row ever fills)."""
+    if c == 0:
+        return 1
     k = 1
     while 2 * k * c <= _TILE and rows % (2 * k) == 0:
         k *= 2
@@ -29,6 +31,8 @@ def add_bias(out: np.ndarray, bias: np.ndarray, x: np.ndarray | None = None) -> 
     """``out = x + bias`` over the last axis (``x`` omitted: ``out += bias``, in place); tiled
     when both blocks are C-contiguous, so that the tiled shapes are views of them."""
     x = out if x is None else x
+    if out.size == 0:  # no rows, or no channels (a dense layer of 0 units): nothing to add
+        return
     if not (out.flags.c_contiguous and x.flags.c_contiguous):
         np.add(x, bias, out=out)
         return

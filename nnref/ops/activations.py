@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for
-from nnref._validate import as_float, check_cotangent, require_min_rank, require_nonempty
+from nnref._validate import as_float, check_cotangent, normalize_axis, require_nonempty
 
 
 class ActivationResiduals(NamedTuple):
@@ -28,13 +28,6 @@ def _prepare(op: str, x: np.ndarray) -> np.ndarray:
     x = as_float(op, "x", x)
     require_nonempty(op, "x", x)
     return x
-
-
-def _normalise_axis(op: str, x: np.ndarray, axis: int) -> int:
-    require_min_rank(op, "x", x, 1)
-    if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"{op}: 'axis' {axis!r} is out of range for x of rank {x.ndim}")
-    return int(axis) % x.ndim
 
 
 def _flush_subnormal(a: np.ndarray) -> np.ndarray:
@@ -141,7 +134,7 @@ def softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, SoftmaxRe
     """
     op = "softmax"
     x = _prepare(op, x)
-    ax = _normalise_axis(op, x, axis)
+    ax = normalize_axis(op, x, axis)
     e = np.exp(x - x.max(axis=ax, keepdims=True))
     e /= e.sum(axis=ax, keepdims=True)
     return e, SoftmaxResiduals(e, ax)
@@ -173,7 +166,7 @@ def log_softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, Softm
     """
     op = "log_softmax"
     x = _prepare(op, x)
-    ax = _normalise_axis(op, x, axis)
+    ax = normalize_axis(op, x, axis)
     s = x - x.max(axis=ax, keepdims=True)
     y = s - np.log(np.exp(s).sum(axis=ax, keepdims=True))
     return y, SoftmaxResiduals(y, ax)

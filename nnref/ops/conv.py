@@ -10,6 +10,7 @@ slab give a contiguous block per kernel tap, added into strided views of the pad
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -129,7 +130,26 @@ def _setup(x: Any, w: Any, strides: Any, padding: Any, dilations: Any, op: str =
         plan_axis(x.shape[1], w.shape[0], s[0], d[0], pad, 0),
         plan_axis(x.shape[2], w.shape[1], s[1], d[1], pad, 1),
     )
+    _check_padded_size(op, x, w, d, plan)
     return x, w, s, d, plan
+
+
+def _check_padded_size(
+    op: str, x: np.ndarray, w: np.ndarray, d: tuple[int, int], plan: tuple[AxisPlan, AxisPlan]
+) -> None:
+    """Refuse a padded input larger than any NumPy array (more bytes than an index addresses):
+    SAME padding grows with the effective kernel ``(k - 1) * d + 1``, so ``dilations=10**9``
+    would fail deep inside with NumPy's "array is too big"."""
+    (t, b, _), (left, r, _) = plan
+    shape = (x.shape[0], x.shape[1] + t + b, x.shape[2] + left + r, x.shape[3])
+    nbytes = math.prod(shape) * x.itemsize
+    if nbytes > np.iinfo(np.intp).max:
+        eh, ew = ((k - 1) * dk + 1 for k, dk in zip(w.shape[:2], d, strict=True))
+        raise ValueError(
+            f"{op}: 'dilations' {d} give an effective kernel size of {eh}x{ew}; the input "
+            f"padded for it (and 'padding') would have shape {shape}, {nbytes} bytes, more "
+            "than NumPy can allocate"
+        )
 
 
 def _pad(x: np.ndarray, plan: tuple[AxisPlan, AxisPlan]) -> np.ndarray:

@@ -52,7 +52,7 @@ def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
     x : array, shape (..., in)
         Input, rank >= 2 (as ``keras.layers.Dense``).
     w : array, shape (in, units)
-        Kernel, same dtype as ``x``.
+        Kernel, same dtype as ``x``; ``units`` may be 0 (an empty result, as TF's).
     b : array, shape (units,)
         Bias, same dtype as ``x``.
 
@@ -106,7 +106,7 @@ def _cotangent_rows(res: DenseResiduals, dy: np.ndarray) -> np.ndarray:
     """``dy`` checked against the output's shape and dtype, as ``(rows, units)``."""
     x, w = res
     dy = check_cotangent("dense", dy, (*x.shape[:-1], w.shape[1]), x.dtype)
-    return dy.reshape(-1, w.shape[1])
+    return dy.reshape(x.size // x.shape[-1], w.shape[1])  # not -1: ambiguous for 0 units
 
 
 def _param_grads(x: np.ndarray, g2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -405,6 +405,12 @@ def categorical_crossentropy_fwd(
     y = as_float(op, "y_true", y_true)
     same_dtype(op, y_true=y, y_pred=y_pred)
     require_same_shape(op, "y_true", y, "y_pred", y_pred)
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, int | float | np.integer | np.floating
+    ):  # float() would read "0.1" and True
+        raise TypeError(
+            f"{op}: 'label_smoothing' must be a float in [0, 1], got {label_smoothing!r}"
+        )
     ls = float(label_smoothing)
     if not 0.0 <= ls <= 1.0:
         raise ValueError(f"{op}: 'label_smoothing' must be in [0, 1], got {label_smoothing!r}")

@@ -32,11 +32,20 @@ class MaxPool2DResiduals(NamedTuple):
     x_shape: tuple[int, ...]
     dtype: np.dtype
     #: (N, OH, OW, C): the row-major window offset that receives each output's gradient
-    #: (int8 when the window has at most 127 cells, else int16).
+    #: (the narrowest of int8, int16, int32 and int64 that counts the window's cells).
     choice: np.ndarray
     ksize: tuple[int, int]
     strides: tuple[int, int]
     plan: tuple[AxisPlan, AxisPlan]
+
+
+def _routing_dtype(k: tuple[int, int]) -> np.dtype:
+    """The narrowest signed integer dtype that holds every offset of a ``k`` window (signed:
+    the padded path marks "no cell yet" with -1)."""
+    cells = k[0] * k[1]
+    return next(
+        np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64) if cells <= np.iinfo(t).max
+    )
 
 
 def _setup(x: Any, ksize: Any, strides: Any, padding: Any, op: str):
@@ -163,9 +172,8 @@ def max_pool2d_fwd(
     x, k, s, plan = _setup(x, ksize, strides, padding, "max_pool2d")
     n, _, _, c = x.shape
     oh, ow = plan[0].out, plan[1].out
-    ctype = np.int8 if k[0] * k[1] <= 127 else np.int16
     y = np.empty((n, oh, ow, c), x.dtype)
-    choice = np.empty((n, oh, ow, c), ctype)
+    choice = np.empty((n, oh, ow, c), _routing_dtype(k))
     res = MaxPool2DResiduals(x.shape, x.dtype, choice, k, s, plan)
     if oh == 0 or ow == 0:  # backward returns zeros without reading the routing
         return y, res
@@ -288,7 +296,7 @@ def max_pool2d_naive_fwd(
     (t, _, oh), (left, _, ow) = plan
     lowest = np.finfo(x.dtype).min
     y = np.full((n, oh, ow, c), lowest, x.dtype)
-    choice = np.empty((n, oh, ow, c), np.int16)  # every window has a valid cell: always set
+    choice = np.empty((n, oh, ow, c), _routing_dtype(k))  # every window has a valid cell: set
     for bn in range(n):
         for i in range(oh):
             for j in range(ow):
