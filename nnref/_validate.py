@@ -122,6 +122,17 @@ def check_labels_in_range(op: str, name: str, labels: np.ndarray, num_classes: i
         )
 
 
+def check_residuals(fn: str, res: Any, expected: type | tuple[type, ...], fwd: str) -> None:
+    """Refuse residuals that ``fwd`` did not return (another op's, or not residuals at all):
+    ``softmax_bwd`` fed ``log_softmax_fwd``'s would compute a wrong gradient without a word."""
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if not isinstance(res, types):
+        names = " or ".join(t.__name__ for t in types)
+        raise TypeError(
+            f"{fn}: 'res' must be the residuals {fwd} returned ({names}), got {type(res).__name__}"
+        )
+
+
 def check_cotangent(op: str, dy: Any, y_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Validate the upstream gradient passed to a ``*_bwd`` function.
 

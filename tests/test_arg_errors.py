@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import nnref
 from nnref.cases import TABLES, differentiable, reference, seed_for
 
 F64 = np.dtype(np.float64)
@@ -125,3 +126,56 @@ def test_scalar_cotangent_is_never_cast_silently(op: str) -> None:
             if w is not None:
                 assert g.dtype == F32
                 assert g.tobytes() == w.tobytes()
+
+
+def test_backward_refuses_residuals_of_another_op() -> None:
+    """softmax_bwd fed log_softmax_fwd's residuals (same fields) computed a wrong gradient
+    without a word, and dense_bwd fed conv residuals raised a bare AttributeError (an
+    adversarial probe): every backward names the residuals it takes."""
+    x = np.array([[0.5, -1.0, 2.0]])
+    dy = np.ones_like(x)
+    img = np.ones((1, 3, 3, 1))
+    residuals = {
+        "relu": nnref.relu_fwd(x)[1],
+        "sigmoid": nnref.sigmoid_fwd(x)[1],
+        "softmax": nnref.softmax_fwd(x)[1],
+        "log_softmax": nnref.log_softmax_fwd(x)[1],
+        "dense": nnref.dense_fwd(x, np.ones((3, 2)), np.zeros(2))[1],
+        "bias_add": nnref.bias_add_fwd(x, np.zeros(3))[1],
+        "conv2d": nnref.conv2d_fwd(img, np.ones((1, 1, 1, 1)))[1],
+        "max_pool2d": nnref.max_pool2d_fwd(img, ksize=1, strides=1)[1],
+        "mean_squared_error": nnref.mean_squared_error_fwd(x, x)[1],
+        "sparse_softmax_cross_entropy_with_logits": (
+            nnref.sparse_softmax_cross_entropy_with_logits_fwd(np.array([1]), x)[1]
+        ),
+    }
+    backwards = {
+        "relu": nnref.relu_bwd,
+        "sigmoid": nnref.sigmoid_bwd,
+        "softmax": nnref.softmax_bwd,
+        "log_softmax": nnref.log_softmax_bwd,
+        "dense": nnref.dense_bwd,
+        "bias_add": nnref.bias_add_bwd,
+        "conv2d": nnref.conv2d_bwd,
+        "max_pool2d": nnref.max_pool2d_bwd,
+        "mean_squared_error": nnref.mean_squared_error_bwd,
+        "sparse_softmax_cross_entropy_with_logits": (
+            nnref.sparse_softmax_cross_entropy_with_logits_bwd
+        ),
+    }
+    for op, bwd in backwards.items():
+        for other, res in residuals.items():
+            if other == op:
+                continue
+            with pytest.raises(
+                TypeError, match=rf"^{op}_bwd: 'res' must be the residuals {op}_fwd"
+            ):
+                bwd(res, dy)
+        with pytest.raises(TypeError, match=r"got tuple$"):
+            bwd((x,), dy)
+    for bwd, name in (
+        (nnref.dense_bwd_params, "dense_bwd_params"),
+        (nnref.conv2d_bwd_filter, "conv2d_bwd_filter"),
+    ):
+        with pytest.raises(TypeError, match=rf"^{name}: 'res' must be the residuals"):
+            bwd(residuals["relu"], dy)

@@ -10,16 +10,32 @@ from typing import NamedTuple
 import numpy as np
 
 from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for
-from nnref._validate import as_float, check_cotangent, normalize_axis, require_nonempty
+from nnref._validate import (
+    as_float,
+    check_cotangent,
+    check_residuals,
+    normalize_axis,
+    require_nonempty,
+)
+
+# Each op keeps the forward output, from which TF takes the VJP too; one type per op, so that a
+# backward refuses another op's residuals instead of computing a wrong gradient from them.
 
 
-class ActivationResiduals(NamedTuple):
-    """The forward output: relu, sigmoid and both softmaxes take their VJP from ``y`` (as TF)."""
+class ReluResiduals(NamedTuple):
+    y: np.ndarray
 
+
+class SigmoidResiduals(NamedTuple):
     y: np.ndarray
 
 
 class SoftmaxResiduals(NamedTuple):
+    y: np.ndarray
+    axis: int
+
+
+class LogSoftmaxResiduals(NamedTuple):
     y: np.ndarray
     axis: int
 
@@ -38,7 +54,7 @@ def _flush_subnormal(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, ActivationResiduals]:
+def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, ReluResiduals]:
     """Rectified linear unit ``y = max(x, 0)``.
 
     Notes
@@ -58,13 +74,14 @@ def relu_fwd(x: np.ndarray) -> tuple[np.ndarray, ActivationResiduals]:
         np.maximum(xf[lo:hi], zero, out=yf[lo:hi])  # propagates NaN like TF
 
     parallel_for(run, yf.size, min_chunk=ELEMENTWISE_MIN_CHUNK)
-    return y, ActivationResiduals(y)
+    return y, ReluResiduals(y)
 
 
-def relu_bwd(res: ActivationResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+def relu_bwd(res: ReluResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
     """VJP of :func:`relu`: returns ``(dx,)``, ``dy * (y > 0)`` as TF's ``ReluGrad`` computes it
     (a product, not a select): where the unit is off a NaN or infinite ``dy`` gives NaN and a
     negative one ``-0.0`` (JAX and PyTorch select 0 there)."""
+    check_residuals("relu_bwd", res, ReluResiduals, "relu_fwd")
     y = res.y
     dy = check_cotangent("relu", dy, y.shape, y.dtype)
     dx = np.empty(y.shape, y.dtype)
@@ -85,7 +102,7 @@ def relu(x: np.ndarray) -> np.ndarray:
     return relu_fwd(x)[0]
 
 
-def sigmoid_fwd(x: np.ndarray) -> tuple[np.ndarray, ActivationResiduals]:
+def sigmoid_fwd(x: np.ndarray) -> tuple[np.ndarray, SigmoidResiduals]:
     """Logistic function ``y = 1 / (1 + exp(-x))``, evaluated without overflow.
 
     Notes
@@ -105,11 +122,12 @@ def sigmoid_fwd(x: np.ndarray) -> tuple[np.ndarray, ActivationResiduals]:
     neg = x < 0
     e = np.exp(np.where(neg, x, -x))  # exp(-|x|) never overflows
     y = _flush_subnormal(np.where(neg, e / (one + e), one / (one + e)))
-    return y, ActivationResiduals(y)
+    return y, SigmoidResiduals(y)
 
 
-def sigmoid_bwd(res: ActivationResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+def sigmoid_bwd(res: SigmoidResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
     """VJP of :func:`sigmoid`: returns ``(dx,)``."""
+    check_residuals("sigmoid_bwd", res, SigmoidResiduals, "sigmoid_fwd")
     y = res.y
     dy = check_cotangent("sigmoid", dy, y.shape, y.dtype)
     return (_flush_subnormal(dy * (y * (y.dtype.type(1) - y))),)
@@ -142,6 +160,7 @@ def softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, SoftmaxRe
 
 def softmax_bwd(res: SoftmaxResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
     """VJP of :func:`softmax`: returns ``(dx,)``."""
+    check_residuals("softmax_bwd", res, SoftmaxResiduals, "softmax_fwd")
     y, ax = res
     dy = check_cotangent("softmax", dy, y.shape, y.dtype)
     return (y * (dy - (dy * y).sum(axis=ax, keepdims=True)),)
@@ -152,7 +171,7 @@ def softmax(x: np.ndarray, *, axis: int = -1) -> np.ndarray:
     return softmax_fwd(x, axis=axis)[0]
 
 
-def log_softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, SoftmaxResiduals]:
+def log_softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, LogSoftmaxResiduals]:
     """Log-softmax along ``axis``: ``y = s - log(sum(exp(s)))`` with ``s = x - max x``.
 
     Notes
@@ -169,11 +188,12 @@ def log_softmax_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, Softm
     ax = normalize_axis(op, x, axis)
     s = x - x.max(axis=ax, keepdims=True)
     y = s - np.log(np.exp(s).sum(axis=ax, keepdims=True))
-    return y, SoftmaxResiduals(y, ax)
+    return y, LogSoftmaxResiduals(y, ax)
 
 
-def log_softmax_bwd(res: SoftmaxResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
+def log_softmax_bwd(res: LogSoftmaxResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
     """VJP of :func:`log_softmax`: returns ``(dx,)``."""
+    check_residuals("log_softmax_bwd", res, LogSoftmaxResiduals, "log_softmax_fwd")
     y, ax = res
     dy = check_cotangent("log_softmax", dy, y.shape, y.dtype)
     return (dy - np.exp(y) * dy.sum(axis=ax, keepdims=True),)

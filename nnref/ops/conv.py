@@ -20,6 +20,7 @@ from nnref._threads import chunks, parallel_for, parallel_gemm_for
 from nnref._validate import (
     as_float,
     check_cotangent,
+    check_residuals,
     require_bias,
     require_nonempty,
     require_rank,
@@ -525,8 +526,10 @@ def conv2d_fwd(
 
 
 def _cotangent(
-    res: Conv2DResiduals | Conv2DDFTResiduals, dy: Any, op: str = "conv2d"
+    fn: str, res: Conv2DResiduals | Conv2DDFTResiduals, dy: Any, op: str = "conv2d"
 ) -> np.ndarray:
+    """``dy`` checked against the output's shape and dtype (``fn``: the calling backward)."""
+    check_residuals(fn, res, (Conv2DResiduals, Conv2DDFTResiduals), f"{op}_fwd")
     (_, _, oh), (_, _, ow) = res.plan
     shape = (res.x.shape[0], oh, ow, res.w.shape[3])
     return check_cotangent(op, dy, shape, res.w.dtype)
@@ -558,7 +561,7 @@ def _param_grads(
 def conv2d_bwd(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> tuple[np.ndarray, ...]:
     """VJP of :func:`conv2d`: ``(dx, dw)``, or ``(dx, dw, db)`` when the forward pass had a
     bias; by the forward pass's algorithm."""
-    grads = _param_grads(res, _cotangent(res, dy), need_dx=True)
+    grads = _param_grads(res, _cotangent("conv2d_bwd", res, dy), need_dx=True)
     return tuple(g for g in grads if g is not None)
 
 
@@ -568,7 +571,7 @@ def conv2d_bwd_filter(
     """``dw`` alone (``(dw, db)`` when the forward pass had a bias), as TF's
     ``conv2d_backprop_filter``: for a first layer, whose input needs no gradient (saves the
     ``dx`` GEMM and scatter)."""
-    _, dw, db = _param_grads(res, _cotangent(res, dy), need_dx=False)
+    _, dw, db = _param_grads(res, _cotangent("conv2d_bwd_filter", res, dy), need_dx=False)
     return dw if db is None else (dw, db)
 
 
@@ -610,8 +613,8 @@ def conv2d_naive_fwd(
 
 def conv2d_naive_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Loop version of :func:`conv2d_bwd`."""
+    dy = _cotangent("conv2d_naive_bwd", res, dy, "conv2d_naive")
     x, w, s, d, plan = res[:5]
-    dy = _cotangent(res, dy, "conv2d_naive")
     xp = _pad(x, plan)
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)

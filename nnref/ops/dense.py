@@ -14,6 +14,7 @@ from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for
 from nnref._validate import (
     as_float,
     check_cotangent,
+    check_residuals,
     require_bias,
     require_min_rank,
     require_nonempty,
@@ -90,7 +91,7 @@ def dense_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
 
 def dense_bwd(res: DenseResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """VJP of :func:`dense`: returns ``(dx, dw, db)``."""
-    g2 = _cotangent_rows(res, dy)
+    g2 = _cotangent_rows("dense_bwd", res, dy)
     dw, db = _param_grads(res.x, g2)
     return (g2 @ res.w.T).reshape(res.x.shape), dw, db
 
@@ -99,11 +100,13 @@ def dense_bwd_params(res: DenseResiduals, dy: np.ndarray) -> tuple[np.ndarray, n
     """``(dw, db)`` alone, the values :func:`dense_bwd` returns: for a first layer, whose input
     needs no gradient, it saves the ``dx`` GEMM (as :func:`~nnref.conv2d_bwd_filter` for a
     convolution; TF's tape skips that gradient too)."""
-    return _param_grads(res.x, _cotangent_rows(res, dy))
+    g2 = _cotangent_rows("dense_bwd_params", res, dy)
+    return _param_grads(res.x, g2)
 
 
-def _cotangent_rows(res: DenseResiduals, dy: np.ndarray) -> np.ndarray:
+def _cotangent_rows(fn: str, res: DenseResiduals, dy: np.ndarray) -> np.ndarray:
     """``dy`` checked against the output's shape and dtype, as ``(rows, units)``."""
+    check_residuals(fn, res, DenseResiduals, "dense_fwd")
     x, w = res
     dy = check_cotangent("dense", dy, (*x.shape[:-1], w.shape[1]), x.dtype)
     return dy.reshape(x.size // x.shape[-1], w.shape[1])  # not -1: ambiguous for 0 units
@@ -148,6 +151,7 @@ def bias_add_fwd(x: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, BiasAddResid
 
 def bias_add_bwd(res: BiasAddResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`bias_add`: returns ``(dx, db)``."""
+    check_residuals("bias_add_bwd", res, BiasAddResiduals, "bias_add_fwd")
     dy = check_cotangent("bias_add", dy, res.x_shape, res.dtype)
     return dy.copy(), dy.reshape(-1, res.x_shape[-1]).sum(axis=0)
 

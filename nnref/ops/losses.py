@@ -20,6 +20,7 @@ from nnref._validate import (
     as_int,
     check_cotangent,
     check_labels_in_range,
+    check_residuals,
     require_min_rank,
     require_nonempty,
     require_same_shape,
@@ -208,6 +209,7 @@ def sparse_softmax_cross_entropy_with_logits_bwd(
 ) -> tuple[None, np.ndarray]:
     """VJP: returns ``(None, dlogits)``."""
     op = "sparse_softmax_cross_entropy_with_logits"
+    check_residuals(f"{op}_bwd", res, SparseXentResiduals, f"{op}_fwd")
     g = check_cotangent(op, dy, res.labels.shape, res.probs.dtype)
     return None, _minus_onehot_times(res.probs, res.labels, g)
 
@@ -253,6 +255,7 @@ def softmax_cross_entropy_with_logits_bwd(
 ) -> tuple[np.ndarray, np.ndarray]:
     """VJP: returns ``(dlabels, dlogits)``."""
     op = "softmax_cross_entropy_with_logits"
+    check_residuals(f"{op}_bwd", res, XentResiduals, f"{op}_fwd")
     g = check_cotangent(op, dy, res.labels.shape[:-1], res.probs.dtype)[..., None]
     return -g * res.log_probs, g * (res.probs - res.labels)
 
@@ -348,6 +351,7 @@ def sparse_categorical_crossentropy_bwd(
 ) -> tuple[None, np.ndarray]:
     """VJP: returns ``(None, dy_pred)``."""
     op = "sparse_categorical_crossentropy"
+    check_residuals(f"{op}_bwd", res, SparseCCEResiduals, f"{op}_fwd")
     g = _per_sample_cotangent(op, res.red, dy, res.probs.dtype)
     dz = _minus_onehot_times(res.probs, res.labels, g)
     if res.from_logits:
@@ -435,6 +439,7 @@ def categorical_crossentropy_bwd(
 ) -> tuple[np.ndarray, np.ndarray]:
     """VJP: returns ``(dy_true, dy_pred)``."""
     op = "categorical_crossentropy"
+    check_residuals(f"{op}_bwd", res, CCEResiduals, f"{op}_fwd")
     dtype = res.probs.dtype
     g = _per_sample_cotangent(op, res.red, dy, dtype)[..., None]
     d_true = -g * res.log_q * dtype.type(res.smooth_scale)
@@ -507,6 +512,7 @@ def mean_squared_error_fwd(
 
 def mean_squared_error_bwd(res: MSEResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """VJP: returns ``(dy_true, dy_pred)``."""
+    check_residuals("mean_squared_error_bwd", res, MSEResiduals, "mean_squared_error_fwd")
     dtype = res.diff.dtype
     g = _per_sample_cotangent("mean_squared_error", res.red, dy, dtype)[..., None]
     d_pred = g * res.diff * dtype.type(2.0 / res.diff.shape[-1])

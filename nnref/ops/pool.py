@@ -17,7 +17,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nnref._threads import parallel_for
-from nnref._validate import as_float, check_cotangent, require_nonempty, require_rank
+from nnref._validate import (
+    as_float,
+    check_cotangent,
+    check_residuals,
+    require_nonempty,
+    require_rank,
+)
 from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
 
 #: Input bytes per step of the unpadded path: each thread takes an equal share of the images
@@ -213,6 +219,7 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
     none hold ``+0.0`` (also where ``dy`` is negative), as TF's ``MaxPoolGrad``. Without
     padding the work is split over images as in the forward pass.
     """
+    check_residuals("max_pool2d_bwd", res, MaxPool2DResiduals, "max_pool2d_fwd")
     xs, dtype, choice, k, s, plan = res
     oh, ow = plan[0].out, plan[1].out
     dy = check_cotangent("max_pool2d", dy, (xs[0], oh, ow, xs[3]), dtype)
@@ -318,6 +325,7 @@ def max_pool2d_naive_fwd(
 
 def max_pool2d_naive_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]:
     """Loop version of :func:`max_pool2d_bwd`."""
+    check_residuals("max_pool2d_naive_bwd", res, MaxPool2DResiduals, "max_pool2d_naive_fwd")
     xs, dtype, choice, k, s, plan = res[:6]
     (t, _, oh), (left, _, ow) = plan
     dy = check_cotangent("max_pool2d_naive", dy, (xs[0], oh, ow, xs[3]), dtype)

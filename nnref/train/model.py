@@ -15,7 +15,7 @@ import numpy as np
 from nnref import init as initializers
 from nnref import ops
 from nnref._threads import parallel_for
-from nnref.ops.activations import ActivationResiduals
+from nnref.ops.activations import ReluResiduals
 
 INITIALIZERS: dict[str, Callable[..., np.ndarray]] = {
     "glorot_uniform": initializers.glorot_uniform,
@@ -225,7 +225,7 @@ def forward(
     for i, layer in enumerate(layers):
         c = layer.config
         if fused_relu:  # this relu ran inside the conv layer's pass
-            res.append(ActivationResiduals(x))
+            res.append(ReluResiduals(x))
             fused_relu = False
             continue
         if layer.kind == "dense":
