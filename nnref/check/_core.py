@@ -684,6 +684,30 @@ def _linearity(
     return None
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _validate_options(
+    mode: Any, directions: Any, seed: Any, shadow: Any, linearity: Any, raise_on_failure: Any
+) -> None:
+    """Refuse a bad option before any evaluation: ``directions=0`` would compare nothing and
+    pass, and ``shadow="on"`` would silently mean False."""
+    if mode not in ("auto", "exact", "directional"):
+        raise ValueError(
+            f"gradient check: unknown mode {mode!r} (expected 'auto', 'exact' or 'directional')"
+        )
+    if not (_is_int(directions) and directions > 0):
+        raise ValueError(f"gradient check: 'directions' must be a positive int, got {directions!r}")
+    if not (_is_int(seed) and seed >= 0):
+        raise ValueError(f"gradient check: 'seed' must be a non-negative int, got {seed!r}")
+    if not (isinstance(shadow, bool) or shadow == "auto"):
+        raise ValueError(f"gradient check: 'shadow' must be True, False or 'auto', got {shadow!r}")
+    for name, flag in (("linearity", linearity), ("raise_on_failure", raise_on_failure)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"gradient check: {name!r} must be True or False, got {flag!r}")
+
+
 def check_vjp(
     fwd: Callable[..., Any],
     bwd: Callable[..., Any],
@@ -718,8 +742,10 @@ def check_vjp(
         ``directions`` random +-1 directions per input tensor (4 evaluations each), with a
         fresh random cotangent per direction, and bisects a failing direction down to one
         entry. ``auto`` is exact up to 512 differentiable entries.
+    directions : int
+        Random directions per input tensor in directional mode, at least 1.
     seed : int
-        Seeds cotangents and directions (mixed with a fixed salt, ``SEED_SALT``, so they never
+        A non-negative int. Seeds cotangents and directions (mixed with a fixed salt, ``SEED_SALT``, so they never
         coincide with ``np.random.default_rng(seed)``); the same seed gives the same verdict
         bit for bit.
     shadow : bool or "auto"
@@ -771,6 +797,7 @@ def check_vjp(
             f"gradient check: 'args' must be a tuple or list of positional inputs, got {got}; "
             "pass a single input as (x,)"
         )
+    _validate_options(mode, directions, seed, shadow, linearity, raise_on_failure)
     static = dict(static or {})
     probe = _Probe(fwd, static)
     rng = np.random.default_rng([seed, SEED_SALT])  # never the caller's default_rng(seed)
@@ -782,8 +809,6 @@ def check_vjp(
     chosen = mode
     if mode == "auto":
         chosen = "exact" if n_entries <= AUTO_EXACT_MAX_ENTRIES else "directional"
-    elif mode not in ("exact", "directional"):
-        raise ValueError(f"gradient check: unknown mode {mode!r}")
     eps = float(np.finfo(s.eval_dtype).eps)
 
     # The caller's own-precision pass (for the shadow comparison and linearity).
