@@ -59,6 +59,37 @@ def test_a_cotangent_of_the_wrong_arity_or_shape_is_an_error_naming_both(rng) ->
         check_vjp(nnref.sigmoid_fwd, nnref.sigmoid_bwd, (x,), cotangent=np.ones((2, 1)))
 
 
+@pytest.mark.parametrize(
+    ("bad", "dtype", "held"),
+    [(np.nan, np.float64, "nan"), (-np.inf, np.float64, "-inf"), (1e39, np.float32, "1e+39")],
+)
+def test_a_non_finite_cotangent_is_refused_naming_it(bad, dtype, held, rng) -> None:
+    """A NaN or inf in the caller's cotangent made every comparison "analytic nan vs numeric
+    nan", a gradient failure; 1e39 becomes inf in a float32 output's dtype, with or without
+    the shadow. It is refused up front, like a non-finite input."""
+    x = rng.standard_normal((3, 4)).astype(dtype)
+    dy = rng.standard_normal((3, 4))
+    dy[1, 2] = bad
+    for shadow in (True, False):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                f"gradient check: 'cotangent' 0 holds {held} at [1, 2] (1 non-finite entries of "
+                f"12 as {np.dtype(dtype)}): finite differences need a finite cotangent"
+            ),
+        ):
+            check_vjp(
+                nnref.sigmoid_fwd,
+                nnref.sigmoid_bwd,
+                (x,),
+                cotangent=dy,
+                shadow=shadow,
+                raise_on_failure=False,
+            )
+    dy[1, 2] = 0.5
+    assert check_vjp(nnref.sigmoid_fwd, nnref.sigmoid_bwd, (x,), cotangent=dy).ok
+
+
 def test_the_cotangent_reaches_backward_in_the_output_dtype(rng) -> None:
     """A float64 or integer cotangent given for a float32 function (native precision) reaches
     backward as float32, exactly as a random cotangent would."""

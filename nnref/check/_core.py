@@ -311,7 +311,8 @@ def _cotangents(ys: tuple[np.ndarray, ...], rng: np.random.Generator) -> list[np
 
 
 def _given_cotangents(cotangent: Any, ys: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-    """The caller's cotangent, one array per output, each of its output's shape and dtype."""
+    """The caller's cotangent, one array per output, each of its output's shape and dtype, and
+    finite in that dtype."""
     ds = _as_tuple(cotangent)
     if len(ds) != len(ys):
         raise ValueError(
@@ -325,7 +326,21 @@ def _given_cotangents(cotangent: Any, ys: tuple[np.ndarray, ...]) -> list[np.nda
                 f"gradient check: 'cotangent' {k} has shape {a.shape}, output {k} has shape "
                 f"{y.shape}"
             )
-        out.append(a.astype(y.dtype))
+        # NaN cast to an int output, or 1e39 to float32, is refused below, not warned about.
+        with np.errstate(invalid="ignore", over="ignore"):
+            c = a.astype(y.dtype)
+        bad = ~np.isfinite(a) if a.dtype.kind in "fc" else np.zeros(a.shape, bool)
+        if c.dtype.kind == "f":
+            bad |= ~np.isfinite(c)
+        if bad.any():
+            j = int(np.argmax(bad))
+            entry = [int(v) for v in np.unravel_index(j, a.shape)]
+            raise ValueError(
+                f"gradient check: 'cotangent' {k} holds {a.flat[j]} at {entry} "
+                f"({int(bad.sum())} non-finite entries of {a.size} as {y.dtype}): finite "
+                "differences need a finite cotangent"
+            )
+        out.append(c)
     return out
 
 
@@ -756,7 +771,8 @@ def check_vjp(
         Also check ``bwd(a g1 + b g2) == a bwd(g1) + b bwd(g2)`` and ``bwd(0) == 0``.
     cotangent : array or tuple of arrays, optional
         Use this cotangent (in every direction) instead of random ones, e.g. to compare with
-        another oracle's VJP at the same ``dy``.
+        another oracle's VJP at the same ``dy``: one array per output, of its shape, finite
+        once cast to its dtype (else ``ValueError``).
     raise_on_failure : bool
         Raise :class:`GradientCheckError` (message built from the result) on failure.
 
@@ -827,7 +843,8 @@ def check_vjp(
     dtype_error: str | None = None
     n_dir = 1 if chosen == "exact" else directions
     ys, res = probe.outputs(s.args)  # deterministic and bwd is pure: one forward serves all
-    given = None if cotangent is None else _given_cotangents(cotangent, ys)
+    # Cast to the caller's precision: the shadow's cotangent is the float64 image of that one.
+    given = None if cotangent is None else _given_cotangents(cotangent, ys_low)
     for k in range(n_dir):
         dys = _cotangents(ys, rng) if given is None else given
         if s.shadow:
