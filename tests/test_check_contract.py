@@ -136,6 +136,82 @@ def test_every_evaluation_receives_arrays() -> None:
     assert kinds == {np.ndarray}
 
 
+def _relu_in_place_fwd(x):
+    x[x < 0] = 0.0  # the classic in-place relu: clips the array it was given
+    return x.copy(), x
+
+
+def _relu_fwd(x):
+    return np.maximum(x, 0.0), x
+
+
+def _relu_bwd(x, dy):
+    return (dy * (x > 0),)
+
+
+def _relu_bwd_without_mask(x, dy):  # wrong: relu's mask forgotten
+    return (dy.copy(),)
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_a_forward_that_modifies_its_input_is_refused_and_the_callers_array_kept(dt) -> None:
+    """An in-place relu clipped the caller's x on the first call, so every later evaluation sat
+    at zeros, counted as kinks, and a backward without relu's mask passed (10 of 10 seeds). The
+    forward now gets copies and is refused when it changes them, whatever the backward."""
+    x = np.array([[0.5, -1.5, 2.0], [-0.25, 1.0, -3.0]], dt)
+    before = x.copy()
+    for bwd in (_relu_bwd_without_mask, _relu_bwd):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                "gradient check: fwd modified its input 'x' in place (at [0, 1]: -1.5 became "
+                "0.0); finite differences need a pure function"
+            ),
+        ):
+            check_vjp(_relu_in_place_fwd, bwd, (x,), names=["x"], raise_on_failure=False)
+        np.testing.assert_array_equal(x, before)
+    # the same relu, pure: the wrong backward is rejected, the right one passes
+    assert not check_vjp(_relu_fwd, _relu_bwd_without_mask, (x,), raise_on_failure=False).ok
+    assert check_vjp(_relu_fwd, _relu_bwd, (x,)).ok
+
+
+def test_a_forward_that_modifies_an_integer_input_is_refused_too(rng) -> None:
+    z = rng.standard_normal((4, 5))
+    labels = np.array([0, 3, 1, 4])
+
+    def fwd(lab, logits):
+        lab += 1  # a label shift done in place
+        return nnref.sparse_categorical_crossentropy_fwd(lab % 5, logits, from_logits=True)
+
+    with pytest.raises(
+        ValueError, match=re.escape("fwd modified its input 'labels' in place (at [0]: 0 became 1)")
+    ):
+        check_vjp(
+            fwd, nnref.sparse_categorical_crossentropy_bwd, (labels, z), names=("labels", "z")
+        )
+    np.testing.assert_array_equal(labels, [0, 3, 1, 4])
+
+
+def test_the_forward_never_gets_the_callers_own_arrays(rng) -> None:
+    x = rng.standard_normal((2, 3))
+    labels = np.array([1, 0])
+    shared = []
+
+    def fwd(a, lab):
+        shared.append(np.shares_memory(a, x) or np.shares_memory(lab, labels))
+        return nnref.sparse_categorical_crossentropy_fwd(lab, a, from_logits=True)
+
+    def bwd(res, dy):
+        none, g = nnref.sparse_categorical_crossentropy_bwd(res, dy)
+        return g, none
+
+    for a in (x, x.astype(np.float32)):
+        shared.clear()
+        assert check_vjp(fwd, bwd, (a, labels)).ok
+        assert shared
+        assert not any(shared)
+
+
 def _probed_steps(args):
     """check_vjp on sum(a * b) for every differentiable input; the largest |perturbation| of
     input 0 seen by the function (its step), in exact mode."""
