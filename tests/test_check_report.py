@@ -3,6 +3,7 @@ message fragments, option pass-through and linearity tolerances that no test dis
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -120,27 +121,61 @@ def test_linearity_catches_a_small_nonlinearity_in_the_cotangent(scale, rng) -> 
     assert r.linearity_error is not None
 
 
-def _f32_only_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if x.dtype != np.float32:
-        raise TypeError("float32 only")
-    return x * x, x
+_KERNELS = {np.dtype(np.float32): np.square}  # a float32-only kernel table
 
 
-def _f32_only_bwd(x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray]:
-    return (2 * x * dy,)
-
-
-def test_shadow_falls_back_to_native_precision_unless_required(rng) -> None:
+@pytest.mark.parametrize(
+    ("refusal", "raised"),
+    [
+        (TypeError("float32 only"), "TypeError: float32 only"),
+        (KeyError(np.dtype(np.float64)), "KeyError: dtype('float64')"),
+        (AssertionError("float32 only"), "AssertionError: float32 only"),
+        (NotImplementedError("float64"), "NotImplementedError: float64"),
+    ],
+)
+def test_shadow_falls_back_to_native_precision_unless_required(refusal, raised, rng) -> None:
+    """ "auto" falls back to native precision whatever the float64 run raises (a KeyError from
+    a float32-only kernel table escaped before); shadow=True names what it raised."""
     x = rng.standard_normal(5).astype(np.float32)
-    r = check_vjp(_f32_only_fwd, _f32_only_bwd, (x,))
-    assert r.ok
-    assert not r.shadow
-    assert r.dtype == "float32"
+
+    def fwd(a):
+        if a.dtype != np.float32:
+            raise refusal
+        return _KERNELS[a.dtype](a), a
+
+    def bwd(a, dy, scale=1.0):
+        return (2 * a * dy * a.dtype.type(scale),)
+
+    r = check_vjp(fwd, bwd, (x,))
+    assert (r.ok, r.shadow, r.dtype) == (True, False, "float32")
+    wrong = check_vjp(fwd, functools.partial(bwd, scale=1.1), (x,), raise_on_failure=False)
+    assert (wrong.ok, wrong.shadow) == (False, False)
     with pytest.raises(
-        ValueError, match=r"^gradient check: shadow=True but the function fails in float64$"
+        ValueError,
+        match=f"^gradient check: shadow=True but the function fails in float64 "
+        f"\\({re.escape(raised)}\\)$",
+    ) as e:
+        check_vjp(fwd, bwd, (x,), shadow=True)
+    assert e.value.__cause__ is refusal
+    assert not check_vjp(fwd, bwd, (x,), shadow=False).shadow
+
+
+def test_shadow_true_names_a_float64_run_without_float64_outputs(rng) -> None:
+    x = rng.standard_normal(5).astype(np.float32)
+
+    def fwd(a):
+        return (a * a).astype(np.float32), a.astype(np.float32)
+
+    def bwd(a, dy):
+        return ((2 * a * dy).astype(np.float32),)
+
+    assert not check_vjp(fwd, bwd, (x,)).shadow
+    with pytest.raises(
+        ValueError,
+        match=r"^gradient check: shadow=True but for float64 inputs the function's output 0 is "
+        r"float32$",
     ):
-        check_vjp(_f32_only_fwd, _f32_only_bwd, (x,), shadow=True)
-    assert not check_vjp(_f32_only_fwd, _f32_only_bwd, (x,), shadow=False).shadow
+        check_vjp(fwd, bwd, (x,), shadow=True)
 
 
 def test_mixed_precision_inputs_are_checked_at_the_widest() -> None:

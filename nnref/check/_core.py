@@ -343,16 +343,28 @@ def _prepare(
     use_shadow = low and shadow in (True, "auto")
     if use_shadow:
         sargs = [a.astype(np.float64) if i in diff else a for i, a in enumerate(arrs)]
+        # Whatever a float32-only function raises in float64 (a TypeError, a KeyError from a
+        # kernel table, an assert) means: no shadow. What the checker raises about the forward's
+        # contract (modified inputs, no pair) is not caught here.
         try:
             out, passed = probe.call(sargs)
-        except (TypeError, ValueError):
-            pass
-        else:  # a forward that misbehaves in float64 (in place, no pair) is refused here
+        except Exception as e:
+            if shadow is True:
+                raise ValueError(
+                    "gradient check: shadow=True but the function fails in float64 "
+                    f"({type(e).__name__}: {e})"
+                ) from e
+        else:
             ys, _ = probe.accept(sargs, out, passed)
-            if all(y.dtype == np.float64 for y in ys):
+            narrow = [k for k, y in enumerate(ys) if y.dtype != np.float64]
+            if not narrow:
                 return _Setup(sargs, diff, dtype, np.dtype(np.float64), True)
-        if shadow is True:
-            raise ValueError("gradient check: shadow=True but the function fails in float64")
+            if shadow is True:
+                k = narrow[0]
+                raise ValueError(
+                    f"gradient check: shadow=True but for float64 inputs the function's output "
+                    f"{k} is {ys[k].dtype}"
+                )
     return _Setup(arrs, diff, dtype, dtype, False)
 
 
@@ -818,7 +830,9 @@ def check_vjp(
     shadow : bool or "auto"
         For float32 (or float16) inputs, evaluate the finite differences on a float64 copy
         and compare the caller's VJP entry-wise with the float64 VJP. ``"auto"`` falls back to
-        native precision when the function does not run in float64.
+        native precision when the function does not run in float64 (raises any exception, or
+        returns outputs that are not float64); ``True`` then raises a ``ValueError`` saying
+        which.
     linearity : bool
         Also check ``bwd(a g1 + b g2) == a bwd(g1) + b bwd(g2)`` and ``bwd(0) == 0``.
     cotangent : array or tuple of arrays, optional
