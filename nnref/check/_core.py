@@ -1,7 +1,7 @@
 """Gradient checking by Richardson-extrapolated central differences.
 
-The scalar probe is ``phi(x) = sum_k <f_k(x), dy_k>`` for a random cotangent ``dy``; its gradient
-is the VJP ``bwd(res, dy)``. A comparison is either one coordinate (``exact`` mode) or one
+The scalar probe is ``phi(x) = sum_k <f_k(x), dy_k>`` over the floating outputs ``f_k`` for a
+random cotangent ``dy``; its gradient is the VJP ``bwd(res, dy)``. A comparison is either one coordinate (``exact`` mode) or one
 random Rademacher direction per input tensor (``directional`` mode, "per-input projections").
 """
 
@@ -259,7 +259,7 @@ class _Probe:
         self.static = static
         self.names = names
         self.n_evals = 0
-        self.n_terms = 0  # output entries summed into phi (set by every evaluation)
+        self.n_terms = 0  # floating output entries summed into phi (set by every evaluation)
 
     def call(self, args: Sequence[Any]) -> tuple[Any, list[Any]]:
         """One counted forward call: its raw output and the arguments it got. What ``fwd``
@@ -272,7 +272,7 @@ class _Probe:
     ) -> tuple[tuple[np.ndarray, ...], Any]:
         y, res = _accept_fwd(out, args, passed, self.names)
         ys = tuple(np.asarray(o) for o in _as_tuple(y))
-        self.n_terms = sum(o.size for o in ys)
+        self.n_terms = sum(o.size for o in ys if o.dtype.kind == "f")
         return ys, res
 
     def outputs(self, args: Sequence[Any]) -> tuple[tuple[np.ndarray, ...], Any]:
@@ -280,7 +280,16 @@ class _Probe:
 
     def phi(self, args: Sequence[Any], dys: Sequence[np.ndarray]) -> float:
         ys, _ = self.outputs(args)
-        return float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
+        return float(sum(np.sum(y.astype(np.float64) * d) for y, d in _phi_terms(ys, dys)))
+
+
+def _phi_terms(
+    ys: Sequence[np.ndarray], dys: Sequence[np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (output, cotangent) pairs ``phi`` sums: the floating outputs only. An integer or
+    boolean side output (an argmax, a mask) has no derivative; it would only add jumps where it
+    flips."""
+    return [(y, d) for y, d in zip(ys, dys, strict=True) if y.dtype.kind == "f"]
 
 
 def _rms(x: np.ndarray) -> float:
@@ -356,7 +365,8 @@ def _prepare(
                 ) from e
         else:
             ys, _ = probe.accept(sargs, out, passed)
-            narrow = [k for k, y in enumerate(ys) if y.dtype != np.float64]
+            # Integer and boolean side outputs (an argmax) do not count: phi ignores them.
+            narrow = [k for k, y in enumerate(ys) if y.dtype.kind == "f" and y.dtype != np.float64]
             if not narrow:
                 return _Setup(sargs, diff, dtype, np.dtype(np.float64), True)
             if shadow is True:
@@ -369,7 +379,12 @@ def _prepare(
 
 
 def _cotangents(ys: tuple[np.ndarray, ...], rng: np.random.Generator) -> list[np.ndarray]:
-    return [rng.standard_normal(y.shape).astype(y.dtype) for y in ys]
+    """Random normal cotangents for the floating outputs, zeros for the others (phi ignores
+    them: an integer output has no gradient to weigh)."""
+    return [
+        rng.standard_normal(y.shape).astype(y.dtype) if y.dtype.kind == "f" else np.zeros_like(y)
+        for y in ys
+    ]
 
 
 def _given_cotangents(cotangent: Any, ys: tuple[np.ndarray, ...]) -> list[np.ndarray]:
@@ -807,7 +822,8 @@ def check_vjp(
     fwd : callable
         ``fwd(*args, **static) -> (y, residuals)``; ``y`` an array or a tuple of arrays. It
         gets copies of the array arguments; one that it modifies in place is a ``ValueError``
-        (finite differences need a pure function).
+        (finite differences need a pure function). Integer and boolean outputs (an argmax, a
+        mask) are not differentiated: their cotangent is zero and phi leaves them out.
     bwd : callable
         ``bwd(residuals, dy) -> gradients``, one entry per positional argument (``None`` for
         integer inputs, which are not differentiated). ``dy`` is an array, or a tuple for
@@ -913,7 +929,8 @@ def check_vjp(
         dys = _cotangents(ys, rng) if given is None else given
         if s.shadow:
             dlow = [d.astype(y.dtype) for d, y in zip(dys, ys_low, strict=True)]
-            dys = [d.astype(np.float64) for d in dlow]  # the float64 image of the same cotangent
+            # The float64 image of the same cotangent (an integer output's stays integer).
+            dys = [d.astype(np.float64) if d.dtype.kind == "f" else d for d in dlow]
         grads = _grads(bwd, res, dys, len(args))
         dtype_error = dtype_error or _dtype_mismatch(grads, s.args, s.diff, nm)
         if s.shadow:
@@ -926,10 +943,9 @@ def check_vjp(
             if precision_worst is None or (pw is not None and pw[4] > precision_worst[4]):
                 precision_worst = pw
             precision_ok &= pok
-        phi_scale = float(
-            sum(np.sum(np.abs(y.astype(np.float64) * d)) for y, d in zip(ys, dys, strict=True))
-        )
-        phi0 = float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
+        terms = _phi_terms(ys, dys)
+        phi_scale = float(sum(np.sum(np.abs(y.astype(np.float64) * d)) for y, d in terms))
+        phi0 = float(sum(np.sum(y.astype(np.float64) * d) for y, d in terms))
         phi_scale += abs(phi0)
         underflow = phi_scale < float(np.finfo(s.eval_dtype).tiny)
         for i in s.diff:
