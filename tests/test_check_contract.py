@@ -136,6 +136,57 @@ def test_every_evaluation_receives_arrays() -> None:
     assert kinds == {np.ndarray}
 
 
+def _scale_fwd(x, a):
+    return x * a, (x, a)
+
+
+def _scale_bwd(garbage: bool):
+    def bwd(res, dy):
+        x, a = res
+        da = np.asarray(12345.0 if garbage else np.sum(dy * x), dy.dtype)
+        return dy * a, da
+
+    return bwd
+
+
+@pytest.mark.parametrize(
+    "a", [np.float32(0.5), np.float16(0.5), np.float64(0.5), 0.5, np.array(0.5, np.float32)]
+)
+def test_every_floating_scalar_is_differentiated_and_reported(a, rng) -> None:
+    """np.float32 and np.float16 scalars were passed through undifferentiated (12 comparisons
+    instead of 13), so a garbage d/da passed, while np.float64, Python floats and 0-d arrays
+    were checked. Each is a 0-d input now, and the report lists what it differentiated."""
+    x = rng.standard_normal((3, 4)).astype(np.result_type(a))
+    seen: set[tuple[type, tuple[int, ...]]] = set()
+
+    def fwd(u, v):
+        seen.add((type(v), np.shape(v)))
+        return _scale_fwd(u, v)
+
+    wrong = check_vjp(fwd, _scale_bwd(True), (x, a), names="xa", raise_on_failure=False)
+    assert (wrong.ok, wrong.n_checked, wrong.differentiated) == (False, 13, (0, 1))
+    assert wrong.input_names[wrong.worst.input] == "a"
+    r = check_vjp(fwd, _scale_bwd(False), (x, a), names="xa")
+    assert (r.n_checked, r.input_shapes) == (13, ((3, 4), ()))
+    assert f"seed 0, w.r.t. x and a, {r.n_evals} evaluations" in r.message()
+    assert seen == {(np.ndarray, ())}
+
+
+def test_the_report_names_only_the_inputs_it_differentiated(rng) -> None:
+    z = rng.standard_normal((4, 5))
+    r = check_vjp(
+        nnref.sparse_categorical_crossentropy_fwd,
+        nnref.sparse_categorical_crossentropy_bwd,
+        (rng.integers(0, 5, size=4), z),
+        static={"from_logits": True},
+        names=("labels", "logits"),
+    )
+    assert r.differentiated == (1,)
+    assert ", w.r.t. logits, " in r.message()
+    r = check_vjp(nnref.dense_fwd, nnref.dense_bwd, (z, z.T @ z, z[0]), names="xwb")
+    assert ", w.r.t. x, w and b, " in r.message()
+
+
 def _relu_in_place_fwd(x):
     x[x < 0] = 0.0  # the classic in-place relu: clips the array it was given
     return x.copy(), x

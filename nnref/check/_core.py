@@ -107,6 +107,8 @@ class CheckResult:
     worst: Comparison | None
     input_names: tuple[str, ...]
     input_shapes: tuple[tuple[int, ...], ...]
+    #: Positions of the inputs differentiated (the floating ones); the others passed through.
+    differentiated: tuple[int, ...]
     precision_worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     linearity_error: str | None = None
     #: A gradient whose dtype differs from its input's (dtype in = dtype out): a failure.
@@ -123,9 +125,11 @@ class CheckResult:
     def message(self) -> str:
         """One readable paragraph: verdict, where, both values, errors, and how it was run."""
         verdict = "passed" if self.ok else "FAILED"
+        wrt = [self.input_names[i] for i in self.differentiated]
+        wrt_text = " and ".join([", ".join(wrt[:-1]), wrt[-1]] if len(wrt) > 1 else wrt)
         parts = [
             f"Gradient check of {self.function} {verdict} ({self.mode} mode, {self.dtype}"
-            f"{', float64 shadow' if self.shadow else ''}, seed {self.seed}, "
+            f"{', float64 shadow' if self.shadow else ''}, seed {self.seed}, w.r.t. {wrt_text}, "
             f"{self.n_evals} evaluations, {self.n_checked} comparisons, "
             f"{self.n_violations} violations, {self.n_kinks} kinks)."
         ]
@@ -191,6 +195,12 @@ class CheckResult:
 
 def _as_tuple(v: Any) -> tuple[Any, ...]:
     return tuple(v) if isinstance(v, tuple | list) else (v,)
+
+
+def _as_input(a: Any) -> Any:
+    """Arrays, lists and floating scalars (Python's and NumPy's, float16 included) as arrays,
+    a scalar as a 0-d one; anything else (ints, None, strings) as it is."""
+    return np.asarray(a) if isinstance(a, np.ndarray | list | float | np.floating) else a
 
 
 def _is_diff(a: Any) -> bool:
@@ -327,7 +337,7 @@ class _Setup:
 def _prepare(
     args: Sequence[Any], shadow: bool | str, probe: _Probe, names: Sequence[str]
 ) -> _Setup:
-    arrs = [np.asarray(a) if isinstance(a, np.ndarray | list | float) else a for a in args]
+    arrs = [_as_input(a) for a in args]
     diff = [i for i, a in enumerate(arrs) if _is_diff(a)]
     if not diff:
         got = ", ".join(
@@ -829,7 +839,9 @@ def check_vjp(
         integer inputs, which are not differentiated). ``dy`` is an array, or a tuple for
         tuple outputs.
     args : sequence
-        Positional inputs. Floating arrays are differentiated; anything else is passed as is.
+        Positional inputs. Floating arrays, lists and floating scalars (NumPy's included, as
+        0-d arrays) are differentiated, and listed in the report; anything else (integer
+        labels, None, strings) is passed as is.
     static : dict, optional
         Keyword (hyper)parameters for ``fwd``.
     mode : {"auto", "exact", "directional"}
@@ -910,7 +922,7 @@ def check_vjp(
     eps = float(np.finfo(s.eval_dtype).eps)
 
     # The caller's own-precision pass (for the shadow comparison and linearity).
-    low_args = [np.asarray(a) if isinstance(a, np.ndarray | list | float) else a for a in args]
+    low_args = [_as_input(a) for a in args]
     ys_low, res_low = probe.outputs(low_args)
 
     rms_all = [r for r in (_rms(s.args[i]) for i in s.diff) if r > 0]
@@ -1019,6 +1031,7 @@ def check_vjp(
         worst=worst,
         input_names=nm,
         input_shapes=tuple(tuple(np.shape(a)) for a in args),
+        differentiated=tuple(s.diff),
         precision_worst=precision_worst,
         linearity_error=lin_err,
         dtype_error=dtype_error,
