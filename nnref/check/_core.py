@@ -29,6 +29,19 @@ GAMMA_FD = 16.0
 #: log-sum-exp round relative to internal magnitudes far above their output (400x for a
 #: saturated cross-entropy); float64's headroom affords the margin, ~1e-13 relative.
 GAMMA_FD64 = 1024.0
+#: The shadow comparison's rounding factor for float16 gradients (float32 ones take ``GAMMA``):
+#: 128 float16 ulps is 12.5%, and a float16 VJP 20% too large passed. NumPy computes float16
+#: sums and products (``np.sum``, ``matmul``, ``einsum``) in float32 and rounds once: a length-n
+#: accumulation errs by about ``n * eps32`` of the sum of |terms|, under ``eps16 / 4`` up to
+#: n = 2048, where accumulating in float16 itself errs by up to ``n * eps16 / 2`` (150 eps16 at
+#: 300 terms: a precision bug, rejected as a float32 VJP accumulated in float16 is). What is
+#: left is about one rounding (``eps16 / 2``) per elementwise step of the backward and of the
+#: float16 forward that made its residuals: 4 eps16 allows eight. Correct float16 backwards of
+#: dense (8 to 500 terms), softmax, log-softmax, log-sum-exp, layer norm, tanh, sigmoid and relu
+#: used at most 1.3 eps16 (layer norm; dense 0.7) at 50 seeds; a gradient 2% too large exceeds
+#: 4 eps16 by 2.1x or more for dense, tanh, relu, layer norm and log-softmax (not for softmax,
+#: whose gradient is small against the ``|dy|`` that its cancellation allowance adds).
+GAMMA_HALF = 4.0
 #: Native low-precision comparisons first use this multiple of the step: eps32**(1/5) /
 #: eps32**(1/3) ~ 8.4, rounded to a power of two so that ``x +- h`` stays exact.
 NATIVE_WIDE = 8.0
@@ -717,20 +730,27 @@ def _resolve(line: _Line, idx: np.ndarray, c: Comparison) -> Comparison | None:
 
 
 def _precision_check(
-    s: _Setup, g_low: list[Any], g_ref: list[Any], names: Sequence[str], dy_scale: float
+    diff: Sequence[int],
+    args: Sequence[Any],
+    g_low: list[Any],
+    g_ref: list[Any],
+    names: Sequence[str],
+    dy_scale: float,
 ) -> tuple[tuple[str, tuple[int, ...], float, float, float] | None, bool]:
-    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow.
+    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow, each
+    gradient at its input's own precision (``args``: the caller's inputs).
 
     Rounding is relative to the gradient and to the cotangent's magnitude: a VJP that cancels
     terms of size |dy| (softmax of a saturated row) keeps their absolute rounding error.
     """
-    eps = float(np.finfo(s.dtype).eps)
     worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     ok = True
-    for i in s.diff:
+    for i in diff:
+        own = np.finfo(args[i].dtype)
+        gamma = GAMMA_HALF if own.bits == 16 else GAMMA
         lo = np.asarray(g_low[i]).astype(np.float64)
         hi = np.asarray(g_ref[i]).astype(np.float64)
-        tol = GAMMA * eps * (np.abs(hi) + _rms(hi) + dy_scale) + np.finfo(s.dtype).tiny
+        tol = gamma * float(own.eps) * (np.abs(hi) + _rms(hi) + dy_scale) + float(own.tiny)
         share = np.abs(lo - hi) / tol
         share = np.where(np.isnan(share), np.inf, share)
         j = int(np.argmax(share))
@@ -895,7 +915,8 @@ def check_vjp(
     is split in halves down to single entries where several kinks make it ambiguous (their
     one-sided ranges add up beyond the direction's own); an error spread too thinly to show in
     one entry still fails its direction. With the shadow, an entry of the caller's VJP passes
-    when ``|g_low - g64| <= GAMMA*eps_low*(|g64| + rms g64 + rms dy) + tiny_low``.
+    when ``|g_low - g64| <= gamma*eps_low*(|g64| + rms g64 + rms dy) + tiny_low``, at its own
+    input's precision, ``gamma`` = ``GAMMA`` for float32 and ``GAMMA_HALF`` for float16.
     """
     if not isinstance(args, tuple | list):
         got = (
@@ -951,7 +972,7 @@ def check_vjp(
                 _check_grad_shape(glow[i], s.args[i], nm[i])
             dtype_error = dtype_error or _dtype_mismatch(glow, low_args, s.diff, nm)
             dy_scale = max(_rms(d) for d in dlow)
-            pw, pok = _precision_check(s, glow, grads, nm, dy_scale)
+            pw, pok = _precision_check(s.diff, low_args, glow, grads, nm, dy_scale)
             if precision_worst is None or (pw is not None and pw[4] > precision_worst[4]):
                 precision_worst = pw
             precision_ok &= pok
