@@ -410,11 +410,54 @@ def test_a_backward_that_frees_its_residuals_is_rejected(rng) -> None:
 
     r = check_vjp(fwd, once, (x,), mode="exact", raise_on_failure=False)
     assert not r.ok
+    assert "dx0 changed at [0, 0]: " in r.residual_error  # seen again when called again
     assert re.fullmatch(
         r"Backward is not linear in the cotangent: dx0\[0, 0\] of bwd\(0\.75\*g1 -1\.25\*g2\) "
         r"is nan, expected nan\.",
         r.linearity_error,
     ), r.linearity_error
+
+
+def _workspace_tanh(reuse: bool):
+    """tanh whose residual is a workspace buffer, reused by the next call (``reuse``) or
+    fresh."""
+    workspace: dict[tuple[tuple[int, ...], np.dtype], np.ndarray] = {}
+
+    def tanh_fwd(x):
+        key = (x.shape, x.dtype)
+        buf = workspace.setdefault(key, np.empty_like(x)) if reuse else np.empty_like(x)
+        np.tanh(x, out=buf)
+        return buf.copy(), buf
+
+    return tanh_fwd
+
+
+def _tanh_bwd(y, dy):
+    return (dy * (1 - y * y),)
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_a_backward_whose_residuals_later_forwards_overwrite_is_rejected(dt, rng) -> None:
+    """The residual is a workspace the next forward call overwrites: exact mode called the
+    backward once, right after its forward, and passed (10 of 10 seeds). The first direction's
+    VJP is recomputed after the finite differences, from the same residuals and cotangent.
+    (Directional mode's later directions see the overwritten residuals themselves.)"""
+    x = rng.standard_normal((8, 8)).astype(dt)
+    r = check_vjp(_workspace_tanh(True), _tanh_bwd, (x,), mode="exact", raise_on_failure=False)
+    assert not r.ok
+    assert re.fullmatch(
+        r"Backward depends on state that later forward calls changed \(residuals overwritten "
+        r"or reused\): called again with the same residuals and cotangent after \d+ more "
+        r"forward calls, its (float64|float32) dx0 changed at \[\d, \d\]: \S+ became \S+\.",
+        r.residual_error,
+    ), r.residual_error
+    assert r.residual_error in r.message()
+    assert check_vjp(_workspace_tanh(False), _tanh_bwd, (x,), mode="exact").residual_error is None
+    for mode in ("directional", "exact"):
+        assert not check_vjp(
+            _workspace_tanh(True), _tanh_bwd, (x,), mode=mode, raise_on_failure=False
+        ).ok
+        assert check_vjp(_workspace_tanh(False), _tanh_bwd, (x,), mode=mode).ok
 
 
 def test_zero_cotangent_failure_names_the_entry(rng) -> None:

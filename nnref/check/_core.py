@@ -1,8 +1,9 @@
 """Gradient checking by Richardson-extrapolated central differences.
 
 The scalar probe is ``phi(x) = sum_k <f_k(x), dy_k>`` over the floating outputs ``f_k`` for a
-random cotangent ``dy``; its gradient is the VJP ``bwd(res, dy)``. A comparison is either one coordinate (``exact`` mode) or one
-random Rademacher direction per input tensor (``directional`` mode, "per-input projections").
+random cotangent ``dy``; its gradient is the VJP ``bwd(res, dy)``. A comparison is either one
+coordinate (``exact`` mode) or one random Rademacher direction per input tensor (``directional``
+mode, "per-input projections").
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class CheckResult:
     linearity_error: str | None = None
     #: A gradient whose dtype differs from its input's (dtype in = dtype out): a failure.
     dtype_error: str | None = None
+    #: The first direction's VJP, recomputed from the same residuals and cotangent after the
+    #: finite differences, differs (residuals a later forward call overwrote): a failure.
+    residual_error: str | None = None
     notes: tuple[str, ...] = field(default=())
     #: Exact mode: per input, ``(analytic, numeric)`` gradient arrays in float64 (``None`` for
     #: inputs not differentiated), like ``tf.test.compute_gradient`` but as VJPs.
@@ -194,6 +198,8 @@ class CheckResult:
             parts.append(self.linearity_error)
         if self.dtype_error:
             parts.append(self.dtype_error)
+        if self.residual_error:
+            parts.append(self.residual_error)
         parts.extend(self.notes)
         return " ".join(parts)
 
@@ -223,7 +229,7 @@ def _is_diff(a: Any) -> bool:
 def _modified(before: np.ndarray, after: np.ndarray) -> str | None:
     """Where ``after`` differs from ``before`` ("at [i, j]: a became b"), else None."""
     if after.shape != before.shape or after.dtype != before.dtype:  # ``x.shape = ...``
-        return f"its shape and dtype became {after.shape} {after.dtype}"
+        return f"to shape {after.shape} and dtype {after.dtype}"
     if np.array_equal(after, before):  # the common case, 3x faster than the NaN-aware test
         return None
     if before.dtype.kind in "fc":
@@ -761,6 +767,51 @@ def _precision_check(
     return worst, ok
 
 
+@dataclass(frozen=True)
+class _Replay:
+    """One backward call to repeat after the finite differences: its residuals, its cotangent,
+    copies of the gradients it gave (by input position), and the forward calls made until then.
+    """
+
+    res: Any
+    dys: Sequence[np.ndarray]
+    n_args: int
+    grads: dict[int, np.ndarray]
+    n_evals: int
+
+
+def _replay(
+    res: Any, dys: Sequence[np.ndarray], grads: Sequence[Any], diff: Sequence[int], n_evals: int
+) -> _Replay:
+    # Copies: a backward that returns one reused output buffer would change these too.
+    return _Replay(res, dys, len(grads), {i: np.array(grads[i]) for i in diff}, n_evals)
+
+
+def _replayed(
+    bwd: Callable[..., Any], replays: Sequence[_Replay], names: Sequence[str], n_evals: int
+) -> str | None:
+    """Call ``bwd`` again as each replay did; a sentence naming the first gradient that changed.
+
+    A forward whose residual is a workspace the next call overwrites (or a backward that
+    consumes its residuals) gives the right VJP right after its forward and another one later;
+    exact mode calls the backward once per residual, so only this repetition sees it. The
+    backward is deterministic, as the rest of the check assumes: any change fails, NaN equal
+    to NaN.
+    """
+    for rp in replays:
+        again = _grads(bwd, rp.res, rp.dys, rp.n_args)
+        for i, before in rp.grads.items():
+            changed = _modified(before, np.asarray(again[i]))
+            if changed is not None:
+                return (
+                    "Backward depends on state that later forward calls changed (residuals "
+                    "overwritten or reused): called again with the same residuals and cotangent "
+                    f"after {n_evals - rp.n_evals} more forward calls, its {before.dtype} "
+                    f"d{names[i]} changed {changed}."
+                )
+    return None
+
+
 def _linearity(
     bwd: Callable[..., Any],
     res: Any,
@@ -872,9 +923,9 @@ def check_vjp(
     directions : int
         Random directions per input tensor in directional mode, at least 1.
     seed : int
-        A non-negative int. Seeds cotangents and directions (mixed with a fixed salt, ``SEED_SALT``, so they never
-        coincide with ``np.random.default_rng(seed)``); the same seed gives the same verdict
-        bit for bit.
+        A non-negative int. Seeds cotangents and directions (mixed with a fixed salt,
+        ``SEED_SALT``, so they never coincide with ``np.random.default_rng(seed)``); the same
+        seed gives the same verdict bit for bit.
     shadow : bool or "auto"
         For float32 (or float16) inputs, evaluate the finite differences on a float64 copy
         and compare the caller's VJP entry-wise with the float64 VJP. ``"auto"`` falls back to
@@ -910,6 +961,9 @@ def check_vjp(
     ``y = 0``) shrinks as the step grows; truncation, kinks and a wrong gradient's error do not.
     Unconverged differences never pass; nor does a function whose values all underflow, nor a
     NaN or infinite gradient.
+    After the finite differences the first direction's backward calls are repeated with the same
+    residuals and cotangents; a gradient that changed (residuals a later forward call
+    overwrote) fails the check.
     Entries whose one-sided differences disagree at both step sizes are kinks: reported, and
     accepted when the analytic value lies between the one-sided derivatives. A failing direction
     is split in halves down to single entries where several kinks make it ambiguous (their
@@ -954,6 +1008,7 @@ def check_vjp(
     precision_worst = None
     precision_ok = True
     dtype_error: str | None = None
+    replays: list[_Replay] = []  # the first direction's backward calls, repeated at the end
     n_dir = 1 if chosen == "exact" else directions
     ys, res = probe.outputs(s.args)  # deterministic and bwd is pure: one forward serves all
     # Cast to the caller's precision: the shadow's cotangent is the float64 image of that one.
@@ -965,9 +1020,13 @@ def check_vjp(
             # The float64 image of the same cotangent (an integer output's stays integer).
             dys = [d.astype(np.float64) if d.dtype.kind == "f" else d for d in dlow]
         grads = _grads(bwd, res, dys, len(args))
+        if k == 0:
+            replays.append(_replay(res, dys, grads, s.diff, probe.n_evals))
         dtype_error = dtype_error or _dtype_mismatch(grads, s.args, s.diff, nm)
         if s.shadow:
             glow = _grads(bwd, res_low, dlow, len(args))
+            if k == 0:
+                replays.append(_replay(res_low, dlow, glow, s.diff, probe.n_evals))
             for i in s.diff:
                 _check_grad_shape(glow[i], s.args[i], nm[i])
             dtype_error = dtype_error or _dtype_mismatch(glow, low_args, s.diff, nm)
@@ -1017,6 +1076,7 @@ def check_vjp(
     located = [c for c in violations if c.direction is None]
     scored = located or violations or [c for c in comparisons if c.status == "ok"] or list(kinks)
     worst = max(scored, key=lambda c: c.share) if scored else None
+    residual_error = _replayed(bwd, replays, nm, probe.n_evals)
     lin_err = _linearity(bwd, res_low, ys_low, s, len(args), rng, nm) if linearity else None
     notes = []
     if violations and underflow:
@@ -1034,7 +1094,13 @@ def check_vjp(
         )
     if not precision_ok and precision_worst is not None:
         notes.append("The low-precision VJP disagrees with its float64 shadow beyond rounding.")
-    ok = not violations and precision_ok and lin_err is None and dtype_error is None
+    ok = (
+        not violations
+        and precision_ok
+        and lin_err is None
+        and dtype_error is None
+        and residual_error is None
+    )
     result = CheckResult(
         ok=ok,
         function=getattr(fwd, "__name__", repr(fwd)),
@@ -1056,6 +1122,7 @@ def check_vjp(
         precision_worst=precision_worst,
         linearity_error=lin_err,
         dtype_error=dtype_error,
+        residual_error=residual_error,
         notes=tuple(notes),
         gradients=tuple(exact_grads) if chosen == "exact" else None,
     )
