@@ -460,6 +460,39 @@ def test_a_backward_whose_residuals_later_forwards_overwrite_is_rejected(dt, rng
         assert check_vjp(_workspace_tanh(False), _tanh_bwd, (x,), mode=mode).ok
 
 
+def _relu_fwd(x):
+    return np.maximum(x, 0.0), x
+
+
+def _relu_bwd_masking_dy_in_place(x, dy):  # right values, but the caller's dy is changed
+    dy[x <= 0] = 0.0
+    return (dy,)
+
+
+def _relu_bwd_doubling_dy_in_place(x, dy):  # wrong, and in place
+    dy *= 2.0
+    return (dy,)
+
+
+def _relu_bwd(x, dy):
+    return (np.where(x > 0, dy, 0.0),)
+
+
+@pytest.mark.parametrize("bwd", [_relu_bwd_masking_dy_in_place, _relu_bwd_doubling_dy_in_place])
+def test_a_backward_that_modifies_its_cotangent_is_refused(bwd, rng) -> None:
+    """A backward that writes into dy changed the cotangent phi is then evaluated with, and a
+    second call on it saw another cotangent (reported as stale residuals); one that masks dy in
+    place passed. Backward gets a copy, and a change is refused, as a forward's is."""
+    x = rng.standard_normal((4, 5))
+    x[np.abs(x) < 0.1] = 0.5  # away from relu's kink
+    with pytest.raises(
+        ValueError, match=r"^gradient check: bwd modified its cotangent in place \(at \["
+    ) as e:
+        check_vjp(_relu_fwd, bwd, (x,), raise_on_failure=False)
+    assert str(e.value).endswith("); a VJP must leave dy as it got it")
+    assert check_vjp(_relu_fwd, _relu_bwd, (x,)).ok
+
+
 def test_zero_cotangent_failure_names_the_entry(rng) -> None:
     x = rng.standard_normal((3, 4))
 

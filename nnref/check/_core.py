@@ -451,7 +451,17 @@ def _given_cotangents(cotangent: Any, ys: tuple[np.ndarray, ...]) -> list[np.nda
 
 
 def _grads(bwd: Callable[..., Any], res: Any, dys: Sequence[np.ndarray], n_args: int) -> list[Any]:
-    g = _as_tuple(bwd(res, dys[0] if len(dys) == 1 else tuple(dys)))
+    """``bwd(res, dy)`` on a copy of the cotangent, which it must leave as it got it: phi and
+    later calls use the same cotangent."""
+    passed = [d.copy() for d in dys]
+    g = _as_tuple(bwd(res, passed[0] if len(passed) == 1 else tuple(passed)))
+    for k, (d, p) in enumerate(zip(dys, passed, strict=True)):
+        if (where := _modified(d, p)) is not None:
+            which = "" if len(dys) == 1 else f" {k}"
+            raise ValueError(
+                f"gradient check: bwd modified its cotangent{which} in place ({where}); a VJP "
+                "must leave dy as it got it"
+            )
     if len(g) != n_args:
         raise ValueError(
             f"gradient check: backward returned {len(g)} gradients for {n_args} inputs"
@@ -908,7 +918,7 @@ def check_vjp(
     bwd : callable
         ``bwd(residuals, dy) -> gradients``, one entry per positional argument (``None`` for
         integer inputs, which are not differentiated). ``dy`` is an array, or a tuple for
-        tuple outputs.
+        tuple outputs: a copy, which a backward that modifies is a ``ValueError``.
     args : sequence
         Positional inputs. Floating arrays, lists and floating scalars (NumPy's included, as
         0-d arrays) are differentiated, and listed in the report; anything else (integer
