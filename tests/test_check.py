@@ -6,6 +6,8 @@ default mode (``auto``) without tuning tolerances, in float64 and in float32.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -400,6 +402,56 @@ def test_modes_and_bad_arguments(rng) -> None:
         check_vjp(nnref.dense_fwd, transposed_dw, args, names=("x", "w", "b"))
     with pytest.raises(ValueError, match="'names' must name every positional argument"):
         check_vjp(nnref.dense_fwd, nnref.dense_bwd, args, names=("x",))
+
+
+def _tanh_fwd(x):
+    y = np.tanh(x)
+    return y, y
+
+
+def _tanh_bwd(y, dy):
+    return (dy * (1 - y * y),)
+
+
+def _seven_bwd(y, dy):  # completely wrong: tanh's derivative is 1 - y^2
+    return (7.0 * dy,)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"directions": 0}, "'directions' must be a positive int, got 0"),
+        ({"directions": -3}, "'directions' must be a positive int, got -3"),
+        ({"directions": 2.0}, "'directions' must be a positive int, got 2.0"),
+        ({"directions": True}, "'directions' must be a positive int, got True"),
+        ({"seed": None}, "'seed' must be a non-negative int, got None"),
+        ({"seed": -1}, "'seed' must be a non-negative int, got -1"),
+        ({"shadow": "on"}, "'shadow' must be True, False or 'auto', got 'on'"),
+        ({"shadow": 1}, "'shadow' must be True, False or 'auto', got 1"),
+        ({"mode": "fast"}, "unknown mode 'fast' (expected 'auto', 'exact' or 'directional')"),
+        ({"linearity": "yes"}, "'linearity' must be True or False, got 'yes'"),
+        ({"raise_on_failure": None}, "'raise_on_failure' must be True or False, got None"),
+    ],
+)
+def test_bad_options_are_refused_before_any_evaluation(option, message, rng) -> None:
+    """directions=0 once ran no comparison and passed a wrong gradient; seed=None raised a bare
+    TypeError; shadow="on" silently meant False. Each is now a ValueError naming the option."""
+    x = rng.standard_normal((30, 40))
+    calls = []
+
+    def fwd(a):
+        calls.append(1)
+        return _tanh_fwd(a)
+
+    with pytest.raises(ValueError, match=f"^gradient check: {re.escape(message)}$"):
+        check_vjp(fwd, _seven_bwd, (x,), **{"raise_on_failure": False, **option})
+    assert not calls
+
+
+def test_one_direction_is_enough_to_reject_a_wrong_gradient(rng) -> None:
+    x = rng.standard_normal((30, 40))
+    assert not check_vjp(_tanh_fwd, _seven_bwd, (x,), directions=1, raise_on_failure=False).ok
+    assert check_vjp(_tanh_fwd, _tanh_bwd, (x,), directions=1, seed=np.int64(5)).ok
 
 
 def test_underflowing_function_is_reported_not_passed() -> None:

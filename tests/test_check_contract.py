@@ -59,6 +59,37 @@ def test_a_cotangent_of_the_wrong_arity_or_shape_is_an_error_naming_both(rng) ->
         check_vjp(nnref.sigmoid_fwd, nnref.sigmoid_bwd, (x,), cotangent=np.ones((2, 1)))
 
 
+@pytest.mark.parametrize(
+    ("bad", "dtype", "held"),
+    [(np.nan, np.float64, "nan"), (-np.inf, np.float64, "-inf"), (1e39, np.float32, "1e+39")],
+)
+def test_a_non_finite_cotangent_is_refused_naming_it(bad, dtype, held, rng) -> None:
+    """A NaN or inf in the caller's cotangent made every comparison "analytic nan vs numeric
+    nan", a gradient failure; 1e39 becomes inf in a float32 output's dtype, with or without
+    the shadow. It is refused up front, like a non-finite input."""
+    x = rng.standard_normal((3, 4)).astype(dtype)
+    dy = rng.standard_normal((3, 4))
+    dy[1, 2] = bad
+    for shadow in (True, False):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                f"gradient check: 'cotangent' 0 holds {held} at [1, 2] (1 non-finite entries of "
+                f"12 as {np.dtype(dtype)}): finite differences need a finite cotangent"
+            ),
+        ):
+            check_vjp(
+                nnref.sigmoid_fwd,
+                nnref.sigmoid_bwd,
+                (x,),
+                cotangent=dy,
+                shadow=shadow,
+                raise_on_failure=False,
+            )
+    dy[1, 2] = 0.5
+    assert check_vjp(nnref.sigmoid_fwd, nnref.sigmoid_bwd, (x,), cotangent=dy).ok
+
+
 def test_the_cotangent_reaches_backward_in_the_output_dtype(rng) -> None:
     """A float64 or integer cotangent given for a float32 function (native precision) reaches
     backward as float32, exactly as a random cotangent would."""
@@ -103,6 +134,133 @@ def test_every_evaluation_receives_arrays() -> None:
 
     assert check_vjp(fwd, bwd, ([0.5, -1.5, 2.0], 1.25)).ok
     assert kinds == {np.ndarray}
+
+
+def _scale_fwd(x, a):
+    return x * a, (x, a)
+
+
+def _scale_bwd(garbage: bool):
+    def bwd(res, dy):
+        x, a = res
+        da = np.asarray(12345.0 if garbage else np.sum(dy * x), dy.dtype)
+        return dy * a, da
+
+    return bwd
+
+
+@pytest.mark.parametrize(
+    "a", [np.float32(0.5), np.float16(0.5), np.float64(0.5), 0.5, np.array(0.5, np.float32)]
+)
+def test_every_floating_scalar_is_differentiated_and_reported(a, rng) -> None:
+    """np.float32 and np.float16 scalars were passed through undifferentiated (12 comparisons
+    instead of 13), so a garbage d/da passed, while np.float64, Python floats and 0-d arrays
+    were checked. Each is a 0-d input now, and the report lists what it differentiated."""
+    x = rng.standard_normal((3, 4)).astype(np.result_type(a))
+    seen: set[tuple[type, tuple[int, ...]]] = set()
+
+    def fwd(u, v):
+        seen.add((type(v), np.shape(v)))
+        return _scale_fwd(u, v)
+
+    wrong = check_vjp(fwd, _scale_bwd(True), (x, a), names="xa", raise_on_failure=False)
+    assert (wrong.ok, wrong.n_checked, wrong.differentiated) == (False, 13, (0, 1))
+    assert wrong.input_names[wrong.worst.input] == "a"
+    r = check_vjp(fwd, _scale_bwd(False), (x, a), names="xa")
+    assert (r.n_checked, r.input_shapes) == (13, ((3, 4), ()))
+    assert f"seed 0, w.r.t. x and a, {r.n_evals} evaluations" in r.message()
+    assert seen == {(np.ndarray, ())}
+
+
+def test_the_report_names_only_the_inputs_it_differentiated(rng) -> None:
+    z = rng.standard_normal((4, 5))
+    r = check_vjp(
+        nnref.sparse_categorical_crossentropy_fwd,
+        nnref.sparse_categorical_crossentropy_bwd,
+        (rng.integers(0, 5, size=4), z),
+        static={"from_logits": True},
+        names=("labels", "logits"),
+    )
+    assert r.differentiated == (1,)
+    assert ", w.r.t. logits, " in r.message()
+    r = check_vjp(nnref.dense_fwd, nnref.dense_bwd, (z, z.T @ z, z[0]), names="xwb")
+    assert ", w.r.t. x, w and b, " in r.message()
+
+
+def _relu_in_place_fwd(x):
+    x[x < 0] = 0.0  # the classic in-place relu: clips the array it was given
+    return x.copy(), x
+
+
+def _relu_fwd(x):
+    return np.maximum(x, 0.0), x
+
+
+def _relu_bwd(x, dy):
+    return (dy * (x > 0),)
+
+
+def _relu_bwd_without_mask(x, dy):  # wrong: relu's mask forgotten
+    return (dy.copy(),)
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_a_forward_that_modifies_its_input_is_refused_and_the_callers_array_kept(dt) -> None:
+    """An in-place relu clipped the caller's x on the first call, so every later evaluation sat
+    at zeros, counted as kinks, and a backward without relu's mask passed (10 of 10 seeds). The
+    forward now gets copies and is refused when it changes them, whatever the backward."""
+    x = np.array([[0.5, -1.5, 2.0], [-0.25, 1.0, -3.0]], dt)
+    before = x.copy()
+    for bwd in (_relu_bwd_without_mask, _relu_bwd):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                "gradient check: fwd modified its input 'x' in place (at [0, 1]: -1.5 became "
+                "0.0); finite differences need a pure function"
+            ),
+        ):
+            check_vjp(_relu_in_place_fwd, bwd, (x,), names=["x"], raise_on_failure=False)
+        np.testing.assert_array_equal(x, before)
+    # the same relu, pure: the wrong backward is rejected, the right one passes
+    assert not check_vjp(_relu_fwd, _relu_bwd_without_mask, (x,), raise_on_failure=False).ok
+    assert check_vjp(_relu_fwd, _relu_bwd, (x,)).ok
+
+
+def test_a_forward_that_modifies_an_integer_input_is_refused_too(rng) -> None:
+    z = rng.standard_normal((4, 5))
+    labels = np.array([0, 3, 1, 4])
+
+    def fwd(lab, logits):
+        lab += 1  # a label shift done in place
+        return nnref.sparse_categorical_crossentropy_fwd(lab % 5, logits, from_logits=True)
+
+    with pytest.raises(
+        ValueError, match=re.escape("fwd modified its input 'labels' in place (at [0]: 0 became 1)")
+    ):
+        check_vjp(
+            fwd, nnref.sparse_categorical_crossentropy_bwd, (labels, z), names=("labels", "z")
+        )
+    np.testing.assert_array_equal(labels, [0, 3, 1, 4])
+
+
+def test_the_forward_never_gets_the_callers_own_arrays(rng) -> None:
+    x = rng.standard_normal((2, 3))
+    labels = np.array([1, 0])
+    shared = []
+
+    def fwd(a, lab):
+        shared.append(np.shares_memory(a, x) or np.shares_memory(lab, labels))
+        return nnref.sparse_categorical_crossentropy_fwd(lab, a, from_logits=True)
+
+    def bwd(res, dy):
+        none, g = nnref.sparse_categorical_crossentropy_bwd(res, dy)
+        return g, none
+
+    for a in (x, x.astype(np.float32)):
+        shared.clear()
+        assert check_vjp(fwd, bwd, (a, labels)).ok
+        assert shared
+        assert not any(shared)
 
 
 def _probed_steps(args):

@@ -3,6 +3,7 @@ message fragments, option pass-through and linearity tolerances that no test dis
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -120,27 +121,61 @@ def test_linearity_catches_a_small_nonlinearity_in_the_cotangent(scale, rng) -> 
     assert r.linearity_error is not None
 
 
-def _f32_only_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if x.dtype != np.float32:
-        raise TypeError("float32 only")
-    return x * x, x
+_KERNELS = {np.dtype(np.float32): np.square}  # a float32-only kernel table
 
 
-def _f32_only_bwd(x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray]:
-    return (2 * x * dy,)
-
-
-def test_shadow_falls_back_to_native_precision_unless_required(rng) -> None:
+@pytest.mark.parametrize(
+    ("refusal", "raised"),
+    [
+        (TypeError("float32 only"), "TypeError: float32 only"),
+        (KeyError(np.dtype(np.float64)), "KeyError: dtype('float64')"),
+        (AssertionError("float32 only"), "AssertionError: float32 only"),
+        (NotImplementedError("float64"), "NotImplementedError: float64"),
+    ],
+)
+def test_shadow_falls_back_to_native_precision_unless_required(refusal, raised, rng) -> None:
+    """ "auto" falls back to native precision whatever the float64 run raises (a KeyError from
+    a float32-only kernel table escaped before); shadow=True names what it raised."""
     x = rng.standard_normal(5).astype(np.float32)
-    r = check_vjp(_f32_only_fwd, _f32_only_bwd, (x,))
-    assert r.ok
-    assert not r.shadow
-    assert r.dtype == "float32"
+
+    def fwd(a):
+        if a.dtype != np.float32:
+            raise refusal
+        return _KERNELS[a.dtype](a), a
+
+    def bwd(a, dy, scale=1.0):
+        return (2 * a * dy * a.dtype.type(scale),)
+
+    r = check_vjp(fwd, bwd, (x,))
+    assert (r.ok, r.shadow, r.dtype) == (True, False, "float32")
+    wrong = check_vjp(fwd, functools.partial(bwd, scale=1.1), (x,), raise_on_failure=False)
+    assert (wrong.ok, wrong.shadow) == (False, False)
     with pytest.raises(
-        ValueError, match=r"^gradient check: shadow=True but the function fails in float64$"
+        ValueError,
+        match=f"^gradient check: shadow=True but the function fails in float64 "
+        f"\\({re.escape(raised)}\\)$",
+    ) as e:
+        check_vjp(fwd, bwd, (x,), shadow=True)
+    assert e.value.__cause__ is refusal
+    assert not check_vjp(fwd, bwd, (x,), shadow=False).shadow
+
+
+def test_shadow_true_names_a_float64_run_without_float64_outputs(rng) -> None:
+    x = rng.standard_normal(5).astype(np.float32)
+
+    def fwd(a):
+        return (a * a).astype(np.float32), a.astype(np.float32)
+
+    def bwd(a, dy):
+        return ((2 * a * dy).astype(np.float32),)
+
+    assert not check_vjp(fwd, bwd, (x,)).shadow
+    with pytest.raises(
+        ValueError,
+        match=r"^gradient check: shadow=True but for float64 inputs the function's output 0 is "
+        r"float32$",
     ):
-        check_vjp(_f32_only_fwd, _f32_only_bwd, (x,), shadow=True)
-    assert not check_vjp(_f32_only_fwd, _f32_only_bwd, (x,), shadow=False).shadow
+        check_vjp(fwd, bwd, (x,), shadow=True)
 
 
 def test_mixed_precision_inputs_are_checked_at_the_widest() -> None:
@@ -375,11 +410,87 @@ def test_a_backward_that_frees_its_residuals_is_rejected(rng) -> None:
 
     r = check_vjp(fwd, once, (x,), mode="exact", raise_on_failure=False)
     assert not r.ok
+    assert "dx0 changed at [0, 0]: " in r.residual_error  # seen again when called again
     assert re.fullmatch(
         r"Backward is not linear in the cotangent: dx0\[0, 0\] of bwd\(0\.75\*g1 -1\.25\*g2\) "
         r"is nan, expected nan\.",
         r.linearity_error,
     ), r.linearity_error
+
+
+def _workspace_tanh(reuse: bool):
+    """tanh whose residual is a workspace buffer, reused by the next call (``reuse``) or
+    fresh."""
+    workspace: dict[tuple[tuple[int, ...], np.dtype], np.ndarray] = {}
+
+    def tanh_fwd(x):
+        key = (x.shape, x.dtype)
+        buf = workspace.setdefault(key, np.empty_like(x)) if reuse else np.empty_like(x)
+        np.tanh(x, out=buf)
+        return buf.copy(), buf
+
+    return tanh_fwd
+
+
+def _tanh_bwd(y, dy):
+    return (dy * (1 - y * y),)
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_a_backward_whose_residuals_later_forwards_overwrite_is_rejected(dt, rng) -> None:
+    """The residual is a workspace the next forward call overwrites: exact mode called the
+    backward once, right after its forward, and passed (10 of 10 seeds). The first direction's
+    VJP is recomputed after the finite differences, from the same residuals and cotangent.
+    (Directional mode's later directions see the overwritten residuals themselves.)"""
+    x = rng.standard_normal((8, 8)).astype(dt)
+    r = check_vjp(_workspace_tanh(True), _tanh_bwd, (x,), mode="exact", raise_on_failure=False)
+    assert not r.ok
+    assert re.fullmatch(
+        r"Backward depends on state that later forward calls changed \(residuals overwritten "
+        r"or reused\): called again with the same residuals and cotangent after \d+ more "
+        r"forward calls, its (float64|float32) dx0 changed at \[\d, \d\]: \S+ became \S+\.",
+        r.residual_error,
+    ), r.residual_error
+    assert r.residual_error in r.message()
+    assert check_vjp(_workspace_tanh(False), _tanh_bwd, (x,), mode="exact").residual_error is None
+    for mode in ("directional", "exact"):
+        assert not check_vjp(
+            _workspace_tanh(True), _tanh_bwd, (x,), mode=mode, raise_on_failure=False
+        ).ok
+        assert check_vjp(_workspace_tanh(False), _tanh_bwd, (x,), mode=mode).ok
+
+
+def _relu_fwd(x):
+    return np.maximum(x, 0.0), x
+
+
+def _relu_bwd_masking_dy_in_place(x, dy):  # right values, but the caller's dy is changed
+    dy[x <= 0] = 0.0
+    return (dy,)
+
+
+def _relu_bwd_doubling_dy_in_place(x, dy):  # wrong, and in place
+    dy *= 2.0
+    return (dy,)
+
+
+def _relu_bwd(x, dy):
+    return (np.where(x > 0, dy, 0.0),)
+
+
+@pytest.mark.parametrize("bwd", [_relu_bwd_masking_dy_in_place, _relu_bwd_doubling_dy_in_place])
+def test_a_backward_that_modifies_its_cotangent_is_refused(bwd, rng) -> None:
+    """A backward that writes into dy changed the cotangent phi is then evaluated with, and a
+    second call on it saw another cotangent (reported as stale residuals); one that masks dy in
+    place passed. Backward gets a copy, and a change is refused, as a forward's is."""
+    x = rng.standard_normal((4, 5))
+    x[np.abs(x) < 0.1] = 0.5  # away from relu's kink
+    with pytest.raises(
+        ValueError, match=r"^gradient check: bwd modified its cotangent in place \(at \["
+    ) as e:
+        check_vjp(_relu_fwd, bwd, (x,), raise_on_failure=False)
+    assert str(e.value).endswith("); a VJP must leave dy as it got it")
+    assert check_vjp(_relu_fwd, _relu_bwd, (x,)).ok
 
 
 def test_zero_cotangent_failure_names_the_entry(rng) -> None:

@@ -1,8 +1,9 @@
 """Gradient checking by Richardson-extrapolated central differences.
 
-The scalar probe is ``phi(x) = sum_k <f_k(x), dy_k>`` for a random cotangent ``dy``; its gradient
-is the VJP ``bwd(res, dy)``. A comparison is either one coordinate (``exact`` mode) or one
-random Rademacher direction per input tensor (``directional`` mode, "per-input projections").
+The scalar probe is ``phi(x) = sum_k <f_k(x), dy_k>`` over the floating outputs ``f_k`` for a
+random cotangent ``dy``; its gradient is the VJP ``bwd(res, dy)``. A comparison is either one
+coordinate (``exact`` mode) or one random Rademacher direction per input tensor (``directional``
+mode, "per-input projections").
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ GAMMA_FD = 16.0
 #: log-sum-exp round relative to internal magnitudes far above their output (400x for a
 #: saturated cross-entropy); float64's headroom affords the margin, ~1e-13 relative.
 GAMMA_FD64 = 1024.0
+#: The shadow comparison's rounding factor for float16 gradients (float32 ones take ``GAMMA``):
+#: 128 float16 ulps is 12.5%, and a float16 VJP 20% too large passed. NumPy computes float16
+#: sums and products (``np.sum``, ``matmul``, ``einsum``) in float32 and rounds once: a length-n
+#: accumulation errs by about ``n * eps32`` of the sum of |terms|, under ``eps16 / 4`` up to
+#: n = 2048, where accumulating in float16 itself errs by up to ``n * eps16 / 2`` (150 eps16 at
+#: 300 terms: a precision bug, rejected as a float32 VJP accumulated in float16 is). What is
+#: left is about one rounding (``eps16 / 2``) per elementwise step of the backward and of the
+#: float16 forward that made its residuals: 4 eps16 allows eight. Correct float16 backwards of
+#: dense (8 to 500 terms), softmax, log-softmax, log-sum-exp, layer norm, tanh, sigmoid and relu
+#: used at most 1.3 eps16 (layer norm; dense 0.7) at 50 seeds; a gradient 2% too large exceeds
+#: 4 eps16 by 2.1x or more for dense, tanh, relu, layer norm and log-softmax (not for softmax,
+#: whose gradient is small against the ``|dy|`` that its cancellation allowance adds).
+GAMMA_HALF = 4.0
 #: Native low-precision comparisons first use this multiple of the step: eps32**(1/5) /
 #: eps32**(1/3) ~ 8.4, rounded to a power of two so that ``x +- h`` stays exact.
 NATIVE_WIDE = 8.0
@@ -120,10 +134,15 @@ class CheckResult:
     worst: Comparison | None
     input_names: tuple[str, ...]
     input_shapes: tuple[tuple[int, ...], ...]
+    #: Positions of the inputs differentiated (the floating ones); the others passed through.
+    differentiated: tuple[int, ...]
     precision_worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     linearity_error: str | None = None
     #: A gradient whose dtype differs from its input's (dtype in = dtype out): a failure.
     dtype_error: str | None = None
+    #: The first direction's VJP, recomputed from the same residuals and cotangent after the
+    #: finite differences, differs (residuals a later forward call overwrote): a failure.
+    residual_error: str | None = None
     notes: tuple[str, ...] = field(default=())
     #: Exact mode: per input, ``(analytic, numeric)`` gradient arrays in float64 (``None`` for
     #: inputs not differentiated), like ``tf.test.compute_gradient`` but as VJPs.
@@ -136,9 +155,11 @@ class CheckResult:
     def message(self) -> str:
         """One readable paragraph: verdict, where, both values, errors, and how it was run."""
         verdict = "passed" if self.ok else "FAILED"
+        wrt = [self.input_names[i] for i in self.differentiated]
+        wrt_text = " and ".join([", ".join(wrt[:-1]), wrt[-1]] if len(wrt) > 1 else wrt)
         parts = [
             f"Gradient check of {self.function} {verdict} ({self.mode} mode, {self.dtype}"
-            f"{', float64 shadow' if self.shadow else ''}, seed {self.seed}, "
+            f"{', float64 shadow' if self.shadow else ''}, seed {self.seed}, w.r.t. {wrt_text}, "
             f"{self.n_evals} evaluations, {self.n_checked} comparisons, "
             f"{self.n_violations} violations, {self.n_kinks} kinks)."
         ]
@@ -190,6 +211,8 @@ class CheckResult:
             parts.append(self.linearity_error)
         if self.dtype_error:
             parts.append(self.dtype_error)
+        if self.residual_error:
+            parts.append(self.residual_error)
         parts.extend(self.notes)
         return " ".join(parts)
 
@@ -206,15 +229,56 @@ def _as_tuple(v: Any) -> tuple[Any, ...]:
     return tuple(v) if isinstance(v, tuple | list) else (v,)
 
 
+def _as_input(a: Any) -> Any:
+    """Arrays, lists and floating scalars (Python's and NumPy's, float16 included) as arrays,
+    a scalar as a 0-d one; anything else (ints, None, strings) as it is."""
+    return np.asarray(a) if isinstance(a, np.ndarray | list | float | np.floating) else a
+
+
 def _is_diff(a: Any) -> bool:
     return isinstance(a, np.ndarray) and a.dtype.kind == "f"
 
 
-def _call_fwd(fwd: Callable[..., Any], args: Sequence[Any], static: dict[str, Any]) -> Any:
-    """``fwd(*args, **static)``, which must return the pair ``(y, residuals)``."""
-    out = fwd(*args, **static)
+def _modified(before: np.ndarray, after: np.ndarray) -> str | None:
+    """Where ``after`` differs from ``before`` ("at [i, j]: a became b"), else None."""
+    if after.shape != before.shape or after.dtype != before.dtype:  # ``x.shape = ...``
+        return f"to shape {after.shape} and dtype {after.dtype}"
+    if np.array_equal(after, before):  # the common case, 3x faster than the NaN-aware test
+        return None
+    if before.dtype.kind in "fc":
+        same = (after == before) | (np.isnan(after) & np.isnan(before))
+    else:
+        same = after == before
+    if np.all(same):
+        return None
+    j = int(np.argmin(same))
+    entry = [int(v) for v in np.unravel_index(j, after.shape)]
+    return f"at {entry}: {before.flat[j]} became {after.flat[j]}"
+
+
+def _call_fwd(
+    fwd: Callable[..., Any], args: Sequence[Any], static: dict[str, Any]
+) -> tuple[Any, list[Any]]:
+    """``fwd(*args, **static)`` on copies of the array arguments: its output, and the arguments
+    it got. The caller's own arrays never reach it (a forward that writes into its input would
+    change them, and every later evaluation with them)."""
+    passed = [a.copy(order="K") if isinstance(a, np.ndarray) else a for a in args]
+    return fwd(*passed, **static), passed
+
+
+def _accept_fwd(
+    out: Any, args: Sequence[Any], passed: Sequence[Any], names: Sequence[str]
+) -> tuple[Any, Any]:
+    """The pair ``(y, residuals)`` a forward returned, given that it left its inputs as it got
+    them (``passed`` against ``args``): finite differences need a pure function."""
+    for a, p, name in zip(args, passed, names, strict=True):
+        if isinstance(a, np.ndarray) and (where := _modified(a, p)) is not None:
+            raise ValueError(
+                f"gradient check: fwd modified its input '{name}' in place ({where}); finite "
+                "differences need a pure function"
+            )
     if isinstance(out, tuple | list) and len(out) == 2:
-        return out
+        return out[0], out[1]
     if isinstance(out, np.ndarray):
         got = f"an array of shape {out.shape}"
     elif isinstance(out, tuple | list):
@@ -230,22 +294,44 @@ def _call_fwd(fwd: Callable[..., Any], args: Sequence[Any], static: dict[str, An
 class _Probe:
     """Evaluates ``phi`` and counts evaluations."""
 
-    def __init__(self, fwd: Callable[..., Any], static: dict[str, Any]) -> None:
+    def __init__(
+        self, fwd: Callable[..., Any], static: dict[str, Any], names: Sequence[str]
+    ) -> None:
         self.fwd = fwd
         self.static = static
+        self.names = names
         self.n_evals = 0
-        self.n_terms = 0  # output entries summed into phi (set by every evaluation)
+        self.n_terms = 0  # floating output entries summed into phi (set by every evaluation)
+
+    def call(self, args: Sequence[Any]) -> tuple[Any, list[Any]]:
+        """One counted forward call: its raw output and the arguments it got. What ``fwd``
+        raises propagates; its contract is checked by :meth:`accept`."""
+        self.n_evals += 1
+        return _call_fwd(self.fwd, args, self.static)
+
+    def accept(
+        self, args: Sequence[Any], out: Any, passed: Sequence[Any]
+    ) -> tuple[tuple[np.ndarray, ...], Any]:
+        y, res = _accept_fwd(out, args, passed, self.names)
+        ys = tuple(np.asarray(o) for o in _as_tuple(y))
+        self.n_terms = sum(o.size for o in ys if o.dtype.kind == "f")
+        return ys, res
 
     def outputs(self, args: Sequence[Any]) -> tuple[tuple[np.ndarray, ...], Any]:
-        self.n_evals += 1
-        y, res = _call_fwd(self.fwd, args, self.static)
-        ys = tuple(np.asarray(o) for o in _as_tuple(y))
-        self.n_terms = sum(o.size for o in ys)
-        return ys, res
+        return self.accept(args, *self.call(args))
 
     def phi(self, args: Sequence[Any], dys: Sequence[np.ndarray]) -> float:
         ys, _ = self.outputs(args)
-        return float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
+        return float(sum(np.sum(y.astype(np.float64) * d) for y, d in _phi_terms(ys, dys)))
+
+
+def _phi_terms(
+    ys: Sequence[np.ndarray], dys: Sequence[np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (output, cotangent) pairs ``phi`` sums: the floating outputs only. An integer or
+    boolean side output (an argmax, a mask) has no derivative; it would only add jumps where it
+    flips."""
+    return [(y, d) for y, d in zip(ys, dys, strict=True) if y.dtype.kind == "f"]
 
 
 def _rms(x: np.ndarray) -> float:
@@ -283,7 +369,7 @@ class _Setup:
 def _prepare(
     args: Sequence[Any], shadow: bool | str, probe: _Probe, names: Sequence[str]
 ) -> _Setup:
-    arrs = [np.asarray(a) if isinstance(a, np.ndarray | list | float) else a for a in args]
+    arrs = [_as_input(a) for a in args]
     diff = [i for i, a in enumerate(arrs) if _is_diff(a)]
     if not diff:
         got = ", ".join(
@@ -308,23 +394,44 @@ def _prepare(
     use_shadow = low and shadow in (True, "auto")
     if use_shadow:
         sargs = [a.astype(np.float64) if i in diff else a for i, a in enumerate(arrs)]
+        # Whatever a float32-only function raises in float64 (a TypeError, a KeyError from a
+        # kernel table, an assert) means: no shadow. What the checker raises about the forward's
+        # contract (modified inputs, no pair) is not caught here.
         try:
-            ys, _ = probe.outputs(sargs)
-            if all(y.dtype == np.float64 for y in ys):
+            out, passed = probe.call(sargs)
+        except Exception as e:
+            if shadow is True:
+                raise ValueError(
+                    "gradient check: shadow=True but the function fails in float64 "
+                    f"({type(e).__name__}: {e})"
+                ) from e
+        else:
+            ys, _ = probe.accept(sargs, out, passed)
+            # Integer and boolean side outputs (an argmax) do not count: phi ignores them.
+            narrow = [k for k, y in enumerate(ys) if y.dtype.kind == "f" and y.dtype != np.float64]
+            if not narrow:
                 return _Setup(sargs, diff, dtype, np.dtype(np.float64), True)
-        except (TypeError, ValueError):
-            pass
-        if shadow is True:
-            raise ValueError("gradient check: shadow=True but the function fails in float64")
+            if shadow is True:
+                k = narrow[0]
+                raise ValueError(
+                    f"gradient check: shadow=True but for float64 inputs the function's output "
+                    f"{k} is {ys[k].dtype}"
+                )
     return _Setup(arrs, diff, dtype, dtype, False)
 
 
 def _cotangents(ys: tuple[np.ndarray, ...], rng: np.random.Generator) -> list[np.ndarray]:
-    return [rng.standard_normal(y.shape).astype(y.dtype) for y in ys]
+    """Random normal cotangents for the floating outputs, zeros for the others (phi ignores
+    them: an integer output has no gradient to weigh)."""
+    return [
+        rng.standard_normal(y.shape).astype(y.dtype) if y.dtype.kind == "f" else np.zeros_like(y)
+        for y in ys
+    ]
 
 
 def _given_cotangents(cotangent: Any, ys: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-    """The caller's cotangent, one array per output, each of its output's shape and dtype."""
+    """The caller's cotangent, one array per output, each of its output's shape and dtype, and
+    finite in that dtype."""
     ds = _as_tuple(cotangent)
     if len(ds) != len(ys):
         raise ValueError(
@@ -338,12 +445,36 @@ def _given_cotangents(cotangent: Any, ys: tuple[np.ndarray, ...]) -> list[np.nda
                 f"gradient check: 'cotangent' {k} has shape {a.shape}, output {k} has shape "
                 f"{y.shape}"
             )
-        out.append(a.astype(y.dtype))
+        # NaN cast to an int output, or 1e39 to float32, is refused below, not warned about.
+        with np.errstate(invalid="ignore", over="ignore"):
+            c = a.astype(y.dtype)
+        bad = ~np.isfinite(a) if a.dtype.kind in "fc" else np.zeros(a.shape, bool)
+        if c.dtype.kind == "f":
+            bad |= ~np.isfinite(c)
+        if bad.any():
+            j = int(np.argmax(bad))
+            entry = [int(v) for v in np.unravel_index(j, a.shape)]
+            raise ValueError(
+                f"gradient check: 'cotangent' {k} holds {a.flat[j]} at {entry} "
+                f"({int(bad.sum())} non-finite entries of {a.size} as {y.dtype}): finite "
+                "differences need a finite cotangent"
+            )
+        out.append(c)
     return out
 
 
 def _grads(bwd: Callable[..., Any], res: Any, dys: Sequence[np.ndarray], n_args: int) -> list[Any]:
-    g = _as_tuple(bwd(res, dys[0] if len(dys) == 1 else tuple(dys)))
+    """``bwd(res, dy)`` on a copy of the cotangent, which it must leave as it got it: phi and
+    later calls use the same cotangent."""
+    passed = [d.copy() for d in dys]
+    g = _as_tuple(bwd(res, passed[0] if len(passed) == 1 else tuple(passed)))
+    for k, (d, p) in enumerate(zip(dys, passed, strict=True)):
+        if (where := _modified(d, p)) is not None:
+            which = "" if len(dys) == 1 else f" {k}"
+            raise ValueError(
+                f"gradient check: bwd modified its cotangent{which} in place ({where}); a VJP "
+                "must leave dy as it got it"
+            )
     if len(g) != n_args:
         raise ValueError(
             f"gradient check: backward returned {len(g)} gradients for {n_args} inputs"
@@ -694,20 +825,27 @@ def _resolve(line: _Line, idx: np.ndarray, c: Comparison) -> Comparison | None:
 
 
 def _precision_check(
-    s: _Setup, g_low: list[Any], g_ref: list[Any], names: Sequence[str], dy_scale: float
+    diff: Sequence[int],
+    args: Sequence[Any],
+    g_low: list[Any],
+    g_ref: list[Any],
+    names: Sequence[str],
+    dy_scale: float,
 ) -> tuple[tuple[str, tuple[int, ...], float, float, float] | None, bool]:
-    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow.
+    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow, each
+    gradient at its input's own precision (``args``: the caller's inputs).
 
     Rounding is relative to the gradient and to the cotangent's magnitude: a VJP that cancels
     terms of size |dy| (softmax of a saturated row) keeps their absolute rounding error.
     """
-    eps = float(np.finfo(s.dtype).eps)
     worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     ok = True
-    for i in s.diff:
+    for i in diff:
+        own = np.finfo(args[i].dtype)
+        gamma = GAMMA_HALF if own.bits == 16 else GAMMA
         lo = np.asarray(g_low[i]).astype(np.float64)
         hi = np.asarray(g_ref[i]).astype(np.float64)
-        tol = GAMMA * eps * (np.abs(hi) + _rms(hi) + dy_scale) + np.finfo(s.dtype).tiny
+        tol = gamma * float(own.eps) * (np.abs(hi) + _rms(hi) + dy_scale) + float(own.tiny)
         share = np.abs(lo - hi) / tol
         share = np.where(np.isnan(share), np.inf, share)
         j = int(np.argmax(share))
@@ -716,6 +854,51 @@ def _precision_check(
             worst = (names[i], entry, float(lo.flat[j]), float(hi.flat[j]), float(share.flat[j]))
         ok &= bool(share.flat[j] <= 1.0)
     return worst, ok
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """One backward call to repeat after the finite differences: its residuals, its cotangent,
+    copies of the gradients it gave (by input position), and the forward calls made until then.
+    """
+
+    res: Any
+    dys: Sequence[np.ndarray]
+    n_args: int
+    grads: dict[int, np.ndarray]
+    n_evals: int
+
+
+def _replay(
+    res: Any, dys: Sequence[np.ndarray], grads: Sequence[Any], diff: Sequence[int], n_evals: int
+) -> _Replay:
+    # Copies: a backward that returns one reused output buffer would change these too.
+    return _Replay(res, dys, len(grads), {i: np.array(grads[i]) for i in diff}, n_evals)
+
+
+def _replayed(
+    bwd: Callable[..., Any], replays: Sequence[_Replay], names: Sequence[str], n_evals: int
+) -> str | None:
+    """Call ``bwd`` again as each replay did; a sentence naming the first gradient that changed.
+
+    A forward whose residual is a workspace the next call overwrites (or a backward that
+    consumes its residuals) gives the right VJP right after its forward and another one later;
+    exact mode calls the backward once per residual, so only this repetition sees it. The
+    backward is deterministic, as the rest of the check assumes: any change fails, NaN equal
+    to NaN.
+    """
+    for rp in replays:
+        again = _grads(bwd, rp.res, rp.dys, rp.n_args)
+        for i, before in rp.grads.items():
+            changed = _modified(before, np.asarray(again[i]))
+            if changed is not None:
+                return (
+                    "Backward depends on state that later forward calls changed (residuals "
+                    "overwritten or reused): called again with the same residuals and cotangent "
+                    f"after {n_evals - rp.n_evals} more forward calls, its {before.dtype} "
+                    f"d{names[i]} changed {changed}."
+                )
+    return None
 
 
 def _linearity(
@@ -763,6 +946,30 @@ def _linearity(
     return None
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _validate_options(
+    mode: Any, directions: Any, seed: Any, shadow: Any, linearity: Any, raise_on_failure: Any
+) -> None:
+    """Refuse a bad option before any evaluation: ``directions=0`` would compare nothing and
+    pass, and ``shadow="on"`` would silently mean False."""
+    if mode not in ("auto", "exact", "directional"):
+        raise ValueError(
+            f"gradient check: unknown mode {mode!r} (expected 'auto', 'exact' or 'directional')"
+        )
+    if not (_is_int(directions) and directions > 0):
+        raise ValueError(f"gradient check: 'directions' must be a positive int, got {directions!r}")
+    if not (_is_int(seed) and seed >= 0):
+        raise ValueError(f"gradient check: 'seed' must be a non-negative int, got {seed!r}")
+    if not (isinstance(shadow, bool) or shadow == "auto"):
+        raise ValueError(f"gradient check: 'shadow' must be True, False or 'auto', got {shadow!r}")
+    for name, flag in (("linearity", linearity), ("raise_on_failure", raise_on_failure)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"gradient check: {name!r} must be True or False, got {flag!r}")
+
+
 def check_vjp(
     fwd: Callable[..., Any],
     bwd: Callable[..., Any],
@@ -783,13 +990,18 @@ def check_vjp(
     Parameters
     ----------
     fwd : callable
-        ``fwd(*args, **static) -> (y, residuals)``; ``y`` an array or a tuple of arrays.
+        ``fwd(*args, **static) -> (y, residuals)``; ``y`` an array or a tuple of arrays. It
+        gets copies of the array arguments; one that it modifies in place is a ``ValueError``
+        (finite differences need a pure function). Integer and boolean outputs (an argmax, a
+        mask) are not differentiated: their cotangent is zero and phi leaves them out.
     bwd : callable
         ``bwd(residuals, dy) -> gradients``, one entry per positional argument (``None`` for
         integer inputs, which are not differentiated). ``dy`` is an array, or a tuple for
-        tuple outputs.
+        tuple outputs: a copy, which a backward that modifies is a ``ValueError``.
     args : sequence
-        Positional inputs. Floating arrays are differentiated; anything else is passed as is.
+        Positional inputs. Floating arrays, lists and floating scalars (NumPy's included, as
+        0-d arrays) are differentiated, and listed in the report; anything else (integer
+        labels, None, strings) is passed as is.
     static : dict, optional
         Keyword (hyper)parameters for ``fwd``.
     mode : {"auto", "exact", "directional"}
@@ -797,19 +1009,24 @@ def check_vjp(
         ``directions`` random +-1 directions per input tensor (4 evaluations each), with a
         fresh random cotangent per direction, and bisects a failing direction down to one
         entry. ``auto`` is exact up to 512 differentiable entries.
+    directions : int
+        Random directions per input tensor in directional mode, at least 1.
     seed : int
-        Seeds cotangents and directions (mixed with a fixed salt, ``SEED_SALT``, so they never
-        coincide with ``np.random.default_rng(seed)``); the same seed gives the same verdict
-        bit for bit.
+        A non-negative int. Seeds cotangents and directions (mixed with a fixed salt,
+        ``SEED_SALT``, so they never coincide with ``np.random.default_rng(seed)``); the same
+        seed gives the same verdict bit for bit.
     shadow : bool or "auto"
         For float32 (or float16) inputs, evaluate the finite differences on a float64 copy
         and compare the caller's VJP entry-wise with the float64 VJP. ``"auto"`` falls back to
-        native precision when the function does not run in float64.
+        native precision when the function does not run in float64 (raises any exception, or
+        returns outputs that are not float64); ``True`` then raises a ``ValueError`` saying
+        which.
     linearity : bool
         Also check ``bwd(a g1 + b g2) == a bwd(g1) + b bwd(g2)`` and ``bwd(0) == 0``.
     cotangent : array or tuple of arrays, optional
         Use this cotangent (in every direction) instead of random ones, e.g. to compare with
-        another oracle's VJP at the same ``dy``.
+        another oracle's VJP at the same ``dy``: one array per output, of its shape, finite
+        once cast to its dtype (else ``ValueError``).
     raise_on_failure : bool
         Raise :class:`GradientCheckError` (message built from the result) on failure.
 
@@ -838,12 +1055,16 @@ def check_vjp(
     the verdict (see :meth:`_Input._narrowed`, :meth:`_Input._tightened`).
     Unconverged differences never pass; nor does a function whose values all underflow, nor a
     NaN or infinite gradient.
+    After the finite differences the first direction's backward calls are repeated with the same
+    residuals and cotangents; a gradient that changed (residuals a later forward call
+    overwrote) fails the check.
     Entries whose one-sided differences disagree at both step sizes are kinks: reported, and
     accepted when the analytic value lies between the one-sided derivatives. A failing direction
     is split in halves down to single entries where several kinks make it ambiguous (their
     one-sided ranges add up beyond the direction's own); an error spread too thinly to show in
     one entry still fails its direction. With the shadow, an entry of the caller's VJP passes
-    when ``|g_low - g64| <= GAMMA*eps_low*(|g64| + rms g64 + rms dy) + tiny_low``.
+    when ``|g_low - g64| <= gamma*eps_low*(|g64| + rms g64 + rms dy) + tiny_low``, at its own
+    input's precision, ``gamma`` = ``GAMMA`` for float32 and ``GAMMA_HALF`` for float16.
     """
     if not isinstance(args, tuple | list):
         got = (
@@ -855,26 +1076,23 @@ def check_vjp(
             f"gradient check: 'args' must be a tuple or list of positional inputs, got {got}; "
             "pass a single input as (x,)"
         )
+    _validate_options(mode, directions, seed, shadow, linearity, raise_on_failure)
     static = dict(static or {})
-    probe = _Probe(fwd, static)
     rng = np.random.default_rng([seed, SEED_SALT])  # never the caller's default_rng(seed)
     nm = tuple(names) if names is not None else tuple(f"x{k}" for k in range(len(args)))
     if len(nm) != len(args):
         raise ValueError("gradient check: 'names' must name every positional argument")
+    probe = _Probe(fwd, static, nm)
     s = _prepare(args, shadow, probe, nm)
     n_entries = sum(s.args[i].size for i in s.diff)
     chosen = mode
     if mode == "auto":
         chosen = "exact" if n_entries <= AUTO_EXACT_MAX_ENTRIES else "directional"
-    elif mode not in ("exact", "directional"):
-        raise ValueError(f"gradient check: unknown mode {mode!r}")
     eps = float(np.finfo(s.eval_dtype).eps)
 
     # The caller's own-precision pass (for the shadow comparison and linearity).
-    low_args = [np.asarray(a) if isinstance(a, np.ndarray | list | float) else a for a in args]
-    y_low, res_low = _call_fwd(fwd, low_args, static)
-    ys_low = tuple(np.asarray(o) for o in _as_tuple(y_low))
-    probe.n_evals += 1
+    low_args = [_as_input(a) for a in args]
+    ys_low, res_low = probe.outputs(low_args)
 
     rms_all = [r for r in (_rms(s.args[i]) for i in s.diff) if r > 0]
     fallback = max(rms_all) if rms_all else 1024.0
@@ -884,30 +1102,36 @@ def check_vjp(
     precision_worst = None
     precision_ok = True
     dtype_error: str | None = None
+    replays: list[_Replay] = []  # the first direction's backward calls, repeated at the end
     n_dir = 1 if chosen == "exact" else directions
     ys, res = probe.outputs(s.args)  # deterministic and bwd is pure: one forward serves all
-    given = None if cotangent is None else _given_cotangents(cotangent, ys)
+    # Cast to the caller's precision: the shadow's cotangent is the float64 image of that one.
+    given = None if cotangent is None else _given_cotangents(cotangent, ys_low)
     for k in range(n_dir):
         dys = _cotangents(ys, rng) if given is None else given
         if s.shadow:
             dlow = [d.astype(y.dtype) for d, y in zip(dys, ys_low, strict=True)]
-            dys = [d.astype(np.float64) for d in dlow]  # the float64 image of the same cotangent
+            # The float64 image of the same cotangent (an integer output's stays integer).
+            dys = [d.astype(np.float64) if d.dtype.kind == "f" else d for d in dlow]
         grads = _grads(bwd, res, dys, len(args))
+        if k == 0:
+            replays.append(_replay(res, dys, grads, s.diff, probe.n_evals))
         dtype_error = dtype_error or _dtype_mismatch(grads, s.args, s.diff, nm)
         if s.shadow:
             glow = _grads(bwd, res_low, dlow, len(args))
+            if k == 0:
+                replays.append(_replay(res_low, dlow, glow, s.diff, probe.n_evals))
             for i in s.diff:
                 _check_grad_shape(glow[i], s.args[i], nm[i])
             dtype_error = dtype_error or _dtype_mismatch(glow, low_args, s.diff, nm)
             dy_scale = max(_rms(d) for d in dlow)
-            pw, pok = _precision_check(s, glow, grads, nm, dy_scale)
+            pw, pok = _precision_check(s.diff, low_args, glow, grads, nm, dy_scale)
             if precision_worst is None or (pw is not None and pw[4] > precision_worst[4]):
                 precision_worst = pw
             precision_ok &= pok
-        phi_scale = float(
-            sum(np.sum(np.abs(y.astype(np.float64) * d)) for y, d in zip(ys, dys, strict=True))
-        )
-        phi0 = float(sum(np.sum(y.astype(np.float64) * d) for y, d in zip(ys, dys, strict=True)))
+        terms = _phi_terms(ys, dys)
+        phi_scale = float(sum(np.sum(np.abs(y.astype(np.float64) * d)) for y, d in terms))
+        phi0 = float(sum(np.sum(y.astype(np.float64) * d) for y, d in terms))
         phi_scale += abs(phi0)
         underflow = phi_scale < float(np.finfo(s.eval_dtype).tiny)
         for i in s.diff:
@@ -946,6 +1170,7 @@ def check_vjp(
     located = [c for c in violations if c.direction is None]
     scored = located or violations or [c for c in comparisons if c.status == "ok"] or list(kinks)
     worst = max(scored, key=lambda c: c.share) if scored else None
+    residual_error = _replayed(bwd, replays, nm, probe.n_evals)
     lin_err = _linearity(bwd, res_low, ys_low, s, len(args), rng, nm) if linearity else None
     notes = []
     if violations and underflow:
@@ -963,7 +1188,13 @@ def check_vjp(
         )
     if not precision_ok and precision_worst is not None:
         notes.append("The low-precision VJP disagrees with its float64 shadow beyond rounding.")
-    ok = not violations and precision_ok and lin_err is None and dtype_error is None
+    ok = (
+        not violations
+        and precision_ok
+        and lin_err is None
+        and dtype_error is None
+        and residual_error is None
+    )
     result = CheckResult(
         ok=ok,
         function=getattr(fwd, "__name__", repr(fwd)),
@@ -981,9 +1212,11 @@ def check_vjp(
         worst=worst,
         input_names=nm,
         input_shapes=tuple(tuple(np.shape(a)) for a in args),
+        differentiated=tuple(s.diff),
         precision_worst=precision_worst,
         linearity_error=lin_err,
         dtype_error=dtype_error,
+        residual_error=residual_error,
         notes=tuple(notes),
         gradients=tuple(exact_grads) if chosen == "exact" else None,
     )
