@@ -178,7 +178,9 @@ def test_shadow_true_names_a_float64_run_without_float64_outputs(rng) -> None:
         check_vjp(fwd, bwd, (x,), shadow=True)
 
 
-def test_mixed_precision_inputs_are_checked_at_the_widest() -> None:
+def test_mixed_precision_inputs_are_checked_at_the_narrowest() -> None:
+    """A float32 input beside a float64 one: the float64 shadow (see
+    test_check_shadow.test_float32_input_beside_float64_ones_sets_the_precision)."""
     a = np.array([1.0, 2.0], np.float32)
     b = np.array([0.5, -1.5])
 
@@ -191,7 +193,7 @@ def test_mixed_precision_inputs_are_checked_at_the_widest() -> None:
 
     r = check_vjp(fwd, bwd, (a, b))
     assert r.ok
-    assert (r.dtype, r.shadow) == ("float64", False)
+    assert (r.dtype, r.shadow) == ("float32", True)
     with pytest.raises(
         ValueError,
         match=r"^gradient check: no floating-point input to differentiate "

@@ -301,7 +301,8 @@ def test_correct_float16_backwards_pass_the_shadow_well_within_it(case, seed) ->
 @pytest.mark.parametrize(("factor", "passes"), [(1.0, True), (1.02, False)])
 def test_each_gradient_is_held_to_its_own_inputs_precision(factor, passes, rng) -> None:
     """A float16 input beside a float32 one: its gradient was held to float32's rounding (128
-    float32 ulps, 0.0015%), a false failure for any float16 gradient. Now to float16's."""
+    float32 ulps, 0.0015%), a false failure for any float16 gradient. Now to float16's, the
+    narrowest input's (the check reports that dtype)."""
     u = rng.standard_normal((3, 4)).astype(np.float32)
     v = rng.standard_normal((3, 4)).astype(np.float16)
 
@@ -314,5 +315,38 @@ def test_each_gradient_is_held_to_its_own_inputs_precision(factor, passes, rng) 
         return dy * b.astype(dy.dtype), (dy * a * dy.dtype.type(off)).astype(b.dtype)
 
     r = check_vjp(fwd, bwd, (u, v), names="uv", raise_on_failure=False)
-    assert (r.ok, r.shadow, r.dtype, r.n_violations) == (passes, True, "float32", 0)
+    assert (r.ok, r.shadow, r.dtype, r.n_violations) == (passes, True, "float16", 0)
     assert r.precision_worst[0] == "v"
+
+
+def _mixed_fwd(x, w):
+    h = np.tanh(x)  # float32 activations, float64 weights
+    return h @ w, (h, w)
+
+
+def _mixed_bwd(scale: float, rigid: bool):
+    def bwd(res, dy):
+        h, w = res
+        dx = (dy @ w.T) * (1 - h.astype(dy.dtype) ** 2) * scale
+        return (dx.astype(np.float32) if rigid else dx.astype(h.dtype)), h.T @ dy
+
+    return bwd
+
+
+@pytest.mark.parametrize("rigid", [False, True], ids=["generic-bwd", "float32-cast-bwd"])
+def test_float32_input_beside_float64_ones_sets_the_precision(rigid: bool) -> None:
+    """``tanh(x32) @ w64`` rounds in float32; float64 steps and tolerances read that as kinks,
+    and a correct backward failed at every seed (an adversarial probe). The narrowest input
+    decides: the float64 shadow when the backward follows its inputs' dtypes, native float32
+    steps when it casts to fixed ones. A 3% error in dx is still rejected."""
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        args = (rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((4, 2)))
+        r = check_vjp(_mixed_fwd, _mixed_bwd(1.0, rigid), args, seed=seed)
+        assert (r.dtype, r.shadow) == ("float32", not rigid)
+        bad = check_vjp(
+            _mixed_fwd, _mixed_bwd(1.03, rigid), args, seed=seed, raise_on_failure=False
+        )
+        assert not bad.ok
+    with pytest.raises(ValueError, match="the backward returns a float32 gradient for 'x0'"):
+        check_vjp(_mixed_fwd, _mixed_bwd(1.0, True), args, shadow=True)

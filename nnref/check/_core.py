@@ -367,7 +367,11 @@ class _Setup:
 
 
 def _prepare(
-    args: Sequence[Any], shadow: bool | str, probe: _Probe, names: Sequence[str]
+    args: Sequence[Any],
+    shadow: bool | str,
+    probe: _Probe,
+    names: Sequence[str],
+    bwd: Callable[..., Any],
 ) -> _Setup:
     arrs = [_as_input(a) for a in args]
     diff = [i for i, a in enumerate(arrs) if _is_diff(a)]
@@ -388,8 +392,10 @@ def _prepare(
                 f"({int(bad.sum())} non-finite entries of {arrs[i].size}): finite differences "
                 "need finite inputs"
             )
-    dtypes = {arrs[i].dtype for i in diff}
-    dtype = max(dtypes, key=lambda d: d.itemsize)
+    # The narrowest input sets the precision: a float32 input beside float64 ones makes the
+    # function round in float32, which float64 steps and tolerances read as kinks (a correct
+    # tanh(x32) @ w64 failed at every seed). It takes the shadow, or native steps at its eps.
+    dtype = min({arrs[i].dtype for i in diff}, key=lambda d: d.itemsize)
     low = dtype.itemsize < 8
     use_shadow = low and shadow in (True, "auto")
     if use_shadow:
@@ -406,16 +412,25 @@ def _prepare(
                     f"({type(e).__name__}: {e})"
                 ) from e
         else:
-            ys, _ = probe.accept(sargs, out, passed)
+            ys, res = probe.accept(sargs, out, passed)
             # Integer and boolean side outputs (an argmax) do not count: phi ignores them.
             narrow = [k for k, y in enumerate(ys) if y.dtype.kind == "f" and y.dtype != np.float64]
-            if not narrow:
-                return _Setup(sargs, diff, dtype, np.dtype(np.float64), True)
-            if shadow is True:
+            if narrow and shadow is True:
                 k = narrow[0]
                 raise ValueError(
                     f"gradient check: shadow=True but for float64 inputs the function's output "
                     f"{k} is {ys[k].dtype}"
+                )
+            # A backward that casts its gradients to fixed dtypes cannot serve as the shadow.
+            grads = [] if narrow else _grads(bwd, res, [np.zeros_like(y) for y in ys], len(args))
+            fixed = [i for i in diff if not narrow and np.asarray(grads[i]).dtype != np.float64]
+            if not narrow and not fixed:
+                return _Setup(sargs, diff, dtype, np.dtype(np.float64), True)
+            if fixed and shadow is True:
+                i = fixed[0]
+                raise ValueError(
+                    f"gradient check: shadow=True but for float64 inputs the backward returns a "
+                    f"{np.asarray(grads[i]).dtype} gradient for '{names[i]}'"
                 )
     return _Setup(arrs, diff, dtype, dtype, False)
 
@@ -832,17 +847,18 @@ def _precision_check(
     names: Sequence[str],
     dy_scale: float,
 ) -> tuple[tuple[str, tuple[int, ...], float, float, float] | None, bool]:
-    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow, each
-    gradient at its input's own precision (``args``: the caller's inputs).
+    """Entry-wise comparison of the caller's low-precision VJP with its float64 shadow, every
+    gradient at the precision of the narrowest differentiable input (``args``: the caller's
+    inputs): a float64 weight's gradient from float32 activations carries float32 rounding.
 
     Rounding is relative to the gradient and to the cotangent's magnitude: a VJP that cancels
     terms of size |dy| (softmax of a saturated row) keeps their absolute rounding error.
     """
     worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     ok = True
+    own = max((np.finfo(args[i].dtype) for i in diff), key=lambda f: f.eps)
+    gamma = GAMMA_HALF if own.bits == 16 else GAMMA
     for i in diff:
-        own = np.finfo(args[i].dtype)
-        gamma = GAMMA_HALF if own.bits == 16 else GAMMA
         lo = np.asarray(g_low[i]).astype(np.float64)
         hi = np.asarray(g_ref[i]).astype(np.float64)
         tol = gamma * float(own.eps) * (np.abs(hi) + _rms(hi) + dy_scale) + float(own.tiny)
@@ -1083,7 +1099,7 @@ def check_vjp(
     if len(nm) != len(args):
         raise ValueError("gradient check: 'names' must name every positional argument")
     probe = _Probe(fwd, static, nm)
-    s = _prepare(args, shadow, probe, nm)
+    s = _prepare(args, shadow, probe, nm, bwd)
     n_entries = sum(s.args[i].size for i in s.diff)
     chosen = mode
     if mode == "auto":
