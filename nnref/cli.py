@@ -352,11 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         help="a module name, module:attribute, a .py path, or a built-in (nnref, jax, torch)",
     )
-    c.add_argument("--op", action="append", help="only this op (repeatable)")
+    from nnref.cases import TABLES
+    from nnref.conform import PROFILES
+
+    c.add_argument(
+        "--op",
+        action="append",
+        choices=list(TABLES),
+        metavar="OP",
+        help="only this op (repeatable)",
+    )
     c.add_argument(
         "--dtype", action="append", choices=["float32", "float64"], help="only this dtype"
     )
-    from nnref.conform import PROFILES
 
     c.add_argument(
         "--profile",

@@ -391,7 +391,7 @@ def test_cli_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: P
     ("argv", "needle"),
     [
         (["conform", "no_such_module_xyz"], "no module named"),
-        (["conform", "nnref", "--op", "conv9d"], "unknown op"),
+        (["conform", "nnref", "--op", "conv9d"], "argument --op: invalid choice: 'conv9d'"),
         (["conform", "nnref", "--rtol", "dense"], "rtol"),
         (["conform"], "give a TARGET"),
     ],
@@ -420,6 +420,27 @@ def test_cli_argument_errors_exit_2(argv: list, capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "(see nnref conform --help)" in err
+
+
+@pytest.mark.parametrize("target", [[], ["nnref"]])
+def test_cli_unknown_op_with_export_vectors_writes_nothing(
+    target: list, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "v"
+    argv = ["conform", *target, "--export-vectors", str(out_dir), "--op", "nosuch"]
+    code, _, err = _cli(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert "argument --op: invalid choice: 'nosuch'" in err
+    assert "'relu'" in err  # the known ops
+    assert not out_dir.exists()
+
+
+def test_export_vectors_checks_op_names_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown op"):
+        export_vectors(tmp_path / "v", ops=["nosuch"])
+    assert not (tmp_path / "v").exists()
 
 
 def test_cli_export_vectors_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
