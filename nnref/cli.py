@@ -153,16 +153,9 @@ def _conform(args: argparse.Namespace) -> int:
     from nnref.conform import TargetError, export_vectors, nchw, run
     from nnref.conform._target import load_target
 
-    rtol = {}
-    for item in args.rtol or ():
-        op, sep, value = item.partition("=")
+    if args.export_vectors:
+        t0 = time.perf_counter()
         try:
-            rtol[op] = float(value) if sep else float("nan")
-        except ValueError:
-            rtol[op] = float("nan")
-    try:
-        if args.export_vectors:
-            t0 = time.perf_counter()
             path = export_vectors(
                 args.export_vectors,
                 ops=args.op,
@@ -170,11 +163,19 @@ def _conform(args: argparse.Namespace) -> int:
                 profile=args.profile,
                 seed=args.seed,
             )
-            print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
-            if args.target is None:
-                return 0
+        except OSError as e:  # DIR is a file, or cannot be written
+            why = "a file of that name exists" if isinstance(e, FileExistsError) else str(e)
+            return _fail(
+                "conform",
+                f"--export-vectors {args.export_vectors!r}: cannot write the vectors there ({why})",
+                2,
+            )
+        print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
         if args.target is None:
-            raise ValueError("give a TARGET (or only --export-vectors DIR)")
+            return 0
+    if args.target is None:
+        return _fail("conform", "give a TARGET (or only --export-vectors DIR)", 2)
+    try:
         target: object = args.target
         if args.layout == "nchw":
             target = nchw(load_target(args.target)[1])
@@ -185,11 +186,10 @@ def _conform(args: argparse.Namespace) -> int:
             profile=args.profile,
             examples=args.examples,
             seed=args.seed,
-            rtol=rtol or None,
+            rtol=dict(args.rtol or ()) or None,
         )
-    except (TargetError, ValueError, OSError) as e:
-        print(f"nnref conform: {e}", file=sys.stderr)
-        return 2
+    except (TargetError, ValueError) as e:
+        return _fail("conform", str(e), 2)
     if args.layout == "nchw":
         report.target = f"{args.target} (NCHW)"
     print(report.dumps() if args.json else report.summary())
@@ -315,6 +315,26 @@ def _non_negative(text: str) -> int:
     return v
 
 
+def _rtol_item(text: str) -> tuple[str, float]:
+    """``--rtol OP=TOL`` as ``(op, tol)``: a known op and a finite tolerance >= 0."""
+    from nnref.cases import TABLES
+
+    op, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected OP=TOL (e.g. conv2d=1e-4), got {text!r}")
+    if op not in TABLES:
+        raise argparse.ArgumentTypeError(f"unknown op {op!r} in {text!r}; ops: {sorted(TABLES)}")
+    try:
+        tol = float(value)
+    except ValueError:
+        tol = float("nan")
+    if not 0 <= tol < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"the tolerance in {text!r} must be a finite number >= 0, got {value!r}"
+        )
+    return op, tol
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="nnref", description="nnref: a verified NumPy reference for neural-network ops"
@@ -393,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--rtol",
         action="append",
+        type=_rtol_item,
         metavar="OP=TOL",
         help="tolerance override for one op (repeatable)",
     )

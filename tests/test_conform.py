@@ -392,7 +392,10 @@ def test_cli_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: P
     [
         (["conform", "no_such_module_xyz"], "no module named"),
         (["conform", "nnref", "--op", "conv9d"], "argument --op: invalid choice: 'conv9d'"),
-        (["conform", "nnref", "--rtol", "dense"], "rtol"),
+        (["conform", "nnref", "--rtol", "dense"], "argument --rtol: expected OP=TOL"),
+        (["conform", "nnref", "--rtol", "dense=abc"], "'dense=abc' must be a finite number"),
+        (["conform", "nnref", "--rtol", "dense=-1"], "'dense=-1' must be a finite number"),
+        (["conform", "nnref", "--rtol", "conv9d=1e-3"], "unknown op 'conv9d' in 'conv9d=1e-3'"),
         (["conform"], "give a TARGET"),
     ],
 )
@@ -441,6 +444,18 @@ def test_export_vectors_checks_op_names_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown op"):
         export_vectors(tmp_path / "v", ops=["nosuch"])
     assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("where", ["afile", "afile/sub"])
+def test_cli_export_vectors_to_a_file_names_the_flag(
+    where: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("")
+    code, _, err = _cli(capsys, "conform", "--export-vectors", where, "--op", "relu")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith(f"nnref conform: --export-vectors '{where}': cannot write the vectors")
 
 
 def test_cli_export_vectors_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
