@@ -25,7 +25,7 @@ from nnref.conform._checks import Context, Task, tasks_for
 from nnref.conform._checks import case_inputs as _case_inputs
 from nnref.conform._layout import NCHW, nchw
 from nnref.conform._report import CHECKS, ConformanceReport, Row
-from nnref.conform._target import BUILTIN, TargetError, load_target, provided_ops
+from nnref.conform._target import BUILTIN, TargetError, call, describe, load_target, provided_ops
 from nnref.conform._vectors import export_vectors as _export
 
 __all__ = [
@@ -107,7 +107,9 @@ def plan(
     if examples is not None and examples < 0:
         raise ValueError(f"examples must be >= 0, got {examples}")
     name, obj = load_target(target)
-    provided = provided_ops(obj)
+    provided, e = call(lambda: provided_ops(obj))  # the target's __getattr__ runs here
+    if e is not None:
+        raise TargetError(f"looking up the ops of target {name!r} failed: {describe(e)}")
     ctx = Context(
         name,
         obj,
