@@ -148,6 +148,7 @@ def _versions(leg: str) -> dict[str, str]:
 
 
 def _conform(args: argparse.Namespace) -> int:
+    import contextlib
     import time
 
     from nnref.conform import TargetError, export_vectors, nchw, run
@@ -175,21 +176,24 @@ def _conform(args: argparse.Namespace) -> int:
             return 0
     if args.target is None:
         return _fail("conform", "give a TARGET (or only --export-vectors DIR)", 2)
-    try:
-        target: object = args.target
-        if args.layout == "nchw":
-            target = nchw(load_target(args.target)[1])
-        report = run(
-            target,
-            ops=args.op,
-            dtypes=args.dtype,
-            profile=args.profile,
-            examples=args.examples,
-            seed=args.seed,
-            rtol=dict(args.rtol or ()) or None,
-        )
-    except (TargetError, ValueError) as e:
-        return _fail("conform", str(e), 2)
+    # Whatever the target prints, at import or in a call, goes to stderr: stdout holds the
+    # report alone (one JSON object with --json).
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            target: object = args.target
+            if args.layout == "nchw":
+                target = nchw(load_target(args.target)[1])
+            report = run(
+                target,
+                ops=args.op,
+                dtypes=args.dtype,
+                profile=args.profile,
+                examples=args.examples,
+                seed=args.seed,
+                rtol=dict(args.rtol or ()) or None,
+            )
+        except (TargetError, ValueError) as e:
+            return _fail("conform", str(e), 2)
     if args.layout == "nchw":
         report.target = f"{args.target} (NCHW)"
     print(report.dumps() if args.json else report.summary())

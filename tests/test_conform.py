@@ -605,6 +605,36 @@ def test_ctrl_c_in_the_target_still_stops_conform(
     assert (code, out, err) == (130, "", "nnref conform: interrupted\n")
 
 
+_PRINTS = """
+import numpy as np
+
+print("importing prints")
+
+def relu_fwd(x):
+    print("hello from relu")
+    return np.maximum(x, np.zeros((), x.dtype)), x
+
+def relu_bwd(x, dy):
+    return (dy * (x > 0),)
+"""
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_cli_what_the_target_prints_goes_to_stderr(
+    json_flag: list, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _module(tmp_path, "prints", _PRINTS)
+    argv = ["conform", str(path), "--op", "relu", "--examples", "3", *json_flag]
+    code, out, err = _cli(capsys, *argv)
+    assert code == 0
+    assert "importing prints" not in out
+    assert "hello from relu" not in out
+    assert "importing prints\n" in err
+    assert "hello from relu\n" in err
+    if json_flag:
+        assert json.loads(out)["ok"] is True  # stdout holds the one JSON object
+
+
 # --------------------------------------------------------------------------- pytest
 
 
