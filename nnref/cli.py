@@ -77,16 +77,28 @@ def _verify(args: argparse.Namespace) -> int:
                 row["ok"] &= ok
                 row["cases"] = max(row["cases"], len(cases))
             row["status"] = status
+            if not row["cases"]:  # no leg has a case of this op: neither passed nor failed
+                row["ok"] = None
             rows.append(row)
     if not args.fd_only and (not args.op or "initializers" in args.op):
         rows += _verify_initializers(dtypes)
-    failed = [r for r in rows if not r["ok"]]
+    if all(r["ok"] is None for r in rows):
+        legs_said = "finite differences (--fd-only)" if args.fd_only else "the installed oracles"
+        return _fail(
+            "verify",
+            f"nothing to check: no case of {', '.join(args.op or ops)} for {legs_said}"
+            + ("; drop --fd-only to use the oracles" if args.fd_only else ""),
+            2,
+        )
+    failed = [r for r in rows if r["ok"] is False]
+    unchecked = [r for r in rows if r["ok"] is None]
     if args.json:
         report = {
             "versions": versions,
             "not_installed": not_installed,
             "rows": rows,
             "failed": len(failed),
+            "not_checked": len(unchecked),
         }
         print(json.dumps(report, indent=1))
     else:
@@ -101,7 +113,7 @@ def _verify(args: argparse.Namespace) -> int:
                 f"{r[leg]:13.2e}" if r[leg] is not None else f"{r['status'][leg]:>13s}"
                 for leg in legs
             )
-            verdict = "ok" if r["ok"] else "FAIL"
+            verdict = {True: "ok", False: "FAIL", None: "not checked"}[r["ok"]]
             print(f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {cells}  {verdict}")
         for leg in not_installed:
             print(f"{leg}: not installed, not checked (pip install 'nnref[{EXTRAS[leg]}]')")
@@ -110,7 +122,10 @@ def _verify(args: argparse.Namespace) -> int:
             print("where a framework's convention differs from TF's, its column compares with it:")
             for n in notes:
                 print(f"  {n}")
-        print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+        print(
+            f"{len(rows) - len(failed) - len(unchecked)} passed, {len(failed)} failed"
+            + (f", {len(unchecked)} not checked (no case for the chosen legs)" if unchecked else "")
+        )
     return 1 if failed else 0
 
 
