@@ -77,16 +77,28 @@ def _verify(args: argparse.Namespace) -> int:
                 row["ok"] &= ok
                 row["cases"] = max(row["cases"], len(cases))
             row["status"] = status
+            if not row["cases"]:  # no leg has a case of this op: neither passed nor failed
+                row["ok"] = None
             rows.append(row)
     if not args.fd_only and (not args.op or "initializers" in args.op):
         rows += _verify_initializers(dtypes)
-    failed = [r for r in rows if not r["ok"]]
+    if all(r["ok"] is None for r in rows):
+        legs_said = "finite differences (--fd-only)" if args.fd_only else "the installed oracles"
+        return _fail(
+            "verify",
+            f"nothing to check: no case of {', '.join(args.op or ops)} for {legs_said}"
+            + ("; drop --fd-only to use the oracles" if args.fd_only else ""),
+            2,
+        )
+    failed = [r for r in rows if r["ok"] is False]
+    unchecked = [r for r in rows if r["ok"] is None]
     if args.json:
         report = {
             "versions": versions,
             "not_installed": not_installed,
             "rows": rows,
             "failed": len(failed),
+            "not_checked": len(unchecked),
         }
         print(json.dumps(report, indent=1))
     else:
@@ -101,7 +113,7 @@ def _verify(args: argparse.Namespace) -> int:
                 f"{r[leg]:13.2e}" if r[leg] is not None else f"{r['status'][leg]:>13s}"
                 for leg in legs
             )
-            verdict = "ok" if r["ok"] else "FAIL"
+            verdict = {True: "ok", False: "FAIL", None: "not checked"}[r["ok"]]
             print(f"{r['op']:42s} {r['dtype']:8s} {r['cases']:5d} {cells}  {verdict}")
         for leg in not_installed:
             print(f"{leg}: not installed, not checked (pip install 'nnref[{EXTRAS[leg]}]')")
@@ -110,7 +122,10 @@ def _verify(args: argparse.Namespace) -> int:
             print("where a framework's convention differs from TF's, its column compares with it:")
             for n in notes:
                 print(f"  {n}")
-        print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+        print(
+            f"{len(rows) - len(failed) - len(unchecked)} passed, {len(failed)} failed"
+            + (f", {len(unchecked)} not checked (no case for the chosen legs)" if unchecked else "")
+        )
     return 1 if failed else 0
 
 
@@ -148,21 +163,15 @@ def _versions(leg: str) -> dict[str, str]:
 
 
 def _conform(args: argparse.Namespace) -> int:
+    import contextlib
     import time
 
     from nnref.conform import TargetError, export_vectors, nchw, run
     from nnref.conform._target import load_target
 
-    rtol = {}
-    for item in args.rtol or ():
-        op, sep, value = item.partition("=")
+    if args.export_vectors:
+        t0 = time.perf_counter()
         try:
-            rtol[op] = float(value) if sep else float("nan")
-        except ValueError:
-            rtol[op] = float("nan")
-    try:
-        if args.export_vectors:
-            t0 = time.perf_counter()
             path = export_vectors(
                 args.export_vectors,
                 ops=args.op,
@@ -170,26 +179,36 @@ def _conform(args: argparse.Namespace) -> int:
                 profile=args.profile,
                 seed=args.seed,
             )
-            print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
-            if args.target is None:
-                return 0
+        except OSError as e:  # DIR is a file, or cannot be written
+            why = "a file of that name exists" if isinstance(e, FileExistsError) else str(e)
+            return _fail(
+                "conform",
+                f"--export-vectors {args.export_vectors!r}: cannot write the vectors there ({why})",
+                2,
+            )
+        print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
         if args.target is None:
-            raise ValueError("give a TARGET (or only --export-vectors DIR)")
-        target: object = args.target
-        if args.layout == "nchw":
-            target = nchw(load_target(args.target)[1])
-        report = run(
-            target,
-            ops=args.op,
-            dtypes=args.dtype,
-            profile=args.profile,
-            examples=args.examples,
-            seed=args.seed,
-            rtol=rtol or None,
-        )
-    except (TargetError, ValueError, OSError) as e:
-        print(f"nnref conform: {e}", file=sys.stderr)
-        return 2
+            return 0
+    if args.target is None:
+        return _fail("conform", "give a TARGET (or only --export-vectors DIR)", 2)
+    # Whatever the target prints, at import or in a call, goes to stderr: stdout holds the
+    # report alone (one JSON object with --json).
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            target: object = args.target
+            if args.layout == "nchw":
+                target = nchw(load_target(args.target)[1])
+            report = run(
+                target,
+                ops=args.op,
+                dtypes=args.dtype,
+                profile=args.profile,
+                examples=args.examples,
+                seed=args.seed,
+                rtol=dict(args.rtol or ()) or None,
+            )
+        except (TargetError, ValueError) as e:
+            return _fail("conform", str(e), 2)
     if args.layout == "nchw":
         report.target = f"{args.target} (NCHW)"
     print(report.dumps() if args.json else report.summary())
@@ -315,6 +334,26 @@ def _non_negative(text: str) -> int:
     return v
 
 
+def _rtol_item(text: str) -> tuple[str, float]:
+    """``--rtol OP=TOL`` as ``(op, tol)``: a known op and a finite tolerance >= 0."""
+    from nnref.cases import TABLES
+
+    op, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected OP=TOL (e.g. conv2d=1e-4), got {text!r}")
+    if op not in TABLES:
+        raise argparse.ArgumentTypeError(f"unknown op {op!r} in {text!r}; ops: {sorted(TABLES)}")
+    try:
+        tol = float(value)
+    except ValueError:
+        tol = float("nan")
+    if not 0 <= tol < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"the tolerance in {text!r} must be a finite number >= 0, got {value!r}"
+        )
+    return op, tol
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="nnref", description="nnref: a verified NumPy reference for neural-network ops"
@@ -352,11 +391,19 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         help="a module name, module:attribute, a .py path, or a built-in (nnref, jax, torch)",
     )
-    c.add_argument("--op", action="append", help="only this op (repeatable)")
+    from nnref.cases import TABLES
+    from nnref.conform import PROFILES
+
+    c.add_argument(
+        "--op",
+        action="append",
+        choices=list(TABLES),
+        metavar="OP",
+        help="only this op (repeatable)",
+    )
     c.add_argument(
         "--dtype", action="append", choices=["float32", "float64"], help="only this dtype"
     )
-    from nnref.conform import PROFILES
 
     c.add_argument(
         "--profile",
@@ -385,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--rtol",
         action="append",
+        type=_rtol_item,
         metavar="OP=TOL",
         help="tolerance override for one op (repeatable)",
     )

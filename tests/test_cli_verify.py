@@ -19,6 +19,32 @@ def test_verify_fd_only_table_and_exit_code(capsys) -> None:
     assert "2 passed, 0 failed" in out
 
 
+def test_verify_an_op_with_nothing_to_check_is_not_a_pass(capsys) -> None:
+    # sgd has no finite-difference case: it is shown as not checked, never counted as passed.
+    argv = ["verify", "--fd-only", "--op", "sgd", "--op", "relu", "--dtype", "float64"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[-2:] for line in out.splitlines() if line.startswith("sgd ")] == [
+        ["not", "checked"]
+    ]
+    assert "1 passed, 0 failed, 1 not checked" in out
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {r["op"]: r["ok"] for r in report["rows"]} == {"sgd": None, "relu": True}
+    assert (report["failed"], report["not_checked"]) == (0, 1)
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_verify_a_selection_that_checks_nothing_is_a_usage_error(json_flag, capsys) -> None:
+    assert main(["verify", "--fd-only", "--op", "sgd", *json_flag]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "nnref verify: nothing to check: no case of sgd for finite differences (--fd-only); "
+        "drop --fd-only to use the oracles\n"
+    )
+
+
 def test_verify_unknown_op(capsys) -> None:
     assert main(["verify", "--fd-only", "--op", "conv9d"]) == 2
     assert "unknown op" in capsys.readouterr().err

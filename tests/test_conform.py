@@ -391,8 +391,11 @@ def test_cli_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: P
     ("argv", "needle"),
     [
         (["conform", "no_such_module_xyz"], "no module named"),
-        (["conform", "nnref", "--op", "conv9d"], "unknown op"),
-        (["conform", "nnref", "--rtol", "dense"], "rtol"),
+        (["conform", "nnref", "--op", "conv9d"], "argument --op: invalid choice: 'conv9d'"),
+        (["conform", "nnref", "--rtol", "dense"], "argument --rtol: expected OP=TOL"),
+        (["conform", "nnref", "--rtol", "dense=abc"], "'dense=abc' must be a finite number"),
+        (["conform", "nnref", "--rtol", "dense=-1"], "'dense=-1' must be a finite number"),
+        (["conform", "nnref", "--rtol", "conv9d=1e-3"], "unknown op 'conv9d' in 'conv9d=1e-3'"),
         (["conform"], "give a TARGET"),
     ],
 )
@@ -420,6 +423,39 @@ def test_cli_argument_errors_exit_2(argv: list, capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "(see nnref conform --help)" in err
+
+
+@pytest.mark.parametrize("target", [[], ["nnref"]])
+def test_cli_unknown_op_with_export_vectors_writes_nothing(
+    target: list, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "v"
+    argv = ["conform", *target, "--export-vectors", str(out_dir), "--op", "nosuch"]
+    code, _, err = _cli(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert "argument --op: invalid choice: 'nosuch'" in err
+    assert "'relu'" in err  # the known ops
+    assert not out_dir.exists()
+
+
+def test_export_vectors_checks_op_names_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown op"):
+        export_vectors(tmp_path / "v", ops=["nosuch"])
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("where", ["afile", "afile/sub"])
+def test_cli_export_vectors_to_a_file_names_the_flag(
+    where: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("")
+    code, _, err = _cli(capsys, "conform", "--export-vectors", where, "--op", "relu")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith(f"nnref conform: --export-vectors '{where}': cannot write the vectors")
 
 
 def test_cli_export_vectors_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -451,6 +487,152 @@ def test_cli_layout_nchw(capsys: pytest.CaptureFixture[str], tmp_path: Path, mon
     )
     assert code == 0, out
     assert "(NCHW)" in out
+
+
+# --------------------------------------------------------------------------- misbehaving targets
+
+
+class _NoArray:
+    def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
+        raise TypeError("no array for you")
+
+
+@pytest.mark.parametrize(
+    ("out", "shown"),
+    [
+        ([[1.0, 2.0], [3.0]], "relu returned list [[1.0, 2.0], [3.0]], which NumPy cannot take"),
+        (_NoArray(), "relu returned _NoArray <"),
+    ],
+)
+def test_an_output_numpy_cannot_take_is_a_failing_row(out: object, shown: str) -> None:
+    r = run({"relu": lambda x: out}, examples=3)
+    assert {(x.check, x.status) for x in r.rows} == {
+        ("signature", "fail"),
+        ("forward", "not compared"),  # signature reports it
+        ("property", "fail"),
+    }
+    sig = [x for x in r.rows if x.check == "signature"]
+    assert {x.case for x in sig} == {c.id for c in TABLES["relu"].cases}
+    assert all(shown in x.message for x in sig)
+    assert all(shown in x.message for x in r.rows if x.check == "property")
+
+
+def test_unconvertible_gradients_and_results_of_every_kind_are_failing_rows() -> None:
+    class Update:
+        def __init__(self, out: object) -> None:
+            self.out = out
+
+        def init(self, params: list) -> None:
+            return None
+
+        def update(self, grads: list, state: object, params: list) -> object:
+            return self.out(params, state)
+
+    target = {
+        "relu_fwd": nnref.relu_fwd,
+        "relu_bwd": lambda res, dy: ([[1.0], [2.0, 3.0]],),
+        "kfold_batches": lambda n, b, *a, **k: list(range(n)),
+        "sgd": lambda **kw: Update(lambda p, s: 5),
+        "adam": lambda **kw: Update(lambda p, s: ([p[0]], s)),
+        "rmsprop": lambda **kw: Update(lambda p, s: ([[[1.0], [2.0, 3.0]] for _ in p], s)),
+    }
+    r = run(target, **FAST)
+    messages = {(x.op, x.check): x.message for x in r.failures}
+    assert "relu_bwd (gradient 0) returned list [[1.0], [2.0, 3.0]]" in messages["relu", "vjp"]
+    assert "batch 0 is int64 of shape ()" in messages["kfold_batches", "batches"]
+    assert "update at step 1 returned int 5, not (params, state)" in messages["sgd", "trajectory"]
+    assert "update at step 1 returned 1 params, expected 2" in messages["adam", "trajectory"]
+    assert "(param 0) returned list [[1.0], [2.0, 3.0]]" in messages["rmsprop", "trajectory"]
+    assert {x.op for x in r.failures} == {"relu", "kfold_batches", "sgd", "adam", "rmsprop"}
+
+
+def test_cli_an_unconvertible_output_exits_1_naming_op_and_case(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _module(tmp_path, "ragged", "def relu(x):\n    return [[1.0, 2.0], [3.0]]\n")
+    code, out, err = _cli(capsys, "conform", str(path), "--op", "relu", "--examples", "0")
+    assert code == 1
+    assert "Traceback" not in err
+    assert "- relu/signature/away-from-0/float64: relu returned list [[1.0, 2.0], [3.0]]" in out
+
+
+def test_sys_exit_in_an_op_is_a_failing_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def exits(*args: object, **kwargs: object) -> None:
+        sys.exit(0)
+
+    r = run({"relu": exits, "sparse_softmax_cross_entropy_with_logits": exits}, **FAST)
+    assert not r.ok
+    assert {x.status for x in r.rows} == {"fail"}
+    assert all("SystemExit (it called sys.exit(0))" in x.message for x in r.rows)
+    # Exiting is not refusing: the cases TF refuses want an exception.
+    raises = [x for x in r.rows if x.check == "raises"]
+    assert raises
+    assert all("it must raise an exception" in x.message for x in raises)
+
+    path = _module(tmp_path, "exits", "import sys\n\ndef relu(x):\n    sys.exit(0)\n")
+    code, out, _ = _cli(capsys, "conform", str(path), "--op", "relu", "--examples", "2", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["ok"] is False
+    assert all("sys.exit(0)" in row["message"] for row in report["rows"])
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_sys_exit_at_import_is_a_usage_error(
+    json_flag: list, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _module(tmp_path, "exitimport", "import sys\nsys.exit(0)\n")
+    code, out, err = _cli(capsys, "conform", str(path), *json_flag)
+    assert code == 2
+    assert out == ""
+    assert err == f"nnref conform: target {str(path)!r} called sys.exit(0) while imported\n"
+
+
+def test_a_target_whose_lookup_raises_is_a_target_error(tmp_path: Path) -> None:
+    body = "def __getattr__(name):  # a lazy module (PEP 562) gone wrong\n    raise OSError(name)\n"
+    path = _module(tmp_path, "lazy", body)
+    with pytest.raises(TargetError, match=r"looking up the ops of target .* failed: OSError"):
+        run(str(path), **FAST)
+
+
+def test_ctrl_c_in_the_target_still_stops_conform(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _module(tmp_path, "ctrl_c", "def relu(x):\n    raise KeyboardInterrupt\n")
+    code, out, err = _cli(capsys, "conform", str(path), "--op", "relu", "--json")
+    assert (code, out, err) == (130, "", "nnref conform: interrupted\n")
+
+
+_PRINTS = """
+import numpy as np
+
+print("importing prints")
+
+def relu_fwd(x):
+    print("hello from relu")
+    return np.maximum(x, np.zeros((), x.dtype)), x
+
+def relu_bwd(x, dy):
+    return (dy * (x > 0),)
+"""
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_cli_what_the_target_prints_goes_to_stderr(
+    json_flag: list, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _module(tmp_path, "prints", _PRINTS)
+    argv = ["conform", str(path), "--op", "relu", "--examples", "3", *json_flag]
+    code, out, err = _cli(capsys, *argv)
+    assert code == 0
+    assert "importing prints" not in out
+    assert "hello from relu" not in out
+    assert "importing prints\n" in err
+    assert "hello from relu\n" in err
+    if json_flag:
+        assert json.loads(out)["ok"] is True  # stdout holds the one JSON object
 
 
 # --------------------------------------------------------------------------- pytest

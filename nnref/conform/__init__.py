@@ -25,7 +25,7 @@ from nnref.conform._checks import Context, Task, tasks_for
 from nnref.conform._checks import case_inputs as _case_inputs
 from nnref.conform._layout import NCHW, nchw
 from nnref.conform._report import CHECKS, ConformanceReport, Row
-from nnref.conform._target import BUILTIN, TargetError, load_target, provided_ops
+from nnref.conform._target import BUILTIN, TargetError, call, describe, load_target, provided_ops
 from nnref.conform._vectors import export_vectors as _export
 
 __all__ = [
@@ -62,6 +62,15 @@ def _profile(name: str | Profile) -> Profile:
     return PROFILES[name]
 
 
+def _check_selection(ops: Sequence[str] | None, dtypes: Sequence[str] | None) -> None:
+    unknown = sorted(set(ops or ()) - set(TABLES))
+    if unknown:
+        raise ValueError(f"unknown op(s) {unknown}; ops: {sorted(TABLES)}")
+    bad = sorted(set(dtypes or ()) - set(DTYPE_NAMES))
+    if bad:
+        raise ValueError(f"unknown dtype(s) {bad}; dtypes: {list(DTYPE_NAMES)}")
+
+
 def _import_line(spec: Any, name: str) -> str:
     if not isinstance(spec, str):
         return "impl = ...  # your implementation (the object passed to nnref.conform.run)"
@@ -91,19 +100,16 @@ def plan(
 ) -> tuple[Context, list[Task], list[str]]:
     """Load ``target`` and list its tasks: ``(context, tasks, ops not provided)``."""
     prof = _profile(profile)
-    unknown = sorted(set(ops or ()) - set(TABLES))
-    if unknown:
-        raise ValueError(f"unknown op(s) {unknown}; ops: {sorted(TABLES)}")
-    bad = sorted(set(dtypes or ()) - set(DTYPE_NAMES))
-    if bad:
-        raise ValueError(f"unknown dtype(s) {bad}; dtypes: {list(DTYPE_NAMES)}")
+    _check_selection(ops, dtypes)
     for op, v in (rtol or {}).items():
         if op not in TABLES or not (isinstance(v, float | int) and 0 <= v < np.inf):
             raise ValueError(f"rtol: {op}={v!r} needs a known op and a finite tolerance >= 0")
     if examples is not None and examples < 0:
         raise ValueError(f"examples must be >= 0, got {examples}")
     name, obj = load_target(target)
-    provided = provided_ops(obj)
+    provided, e = call(lambda: provided_ops(obj))  # the target's __getattr__ runs here
+    if e is not None:
+        raise TargetError(f"looking up the ops of target {name!r} failed: {describe(e)}")
     ctx = Context(
         name,
         obj,
@@ -195,12 +201,15 @@ def export_vectors(
     profile: str | Profile = "tf",
     seed: int = 0,
 ) -> Any:
-    """Write every case as ``.npz`` test vectors plus ``manifest.json``; return its path."""
+    """Write every case as ``.npz`` test vectors plus ``manifest.json``; return its path.
+    Unknown ops, dtypes or profile are a ``ValueError`` before anything is written."""
+    prof = _profile(profile)
+    _check_selection(ops, dtypes)
     return _export(
         directory,
         ops=list(ops) if ops else None,
         dtypes=list(dtypes) if dtypes else None,
-        profile=_profile(profile),
+        profile=prof,
         seed=seed,
     )
 

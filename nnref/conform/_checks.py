@@ -31,7 +31,16 @@ from nnref.cases.conventions import (
 )
 from nnref.check.compare import max_rel_error
 from nnref.conform._report import Row, literal, small
-from nnref.conform._target import Provided
+from nnref.conform._target import (
+    OutputError,
+    Provided,
+    as_array,
+    as_gradients,
+    call,
+    describe,
+    refused,
+    shown,
+)
 from nnref.verify import tolerance
 
 
@@ -78,15 +87,9 @@ class Context:
         return self.outcomes[key]
 
 
-def _call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
-    try:
-        return fn(), None
-    except Exception as e:  # the target's error is a finding, reported in the row
-        return None, e
-
-
-def _err(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}"
+def _failed(call_: str, e: BaseException) -> str:
+    """What a row says when the target's ``call_`` gave no usable result."""
+    return str(e) if isinstance(e, OutputError) else f"the {call_} call raised {describe(e)}"
 
 
 class Outcome:
@@ -108,27 +111,20 @@ class Outcome:
 
     @cached_property
     def forward(self) -> tuple[Any, Any, BaseException | None]:
-        """``(y, residuals, error)`` from the target's forward (residuals None for plain)."""
+        """``(y, residuals, error)`` from the target's forward (residuals None for plain); y
+        is an array, else the error is an :class:`OutputError` saying what was returned."""
         args, static = copy.deepcopy(self.args), copy.deepcopy(self.static)
-        if self.p.fwd is not None:
-            out, e = _call(lambda: self.p.fwd(*args, **static))
-            if e is None and not (isinstance(out, tuple) and len(out) == 2):
-                shape = f" of length {len(out)}" if isinstance(out, tuple) else ""
-                got = f"{type(out).__name__}{shape}"
-                return None, None, TypeError(f"{self.op}_fwd must return (y, residuals), got {got}")
-            return (None, None, e) if e else (out[0], out[1], None)
-        y, e = _call(lambda: self.p.plain(*args, **static))
-        return y, None, e
+        out, e = call(lambda: self.p.forward(*args, **static))
+        return (None, None, e) if e else (*out, None)
 
     @cached_property
     def grads(self) -> tuple[Any, BaseException | None]:
+        """``(gradients, error)`` from the target's backward: arrays (None where the target
+        gives none), else the error."""
         _y, res, e = self.forward
         if e is not None or not self.p.has_vjp:
             return None, e
-        g, e = _call(lambda: self.p.bwd(res, self.dy.copy()))
-        if e is None and not isinstance(g, tuple | list):
-            g = (g,)  # a single-input op may return the gradient alone
-        return g, e
+        return call(lambda: as_gradients(f"{self.op}_bwd", self.p.bwd(res, self.dy.copy())))
 
     @cached_property
     def fd(self) -> Any:
@@ -204,7 +200,7 @@ def match_conventions(
     found = []
     for c in cands:
         fn = tf_expect(op) if c is None else c.expect
-        exp, e = _call(lambda fn=fn: fn(args, static, dy))
+        exp, e = call(lambda fn=fn: fn(args, static, dy))
         if e is not None:
             continue
         if exp.raises or raised:
@@ -272,10 +268,11 @@ def case_inputs(
 
 
 def _refused(o: Outcome, check: str, e: BaseException) -> Row:
-    """The target raised on an input the profile's convention accepts: a failure, which may
-    still be a known convention (PyTorch's one_hot refuses out-of-range indices)."""
-    m = o.matches(None, None, True)
-    return o.row(check, False, message=f"the forward call raised {_err(e)}", matches=m)
+    """The target gave no value on an input the profile's convention accepts: a failure; when
+    it raised an exception, that may still be a known convention (PyTorch's one_hot refuses
+    out-of-range indices)."""
+    m = o.matches(None, None, True) if refused(e) else ()
+    return o.row(check, False, message=_failed("forward", e), matches=m)
 
 
 def _refuser(o: Outcome) -> str:
@@ -290,7 +287,7 @@ def _signature(o: Outcome) -> Row:
     if exp.raises:
         msg = f"returned a value where {_refuser(o)} refuses the input"
         return o.row("signature", False, message=msg)
-    y, ey = np.asarray(y), np.asarray(exp.y)
+    ey = np.asarray(exp.y)
     problems = []
     if y.shape != ey.shape:
         problems.append(f"shape {y.shape}, expected {ey.shape}")
@@ -332,6 +329,8 @@ def _values_row(
 
 def _forward(o: Outcome) -> Row:
     y, _, e = o.forward
+    if isinstance(e, OutputError):  # signature reports it
+        return o.row("forward", False, status="not compared", message=f"{e} (see signature)")
     if e is not None:
         return _refused(o, "forward", e)
     exp = o.expected
@@ -355,10 +354,18 @@ def _vjp(o: Outcome) -> Row:
             message=f"the forward's output has shape {np.shape(y)}, expected "
             f"{np.shape(exp.y)} (see signature): the VJP is not compared",
         )
+    if isinstance(e, OutputError):
+        return o.row(
+            "vjp",
+            False,
+            status="not compared",
+            message=f"{e} (see signature): the VJP is not compared",
+        )
     g, e = o.grads
     if e is not None:
-        where = "backward" if o.forward[2] is None else "forward"
-        return o.row("vjp", False, message=f"the {where} call raised {_err(e)}")
+        return o.row(
+            "vjp", False, message=_failed("backward" if o.forward[2] is None else "forward", e)
+        )
     if exp.grads is None:
         return o.row(
             "vjp", True, status="not checked", message=f"{o.convention} defines no VJP reference"
@@ -379,7 +386,6 @@ def _vjp(o: Outcome) -> Row:
     if bad:
         return o.row("vjp", False, message=f"no gradient returned for {', '.join(bad)}")
     for q, gi, ri in pairs:
-        gi = np.asarray(gi)
         if gi.shape != np.shape(ri):  # no other check covers a gradient's shape
             return o.row(
                 "vjp",
@@ -396,9 +402,9 @@ def _vjp(o: Outcome) -> Row:
             )
     row = _values_row(o, "vjp", pairs, g, "the VJP differs from TF's")
     if not row.ok and row.status == "fail" and o.case.fd:
-        fd, e = _call(lambda: o.fd)  # the target's forward runs again, at perturbed inputs
+        fd, e = call(lambda: o.fd)  # the target's forward runs again, at perturbed inputs
         if e is not None:
-            verdict = f"finite differences could not be evaluated ({_err(e)})"
+            verdict = f"finite differences could not be evaluated ({describe(e)})"
         elif fd.ok:
             verdict = (
                 "finite differences confirm it as the derivative of your forward: your "
@@ -412,10 +418,10 @@ def _vjp(o: Outcome) -> Row:
 
 def _vjp_fd(o: Outcome) -> Row:
     if o.forward[2] is not None:
-        return o.row("vjp-fd", False, message=f"the forward call raised {_err(o.forward[2])}")
-    r, e = _call(lambda: o.fd)
+        return o.row("vjp-fd", False, message=_failed("forward", o.forward[2]))
+    r, e = call(lambda: o.fd)
     if e is not None:
-        return o.row("vjp-fd", False, message=f"the gradient check raised {_err(e)}")
+        return o.row("vjp-fd", False, message=f"the gradient check raised {describe(e)}")
     w = r.worst
     where = ""
     if w is not None and w.index is not None:
@@ -426,13 +432,16 @@ def _vjp_fd(o: Outcome) -> Row:
 
 def _raises(o: Outcome) -> Row:
     y, _, e = o.forward
-    if e is not None:
-        return o.row("raises", True, message=f"refused: {_err(e)}")
-    m = o.matches(y, o.grads[0] if o.p.has_vjp else None, False)
+    if refused(e):
+        return o.row("raises", True, message=f"refused: {describe(e)}")
     if o.convention == "tf":
         why = f"TF raises ({o.case.what})"
     else:
         why = f"the {o.ctx.profile.name} profile expects {BY_ID[o.convention].says}"
+    if e is not None:  # sys.exit, or a malformed result: neither is raising an exception
+        what = _failed("forward", e)
+        return o.row("raises", False, message=f"{what}, where {why}; it must raise an exception")
+    m = o.matches(y, o.grads[0] if o.p.has_vjp else None, False)
     return o.row(
         "raises",
         False,
@@ -454,15 +463,18 @@ def _batches(o: Outcome) -> Row:
     from nnref.data.batching import kfold_sizes
 
     n, b, _ = o.args
-    out, e = _call(lambda: o.p.plain(*o.args))
+    parts, e = call(lambda: _batch_arrays(o.op, o.p.plain(*o.args)))
     if e is not None:
-        return o.row("batches", False, message=f"the call raised {_err(e)}")
-    try:
-        parts = [np.asarray(v) for v in out]
-    except TypeError:
-        return o.row("batches", False, message=f"returned {type(out).__name__}, not a list")
-    if any(p.dtype.kind not in "iu" for p in parts):
-        return o.row("batches", False, message="batches must hold integer sample indices")
+        return o.row("batches", False, message=_failed(o.op, e))
+    bad = [i for i, p in enumerate(parts) if p.ndim != 1 or p.dtype.kind not in "iu"]
+    if bad:
+        p = parts[bad[0]]
+        return o.row(
+            "batches",
+            False,
+            message=f"batches must be 1-D arrays of integer sample indices; batch {bad[0]} is "
+            f"{p.dtype} of shape {p.shape}",
+        )
     flat = np.sort(np.concatenate(parts)) if parts else np.array([], np.int64)
     want = kfold_sizes(n, max(1, int(n / b)))
     sizes = [len(p) for p in parts]
@@ -484,26 +496,49 @@ def _batches(o: Outcome) -> Row:
     return o.row("batches", True, message=f"{len(parts)} batches, sizes {want[0]}/{want[-1]}")
 
 
+def _batch_arrays(op: str, out: Any) -> list[np.ndarray]:
+    """A batching function's result as arrays, else :class:`OutputError` saying what it
+    returned."""
+    items, e = call(lambda: list(out))
+    if e is not None:
+        raise OutputError(f"{op} returned {shown(out)}, not a list of batches ({describe(e)})")
+    return [as_array(f"{op} (batch {i})", v) for i, v in enumerate(items)]
+
+
+def _update_result(what: str, out: Any, n: int) -> tuple[list[np.ndarray], Any]:
+    """``update``'s ``(new params, state)``, else :class:`OutputError` saying what it
+    returned."""
+    pair, e = call(lambda: tuple(out))
+    if e is not None or len(pair) != 2:
+        raise OutputError(f"{what} returned {shown(out)}, not (params, state)")
+    new, e = call(lambda: list(pair[0]))
+    if e is not None:
+        raise OutputError(f"{what} returned params {shown(pair[0])}, not a list of arrays")
+    if len(new) != n:
+        raise OutputError(f"{what} returned {len(new)} params, expected {n}")
+    return [as_array(f"{what} (param {i})", a) for i, a in enumerate(new)], pair[1]
+
+
 def _run_optimizer(o: Outcome) -> tuple[list[list[np.ndarray]], str, Any]:
     """The target's trajectory on the case: ``(steps, problem, factory error)``; ``problem`` is
     empty when every step ran, else what went wrong (the steps so far are kept)."""
     from nnref.cases.optim import gradients
 
     params, curvature, noise = o.args
-    opt, e = _call(lambda: o.p.plain(**o.static))
+    opt, e = call(lambda: o.p.plain(**o.static))
     if e is not None:
-        return [], f"{o.op}(**{o.static}) raised {_err(e)}", e
-    state, e = _call(lambda: opt.init([p.copy() for p in params]))
+        return [], f"{o.op}(**{o.static}) raised {describe(e)}", e
+    state, e = call(lambda: opt.init([p.copy() for p in params]))
     if e is not None:
-        return [], f"init raised {_err(e)}", None
+        return [], f"init raised {describe(e)}", None
     steps: list[list[np.ndarray]] = []
     cur = [p.copy() for p in params]
     for t in range(len(noise[0])):
         g = gradients(cur, curvature, noise, t)
         before = [p.copy() for p in cur]
-        out, e = _call(lambda g=g, s=state, c=cur: opt.update(g, s, c))
+        out, e = call(lambda g=g, s=state, c=cur: opt.update(g, s, c))
         if e is not None:
-            return steps, f"update at step {t + 1} raised {_err(e)}", None
+            return steps, f"update at step {t + 1} raised {describe(e)}", None
         if any(not np.array_equal(a, b) for a, b in zip(before, cur, strict=True)):
             return (
                 steps,
@@ -511,8 +546,12 @@ def _run_optimizer(o: Outcome) -> tuple[list[list[np.ndarray]], str, Any]:
                 "mutated; return new arrays)",
                 None,
             )
-        new, state = out
-        cur = [np.asarray(a) for a in new]
+        result, e = call(
+            lambda out=out, t=t: _update_result(f"update at step {t + 1}", out, len(params))
+        )
+        if e is not None:
+            return steps, str(e), None
+        cur, state = result
         steps.append(cur)
     return steps, "", None
 
@@ -520,12 +559,13 @@ def _run_optimizer(o: Outcome) -> tuple[list[list[np.ndarray]], str, Any]:
 def _trajectory(o: Outcome) -> Row:
     """The target's optimizer against the expected trajectory, step by step; on a failure,
     the conventions whose whole trajectory (or refusal) the target's matches."""
-    steps, problem, refused = _run_optimizer(o)
+    steps, problem, factory_error = _run_optimizer(o)
     exp = o.expected
-    if refused is not None:
-        if exp.raises:
-            return o.row("trajectory", True, message=f"refused: {_err(refused)}")
-        return o.row("trajectory", False, message=problem, matches=o.matches(None, None, True))
+    if factory_error is not None:
+        if exp.raises and refused(factory_error):
+            return o.row("trajectory", True, message=f"refused: {describe(factory_error)}")
+        m = o.matches(None, None, True) if refused(factory_error) else ()
+        return o.row("trajectory", False, message=problem, matches=m)
     if exp.raises:
         return o.row(
             "trajectory",

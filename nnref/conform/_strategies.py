@@ -11,6 +11,7 @@ from nnref.cases import TABLES, seed_for
 from nnref.cases.conventions import CONVENTIONS, Expected, expected
 from nnref.check.compare import max_rel_error
 from nnref.conform._report import Row, literal
+from nnref.conform._target import OutputError, as_gradients, call, describe, refused
 
 #: Ops with a strategy in :func:`nnref.strategies.op_inputs`.
 STRATEGIES: tuple[str, ...] = (
@@ -34,17 +35,16 @@ STRATEGIES: tuple[str, ...] = (
 
 def _call_target(op: str, p: Any, args: tuple, static: dict, dy: Any) -> tuple[Any, Any, Any]:
     """``(y, grads, error)`` from the target (grads None without a VJP or cotangent, or when
-    the output's shape is not the cotangent's: the forward comparison reports it)."""
-    try:
-        if TABLES[op].kind == "vjp" and p.has_vjp and dy is not None:
-            y, res = p.fwd(*copy.deepcopy(args), **copy.deepcopy(static))
-            if np.shape(y) != dy.shape:
-                return y, None, None
-            grads = p.bwd(res, dy.copy())
-            return y, grads if isinstance(grads, tuple | list) else (grads,), None
-        return p.forward(*copy.deepcopy(args), **copy.deepcopy(static)), None, None
-    except Exception as e:  # the target refusing an input is a finding (or a convention)
+    the output's shape is not the cotangent's: the forward comparison reports it); y and the
+    gradients are arrays, else the error is an :class:`OutputError`."""
+    out, e = call(lambda: p.forward(*copy.deepcopy(args), **copy.deepcopy(static)))
+    if e is not None:  # the target refusing an input is a finding (or a convention)
         return None, None, e
+    y, res = out
+    if not (TABLES[op].kind == "vjp" and p.has_vjp and dy is not None) or y.shape != dy.shape:
+        return y, None, None
+    grads, e = call(lambda: as_gradients(f"{op}_bwd", p.bwd(res, dy.copy())))
+    return (None, None, e) if e else (y, grads, None)
 
 
 def _compare(
@@ -53,10 +53,12 @@ def _compare(
     """None when the target's ``got = (y, grads, error)`` on ``args`` is ``exp``, else what
     differs."""
     y, grads, e = got
-    if exp.raises:
-        return None if e is not None else f"returned a value where {who} refuses the input"
+    if exp.raises and refused(e):
+        return None
     if e is not None:
-        return f"raised {type(e).__name__}: {e}"
+        return str(e) if isinstance(e, OutputError) else f"raised {describe(e)}"
+    if exp.raises:
+        return f"returned a value where {who} refuses the input"
     kind = TABLES[op].kind
     pairs = [("y", y, exp.y)]
     pairs += [
@@ -131,7 +133,7 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
         args, static, dy, problem, (y, grads, e), cid = failures[-1]
         from nnref.conform._checks import match_conventions
 
-        matches = match_conventions(op, args, static, dy, (y, grads, e is not None), tol, cid)
+        matches = match_conventions(op, args, static, dy, (y, grads, refused(e)), tol, cid)
         says = {c.says: c for c in CONVENTIONS}
         found = tuple(dict.fromkeys(pin for m in matches if m in says for pin in says[m].pins))
         names = TABLES[op].names

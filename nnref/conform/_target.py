@@ -11,17 +11,75 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import reprlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nnref.cases import TABLES
 
 
 class TargetError(ValueError):
     """The target cannot be loaded (a usage error: ``nnref conform`` exits 2)."""
+
+
+class OutputError(Exception):
+    """The target returned something that is not what the contract asks (not ``(y,
+    residuals)``, not an array NumPy can take): its failure, reported in its row, and never a
+    refusal of the input."""
+
+
+def call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    """``(fn(), None)``, or ``(None, error)`` when the target's code raises: any exception,
+    ``sys.exit`` included, is a finding for its row. Ctrl-C still stops the run."""
+    try:
+        return fn(), None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        return None, e
+
+
+def refused(e: BaseException | None) -> bool:
+    """Whether the target refused the input: it raised an exception (not ``sys.exit``, not a
+    malformed result)."""
+    return isinstance(e, Exception) and not isinstance(e, OutputError)
+
+
+def describe(e: BaseException) -> str:
+    """How a row names the target's exception."""
+    if isinstance(e, SystemExit):
+        return f"SystemExit (it called sys.exit({e.code!r}))"
+    return f"{type(e).__name__}: {e}"
+
+
+def shown(v: Any) -> str:
+    """A value the target returned, as a row shows it: its type and a short repr."""
+    return f"{type(v).__name__} {reprlib.repr(v)}"
+
+
+def as_array(what: str, v: Any) -> np.ndarray:
+    """``v`` as an array, else :class:`OutputError` naming ``what`` returned it and the value
+    (a ragged list, an object whose ``__array__`` raises)."""
+    a, e = call(lambda: np.asarray(v))
+    if e is not None:
+        raise OutputError(
+            f"{what} returned {shown(v)}, which NumPy cannot take as an array ({describe(e)})"
+        )
+    return a
+
+
+def as_gradients(what: str, g: Any) -> tuple[np.ndarray | None, ...]:
+    """A backward's result as a tuple of arrays (None kept, for integer inputs); a
+    single-input op may return the gradient alone."""
+    g = tuple(g) if isinstance(g, tuple | list) else (g,)
+    return tuple(
+        None if gi is None else as_array(f"{what} (gradient {i})", gi) for i, gi in enumerate(g)
+    )
 
 
 #: Built-in targets: nnref itself, and the frameworks' adapters (``nnref.oracles.*``).
@@ -45,18 +103,21 @@ class Provided:
     def has_vjp(self) -> bool:
         return self.fwd is not None and self.bwd is not None
 
-    def forward(self, *args: Any, **static: Any) -> Any:
-        """The forward value, through ``NAME_fwd`` when provided, else the plain form."""
+    def forward(self, *args: Any, **static: Any) -> tuple[np.ndarray, Any]:
+        """``(y, residuals)`` through ``NAME_fwd`` when provided, else ``(y, None)`` through
+        the plain form; :class:`OutputError` when the result breaks the contract."""
         if self.fwd is not None:
             out = self.fwd(*args, **static)
             if not isinstance(out, tuple) or len(out) != 2:
-                raise TypeError(
+                raise OutputError(
                     f"{self.op}_fwd must return (y, residuals), got {type(out).__name__}"
                     + (f" of length {len(out)}" if isinstance(out, tuple) else "")
                 )
-            return out[0]
-        assert self.plain is not None  # a Provided always has fwd or plain
-        return self.plain(*args, **static)
+            y, res = out
+        else:
+            assert self.plain is not None  # a Provided always has fwd or plain
+            y, res = self.plain(*args, **static), None
+        return as_array(f"{self.op}_fwd" if self.fwd is not None else self.op, y), res
 
 
 def _import_path(path: Path) -> Any:
@@ -93,9 +154,11 @@ def load_target(spec: Any) -> tuple[str, Any]:
             if not hasattr(obj, part):
                 raise TargetError(f"module {module_name!r} has no attribute {part!r}")
             obj = getattr(obj, part)
-    except TargetError:
+    except (TargetError, KeyboardInterrupt):
         raise
-    except Exception as e:  # the target's own import failed: report it, no traceback
+    except SystemExit as e:  # caught, or main() would exit with the target's code, silently
+        raise TargetError(f"target {spec!r} called sys.exit({e.code!r}) while imported") from e
+    except BaseException as e:  # the target's own import failed: report it, no traceback
         raise TargetError(f"importing target {spec!r} failed: {type(e).__name__}: {e}") from e
     if spec in BUILTIN and callable(obj):
         obj = obj()  # built-in targets are factories (frameworks are imported on use)
