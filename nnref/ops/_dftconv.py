@@ -187,7 +187,7 @@ def taps_reading_nonzero(
     k: tuple[int, int],
     s: tuple[int, int],
     d: tuple[int, int],
-    plan,
+    plan: tuple[AxisPlan, AxisPlan],
 ) -> np.ndarray:
     """(KH, KW): whether kernel tap ``(a, b)`` reads a non-zero input pixel at an output whose
     ``dy`` is non-zero somewhere, from ``support`` (N, H, W) and ``dy_support`` (N, OH, OW)
