@@ -88,6 +88,25 @@ def test_mnist_files_of_the_wrong_kind_are_named(tmp_path, capsys) -> None:
         assert "pickled" not in line
 
 
+@pytest.mark.parametrize("recipe", ["cnn", "mlp"])
+def test_mnist_without_test_images_is_refused_before_training(recipe, tmp_path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "mnist.npz"
+    np.savez(
+        npz,
+        x_train=rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 8),
+        x_test=np.zeros((0, 28, 28), np.uint8),
+        y_test=np.zeros(0, np.int64),
+    )
+    argv = ["train", recipe, "--dataset", "mnist", "--data-dir", str(tmp_path), "--steps", "1"]
+    assert main([*argv, "--batch-size", "4"]) == 2
+    assert _one_line_error(capsys) == (
+        f"nnref train: {npz}: x_test holds no images (shape (0, 28, 28)): the test set needs "
+        "at least one"
+    )
+
+
 def test_out_problems_are_found_before_the_first_step(tmp_path, capsys) -> None:
     a_file = tmp_path / "a_file"
     a_file.write_text("")

@@ -224,6 +224,24 @@ def test_compressed_npz_over_the_cap_is_refused_before_decompressing(
     assert sum(inflated) < 1000  # the .npy headers only
 
 
+@pytest.mark.parametrize("fmt", ["npz", "idx"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_mnist_without_images_is_refused_naming_the_file(fmt, split, tmp_path, rng) -> None:
+    arrays = small_mnist(rng, **{f"n_{split}": 0})
+    if fmt == "npz":
+        np.savez(tmp_path / "mnist.npz", **arrays)
+        where = tmp_path / "mnist.npz"
+    else:
+        write_idx(tmp_path, arrays)
+        where = tmp_path / IDX_FILES[f"x_{split}"]
+    with pytest.raises(ValueError, match="holds no images") as e:
+        load_mnist(tmp_path)
+    name = "training" if split == "train" else "test"
+    assert str(e.value) == (
+        f"{where}: x_{split} holds no images (shape (0, 28, 28)): the {name} set needs at least one"
+    )
+
+
 def test_parse_idx_expected_rank() -> None:
     with pytest.raises(ValueError, match="has 1 dimensions, expected 3"):
         parse_idx(idx_bytes(np.zeros(4)), expect_ndim=3)

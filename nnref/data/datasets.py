@@ -4,7 +4,7 @@ the two-feature toy set of the NumPy lesson, generated deterministically.
 MNIST is read from ``mnist.npz`` (Keras' format, loaded with ``allow_pickle=False``) or from the
 four IDX files (gzipped or not). Every header (an IDX header, or each ``.npz`` member's ``.npy``
 header) is validated against the expected layout, a size cap and the file size before anything
-is allocated or decompressed; truncated, oversized or malformed files raise
+is allocated or decompressed; truncated, oversized, empty or malformed files raise
 ``ValueError`` naming the file and the array.
 """
 
@@ -137,15 +137,19 @@ def _check_mnist_layout(
     layout: dict[str, tuple[tuple[int, ...], np.dtype]], where: dict[str, str]
 ) -> None:
     """Refuse MNIST arrays whose shapes or dtypes (``layout``, known before any data is loaded)
-    are not ``(N, 28, 28)`` uint8 images with ``(N,)`` integer labels; ``where``
+    are not ``(N, 28, 28)`` uint8 images with ``(N,)`` integer labels, ``N >= 1``; ``where``
     names each array in messages (its file and name)."""
-    for split in ("train", "test"):
+    for split, split_name in (("train", "training"), ("test", "test")):
         (xs, xd), (ys, yd) = layout[f"x_{split}"], layout[f"y_{split}"]
         wx, wy = where[f"x_{split}"], where[f"y_{split}"]
         if len(xs) != 3 or xs[1:] != (28, 28):
             raise ValueError(f"{wx} has shape {xs}, expected (N, 28, 28)")
         if xd != np.uint8:
             raise ValueError(f"{wx} has dtype {xd}, expected uint8")
+        if xs[0] == 0:
+            raise ValueError(
+                f"{wx} holds no images (shape {xs}): the {split_name} set needs at least one"
+            )
         if ys != xs[:1]:
             raise ValueError(f"{wy} has shape {ys}, expected ({xs[0]},), a label per image")
         if yd.kind not in "iu":
@@ -157,7 +161,7 @@ def _mnist_dataset(arrays: dict[str, np.ndarray], where: dict[str, str]) -> Data
     _check_mnist_layout({k: (a.shape, a.dtype) for k, a in arrays.items()}, where)
     for key in ("y_train", "y_test"):
         y = arrays[key]
-        if y.size and (y.min() < 0 or y.max() > 9):
+        if y.min() < 0 or y.max() > 9:
             raise ValueError(f"{where[key]} has labels outside 0..9 (min {y.min()}, max {y.max()})")
     return Dataset(
         "mnist",
