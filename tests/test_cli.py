@@ -168,6 +168,21 @@ def test_bad_checkpoint_files_are_named_not_unpickled(tmp_path, capsys) -> None:
     assert "without nnref's 'meta' entry" in _one_line_error(capsys)
 
 
+def test_an_edited_checkpoint_is_one_line_naming_file_and_field(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "3")) == 0
+    ckpt = out / "checkpoint.npz"
+    with np.load(ckpt) as z:
+        arrays = {k: z[k] for k in z.files}
+    for field, value in [("history", 5), ("history", [1, 2, 3]), ("step", "3")]:
+        meta = json.loads(arrays["meta"].tobytes()) | {field: value}
+        np.savez(ckpt, **arrays | {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+        capsys.readouterr()
+        assert main(_train(out, "--steps", "6", "--resume")) == 2
+        line = _one_line_error(capsys)
+        assert line.startswith(f"nnref train: {ckpt}: meta field '{field}' ")
+
+
 def test_divergence_stops_with_step_and_remedy(tmp_path, capsys) -> None:
     for every in ("100", "10"):  # logged or not, every step's loss is checked
         out = tmp_path / every

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import math
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +67,113 @@ def test_checkpoint_refuses_other_config_and_garbage(tmp_path) -> None:
         load_checkpoint(run, tmp_path / "bad.npz")
     with pytest.raises(ConfigError, match="no checkpoint"):
         train(make_config("mlp", steps=5), out=tmp_path / "none", resume=True, **QUIET)
+
+
+ADAM_MLP = make_config("mlp", steps=3, optimizer="adam", display_step=1)
+
+
+def _edited_checkpoint(tmp_path, meta_edit=None, array_edit=None) -> Path:
+    """A 3-step checkpoint of ``ADAM_MLP`` rewritten with one metadata field or array changed
+    (``{field: value}``; an array set to None is removed)."""
+    out = tmp_path / "run"
+    train(ADAM_MLP, out=out, **QUIET)
+    path = out / "checkpoint.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays["meta"].tobytes()) | (meta_edit or {})
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    arrays |= array_edit or {}
+    np.savez(path, **{k: a for k, a in arrays.items() if a is not None})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        ({"history": 5}, "meta field 'history' must be a list of logged steps, got 5"),
+        ({"history": None}, "meta field 'history' must be a list of logged steps, got None"),
+        ({"history": "abc"}, "meta field 'history' must be a list of logged steps, got 'abc'"),
+        ({"history": [1, 2, 3]}, "meta field 'history' row 0 must be an object of step, loss,"),
+        ({"history": []}, "meta field 'history' holds 0 logged steps at step 3"),
+        (
+            {"history": [{"step": 1, "loss": float("nan"), "accuracy": 0.5}]},
+            "meta field 'history' row 0: loss must be a finite number >= 0, got nan",
+        ),
+        (
+            {"history": [{"step": 1, "loss": 10**400, "accuracy": 0.5}]},
+            "meta field 'history' row 0: loss must be a finite number >= 0, got 1000",
+        ),
+        (
+            {"history": [{"step": 2, "loss": 1.0, "accuracy": 0.5}]},
+            "meta field 'history' row 0: step must be 1, got 2",
+        ),
+        ({"step": -3}, "meta field 'step' must be an integer >= 0, got -3"),
+        ({"step": "3"}, "meta field 'step' must be an integer >= 0, got '3'"),
+        ({"step": 2.7}, "meta field 'step' must be an integer >= 0, got 2.7"),
+        ({"step": True}, "meta field 'step' must be an integer >= 0, got True"),
+        ({"iterations": -1}, "meta field 'iterations' must be an integer >= 0, got -1"),
+        ({"n_params": "x"}, "meta field 'n_params' is 'x', this model has 6 parameters"),
+        ({"slots": "m"}, "meta field 'slots' is 'm', this run's optimizer keeps ['m', 'v']"),
+        ({"config_key": 42}, "meta field 'config_key' must be a string, got 42"),
+        ({"extra": 1}, "the metadata has unknown fields ['extra']"),
+    ],
+)
+def test_an_edited_checkpoint_field_is_refused_naming_file_and_field(edit, says, tmp_path) -> None:
+    path = _edited_checkpoint(tmp_path, meta_edit=edit)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: {says}")):
+        load_checkpoint(build_run(ADAM_MLP), path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        (
+            "slot_m_0",
+            np.zeros((1, 128), np.float32),
+            "array 'slot_m_0' is float32(1, 128), this run's optimizer slot 'm' of parameter 0 "
+            "is float32(64, 128)",
+        ),
+        (
+            "slot_v_0",
+            np.zeros((64, 128), np.int64),
+            "array 'slot_v_0' is int64(64, 128), this run's optimizer slot 'v' of parameter 0 "
+            "is float32(64, 128)",
+        ),
+        ("slot_m_1", np.float32(0), "array 'slot_m_1' is float32(), this run's optimizer"),
+        ("slot_v_1", None, "array 'slot_v_1' (optimizer slot 'v' of parameter 1) is missing"),
+        (
+            "param_0",
+            np.full((64, 128), np.nan, np.float32),
+            "array 'param_0' holds NaN or inf (nnref never writes such a checkpoint)",
+        ),
+        ("junk", np.zeros(3), "arrays ['junk'] are not nnref checkpoint entries"),
+    ],
+)
+def test_an_edited_checkpoint_array_is_refused_naming_it(name, value, says, tmp_path) -> None:
+    path = _edited_checkpoint(tmp_path, array_edit={name: value})
+    run = build_run(ADAM_MLP)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: {says}")):
+        load_checkpoint(run, path)
+    assert run.step == 0  # nothing restored
+
+
+def test_a_checkpoint_array_declaring_a_huge_shape_is_refused_unread(tmp_path) -> None:
+    path = _edited_checkpoint(tmp_path)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    with zipfile.ZipFile(path, "w") as zf:  # param_0's header declares 2**40 floats
+        for k, a in arrays.items():
+            buf = io.BytesIO()
+            if k == "param_0":
+                header = {"descr": "<f4", "fortran_order": False, "shape": (2**40,)}
+                np.lib.format.write_array_header_1_0(buf, header)
+                buf.write(a.tobytes())
+            else:
+                np.save(buf, a)
+            zf.writestr(f"{k}.npy", buf.getvalue())
+    says = "param_0 declares float32(1099511627776,) = 4398046511104 bytes, over the 536870912"
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: {says} limit") + "$"):
+        load_checkpoint(build_run(ADAM_MLP), path)
 
 
 @pytest.mark.parametrize("recipe", ["mlp", "three-layer", "cnn"])

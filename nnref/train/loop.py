@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from nnref.data.batching import kfold_batches, kfold_sizes
-from nnref.data.datasets import Dataset, load_dataset, sniff_npz
+from nnref.data.datasets import Dataset, NpzArchive, load_dataset, open_npz
 from nnref.ops.conv import ALGORITHMS
 from nnref.optim import OPTIMIZERS, Optimizer, OptState
 from nnref.train import model as m
@@ -472,32 +471,108 @@ def save_checkpoint(run: Run, path: Path) -> None:
         raise
 
 
-def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The checkpoint's metadata and arrays; ``ValueError`` saying what is wrong otherwise."""
-    sniff_npz(path, "nnref checkpoint")
-    try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise ValueError(
-                    f"{path}: an .npz without nnref's 'meta' entry (it holds {sorted(z.files)[:6]}): "
-                    "not a checkpoint written by nnref train"
-                )
-            stored = {k: z[k] for k in z.files}
-        meta = json.loads(bytes(stored.pop("meta")).decode())
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise ValueError(f"{path}: holds pickled objects, which nnref never loads") from None
-        if str(e).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: not a valid nnref checkpoint ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+#: The metadata a checkpoint holds, each field validated at load.
+META_FIELDS = ("format", "config_key", "step", "iterations", "slots", "n_params", "history")
+#: A logged step's fields, and the held-out pair (absent from checkpoints written before it).
+HISTORY_FIELDS = ("step", "loss", "accuracy")
+HELDOUT_FIELDS = ("heldout_loss", "heldout_accuracy")
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_meta(path: Path, z: NpzArchive) -> Any:
+    """The checkpoint's metadata, parsed from its ``meta`` array (checked, still untyped)."""
+    header = z.headers.get("meta")
+    if header is None:
         raise ValueError(
-            f"{path}: not a valid nnref checkpoint ({type(e).__name__}: {e})"
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            f"{path}: an .npz without nnref's 'meta' entry (it holds {sorted(z.headers)[:6]}): "
+            "not a checkpoint written by nnref train"
+        )
+    if header.dtype != np.uint8 or len(header.shape) != 1:
+        raise ValueError(f"{path}: 'meta' is {header}, expected uint8 bytes of JSON")
+    try:
+        return json.loads(z.load("meta").tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{path}: 'meta' is not JSON ({type(e).__name__}: {e})") from None
+
+
+def _check_history(path: Path, history: Any, step: int) -> None:
+    """Refuse a ``history`` that the loop could not have logged up to ``step``: a list of rows
+    with the logged fields, steps increasing from 1 (the first step is always logged) up to
+    ``step``, losses finite and >= 0, accuracies in [0, 1]."""
+
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"{path}: meta field 'history' {why}")
+
+    if not isinstance(history, list):
+        raise refuse(f"must be a list of logged steps, got {_short(history)}")
+    if bool(history) != (step > 0):
+        raise refuse(f"holds {len(history)} logged steps at step {step}")
+    previous = 0
+    for k, row in enumerate(history):
+        if not isinstance(row, dict) or set(row) not in (
+            set(HISTORY_FIELDS),
+            {*HISTORY_FIELDS, *HELDOUT_FIELDS},
+        ):
+            fields_ = ", ".join((*HISTORY_FIELDS, *HELDOUT_FIELDS))
+            raise refuse(f"row {k} must be an object of {fields_}, got {_short(row)}")
+        s = row["step"]
+        if not _is_int(s) or not (previous < s <= step) or (k == 0 and s != 1):
+            first = "1" if k == 0 else f"an integer in {previous + 1}..{step}"
+            raise refuse(f"row {k}: step must be {first}, got {_short(s)}")
+        previous = s
+        for name, value in row.items():
+            if name == "step":
+                continue
+            hi = math.inf if name.endswith("loss") else 1.0
+            # nnref writes floats; a JSON integer may exceed any float (10**400)
+            if not isinstance(value, float) or not math.isfinite(value) or not 0 <= value <= hi:
+                bounds = "a finite number >= 0" if hi == math.inf else "a number in [0, 1]"
+                raise refuse(f"row {k}: {name} must be {bounds}, got {_short(value)}")
+
+
+def _check_meta(path: Path, meta: Any, run: Run) -> None:
+    """Refuse metadata of another format, another configuration (naming the options that
+    differ), or with a field of the wrong type or range for ``run``."""
+    got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+    if not (_is_int(got) and got == FORMAT_VERSION):
         raise ValueError(f"{path}: unsupported checkpoint format {got!r}")
-    return meta, stored
+    missing = [k for k in META_FIELDS if k not in meta]
+    unknown = sorted(set(meta) - set(META_FIELDS))
+    if missing or unknown:
+        which = f"lacks {missing}" if missing else f"has unknown fields {unknown}"
+        raise ValueError(f"{path}: the metadata {which}: not written by nnref train")
+    key = meta["config_key"]
+    if not isinstance(key, str):
+        raise ValueError(f"{path}: meta field 'config_key' must be a string, got {_short(key)}")
+    if key != run.cfg.key():
+        raise ValueError(
+            f"{path} was written with {_config_difference(key, run.cfg)}; resume with the same "
+            "options, or choose another --out"
+        )
+    for name in ("step", "iterations"):
+        v = meta[name]
+        if not _is_int(v) or v < 0:
+            raise ValueError(
+                f"{path}: meta field '{name}' must be an integer >= 0, got {_short(v)}"
+            )
+    n = meta["n_params"]
+    if not _is_int(n) or n != len(run.params):
+        raise ValueError(
+            f"{path}: meta field 'n_params' is {_short(n)}, this model has {len(run.params)} "
+            "parameters"
+        )
+    slots = sorted(run.opt_state.slots)
+    if meta["slots"] != slots:
+        raise ValueError(
+            f"{path}: meta field 'slots' is {_short(meta['slots'])}, this run's optimizer keeps "
+            f"{slots}"
+        )
+    _check_history(path, meta["history"], meta["step"])
 
 
 def _config_difference(stored_key: str, cfg: RunConfig) -> str:
@@ -520,36 +595,46 @@ def _config_difference(stored_key: str, cfg: RunConfig) -> str:
 def load_checkpoint(run: Run, path: Path) -> None:
     """Restore ``run`` from ``path``.
 
-    Refuses (``ValueError``) a file that is not an nnref checkpoint and a checkpoint of another
-    configuration (naming the options that differ).
+    Every metadata field's type and range, and every array's name, shape and dtype (against
+    this run's parameters and optimizer slots, from the ``.npy`` headers) is checked before any
+    array is read. Refuses (``ValueError`` naming the file and the field or array) a file that
+    is not an nnref checkpoint, a checkpoint of another configuration (naming the options that
+    differ), an edited or damaged one, and parameters or slots holding NaN or inf (nnref never
+    writes those).
     """
-    meta, stored = _read_checkpoint(path)
-    try:
-        n = int(meta["n_params"])
-        params = [stored[f"param_{i}"] for i in range(n)]
-        slots = {name: [stored[f"slot_{name}_{i}"] for i in range(n)] for name in meta["slots"]}
-        step, iterations, history = int(meta["step"]), int(meta["iterations"]), meta["history"]
-        key = meta["config_key"]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(
-            f"{path}: not a valid nnref checkpoint ({type(e).__name__}: {e})"
-        ) from None
-    if key != run.cfg.key():
-        raise ValueError(
-            f"{path} was written with {_config_difference(key, run.cfg)}; resume with the same "
-            "options, or choose another --out"
-        )
-    if len(params) != len(run.params):
-        raise ValueError(f"{path}: {len(params)} parameters, this model has {len(run.params)}")
-    for p, q in zip(params, run.params, strict=True):
-        if p.shape != q.shape or p.dtype != q.dtype:
+    with open_npz(path, "nnref checkpoint", invalid="not a valid nnref checkpoint") as z:
+        meta = _read_meta(path, z)
+        _check_meta(path, meta, run)
+        expected = {f"param_{i}": (f"parameter {i}", p) for i, p in enumerate(run.params)}
+        for name in sorted(run.opt_state.slots):
+            for i, p in enumerate(run.params):
+                expected[f"slot_{name}_{i}"] = (f"optimizer slot '{name}' of parameter {i}", p)
+        unknown = sorted(set(z.headers) - set(expected) - {"meta"})
+        if unknown:
+            raise ValueError(f"{path}: arrays {unknown} are not nnref checkpoint entries")
+        for key, (what, like) in expected.items():
+            header = z.headers.get(key)
+            if header is None:
+                raise ValueError(f"{path}: array '{key}' ({what}) is missing")
+            if header.shape != like.shape or header.dtype != like.dtype:
+                raise ValueError(
+                    f"{path}: array '{key}' is {header}, this run's {what} is "
+                    f"{like.dtype}{like.shape}"
+                )
+        arrays = {key: z.load(key) for key in expected}
+    for key, a in arrays.items():
+        if not np.all(np.isfinite(a)):
             raise ValueError(
-                f"{path}: parameter {p.dtype}{p.shape} does not match {q.dtype}{q.shape}"
+                f"{path}: array '{key}' holds NaN or inf (nnref never writes such a checkpoint)"
             )
-    run.params = params
-    run.opt_state = OptState(iterations, slots)
-    run.step = step
-    run.history = list(history)
+    n = len(run.params)
+    run.params = [arrays[f"param_{i}"] for i in range(n)]
+    run.opt_state = OptState(
+        meta["iterations"],
+        {s: [arrays[f"slot_{s}_{i}"] for i in range(n)] for s in run.opt_state.slots},
+    )
+    run.step = meta["step"]
+    run.history = meta["history"]
 
 
 def prepare_out(out: Path, *, resume: bool) -> None:
