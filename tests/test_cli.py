@@ -123,6 +123,19 @@ def test_out_problems_are_found_before_the_first_step(tmp_path, capsys) -> None:
         assert f"--out {out}: {expect}" in captured.err
 
 
+@pytest.mark.parametrize("flag", ["--out", "--data-dir"])
+def test_an_over_long_path_is_a_usage_error_shortened(flag, tmp_path, capsys) -> None:
+    long = str(tmp_path / ("x" * 300))  # one component over NAME_MAX: ENAMETOOLONG on stat
+    mnist = ["--dataset", "mnist"] if flag == "--data-dir" else []
+    assert main(["train", "mlp", "--steps", "1", "--no-progress", *mnist, flag, long]) == 2
+    captured = capsys.readouterr()
+    assert "step:" not in captured.out
+    assert captured.err == (
+        f"nnref train: {flag} {long[:40]}...{long[-30:]} ({len(long)} characters): cannot be "
+        "checked (File name too long)\n"
+    )
+
+
 def _train(out: Path, *extra: str) -> list[str]:
     return ["train", "mlp", "--out", str(out), "--no-progress", "--log-every", "10", *extra]
 

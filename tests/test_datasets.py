@@ -290,6 +290,12 @@ def test_data_dir_of_the_wrong_kind(tmp_path) -> None:
     assert "--data-dir" not in str(e.value)
 
 
+def test_an_over_long_data_dir_is_a_value_error(tmp_path) -> None:
+    d = tmp_path / ("x" * 300)
+    with pytest.raises(ValueError, match=r"cannot be checked \(File name too long\)"):
+        load_mnist(d)
+
+
 def test_data_dir_is_refused_for_other_datasets(tmp_path) -> None:
     with pytest.raises(ValueError, match="data_dir applies to 'mnist' only, not 'toy'"):
         load_dataset("toy", data_dir=tmp_path)

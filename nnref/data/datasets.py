@@ -345,9 +345,15 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """
     if data_dir is not None:
         d = Path(data_dir)
-        if not d.exists():
+        try:
+            exists, is_dir = d.exists(), d.is_dir()
+        except OSError as e:  # pathlib lets ENAMETOOLONG, EACCES and others through
+            raise ValueError(
+                f"load_mnist: data directory {d} cannot be checked ({e.strerror or e})"
+            ) from None
+        if not exists:
             raise FileNotFoundError(f"load_mnist: data directory {d} does not exist")
-        if not d.is_dir():
+        if not is_dir:
             hint = f" (give its directory, {d.parent})" if d.name == "mnist.npz" else ""
             raise ValueError(f"load_mnist: {d} is a file, not a directory{hint}")
     dirs = mnist_search_dirs(data_dir)

@@ -78,10 +78,14 @@ class ConfigError(ValueError):
         return FLAGS.get(self.field, self.field)
 
     def cli_message(self) -> str:
-        """One line naming the flag and the value, e.g. ``--lr nan: must be ...``."""
+        """One line naming the flag and the value, e.g. ``--lr nan: must be ...``; a value
+        longer than 80 characters is shortened to its ends and its length."""
         if self.value is None or isinstance(self.value, bool):
             return f"{self.flag}: {self.reason}"
-        return f"{self.flag} {self.value}: {self.reason}"
+        value = str(self.value)
+        if len(value) > 80:
+            value = f"{value[:40]}...{value[-30:]} ({len(value)} characters)"
+        return f"{self.flag} {value}: {self.reason}"
 
 
 class TrainingDiverged(FloatingPointError):
@@ -176,8 +180,14 @@ class RunConfig:
                     f"applies to --dataset mnist only (this run uses {self.dataset})",
                 )
             d = Path(self.data_dir)
-            if not d.is_dir():
-                reason = "is not a directory" if d.exists() else "does not exist"
+            try:
+                is_dir, exists = d.is_dir(), d.exists()
+            except OSError as e:  # pathlib lets ENAMETOOLONG, EACCES and others through
+                raise ConfigError(
+                    "data_dir", self.data_dir, f"cannot be checked ({e.strerror or e})"
+                ) from None
+            if not is_dir:
+                reason = "is not a directory" if exists else "does not exist"
                 raise ConfigError("data_dir", self.data_dir, reason)
         _require_int("display_step", self.display_step, 1)
         if self.conv_algorithm not in ALGORITHMS:
@@ -643,6 +653,13 @@ def prepare_out(out: Path, *, resume: bool) -> None:
 
     Raises :class:`ConfigError` on ``out``/``resume`` naming the path and the problem.
     """
+    try:
+        _check_out(out, resume=resume)
+    except OSError as e:  # pathlib's exists()/is_dir() let ENAMETOOLONG, EACCES and others through
+        raise ConfigError("out", str(out), f"cannot be checked ({e.strerror or e})") from None
+
+
+def _check_out(out: Path, *, resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError("out", str(out), "exists and is not a directory")
     try:
