@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import itertools
 import json
 import math
 import re
+import sys
 import zipfile
 from pathlib import Path
 
@@ -458,6 +460,54 @@ def test_ctrl_c_ends_the_step_and_the_run_resumes_bit_identically(tmp_path) -> N
     resumed = train(cfg, out=tmp_path / "r", resume=True, **QUIET)
     assert resumed.history == whole.history
     assert resumed.test_accuracy == whole.test_accuracy
+
+
+# An interrupt at the `with` line as the block exits, before __exit__ runs, leaves the file
+# object to be closed by its finalizer (after the temporary file is removed): Python's, not ours.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_interrupt_anywhere_in_a_checkpoint_write_keeps_one_whole_checkpoint(
+    tmp_path,
+) -> None:
+    """A KeyboardInterrupt (a second Ctrl-C) raised at each line in turn of the code that
+    creates, renames and removes the files leaves no temporary file, and the checkpoint on
+    disk is the old one or the new one, whole."""
+    cfg = make_config("sigmoid-mse", steps=2)
+    run = build_run(cfg)
+    path = tmp_path / "checkpoint.npz"
+    for _ in range(2):
+        loss, acc = train_step(run)
+        run.history.append({"step": run.step, "loss": loss, "accuracy": acc})
+        if run.step == 1:
+            save_checkpoint(run, path)
+    watched = ("loop.py", "tempfile.py", "pathlib.py", "posixpath", "genericpath", "<frozen os>")
+    for k in itertools.count(1):
+        seen = 0
+
+        def interrupt_at_k(frame, event, arg, k=k):
+            nonlocal seen
+            if not frame.f_code.co_filename.endswith(watched):
+                return interrupt_at_k
+            seen += 1
+            if seen == k:
+                raise KeyboardInterrupt  # the trace function is then unset
+            return interrupt_at_k
+
+        sys.settrace(interrupt_at_k)
+        try:
+            save_checkpoint(run, path)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sys.settrace(None)
+        assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"], k
+        reloaded = build_run(cfg)
+        load_checkpoint(reloaded, path)
+        assert reloaded.step in (1, 2)
+        if seen < k:  # ran to the end without reaching the k-th line
+            break
+    assert reloaded.step == 2
+    assert k > 20
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch, capsys) -> None:

@@ -12,16 +12,16 @@ import csv
 import json
 import math
 import os
+import secrets
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -471,13 +471,25 @@ def save_checkpoint(run: Run, path: Path) -> None:
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt-", suffix=".npz")
+    _write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def _write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` with ``write(file)`` through a temporary file beside it, then
+    ``os.replace``: readers see the old file or the whole new one.
+
+    The temporary name is chosen before the file exists and the file is created inside the
+    ``try``, so an exception at any point (a second Ctrl-C included) removes it;
+    ``tempfile.mkstemp`` creates the file before returning its name, and a Ctrl-C in between
+    once left a stray empty file.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with open(tmp, "xb") as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -664,9 +676,11 @@ def _check_out(out: Path, *, resume: bool) -> None:
         raise ConfigError("out", str(out), "exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".nnref-write-test-")
-        os.close(fd)
-        os.unlink(probe)
+        probe = out / f".nnref-write-test-{os.getpid()}-{secrets.token_hex(4)}"
+        try:  # named before it exists: removed on every way out, as in _write_atomically
+            probe.touch(exist_ok=False)
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as e:
         raise ConfigError("out", str(out), f"cannot be written ({e.strerror or e})") from None
     for name in OUTPUT_FILES:
