@@ -163,6 +163,31 @@ def test_a_finished_run_is_never_overwritten_or_rerun(tmp_path, capsys) -> None:
     assert (out / "metrics.json").read_text() == metrics
 
 
+def test_ctrl_c_after_the_last_step_says_resume_finishes_the_outputs(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    from nnref.train import loop
+
+    def ctrl_c(*args, **kwargs):  # a Ctrl-C while the curves are drawn
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "curves_figure", ctrl_c)
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "20")) == 130
+    assert _one_line_error(capsys) == (
+        "nnref train: interrupted after the last step (20), before the metrics and figures were "
+        f"all written; {out / 'checkpoint.npz'} keeps the trained run: run the same command with "
+        "--resume to finish the outputs"
+    )
+    monkeypatch.undo()
+    assert main(_train(out, "--steps", "20", "--resume")) == 0
+    text = capsys.readouterr().out
+    assert "at step 20: training is complete, finishing the outputs" in text
+    assert "wrote metrics.csv, metrics.json, curves.png, predictions.png, checkpoint.npz" in text
+    assert main(_train(out, "--steps", "20", "--resume")) == 2
+    assert "is complete (step 20 of 20)" in _one_line_error(capsys)
+
+
 def test_bad_checkpoint_files_are_named_not_unpickled(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     out.mkdir()

@@ -10,6 +10,7 @@ import math
 import re
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -508,6 +509,112 @@ def test_an_interrupt_anywhere_in_a_checkpoint_write_keeps_one_whole_checkpoint(
             break
     assert reloaded.step == 2
     assert k > 20
+
+
+LAST = make_config("mlp", steps=12, display_step=4)
+
+
+def _interrupted(cfg, out, **kw) -> TrainingInterrupted:
+    """The TrainingInterrupted that ``train`` raises (failing on anything else)."""
+    try:
+        train(cfg, out=out, **kw)
+    except TrainingInterrupted as e:
+        return e
+    except KeyboardInterrupt:  # escaping, it would stop the whole test session
+        pytest.fail("a bare KeyboardInterrupt escaped train()")
+    pytest.fail("train() finished: the Ctrl-C was ignored")
+
+
+def _assert_same_outputs(whole: Path, cut: Path) -> None:
+    """``cut`` holds ``whole``'s outputs bit for bit (metrics.json's ``seconds`` and
+    ``steps_run`` describe the invocation that wrote it), and no temporary file."""
+    for name in ("metrics.csv", "curves.png", "predictions.png"):
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (whole, cut))
+    for m in (a, b):
+        del m["seconds"], m["steps_run"]
+    assert a == b
+    with np.load(whole / "checkpoint.npz") as za, np.load(cut / "checkpoint.npz") as zb:
+        assert za.files == zb.files
+        for k in za.files:
+            np.testing.assert_array_equal(za[k], zb[k])
+    assert sorted(p.name for p in cut.iterdir()) == sorted(p.name for p in whole.iterdir())
+
+
+def test_ctrl_c_in_the_last_step_then_resume_finishes_the_outputs(tmp_path) -> None:
+    import os
+    import signal
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(LAST, out=whole, **QUIET)
+
+    def ctrl_c_at_12(line: str) -> None:
+        if line.startswith("step: 12,"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = _interrupted(LAST, cut, log=ctrl_c_at_12)
+    assert (stopped.step, stopped.checkpoint_step, stopped.complete) == (12, 12, True)
+    assert [p.name for p in cut.iterdir()] == ["checkpoint.npz"]
+    logs: list[str] = []
+    resumed = train(LAST, out=cut, resume=True, log=logs.append)
+    assert logs[0] == (
+        f"resumed from {cut / 'checkpoint.npz'} at step 12: training is complete, finishing the "
+        "outputs"
+    )
+    assert resumed.steps_run == 0
+    _assert_same_outputs(whole, cut)
+    with pytest.raises(ConfigError, match=r"is complete \(step 12 of 12\)"):
+        train(LAST, out=cut, resume=True, **QUIET)
+    (cut / "curves.png").unlink()  # a missing output is finished too
+    train(LAST, out=cut, resume=True, **QUIET)
+    _assert_same_outputs(whole, cut)
+
+
+def test_ctrl_c_in_the_final_evaluation_stops_at_once(tmp_path, monkeypatch) -> None:
+    import os
+    import signal
+
+    from nnref.train import loop
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(LAST, out=whole, **QUIET)
+    real_predict = loop.predict
+    pressed = []
+
+    def ctrl_c_then_predict(run, x, batch=1024):  # the first call is the final evaluation's
+        if not pressed:  # one Ctrl-C
+            pressed.append(os.kill(os.getpid(), signal.SIGINT))
+        return real_predict(run, x, batch)
+
+    monkeypatch.setattr(loop, "predict", ctrl_c_then_predict)
+    stopped = _interrupted(LAST, cut, **QUIET)
+    assert (stopped.checkpoint_step, stopped.complete) == (12, True)
+    assert "training is complete; resume to finish the outputs" in str(stopped)
+    monkeypatch.undo()
+    train(LAST, out=cut, resume=True, **QUIET)
+    _assert_same_outputs(whole, cut)
+
+
+def test_an_interrupt_while_writing_the_outputs_is_finished_by_resume(
+    tmp_path, monkeypatch
+) -> None:
+    from nnref.train import loop
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(LAST, out=whole, **QUIET)
+    train(replace(LAST, steps=8), out=cut, **QUIET)  # an earlier segment's outputs are there
+
+    def ctrl_c(*args, **kwargs):  # a KeyboardInterrupt while the second figure is drawn
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "predictions_figure", ctrl_c)
+    stopped = _interrupted(LAST, cut, resume=True, **QUIET)
+    assert (stopped.checkpoint_step, stopped.complete) == (12, True)
+    assert not [p.name for p in cut.iterdir() if p.name.startswith(".")]
+    monkeypatch.undo()
+    resumed = train(LAST, out=cut, resume=True, **QUIET)
+    assert resumed.history == json.loads((whole / "metrics.json").read_text())["history"]
+    _assert_same_outputs(whole, cut)
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch, capsys) -> None:

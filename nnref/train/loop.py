@@ -9,6 +9,7 @@ Checkpoints hold the parameters, the optimizer state, the step and the metrics s
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -101,12 +103,23 @@ class TrainingDiverged(FloatingPointError):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) stopped the run after ``step``; ``checkpoint`` holds the state to resume
-    from (``None`` without ``out``), at ``checkpoint_step``."""
+    from (``None`` without ``out``), at ``checkpoint_step``. ``complete``: that is the run's
+    last step, and the Ctrl-C came before the final evaluation and the outputs were all written
+    (``resume`` finishes them)."""
 
-    def __init__(self, step: int, checkpoint: Path | None, checkpoint_step: int | None) -> None:
+    def __init__(
+        self,
+        step: int,
+        checkpoint: Path | None,
+        checkpoint_step: int | None,
+        *,
+        complete: bool = False,
+    ) -> None:
         where = f"; {checkpoint} holds step {checkpoint_step}" if checkpoint is not None else ""
-        super().__init__(f"interrupted after step {step}{where}")
+        todo = " (training is complete; resume to finish the outputs)" if complete else ""
+        super().__init__(f"interrupted after step {step}{where}{todo}")
         self.step, self.checkpoint, self.checkpoint_step = step, checkpoint, checkpoint_step
+        self.complete = complete
 
 
 def _is_int(v: Any) -> bool:
@@ -474,7 +487,7 @@ def save_checkpoint(run: Run, path: Path) -> None:
     _write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
-def _write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write ``path`` with ``write(file)`` through a temporary file beside it, then
     ``os.replace``: readers see the old file or the whole new one.
 
@@ -730,25 +743,35 @@ class TrainResult:
         }
 
 
-@contextmanager
-def _sigint_at_step_end() -> Iterator[list[bool]]:
-    """Turn the first Ctrl-C into a flag the loop reads after each step (a KeyboardInterrupt
-    inside a step could leave the parameters updated but the step count not); a second Ctrl-C
-    interrupts at once. Outside the main thread signals cannot be caught: the flag stays unset
-    and a KeyboardInterrupt arrives as usual."""
-    flag: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
+class _CtrlC:
+    """``train``'s SIGINT handler. During the steps the first Ctrl-C only sets ``pressed``,
+    which the loop reads after each step (a KeyboardInterrupt inside a step could leave the
+    parameters updated but the step count not), and a second raises KeyboardInterrupt at once.
+    With ``at_once`` (after the last step: the final evaluation and the outputs have no step to
+    end) the first raises."""
 
-    def handler(signum: int, frame: Any) -> None:
-        if flag:
+    def __init__(self) -> None:
+        self.pressed = False
+        self.at_once = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.pressed or self.at_once:
             raise KeyboardInterrupt
-        flag.append(True)
+        self.pressed = True
 
-    previous = signal.signal(signal.SIGINT, handler)
+
+@contextmanager
+def _sigint_handled() -> Iterator[_CtrlC]:
+    """Install a :class:`_CtrlC` for SIGINT, whatever the handler before (a shell may start a
+    background job with SIGINT ignored), and restore that one after. Outside the main thread
+    signals cannot be caught: ``pressed`` stays unset and a KeyboardInterrupt arrives as usual."""
+    ctrl_c = _CtrlC()
+    if threading.current_thread() is not threading.main_thread():
+        yield ctrl_c
+        return
+    previous = signal.signal(signal.SIGINT, ctrl_c)
     try:
-        yield flag
+        yield ctrl_c
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -774,8 +797,10 @@ def train(
     Every step's loss is checked: a NaN or infinite loss (or parameter) stops the run with
     :class:`TrainingDiverged`, leaving the last checkpoint written before it. ``out`` is checked
     before the first step (:func:`prepare_out`). The first Ctrl-C ends the current step, writes
-    the checkpoint and raises :class:`TrainingInterrupted`. ``stop_after`` ends the run early
-    after that many steps (as an interruption would), leaving the checkpoint to resume from.
+    the checkpoint and raises :class:`TrainingInterrupted`; after the last step (the final
+    evaluation, the outputs) a Ctrl-C stops at once, and ``resume`` of that complete checkpoint
+    finishes the outputs without training. ``stop_after`` ends the run early after that many
+    steps (as an interruption would), leaving the checkpoint to resume from.
     Each logged step (every ``display_step``, the first and the last) records the batch loss and
     accuracy and the held-out loss and accuracy on the first :data:`HELDOUT_MAX` test samples.
     """
@@ -789,19 +814,26 @@ def train(
     saved: int | None = None  # step of the checkpoint on disk
     if resume and ckpt is not None:
         load_checkpoint(run, ckpt)
-        if run.step >= cfg.steps:  # nothing to train: refuse rather than rewrite the outputs
-            done = run.step == cfg.steps
+        if run.step > cfg.steps:
+            raise ConfigError(
+                "steps",
+                cfg.steps,
+                f"is below the checkpoint's step {run.step} in {out}; pass --steps "
+                f"{run.step + 1} or more to continue it",
+            )
+        finishing = run.step == cfg.steps
+        if finishing and _outputs_complete(run, out):  # refuse rather than rewrite the outputs
             raise ConfigError(
                 "steps",
                 cfg.steps,
                 f"the run in {out} is complete (step {run.step} of {run.step}); pass a larger "
-                "--steps to continue it"
-                if done
-                else f"is below the checkpoint's step {run.step} in {out}; pass --steps "
-                f"{run.step + 1} or more to continue it",
+                "--steps to continue it",
             )
         saved = run.step
-        log(f"resumed from {ckpt} at step {run.step}")
+        log(
+            f"resumed from {ckpt} at step {run.step}"
+            + (": training is complete, finishing the outputs" if finishing else "")
+        )
     n_held = min(HELDOUT_MAX, len(run.x_test))
     x_held, y_held = run.x_test[:n_held], run.y_test[:n_held]
     t0 = time.perf_counter()
@@ -823,78 +855,90 @@ def train(
             saved,
         )
 
-    # Overflow is detected below, step by step: NumPy's warnings would only repeat it.
-    with (
-        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-        _sigint_at_step_end() as (stop),
-    ):
-        try:
-            while run.step < cfg.steps:
-                loss, acc = train_step(run)
-                if not math.isfinite(loss):
-                    raise diverged(f"the loss is {loss}")
-                if run.step % cfg.display_step == 0 or run.step in (1, cfg.steps):
-                    h_loss, h_acc = heldout_metrics(run, x_held, y_held)
-                    if not math.isfinite(h_loss):  # the parameters this step produced overflow
-                        raise diverged(f"the held-out loss is {h_loss}")
-                    run.history.append(
-                        {
-                            "step": run.step,
-                            "loss": loss,
-                            "accuracy": acc,
-                            "heldout_loss": h_loss,
-                            "heldout_accuracy": h_acc,
-                        }
-                    )
-                    emit(
-                        f"step: {run.step}, loss: {loss:f}, accuracy: {acc:f}, held-out loss: "
-                        f"{h_loss:f}, accuracy: {h_acc:f}"
-                    )
-                if bar is not None:
-                    bar.update(1)
-                last = run.step == cfg.steps
-                stopping = bool(stop) or (stop_after is not None and run.step - start >= stop_after)
-                if ckpt is not None and (run.step % checkpoint_every == 0 or last or stopping):
-                    if _nonfinite_param(run.params) is not None:
-                        raise diverged("a parameter is not finite")
-                    save_checkpoint(run, ckpt)
-                    saved = run.step
-                if stop:
-                    raise TrainingInterrupted(run.step, ckpt if saved is not None else None, saved)
-                if stopping:
-                    break
-        except KeyboardInterrupt as e:  # a second Ctrl-C, or one outside the main thread
-            if isinstance(e, TrainingInterrupted):
-                raise
-            raise TrainingInterrupted(
-                run.step, ckpt if saved is not None else None, saved
-            ) from None
-        finally:
-            if bar is not None:
-                bar.close()
-        if _nonfinite_param(run.params) is not None:
-            raise diverged("a parameter is not finite")
-        seconds = time.perf_counter() - t0
-        pred_test = predict(run, run.x_test)
-        result = TrainResult(
-            cfg,
-            run.history,
-            evaluate(run, run.x_train, run.y_train),
-            float(np.mean(pred_test == run.y_test)),
-            seconds,
-            run.step - start,
-            n_held,
-            len(run.x_test),
-            len(run.x_train),
+    def interrupted() -> TrainingInterrupted:
+        return TrainingInterrupted(
+            run.step,
+            ckpt if saved is not None else None,
+            saved,
+            complete=ckpt is not None and saved == cfg.steps,
         )
-    log(
-        f"test accuracy: {result.test_accuracy:f} (train {result.train_accuracy:f}, "
-        f"{result.steps_run} steps in {seconds:.1f} s)"
-    )
-    if out is not None:
-        skipped = write_outputs(run, result, out, pred_test)
-        if skipped:
-            log(skipped)
+
+    try:
+        # Overflow is detected below, step by step: NumPy's warnings would only repeat it.
+        with (
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+            _sigint_handled() as ctrl_c,
+        ):
+            try:
+                while run.step < cfg.steps:
+                    loss, acc = train_step(run)
+                    if not math.isfinite(loss):
+                        raise diverged(f"the loss is {loss}")
+                    if run.step % cfg.display_step == 0 or run.step in (1, cfg.steps):
+                        h_loss, h_acc = heldout_metrics(run, x_held, y_held)
+                        if not math.isfinite(h_loss):  # the parameters this step produced overflow
+                            raise diverged(f"the held-out loss is {h_loss}")
+                        run.history.append(
+                            {
+                                "step": run.step,
+                                "loss": loss,
+                                "accuracy": acc,
+                                "heldout_loss": h_loss,
+                                "heldout_accuracy": h_acc,
+                            }
+                        )
+                        emit(
+                            f"step: {run.step}, loss: {loss:f}, accuracy: {acc:f}, held-out "
+                            f"loss: {h_loss:f}, accuracy: {h_acc:f}"
+                        )
+                    if bar is not None:
+                        bar.update(1)
+                    last = run.step == cfg.steps
+                    stopping = ctrl_c.pressed or (
+                        stop_after is not None and run.step - start >= stop_after
+                    )
+                    if ckpt is not None and (run.step % checkpoint_every == 0 or last or stopping):
+                        if _nonfinite_param(run.params) is not None:
+                            raise diverged("a parameter is not finite")
+                        save_checkpoint(run, ckpt)
+                        saved = run.step
+                    if ctrl_c.pressed:
+                        raise interrupted()
+                    if stopping:
+                        break
+            finally:
+                if bar is not None:
+                    bar.close()
+            ctrl_c.at_once = True
+            if ctrl_c.pressed:  # after the last step's check
+                raise interrupted()
+            if _nonfinite_param(run.params) is not None:
+                raise diverged("a parameter is not finite")
+            seconds = time.perf_counter() - t0
+            pred_test = predict(run, run.x_test)
+            result = TrainResult(
+                cfg,
+                run.history,
+                evaluate(run, run.x_train, run.y_train),
+                float(np.mean(pred_test == run.y_test)),
+                seconds,
+                run.step - start,
+                n_held,
+                len(run.x_test),
+                len(run.x_train),
+            )
+            log(
+                f"test accuracy: {result.test_accuracy:f} (train {result.train_accuracy:f}, "
+                f"{result.steps_run} steps in {seconds:.1f} s)"
+            )
+            if out is not None:
+                skipped = write_outputs(run, result, out, pred_test)
+                if skipped:
+                    log(skipped)
+    except KeyboardInterrupt as e:  # a second Ctrl-C, one after the steps, or another thread's
+        if isinstance(e, TrainingInterrupted):
+            raise
+        raise interrupted() from None
     return result
 
 
@@ -915,38 +959,79 @@ def _progress(total: int, enabled: bool) -> Any:
 def write_outputs(
     run: Run, result: TrainResult, out: Path, pred_test: np.ndarray | None = None
 ) -> str | None:
-    """metrics.csv, metrics.json and, with matplotlib, curves.png and predictions.png.
+    """metrics.csv, with matplotlib curves.png and predictions.png (for images or two
+    features), and metrics.json, each written atomically, metrics.json last: a metrics.json of
+    the checkpoint's history means the others were written (see :func:`_outputs_complete`).
 
     ``pred_test``: the predicted classes of the whole test set (computed when not given).
     Returns a note when the pictures were skipped (matplotlib missing), else None.
     """
     out.mkdir(parents=True, exist_ok=True)
-    columns = ["step", "loss", "accuracy", "heldout_loss", "heldout_accuracy"]
-    with open(out / "metrics.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, restval="")
-        w.writeheader()
-        w.writerows(run.history)
-    (out / "metrics.json").write_text(json.dumps(result.to_json(), indent=1))
+    csv_text = io.StringIO()
+    w = csv.DictWriter(
+        csv_text,
+        fieldnames=["step", "loss", "accuracy", "heldout_loss", "heldout_accuracy"],
+        restval="",
+    )
+    w.writeheader()
+    w.writerows(run.history)
+    _write_atomically(out / "metrics.csv", lambda f: f.write(csv_text.getvalue().encode()))
+    plt = _pyplot()
+    if plt is not None:
+        if pred_test is None:
+            pred_test = predict(run, run.x_test)
+        pictures = [("curves.png", lambda: curves_figure(result))]
+        if _draws_predictions(run.data.x_test):
+            pictures.append(("predictions.png", lambda: predictions_figure(run, pred_test)))
+        for name, draw in pictures:
+            fig = draw()
+            try:
+                _write_atomically(out / name, partial(fig.savefig, format="png", dpi=100))
+            finally:
+                plt.close(fig)
+    metrics = json.dumps(result.to_json(), indent=1).encode()
+    _write_atomically(out / "metrics.json", lambda f: f.write(metrics))
+    if plt is None:
+        return (
+            "curves.png and predictions.png skipped: matplotlib is not installed "
+            "(pip install 'nnref[plot]')"
+        )
+    return None
+
+
+def _pyplot() -> Any | None:
+    """``matplotlib.pyplot`` on the Agg backend, or None when matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return (
-            "curves.png and predictions.png skipped: matplotlib is not installed "
-            "(pip install 'nnref[plot]')"
-        )
-    if pred_test is None:
-        pred_test = predict(run, run.x_test)
-    for name, fig in (
-        ("curves.png", curves_figure(result)),
-        ("predictions.png", predictions_figure(run, pred_test)),
-    ):
-        if fig is not None:  # predictions.png: images or two features only
-            fig.savefig(out / name, dpi=100)
-            plt.close(fig)
-    return None
+        return None
+    return plt
+
+
+def _outputs_complete(run: Run, out: Path) -> bool:
+    """Whether ``out`` holds every output of ``run`` as loaded from its checkpoint: a
+    metrics.json (written last) of the same history, and each file written before it."""
+    try:
+        written = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(written, dict) or written.get("history") != run.history:
+        return False
+    names = ["metrics.csv"]
+    if _pyplot() is not None:
+        names.append("curves.png")
+        if _draws_predictions(run.data.x_test):
+            names.append("predictions.png")
+    return all((out / name).is_file() for name in names)
+
+
+def _draws_predictions(x: np.ndarray) -> bool:
+    """Whether :func:`predictions_figure` has a picture for test inputs ``x``: images, or two
+    features."""
+    return x.ndim == 4 or (x.ndim == 2 and x.shape[1] == 2)
 
 
 def curves_figure(result: TrainResult) -> Any:
@@ -996,6 +1081,8 @@ def predictions_figure(
     import matplotlib.pyplot as plt
 
     x, y = run.data.x_test, run.y_test
+    if not _draws_predictions(x):
+        return None
     wrong, right = np.flatnonzero(pred != y), np.flatnonzero(pred == y)
     if x.ndim == 4:
         rows, cols = grid
@@ -1015,7 +1102,7 @@ def predictions_figure(
             else f"all {len(y)} right"
         )
         fig.suptitle(f"test images, true→predicted label ({head})", fontsize=10)
-    elif x.ndim == 2 and x.shape[1] == 2:
+    else:
         lo, hi = x.min(0) - 0.5, x.max(0) + 0.5
         g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
         mesh = np.stack([g0.ravel(), g1.ravel()], 1).astype(run.x_test.dtype)
@@ -1030,8 +1117,6 @@ def predictions_figure(
             f"test points by true class, regions by prediction: {len(wrong)} of {len(y)} wrong",
             fontsize=9,
         )
-    else:
-        return None
     fig.tight_layout()
     return fig
 
