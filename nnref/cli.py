@@ -276,6 +276,14 @@ def _train(args: argparse.Namespace) -> int:
         if e.checkpoint is None:
             kept = " (no --out: nothing was kept)" if out is None else " (no checkpoint yet)"
             return _fail("train", f"interrupted after step {e.step}{kept}", 130)
+        if e.complete:
+            return _fail(
+                "train",
+                f"interrupted after the last step ({e.step}), before the metrics and figures "
+                f"were all written; {e.checkpoint} keeps the trained run: run the same command "
+                "with --resume to finish the outputs",
+                130,
+            )
         return _fail(
             "train",
             f"interrupted after step {e.step}; {e.checkpoint} holds step {e.checkpoint_step}: "

@@ -88,6 +88,25 @@ def test_mnist_files_of_the_wrong_kind_are_named(tmp_path, capsys) -> None:
         assert "pickled" not in line
 
 
+@pytest.mark.parametrize("recipe", ["cnn", "mlp"])
+def test_mnist_without_test_images_is_refused_before_training(recipe, tmp_path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "mnist.npz"
+    np.savez(
+        npz,
+        x_train=rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 8),
+        x_test=np.zeros((0, 28, 28), np.uint8),
+        y_test=np.zeros(0, np.int64),
+    )
+    argv = ["train", recipe, "--dataset", "mnist", "--data-dir", str(tmp_path), "--steps", "1"]
+    assert main([*argv, "--batch-size", "4"]) == 2
+    assert _one_line_error(capsys) == (
+        f"nnref train: {npz}: x_test holds no images (shape (0, 28, 28)): the test set needs "
+        "at least one"
+    )
+
+
 def test_out_problems_are_found_before_the_first_step(tmp_path, capsys) -> None:
     a_file = tmp_path / "a_file"
     a_file.write_text("")
@@ -102,6 +121,19 @@ def test_out_problems_are_found_before_the_first_step(tmp_path, capsys) -> None:
         captured = capsys.readouterr()
         assert "step:" not in captured.out  # nothing was trained
         assert f"--out {out}: {expect}" in captured.err
+
+
+@pytest.mark.parametrize("flag", ["--out", "--data-dir"])
+def test_an_over_long_path_is_a_usage_error_shortened(flag, tmp_path, capsys) -> None:
+    long = str(tmp_path / ("x" * 300))  # one component over NAME_MAX: ENAMETOOLONG on stat
+    mnist = ["--dataset", "mnist"] if flag == "--data-dir" else []
+    assert main(["train", "mlp", "--steps", "1", "--no-progress", *mnist, flag, long]) == 2
+    captured = capsys.readouterr()
+    assert "step:" not in captured.out
+    assert captured.err == (
+        f"nnref train: {flag} {long[:40]}...{long[-30:]} ({len(long)} characters): cannot be "
+        "checked (File name too long)\n"
+    )
 
 
 def _train(out: Path, *extra: str) -> list[str]:
@@ -131,6 +163,31 @@ def test_a_finished_run_is_never_overwritten_or_rerun(tmp_path, capsys) -> None:
     assert (out / "metrics.json").read_text() == metrics
 
 
+def test_ctrl_c_after_the_last_step_says_resume_finishes_the_outputs(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    from nnref.train import loop
+
+    def ctrl_c(*args, **kwargs):  # a Ctrl-C while the curves are drawn
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "curves_figure", ctrl_c)
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "20")) == 130
+    assert _one_line_error(capsys) == (
+        "nnref train: interrupted after the last step (20), before the metrics and figures were "
+        f"all written; {out / 'checkpoint.npz'} keeps the trained run: run the same command with "
+        "--resume to finish the outputs"
+    )
+    monkeypatch.undo()
+    assert main(_train(out, "--steps", "20", "--resume")) == 0
+    text = capsys.readouterr().out
+    assert "at step 20: training is complete, finishing the outputs" in text
+    assert "wrote metrics.csv, metrics.json, curves.png, predictions.png, checkpoint.npz" in text
+    assert main(_train(out, "--steps", "20", "--resume")) == 2
+    assert "is complete (step 20 of 20)" in _one_line_error(capsys)
+
+
 def test_bad_checkpoint_files_are_named_not_unpickled(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     out.mkdir()
@@ -147,6 +204,21 @@ def test_bad_checkpoint_files_are_named_not_unpickled(tmp_path, capsys) -> None:
     np.savez(out / "checkpoint.npz", x=np.zeros(3))
     assert main(_train(out, "--steps", "5", "--resume")) == 2
     assert "without nnref's 'meta' entry" in _one_line_error(capsys)
+
+
+def test_an_edited_checkpoint_is_one_line_naming_file_and_field(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "3")) == 0
+    ckpt = out / "checkpoint.npz"
+    with np.load(ckpt) as z:
+        arrays = {k: z[k] for k in z.files}
+    for field, value in [("history", 5), ("history", [1, 2, 3]), ("step", "3")]:
+        meta = json.loads(arrays["meta"].tobytes()) | {field: value}
+        np.savez(ckpt, **arrays | {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+        capsys.readouterr()
+        assert main(_train(out, "--steps", "6", "--resume")) == 2
+        line = _one_line_error(capsys)
+        assert line.startswith(f"nnref train: {ckpt}: meta field '{field}' ")
 
 
 def test_divergence_stops_with_step_and_remedy(tmp_path, capsys) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import struct
+import zipfile
 
 import numpy as np
 import pytest
 
-from nnref.data import load_dataset, load_digits, load_mnist, parse_idx, toy_two_feature
+from nnref.data import datasets, load_dataset, load_digits, load_mnist, parse_idx, toy_two_feature
 from nnref.data.datasets import IDX_FILES
 
 
@@ -147,6 +149,99 @@ def test_pickled_or_corrupt_npz_rejected(tmp_path, rng) -> None:
         load_mnist(tmp_path)
 
 
+def npz_declaring(path, arrays, name, shape, compression=zipfile.ZIP_STORED) -> None:
+    """Write ``arrays`` as an .npz whose member ``name`` declares ``shape`` in its .npy header
+    while holding its real data (an edited or hostile file)."""
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for k, a in arrays.items():
+            buf = io.BytesIO()
+            if k == name:
+                header = {"descr": a.dtype.str, "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(buf, header)
+                buf.write(a.tobytes())
+            else:
+                np.save(buf, a)
+            z.writestr(f"{k}.npy", buf.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "says"),
+    [
+        pytest.param(
+            "x_train",
+            (2**31, 28, 28),
+            r"x_train declares uint8\(2147483648, 28, 28\) = 1683627180032 bytes, over the "
+            "536870912 limit",
+            id="huge-shape-in-a-small-file",
+        ),
+        pytest.param(
+            "x_test",
+            (5, 28, 28),
+            r"x_test declares uint8\(5, 28, 28\) \(3920 bytes of data\) but holds 3136 bytes",
+            id="fewer-images-than-held",
+        ),
+        pytest.param(
+            "y_train", (6, 2), r"y_train has shape \(6, 2\), expected \(6,\)", id="labels-2d"
+        ),
+    ],
+)
+def test_npz_headers_are_checked_before_any_data_is_read(
+    name, shape, says, tmp_path, rng, monkeypatch
+) -> None:
+    def never(*args, **kwargs):
+        raise AssertionError("array data read before its header was checked")
+
+    monkeypatch.setattr(np.lib.format, "read_array", never)
+    arrays = small_mnist(rng)
+    if name == "y_train":  # the data must match the declared shape: only the layout is wrong
+        arrays["y_train"] = np.repeat(arrays["y_train"], 2)
+    npz_declaring(tmp_path / "mnist.npz", arrays, name, shape)
+    with pytest.raises(ValueError, match=says) as e:
+        load_mnist(tmp_path)
+    assert str(e.value).startswith(f"{tmp_path / 'mnist.npz'}: {name} ")
+
+
+def test_compressed_npz_over_the_cap_is_refused_before_decompressing(
+    tmp_path, rng, monkeypatch
+) -> None:
+    arrays = small_mnist(rng, n_train=30)  # 23520 bytes of images, deflated to a few hundred
+    arrays["x_train"][:] = 0
+    np.savez_compressed(tmp_path / "mnist.npz", **arrays)
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 20000)
+    assert (tmp_path / "mnist.npz").stat().st_size < datasets.MAX_IDX_BYTES
+    inflated = []
+    real_open = zipfile.ZipFile.open
+
+    def counting_open(self, name, *args, **kwargs):
+        f = real_open(self, name, *args, **kwargs)
+        real_read = f.read
+        f.read = lambda n=-1: inflated.append(len(b := real_read(n))) or b
+        return f
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", counting_open)
+    with pytest.raises(ValueError, match=r"x_train declares uint8\(30, 28, 28\) = 23520 bytes"):
+        load_mnist(tmp_path)
+    assert sum(inflated) < 1000  # the .npy headers only
+
+
+@pytest.mark.parametrize("fmt", ["npz", "idx"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_mnist_without_images_is_refused_naming_the_file(fmt, split, tmp_path, rng) -> None:
+    arrays = small_mnist(rng, **{f"n_{split}": 0})
+    if fmt == "npz":
+        np.savez(tmp_path / "mnist.npz", **arrays)
+        where = tmp_path / "mnist.npz"
+    else:
+        write_idx(tmp_path, arrays)
+        where = tmp_path / IDX_FILES[f"x_{split}"]
+    with pytest.raises(ValueError, match="holds no images") as e:
+        load_mnist(tmp_path)
+    name = "training" if split == "train" else "test"
+    assert str(e.value) == (
+        f"{where}: x_{split} holds no images (shape (0, 28, 28)): the {name} set needs at least one"
+    )
+
+
 def test_parse_idx_expected_rank() -> None:
     with pytest.raises(ValueError, match="has 1 dimensions, expected 3"):
         parse_idx(idx_bytes(np.zeros(4)), expect_ndim=3)
@@ -193,6 +288,12 @@ def test_data_dir_of_the_wrong_kind(tmp_path) -> None:
     with pytest.raises(FileNotFoundError) as e:
         load_mnist(tmp_path)
     assert "--data-dir" not in str(e.value)
+
+
+def test_an_over_long_data_dir_is_a_value_error(tmp_path) -> None:
+    d = tmp_path / ("x" * 300)
+    with pytest.raises(ValueError, match=r"cannot be checked \(File name too long\)"):
+        load_mnist(d)
 
 
 def test_data_dir_is_refused_for_other_datasets(tmp_path) -> None:

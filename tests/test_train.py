@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import io
+import itertools
 import json
 import math
 import re
+import sys
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +70,113 @@ def test_checkpoint_refuses_other_config_and_garbage(tmp_path) -> None:
         load_checkpoint(run, tmp_path / "bad.npz")
     with pytest.raises(ConfigError, match="no checkpoint"):
         train(make_config("mlp", steps=5), out=tmp_path / "none", resume=True, **QUIET)
+
+
+ADAM_MLP = make_config("mlp", steps=3, optimizer="adam", display_step=1)
+
+
+def _edited_checkpoint(tmp_path, meta_edit=None, array_edit=None) -> Path:
+    """A 3-step checkpoint of ``ADAM_MLP`` rewritten with one metadata field or array changed
+    (``{field: value}``; an array set to None is removed)."""
+    out = tmp_path / "run"
+    train(ADAM_MLP, out=out, **QUIET)
+    path = out / "checkpoint.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays["meta"].tobytes()) | (meta_edit or {})
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    arrays |= array_edit or {}
+    np.savez(path, **{k: a for k, a in arrays.items() if a is not None})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        ({"history": 5}, "meta field 'history' must be a list of logged steps, got 5"),
+        ({"history": None}, "meta field 'history' must be a list of logged steps, got None"),
+        ({"history": "abc"}, "meta field 'history' must be a list of logged steps, got 'abc'"),
+        ({"history": [1, 2, 3]}, "meta field 'history' row 0 must be an object of step, loss,"),
+        ({"history": []}, "meta field 'history' holds 0 logged steps at step 3"),
+        (
+            {"history": [{"step": 1, "loss": float("nan"), "accuracy": 0.5}]},
+            "meta field 'history' row 0: loss must be a finite number >= 0, got nan",
+        ),
+        (
+            {"history": [{"step": 1, "loss": 10**400, "accuracy": 0.5}]},
+            "meta field 'history' row 0: loss must be a finite number >= 0, got 1000",
+        ),
+        (
+            {"history": [{"step": 2, "loss": 1.0, "accuracy": 0.5}]},
+            "meta field 'history' row 0: step must be 1, got 2",
+        ),
+        ({"step": -3}, "meta field 'step' must be an integer >= 0, got -3"),
+        ({"step": "3"}, "meta field 'step' must be an integer >= 0, got '3'"),
+        ({"step": 2.7}, "meta field 'step' must be an integer >= 0, got 2.7"),
+        ({"step": True}, "meta field 'step' must be an integer >= 0, got True"),
+        ({"iterations": -1}, "meta field 'iterations' must be an integer >= 0, got -1"),
+        ({"n_params": "x"}, "meta field 'n_params' is 'x', this model has 6 parameters"),
+        ({"slots": "m"}, "meta field 'slots' is 'm', this run's optimizer keeps ['m', 'v']"),
+        ({"config_key": 42}, "meta field 'config_key' must be a string, got 42"),
+        ({"extra": 1}, "the metadata has unknown fields ['extra']"),
+    ],
+)
+def test_an_edited_checkpoint_field_is_refused_naming_file_and_field(edit, says, tmp_path) -> None:
+    path = _edited_checkpoint(tmp_path, meta_edit=edit)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: {says}")):
+        load_checkpoint(build_run(ADAM_MLP), path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        (
+            "slot_m_0",
+            np.zeros((1, 128), np.float32),
+            "array 'slot_m_0' is float32(1, 128), this run's optimizer slot 'm' of parameter 0 "
+            "is float32(64, 128)",
+        ),
+        (
+            "slot_v_0",
+            np.zeros((64, 128), np.int64),
+            "array 'slot_v_0' is int64(64, 128), this run's optimizer slot 'v' of parameter 0 "
+            "is float32(64, 128)",
+        ),
+        ("slot_m_1", np.float32(0), "array 'slot_m_1' is float32(), this run's optimizer"),
+        ("slot_v_1", None, "array 'slot_v_1' (optimizer slot 'v' of parameter 1) is missing"),
+        (
+            "param_0",
+            np.full((64, 128), np.nan, np.float32),
+            "array 'param_0' holds NaN or inf (nnref never writes such a checkpoint)",
+        ),
+        ("junk", np.zeros(3), "arrays ['junk'] are not nnref checkpoint entries"),
+    ],
+)
+def test_an_edited_checkpoint_array_is_refused_naming_it(name, value, says, tmp_path) -> None:
+    path = _edited_checkpoint(tmp_path, array_edit={name: value})
+    run = build_run(ADAM_MLP)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: {says}")):
+        load_checkpoint(run, path)
+    assert run.step == 0  # nothing restored
+
+
+def test_a_checkpoint_array_declaring_a_huge_shape_is_refused_unread(tmp_path) -> None:
+    path = _edited_checkpoint(tmp_path)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    with zipfile.ZipFile(path, "w") as zf:  # param_0's header declares 2**40 floats
+        for k, a in arrays.items():
+            buf = io.BytesIO()
+            if k == "param_0":
+                header = {"descr": "<f4", "fortran_order": False, "shape": (2**40,)}
+                np.lib.format.write_array_header_1_0(buf, header)
+                buf.write(a.tobytes())
+            else:
+                np.save(buf, a)
+            zf.writestr(f"{k}.npy", buf.getvalue())
+    says = "param_0 declares float32(1099511627776,) = 4398046511104 bytes, over the 536870912"
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: {says} limit") + "$"):
+        load_checkpoint(build_run(ADAM_MLP), path)
 
 
 @pytest.mark.parametrize("recipe", ["mlp", "three-layer", "cnn"])
@@ -349,6 +461,160 @@ def test_ctrl_c_ends_the_step_and_the_run_resumes_bit_identically(tmp_path) -> N
     resumed = train(cfg, out=tmp_path / "r", resume=True, **QUIET)
     assert resumed.history == whole.history
     assert resumed.test_accuracy == whole.test_accuracy
+
+
+# An interrupt at the `with` line as the block exits, before __exit__ runs, leaves the file
+# object to be closed by its finalizer (after the temporary file is removed): Python's, not ours.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_interrupt_anywhere_in_a_checkpoint_write_keeps_one_whole_checkpoint(
+    tmp_path,
+) -> None:
+    """A KeyboardInterrupt (a second Ctrl-C) raised at each line in turn of the code that
+    creates, renames and removes the files leaves no temporary file, and the checkpoint on
+    disk is the old one or the new one, whole."""
+    cfg = make_config("sigmoid-mse", steps=2)
+    run = build_run(cfg)
+    path = tmp_path / "checkpoint.npz"
+    for _ in range(2):
+        loss, acc = train_step(run)
+        run.history.append({"step": run.step, "loss": loss, "accuracy": acc})
+        if run.step == 1:
+            save_checkpoint(run, path)
+    watched = ("loop.py", "tempfile.py", "pathlib.py", "posixpath", "genericpath", "<frozen os>")
+    for k in itertools.count(1):
+        seen = 0
+
+        def interrupt_at_k(frame, event, arg, k=k):
+            nonlocal seen
+            if not frame.f_code.co_filename.endswith(watched):
+                return interrupt_at_k
+            seen += 1
+            if seen == k:
+                raise KeyboardInterrupt  # the trace function is then unset
+            return interrupt_at_k
+
+        sys.settrace(interrupt_at_k)
+        try:
+            save_checkpoint(run, path)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sys.settrace(None)
+        assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"], k
+        reloaded = build_run(cfg)
+        load_checkpoint(reloaded, path)
+        assert reloaded.step in (1, 2)
+        if seen < k:  # ran to the end without reaching the k-th line
+            break
+    assert reloaded.step == 2
+    assert k > 20
+
+
+LAST = make_config("mlp", steps=12, display_step=4)
+
+
+def _interrupted(cfg, out, **kw) -> TrainingInterrupted:
+    """The TrainingInterrupted that ``train`` raises (failing on anything else)."""
+    try:
+        train(cfg, out=out, **kw)
+    except TrainingInterrupted as e:
+        return e
+    except KeyboardInterrupt:  # escaping, it would stop the whole test session
+        pytest.fail("a bare KeyboardInterrupt escaped train()")
+    pytest.fail("train() finished: the Ctrl-C was ignored")
+
+
+def _assert_same_outputs(whole: Path, cut: Path) -> None:
+    """``cut`` holds ``whole``'s outputs bit for bit (metrics.json's ``seconds`` and
+    ``steps_run`` describe the invocation that wrote it), and no temporary file."""
+    for name in ("metrics.csv", "curves.png", "predictions.png"):
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (whole, cut))
+    for m in (a, b):
+        del m["seconds"], m["steps_run"]
+    assert a == b
+    with np.load(whole / "checkpoint.npz") as za, np.load(cut / "checkpoint.npz") as zb:
+        assert za.files == zb.files
+        for k in za.files:
+            np.testing.assert_array_equal(za[k], zb[k])
+    assert sorted(p.name for p in cut.iterdir()) == sorted(p.name for p in whole.iterdir())
+
+
+def test_ctrl_c_in_the_last_step_then_resume_finishes_the_outputs(tmp_path) -> None:
+    import os
+    import signal
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(LAST, out=whole, **QUIET)
+
+    def ctrl_c_at_12(line: str) -> None:
+        if line.startswith("step: 12,"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = _interrupted(LAST, cut, log=ctrl_c_at_12)
+    assert (stopped.step, stopped.checkpoint_step, stopped.complete) == (12, 12, True)
+    assert [p.name for p in cut.iterdir()] == ["checkpoint.npz"]
+    logs: list[str] = []
+    resumed = train(LAST, out=cut, resume=True, log=logs.append)
+    assert logs[0] == (
+        f"resumed from {cut / 'checkpoint.npz'} at step 12: training is complete, finishing the "
+        "outputs"
+    )
+    assert resumed.steps_run == 0
+    _assert_same_outputs(whole, cut)
+    with pytest.raises(ConfigError, match=r"is complete \(step 12 of 12\)"):
+        train(LAST, out=cut, resume=True, **QUIET)
+    (cut / "curves.png").unlink()  # a missing output is finished too
+    train(LAST, out=cut, resume=True, **QUIET)
+    _assert_same_outputs(whole, cut)
+
+
+def test_ctrl_c_in_the_final_evaluation_stops_at_once(tmp_path, monkeypatch) -> None:
+    import os
+    import signal
+
+    from nnref.train import loop
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(LAST, out=whole, **QUIET)
+    real_predict = loop.predict
+    pressed = []
+
+    def ctrl_c_then_predict(run, x, batch=1024):  # the first call is the final evaluation's
+        if not pressed:  # one Ctrl-C
+            pressed.append(os.kill(os.getpid(), signal.SIGINT))
+        return real_predict(run, x, batch)
+
+    monkeypatch.setattr(loop, "predict", ctrl_c_then_predict)
+    stopped = _interrupted(LAST, cut, **QUIET)
+    assert (stopped.checkpoint_step, stopped.complete) == (12, True)
+    assert "training is complete; resume to finish the outputs" in str(stopped)
+    monkeypatch.undo()
+    train(LAST, out=cut, resume=True, **QUIET)
+    _assert_same_outputs(whole, cut)
+
+
+def test_an_interrupt_while_writing_the_outputs_is_finished_by_resume(
+    tmp_path, monkeypatch
+) -> None:
+    from nnref.train import loop
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(LAST, out=whole, **QUIET)
+    train(replace(LAST, steps=8), out=cut, **QUIET)  # an earlier segment's outputs are there
+
+    def ctrl_c(*args, **kwargs):  # a KeyboardInterrupt while the second figure is drawn
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "predictions_figure", ctrl_c)
+    stopped = _interrupted(LAST, cut, resume=True, **QUIET)
+    assert (stopped.checkpoint_step, stopped.complete) == (12, True)
+    assert not [p.name for p in cut.iterdir() if p.name.startswith(".")]
+    monkeypatch.undo()
+    resumed = train(LAST, out=cut, resume=True, **QUIET)
+    assert resumed.history == json.loads((whole / "metrics.json").read_text())["history"]
+    _assert_same_outputs(whole, cut)
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch, capsys) -> None:

@@ -2,19 +2,24 @@
 the two-feature toy set of the NumPy lesson, generated deterministically.
 
 MNIST is read from ``mnist.npz`` (Keras' format, loaded with ``allow_pickle=False``) or from the
-four IDX files (gzipped or not). Every header is validated against the file size before anything
-is allocated; truncated, oversized or malformed files raise ``ValueError`` naming the file.
+four IDX files (gzipped or not). Every header (an IDX header, or each ``.npz`` member's ``.npy``
+header) is validated against the expected layout, a size cap and the file size before anything
+is allocated or decompressed; truncated, oversized, empty or malformed files raise
+``ValueError`` naming the file and the array.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 import numpy as np
 
@@ -72,7 +77,7 @@ IDX_FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-#: Largest IDX payload accepted (MNIST's training images are 47 MB).
+#: Largest IDX payload, or ``.npz`` member's array, accepted (MNIST's training images are 47 MB).
 MAX_IDX_BYTES = 512 * 1024 * 1024
 
 
@@ -128,21 +133,36 @@ def parse_idx(data: bytes, *, name: str = "<bytes>", expect_ndim: int | None = N
     return np.frombuffer(data, dtype=np.uint8, count=count, offset=header).reshape(dims).copy()
 
 
-def _check_mnist(arrays: dict[str, np.ndarray], source: str) -> Dataset:
-    for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise ValueError(f"{source}: x_{split} has shape {x.shape}, expected (N, 28, 28)")
-        if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"{source}: y_{split} has shape {y.shape}, expected ({x.shape[0]},)")
-        if x.dtype != np.uint8 or y.dtype.kind not in "iu":
+def _check_mnist_layout(
+    layout: dict[str, tuple[tuple[int, ...], np.dtype]], where: dict[str, str]
+) -> None:
+    """Refuse MNIST arrays whose shapes or dtypes (``layout``, known before any data is loaded)
+    are not ``(N, 28, 28)`` uint8 images with ``(N,)`` integer labels, ``N >= 1``; ``where``
+    names each array in messages (its file and name)."""
+    for split, split_name in (("train", "training"), ("test", "test")):
+        (xs, xd), (ys, yd) = layout[f"x_{split}"], layout[f"y_{split}"]
+        wx, wy = where[f"x_{split}"], where[f"y_{split}"]
+        if len(xs) != 3 or xs[1:] != (28, 28):
+            raise ValueError(f"{wx} has shape {xs}, expected (N, 28, 28)")
+        if xd != np.uint8:
+            raise ValueError(f"{wx} has dtype {xd}, expected uint8")
+        if xs[0] == 0:
             raise ValueError(
-                f"{source}: x_{split}/y_{split} dtypes {x.dtype}/{y.dtype}, expected uint8/integers"
+                f"{wx} holds no images (shape {xs}): the {split_name} set needs at least one"
             )
-        if y.size and (y.min() < 0 or y.max() > 9):
-            raise ValueError(
-                f"{source}: y_{split} has labels outside 0..9 (min {y.min()}, max {y.max()})"
-            )
+        if ys != xs[:1]:
+            raise ValueError(f"{wy} has shape {ys}, expected ({xs[0]},), a label per image")
+        if yd.kind not in "iu":
+            raise ValueError(f"{wy} has dtype {yd}, expected integer labels")
+
+
+def _mnist_dataset(arrays: dict[str, np.ndarray], where: dict[str, str]) -> Dataset:
+    """The dataset from the loaded arrays, their layout and labels checked."""
+    _check_mnist_layout({k: (a.shape, a.dtype) for k, a in arrays.items()}, where)
+    for key in ("y_train", "y_test"):
+        y = arrays[key]
+        if y.min() < 0 or y.max() > 9:
+            raise ValueError(f"{where[key]} has labels outside 0..9 (min {y.min()}, max {y.max()})")
     return Dataset(
         "mnist",
         (arrays["x_train"] / 255.0).reshape(-1, 28, 28, 1),
@@ -182,22 +202,117 @@ def sniff_npz(path: Path, what: str = ".npz file") -> None:
     raise ValueError(f"{path}: not an {what} (an .npz is a zip archive; {kind})")
 
 
-def _load_npz(path: Path) -> Dataset:
-    sniff_npz(path, "MNIST .npz file")
+class NpyHeader(NamedTuple):
+    """What an ``.npz`` member's ``.npy`` header declares, read before any of its data."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __str__(self) -> str:
+        return f"{self.dtype}{self.shape}"
+
+
+#: Errors of a damaged zip archive or member (``NotImplementedError``: an unsupported
+#: compression method; ``RuntimeError``: an encrypted member).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+class NpzArchive:
+    """An open ``.npz`` whose members' headers are read (:attr:`headers`, by array name) and
+    within :data:`MAX_IDX_BYTES`, but whose data is not: compare the headers with the layout
+    expected, then :meth:`load` the arrays."""
+
+    def __init__(
+        self, path: Path, zf: zipfile.ZipFile, headers: dict[str, NpyHeader], invalid: str
+    ) -> None:
+        self.path, self._zip, self.headers, self._invalid = path, zf, headers, invalid
+
+    def load(self, name: str) -> np.ndarray:
+        """The array ``name`` (never unpickled; its header was checked when opened)."""
+        try:
+            with self._zip.open(f"{name}.npy") as f:
+                return np.lib.format.read_array(f, allow_pickle=False)
+        except (*_ZIP_ERRORS, ValueError) as e:
+            raise ValueError(
+                f"{self.path}: {self._invalid} ({name}: {type(e).__name__}: {e})"
+            ) from None
+
+
+def _npy_header(path: Path, member: IO[bytes], name: str, size: int) -> NpyHeader:
+    """Read ``member``'s ``.npy`` header (``size``: its uncompressed size) and refuse pickled
+    objects, arrays over :data:`MAX_IDX_BYTES` and data of another length than declared."""
+    fmt = np.lib.format
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            names = set(z.files)
-            arrays = {k: z[k] for k in IDX_FILES if k in names}
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+        version = fmt.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _, dtype = fmt.read_array_header_2_0(member)
+        else:
+            raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
     except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise ValueError(f"{path}: holds pickled objects, which nnref never loads") from None
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
-    missing = [k for k in IDX_FILES if k not in arrays]
-    if missing:
-        raise ValueError(f"{path}: missing arrays {missing} (has {sorted(names)})")
-    return _check_mnist(arrays, str(path))
+        raise ValueError(f"{path}: {name} is not a valid .npy array ({e})") from None
+    if dtype.hasobject:
+        raise ValueError(f"{path}: {name} holds pickled objects, which nnref never loads")
+    nbytes = math.prod(shape) * dtype.itemsize
+    header = NpyHeader(shape, dtype)
+    if nbytes > MAX_IDX_BYTES:
+        raise ValueError(
+            f"{path}: {name} declares {header} = {nbytes} bytes, over the {MAX_IDX_BYTES} limit"
+        )
+    held = size - member.tell()
+    if held != nbytes:
+        raise ValueError(
+            f"{path}: {name} declares {header} ({nbytes} bytes of data) but holds {held} bytes "
+            "after its header (truncated or malformed)"
+        )
+    return header
+
+
+@contextmanager
+def open_npz(
+    path: Path, what: str, *, invalid: str = "not a readable .npz file"
+) -> Iterator[NpzArchive]:
+    """Open the ``.npz`` at ``path`` reading only its members' headers (see
+    :class:`NpzArchive`); ``what`` names the file's kind and ``invalid`` a damaged one in
+    messages. Refuses (``ValueError`` naming the file and the array) files of another kind,
+    members that are not ``.npy`` arrays, pickled objects and oversized or truncated arrays
+    before any data is decompressed.
+    """
+    sniff_npz(path, what)
+    with ExitStack() as stack:
+        headers: dict[str, NpyHeader] = {}
+        try:
+            zf = stack.enter_context(zipfile.ZipFile(stack.enter_context(open(path, "rb"))))
+            for info in zf.infolist():
+                name = info.filename.removesuffix(".npy")
+                if info.is_dir() or name == info.filename:
+                    raise ValueError(f"{path}: member {info.filename!r} is not an .npy array")
+                if name in headers:
+                    raise ValueError(f"{path}: member {info.filename!r} appears twice")
+                with zf.open(info) as member:
+                    headers[name] = _npy_header(path, member, name, info.file_size)
+        except _ZIP_ERRORS as e:
+            raise ValueError(f"{path}: {invalid} ({type(e).__name__}: {e})") from None
+        yield NpzArchive(path, zf, headers, invalid)
+
+
+def _load_npz(path: Path) -> Dataset:
+    with open_npz(path, "MNIST .npz file") as z:
+        missing = [k for k in IDX_FILES if k not in z.headers]
+        if missing:
+            raise ValueError(f"{path}: missing arrays {missing} (has {sorted(z.headers)})")
+        where = {k: f"{path}: {k}" for k in IDX_FILES}
+        _check_mnist_layout({k: (z.headers[k].shape, z.headers[k].dtype) for k in IDX_FILES}, where)
+        arrays = {k: z.load(k) for k in IDX_FILES}
+    return _mnist_dataset(arrays, where)
 
 
 def _find_idx(directory: Path, stem: str) -> Path | None:
@@ -230,9 +345,15 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """
     if data_dir is not None:
         d = Path(data_dir)
-        if not d.exists():
+        try:
+            exists, is_dir = d.exists(), d.is_dir()
+        except OSError as e:  # pathlib lets ENAMETOOLONG, EACCES and others through
+            raise ValueError(
+                f"load_mnist: data directory {d} cannot be checked ({e.strerror or e})"
+            ) from None
+        if not exists:
             raise FileNotFoundError(f"load_mnist: data directory {d} does not exist")
-        if not d.is_dir():
+        if not is_dir:
             hint = f" (give its directory, {d.parent})" if d.name == "mnist.npz" else ""
             raise ValueError(f"load_mnist: {d} is a file, not a directory{hint}")
     dirs = mnist_search_dirs(data_dir)
@@ -248,7 +369,7 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
                 k: parse_idx(_read_bytes(p), name=str(p), expect_ndim=3 if k.startswith("x") else 1)
                 for k, p in paths.items()
             }
-            return _check_mnist(arrays, str(d))
+            return _mnist_dataset(arrays, {k: f"{p}: {k}" for k, p in paths.items()})
         found = [k for k, p in paths.items() if p]
         if found:
             missing = [IDX_FILES[k] for k, p in paths.items() if not p]

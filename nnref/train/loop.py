@@ -9,25 +9,26 @@ Checkpoints hold the parameters, the optimizer state, the step and the metrics s
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
+import secrets
 import signal
 import sys
-import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from nnref.data.batching import kfold_batches, kfold_sizes
-from nnref.data.datasets import Dataset, load_dataset, sniff_npz
+from nnref.data.datasets import Dataset, NpzArchive, load_dataset, open_npz
 from nnref.ops.conv import ALGORITHMS
 from nnref.optim import OPTIMIZERS, Optimizer, OptState
 from nnref.train import model as m
@@ -79,10 +80,14 @@ class ConfigError(ValueError):
         return FLAGS.get(self.field, self.field)
 
     def cli_message(self) -> str:
-        """One line naming the flag and the value, e.g. ``--lr nan: must be ...``."""
+        """One line naming the flag and the value, e.g. ``--lr nan: must be ...``; a value
+        longer than 80 characters is shortened to its ends and its length."""
         if self.value is None or isinstance(self.value, bool):
             return f"{self.flag}: {self.reason}"
-        return f"{self.flag} {self.value}: {self.reason}"
+        value = str(self.value)
+        if len(value) > 80:
+            value = f"{value[:40]}...{value[-30:]} ({len(value)} characters)"
+        return f"{self.flag} {value}: {self.reason}"
 
 
 class TrainingDiverged(FloatingPointError):
@@ -98,12 +103,23 @@ class TrainingDiverged(FloatingPointError):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) stopped the run after ``step``; ``checkpoint`` holds the state to resume
-    from (``None`` without ``out``), at ``checkpoint_step``."""
+    from (``None`` without ``out``), at ``checkpoint_step``. ``complete``: that is the run's
+    last step, and the Ctrl-C came before the final evaluation and the outputs were all written
+    (``resume`` finishes them)."""
 
-    def __init__(self, step: int, checkpoint: Path | None, checkpoint_step: int | None) -> None:
+    def __init__(
+        self,
+        step: int,
+        checkpoint: Path | None,
+        checkpoint_step: int | None,
+        *,
+        complete: bool = False,
+    ) -> None:
         where = f"; {checkpoint} holds step {checkpoint_step}" if checkpoint is not None else ""
-        super().__init__(f"interrupted after step {step}{where}")
+        todo = " (training is complete; resume to finish the outputs)" if complete else ""
+        super().__init__(f"interrupted after step {step}{where}{todo}")
         self.step, self.checkpoint, self.checkpoint_step = step, checkpoint, checkpoint_step
+        self.complete = complete
 
 
 def _is_int(v: Any) -> bool:
@@ -177,8 +193,14 @@ class RunConfig:
                     f"applies to --dataset mnist only (this run uses {self.dataset})",
                 )
             d = Path(self.data_dir)
-            if not d.is_dir():
-                reason = "is not a directory" if d.exists() else "does not exist"
+            try:
+                is_dir, exists = d.is_dir(), d.exists()
+            except OSError as e:  # pathlib lets ENAMETOOLONG, EACCES and others through
+                raise ConfigError(
+                    "data_dir", self.data_dir, f"cannot be checked ({e.strerror or e})"
+                ) from None
+            if not is_dir:
+                reason = "is not a directory" if exists else "does not exist"
                 raise ConfigError("data_dir", self.data_dir, reason)
         _require_int("display_step", self.display_step, 1)
         if self.conv_algorithm not in ALGORITHMS:
@@ -462,42 +484,130 @@ def save_checkpoint(run: Run, path: Path) -> None:
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt-", suffix=".npz")
+    _write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write ``path`` with ``write(file)`` through a temporary file beside it, then
+    ``os.replace``: readers see the old file or the whole new one.
+
+    The temporary name is chosen before the file exists and the file is created inside the
+    ``try``, so an exception at any point (a second Ctrl-C included) removes it;
+    ``tempfile.mkstemp`` creates the file before returning its name, and a Ctrl-C in between
+    once left a stray empty file.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with open(tmp, "xb") as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The checkpoint's metadata and arrays; ``ValueError`` saying what is wrong otherwise."""
-    sniff_npz(path, "nnref checkpoint")
-    try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise ValueError(
-                    f"{path}: an .npz without nnref's 'meta' entry (it holds {sorted(z.files)[:6]}): "
-                    "not a checkpoint written by nnref train"
-                )
-            stored = {k: z[k] for k in z.files}
-        meta = json.loads(bytes(stored.pop("meta")).decode())
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise ValueError(f"{path}: holds pickled objects, which nnref never loads") from None
-        if str(e).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: not a valid nnref checkpoint ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+#: The metadata a checkpoint holds, each field validated at load.
+META_FIELDS = ("format", "config_key", "step", "iterations", "slots", "n_params", "history")
+#: A logged step's fields, and the held-out pair (absent from checkpoints written before it).
+HISTORY_FIELDS = ("step", "loss", "accuracy")
+HELDOUT_FIELDS = ("heldout_loss", "heldout_accuracy")
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_meta(path: Path, z: NpzArchive) -> Any:
+    """The checkpoint's metadata, parsed from its ``meta`` array (checked, still untyped)."""
+    header = z.headers.get("meta")
+    if header is None:
         raise ValueError(
-            f"{path}: not a valid nnref checkpoint ({type(e).__name__}: {e})"
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            f"{path}: an .npz without nnref's 'meta' entry (it holds {sorted(z.headers)[:6]}): "
+            "not a checkpoint written by nnref train"
+        )
+    if header.dtype != np.uint8 or len(header.shape) != 1:
+        raise ValueError(f"{path}: 'meta' is {header}, expected uint8 bytes of JSON")
+    try:
+        return json.loads(z.load("meta").tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{path}: 'meta' is not JSON ({type(e).__name__}: {e})") from None
+
+
+def _check_history(path: Path, history: Any, step: int) -> None:
+    """Refuse a ``history`` that the loop could not have logged up to ``step``: a list of rows
+    with the logged fields, steps increasing from 1 (the first step is always logged) up to
+    ``step``, losses finite and >= 0, accuracies in [0, 1]."""
+
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"{path}: meta field 'history' {why}")
+
+    if not isinstance(history, list):
+        raise refuse(f"must be a list of logged steps, got {_short(history)}")
+    if bool(history) != (step > 0):
+        raise refuse(f"holds {len(history)} logged steps at step {step}")
+    previous = 0
+    for k, row in enumerate(history):
+        if not isinstance(row, dict) or set(row) not in (
+            set(HISTORY_FIELDS),
+            {*HISTORY_FIELDS, *HELDOUT_FIELDS},
+        ):
+            fields_ = ", ".join((*HISTORY_FIELDS, *HELDOUT_FIELDS))
+            raise refuse(f"row {k} must be an object of {fields_}, got {_short(row)}")
+        s = row["step"]
+        if not _is_int(s) or not (previous < s <= step) or (k == 0 and s != 1):
+            first = "1" if k == 0 else f"an integer in {previous + 1}..{step}"
+            raise refuse(f"row {k}: step must be {first}, got {_short(s)}")
+        previous = s
+        for name, value in row.items():
+            if name == "step":
+                continue
+            hi = math.inf if name.endswith("loss") else 1.0
+            # nnref writes floats; a JSON integer may exceed any float (10**400)
+            if not isinstance(value, float) or not math.isfinite(value) or not 0 <= value <= hi:
+                bounds = "a finite number >= 0" if hi == math.inf else "a number in [0, 1]"
+                raise refuse(f"row {k}: {name} must be {bounds}, got {_short(value)}")
+
+
+def _check_meta(path: Path, meta: Any, run: Run) -> None:
+    """Refuse metadata of another format, another configuration (naming the options that
+    differ), or with a field of the wrong type or range for ``run``."""
+    got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+    if not (_is_int(got) and got == FORMAT_VERSION):
         raise ValueError(f"{path}: unsupported checkpoint format {got!r}")
-    return meta, stored
+    missing = [k for k in META_FIELDS if k not in meta]
+    unknown = sorted(set(meta) - set(META_FIELDS))
+    if missing or unknown:
+        which = f"lacks {missing}" if missing else f"has unknown fields {unknown}"
+        raise ValueError(f"{path}: the metadata {which}: not written by nnref train")
+    key = meta["config_key"]
+    if not isinstance(key, str):
+        raise ValueError(f"{path}: meta field 'config_key' must be a string, got {_short(key)}")
+    if key != run.cfg.key():
+        raise ValueError(
+            f"{path} was written with {_config_difference(key, run.cfg)}; resume with the same "
+            "options, or choose another --out"
+        )
+    for name in ("step", "iterations"):
+        v = meta[name]
+        if not _is_int(v) or v < 0:
+            raise ValueError(
+                f"{path}: meta field '{name}' must be an integer >= 0, got {_short(v)}"
+            )
+    n = meta["n_params"]
+    if not _is_int(n) or n != len(run.params):
+        raise ValueError(
+            f"{path}: meta field 'n_params' is {_short(n)}, this model has {len(run.params)} "
+            "parameters"
+        )
+    slots = sorted(run.opt_state.slots)
+    if meta["slots"] != slots:
+        raise ValueError(
+            f"{path}: meta field 'slots' is {_short(meta['slots'])}, this run's optimizer keeps "
+            f"{slots}"
+        )
+    _check_history(path, meta["history"], meta["step"])
 
 
 def _config_difference(stored_key: str, cfg: RunConfig) -> str:
@@ -520,36 +630,46 @@ def _config_difference(stored_key: str, cfg: RunConfig) -> str:
 def load_checkpoint(run: Run, path: Path) -> None:
     """Restore ``run`` from ``path``.
 
-    Refuses (``ValueError``) a file that is not an nnref checkpoint and a checkpoint of another
-    configuration (naming the options that differ).
+    Every metadata field's type and range, and every array's name, shape and dtype (against
+    this run's parameters and optimizer slots, from the ``.npy`` headers) is checked before any
+    array is read. Refuses (``ValueError`` naming the file and the field or array) a file that
+    is not an nnref checkpoint, a checkpoint of another configuration (naming the options that
+    differ), an edited or damaged one, and parameters or slots holding NaN or inf (nnref never
+    writes those).
     """
-    meta, stored = _read_checkpoint(path)
-    try:
-        n = int(meta["n_params"])
-        params = [stored[f"param_{i}"] for i in range(n)]
-        slots = {name: [stored[f"slot_{name}_{i}"] for i in range(n)] for name in meta["slots"]}
-        step, iterations, history = int(meta["step"]), int(meta["iterations"]), meta["history"]
-        key = meta["config_key"]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(
-            f"{path}: not a valid nnref checkpoint ({type(e).__name__}: {e})"
-        ) from None
-    if key != run.cfg.key():
-        raise ValueError(
-            f"{path} was written with {_config_difference(key, run.cfg)}; resume with the same "
-            "options, or choose another --out"
-        )
-    if len(params) != len(run.params):
-        raise ValueError(f"{path}: {len(params)} parameters, this model has {len(run.params)}")
-    for p, q in zip(params, run.params, strict=True):
-        if p.shape != q.shape or p.dtype != q.dtype:
+    with open_npz(path, "nnref checkpoint", invalid="not a valid nnref checkpoint") as z:
+        meta = _read_meta(path, z)
+        _check_meta(path, meta, run)
+        expected = {f"param_{i}": (f"parameter {i}", p) for i, p in enumerate(run.params)}
+        for name in sorted(run.opt_state.slots):
+            for i, p in enumerate(run.params):
+                expected[f"slot_{name}_{i}"] = (f"optimizer slot '{name}' of parameter {i}", p)
+        unknown = sorted(set(z.headers) - set(expected) - {"meta"})
+        if unknown:
+            raise ValueError(f"{path}: arrays {unknown} are not nnref checkpoint entries")
+        for key, (what, like) in expected.items():
+            header = z.headers.get(key)
+            if header is None:
+                raise ValueError(f"{path}: array '{key}' ({what}) is missing")
+            if header.shape != like.shape or header.dtype != like.dtype:
+                raise ValueError(
+                    f"{path}: array '{key}' is {header}, this run's {what} is "
+                    f"{like.dtype}{like.shape}"
+                )
+        arrays = {key: z.load(key) for key in expected}
+    for key, a in arrays.items():
+        if not np.all(np.isfinite(a)):
             raise ValueError(
-                f"{path}: parameter {p.dtype}{p.shape} does not match {q.dtype}{q.shape}"
+                f"{path}: array '{key}' holds NaN or inf (nnref never writes such a checkpoint)"
             )
-    run.params = params
-    run.opt_state = OptState(iterations, slots)
-    run.step = step
-    run.history = list(history)
+    n = len(run.params)
+    run.params = [arrays[f"param_{i}"] for i in range(n)]
+    run.opt_state = OptState(
+        meta["iterations"],
+        {s: [arrays[f"slot_{s}_{i}"] for i in range(n)] for s in run.opt_state.slots},
+    )
+    run.step = meta["step"]
+    run.history = meta["history"]
 
 
 def prepare_out(out: Path, *, resume: bool) -> None:
@@ -558,13 +678,22 @@ def prepare_out(out: Path, *, resume: bool) -> None:
 
     Raises :class:`ConfigError` on ``out``/``resume`` naming the path and the problem.
     """
+    try:
+        _check_out(out, resume=resume)
+    except OSError as e:  # pathlib's exists()/is_dir() let ENAMETOOLONG, EACCES and others through
+        raise ConfigError("out", str(out), f"cannot be checked ({e.strerror or e})") from None
+
+
+def _check_out(out: Path, *, resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError("out", str(out), "exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".nnref-write-test-")
-        os.close(fd)
-        os.unlink(probe)
+        probe = out / f".nnref-write-test-{os.getpid()}-{secrets.token_hex(4)}"
+        try:  # named before it exists: removed on every way out, as in _write_atomically
+            probe.touch(exist_ok=False)
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as e:
         raise ConfigError("out", str(out), f"cannot be written ({e.strerror or e})") from None
     for name in OUTPUT_FILES:
@@ -614,25 +743,35 @@ class TrainResult:
         }
 
 
-@contextmanager
-def _sigint_at_step_end() -> Iterator[list[bool]]:
-    """Turn the first Ctrl-C into a flag the loop reads after each step (a KeyboardInterrupt
-    inside a step could leave the parameters updated but the step count not); a second Ctrl-C
-    interrupts at once. Outside the main thread signals cannot be caught: the flag stays unset
-    and a KeyboardInterrupt arrives as usual."""
-    flag: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
+class _CtrlC:
+    """``train``'s SIGINT handler. During the steps the first Ctrl-C only sets ``pressed``,
+    which the loop reads after each step (a KeyboardInterrupt inside a step could leave the
+    parameters updated but the step count not), and a second raises KeyboardInterrupt at once.
+    With ``at_once`` (after the last step: the final evaluation and the outputs have no step to
+    end) the first raises."""
 
-    def handler(signum: int, frame: Any) -> None:
-        if flag:
+    def __init__(self) -> None:
+        self.pressed = False
+        self.at_once = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.pressed or self.at_once:
             raise KeyboardInterrupt
-        flag.append(True)
+        self.pressed = True
 
-    previous = signal.signal(signal.SIGINT, handler)
+
+@contextmanager
+def _sigint_handled() -> Iterator[_CtrlC]:
+    """Install a :class:`_CtrlC` for SIGINT, whatever the handler before (a shell may start a
+    background job with SIGINT ignored), and restore that one after. Outside the main thread
+    signals cannot be caught: ``pressed`` stays unset and a KeyboardInterrupt arrives as usual."""
+    ctrl_c = _CtrlC()
+    if threading.current_thread() is not threading.main_thread():
+        yield ctrl_c
+        return
+    previous = signal.signal(signal.SIGINT, ctrl_c)
     try:
-        yield flag
+        yield ctrl_c
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -658,8 +797,10 @@ def train(
     Every step's loss is checked: a NaN or infinite loss (or parameter) stops the run with
     :class:`TrainingDiverged`, leaving the last checkpoint written before it. ``out`` is checked
     before the first step (:func:`prepare_out`). The first Ctrl-C ends the current step, writes
-    the checkpoint and raises :class:`TrainingInterrupted`. ``stop_after`` ends the run early
-    after that many steps (as an interruption would), leaving the checkpoint to resume from.
+    the checkpoint and raises :class:`TrainingInterrupted`; after the last step (the final
+    evaluation, the outputs) a Ctrl-C stops at once, and ``resume`` of that complete checkpoint
+    finishes the outputs without training. ``stop_after`` ends the run early after that many
+    steps (as an interruption would), leaving the checkpoint to resume from.
     Each logged step (every ``display_step``, the first and the last) records the batch loss and
     accuracy and the held-out loss and accuracy on the first :data:`HELDOUT_MAX` test samples.
     """
@@ -673,19 +814,26 @@ def train(
     saved: int | None = None  # step of the checkpoint on disk
     if resume and ckpt is not None:
         load_checkpoint(run, ckpt)
-        if run.step >= cfg.steps:  # nothing to train: refuse rather than rewrite the outputs
-            done = run.step == cfg.steps
+        if run.step > cfg.steps:
+            raise ConfigError(
+                "steps",
+                cfg.steps,
+                f"is below the checkpoint's step {run.step} in {out}; pass --steps "
+                f"{run.step + 1} or more to continue it",
+            )
+        finishing = run.step == cfg.steps
+        if finishing and _outputs_complete(run, out):  # refuse rather than rewrite the outputs
             raise ConfigError(
                 "steps",
                 cfg.steps,
                 f"the run in {out} is complete (step {run.step} of {run.step}); pass a larger "
-                "--steps to continue it"
-                if done
-                else f"is below the checkpoint's step {run.step} in {out}; pass --steps "
-                f"{run.step + 1} or more to continue it",
+                "--steps to continue it",
             )
         saved = run.step
-        log(f"resumed from {ckpt} at step {run.step}")
+        log(
+            f"resumed from {ckpt} at step {run.step}"
+            + (": training is complete, finishing the outputs" if finishing else "")
+        )
     n_held = min(HELDOUT_MAX, len(run.x_test))
     x_held, y_held = run.x_test[:n_held], run.y_test[:n_held]
     t0 = time.perf_counter()
@@ -707,78 +855,90 @@ def train(
             saved,
         )
 
-    # Overflow is detected below, step by step: NumPy's warnings would only repeat it.
-    with (
-        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-        _sigint_at_step_end() as (stop),
-    ):
-        try:
-            while run.step < cfg.steps:
-                loss, acc = train_step(run)
-                if not math.isfinite(loss):
-                    raise diverged(f"the loss is {loss}")
-                if run.step % cfg.display_step == 0 or run.step in (1, cfg.steps):
-                    h_loss, h_acc = heldout_metrics(run, x_held, y_held)
-                    if not math.isfinite(h_loss):  # the parameters this step produced overflow
-                        raise diverged(f"the held-out loss is {h_loss}")
-                    run.history.append(
-                        {
-                            "step": run.step,
-                            "loss": loss,
-                            "accuracy": acc,
-                            "heldout_loss": h_loss,
-                            "heldout_accuracy": h_acc,
-                        }
-                    )
-                    emit(
-                        f"step: {run.step}, loss: {loss:f}, accuracy: {acc:f}, held-out loss: "
-                        f"{h_loss:f}, accuracy: {h_acc:f}"
-                    )
-                if bar is not None:
-                    bar.update(1)
-                last = run.step == cfg.steps
-                stopping = bool(stop) or (stop_after is not None and run.step - start >= stop_after)
-                if ckpt is not None and (run.step % checkpoint_every == 0 or last or stopping):
-                    if _nonfinite_param(run.params) is not None:
-                        raise diverged("a parameter is not finite")
-                    save_checkpoint(run, ckpt)
-                    saved = run.step
-                if stop:
-                    raise TrainingInterrupted(run.step, ckpt if saved is not None else None, saved)
-                if stopping:
-                    break
-        except KeyboardInterrupt as e:  # a second Ctrl-C, or one outside the main thread
-            if isinstance(e, TrainingInterrupted):
-                raise
-            raise TrainingInterrupted(
-                run.step, ckpt if saved is not None else None, saved
-            ) from None
-        finally:
-            if bar is not None:
-                bar.close()
-        if _nonfinite_param(run.params) is not None:
-            raise diverged("a parameter is not finite")
-        seconds = time.perf_counter() - t0
-        pred_test = predict(run, run.x_test)
-        result = TrainResult(
-            cfg,
-            run.history,
-            evaluate(run, run.x_train, run.y_train),
-            float(np.mean(pred_test == run.y_test)),
-            seconds,
-            run.step - start,
-            n_held,
-            len(run.x_test),
-            len(run.x_train),
+    def interrupted() -> TrainingInterrupted:
+        return TrainingInterrupted(
+            run.step,
+            ckpt if saved is not None else None,
+            saved,
+            complete=ckpt is not None and saved == cfg.steps,
         )
-    log(
-        f"test accuracy: {result.test_accuracy:f} (train {result.train_accuracy:f}, "
-        f"{result.steps_run} steps in {seconds:.1f} s)"
-    )
-    if out is not None:
-        skipped = write_outputs(run, result, out, pred_test)
-        if skipped:
-            log(skipped)
+
+    try:
+        # Overflow is detected below, step by step: NumPy's warnings would only repeat it.
+        with (
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+            _sigint_handled() as ctrl_c,
+        ):
+            try:
+                while run.step < cfg.steps:
+                    loss, acc = train_step(run)
+                    if not math.isfinite(loss):
+                        raise diverged(f"the loss is {loss}")
+                    if run.step % cfg.display_step == 0 or run.step in (1, cfg.steps):
+                        h_loss, h_acc = heldout_metrics(run, x_held, y_held)
+                        if not math.isfinite(h_loss):  # the parameters this step produced overflow
+                            raise diverged(f"the held-out loss is {h_loss}")
+                        run.history.append(
+                            {
+                                "step": run.step,
+                                "loss": loss,
+                                "accuracy": acc,
+                                "heldout_loss": h_loss,
+                                "heldout_accuracy": h_acc,
+                            }
+                        )
+                        emit(
+                            f"step: {run.step}, loss: {loss:f}, accuracy: {acc:f}, held-out "
+                            f"loss: {h_loss:f}, accuracy: {h_acc:f}"
+                        )
+                    if bar is not None:
+                        bar.update(1)
+                    last = run.step == cfg.steps
+                    stopping = ctrl_c.pressed or (
+                        stop_after is not None and run.step - start >= stop_after
+                    )
+                    if ckpt is not None and (run.step % checkpoint_every == 0 or last or stopping):
+                        if _nonfinite_param(run.params) is not None:
+                            raise diverged("a parameter is not finite")
+                        save_checkpoint(run, ckpt)
+                        saved = run.step
+                    if ctrl_c.pressed:
+                        raise interrupted()
+                    if stopping:
+                        break
+            finally:
+                if bar is not None:
+                    bar.close()
+            ctrl_c.at_once = True
+            if ctrl_c.pressed:  # after the last step's check
+                raise interrupted()
+            if _nonfinite_param(run.params) is not None:
+                raise diverged("a parameter is not finite")
+            seconds = time.perf_counter() - t0
+            pred_test = predict(run, run.x_test)
+            result = TrainResult(
+                cfg,
+                run.history,
+                evaluate(run, run.x_train, run.y_train),
+                float(np.mean(pred_test == run.y_test)),
+                seconds,
+                run.step - start,
+                n_held,
+                len(run.x_test),
+                len(run.x_train),
+            )
+            log(
+                f"test accuracy: {result.test_accuracy:f} (train {result.train_accuracy:f}, "
+                f"{result.steps_run} steps in {seconds:.1f} s)"
+            )
+            if out is not None:
+                skipped = write_outputs(run, result, out, pred_test)
+                if skipped:
+                    log(skipped)
+    except KeyboardInterrupt as e:  # a second Ctrl-C, one after the steps, or another thread's
+        if isinstance(e, TrainingInterrupted):
+            raise
+        raise interrupted() from None
     return result
 
 
@@ -799,38 +959,79 @@ def _progress(total: int, enabled: bool) -> Any:
 def write_outputs(
     run: Run, result: TrainResult, out: Path, pred_test: np.ndarray | None = None
 ) -> str | None:
-    """metrics.csv, metrics.json and, with matplotlib, curves.png and predictions.png.
+    """metrics.csv, with matplotlib curves.png and predictions.png (for images or two
+    features), and metrics.json, each written atomically, metrics.json last: a metrics.json of
+    the checkpoint's history means the others were written (see :func:`_outputs_complete`).
 
     ``pred_test``: the predicted classes of the whole test set (computed when not given).
     Returns a note when the pictures were skipped (matplotlib missing), else None.
     """
     out.mkdir(parents=True, exist_ok=True)
-    columns = ["step", "loss", "accuracy", "heldout_loss", "heldout_accuracy"]
-    with open(out / "metrics.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, restval="")
-        w.writeheader()
-        w.writerows(run.history)
-    (out / "metrics.json").write_text(json.dumps(result.to_json(), indent=1))
+    csv_text = io.StringIO()
+    w = csv.DictWriter(
+        csv_text,
+        fieldnames=["step", "loss", "accuracy", "heldout_loss", "heldout_accuracy"],
+        restval="",
+    )
+    w.writeheader()
+    w.writerows(run.history)
+    _write_atomically(out / "metrics.csv", lambda f: f.write(csv_text.getvalue().encode()))
+    plt = _pyplot()
+    if plt is not None:
+        if pred_test is None:
+            pred_test = predict(run, run.x_test)
+        pictures = [("curves.png", lambda: curves_figure(result))]
+        if _draws_predictions(run.data.x_test):
+            pictures.append(("predictions.png", lambda: predictions_figure(run, pred_test)))
+        for name, draw in pictures:
+            fig = draw()
+            try:
+                _write_atomically(out / name, partial(fig.savefig, format="png", dpi=100))
+            finally:
+                plt.close(fig)
+    metrics = json.dumps(result.to_json(), indent=1).encode()
+    _write_atomically(out / "metrics.json", lambda f: f.write(metrics))
+    if plt is None:
+        return (
+            "curves.png and predictions.png skipped: matplotlib is not installed "
+            "(pip install 'nnref[plot]')"
+        )
+    return None
+
+
+def _pyplot() -> Any | None:
+    """``matplotlib.pyplot`` on the Agg backend, or None when matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return (
-            "curves.png and predictions.png skipped: matplotlib is not installed "
-            "(pip install 'nnref[plot]')"
-        )
-    if pred_test is None:
-        pred_test = predict(run, run.x_test)
-    for name, fig in (
-        ("curves.png", curves_figure(result)),
-        ("predictions.png", predictions_figure(run, pred_test)),
-    ):
-        if fig is not None:  # predictions.png: images or two features only
-            fig.savefig(out / name, dpi=100)
-            plt.close(fig)
-    return None
+        return None
+    return plt
+
+
+def _outputs_complete(run: Run, out: Path) -> bool:
+    """Whether ``out`` holds every output of ``run`` as loaded from its checkpoint: a
+    metrics.json (written last) of the same history, and each file written before it."""
+    try:
+        written = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(written, dict) or written.get("history") != run.history:
+        return False
+    names = ["metrics.csv"]
+    if _pyplot() is not None:
+        names.append("curves.png")
+        if _draws_predictions(run.data.x_test):
+            names.append("predictions.png")
+    return all((out / name).is_file() for name in names)
+
+
+def _draws_predictions(x: np.ndarray) -> bool:
+    """Whether :func:`predictions_figure` has a picture for test inputs ``x``: images, or two
+    features."""
+    return x.ndim == 4 or (x.ndim == 2 and x.shape[1] == 2)
 
 
 def curves_figure(result: TrainResult) -> Any:
@@ -880,6 +1081,8 @@ def predictions_figure(
     import matplotlib.pyplot as plt
 
     x, y = run.data.x_test, run.y_test
+    if not _draws_predictions(x):
+        return None
     wrong, right = np.flatnonzero(pred != y), np.flatnonzero(pred == y)
     if x.ndim == 4:
         rows, cols = grid
@@ -899,7 +1102,7 @@ def predictions_figure(
             else f"all {len(y)} right"
         )
         fig.suptitle(f"test images, true→predicted label ({head})", fontsize=10)
-    elif x.ndim == 2 and x.shape[1] == 2:
+    else:
         lo, hi = x.min(0) - 0.5, x.max(0) + 0.5
         g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
         mesh = np.stack([g0.ravel(), g1.ravel()], 1).astype(run.x_test.dtype)
@@ -914,8 +1117,6 @@ def predictions_figure(
             f"test points by true class, regions by prediction: {len(wrong)} of {len(y)} wrong",
             fontsize=9,
         )
-    else:
-        return None
     fig.tight_layout()
     return fig
 
