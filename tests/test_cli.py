@@ -131,7 +131,7 @@ def test_an_over_long_path_is_a_usage_error_shortened(flag, tmp_path, capsys) ->
     captured = capsys.readouterr()
     assert "step:" not in captured.out
     assert captured.err == (
-        f"nnref train: {flag} {long[:40]}...{long[-30:]} ({len(long)} characters): cannot be "
+        f"nnref train: {flag} {long[:80]}...{long[-60:]} ({len(long)} characters): cannot be "
         "checked (File name too long)\n"
     )
 

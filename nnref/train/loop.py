@@ -81,12 +81,13 @@ class ConfigError(ValueError):
 
     def cli_message(self) -> str:
         """One line naming the flag and the value, e.g. ``--lr nan: must be ...``; a value
-        longer than 80 characters is shortened to its ends and its length."""
+        longer than 240 characters (an ordinary path is shown whole; a 300-character name is
+        what the OS refuses) is shortened to its ends and its length."""
         if self.value is None or isinstance(self.value, bool):
             return f"{self.flag}: {self.reason}"
         value = str(self.value)
-        if len(value) > 80:
-            value = f"{value[:40]}...{value[-30:]} ({len(value)} characters)"
+        if len(value) > 240:
+            value = f"{value[:80]}...{value[-60:]} ({len(value)} characters)"
         return f"{self.flag} {value}: {self.reason}"
 
 
