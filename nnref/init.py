@@ -16,12 +16,16 @@ import numpy as np
 Rng = np.random.Generator | int
 
 
-def as_generator(rng: Rng) -> np.random.Generator:
+def as_generator(rng: Rng, name: str) -> np.random.Generator:
+    """``rng`` as a Generator (an int seeds a fresh one); ``name``: the function taking it, named
+    in the TypeError for anything else."""
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
-    raise TypeError(f"expected a numpy.random.Generator or an int seed, got {type(rng).__name__}")
+    raise TypeError(
+        f"{name}: 'rng' must be a numpy.random.Generator or an int seed, got {type(rng).__name__}"
+    )
 
 
 def _shape(name: str, shape: Any) -> tuple[int, ...]:
@@ -59,7 +63,7 @@ def glorot_uniform(rng: Rng, shape: Any, dtype: Any = np.float32) -> np.ndarray:
     s = _shape("glorot_uniform", shape)
     fan_in, fan_out = fans(s)
     limit = math.sqrt(3.0 / max(1.0, (fan_in + fan_out) / 2.0))
-    return as_generator(rng).uniform(-limit, limit, s).astype(dtype)
+    return as_generator(rng, "glorot_uniform").uniform(-limit, limit, s).astype(dtype)
 
 
 def random_normal(
@@ -68,7 +72,7 @@ def random_normal(
     """``keras.initializers.RandomNormal`` (mean 0, **stddev 0.05** by default, as
     ``tf.initializers.RandomNormal()``; ``tf.random.normal`` uses stddev 1)."""
     s = _shape("random_normal", shape)
-    return (as_generator(rng).standard_normal(s) * stddev + mean).astype(dtype)
+    return (as_generator(rng, "random_normal").standard_normal(s) * stddev + mean).astype(dtype)
 
 
 def uniform(
@@ -78,7 +82,7 @@ def uniform(
     s = _shape("uniform", shape)
     if not minval < maxval:
         raise ValueError(f"uniform: need minval < maxval, got {minval}, {maxval}")
-    return as_generator(rng).uniform(minval, maxval, s).astype(dtype)
+    return as_generator(rng, "uniform").uniform(minval, maxval, s).astype(dtype)
 
 
 def zeros(rng: Rng | None, shape: Any, dtype: Any = np.float32) -> np.ndarray:

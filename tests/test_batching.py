@@ -51,3 +51,10 @@ def test_shuffled_batches_and_errors() -> None:
             ValueError, match=rf"^shuffled_batches: 'n' must be a positive int, got {bad!r}$"
         ):
             shuffled_batches(bad, 4, 0)
+
+
+def test_batching_errors_name_the_function() -> None:
+    with pytest.raises(ValueError, match=r"^kfold_batches: 'n' must be a non-negative int"):
+        kfold_batches(10.5, 3, 0)
+    with pytest.raises(TypeError, match=r"^shuffled_batches: 'rng' must be a numpy"):
+        shuffled_batches(10, 3, "abc")

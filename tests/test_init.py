@@ -114,3 +114,9 @@ def test_initializer_check_rejects_a_wrong_distribution(monkeypatch, name, shape
     assert not r.ok
     assert r.worst == stat
     assert r.error > 5
+
+
+def test_a_bad_rng_is_named_with_the_function() -> None:
+    for fn in (init.glorot_uniform, init.random_normal, init.uniform):
+        with pytest.raises(TypeError, match=rf"^{fn.__name__}: 'rng' must be a numpy"):
+            fn("abc", (3, 4))

@@ -37,9 +37,11 @@ def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
         or batch_size < 1
     ):
         raise ValueError(f"kfold_batches: 'batch_size' must be a positive int, got {batch_size!r}")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"kfold_batches: 'n' must be a non-negative int, got {n!r}")
     k = max(1, int(n / batch_size))
     sizes = kfold_sizes(n, k)
-    perm = as_generator(rng).permutation(n).astype(np.int64)
+    perm = as_generator(rng, "kfold_batches").permutation(n).astype(np.int64)
     return np.split(perm, np.cumsum(sizes)[:-1])
 
 
@@ -57,7 +59,7 @@ def shuffled_batches(
         )
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"shuffled_batches: 'n' must be a positive int, got {n!r}")
-    perm = as_generator(rng).permutation(n).astype(np.int64)
+    perm = as_generator(rng, "shuffled_batches").permutation(n).astype(np.int64)
     batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
     if drop_remainder and len(batches[-1]) < batch_size and len(batches) > 1:
         batches.pop()
