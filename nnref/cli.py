@@ -292,8 +292,14 @@ def _train(args: argparse.Namespace) -> int:
         )
     except BrokenPipeError:
         raise  # stdout closed: main() stops quietly
-    except OSError as e:  # writing the outputs after training (disk full, directory removed)
-        return _fail("train", f"could not write the outputs: {e}", 1)
+    except OSError as e:  # writing a checkpoint or the outputs (disk full, directory removed)
+        again = (
+            ""
+            if out is None or not (out / "checkpoint.npz").is_file()
+            else f"; once that is fixed, the same command with --resume continues from "
+            f"{out / 'checkpoint.npz'} (or, after the last step, writes the outputs)"
+        )
+        return _fail("train", f"could not write the outputs: {e}{again}", 1)
     if out is not None:
         names = ("metrics.csv", "metrics.json", "curves.png", "predictions.png", "checkpoint.npz")
         print(f"wrote {', '.join(f for f in names if (out / f).is_file())} in {out}")

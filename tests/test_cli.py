@@ -188,6 +188,25 @@ def test_ctrl_c_after_the_last_step_says_resume_finishes_the_outputs(
     assert "is complete (step 20 of 20)" in _one_line_error(capsys)
 
 
+def test_a_failed_output_write_says_resume_finishes_it(tmp_path, capsys, monkeypatch) -> None:
+    from nnref.train import loop
+
+    def disk_full(*args, **kwargs):  # the disk fills while the curves are drawn
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop, "curves_figure", disk_full)
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "20")) == 1
+    assert _one_line_error(capsys) == (
+        "nnref train: could not write the outputs: [Errno 28] No space left on device; once that "
+        f"is fixed, the same command with --resume continues from {out / 'checkpoint.npz'} (or, "
+        "after the last step, writes the outputs)"
+    )
+    monkeypatch.undo()
+    assert main(_train(out, "--steps", "20", "--resume")) == 0
+    assert "wrote metrics.csv" in capsys.readouterr().out
+
+
 def test_bad_checkpoint_files_are_named_not_unpickled(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     out.mkdir()
