@@ -163,21 +163,31 @@ def test_a_finished_run_is_never_overwritten_or_rerun(tmp_path, capsys) -> None:
     assert (out / "metrics.json").read_text() == metrics
 
 
-def test_ctrl_c_after_the_last_step_says_resume_finishes_the_outputs(
-    tmp_path, capsys, monkeypatch
+@pytest.mark.parametrize("fault", ["ctrl-c", "disk-full"])
+def test_a_run_cut_while_writing_its_outputs_is_finished_by_resume(
+    fault, tmp_path, capsys, monkeypatch
 ) -> None:
+    """A Ctrl-C (exit 130) or a full disk (exit 1) while the curves are drawn: the message says
+    that --resume finishes the outputs, and it does; a finished run is then refused."""
     from nnref.train import loop
 
-    def ctrl_c(*args, **kwargs):  # a Ctrl-C while the curves are drawn
-        raise KeyboardInterrupt
+    def cut(*args, **kwargs):
+        if fault == "ctrl-c":
+            raise KeyboardInterrupt
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(loop, "curves_figure", ctrl_c)
+    monkeypatch.setattr(loop, "curves_figure", cut)
     out = tmp_path / "run"
-    assert main(_train(out, "--steps", "20")) == 130
+    ckpt = out / "checkpoint.npz"
+    assert main(_train(out, "--steps", "20")) == (130 if fault == "ctrl-c" else 1)
     assert _one_line_error(capsys) == (
         "nnref train: interrupted after the last step (20), before the metrics and figures were "
-        f"all written; {out / 'checkpoint.npz'} keeps the trained run: run the same command with "
-        "--resume to finish the outputs"
+        f"all written; {ckpt} keeps the trained run: run the same command with --resume to "
+        "finish the outputs"
+        if fault == "ctrl-c"
+        else "nnref train: could not write the outputs: [Errno 28] No space left on device; once "
+        f"that is fixed, the same command with --resume continues from {ckpt} (or, after the "
+        "last step, writes the outputs)"
     )
     monkeypatch.undo()
     assert main(_train(out, "--steps", "20", "--resume")) == 0
@@ -186,25 +196,6 @@ def test_ctrl_c_after_the_last_step_says_resume_finishes_the_outputs(
     assert "wrote metrics.csv, metrics.json, curves.png, predictions.png, checkpoint.npz" in text
     assert main(_train(out, "--steps", "20", "--resume")) == 2
     assert "is complete (step 20 of 20)" in _one_line_error(capsys)
-
-
-def test_a_failed_output_write_says_resume_finishes_it(tmp_path, capsys, monkeypatch) -> None:
-    from nnref.train import loop
-
-    def disk_full(*args, **kwargs):  # the disk fills while the curves are drawn
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(loop, "curves_figure", disk_full)
-    out = tmp_path / "run"
-    assert main(_train(out, "--steps", "20")) == 1
-    assert _one_line_error(capsys) == (
-        "nnref train: could not write the outputs: [Errno 28] No space left on device; once that "
-        f"is fixed, the same command with --resume continues from {out / 'checkpoint.npz'} (or, "
-        "after the last step, writes the outputs)"
-    )
-    monkeypatch.undo()
-    assert main(_train(out, "--steps", "20", "--resume")) == 0
-    assert "wrote metrics.csv" in capsys.readouterr().out
 
 
 def test_bad_checkpoint_files_are_named_not_unpickled(tmp_path, capsys) -> None:
