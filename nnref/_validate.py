@@ -31,6 +31,11 @@ def as_float(op: str, name: str, x: Any) -> np.ndarray:
     return arr
 
 
+def is_int(v: Any) -> bool:
+    """Whether ``v`` is an int (Python's or NumPy's), not a bool."""
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
 def as_int(op: str, name: str, x: Any) -> np.ndarray:
     """Return ``x`` as an integer ndarray (int8..int64, uint8..uint64); floats and bools refused."""
     arr = np.asarray(x)

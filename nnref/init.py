@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from nnref._validate import is_int
+
 Rng = np.random.Generator | int
 
 
@@ -21,7 +23,7 @@ def as_generator(rng: Rng, name: str) -> np.random.Generator:
     in the TypeError for anything else."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
+    if is_int(rng):
         return np.random.default_rng(int(rng))
     raise TypeError(
         f"{name}: 'rng' must be a numpy.random.Generator or an int seed, got {type(rng).__name__}"
@@ -35,7 +37,7 @@ def _shape(name: str, shape: Any) -> tuple[int, ...]:
         raise TypeError(
             f"{name}: 'shape' must be a tuple of ints such as (784, 300) or (5,), got {shape!r}"
         )
-    if not all(isinstance(d, int | np.integer) and not isinstance(d, bool) for d in shape):
+    if not all(is_int(d) for d in shape):
         raise TypeError(f"{name}: 'shape' must hold ints, got {shape!r}")
     s = tuple(int(d) for d in shape)
     if any(d < 0 for d in s):

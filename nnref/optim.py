@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nnref._threads import parallel_for
+from nnref._validate import is_int
 
 Params = list[np.ndarray]
 
@@ -101,7 +102,7 @@ def _check_update(
             f"{name}: 'state' must be an OptState from init, got {type(state).__name__}"
         )
     it = state.iterations
-    if isinstance(it, bool) or not isinstance(it, int | np.integer) or it < 0:
+    if not is_int(it) or it < 0:
         raise ValueError(f"{name}: the state's iterations must be an int >= 0, got {it!r}")
     if set(state.slots) != set(slots):
         raise ValueError(

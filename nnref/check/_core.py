@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from nnref._validate import is_int
+
 Mode = Literal["auto", "exact", "directional"]
 
 #: Entries up to which ``mode="auto"`` checks every coordinate (4 evaluations per entry).
@@ -962,10 +964,6 @@ def _linearity(
     return None
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
 def _validate_options(
     mode: Any, directions: Any, seed: Any, shadow: Any, linearity: Any, raise_on_failure: Any
 ) -> None:
@@ -975,9 +973,9 @@ def _validate_options(
         raise ValueError(
             f"gradient check: unknown mode {mode!r} (expected 'auto', 'exact' or 'directional')"
         )
-    if not (_is_int(directions) and directions > 0):
+    if not (is_int(directions) and directions > 0):
         raise ValueError(f"gradient check: 'directions' must be a positive int, got {directions!r}")
-    if not (_is_int(seed) and seed >= 0):
+    if not (is_int(seed) and seed >= 0):
         raise ValueError(f"gradient check: 'seed' must be a non-negative int, got {seed!r}")
     if not (isinstance(shadow, bool) or shadow == "auto"):
         raise ValueError(f"gradient check: 'shadow' must be True, False or 'auto', got {shadow!r}")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnref._validate import is_int
 from nnref.init import Rng, as_generator
 
 
 def kfold_sizes(n: int, k: int) -> list[int]:
     """Fold sizes of ``sklearn.model_selection.KFold(k)`` on ``n`` samples: the first
     ``n % k`` folds have ``n // k + 1`` samples, the rest ``n // k``."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+    if not is_int(n) or n < 0:
         raise ValueError(f"kfold_sizes: 'n' must be a non-negative int, got {n!r}")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+    if not is_int(k) or k < 1:
         raise ValueError(f"kfold_sizes: 'k' must be a positive int, got {k!r}")
     if k > n:
         raise ValueError(f"kfold_sizes: cannot split n={n} samples into k={k} folds")
@@ -31,13 +32,9 @@ def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
     -------
     list of int64 index arrays, in batch order.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int | np.integer)
-        or batch_size < 1
-    ):
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"kfold_batches: 'batch_size' must be a positive int, got {batch_size!r}")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+    if not is_int(n) or n < 0:
         raise ValueError(f"kfold_batches: 'n' must be a non-negative int, got {n!r}")
     k = max(1, int(n / batch_size))
     sizes = kfold_sizes(n, k)
@@ -49,15 +46,11 @@ def shuffled_batches(
     n: int, batch_size: int, rng: Rng, *, drop_remainder: bool = False
 ) -> list[np.ndarray]:
     """One epoch of shuffled batches of ``batch_size`` (the last one shorter unless dropped)."""
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int | np.integer)
-        or batch_size < 1
-    ):
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(
             f"shuffled_batches: 'batch_size' must be a positive int, got {batch_size!r}"
         )
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+    if not is_int(n) or n < 1:
         raise ValueError(f"shuffled_batches: 'n' must be a positive int, got {n!r}")
     perm = as_generator(rng, "shuffled_batches").permutation(n).astype(np.int64)
     batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]

@@ -23,6 +23,8 @@ from typing import IO, NamedTuple
 
 import numpy as np
 
+from nnref._validate import is_int
+
 
 class Dataset(NamedTuple):
     name: str
@@ -57,7 +59,7 @@ def toy_two_feature(*, n: int = 150, seed: int = 0) -> Dataset:
     Gaussian blobs of ``n`` points in all (``n >= 3``, so both splits hold a point), labels 0/1,
     20% held out. Deterministic in ``seed`` (a non-negative int)."""
     for name, v, lo in (("n", n, 3), ("seed", seed, 0)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+        if not is_int(v) or v < lo:
             raise ValueError(f"toy_two_feature: {name!r} must be an integer >= {lo}, got {v!r}")
     rng = np.random.default_rng(seed)
     y = (np.arange(n) % 2).astype(np.int64)

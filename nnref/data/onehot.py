@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nnref._validate import as_int, shape_str
+from nnref._validate import as_int, is_int, shape_str
 
 
 def _fill(op: str, name: str, value: Any, dt: np.dtype) -> np.generic:
@@ -72,12 +72,12 @@ def one_hot(
     """
     op = "one_hot"
     idx = as_int(op, "indices", indices)
-    if isinstance(depth, bool) or not isinstance(depth, int | np.integer):
+    if not is_int(depth):
         raise TypeError(f"{op}: 'depth' must be an int, got {type(depth).__name__}")
     if depth < 0:
         raise ValueError(f"{op}: 'depth' must be non-negative, got: {depth}")
     out_ndim = idx.ndim + 1
-    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+    if not is_int(axis):
         raise TypeError(f"{op}: 'axis' must be an int, got {type(axis).__name__}")
     if not -out_ndim <= axis < out_ndim:
         raise ValueError(

@@ -12,25 +12,21 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numpy as np
+from nnref._validate import is_int
 
 Padding = str | tuple[tuple[int, int], tuple[int, int]]
 
 
-def _int(v: Any) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
 def spatial_pair(op: str, name: str, v: Any) -> tuple[int, int]:
     """An int, an ``[h, w]`` pair or a ``[1, h, w, 1]`` list, as TF accepts for strides etc."""
-    if _int(v):
+    if is_int(v):
         vals = (int(v), int(v))
     else:
         try:
-            seq = [int(u) if _int(u) else u for u in v]
+            seq = [int(u) if is_int(u) else u for u in v]
         except TypeError:
             raise TypeError(f"{op}: '{name}' must be an int or a list of ints, got {v!r}") from None
-        if not all(_int(u) for u in seq):
+        if not all(is_int(u) for u in seq):
             raise TypeError(f"{op}: '{name}' must hold ints, got {v!r}")
         if len(seq) == 1:
             vals = (seq[0], seq[0])
@@ -66,7 +62,7 @@ def normalize_padding(op: str, padding: Any) -> Padding:
         ) from None
     if len(rows) != 4 or any(len(r) != 2 for r in rows):
         raise ValueError(f"{op}: explicit 'padding' must be a list of 4 pairs, got {padding!r}")
-    if not all(_int(u) for r in rows for u in r):
+    if not all(is_int(u) for r in rows for u in r):
         raise TypeError(f"{op}: explicit 'padding' must hold ints, got {padding!r}")
     if rows[0] != [0, 0] or rows[3] != [0, 0]:
         raise ValueError(

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from nnref._validate import is_int
 from nnref.data.batching import kfold_batches, kfold_sizes
 from nnref.data.datasets import Dataset, NpzArchive, load_dataset, open_npz
 from nnref.ops.conv import ALGORITHMS
@@ -123,12 +124,8 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.complete = complete
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
 def _require_int(field: str, v: Any, lo: int) -> None:
-    if not _is_int(v) or v < lo:
+    if not is_int(v) or v < lo:
         what = "a positive integer" if lo == 1 else f"an integer >= {lo}"
         raise ConfigError(field, v, f"must be {what}")
 
@@ -252,7 +249,7 @@ def make_config(recipe: str, *, data: Dataset | None = None, **overrides: Any) -
         batch_size=batch_size,
         optimizer=o.pop("optimizer", r.optimizer),
         # An int learning rate is a number; anything else is refused by RunConfig.
-        learning_rate=float(lr) if _is_int(lr) else lr,
+        learning_rate=float(lr) if is_int(lr) else lr,
         display_step=o.pop("display_step", r.display_step),
         **o,
     )
@@ -557,7 +554,7 @@ def _check_history(path: Path, history: Any, step: int) -> None:
             fields_ = ", ".join((*HISTORY_FIELDS, *HELDOUT_FIELDS))
             raise refuse(f"row {k} must be an object of {fields_}, got {_short(row)}")
         s = row["step"]
-        if not _is_int(s) or not (previous < s <= step) or (k == 0 and s != 1):
+        if not is_int(s) or not (previous < s <= step) or (k == 0 and s != 1):
             first = "1" if k == 0 else f"an integer in {previous + 1}..{step}"
             raise refuse(f"row {k}: step must be {first}, got {_short(s)}")
         previous = s
@@ -575,7 +572,7 @@ def _check_meta(path: Path, meta: Any, run: Run) -> None:
     """Refuse metadata of another format, another configuration (naming the options that
     differ), or with a field of the wrong type or range for ``run``."""
     got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-    if not (_is_int(got) and got == FORMAT_VERSION):
+    if not (is_int(got) and got == FORMAT_VERSION):
         raise ValueError(f"{path}: unsupported checkpoint format {got!r}")
     missing = [k for k in META_FIELDS if k not in meta]
     unknown = sorted(set(meta) - set(META_FIELDS))
@@ -592,12 +589,12 @@ def _check_meta(path: Path, meta: Any, run: Run) -> None:
         )
     for name in ("step", "iterations"):
         v = meta[name]
-        if not _is_int(v) or v < 0:
+        if not is_int(v) or v < 0:
             raise ValueError(
                 f"{path}: meta field '{name}' must be an integer >= 0, got {_short(v)}"
             )
     n = meta["n_params"]
-    if not _is_int(n) or n != len(run.params):
+    if not is_int(n) or n != len(run.params):
         raise ValueError(
             f"{path}: meta field 'n_params' is {_short(n)}, this model has {len(run.params)} "
             "parameters"
