@@ -423,17 +423,18 @@ def _prepare(
                     f"gradient check: shadow=True but for float64 inputs the function's output "
                     f"{k} is {ys[k].dtype}"
                 )
-            # A backward that casts its gradients to fixed dtypes cannot serve as the shadow.
-            grads = [] if narrow else _grads(bwd, res, [np.zeros_like(y) for y in ys], len(args))
-            fixed = [i for i in diff if not narrow and np.asarray(grads[i]).dtype != np.float64]
-            if not narrow and not fixed:
-                return _Setup(sargs, diff, dtype, np.dtype(np.float64), True)
-            if fixed and shadow is True:
-                i = fixed[0]
-                raise ValueError(
-                    f"gradient check: shadow=True but for float64 inputs the backward returns a "
-                    f"{np.asarray(grads[i]).dtype} gradient for '{names[i]}'"
-                )
+            if not narrow:
+                # A backward that casts its gradients to fixed dtypes cannot serve as the shadow.
+                grads = _grads(bwd, res, [np.zeros_like(y) for y in ys], len(args))
+                fixed = [i for i in diff if np.asarray(grads[i]).dtype != np.float64]
+                if not fixed:
+                    return _Setup(sargs, diff, dtype, np.dtype(np.float64), True)
+                if shadow is True:
+                    i = fixed[0]
+                    raise ValueError(
+                        f"gradient check: shadow=True but for float64 inputs the backward "
+                        f"returns a {np.asarray(grads[i]).dtype} gradient for '{names[i]}'"
+                    )
     return _Setup(arrs, diff, dtype, dtype, False)
 
 
@@ -1077,8 +1078,9 @@ def check_vjp(
     is split in halves down to single entries where several kinks make it ambiguous (their
     one-sided ranges add up beyond the direction's own); an error spread too thinly to show in
     one entry still fails its direction. With the shadow, an entry of the caller's VJP passes
-    when ``|g_low - g64| <= gamma*eps_low*(|g64| + rms g64 + rms dy) + tiny_low``, at its own
-    input's precision, ``gamma`` = ``GAMMA`` for float32 and ``GAMMA_HALF`` for float16.
+    when ``|g_low - g64| <= gamma*eps_low*(|g64| + rms g64 + rms dy) + tiny_low``, at the
+    narrowest differentiable input's precision, ``gamma`` = ``GAMMA`` for float32 and
+    ``GAMMA_HALF`` for float16.
     """
     if not isinstance(args, tuple | list):
         got = (
