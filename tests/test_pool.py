@@ -406,3 +406,60 @@ def test_windows_of_more_than_32767_cells_route_as_a_direct_computation(
     want_y, want_dx = _direct_pool(x, k, s, t, y.shape[1], y.shape[2], dy)
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_array_equal(dx, want_dx)
+
+
+def _brute_pool(x: np.ndarray, res, dy: np.ndarray):
+    """Each window's maximum over its cells inside the input, and the cell that gets its
+    gradient (distinct values: no tie rule involved), from the plan's pads alone."""
+    (t, _, oh), (left, _, ow) = res.plan
+    (k0, k1), (s0, s1) = res.ksize, res.strides
+    y = np.empty(dy.shape, x.dtype)
+    dx = np.zeros_like(x)
+    for n, i, j, c in np.ndindex(*dy.shape):
+        r0, c0 = max(i * s0 - t, 0), max(j * s1 - left, 0)
+        win = x[n, r0 : max(i * s0 - t + k0, 0), c0 : max(j * s1 - left + k1, 0), c]
+        a, b = np.unravel_index(np.argmax(win), win.shape)
+        y[n, i, j, c] = win[a, b]
+        dx[n, r0 + a, c0 + b, c] += dy[n, i, j, c]
+    return y, dx
+
+
+@pytest.mark.parametrize("pool", ["fast", "naive"])
+@pytest.mark.parametrize(
+    ("k", "s", "pad"),
+    [
+        ((10**6, 3 * 10**5), (1, 2), "SAME"),
+        (1000, 3, [[0, 0], [999, 2], [1, 998], [0, 0]]),
+    ],
+    ids=["same-1e6x3e5", "explicit-1000"],
+)
+def test_windows_far_larger_than_the_input_cost_only_their_overlap(pool, k, s, pad, rng) -> None:
+    """Padded pooling once visited every cell of the window, padding included (10^11 offsets
+    for the SAME case, and a padded copy of the input as large): only the offsets that meet
+    the input are visited now, with the values and routing of a direct computation."""
+    fwd, bwd = {
+        "fast": (nnref.max_pool2d_fwd, nnref.max_pool2d_bwd),
+        "naive": (nnref.max_pool2d_naive_fwd, nnref.max_pool2d_naive_bwd),
+    }[pool]
+    x = rng.permutation(2 * 5 * 4 * 3).astype(np.float64).reshape(2, 5, 4, 3) - 60
+    y, res = fwd(x, ksize=k, strides=s, padding=pad)
+    dy = rng.integers(1, 9, y.shape).astype(np.float64)  # overlaps add exactly in any order
+    (dx,) = bwd(res, dy)
+    want_y, want_dx = _brute_pool(x, res, dy)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(dx, want_dx)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize(("k", "s"), [((9, 7), 1), ((9, 7), (2, 3)), ((6, 11), (4, 1))])
+@pytest.mark.parametrize("dt", FLOATS)
+def test_windows_larger_than_the_input_match_tf(k, s, dt, rng) -> None:
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    for x in (np.ones((1, 5, 4, 2), dt), np.round(rng.standard_normal((2, 5, 4, 2))).astype(dt)):
+        y, res = nnref.max_pool2d_fwd(x, ksize=k, strides=s, padding="SAME")
+        dy = rng.standard_normal(y.shape).astype(dt)
+        yt, (gt,) = tape_vjp(lambda a: tf.nn.max_pool2d(a, k, s, "SAME"), (x,), dy)
+        np.testing.assert_array_equal(y, yt)
+        assert_close(nnref.max_pool2d_bwd(res, dy)[0], gt, what=f"dx {dt.__name__}")

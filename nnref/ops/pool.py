@@ -84,6 +84,31 @@ def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
             )
 
 
+def _runs(k: int, s: int, out: int, before: int, n: int) -> list[tuple[int, slice, slice]]:
+    """Along one axis, the window offsets that meet the input, as ``(a, inputs, outputs)``: the
+    outputs in ``outputs`` read the input positions in ``inputs`` at offset ``a``. Offsets that
+    meet only padding (which never wins) are left out, so a window far larger than the input
+    costs what its overlap with the input does."""
+    runs = []
+    for a in range(max(0, before - (out - 1) * s), min(k, before + n)):
+        o0 = max(0, -(-(before - a) // s))
+        o1 = min(out, (before + n - 1 - a) // s + 1)
+        if o0 < o1:
+            r0 = o0 * s + a - before
+            runs.append((a, slice(r0, r0 + (o1 - o0 - 1) * s + 1, s), slice(o0, o1)))
+    return runs
+
+
+def _blocks(res: MaxPool2DResiduals):
+    """Every window offset that meets the input (row-major order) with its cells and outputs:
+    ``(offset, (rows, cols) of the input, (rows, cols) of the output)``."""
+    xs, k, s, ((t, _, oh), (left, _, ow)) = res.x_shape, res.ksize, res.strides, res.plan
+    cols = _runs(k[1], s[1], ow, left, xs[2])
+    for a, ri, ro in _runs(k[0], s[0], oh, t, xs[1]):
+        for b, ci, co in cols:
+            yield a * k[1] + b, (ri, ci), (ro, co)
+
+
 def _cells(a: np.ndarray) -> np.ndarray:
     """A contiguous (N, H, W, C) array as an (N, H, W) array of C-channel cells: a strided copy
     between cell views is one memcpy per cell instead of a loop call per C-element run (~1.6x
@@ -186,29 +211,19 @@ def max_pool2d_fwd(
     (t, b, _), (left, r, _) = plan
     if t + b + left + r == 0 and _unpadded_fwd(x, k, s, y, choice):
         return y, res
-    # General path. Padded cells are -inf with a validity mask; NaN compares False, so
-    # "strictly greater" never picks it, exactly as TF's grad loop; the forward max skips it
-    # via fmax.
-    xp = (
-        np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)), constant_values=-np.inf)
-        if t + b + left + r
-        else x
-    )
-    valid = None
-    if t + b + left + r:
-        valid = np.zeros(xp.shape[1:3], bool)
-        valid[t : t + x.shape[1], left : left + x.shape[2]] = True
+    # General path: each window offset updates the outputs whose cell at that offset is in the
+    # input (padding never wins, so it is never visited). NaN compares False, so "strictly
+    # greater" never picks it, exactly as TF's grad loop; the forward max skips it via fmax.
     y.fill(np.finfo(x.dtype).min)
-    best = np.empty((n, oh, ow, c), x.dtype)  # both set at the first offset (choice < 0)
+    best = np.empty((n, oh, ow, c), x.dtype)  # both set at the first valid offset (choice < 0)
     choice.fill(-1)
-    for off, (si, sj) in _offsets(k, s, oh, ow):
-        cand = xp[:, si, sj, :]
-        np.fmax(y, cand, out=y)
-        take = (choice < 0) | (cand > best)
-        if valid is not None:
-            take &= valid[si, sj][None, :, :, None]
-        np.copyto(best, cand, where=take)
-        np.copyto(choice, off, where=take)
+    for off, (ri, ci), (ro, co) in _blocks(res):
+        cand = x[:, ri, ci]
+        yb, bb, cb = y[:, ro, co], best[:, ro, co], choice[:, ro, co]
+        np.fmax(yb, cand, out=yb)
+        take = (cb < 0) | (cand > bb)
+        np.copyto(bb, cand, where=take)
+        np.copyto(cb, off, where=take)
     return y, res
 
 
@@ -227,11 +242,11 @@ def max_pool2d_bwd(res: MaxPool2DResiduals, dy: np.ndarray) -> tuple[np.ndarray]
     if not (oh and ow):
         return (np.zeros(xs, dtype),)
     zero = dtype.type(0)
-    if t + b + left + r:
-        dxp = np.zeros((xs[0], xs[1] + t + b, xs[2] + left + r, xs[3]), dtype)
-        for off, (si, sj) in _offsets(k, s, oh, ow):
-            dxp[:, si, sj, :] += np.where(choice == off, dy, zero)
-        return (dxp[:, t : t + xs[1], left : left + xs[2], :].copy(),)
+    if t + b + left + r:  # the forward's general path, offset by offset
+        dx = np.zeros(xs, dtype)
+        for off, (ri, ci), (ro, co) in _blocks(res):
+            dx[:, ri, ci] += np.where(choice[:, ro, co] == off, dy[:, ro, co], zero)
+        return (dx,)
     n = xs[0]
     dx = np.empty(xs, dtype)
     disjoint = s[0] >= k[0] and s[1] >= k[1]  # each input cell in at most one window
@@ -309,11 +324,10 @@ def max_pool2d_naive_fwd(
             for j in range(ow):
                 for ch in range(c):
                     best = None
-                    for a in range(k[0]):
-                        for b in range(k[1]):
+                    # Padding never wins: only the window's cells inside the input.
+                    for a in range(max(0, t - i * s[0]), min(k[0], h + t - i * s[0])):
+                        for b in range(max(0, left - j * s[1]), min(k[1], w + left - j * s[1])):
                             r, q = i * s[0] + a - t, j * s[1] + b - left
-                            if not (0 <= r < h and 0 <= q < w):
-                                continue  # padding never wins
                             v = x[bn, r, q, ch]
                             if not np.isnan(v) and v > y[bn, i, j, ch]:
                                 y[bn, i, j, ch] = v
