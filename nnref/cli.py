@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 import numpy as np
@@ -163,7 +165,6 @@ def _versions(leg: str) -> dict[str, str]:
 
 
 def _conform(args: argparse.Namespace) -> int:
-    import contextlib
     import time
 
     from nnref.conform import TargetError, export_vectors, nchw, run
@@ -193,7 +194,7 @@ def _conform(args: argparse.Namespace) -> int:
         return _fail("conform", "give a TARGET (or only --export-vectors DIR)", 2)
     # Whatever the target prints, at import or in a call, goes to stderr: stdout holds the
     # report alone (one JSON object with --json).
-    with contextlib.redirect_stdout(sys.stderr):
+    with _stdout_to_stderr():
         try:
             target: object = args.target
             if args.layout == "nchw":
@@ -323,6 +324,29 @@ def _errata(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
     return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send stdout to stderr meanwhile: Python's prints, and writes to file descriptor 1 (a
+    compiled target's ``printf``, ``os.write(1, ...)``) where the process has one."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 (an embedded interpreter): Python's prints only
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            try:  # C stdio's buffer still holds what the target printed to stdout
+                ctypes.CDLL(None).fflush(None)
+            except (OSError, AttributeError, TypeError):  # no C library by that name
+                pass
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _fail(command: str, message: str, code: int) -> int:

@@ -635,6 +635,39 @@ def test_cli_what_the_target_prints_goes_to_stderr(
         assert json.loads(out)["ok"] is True  # stdout holds the one JSON object
 
 
+_WRITES_FD1 = """
+import ctypes
+import os
+
+import numpy as np
+
+os.write(1, b"fd-level write at import\\n")
+
+def relu_fwd(x):
+    ctypes.CDLL(None).printf(b"printf from relu\\n")  # C stdio: buffered when fd 1 is a pipe
+    return np.maximum(x, np.zeros((), x.dtype)), x
+
+def relu_bwd(x, dy):
+    return (dy * (x > 0),)
+"""
+
+
+def test_cli_what_the_target_writes_to_file_descriptor_1_goes_to_stderr(tmp_path: Path) -> None:
+    """A compiled target's printf bypasses sys.stdout: it once came out in the middle of (or
+    after) the JSON report on stdout."""
+    import subprocess
+
+    path = _module(tmp_path, "writes_fd1", _WRITES_FD1)
+    argv = ["conform", str(path), "--op", "relu", "--examples", "3", "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnref", *argv], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ok"] is True  # stdout holds the one JSON object
+    assert "fd-level write at import\n" in proc.stderr
+    assert "printf from relu\n" in proc.stderr
+
+
 # --------------------------------------------------------------------------- pytest
 
 
