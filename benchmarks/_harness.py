@@ -50,13 +50,15 @@ _MALLOC = (
 GAP_S = 0.12
 
 
-def method(steps: int = 1, settle: int = 0) -> str:
+def method(steps: int = 1, settle: int = 0, warm: float = 0.0) -> str:
     """One line saying how the figures were taken (printed with every report)."""
-    if steps == 1 and settle == 0:
+    if steps == 1 and settle == 0 and warm == 0:
         sample = "each sample one call"
     else:
         sample = f"each sample {steps} consecutive calls (ms per call)"
-        if settle:
+        if warm:
+            sample += f" after untimed calls for {warm:.2f} s (at least {max(settle, 1)})"
+        elif settle:
             sample += f" after {settle} untimed"
     return (
         f"pairwise with the baseline, idle gap {GAP_S:.2f} s after every sample, {sample}, "
@@ -161,25 +163,32 @@ def pairwise(
     gap: float = GAP_S,
     steps: int = 1,
     settle: int = 0,
+    warm: float = 0.0,
 ) -> dict[str, Timing]:
     """Time every contender in alternation with ``baseline`` (A, gap, B, gap, ...).
 
-    A sample is ``settle`` untimed calls, then ``steps`` timed consecutive calls (seconds per
-    call), as a training loop runs its steps. The first call after an idle gap pays for waking
-    the CPUs: on this VM (cpuidle ``haltpoll``) a 0.12 s gap made nnref's next two-thread CNN
-    step 16-42% slower and TF's (whose threads spin) 1-3% slower, so single-call samples charge
-    nnref a cost a training loop pays once.
+    A sample is untimed calls (at least ``settle`` of them, and for at least ``warm``
+    seconds), then ``steps`` timed consecutive calls (seconds per call), as a training loop
+    runs its steps. The calls after an idle gap pay for waking the CPUs: on this VM (cpuidle
+    ``haltpoll``) a 0.12 s gap made nnref's next two-thread CNN step 16-42% slower and TF's
+    (whose threads spin) 1-3% slower, so single-call samples charge nnref a cost a training
+    loop pays once. That cost lasts longer than one call: after the gap the kernel wakes a
+    worker on its caller's CPU, so both threads share one core until the scheduler spreads
+    them, ~40 ms later (nnref's max-pool fwd+bwd on 128x28x28x32: 4.4 ms a call for the first
+    ten calls, then 2.9; TF's 784-128-256-10 dense step: 2.2-2.3 ms for ~20 calls, then 1.9).
 
     The baseline's own row is its timings pooled over all pairings. Ratios are the median of
     the per-pair ratios, so a slow stretch of the machine hits both sides of a pair alike.
     """
     if baseline not in fns:
         raise ValueError(f"baseline {baseline!r} is not among the contenders {list(fns)}")
-    how = method(steps, settle)
+    how = method(steps, settle, warm)
 
     def sample(f: Callable[[], object]) -> float:
-        for _ in range(settle):
+        start, calls = time.perf_counter(), 0
+        while calls < settle or (warm and time.perf_counter() - start < warm):
             f()
+            calls += 1
         t = time.perf_counter()
         for _ in range(steps):
             f()

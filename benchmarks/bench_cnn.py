@@ -1,6 +1,7 @@
 """The seed CNN step (forward + backward), its conv layers and max-pool: nnref vs TensorFlow.
 
-Run: python benchmarks/bench_cnn.py [--repeats 15] [--steps 5] [--settle 1] [--dtypes ...] [--json F]
+Run: python benchmarks/bench_cnn.py [--repeats 15] [--steps 5] [--settle 1] [--warm 0.1]
+[--dtypes ...] [--json F]
 (the README's `cnn-bench` block: ``python benchmarks/readme_figures.py --measure cnn-bench``)
 
 The step is what a user writes: nnref's public ops (``conv2d_fwd/bwd`` with the conv bias,
@@ -13,10 +14,11 @@ pools before relu (max and relu commute: the same numbers, relu on a 4x smaller 
 Every contender is timed in alternation with TF (``_harness.pairwise``: idle gaps, BLAS spin
 timeout; the method is printed with the figures), after waiting for an idle machine; each block
 reports the median, the quartiles, the median per-pair ratio to TF and the CPU other processes
-used meanwhile. A sample is ``--steps`` consecutive calls after ``--settle`` untimed ones, as a
-training loop runs: the first call after the harness's idle gap pays for waking the CPUs (this
-VM's vCPUs halt when idle), 16-42% of an nnref step and 1-3% of TF's, whose threads spin; the
-steps are timed that way too, one call per sample, for the record. The per-op breakdown times
+used meanwhile. A sample is ``--steps`` consecutive calls after untimed ones (at least
+``--settle`` calls, for at least ``--warm`` seconds), as a training loop runs: the calls after
+the harness's idle gap pay for waking the CPUs (this VM's vCPUs halt when idle; see
+``_harness.pairwise``), 16-42% of an nnref step and 1-3% of TF's, whose threads spin; the steps
+are timed that way too, one call per sample, for the record. The per-op breakdown times
 each op inside consecutive steps.
 """
 
@@ -171,14 +173,17 @@ def main() -> None:
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--steps", type=int, default=5, help="timed consecutive calls per sample")
     ap.add_argument("--settle", type=int, default=1, help="untimed calls before each sample")
+    ap.add_argument(
+        "--warm", type=float, default=0.1, help="seconds of untimed calls before each sample"
+    )
     add_arguments(ap)
     args = ap.parse_args()
     idle = functools.partial(wait_idle, max_wait=args.max_wait)
-    timed = functools.partial(pairwise, steps=args.steps, settle=args.settle)
+    timed = functools.partial(pairwise, steps=args.steps, settle=args.settle, warm=args.warm)
     tf = import_tf()
     rows: list[dict] = []
     rng = np.random.default_rng(0)
-    print(f"method: {method(args.steps, args.settle)}")
+    print(f"method: {method(args.steps, args.settle, args.warm)}")
     for name in args.dtypes.split(","):
         dt = np.dtype(name)
         x = rng.random((BATCH, 28, 28, 1)).astype(dt)
@@ -211,7 +216,7 @@ def main() -> None:
         }
         t = timed(steps, "tf.function", repeats=args.repeats)
         rows += report(f"seed CNN step fwd+bwd, batch {BATCH}, {name}", t)
-        if (args.steps, args.settle) != (1, 0):  # the cost of waking up, for the record
+        if (args.steps, args.settle, args.warm) != (1, 0, 0):  # waking up's cost, for the record
             idle()
             del steps["nnref training driver (exact)"]
             t = pairwise(steps, "tf.function", repeats=args.repeats)
@@ -298,7 +303,7 @@ def main() -> None:
                 {
                     "versions": {"numpy": np.__version__, "tensorflow": tf.__version__},
                     "cpu": cpu_model(),
-                    "method": method(args.steps, args.settle),
+                    "method": method(args.steps, args.settle, args.warm),
                     "repeats": args.repeats,
                     "rows": rows,
                 },

@@ -1,7 +1,8 @@
 """Dense training step (forward, backward, Adam): nnref vs PyTorch eager vs TF, same model,
 batch and initial weights, float32.
 
-Run: python benchmarks/bench_dense.py [--repeats 11] [--steps 20] [--settle 1] [--json out.json]
+Run: python benchmarks/bench_dense.py [--repeats 11] [--steps 20] [--settle 1] [--warm 0.1]
+[--json out.json]
 
 nnref's composed step is what a user writes from the public ops in one Python thread
 (``dense_fwd``, ``relu_fwd``, ``sparse_softmax_cross_entropy_with_logits_fwd``, their VJPs,
@@ -15,9 +16,11 @@ Every contender is timed in alternation with PyTorch, then the nnref steps in al
 TF (``_harness.pairwise``: idle gaps, BLAS spin timeout; the method is printed with the
 figures), after waiting for an idle machine; each block reports the median, the quartiles, the
 median per-pair ratio and the CPU other processes used meanwhile. A sample is ``--steps``
-consecutive steps after ``--settle`` untimed ones, as a training loop runs them, reported per
-step: after the harness's idle gap the first step pays for waking the worker threads
-(OpenBLAS's took ~10 ms on this VM for a 0.6 ms GEMM), which a training loop pays once. The
+consecutive steps after untimed ones (at least ``--settle`` steps, for at least ``--warm``
+seconds), as a training loop runs them, reported per step: after the harness's idle gap the
+first steps pay for waking the worker threads (OpenBLAS's took ~10 ms on this VM for a 0.6 ms
+GEMM; TF's 784-128-256-10 step took 2.2-2.3 ms for ~20 steps, then 1.9), which a training loop
+pays once. The
 per-op breakdown times forward, backward and the Adam update inside consecutive steps, for
 nnref and PyTorch.
 """
@@ -225,6 +228,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=11, help="pairs per contender (odd)")
     ap.add_argument("--steps", type=int, default=20, help="timed consecutive steps per sample")
     ap.add_argument("--settle", type=int, default=1, help="untimed steps before each sample")
+    ap.add_argument(
+        "--warm", type=float, default=0.1, help="seconds of untimed steps before each sample"
+    )
     add_arguments(ap)
     args = ap.parse_args()
     import torch
@@ -236,7 +242,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     breakdowns: list[dict[str, Any]] = []
     agreement = {}
-    print(f"method: {method(args.steps, args.settle)}")
+    print(f"method: {method(args.steps, args.settle, args.warm)}")
     for name, sizes, batch in CASES:
         params = _params(sizes, rng)
         x = rng.random((batch, sizes[0])).astype(np.float32)
@@ -265,7 +271,13 @@ def main() -> None:
         ):
             print(f"idle check: others used {idle():.2f} cores")
             t = pairwise(
-                fns, baseline, repeats=args.repeats, warmup=3, steps=args.steps, settle=args.settle
+                fns,
+                baseline,
+                repeats=args.repeats,
+                warmup=3,
+                steps=args.steps,
+                settle=args.settle,
+                warm=args.warm,
             )
             for r in report(f"{title}, vs {baseline}", t):
                 rows.append({**r, "model": name, "batch": batch, "baseline": baseline})
@@ -291,7 +303,7 @@ def main() -> None:
             )
     if args.json:
         out = {
-            "method": method(args.steps, args.settle),
+            "method": method(args.steps, args.settle, args.warm),
             "versions": {
                 "numpy": np.__version__,
                 "torch": torch.__version__,

@@ -41,3 +41,20 @@ def test_a_sample_is_steps_calls_after_settle_untimed_ones(harness) -> None:
     assert t["base"].ratio == 1.0
     assert "each sample 4 consecutive calls (ms per call) after 2 untimed" in t["slow"].method
     assert "each sample one call" in harness.method()
+
+
+def test_warm_keeps_calling_untimed_until_its_seconds_have_passed(harness) -> None:
+    calls = {"a": 0, "base": 0}
+
+    def contender(name: str):
+        def f() -> None:
+            calls[name] += 1
+            time.sleep(0.005)
+
+        return f
+
+    fns = {"a": contender("a"), "base": contender("base")}
+    t = harness.pairwise(fns, "base", repeats=1, warmup=0, gap=0.0, steps=1, settle=1, warm=0.04)
+    # Each sample: untimed calls for 40 ms (at 5 ms a call: 8 or 9 of them), then 1 timed.
+    assert 9 <= calls["a"] <= 11
+    assert "after untimed calls for 0.04 s (at least 1)" in t["a"].method
