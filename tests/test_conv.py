@@ -171,32 +171,62 @@ def test_valid_kernel_larger_than_input_gives_empty_output(rng) -> None:
     assert not dw.any()
 
 
+#: The TF kernels the three pinned defects below call read uninitialised memory; they run in a
+#: fresh process (:func:`tf_defects`), so that whatever else they touch cannot corrupt the heap
+#: of the tests that share this one (a CI worker once aborted inside NumPy in a later TF test).
+_TF_DEFECTS = """
+import sys
+
+import numpy as np
+
+from nnref.oracles.tf import import_tf, tape_vjp
+
+tf = import_tf()
+out = {}
+rng = np.random.default_rng(5)
+x, k = rng.standard_normal((2, 5, 4, 3)), rng.standard_normal((2, 3, 3, 4))
+y, (gx, gw) = tape_vjp(
+    lambda a, b: tf.nn.convolution(a, b, 1, "VALID", dilations=2), (x, k), np.zeros((2, 3, 0, 4))
+)
+out.update(dil_x=x, dil_k=k, dil_y_shape=np.array(y.shape), dil_gx=gx, dil_gw_shape=gw.shape)
+x = np.arange(6.0, dtype=np.float32).reshape(1, 2, 3, 1)
+k = np.ones((3, 3, 1, 1), np.float32)
+out["wide_y32_shape"] = np.array(tf.nn.conv2d(x, k, 1, "VALID").shape)
+x = np.array([1.5, 2.75, 3.25, 4.125], np.float32).reshape(2, 2, 1, 1)
+k = np.array([1.0, 10.0], np.float32).reshape(1, 2, 1, 1)
+out["stride_y32"] = tf.nn.conv2d(x, k, [1, 2], "SAME").numpy()
+np.savez(sys.argv[1], **out)
+"""
+
+
+@pytest.fixture(scope="module")
+def tf_defects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("tf-defects") / "out.npz"
+    subprocess.run([sys.executable, "-c", _TF_DEFECTS, str(path)], check=True)
+    with np.load(path) as f:
+        return dict(f)
+
+
 @pytest.mark.tf
-def test_empty_dilated_output_tf_filter_gradient_is_uninitialised_ours_is_zero(rng) -> None:
+def test_empty_dilated_output_tf_filter_gradient_is_uninitialised_ours_is_zero(tf_defects) -> None:
     """TF defect: tf.nn.convolution with dilation 2 and an empty VALID output returns an
     uninitialised filter gradient (there is no output to differentiate): measured 9.1e223 in one
     process and exact zeros in a fresh one, so TF's value is not compared. nnref returns zeros,
     which finite differences confirm; the forward shapes and input gradients agree."""
-    from nnref.oracles.tf import import_tf, tape_vjp
-
-    tf = import_tf()
-    x = rng.standard_normal((2, 5, 4, 3))
-    k = rng.standard_normal((2, 3, 3, 4))
+    x, k = tf_defects["dil_x"], tf_defects["dil_k"]
     y, res = nnref.conv2d_fwd(x, k, padding="VALID", dilations=2)
-    assert y.shape == (2, 3, 0, 4)
-    dy = np.zeros(y.shape)
-    yt, (gx, gw) = tape_vjp(
-        lambda a, b: tf.nn.convolution(a, b, 1, "VALID", dilations=2), (x, k), dy
-    )
-    assert yt.shape == y.shape
-    dx, dw = nnref.conv2d_bwd(res, dy)
-    np.testing.assert_array_equal(dx, gx)
+    assert y.shape == (2, 3, 0, 4) == tuple(tf_defects["dil_y_shape"])
+    dx, dw = nnref.conv2d_bwd(res, np.zeros(y.shape))
+    np.testing.assert_array_equal(dx, tf_defects["dil_gx"])
     assert not dw.any()
-    assert gw.shape == dw.shape
+    assert dw.shape == tuple(tf_defects["dil_gw_shape"])
 
 
 @pytest.mark.tf
-def test_kernel_wider_than_valid_input_tf_float32_defect() -> None:
+def test_kernel_wider_than_valid_input_tf_float32_defect(tf_defects) -> None:
     """Pinned TF behaviour: with the kernel wider than a VALID input, TF's float64 kernel (and
     float32 with TF_ENABLE_ONEDNN_OPTS=0) returns the empty output nnref returns; the default
     float32 oneDNN kernel returns zeros of the *input's* shape on AVX-512 CPUs (measured on an
@@ -210,14 +240,12 @@ def test_kernel_wider_than_valid_input_tf_float32_defect() -> None:
     k = np.ones((3, 3, 1, 1))
     assert nnref.conv2d(x, k).shape == (1, 0, 1, 1)
     assert tuple(tf.nn.conv2d(tf.constant(x), tf.constant(k), 1, "VALID").shape) == (1, 0, 1, 1)
-    y32 = tf.nn.conv2d(
-        tf.constant(x.astype(np.float32)), tf.constant(k.astype(np.float32)), 1, "VALID"
-    )
+    y32_shape = tuple(tf_defects["wide_y32_shape"])  # the same x and k in float32
     avx512 = (
         "avx512f" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else None
     )
     if avx512 is not None:  # the oneDNN defect shows where its AVX-512 kernel runs
-        assert tuple(y32.shape) == ((1, 2, 3, 1) if avx512 else (1, 0, 1, 1))
+        assert y32_shape == ((1, 2, 3, 1) if avx512 else (1, 0, 1, 1))
     assert nnref.conv2d(np.ones((1, 1, 1, 1)), np.ones((1, 2, 1, 1)), dilations=[1, 2]).shape == (
         1,
         1,
@@ -235,7 +263,7 @@ def test_kernel_wider_than_valid_input_tf_float32_defect() -> None:
 
 
 @pytest.mark.tf
-def test_one_channel_width_stride_tf_float32_defect() -> None:
+def test_one_channel_width_stride_tf_float32_defect(tf_defects) -> None:
     """Pinned TF behaviour, found by the thorough property run: TF's float32 (oneDNN) conv2d
     is wrong for some batches of one-channel images with a width stride: here every image's
     second output row is 0 or uninitialised memory (7.2e-24, 7.1e19, a stale 7 from the
@@ -254,7 +282,7 @@ def test_one_channel_width_stride_tf_float32_defect() -> None:
     x32, k32 = x.astype(np.float32), k.astype(np.float32)
     np.testing.assert_array_equal(nnref.conv2d(x32, k32, strides=[1, 2], padding="SAME"), want)
     np.testing.assert_array_equal(tf.nn.conv2d(x, k, [1, 2], "SAME").numpy(), want)
-    y32 = tf.nn.conv2d(x32, k32, [1, 2], "SAME").numpy()
+    y32 = tf_defects["stride_y32"]  # TF's float32 conv2d of x32 and k32
     np.testing.assert_array_equal(y32[:, 0], want[:, 0])  # first rows right
     avx512 = (
         "avx512f" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else None
