@@ -380,3 +380,26 @@ def test_sample_weight_ranks_are_aligned_as_keras(reduction: str) -> None:
         (g_k,) = tape.gradient(k, [zt], output_gradients=tf.constant(dy))
         dz = nnref.sparse_categorical_crossentropy_bwd(res, dy)[1]
         assert_close(dz, np.asarray(g_k), what="weighted SCCE gradient")
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_dense_xent_zero_loss_is_positive_zero_as_tf(dt) -> None:
+    """A row whose one-hot label picks a logit 1e4 above the rest has loss exactly 0: TF's
+    kernel sums ``p * (log sum exp(s) - s)`` and gives +0.0; nnref negated the sum of
+    ``p * log_softmax`` and gave -0.0 (an adversarial probe), in the TF op and in CCE
+    ``from_logits=True``. CCE on probabilities keeps Keras' ``-reduce_sum``."""
+    from nnref.oracles.tf import import_keras, import_tf
+
+    keras, tf = import_keras(), import_tf()
+    z = np.array([[-1e4, 1e4, 0.0], [0.0, 1e4, -1e4], [1.0, 2.0, 3.0]], dt)
+    p = np.array([[0, 1, 0], [0, 1, 0], [0, 0, 0]], dt)
+    want_tf = tf.nn.softmax_cross_entropy_with_logits(labels=p, logits=z).numpy()
+    want_keras = keras.losses.categorical_crossentropy(p, z, from_logits=True).numpy()
+    got_tf = nnref.softmax_cross_entropy_with_logits(p, z)
+    got_keras = nnref.categorical_crossentropy(p, z, from_logits=True, reduction="none")
+    for got, want in ((got_tf, want_tf), (got_keras, want_keras)):
+        assert got.dtype == want.dtype == dt
+        np.testing.assert_array_equal(got, [0, 0, 0])
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        assert not np.signbit(got).any()

@@ -72,6 +72,12 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
 
 
+def _xent_from_log_softmax(p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
+    """``sum(p * -log_q)`` as TF's kernel, ``sum(p * (log sum exp(s) - s))``: negating the
+    terms, not the sum, keeps a zero loss +0.0 (``-sum`` gives -0.0 where every term is -0)."""
+    return (p * -log_q).sum(axis=-1)
+
+
 def _take_label(a: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``a[..., labels]``, shaped like ``labels``, by fancy indexing (``take_along_axis``
     builds its index arrays in Python: ~10 us a call)."""
@@ -232,7 +238,7 @@ def softmax_cross_entropy_with_logits_fwd(
 
     Notes
     -----
-    ``loss = -sum(p * log_softmax(z))``. VJP exactly as TF: ``dlogits = g * (softmax(z) - p)``
+    ``loss = sum(p * -log_softmax(z))`` (a zero loss is +0.0, as TF's). VJP exactly as TF: ``dlogits = g * (softmax(z) - p)``
     (not ``softmax(z) * sum(p) - p``, which differs when rows of ``p`` do not sum to 1) and
     ``dlabels = -g * log_softmax(z)``.
 
@@ -246,7 +252,7 @@ def softmax_cross_entropy_with_logits_fwd(
     same_dtype(op, labels=labels, logits=logits)
     require_same_shape(op, "labels", labels, "logits", logits)
     log_p = _log_softmax(logits)
-    loss = -(labels * log_p).sum(axis=-1)
+    loss = _xent_from_log_softmax(labels, log_p)
     return loss, XentResiduals(np.exp(log_p), log_p, labels)
 
 
@@ -424,12 +430,13 @@ def categorical_crossentropy_fwd(
     if from_logits:
         log_q = _log_softmax(y_pred)
         probs, total, passes = np.exp(log_q), None, None
+        per = _xent_from_log_softmax(y, log_q)  # tf.nn.softmax_cross_entropy_with_logits
     else:
         total = y_pred.sum(axis=-1, keepdims=True)
         probs = y_pred / total
         clipped, passes = _clip_window(probs)
         log_q = np.log(clipped)
-    per = -(y * log_q).sum(axis=-1)
+        per = -(y * log_q).sum(axis=-1)  # Keras' -reduce_sum(target * log(output))
     out, red = _reduce(op, per, reduction, sample_weight)
     return out, CCEResiduals(y, 1.0 - ls, from_logits, probs, log_q, total, passes, red)
 
