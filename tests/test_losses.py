@@ -403,3 +403,30 @@ def test_dense_xent_zero_loss_is_positive_zero_as_tf(dt) -> None:
         np.testing.assert_array_equal(got, [0, 0, 0])
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
         assert not np.signbit(got).any()
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_mse_gradient_bits_and_zero_signs_match_keras(dt) -> None:
+    """Keras differentiates ``mean(square(t - p))``: ``dt = (g / D) * ((t - p) * 2)`` and
+    ``dp = -dt``. nnref computed ``dp = g (p - t) (2 / D)``: where ``p == t`` its zeros had the
+    opposite signs (``dp`` -0.0 for a negative cotangent, TF +0.0), and for D = 3 about half
+    the float32 entries were an ulp off (an adversarial probe)."""
+    from nnref.oracles.tf import import_keras, tape_vjp
+
+    keras = import_keras()
+    rng = np.random.default_rng(11)
+    t = rng.standard_normal((6, 3)).astype(dt)
+    p = rng.standard_normal((6, 3)).astype(dt)
+    p[:2] = t[:2]  # zero gradients, signed by the cotangent
+    p[2, 1] = t[2, 1]
+    dy = rng.standard_normal(6).astype(dt)
+    dy[0], dy[1] = -abs(dy[0]), abs(dy[1])
+    _, (want_t, want_p) = tape_vjp(keras.losses.mean_squared_error, (t, p), dy)
+    _, res = nnref.mean_squared_error_fwd(t, p, reduction="none")
+    got_t, got_p = nnref.mean_squared_error_bwd(res, dy)
+    for got, want in ((got_t, want_t), (got_p, want_p)):
+        assert got.shape == want.shape
+        assert got.dtype == want.dtype == dt
+        assert got.tobytes() == want.tobytes()
+    assert np.signbit(got_p[0]).tolist() == [False] * 3  # -(g * +0.0) with g < 0

@@ -479,7 +479,7 @@ def categorical_crossentropy(
 
 
 class MSEResiduals(NamedTuple):
-    diff: np.ndarray  # y_pred - y_true
+    diff: np.ndarray  # y_true - y_pred (Keras' order: it decides the sign of zero gradients)
     red: _Reduce
 
 
@@ -499,7 +499,9 @@ def mean_squared_error_fwd(
     Notes
     -----
     Per-sample ``l = mean_d (p - t)^2`` (``reduction="none"`` is the Keras function
-    ``keras.losses.mean_squared_error``). VJP: ``dp = g * 2 (p - t) / D``, ``dt = -dp``.
+    ``keras.losses.mean_squared_error``). VJP as TF differentiates Keras'
+    ``mean(square(t - p))``: ``dt = (g / D) * ((t - p) * 2)``, ``dp = -dt`` (so a zero gradient
+    has TF's sign and the rounding is TF's).
 
     See Also
     --------
@@ -511,7 +513,7 @@ def mean_squared_error_fwd(
     require_min_rank(op, "y_pred", p, 1)
     require_nonempty(op, "y_pred", p)
     require_same_shape(op, "y_true", t, "y_pred", p)
-    diff = p - t
+    diff = t - p
     per = np.mean(diff * diff, axis=-1)
     out, red = _reduce(op, per, reduction, sample_weight)
     return out, MSEResiduals(diff, red)
@@ -522,8 +524,9 @@ def mean_squared_error_bwd(res: MSEResiduals, dy: np.ndarray) -> tuple[np.ndarra
     check_residuals("mean_squared_error_bwd", res, MSEResiduals, "mean_squared_error_fwd")
     dtype = res.diff.dtype
     g = _per_sample_cotangent("mean_squared_error", res.red, dy, dtype)[..., None]
-    d_pred = g * res.diff * dtype.type(2.0 / res.diff.shape[-1])
-    return -d_pred, d_pred
+    # TF's MeanGrad divides by D, SquareGrad multiplies by 2x, SubGrad negates for y_pred.
+    d_true = (g / dtype.type(res.diff.shape[-1])) * (res.diff * dtype.type(2))
+    return d_true, -d_true
 
 
 def mean_squared_error(

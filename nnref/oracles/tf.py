@@ -288,7 +288,7 @@ def _keras_fn(fn_name: str) -> Leg:
 def _mse(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
     tf = import_tf()
     return tape_vjp(
-        lambda t, p: _reduce(tf, tf.reduce_mean(tf.square(p - t), axis=-1), st), args, dy
+        lambda t, p: _reduce(tf, tf.reduce_mean(tf.square(t - p), axis=-1), st), args, dy
     )
 
 
