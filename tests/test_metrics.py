@@ -172,3 +172,16 @@ def test_one_hot_matches_tf_and_keras(axis, idx_dtype, rng) -> None:
     np.testing.assert_array_equal(ours, want)
     k = np.asarray(keras.ops.one_hot(idx.astype(np.int64), 6, axis=axis))
     np.testing.assert_array_equal(nnref.one_hot(idx, 6, axis=axis), k)
+
+
+def test_one_hot_dtype_none_is_tfs_float32_and_bad_dtypes_are_named() -> None:
+    """``tf.one_hot(dtype=None)`` gives float32; nnref passed None to ``np.dtype`` and returned
+    float64, and let NumPy's bare TypeError through for an unknown dtype (an adversarial
+    probe)."""
+    out = nnref.one_hot([0, 2, -1], 3, dtype=None)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[1, 0, 0], [0, 0, 1], [0, 0, 0]])
+    with pytest.raises(TypeError, match=r"^one_hot: 'dtype' must be a NumPy dtype, got 'junk'$"):
+        nnref.one_hot([0], 3, dtype="junk")
+    with pytest.raises(TypeError, match=r"^one_hot: 'dtype' must be a bool, integer, float"):
+        nnref.one_hot([0], 3, dtype=object)

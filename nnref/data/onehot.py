@@ -37,6 +37,17 @@ def _fill(op: str, name: str, value: Any, dt: np.dtype) -> np.generic:
     return dt.type(value)
 
 
+def _dtype(op: str, dtype: Any) -> np.dtype:
+    """``dtype`` as a NumPy dtype, ``None`` as TF's default float32."""
+    try:
+        dt = np.dtype(np.float32 if dtype is None else dtype)
+    except TypeError:
+        raise TypeError(f"{op}: 'dtype' must be a NumPy dtype, got {dtype!r}") from None
+    if dt.kind not in "biufc":
+        raise TypeError(f"{op}: 'dtype' must be a bool, integer, float or complex dtype, got {dt}")
+    return dt
+
+
 def one_hot(
     indices: Any,
     depth: int,
@@ -61,6 +72,8 @@ def one_hot(
     axis : int
         Where the new axis goes, ``-1`` (default) appends it, as ``tf.one_hot``.
     dtype : numpy dtype, default float32 (TF's default)
+        ``None`` is float32 too, as ``tf.one_hot(dtype=None)`` (``np.dtype(None)`` would be
+        float64). Bool, integer, float and complex dtypes only.
 
     Returns
     -------
@@ -84,7 +97,7 @@ def one_hot(
             f"{op}: 'axis' {axis} is out of range for indices of shape {idx.shape} "
             f"(the result has rank {out_ndim})"
         )
-    dt = np.dtype(dtype)
+    dt = _dtype(op, dtype)
     hot = idx[..., None] == np.arange(depth)  # out-of-range rows match nothing
     on, off = _fill(op, "on_value", on_value, dt), _fill(op, "off_value", off_value, dt)
     out = np.where(hot, on, off).astype(dt, copy=False)
