@@ -430,3 +430,20 @@ def test_mse_gradient_bits_and_zero_signs_match_keras(dt) -> None:
         assert got.dtype == want.dtype == dt
         assert got.tobytes() == want.tobytes()
     assert np.signbit(got_p[0]).tolist() == [False] * 3  # -(g * +0.0) with g < 0
+
+
+def test_reduction_array_and_ragged_sample_weight_errors_are_named() -> None:
+    """A NumPy array as ``reduction`` and a ragged ``sample_weight`` reached NumPy's bare
+    ValueErrors ("truth value of an array ... is ambiguous", "inhomogeneous shape"), naming
+    neither the op nor the argument (an adversarial probe)."""
+    z = np.zeros((2, 3))
+    with pytest.raises(
+        ValueError, match=r"^sparse_categorical_crossentropy: 'reduction' must be one of"
+    ):
+        nnref.sparse_categorical_crossentropy([0, 1], z, reduction=np.array(["sum", "none"]))
+    with pytest.raises(
+        ValueError,
+        match=r"^mean_squared_error: 'sample_weight' must be a rectangular array, got a ragged "
+        r"list \(per-sample loss shape \(2,\)\)$",
+    ):
+        nnref.mean_squared_error(z, z, sample_weight=[[1.0], [1.0, 2.0]])

@@ -117,12 +117,18 @@ def _same_rank(per: np.ndarray, sw: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _reduce(
     op: str, per: np.ndarray, reduction: str, sample_weight: Any
 ) -> tuple[np.ndarray, _Reduce]:
-    if reduction not in REDUCTIONS:
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:  # an array: no bare error
         raise ValueError(f"{op}: 'reduction' must be one of {REDUCTIONS}, got {reduction!r}")
     w = None
     own = per.shape
     if sample_weight is not None:
-        sw = np.asarray(sample_weight)
+        try:
+            sw = np.asarray(sample_weight)
+        except ValueError:  # a ragged sequence: NumPy's message names neither op nor argument
+            raise ValueError(
+                f"{op}: 'sample_weight' must be a rectangular array, got a ragged "
+                f"{type(sample_weight).__name__} (per-sample loss shape {shape_str(per)})"
+            ) from None
         if sw.dtype.kind not in "iuf":
             raise TypeError(f"{op}: 'sample_weight' must be real numbers, got dtype {sw.dtype}")
         # Weights are not differentiated; like Keras, they take the loss's dtype.
