@@ -61,6 +61,22 @@ def _check_lr(name: str, learning_rate: Any) -> float:
     return learning_rate
 
 
+def _check_number(name: str, arg: str, value: Any) -> None:
+    """A real number (a Python or NumPy int or float, not a bool): ``None`` once became NaN
+    parameters (``float64(None)``) and a string such as ``"1e-7"`` was parsed into the
+    constants; comparisons with either raised Python's bare TypeError."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
+        raise TypeError(f"{name}: '{arg}' must be a real number, got {value!r}")
+
+
+def _check_flag(name: str, arg: str, value: Any) -> None:
+    """A bool: a string such as ``"False"`` is truthy and once turned the option on."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: '{arg}' must be a bool, got {value!r}")
+
+
 #: The configuration that keeps each set of slots, named when a state reaches another one.
 _SLOTS_OF: dict[frozenset[str], str] = {
     frozenset(): "sgd(momentum=0)",
@@ -203,6 +219,8 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
     ``x += mu m - lr g`` with the updated ``m``).
     """
     lr = _check_lr("sgd", learning_rate)
+    _check_number("sgd", "momentum", momentum)
+    _check_flag("sgd", "nesterov", nesterov)
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"sgd: 'momentum' must be in [0, 1], got {momentum}")
 
@@ -260,7 +278,10 @@ def adam(
     ``lr m_hat / (sqrt(v_hat) + eps)`` when ``eps`` is not negligible.
     """
     lr = _check_lr("adam", learning_rate)
+    _check_number("adam", "epsilon", epsilon)
+    _check_flag("adam", "amsgrad", amsgrad)
     for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
+        _check_number("adam", name, b)
         if not 0.0 <= b < 1.0:
             raise ValueError(f"adam: '{name}' must be in [0, 1), got {b}")
 
@@ -336,6 +357,9 @@ def rmsprop(
     ``tf.compat.v1.train.RMSPropOptimizer`` starts ``v`` at ones and uses eps 1e-10.)
     """
     lr = _check_lr("rmsprop", learning_rate)
+    for name, value in (("rho", rho), ("momentum", momentum), ("epsilon", epsilon)):
+        _check_number("rmsprop", name, value)
+    _check_flag("rmsprop", "centered", centered)
 
     slots = ("v", *(("mg",) if centered else ()), *(("mom",) if momentum > 0 else ()))
 

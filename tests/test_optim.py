@@ -444,3 +444,40 @@ def test_slots_are_read_by_name_not_by_dict_order() -> None:
     assert got[0].tobytes() == want[0].tobytes()
     for s in ("m", "v"):
         assert got_state.slots[s][0].tobytes() == want_state.slots[s][0].tobytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "arg", "value", "kind"),
+    [
+        ("sgd", "momentum", None, "a real number"),
+        ("sgd", "momentum", "0.9", "a real number"),
+        ("sgd", "nesterov", "False", "a bool"),  # truthy: once turned Nesterov on
+        ("adam", "beta_1", None, "a real number"),
+        ("adam", "epsilon", None, "a real number"),  # once NaN parameters: float64(None)
+        ("adam", "epsilon", "1e-7", "a real number"),  # once parsed into the constant
+        ("adam", "amsgrad", None, "a bool"),
+        ("rmsprop", "rho", None, "a real number"),
+        ("rmsprop", "momentum", None, "a real number"),
+        ("rmsprop", "epsilon", None, "a real number"),  # once NaN parameters
+        ("rmsprop", "centered", "no", "a bool"),
+        ("rmsprop", "momentum", True, "a real number"),
+    ],
+)
+def test_hyperparameters_of_the_wrong_type_are_refused_by_name(name, arg, value, kind) -> None:
+    """None and strings reached NumPy: Python's bare '<=' TypeError, or silently NaN (or parsed)
+    constants; a string flag was truthy."""
+    with pytest.raises(
+        TypeError, match=rf"^{name}: '{arg}' must be {kind}, got {re.escape(repr(value))}$"
+    ):
+        optim.OPTIMIZERS[name](0.1, **{arg: value})
+
+
+def test_numeric_hyperparameters_of_any_real_type_stay_accepted() -> None:
+    p, g = [np.ones(3)], [np.full(3, 0.5)]
+    for opt, same in (
+        (optim.sgd(0.1, momentum=1, nesterov=np.True_), optim.sgd(0.1, 1.0, True)),
+        (optim.adam(0.1, beta_1=0, epsilon=np.float64(1e-7)), optim.adam(0.1, beta_1=0.0)),
+        (optim.rmsprop(0.1, rho=np.float64(0.9), momentum=0), optim.rmsprop(0.1)),
+    ):
+        want = same.update(g, same.init(p), p)[0][0]
+        assert opt.update(g, opt.init(p), p)[0][0].tobytes() == want.tobytes()
