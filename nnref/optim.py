@@ -90,6 +90,21 @@ _SLOTS_OF: dict[frozenset[str], str] = {
 }
 
 
+def _check_arrays(name: str, arg: str, what: str, arrays: Any) -> None:
+    """A list or tuple of NumPy arrays: one bare array was once taken as a sequence of its rows
+    (a list of rows came back), and ``None`` or nested lists failed with an AttributeError."""
+    if not isinstance(arrays, list | tuple):
+        got = (
+            f"one array {arrays.dtype}{arrays.shape} (wrap it in a list)"
+            if isinstance(arrays, np.ndarray)
+            else type(arrays).__name__
+        )
+        raise TypeError(f"{name}: '{arg}' must be a list or tuple of arrays, got {got}")
+    for k, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray | np.generic):
+            raise TypeError(f"{name}: {what} {k} must be a NumPy array, got {type(a).__name__}")
+
+
 def _check_update(
     name: str,
     grads: Sequence[Any],
@@ -100,6 +115,8 @@ def _check_update(
     """Floating-point gradients matching the parameters, and a state that this configuration's
     ``init`` made for them: exactly the slots ``slots``, each one array per parameter with its
     shape and dtype (else the kernels would read another configuration's slots, or none)."""
+    _check_arrays(name, "params", "parameter", params)
+    _check_arrays(name, "grads", "gradient", grads)
     if len(grads) != len(params):
         raise ValueError(f"{name}: {len(grads)} gradients for {len(params)} parameters")
     for k, (g, p) in enumerate(zip(grads, params, strict=True)):
@@ -227,6 +244,7 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
     slots = ("momentum",) if momentum else ()
 
     def init(params: Sequence[np.ndarray]) -> OptState:
+        _check_arrays("sgd", "params", "parameter", params)
         return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(
@@ -288,6 +306,7 @@ def adam(
     slots = ("m", "v", "vhat") if amsgrad else ("m", "v")
 
     def init(params: Sequence[np.ndarray]) -> OptState:
+        _check_arrays("adam", "params", "parameter", params)
         return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(
@@ -364,6 +383,7 @@ def rmsprop(
     slots = ("v", *(("mg",) if centered else ()), *(("mom",) if momentum > 0 else ()))
 
     def init(params: Sequence[np.ndarray]) -> OptState:
+        _check_arrays("rmsprop", "params", "parameter", params)
         return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(

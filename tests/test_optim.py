@@ -481,3 +481,32 @@ def test_numeric_hyperparameters_of_any_real_type_stay_accepted() -> None:
     ):
         want = same.update(g, same.init(p), p)[0][0]
         assert opt.update(g, opt.init(p), p)[0][0].tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize(("name", "kw"), CONFIGS)
+def test_params_and_grads_must_be_lists_of_arrays(name, kw) -> None:
+    """One bare array was taken as a sequence of its rows (a list of 0-d arrays came back);
+    None or nested lists raised NumPy's AttributeError."""
+    opt = optim.OPTIMIZERS[name](**kw)
+    p, g = np.ones((2, 3)), np.full((2, 3), 0.5)
+    state = opt.init([p])
+    bare = (
+        r"must be a list or tuple of arrays, got one array float64\(2, 3\) \(wrap it in a list\)$"
+    )
+    with pytest.raises(TypeError, match=rf"^{name}: 'params' {bare}"):
+        opt.init(p)
+    with pytest.raises(TypeError, match=rf"^{name}: 'params' {bare}"):
+        opt.update([g], state, p)
+    with pytest.raises(TypeError, match=rf"^{name}: 'grads' {bare}"):
+        opt.update(g, state, [p])
+    with pytest.raises(TypeError, match=rf"^{name}: 'grads' must be a list .*, got NoneType$"):
+        opt.update(None, state, [p])
+    with pytest.raises(
+        TypeError, match=rf"^{name}: gradient 0 must be a NumPy array, got NoneType$"
+    ):
+        opt.update([None], state, [p])
+    with pytest.raises(TypeError, match=rf"^{name}: parameter 0 must be a NumPy array, got list$"):
+        opt.update([g], state, [p.tolist()])
+    new, _ = opt.update((g,), state, (p,))  # tuples stay accepted
+    assert isinstance(new, list)
+    assert new[0].shape == (2, 3)
