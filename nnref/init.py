@@ -24,6 +24,8 @@ def as_generator(rng: Rng, name: str) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if is_int(rng):
+        if rng < 0:  # NumPy's own message names neither the function nor the argument
+            raise ValueError(f"{name}: an int seed for 'rng' must be >= 0, got {rng}")
         return np.random.default_rng(int(rng))
     raise TypeError(
         f"{name}: 'rng' must be a numpy.random.Generator or an int seed, got {type(rng).__name__}"
@@ -45,6 +47,25 @@ def _shape(name: str, shape: Any) -> tuple[int, ...]:
     return s
 
 
+def _dtype(name: str, dtype: Any, *, floating: bool = True) -> np.dtype:
+    """``dtype`` as a NumPy dtype; ``None`` is Keras' floatx, float32 (NumPy's would be float64).
+    The random initializers take floating dtypes only: an int or bool dtype once truncated the
+    draws silently (glorot_uniform gave 0 and -1, random_normal all zeros, bool all True), and
+    complex ones were accepted; Keras' RandomNormal and RandomUniform refuse all three."""
+    if dtype is None:
+        return np.dtype(np.float32)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: 'dtype' {dtype!r} is not a NumPy dtype") from None
+    if floating and dt.kind != "f":
+        raise TypeError(
+            f"{name}: 'dtype' must be a floating-point dtype such as float32, got {dt} "
+            "(nnref does not cast silently)"
+        )
+    return dt
+
+
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """Keras' ``compute_fans``: a kernel's receptive field multiplies both fans.
 
@@ -63,9 +84,10 @@ def glorot_uniform(rng: Rng, shape: Any, dtype: Any = np.float32) -> np.ndarray:
     """``keras.initializers.GlorotUniform``: ``U(-limit, limit)``,
     ``limit = sqrt(3 * 1 / max(1, (fan_in + fan_out) / 2)) = sqrt(6 / (fan_in + fan_out))``."""
     s = _shape("glorot_uniform", shape)
+    dt = _dtype("glorot_uniform", dtype)
     fan_in, fan_out = fans(s)
     limit = math.sqrt(3.0 / max(1.0, (fan_in + fan_out) / 2.0))
-    return as_generator(rng, "glorot_uniform").uniform(-limit, limit, s).astype(dtype)
+    return as_generator(rng, "glorot_uniform").uniform(-limit, limit, s).astype(dt)
 
 
 def random_normal(
@@ -74,7 +96,8 @@ def random_normal(
     """``keras.initializers.RandomNormal`` (mean 0, **stddev 0.05** by default, as
     ``tf.initializers.RandomNormal()``; ``tf.random.normal`` uses stddev 1)."""
     s = _shape("random_normal", shape)
-    return (as_generator(rng, "random_normal").standard_normal(s) * stddev + mean).astype(dtype)
+    dt = _dtype("random_normal", dtype)
+    return (as_generator(rng, "random_normal").standard_normal(s) * stddev + mean).astype(dt)
 
 
 def uniform(
@@ -82,16 +105,17 @@ def uniform(
 ) -> np.ndarray:
     """``keras.initializers.RandomUniform`` (defaults -0.05, 0.05)."""
     s = _shape("uniform", shape)
+    dt = _dtype("uniform", dtype)
     if not minval < maxval:
         raise ValueError(f"uniform: need minval < maxval, got {minval}, {maxval}")
-    return as_generator(rng, "uniform").uniform(minval, maxval, s).astype(dtype)
+    return as_generator(rng, "uniform").uniform(minval, maxval, s).astype(dt)
 
 
 def zeros(rng: Rng | None, shape: Any, dtype: Any = np.float32) -> np.ndarray:
     """``keras.initializers.Zeros`` (``rng`` accepted for a uniform signature, unused)."""
-    return np.zeros(_shape("zeros", shape), dtype)
+    return np.zeros(_shape("zeros", shape), _dtype("zeros", dtype, floating=False))
 
 
 def ones(rng: Rng | None, shape: Any, dtype: Any = np.float32) -> np.ndarray:
     """``keras.initializers.Ones``."""
-    return np.ones(_shape("ones", shape), dtype)
+    return np.ones(_shape("ones", shape), _dtype("ones", dtype, floating=False))

@@ -61,6 +61,22 @@ def _check_lr(name: str, learning_rate: Any) -> float:
     return learning_rate
 
 
+def _check_number(name: str, arg: str, value: Any) -> None:
+    """A real number (a Python or NumPy int or float, not a bool): ``None`` once became NaN
+    parameters (``float64(None)``) and a string such as ``"1e-7"`` was parsed into the
+    constants; comparisons with either raised Python's bare TypeError."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
+        raise TypeError(f"{name}: '{arg}' must be a real number, got {value!r}")
+
+
+def _check_flag(name: str, arg: str, value: Any) -> None:
+    """A bool: a string such as ``"False"`` is truthy and once turned the option on."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: '{arg}' must be a bool, got {value!r}")
+
+
 #: The configuration that keeps each set of slots, named when a state reaches another one.
 _SLOTS_OF: dict[frozenset[str], str] = {
     frozenset(): "sgd(momentum=0)",
@@ -74,6 +90,21 @@ _SLOTS_OF: dict[frozenset[str], str] = {
 }
 
 
+def _check_arrays(name: str, arg: str, what: str, arrays: Any) -> None:
+    """A list or tuple of NumPy arrays: one bare array was once taken as a sequence of its rows
+    (a list of rows came back), and ``None`` or nested lists failed with an AttributeError."""
+    if not isinstance(arrays, list | tuple):
+        got = (
+            f"one array {arrays.dtype}{arrays.shape} (wrap it in a list)"
+            if isinstance(arrays, np.ndarray)
+            else type(arrays).__name__
+        )
+        raise TypeError(f"{name}: '{arg}' must be a list or tuple of arrays, got {got}")
+    for k, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray | np.generic):
+            raise TypeError(f"{name}: {what} {k} must be a NumPy array, got {type(a).__name__}")
+
+
 def _check_update(
     name: str,
     grads: Sequence[Any],
@@ -84,6 +115,8 @@ def _check_update(
     """Floating-point gradients matching the parameters, and a state that this configuration's
     ``init`` made for them: exactly the slots ``slots``, each one array per parameter with its
     shape and dtype (else the kernels would read another configuration's slots, or none)."""
+    _check_arrays(name, "params", "parameter", params)
+    _check_arrays(name, "grads", "gradient", grads)
     if len(grads) != len(params):
         raise ValueError(f"{name}: {len(grads)} gradients for {len(params)} parameters")
     for k, (g, p) in enumerate(zip(grads, params, strict=True)):
@@ -203,12 +236,15 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
     ``x += mu m - lr g`` with the updated ``m``).
     """
     lr = _check_lr("sgd", learning_rate)
+    _check_number("sgd", "momentum", momentum)
+    _check_flag("sgd", "nesterov", nesterov)
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"sgd: 'momentum' must be in [0, 1], got {momentum}")
 
     slots = ("momentum",) if momentum else ()
 
     def init(params: Sequence[np.ndarray]) -> OptState:
+        _check_arrays("sgd", "params", "parameter", params)
         return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(
@@ -260,13 +296,17 @@ def adam(
     ``lr m_hat / (sqrt(v_hat) + eps)`` when ``eps`` is not negligible.
     """
     lr = _check_lr("adam", learning_rate)
+    _check_number("adam", "epsilon", epsilon)
+    _check_flag("adam", "amsgrad", amsgrad)
     for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
+        _check_number("adam", name, b)
         if not 0.0 <= b < 1.0:
             raise ValueError(f"adam: '{name}' must be in [0, 1), got {b}")
 
     slots = ("m", "v", "vhat") if amsgrad else ("m", "v")
 
     def init(params: Sequence[np.ndarray]) -> OptState:
+        _check_arrays("adam", "params", "parameter", params)
         return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(
@@ -336,10 +376,14 @@ def rmsprop(
     ``tf.compat.v1.train.RMSPropOptimizer`` starts ``v`` at ones and uses eps 1e-10.)
     """
     lr = _check_lr("rmsprop", learning_rate)
+    for name, value in (("rho", rho), ("momentum", momentum), ("epsilon", epsilon)):
+        _check_number("rmsprop", name, value)
+    _check_flag("rmsprop", "centered", centered)
 
     slots = ("v", *(("mg",) if centered else ()), *(("mom",) if momentum > 0 else ()))
 
     def init(params: Sequence[np.ndarray]) -> OptState:
+        _check_arrays("rmsprop", "params", "parameter", params)
         return OptState(0, {s: _zeros(params) for s in slots})
 
     def update(

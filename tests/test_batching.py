@@ -54,7 +54,12 @@ def test_shuffled_batches_and_errors() -> None:
 
 
 def test_batching_errors_name_the_function() -> None:
-    with pytest.raises(ValueError, match=r"^kfold_batches: 'n' must be a non-negative int"):
-        kfold_batches(10.5, 3, 0)
+    for bad in (10.5, 0, -1):  # 0 once raised "kfold_sizes: cannot split n=0 samples ..."
+        with pytest.raises(
+            ValueError, match=rf"^kfold_batches: 'n' must be a positive int, got {bad!r}$"
+        ):
+            kfold_batches(bad, 3, 0)
+    with pytest.raises(ValueError, match=r"^kfold_batches: an int seed for 'rng' must be >= 0"):
+        kfold_batches(10, 3, -1)
     with pytest.raises(TypeError, match=r"^shuffled_batches: 'rng' must be a numpy"):
         shuffled_batches(10, 3, "abc")

@@ -120,3 +120,40 @@ def test_a_bad_rng_is_named_with_the_function() -> None:
     for fn in (init.glorot_uniform, init.random_normal, init.uniform):
         with pytest.raises(TypeError, match=rf"^{fn.__name__}: 'rng' must be a numpy"):
             fn("abc", (3, 4))
+    for fn in (init.glorot_uniform, init.random_normal, init.uniform):  # NumPy named neither
+        with pytest.raises(
+            ValueError, match=rf"^{fn.__name__}: an int seed for 'rng' must be >= 0, got -1$"
+        ):
+            fn(-1, (3, 4))
+
+
+RANDOM = [init.glorot_uniform, init.random_normal, init.uniform]
+
+
+@pytest.mark.parametrize("fn", RANDOM)
+@pytest.mark.parametrize("dt", [np.int32, np.int64, bool, np.complex128])
+def test_random_initializers_refuse_non_floating_dtypes(fn, dt) -> None:
+    """An int or bool dtype once truncated the draws silently (glorot_uniform gave 0 and -1,
+    random_normal all 0, bool all True); Keras' RandomNormal and RandomUniform refuse them."""
+    with pytest.raises(
+        TypeError,
+        match=rf"^{fn.__name__}: 'dtype' must be a floating-point dtype such as float32, "
+        rf"got {np.dtype(dt)} \(nnref does not cast silently\)$",
+    ):
+        fn(0, (3, 4), dt)
+
+
+@pytest.mark.parametrize("fn", [*RANDOM, init.zeros, init.ones])
+def test_initializer_dtypes_none_is_float32_and_bad_ones_are_named(fn) -> None:
+    """dtype=None gave NumPy's float64; Keras' None is floatx, float32. An unknown dtype raised
+    NumPy's "data type 'bogus' not understood"."""
+    assert fn(0, (3, 4), None).dtype == np.float32
+    for dt in (np.float16, np.float32, np.float64, "float64"):
+        assert fn(0, (3, 4), dt).dtype == np.dtype(dt)
+    with pytest.raises(TypeError, match=rf"^{fn.__name__}: 'dtype' 'bogus' is not a NumPy dtype$"):
+        fn(0, (3, 4), "bogus")
+
+
+def test_zeros_and_ones_keep_any_dtype_as_keras() -> None:
+    assert init.zeros(None, (2,), np.int32).dtype == np.int32
+    assert init.ones(None, (2,), bool).tolist() == [True, True]

@@ -444,3 +444,69 @@ def test_slots_are_read_by_name_not_by_dict_order() -> None:
     assert got[0].tobytes() == want[0].tobytes()
     for s in ("m", "v"):
         assert got_state.slots[s][0].tobytes() == want_state.slots[s][0].tobytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "arg", "value", "kind"),
+    [
+        ("sgd", "momentum", None, "a real number"),
+        ("sgd", "momentum", "0.9", "a real number"),
+        ("sgd", "nesterov", "False", "a bool"),  # truthy: once turned Nesterov on
+        ("adam", "beta_1", None, "a real number"),
+        ("adam", "epsilon", None, "a real number"),  # once NaN parameters: float64(None)
+        ("adam", "epsilon", "1e-7", "a real number"),  # once parsed into the constant
+        ("adam", "amsgrad", None, "a bool"),
+        ("rmsprop", "rho", None, "a real number"),
+        ("rmsprop", "momentum", None, "a real number"),
+        ("rmsprop", "epsilon", None, "a real number"),  # once NaN parameters
+        ("rmsprop", "centered", "no", "a bool"),
+        ("rmsprop", "momentum", True, "a real number"),
+    ],
+)
+def test_hyperparameters_of_the_wrong_type_are_refused_by_name(name, arg, value, kind) -> None:
+    """None and strings reached NumPy: Python's bare '<=' TypeError, or silently NaN (or parsed)
+    constants; a string flag was truthy."""
+    with pytest.raises(
+        TypeError, match=rf"^{name}: '{arg}' must be {kind}, got {re.escape(repr(value))}$"
+    ):
+        optim.OPTIMIZERS[name](0.1, **{arg: value})
+
+
+def test_numeric_hyperparameters_of_any_real_type_stay_accepted() -> None:
+    p, g = [np.ones(3)], [np.full(3, 0.5)]
+    for opt, same in (
+        (optim.sgd(0.1, momentum=1, nesterov=np.True_), optim.sgd(0.1, 1.0, True)),
+        (optim.adam(0.1, beta_1=0, epsilon=np.float64(1e-7)), optim.adam(0.1, beta_1=0.0)),
+        (optim.rmsprop(0.1, rho=np.float64(0.9), momentum=0), optim.rmsprop(0.1)),
+    ):
+        want = same.update(g, same.init(p), p)[0][0]
+        assert opt.update(g, opt.init(p), p)[0][0].tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize(("name", "kw"), CONFIGS)
+def test_params_and_grads_must_be_lists_of_arrays(name, kw) -> None:
+    """One bare array was taken as a sequence of its rows (a list of 0-d arrays came back);
+    None or nested lists raised NumPy's AttributeError."""
+    opt = optim.OPTIMIZERS[name](**kw)
+    p, g = np.ones((2, 3)), np.full((2, 3), 0.5)
+    state = opt.init([p])
+    bare = (
+        r"must be a list or tuple of arrays, got one array float64\(2, 3\) \(wrap it in a list\)$"
+    )
+    with pytest.raises(TypeError, match=rf"^{name}: 'params' {bare}"):
+        opt.init(p)
+    with pytest.raises(TypeError, match=rf"^{name}: 'params' {bare}"):
+        opt.update([g], state, p)
+    with pytest.raises(TypeError, match=rf"^{name}: 'grads' {bare}"):
+        opt.update(g, state, [p])
+    with pytest.raises(TypeError, match=rf"^{name}: 'grads' must be a list .*, got NoneType$"):
+        opt.update(None, state, [p])
+    with pytest.raises(
+        TypeError, match=rf"^{name}: gradient 0 must be a NumPy array, got NoneType$"
+    ):
+        opt.update([None], state, [p])
+    with pytest.raises(TypeError, match=rf"^{name}: parameter 0 must be a NumPy array, got list$"):
+        opt.update([g], state, [p.tolist()])
+    new, _ = opt.update((g,), state, (p,))  # tuples stay accepted
+    assert isinstance(new, list)
+    assert new[0].shape == (2, 3)

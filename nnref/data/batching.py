@@ -34,8 +34,8 @@ def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
     """
     if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"kfold_batches: 'batch_size' must be a positive int, got {batch_size!r}")
-    if not is_int(n) or n < 0:
-        raise ValueError(f"kfold_batches: 'n' must be a non-negative int, got {n!r}")
+    if not is_int(n) or n < 1:  # n=0 once failed inside kfold_sizes, named as that
+        raise ValueError(f"kfold_batches: 'n' must be a positive int, got {n!r}")
     k = max(1, int(n / batch_size))
     sizes = kfold_sizes(n, k)
     perm = as_generator(rng, "kfold_batches").permutation(n).astype(np.int64)
