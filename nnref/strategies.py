@@ -52,9 +52,68 @@ def _as_strategy(name: str, v: Any) -> Strat:
     raise InvalidArgument(f"{name}={v!r} must be a value or a strategy")
 
 
-def _check_range(name: str, lo: float, hi: float) -> None:
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
-        raise InvalidArgument(f"{name}: need finite min_value < max_value, got {lo}, {hi}")
+def _is_real(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
+def _check_range(name: str, lo: Any, hi: Any) -> None:
+    if not (_is_real(lo) and _is_real(hi) and np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
+        raise InvalidArgument(f"{name}: need finite min_value < max_value, got {lo!r}, {hi!r}")
+
+
+def _check_int(where: str, name: str, v: Any, lo: int) -> Any:
+    """``v`` when it is an int >= ``lo``, else :class:`InvalidArgument` naming the strategy and
+    the argument (not Hypothesis' or NumPy's error at draw time)."""
+    if not (isinstance(v, int | np.integer) and not isinstance(v, bool)) or v < lo:
+        raise InvalidArgument(f"{where}: {name} must be an int >= {lo}, got {v!r}")
+    return v
+
+
+def _int_arg(where: str, name: str, v: Any, lo: int) -> Strat:
+    """An int argument given as a value (checked now) or a strategy (each draw checked)."""
+    if isinstance(v, st.SearchStrategy):
+        return v.map(lambda x: _check_int(where, name, x, lo))
+    return st.just(_check_int(where, name, v, lo))
+
+
+def _check_shape(where: str, v: Any) -> tuple[int, ...]:
+    if isinstance(v, int | np.integer) and not isinstance(v, bool):
+        v = (v,)
+    if not isinstance(v, tuple | list) or not all(
+        isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 0 for d in v
+    ):
+        raise InvalidArgument(f"{where}: shape must be a tuple of ints >= 0, got {v!r}")
+    return tuple(int(d) for d in v)
+
+
+def _shape_arg(where: str, v: Any, default: Strat) -> Strat:
+    if v is None:
+        return default
+    if isinstance(v, st.SearchStrategy):
+        return v.map(lambda s: _check_shape(where, s))
+    return st.just(_check_shape(where, v))
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_dtype(where: str, v: Any) -> np.dtype:
+    try:
+        d = np.dtype(v)
+    except TypeError:
+        d = None
+    if d is None or d not in _FLOATS:  # None == np.dtype('float64') in NumPy
+        raise InvalidArgument(f"{where}: dtype must be float32 or float64, got {v!r}")
+    return d
+
+
+def _dtype_arg(where: str, v: Any) -> Strat:
+    """nnref's float dtypes (float16 or integers would give silently wrong draws: ties, zeros)."""
+    if v is None:
+        return dtypes()
+    if isinstance(v, st.SearchStrategy):
+        return v.map(lambda d: _check_dtype(where, d))
+    return st.just(_check_dtype(where, v))
 
 
 def dtypes() -> Strat:
@@ -84,16 +143,38 @@ def finite_arrays(
     (2, 3)
     """
     _check_range("finite_arrays", min_value, max_value)
-    if min_magnitude < 0 or min_magnitude >= max(abs(min_value), abs(max_value)):
-        raise InvalidArgument(f"finite_arrays: min_magnitude={min_magnitude} out of range")
-    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
-    sh = (
-        _as_strategy("shape", shape)
-        if shape is not None
-        else hnp.array_shapes(min_dims=1, max_dims=3, max_side=5)
-    )
+    if not (_is_real(min_magnitude) and 0 <= min_magnitude < max(abs(min_value), abs(max_value))):
+        raise InvalidArgument(f"finite_arrays: min_magnitude={min_magnitude!r} out of range")
+    dt = _dtype_arg("finite_arrays", dtype)
+    sh = _shape_arg("finite_arrays", shape, hnp.array_shapes(min_dims=1, max_dims=3, max_side=5))
 
     return _finite(dt, sh, min_value, max_value, min_magnitude, allow_subnormal)
+
+
+def _floats(d: np.dtype, lo: float, hi: float, allow_subnormal: bool) -> Strat | None:
+    """The dtype's finite values in ``[lo, hi]``, None when there are none. The bounds are
+    rounded inward to the dtype (Hypothesis refuses float32 bounds such as 0.1 or 1e40), and
+    subnormals are allowed only where the interval has some (Hypothesis refuses
+    ``allow_subnormal=True`` on ``[1, 2]``)."""
+    fi = np.finfo(d)
+    lo_d, hi_d = d.type(max(lo, -float(fi.max))), d.type(min(hi, float(fi.max)))
+    if float(lo_d) < lo:  # compared as Python floats: lo may overflow the dtype
+        lo_d = np.nextafter(lo_d, d.type(np.inf))
+    if float(hi_d) > hi:
+        hi_d = np.nextafter(hi_d, d.type(-np.inf))
+    if lo_d > hi_d:
+        return None
+    tiny = float(fi.tiny)
+    sub = allow_subnormal and bool((lo_d < 0 and hi_d > -tiny) or (hi_d > 0 and lo_d < tiny))
+    width = 32 if d == np.float32 else 64
+    return st.floats(
+        float(lo_d),
+        float(hi_d),
+        allow_nan=False,
+        allow_infinity=False,
+        width=width,
+        allow_subnormal=sub,
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -102,22 +183,21 @@ def _elements(
 ) -> Strat:
     """The element strategy, built once per parameter set (building strategies per draw costs
     more than drawing from them)."""
-    kw: dict[str, Any] = {
-        "allow_nan": False,
-        "allow_infinity": False,
-        "width": 32 if d == np.float32 else 64,
-        "allow_subnormal": allow_subnormal,
-    }
     if min_magnitude > 0:  # the two intervals outside (-min_magnitude, min_magnitude): no filter
         lo_mag = float(np.nextafter(d.type(min_magnitude), d.type(np.inf)))  # representable
-        kw["allow_subnormal"] = allow_subnormal and lo_mag < float(np.finfo(d).tiny)
-        parts = []
-        if max_value >= lo_mag:
-            parts.append(st.floats(max(min_value, lo_mag), max_value, **kw))
-        if min_value <= -lo_mag:
-            parts.append(st.floats(min_value, min(max_value, -lo_mag), **kw))
-        return st.one_of(*parts)
-    return st.floats(min_value, max_value, **kw)
+        parts = [
+            _floats(d, max(min_value, lo_mag), max_value, allow_subnormal),
+            _floats(d, min_value, min(max_value, -lo_mag), allow_subnormal),
+        ]
+    else:
+        parts = [_floats(d, min_value, max_value, allow_subnormal)]
+    found = [p for p in parts if p is not None]
+    if not found:
+        raise InvalidArgument(
+            f"finite_arrays: no {d} value in [{min_value}, {max_value}] with magnitude above "
+            f"min_magnitude={min_magnitude}"
+        )
+    return st.one_of(*found)
 
 
 @st.composite
@@ -142,14 +222,12 @@ def distinct_arrays(*, dtype: Any = None, shape: Any = None, spread: float = 4.0
     is a power of two, and at least ``spread / size`` rounded otherwise): max-pool windows and
     argmax never tie.
     """
-    if not spread > 0:
-        raise InvalidArgument(f"distinct_arrays: spread must be positive, got {spread}")
-    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
-    sh = (
-        _as_strategy("shape", shape)
-        if shape is not None
-        else hnp.array_shapes(min_dims=1, max_dims=4, max_side=5)
-    )
+    if not (_is_real(spread) and 0 < spread < np.inf):
+        raise InvalidArgument(
+            f"distinct_arrays: spread must be finite and positive, got {spread!r}"
+        )
+    dt = _dtype_arg("distinct_arrays", dtype)
+    sh = _shape_arg("distinct_arrays", shape, hnp.array_shapes(min_dims=1, max_dims=4, max_side=5))
 
     return _distinct(dt, sh, spread)
 
@@ -171,12 +249,15 @@ def logits(
     allow_subnormal: bool = True,
 ) -> Strat:
     """``(N, K)`` logits with entries in ``[-scale, scale]``; N in 1..8, K in 2..10 by default."""
-    if not scale > 0:
-        raise InvalidArgument(f"logits: scale must be positive, got {scale}")
-    n = _as_strategy("batch_size", batch_size) if batch_size is not None else st.integers(1, 8)
-    k = _as_strategy("num_classes", num_classes) if num_classes is not None else st.integers(2, 10)
-
-    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    if not (_is_real(scale) and 0 < scale < np.inf):
+        raise InvalidArgument(f"logits: scale must be finite and positive, got {scale!r}")
+    n = st.integers(1, 8) if batch_size is None else _int_arg("logits", "batch_size", batch_size, 0)
+    k = (
+        st.integers(2, 10)
+        if num_classes is None
+        else _int_arg("logits", "num_classes", num_classes, 1)
+    )
+    dt = _dtype_arg("logits", dtype)
     return _logits(dt, n, k, scale, allow_subnormal)
 
 
@@ -190,7 +271,10 @@ def _logits(
 
 def labels(*, batch_size: Any, num_classes: Any) -> Strat:
     """int64 class indices of shape ``(N,)`` in ``[0, K)``."""
-    return _labels(_as_strategy("batch_size", batch_size), _as_strategy("num_classes", num_classes))
+    return _labels(
+        _int_arg("labels", "batch_size", batch_size, 0),
+        _int_arg("labels", "num_classes", num_classes, 1),
+    )
 
 
 @st.composite
@@ -204,7 +288,7 @@ def _labels(draw: Any, n: Strat, k: Strat) -> np.ndarray:
 def xent_args(*, sparse: Any = None, dtype: Any = None) -> Strat:
     """``(labels, logits)``: int labels (sparse) or one-hot / soft float rows of the logits' dtype."""
     sp = _as_strategy("sparse", sparse) if sparse is not None else st.booleans()
-    return _xent(logits(dtype=dtype), sp)
+    return _xent(logits(dtype=_dtype_arg("xent_args", dtype)), sp)
 
 
 @st.composite
@@ -218,9 +302,8 @@ def _xent(draw: Any, zs: Strat, sp: Strat) -> tuple[np.ndarray, np.ndarray]:
 
 def dense_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
     """``(x, w, b)`` with matching shapes: x ``(N, in)``, w ``(in, out)``, b ``(out,)``."""
-    if max_side < 1:
-        raise InvalidArgument(f"dense_args: max_side must be >= 1, got {max_side}")
-    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    _check_int("dense_args", "max_side", max_side, 1)
+    dt = _dtype_arg("dense_args", dtype)
     return _dense(dt, max_side)
 
 
@@ -249,9 +332,8 @@ def conv2d_args(
     paddings (SAME, VALID, explicit), dilations (1-2); the output has at least one element
     unless ``allow_empty``. With ``bias``, also ``"b"``: one value in [-2, 2] per output
     channel (``conv2d(x, w, b)``)."""
-    if max_side < 2:
-        raise InvalidArgument(f"conv2d_args: max_side must be >= 2, got {max_side}")
-    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    _check_int("conv2d_args", "max_side", max_side, 2)
+    dt = _dtype_arg("conv2d_args", dtype)
     return _conv2d(dt, allow_empty, max_side, bias)
 
 
@@ -294,9 +376,8 @@ def _conv2d(draw: Any, dt: Strat, allow_empty: bool, max_side: int, bias: bool) 
 def max_pool2d_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
     """``{"x", "static"}`` for :func:`nnref.max_pool2d` with tie-free ``x`` (see
     :func:`distinct_arrays`), windows 1-3, strides 1-3, SAME or VALID, non-empty output."""
-    if max_side < 1:
-        raise InvalidArgument(f"max_pool2d_args: max_side must be >= 1, got {max_side}")
-    dt = _as_strategy("dtype", dtype) if dtype is not None else dtypes()
+    _check_int("max_pool2d_args", "max_side", max_side, 1)
+    dt = _dtype_arg("max_pool2d_args", dtype)
     return _max_pool2d(dt, max_side)
 
 
@@ -319,8 +400,7 @@ def _max_pool2d(draw: Any, dt: Strat, max_side: int) -> dict[str, Any]:
 
 def kfold_params(*, max_n: int = 200) -> Strat:
     """``(n, k)`` with ``1 <= k <= n <= max_n``, as ``KFold(k)`` accepts on ``n`` samples."""
-    if max_n < 1:
-        raise InvalidArgument(f"kfold_params: max_n must be >= 1, got {max_n}")
+    _check_int("kfold_params", "max_n", max_n, 1)
     return st.integers(1, max_n).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n)))
 
 
@@ -397,7 +477,11 @@ def op_inputs(op: str, *, dtype: Any = None) -> Strat:
     >>> op_inputs("conv2d", dtype=np.float32).example()[1]  # doctest: +SKIP
     {'strides': [1, 2], 'padding': 'SAME', 'dilations': [1, 1]}
     """
-    dt = dtypes() if dtype is None else _as_strategy("dtype", dtype)
+    # one_hot's dtype is its output's, which may be an integer one (tf.one_hot's dtype)
+    if op == "one_hot" and dtype is not None:
+        dt = _as_strategy("dtype", dtype)
+    else:
+        dt = _dtype_arg("op_inputs", dtype)
     one = lambda **kw: finite_arrays(dtype=dt, **kw).map(lambda x: ((x,), {}))  # noqa: E731
     table: dict[str, Callable[[], Strat]] = {
         "dense": lambda: dense_args(dtype=dt).map(lambda a: (a, {})),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis.errors import InvalidArgument
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument, NonInteractiveExampleWarning
 
 import nnref
 from nnref import strategies as nst
@@ -52,3 +55,53 @@ def test_conv2d_args_bias_fits_the_kernel(args) -> None:
 @given(x=nst.finite_arrays(min_magnitude=0.5, allow_subnormal=False))
 def test_min_magnitude(x) -> None:
     assert np.all(np.abs(x) >= 0.5)
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        # silently wrong draws before: float16 arrays, integer "distinct" arrays with ties
+        (lambda: nst.finite_arrays(dtype=np.float16), "finite_arrays: dtype"),
+        (lambda: nst.finite_arrays(dtype=st.just(np.int32)), "finite_arrays: dtype"),
+        (lambda: nst.distinct_arrays(dtype=np.int64), "distinct_arrays: dtype"),
+        (lambda: nst.op_inputs("argmax", dtype=np.int32), "op_inputs: dtype"),
+        (lambda: nst.conv2d_args(dtype=np.float16), "conv2d_args: dtype"),
+        (lambda: nst.finite_arrays(min_magnitude=float("nan")), "finite_arrays: min_magnitude"),
+        (lambda: nst.distinct_arrays(spread=float("inf")), "distinct_arrays: spread"),
+        # NumPy's or Hypothesis' own error at draw time before, naming neither
+        (lambda: nst.finite_arrays(shape=(-1,)), "finite_arrays: shape"),
+        (lambda: nst.finite_arrays(min_value="a"), "finite_arrays: need finite"),
+        (lambda: nst.logits(batch_size=-1), "logits: batch_size"),
+        (lambda: nst.labels(batch_size=3, num_classes=2.5), "labels: num_classes"),
+        (lambda: nst.dense_args(max_side=2.5), "dense_args: max_side"),
+        (lambda: nst.max_pool2d_args(max_side="a"), "max_pool2d_args: max_side"),
+        (lambda: nst.kfold_params(max_n=2.5), "kfold_params: max_n"),
+    ],
+)
+def test_bad_arguments_are_named(make, needle: str) -> None:
+    with warnings.catch_warnings():
+        # a strategy-valued argument is checked at draw time, inside .example()
+        warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+        with pytest.raises(InvalidArgument, match=needle):
+            make().example()
+
+
+@given(
+    x=nst.finite_arrays(dtype=np.float32, min_value=0.1, max_value=1),
+    y=nst.finite_arrays(min_value=1, max_value=2),
+    z=nst.finite_arrays(dtype=np.float32, min_value=-1e40, max_value=1e40),
+    s=nst.logits(dtype=np.float32, scale=0.1),
+)
+def test_bounds_hypothesis_refuses_are_rounded_inward(x, y, z, s) -> None:
+    # float32 cannot hold 0.1 or 1e40, and [1, 2] has no subnormals: Hypothesis refuses each
+    # as st.floats' arguments, so these raised at the first draw
+    assert x.dtype == np.float32
+    assert np.all((x >= 0.1) & (x <= 1))
+    assert np.all((y >= 1) & (y <= 2))
+    assert np.all(np.isfinite(z))
+    assert np.all(np.abs(s) <= 0.1)
+
+
+@given(x=nst.finite_arrays(shape=[2, 3]))
+def test_shape_as_a_list(x) -> None:
+    assert x.shape == (2, 3)

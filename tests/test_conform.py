@@ -17,7 +17,16 @@ import pytest
 import nnref
 from nnref.cases import TABLES, reference
 from nnref.cli import main
-from nnref.conform import PROFILES, TargetError, expected_values, export_vectors, nchw, plan, run
+from nnref.conform import (
+    PROFILES,
+    TargetError,
+    case_inputs,
+    expected_values,
+    export_vectors,
+    nchw,
+    plan,
+    run,
+)
 
 FAST = {"examples": 0}
 
@@ -107,7 +116,11 @@ def test_a_target_whose_import_fails_is_reported_not_raised(tmp_path: Path) -> N
         ({"ops": ["conv9d"]}, "unknown op"),
         ({"dtypes": ["float16"]}, "unknown dtype"),
         ({"profile": "mxnet"}, "unknown profile"),
-        ({"examples": -1}, "examples must be >= 0"),
+        ({"examples": -1}, "examples must be an int >= 0"),
+        ({"examples": 2.5}, "examples must be an int >= 0"),  # Hypothesis' error escaped run
+        ({"examples": "3"}, "examples must be an int >= 0"),
+        ({"seed": -1}, "seed must be an int >= 0"),  # every vjp-fd row of nnref itself failed
+        ({"seed": "a"}, "seed must be an int >= 0"),
         ({"rtol": {"dense": -1.0}}, "rtol"),
         ({"rtol": {"conv9d": 1e-3}}, "rtol"),
     ],
@@ -115,6 +128,36 @@ def test_a_target_whose_import_fails_is_reported_not_raised(tmp_path: Path) -> N
 def test_bad_arguments(kwargs: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         run("nnref", **kwargs)
+
+
+def test_one_op_or_dtype_by_name_is_not_split_into_letters(tmp_path: Path) -> None:
+    r = run("nnref", ops="relu", dtypes="float32", **FAST)
+    assert {(row.op, row.dtype) for row in r.rows} == {("relu", "float32")}
+    assert {row.dtype for row in run("nnref", ops=["relu"], dtypes=[np.float64], **FAST).rows} == {
+        "float64"
+    }
+    manifest = json.loads(export_vectors(tmp_path, ops="relu").read_text())
+    assert {v["op"] for v in manifest["vectors"]} == {"relu"}
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        (lambda: expected_values("conv9d", "any", "float64"), "unknown op"),  # a bare KeyError
+        (lambda: expected_values("relu", "away-from-0", "float16"), "unknown dtype"),
+        (lambda: case_inputs("relu", "away-from-0", "int32"), "unknown dtype"),
+    ],
+)
+def test_case_lookups_name_an_unknown_op_or_dtype(call, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        call()
+
+
+@pytest.mark.parametrize("target", [None, "nnref:relu", {"my_relu": nnref.relu}])
+def test_a_target_providing_no_op_is_a_target_error(target: object) -> None:
+    # it was an empty report with ok == True: `nnref conform my_layers:relu` exited 0
+    with pytest.raises(TargetError, match="provides none of nnref's ops"):
+        run(target, **FAST)
 
 
 def _dense_off_by(rel: float) -> dict:

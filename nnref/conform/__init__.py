@@ -62,6 +62,30 @@ def _profile(name: str | Profile) -> Profile:
     return PROFILES[name]
 
 
+def _names(what: str, v: Any) -> list[str] | None:
+    """``ops`` or ``dtypes`` as a list: one name alone is that name (not its letters), a NumPy
+    dtype its name."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return [v]
+    if what == "dtypes":
+        return [d if isinstance(d, str) else _dtype_name(d) for d in v]
+    return list(v)
+
+
+def _dtype_name(d: Any) -> Any:
+    try:
+        return np.dtype(d).name
+    except TypeError:
+        return d
+
+
+def _check_int(name: str, v: Any) -> None:
+    if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+
+
 def _check_selection(ops: Sequence[str] | None, dtypes: Sequence[str] | None) -> None:
     unknown = sorted(set(ops or ()) - set(TABLES))
     if unknown:
@@ -100,16 +124,23 @@ def plan(
 ) -> tuple[Context, list[Task], list[str]]:
     """Load ``target`` and list its tasks: ``(context, tasks, ops not provided)``."""
     prof = _profile(profile)
+    ops, dtypes = _names("ops", ops), _names("dtypes", dtypes)
     _check_selection(ops, dtypes)
     for op, v in (rtol or {}).items():
         if op not in TABLES or not (isinstance(v, float | int) and 0 <= v < np.inf):
             raise ValueError(f"rtol: {op}={v!r} needs a known op and a finite tolerance >= 0")
-    if examples is not None and examples < 0:
-        raise ValueError(f"examples must be >= 0, got {examples}")
+    if examples is not None:
+        _check_int("examples", examples)
+    _check_int("seed", seed)  # a negative seed failed every vjp-fd row (the checker refuses it)
     name, obj = load_target(target)
     provided, e = call(lambda: provided_ops(obj))  # the target's __getattr__ runs here
     if e is not None:
         raise TargetError(f"looking up the ops of target {name!r} failed: {describe(e)}")
+    if not provided:  # a function or the wrong object, e.g. my_layers:relu: no report to pass
+        raise TargetError(
+            f"target {name!r} ({type(obj).__name__}) provides none of nnref's ops: give a "
+            "module, an object or a mapping with functions named NAME_fwd / NAME_bwd or NAME"
+        )
     ctx = Context(
         name,
         obj,
@@ -178,8 +209,17 @@ def case_inputs(
     op: str, case: str, dtype: str, *, seed: int = 0, profile: str | Profile = "tf"
 ) -> tuple[tuple[Any, ...], dict[str, Any], Any]:
     """``(args, static, dy)`` of a case exactly as ``nnref conform --seed`` draws them."""
+    _check_case(op, dtype)
     args, static, dy, _, _ = _case_inputs(op, case, dtype, seed=seed, profile=_profile(profile))
     return args, static, dy
+
+
+def _check_case(op: str, dtype: str) -> None:
+    """A known op, and a dtype of ``DTYPE_NAMES`` (``-`` for the ops without one), before a
+    bare ``KeyError`` or the op's own refusal of a float16 input."""
+    _check_selection([op], None)
+    if dtype not in (*DTYPE_NAMES, "-"):
+        raise ValueError(f"unknown dtype {dtype!r}; dtypes: {list(DTYPE_NAMES)} (or '-')")
 
 
 def expected_values(
@@ -187,6 +227,7 @@ def expected_values(
 ) -> Expected:
     """What a conforming implementation returns on that case: ``y``, the VJP at its ``dy``
     (``grads``), or ``raises``."""
+    _check_case(op, dtype)
     args, static, dy, expect, _ = _case_inputs(
         op, case, dtype, seed=seed, profile=_profile(profile)
     )
@@ -204,6 +245,7 @@ def export_vectors(
     """Write every case as ``.npz`` test vectors plus ``manifest.json``; return its path.
     Unknown ops, dtypes or profile are a ``ValueError`` before anything is written."""
     prof = _profile(profile)
+    ops, dtypes = _names("ops", ops), _names("dtypes", dtypes)
     _check_selection(ops, dtypes)
     return _export(
         directory,
