@@ -341,10 +341,10 @@ def _stdout_to_stderr() -> Iterator[None]:
             yield
     finally:
         if saved is not None:
-            try:  # C stdio's buffer still holds what the target printed to stdout
+            # C stdio's buffer still holds what the target printed to stdout (no C library by
+            # that name: nothing to flush).
+            with contextlib.suppress(OSError, AttributeError, TypeError):
                 ctypes.CDLL(None).fflush(None)
-            except (OSError, AttributeError, TypeError):  # no C library by that name
-                pass
             os.dup2(saved, 1)
             os.close(saved)
 

@@ -411,7 +411,7 @@ def test_windows_of_more_than_32767_cells_route_as_a_direct_computation(
 def _brute_pool(x: np.ndarray, res, dy: np.ndarray):
     """Each window's maximum over its cells inside the input, and the cell that gets its
     gradient (distinct values: no tie rule involved), from the plan's pads alone."""
-    (t, _, oh), (left, _, ow) = res.plan
+    (t, _, _), (left, _, _) = res.plan
     (k0, k1), (s0, s1) = res.ksize, res.strides
     y = np.empty(dy.shape, x.dtype)
     dx = np.zeros_like(x)
