@@ -56,9 +56,9 @@ def _check_lr(name: str, learning_rate: Any) -> float:
             f"{name}: 'learning_rate' must be a Python float (as Keras requires), "
             f"got {learning_rate!r}"
         )
-    if learning_rate <= 0:
-        raise ValueError(f"{name}: 'learning_rate' must be positive, got {learning_rate}")
-    return learning_rate
+    if not np.isfinite(learning_rate):  # Keras takes NaN and inf and turns the parameters into them
+        raise ValueError(f"{name}: 'learning_rate' must be finite, got {learning_rate}")
+    return learning_rate  # 0 and negative rates as Keras (0 leaves the parameters as they are)
 
 
 def _check_number(name: str, arg: str, value: Any) -> None:
