@@ -20,9 +20,21 @@ def shape_str(x: np.ndarray) -> str:
     return str(tuple(int(d) for d in x.shape))
 
 
+def _array(op: str, name: str, x: Any) -> np.ndarray:
+    """``np.asarray(x)``, a ragged nested sequence refused naming the op and the argument
+    (NumPy's own ValueError names neither)."""
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise ValueError(
+            f"{op}: argument '{name}' must be a rectangular array, got a ragged "
+            f"{type(x).__name__} (rows of different lengths)"
+        ) from None
+
+
 def as_float(op: str, name: str, x: Any) -> np.ndarray:
     """Return ``x`` as an ndarray, requiring float32 or float64 (never casting)."""
-    arr = np.asarray(x)
+    arr = _array(op, name, x)
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{op}: argument '{name}' must be float32 or float64, got dtype {arr.dtype} "
@@ -38,7 +50,7 @@ def is_int(v: Any) -> bool:
 
 def as_int(op: str, name: str, x: Any) -> np.ndarray:
     """Return ``x`` as an integer ndarray (int8..int64, uint8..uint64); floats and bools refused."""
-    arr = np.asarray(x)
+    arr = _array(op, name, x)
     if arr.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: argument '{name}' must hold integer class indices, got dtype {arr.dtype} "

@@ -39,6 +39,7 @@ def _bad_variants(op: str, args: tuple[Any, ...], i: int) -> list[tuple[str, Any
         ("int64", a.astype(np.int64), TypeError),
         ("bool", a > 0, TypeError),
         ("empty", a[:0], ValueError),
+        ("ragged", [[0.5], [0.5, 0.5]], ValueError),  # NumPy's own error named neither
     ]
     if op not in ELEMENTWISE:
         out.append(("scalar", a.reshape(-1)[0], ValueError))
@@ -65,6 +66,17 @@ def test_bad_argument_error_names_op_and_argument(op: str, i: int, kind: str) ->
     msg = str(err.value)
     assert msg.startswith(f"{op}: "), msg
     assert re.search(rf"'{re.escape(name)}'", msg), msg
+
+
+def test_ragged_integer_arguments_name_the_op_and_argument() -> None:
+    ragged = [[0], [1, 2]]
+    with pytest.raises(ValueError, match=r"^one_hot: argument 'indices' must be a rectangular"):
+        nnref.one_hot(ragged, 3)
+    with pytest.raises(
+        ValueError,
+        match=r"^sparse_softmax_cross_entropy_with_logits: argument 'labels' must be a rectangular",
+    ):
+        nnref.sparse_softmax_cross_entropy_with_logits(ragged, np.zeros((2, 3)))
 
 
 @pytest.mark.parametrize("op", OPS)
