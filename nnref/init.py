@@ -66,6 +66,18 @@ def _dtype(name: str, dtype: Any, *, floating: bool = True) -> np.dtype:
     return dt
 
 
+def _finite(name: str, dt: np.dtype, **values: Any) -> None:
+    """Real numbers that are finite in ``dt``: ``None`` once reached NumPy as a bare TypeError,
+    ``-inf`` as an OverflowError, and ``minval=-1e39`` in float32 silently became -inf draws."""
+    for arg, v in values.items():
+        if isinstance(v, bool | np.bool_) or not isinstance(
+            v, int | float | np.integer | np.floating
+        ):
+            raise TypeError(f"{name}: '{arg}' must be a real number, got {v!r}")
+        if not abs(v) <= float(np.finfo(dt).max):
+            raise ValueError(f"{name}: '{arg}' {v!r} is not finite in {dt}")
+
+
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """Keras' ``compute_fans``: a kernel's receptive field multiplies both fans.
 
@@ -97,6 +109,7 @@ def random_normal(
     ``tf.initializers.RandomNormal()``; ``tf.random.normal`` uses stddev 1)."""
     s = _shape("random_normal", shape)
     dt = _dtype("random_normal", dtype)
+    _finite("random_normal", dt, mean=mean, stddev=stddev)
     return (as_generator(rng, "random_normal").standard_normal(s) * stddev + mean).astype(dt)
 
 
@@ -106,6 +119,7 @@ def uniform(
     """``keras.initializers.RandomUniform`` (defaults -0.05, 0.05)."""
     s = _shape("uniform", shape)
     dt = _dtype("uniform", dtype)
+    _finite("uniform", dt, minval=minval, maxval=maxval)
     if not minval < maxval:
         raise ValueError(f"uniform: need minval < maxval, got {minval}, {maxval}")
     return as_generator(rng, "uniform").uniform(minval, maxval, s).astype(dt)

@@ -38,6 +38,10 @@ def test_shuffled_batches_and_errors() -> None:
     b = shuffled_batches(10, 4, 0)
     assert [len(x) for x in b] == [4, 4, 2]
     assert [len(x) for x in shuffled_batches(10, 4, 0, drop_remainder=True)] == [4, 4]
+    # Fewer samples than one batch: nothing left, as tf.data's batch(drop_remainder=True)
+    # (a short batch of 3 came back, against the docstring).
+    assert shuffled_batches(3, 4, 0, drop_remainder=True) == []
+    assert [len(x) for x in shuffled_batches(4, 4, 0, drop_remainder=True)] == [4]
     for a, c in zip(b, shuffled_batches(10, 4, 0), strict=True):
         np.testing.assert_array_equal(a, c)
     with pytest.raises(ValueError, match="cannot split n=3 samples into k=4 folds"):

@@ -157,3 +157,26 @@ def test_initializer_dtypes_none_is_float32_and_bad_ones_are_named(fn) -> None:
 def test_zeros_and_ones_keep_any_dtype_as_keras() -> None:
     assert init.zeros(None, (2,), np.int32).dtype == np.int32
     assert init.ones(None, (2,), bool).tolist() == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda: init.random_normal(0, (2,), stddev=None), TypeError, "'stddev' must be a real"),
+        (lambda: init.uniform(0, (2,), minval=None), TypeError, "'minval' must be a real"),
+        (lambda: init.uniform(0, (2,), minval=-np.inf), ValueError, "'minval' -inf is not finite"),
+        (
+            lambda: init.uniform(0, (2,), minval=-1e39, maxval=1e39),
+            ValueError,
+            r"'minval' -1e\+39 is not finite in float32",
+        ),
+        (lambda: init.random_normal(0, (2,), mean=np.nan), ValueError, "'mean' nan is not finite"),
+    ],
+    ids=["stddev-none", "minval-none", "minval-inf", "float32-overflow", "mean-nan"],
+)
+def test_distribution_parameters_are_finite_numbers_in_the_dtype(call, exc, match) -> None:
+    """NumPy's bare TypeError (None), an OverflowError (-inf), or silently -inf draws (±1e39 in
+    float32) before."""
+    with pytest.raises(exc, match=match):
+        call()
+    assert np.isfinite(init.uniform(0, (3,), np.float64, minval=-1e39, maxval=1e39)).all()

@@ -45,7 +45,9 @@ def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
 def shuffled_batches(
     n: int, batch_size: int, rng: Rng, *, drop_remainder: bool = False
 ) -> list[np.ndarray]:
-    """One epoch of shuffled batches of ``batch_size`` (the last one shorter unless dropped)."""
+    """One epoch of shuffled batches of ``batch_size`` (the last one shorter unless dropped;
+    with ``drop_remainder`` and ``n < batch_size`` no batch at all, as ``tf.data``'s
+    ``batch(drop_remainder=True)``)."""
     if not is_int(batch_size) or batch_size < 1:
         raise ValueError(
             f"shuffled_batches: 'batch_size' must be a positive int, got {batch_size!r}"
@@ -54,6 +56,6 @@ def shuffled_batches(
         raise ValueError(f"shuffled_batches: 'n' must be a positive int, got {n!r}")
     perm = as_generator(rng, "shuffled_batches").permutation(n).astype(np.int64)
     batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
-    if drop_remainder and len(batches[-1]) < batch_size and len(batches) > 1:
+    if drop_remainder and len(batches[-1]) < batch_size:
         batches.pop()
     return batches
