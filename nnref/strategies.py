@@ -286,7 +286,8 @@ def _labels(draw: Any, n: Strat, k: Strat) -> np.ndarray:
 
 
 def xent_args(*, sparse: Any = None, dtype: Any = None) -> Strat:
-    """``(labels, logits)``: int labels (sparse) or one-hot / soft float rows of the logits' dtype."""
+    """``(labels, logits)``: int labels (sparse) or float rows of the logits' dtype, one-hot or
+    soft (positive, each row summing to 1 within rounding)."""
     sp = _as_strategy("sparse", sparse) if sparse is not None else st.booleans()
     return _xent(logits(dtype=_dtype_arg("xent_args", dtype)), sp)
 
@@ -297,7 +298,11 @@ def _xent(draw: Any, zs: Strat, sp: Strat) -> tuple[np.ndarray, np.ndarray]:
     lab = draw(_labels(st.just(z.shape[0]), st.just(z.shape[1])))
     if draw(sp):
         return lab, z
-    return np.eye(z.shape[1], dtype=z.dtype)[lab], z
+    if not draw(st.booleans()):
+        return np.eye(z.shape[1], dtype=z.dtype)[lab], z
+    # Soft rows: TF's gradient is softmax(z) - p, which a one-hot row alone does not exercise.
+    w = draw(_finite(st.just(z.dtype), st.just(z.shape), 0.0, 1.0, 0.0, True)) + z.dtype.type(0.05)
+    return w / w.sum(axis=1, keepdims=True), z
 
 
 def dense_args(*, dtype: Any = None, max_side: int = 6) -> Strat:

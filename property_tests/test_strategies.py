@@ -105,3 +105,13 @@ def test_bounds_hypothesis_refuses_are_rounded_inward(x, y, z, s) -> None:
 @given(x=nst.finite_arrays(shape=[2, 3]))
 def test_shape_as_a_list(x) -> None:
     assert x.shape == (2, 3)
+
+
+def test_dense_xent_args_draw_soft_rows_as_documented() -> None:
+    """The docstring promised soft rows; only one-hot rows were drawn, so TF's
+    softmax(z) - p gradient was never exercised with p off the corners."""
+    from hypothesis import find
+
+    lab, _ = find(nst.xent_args(sparse=False), lambda a: not np.isin(a[0], [0, 1]).all())
+    assert (lab > 0).all()
+    np.testing.assert_allclose(lab.sum(axis=1), 1, rtol=1e-6)
