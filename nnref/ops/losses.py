@@ -353,9 +353,14 @@ def sparse_categorical_crossentropy_fwd(
     y_pred : array, shape (..., K)
         Logits (``from_logits=True``) or probabilities.
     from_logits, reduction, sample_weight
-        As the Keras class. ``reduction`` is ``"sum_over_batch_size"`` (``sum(w * l) / n``
-        with ``n`` the number of per-sample losses, zero weights included), ``"sum"`` or
-        ``"none"``.
+        As the Keras class. ``reduction`` is ``"sum_over_batch_size"`` or its alias ``"mean"``
+        (``sum(w * l) / n`` with ``n`` the number of per-sample losses, zero weights
+        included), ``"sum"``, ``"none"`` or ``None``, or ``"mean_with_sample_weight"``
+        (``sum(w * l) / sum(w)``, ``w`` as aligned below before broadcasting; ``/ n``
+        without weights; a zero divisor gives a loss and gradient of 0, Keras'
+        ``divide_no_nan``). Weights whose rank differs from the losses' by one are aligned
+        as Keras' ``squeeze_or_expand_to_same_rank``. A 0-d weighted loss (``y_pred`` of
+        shape ``(K,)``) is returned unreduced, as Keras: ``w * l`` under every reduction.
 
     Notes
     -----
@@ -433,6 +438,9 @@ def categorical_crossentropy_fwd(
         Logits (``from_logits=True``) or probabilities.
     label_smoothing : float in [0, 1]
         ``y <- y * (1 - ls) + ls / K``.
+    from_logits, reduction, sample_weight
+        As :func:`sparse_categorical_crossentropy_fwd` (Keras 3's reductions, including
+        ``None``, ``"mean"`` and ``"mean_with_sample_weight"``).
 
     Notes
     -----
@@ -530,6 +538,9 @@ def mean_squared_error_fwd(
     Parameters
     ----------
     y_true, y_pred : array, shape (..., D), same shape and dtype
+    reduction, sample_weight
+        As :func:`sparse_categorical_crossentropy_fwd` (Keras 3's reductions, including
+        ``None``, ``"mean"`` and ``"mean_with_sample_weight"``).
 
     Notes
     -----
