@@ -280,7 +280,7 @@ def test_keras_labels_and_reduction_errors() -> None:
         np.full(3, np.log(4.0)),
     )
     with pytest.raises(ValueError, match="'reduction' must be one of"):
-        nnref.sparse_categorical_crossentropy(np.array([0, 1, 2]), z, reduction="mean")
+        nnref.sparse_categorical_crossentropy(np.array([0, 1, 2]), z, reduction="avg")
     with pytest.raises(
         ValueError,
         match=r"'sample_weight' \(2,\) does not broadcast to the per-sample loss shape \(3,\)",
@@ -447,3 +447,166 @@ def test_reduction_array_and_ragged_sample_weight_errors_are_named() -> None:
         r"list \(per-sample loss shape \(2,\)\)$",
     ):
         nnref.mean_squared_error(z, z, sample_weight=[[1.0], [1.0, 2.0]])
+
+
+# --------------------------------------------------------------------------- Keras 3 reductions
+
+KERAS_LOSSES = {
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "mean_squared_error": "MeanSquaredError",
+}
+
+
+def _loss_inputs(op: str, batch: tuple[int, ...], dt, rng) -> tuple[tuple, dict]:
+    """``(y_true, y_pred)`` and static arguments giving per-sample losses of shape ``batch``;
+    the cross-entropies alternate between logits and probabilities (Keras' clip path)."""
+    k = 4
+    if op == "mean_squared_error":
+        t, p = (rng.standard_normal((*batch, k)).astype(dt) for _ in range(2))
+        return (t, p), {}
+    from_logits = len(batch) != 1
+    z = rng.standard_normal((*batch, k)).astype(dt)
+    y_pred = z if from_logits else (np.abs(z) + dt(0.1)).astype(dt)
+    lab = rng.integers(0, k, batch)
+    y_true = lab if op == "sparse_categorical_crossentropy" else np.eye(k, dtype=dt)[lab]
+    return (y_true, y_pred), {"from_logits": from_logits}
+
+
+# Weights as Keras aligns them (squeeze_or_expand_to_same_rank) on per-sample losses of the
+# given shape: the id says what each exercises.
+_WEIGHTS = {
+    "unweighted": ((5,), lambda r: None),
+    "w-n": ((5,), lambda r: r.uniform(0, 2, 5)),
+    "w-n1-on-n-losses": ((5,), lambda r: r.uniform(0, 2, (5, 1))),
+    "w-n-on-n1-losses": ((5, 1), lambda r: r.uniform(0, 2, 5)),
+    "w-n1-on-nt-losses-divisor-not-broadcast": ((5, 3), lambda r: r.uniform(0, 2, (5, 1))),
+    "w-nt": ((5, 3), lambda r: r.uniform(0, 2, (5, 3))),
+    "w-scalar-divisor-is-w": ((5,), lambda r: np.float64(1.75)),
+    "w-int": ((5,), lambda r: np.array([2, 0, 1, 3, 1])),
+    "w-one-zero": ((5,), lambda r: np.array([0.0, 1.5, 0.5, 2.0, 1.0])),
+    "w-all-zero-divide-no-nan": ((5,), lambda r: np.zeros(5)),
+    "w-sum-zero-divide-no-nan": ((5,), lambda r: np.array([1.0, -1.0, 0.5, -0.5, 0.0])),
+    "scalar-loss-unreduced": ((), lambda r: np.float64(2.5)),
+    "scalar-loss-zero-weight": ((), lambda r: np.float64(0.0)),
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+@pytest.mark.parametrize("weights", list(_WEIGHTS))
+@pytest.mark.parametrize("reduction", [None, "mean", "mean_with_sample_weight"])
+@pytest.mark.parametrize("op", list(KERAS_LOSSES))
+def test_keras3_reductions_match_keras(op: str, reduction, weights: str, dt, rng) -> None:
+    """Keras 3 also accepts ``reduction=None`` ("none"), ``"mean"`` (``sum_over_batch_size``)
+    and ``"mean_with_sample_weight"`` (``divide_no_nan(sum(w l), sum(w))`` with ``w`` the
+    rank-aligned weights before broadcasting, ``N`` without weights; 0-d weighted losses are
+    returned unreduced). nnref refused all three. Value, then both gradients through a random
+    cotangent, against the Keras class under GradientTape."""
+    from nnref.oracles.tf import import_keras, tape_vjp
+
+    keras = import_keras()
+    batch, draw = _WEIGHTS[weights]
+    args, static = _loss_inputs(op, batch, dt, rng)
+    sw = draw(rng)
+    loss = getattr(keras.losses, KERAS_LOSSES[op])(
+        reduction=reduction, dtype=np.dtype(dt).name, **static
+    )
+    fwd, bwd = getattr(nnref, f"{op}_fwd"), getattr(nnref, f"{op}_bwd")
+    y, res = fwd(*args, reduction=reduction, sample_weight=sw, **static)
+    dy = rng.standard_normal(y.shape).astype(dt)
+    want_y, want_g = tape_vjp(lambda t, p: loss(t, p, sample_weight=sw), args, dy)
+    what = f"{op} reduction={reduction!r} {weights} {np.dtype(dt).name}"
+    assert y.shape == np.shape(want_y), what
+    assert_close(y, want_y, what=f"{what}: value")
+    for name, got, want in zip(("dy_true", "dy_pred"), bwd(res, dy), want_g, strict=True):
+        if want is None:
+            assert got is None, what
+            continue
+        assert_close(got, want, what=f"{what}: {name}")
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("dt", FLOATS)
+def test_mean_with_sample_weight_zero_divisor_is_zero_with_keras_bits(dt) -> None:
+    """``divide_no_nan``: all-zero weights, or weights summing to 0, give a loss of +0.0 and a
+    zero gradient, bit for bit (zero signs included) as Keras; an infinite loss under a zero
+    weight (``inf * 0`` is NaN) still gives 0."""
+    from nnref.oracles.tf import import_keras, tape_vjp
+
+    keras = import_keras()
+    labels = np.array([0, 2, 1, 1])
+    z = np.random.default_rng(2).standard_normal((4, 3)).astype(dt)
+    dy = np.asarray(dt(-1.3))
+    loss = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight", dtype=np.dtype(dt).name
+    )
+    for sw in (np.zeros(4), np.array([1.0, -1.0, 2.0, -2.0]), np.zeros((4, 1))):
+        want_y, (_, want_g) = tape_vjp(
+            lambda t, p, sw=sw: loss(t, p, sample_weight=sw), (labels, z), dy
+        )
+        y, res = nnref.sparse_categorical_crossentropy_fwd(
+            labels, z, from_logits=True, reduction="mean_with_sample_weight", sample_weight=sw
+        )
+        g = nnref.sparse_categorical_crossentropy_bwd(res, dy)[1]
+        assert y.dtype == g.dtype == dt
+        assert y.tobytes() == np.asarray(want_y).tobytes() == np.zeros((), dt).tobytes(), sw
+        assert g.tobytes() == np.asarray(want_g).tobytes(), sw
+        assert not g.any()
+    t = np.array([[np.inf, 0.0], [1.0, 2.0]], dt)
+    mse = keras.losses.MeanSquaredError(
+        reduction="mean_with_sample_weight", dtype=np.dtype(dt).name
+    )
+    want = mse(t, np.zeros_like(t), sample_weight=np.zeros(2))
+    with np.errstate(invalid="ignore"):  # inf * 0, as in Keras
+        got = nnref.mean_squared_error(
+            t, np.zeros_like(t), reduction="mean_with_sample_weight", sample_weight=np.zeros(2)
+        )
+    assert got.tobytes() == np.asarray(want).tobytes() == np.zeros((), dt).tobytes()
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+@pytest.mark.parametrize("op", list(KERAS_LOSSES))
+def test_mean_and_none_spellings_are_bitwise_aliases(op: str, dt, rng) -> None:
+    """``"mean"`` is ``"sum_over_batch_size"`` and ``None`` is ``"none"`` bit for bit (value and
+    VJP), as in Keras (measured bitwise there too); ``"mean_with_sample_weight"`` without
+    weights divides by N, so it is ``"sum_over_batch_size"`` as well."""
+    args, static = _loss_inputs(op, (6,), dt, rng)
+    fwd, bwd = getattr(nnref, f"{op}_fwd"), getattr(nnref, f"{op}_bwd")
+    dy0 = np.asarray(dt(rng.standard_normal()))
+    dyn = rng.standard_normal(6).astype(dt)
+    for alias, canonical, dy in (
+        ("mean", "sum_over_batch_size", dy0),
+        ("mean_with_sample_weight", "sum_over_batch_size", dy0),
+        (None, "none", dyn),
+    ):
+        y1, r1 = fwd(*args, reduction=alias, **static)
+        y2, r2 = fwd(*args, reduction=canonical, **static)
+        assert y1.shape == y2.shape
+        assert y1.dtype == y2.dtype == dt
+        assert y1.tobytes() == y2.tobytes(), alias
+        for g1, g2 in zip(bwd(r1, dy), bwd(r2, dy), strict=True):
+            assert (g1 is None and g2 is None) or g1.tobytes() == g2.tobytes(), alias
+
+
+def test_mean_with_sample_weight_pinned_values() -> None:
+    """The divisor is the sum of the weights as Keras aligns them, never their broadcast: (N, 1)
+    weights on (N, T) losses divide by sum(w), giving T times the weighted mean; a scalar weight
+    divides by itself; one 0-d loss is returned weighted and unreduced (w l, not w l / w)."""
+    t = np.zeros((2, 3, 1))
+    p = np.arange(6.0).reshape(2, 3, 1)  # per-sample losses p**2, shape (2, 3)
+    per = p[..., 0] ** 2
+    w = np.array([[1.0], [3.0]])
+    got = nnref.mean_squared_error(t, p, reduction="mean_with_sample_weight", sample_weight=w)
+    assert got == (per * w).sum() / 4.0
+    got = nnref.mean_squared_error(t, p, reduction="mean_with_sample_weight", sample_weight=2.0)
+    assert got == per.sum()
+    one = nnref.mean_squared_error(
+        np.zeros(2), np.array([1.0, 2.0]), reduction="mean_with_sample_weight", sample_weight=4.0
+    )
+    assert one.shape == ()
+    assert one == 4.0 * 2.5
+    with pytest.raises(ValueError, match="'y_pred' is empty"):  # Keras returns the empty losses
+        nnref.mean_squared_error(
+            np.zeros((0, 2)), np.zeros((0, 2)), reduction="mean_with_sample_weight"
+        )

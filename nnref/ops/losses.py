@@ -28,8 +28,17 @@ from nnref._validate import (
     shape_str,
 )
 
-Reduction = Literal["sum_over_batch_size", "sum", "none"]
-REDUCTIONS: tuple[str, ...] = ("sum_over_batch_size", "sum", "none")
+Reduction = Literal["sum_over_batch_size", "sum", "none", "mean", "mean_with_sample_weight"] | None
+#: Keras 3's ``reduction`` values (``keras.src.losses.loss.standardize_reduction``): ``None``
+#: is ``"none"``, ``"mean"`` is ``"sum_over_batch_size"``.
+REDUCTIONS: tuple[str | None, ...] = (
+    "sum_over_batch_size",
+    "sum",
+    "none",
+    None,
+    "mean",
+    "mean_with_sample_weight",
+)
 
 #: ``keras.config.epsilon()``: the clip used by the probability (``from_logits=False``) losses.
 EPSILON = 1e-7
@@ -97,10 +106,12 @@ def _minus_onehot_times(p: np.ndarray, labels: np.ndarray, g: np.ndarray) -> np.
 
 
 class _Reduce(NamedTuple):
-    reduction: str
+    reduction: str  # as given, None spelled "none"
     weights: np.ndarray | None  # broadcast to out_shape
-    out_shape: tuple[int, ...]  # the weighted per-sample losses (reduction "none": the output)
+    out_shape: tuple[int, ...]  # the weighted per-sample losses (unreduced: the output)
     per_shape: tuple[int, ...]  # the op's own per-sample losses (out_shape's size)
+    reduced: bool  # False: the weighted losses are the output ("none", or 0-d losses)
+    divisor: np.ndarray | None  # the sum is divided by it, 0 giving 0 (divide_no_nan); None: not
 
 
 def _same_rank(per: np.ndarray, sw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,11 +126,14 @@ def _same_rank(per: np.ndarray, sw: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def _reduce(
-    op: str, per: np.ndarray, reduction: str, sample_weight: Any
+    op: str, per: np.ndarray, reduction: str | None, sample_weight: Any
 ) -> tuple[np.ndarray, _Reduce]:
+    """Keras 3's ``reduce_weighted_values`` (``keras/src/losses/loss.py``) without masks."""
+    if reduction is None:
+        reduction = "none"
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:  # an array: no bare error
         raise ValueError(f"{op}: 'reduction' must be one of {REDUCTIONS}, got {reduction!r}")
-    w = None
+    w = sw = None
     own = per.shape
     if sample_weight is not None:
         try:
@@ -143,23 +157,38 @@ def _reduce(
                 f"loss shape {shape_str(per)}"
             ) from None
         per = per * w
-    if reduction == "none":
-        out = per
-    elif reduction == "sum":
-        out = np.asarray(per.sum(), dtype=per.dtype)
-    else:  # sum_over_batch_size: divide by the number of losses, not by sum(w) (as Keras)
-        out = np.asarray(per.sum() / per.dtype.type(per.size), dtype=per.dtype)
-    return out, _Reduce(reduction, w, per.shape, own)
+    t = per.dtype.type
+    divisor = None
+    # Keras' reduce_values returns 0-d weighted losses unreduced (also (0,) ones, but empty
+    # batches are refused before): a scalar weight w on one loss l gives w l under every
+    # reduction, not w l / w under "mean_with_sample_weight".
+    if reduction == "none" or per.shape == ():
+        return np.asarray(per), _Reduce(reduction, w, per.shape, own, False, None)
+    total = per.sum()
+    if reduction == "mean_with_sample_weight" and sw is not None:
+        # The sum of the rank-aligned weights, not of their broadcast: weights (N, 1) on
+        # losses (N, T) divide by sum(w), not T sum(w) (as Keras).
+        divisor = sw.sum(dtype=per.dtype)
+    elif reduction != "sum":  # sum_over_batch_size, mean: the number of losses, not sum(w)
+        divisor = t(per.size)
+    if divisor is None:
+        out = total
+    elif divisor == 0:  # ops.divide_no_nan: 0 even for an inf or NaN sum
+        out = t(0)
+    else:
+        out = total / divisor
+    return np.asarray(out, dtype=per.dtype), _Reduce(reduction, w, per.shape, own, True, divisor)
 
 
 def _per_sample_cotangent(op: str, red: _Reduce, dy: Any, dtype: np.dtype) -> np.ndarray:
     """Turn the cotangent of the reduced loss into one for each per-sample loss."""
-    if red.reduction == "none":
+    if not red.reduced:
         g = check_cotangent(op, dy, red.out_shape, dtype)
     else:
         g = check_cotangent(op, dy, (), dtype)
-        if red.reduction == "sum_over_batch_size":
-            g = g / dtype.type(int(np.prod(red.out_shape)))
+        if red.divisor is not None:
+            # TF's DivNoNan gradient: div_no_nan(g, divisor), 0 where the divisor is 0.
+            g = g / red.divisor if red.divisor != 0 else np.zeros_like(g)
         g = np.broadcast_to(g, red.out_shape)
     return (g if red.weights is None else g * red.weights).reshape(red.per_shape)
 
@@ -324,9 +353,14 @@ def sparse_categorical_crossentropy_fwd(
     y_pred : array, shape (..., K)
         Logits (``from_logits=True``) or probabilities.
     from_logits, reduction, sample_weight
-        As the Keras class. ``reduction`` is ``"sum_over_batch_size"`` (``sum(w * l) / n``
-        with ``n`` the number of per-sample losses, zero weights included), ``"sum"`` or
-        ``"none"``.
+        As the Keras class. ``reduction`` is ``"sum_over_batch_size"`` or its alias ``"mean"``
+        (``sum(w * l) / n`` with ``n`` the number of per-sample losses, zero weights
+        included), ``"sum"``, ``"none"`` or ``None``, or ``"mean_with_sample_weight"``
+        (``sum(w * l) / sum(w)``, ``w`` as aligned below before broadcasting; ``/ n``
+        without weights; a zero divisor gives a loss and gradient of 0, Keras'
+        ``divide_no_nan``). Weights whose rank differs from the losses' by one are aligned
+        as Keras' ``squeeze_or_expand_to_same_rank``. A 0-d weighted loss (``y_pred`` of
+        shape ``(K,)``) is returned unreduced, as Keras: ``w * l`` under every reduction.
 
     Notes
     -----
@@ -404,6 +438,9 @@ def categorical_crossentropy_fwd(
         Logits (``from_logits=True``) or probabilities.
     label_smoothing : float in [0, 1]
         ``y <- y * (1 - ls) + ls / K``.
+    from_logits, reduction, sample_weight
+        As :func:`sparse_categorical_crossentropy_fwd` (Keras 3's reductions, including
+        ``None``, ``"mean"`` and ``"mean_with_sample_weight"``).
 
     Notes
     -----
@@ -501,6 +538,9 @@ def mean_squared_error_fwd(
     Parameters
     ----------
     y_true, y_pred : array, shape (..., D), same shape and dtype
+    reduction, sample_weight
+        As :func:`sparse_categorical_crossentropy_fwd` (Keras 3's reductions, including
+        ``None``, ``"mean"`` and ``"mean_with_sample_weight"``).
 
     Notes
     -----
