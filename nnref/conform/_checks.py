@@ -1,10 +1,10 @@
 """The checks: one :class:`Task` per op x check x case x dtype, each giving a :class:`Row`.
 
-Per differentiable op and case: ``signature`` (output shape and dtype: dtype in = dtype out),
-``forward`` (values against the expected ones under the profile), ``vjp`` (the target's VJP at a
-shared random cotangent against the expected VJP), ``vjp-fd`` (the target's VJP against finite
-differences of its own forward, through :func:`nnref.check.check_vjp`: is the backward wrong, or
-merely different?), ``raises`` (inputs TF refuses); per op and dtype ``property`` (forward and
+Per differentiable op and case: ``signature`` (output shape and dtype: dtype in = dtype out;
+inputs left as given), ``forward`` (values against the expected ones under the profile), ``vjp``
+(the target's VJP at a shared random cotangent against the expected VJP; ``dy`` left as given),
+``vjp-fd`` (the target's VJP against finite differences of its own forward, through
+:func:`nnref.check.check_vjp`: is the backward wrong, or merely different?), ``raises`` (inputs TF refuses); per op and dtype ``property`` (forward and
 VJP on Hypothesis-drawn inputs, shrunk). Non-differentiable functions get ``signature`` and
 ``forward``; ``kfold_batches`` gets ``batches``; optimizers get ``trajectory``.
 """
@@ -148,6 +148,8 @@ class Outcome:
         _y, res, e = self.forward
         if e is not None or not self.p.has_vjp:
             return None, e
+        if self.dy is None:  # the expected result is a refusal: no cotangent, no backward
+            return None, None
         dy = self.dy.copy()
         out = call(lambda: as_gradients(f"{self.op}_bwd", self.p.bwd(res, dy)))
         bwd = f"{self.op}_bwd"
@@ -514,7 +516,7 @@ def _vjp_fd(o: Outcome) -> Row:
     # Finite differences need a pure function (nnref.check refuses the others): the row that
     # reports the modification says it, and this one is not compared.
     if o.fwd_modified is None and o.dy is not None and y.shape == o.dy.shape:
-        o.grads  # noqa: B018 -- the vjp row's call (memoised): did it modify dy?
+        _ = o.grads  # the vjp row's call (memoised): did it modify dy?
     for modified, row in ((o.fwd_modified, "signature"), (o.bwd_modified, "vjp")):
         if modified is not None:
             return o.row(
