@@ -255,6 +255,133 @@ def test_vjp_fd_says_when_the_forward_differs() -> None:
     assert not [x for x in r.rows if x.check == "vjp-fd" and not x.ok]
 
 
+# In-place modification: nnref's contract says an op never modifies its inputs (nnref.check
+# refuses such a forward); conform compares what each call got with pristine copies.
+
+
+def _relu_in_place(x):
+    np.maximum(x, 0, out=x)  # the classic: the caller's array (and a kept residual) is now y
+    return x, x
+
+
+def _relu_bwd_from_y(y, dy):
+    return (np.where(y > 0, dy, np.zeros_like(dy)),)
+
+
+def _repro_says_modified(row, impl) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(row.repro.replace("impl = ...", "impl = _impl"), {"_impl": impl})
+    return out.getvalue()
+
+
+def test_an_in_place_forward_fails_signature_naming_input_case_and_entry() -> None:
+    impl = {"relu_fwd": _relu_in_place, "relu_bwd": _relu_bwd_from_y}
+    r = run(impl, **FAST)
+    sig = [x for x in r.rows if x.check == "signature"]
+    assert sig
+    assert all(not x.ok for x in sig)
+    for x in sig:
+        assert x.message.startswith(
+            f"relu_fwd modified its input x in place on case {x.case} ({x.dtype}), at x["
+        ), x.message
+        assert "became 0.0" in x.message
+        assert "entries changed" in x.message
+        assert x.where.startswith("x[")
+    # The values are TF's: forward and vjp pass; finite differences need a pure forward.
+    assert {x.check for x in r.failures} == {"signature", "vjp-fd"}
+    assert all(x.status == "not compared" for x in r.failures if x.check == "vjp-fd")
+    assert "x modified in place: True" in _repro_says_modified(sig[0], impl)
+
+
+@pytest.mark.parametrize(
+    ("op", "fn", "arg"),
+    [
+        ("relu", lambda x: _relu_in_place(x)[0], "x"),
+        ("mean_squared_error", "y_pred", "y_pred"),
+        ("mean_squared_error", "sample_weight", "sample_weight"),
+    ],
+)
+def test_an_in_place_plain_op_fails_naming_the_argument(op: str, fn, arg: str) -> None:
+    if fn == "y_pred":
+
+        def fn(y_true, y_pred, **kw):  # the difference taken in y_pred's memory
+            y_pred -= y_true
+            return nnref.mean_squared_error(np.zeros_like(y_true), y_pred, **kw)
+
+    elif fn == "sample_weight":
+
+        def fn(y_true, y_pred, sample_weight=None, **kw):  # a keyword input, scaled in place
+            if sample_weight is not None:
+                sample_weight *= 2  # exact, and undone below: the values stay TF's
+                sample_weight = sample_weight / 2
+            return nnref.mean_squared_error(y_true, y_pred, sample_weight=sample_weight, **kw)
+
+    r = run({op: fn}, ops=[op], examples=5)
+    bad = [x for x in r.failures if x.check == "signature"]
+    assert bad
+    for x in bad:
+        assert f"{op} modified its input {arg} in place on case {x.case} ({x.dtype}), at {arg}" in (
+            x.message
+        )
+    assert not [x for x in r.failures if x.check == "forward"]  # the values are right
+    if arg != "sample_weight":  # the strategies draw no weights
+        [prop] = [x.message for x in r.failures if x.check == "property"][:1] or [""]
+        assert f"{op} modified its input {arg} in place" in prop
+    assert all(x.check in ("signature", "property") for x in r.failures)
+
+
+def test_a_backward_modifying_dy_fails_vjp_naming_dy() -> None:
+    def relu_bwd(res, dy):
+        dy *= res.y > 0  # the cotangent masked in place
+        return (dy,)
+
+    impl = {"relu_fwd": nnref.relu_fwd, "relu_bwd": relu_bwd}
+    r = run(impl, examples=5)
+    vjp = [x for x in r.rows if x.check == "vjp"]
+    assert vjp
+    assert all(not x.ok for x in vjp)
+    for x in vjp:
+        assert x.message.startswith(
+            f"relu_bwd modified its cotangent dy in place on case {x.case} ({x.dtype}), at dy["
+        ), x.message
+    assert {x.check for x in r.failures} == {"vjp", "vjp-fd", "property"}
+    fd = [x for x in r.failures if x.check == "vjp-fd"]
+    assert all(x.status == "not compared" and "(see vjp)" in x.message for x in fd)
+    assert all("relu_bwd modified its cotangent dy" in x.message for x in r.failures)
+    assert "dy modified in place: True" in _repro_says_modified(vjp[0], impl)
+
+
+def test_a_backward_modifying_an_input_kept_in_its_residuals_fails_vjp() -> None:
+    def relu_fwd(x):
+        return np.maximum(x, 0), x  # aliasing the input is fine...
+
+    def relu_bwd(x, dy):
+        x[...] = x > 0  # ...writing into it is not
+        return (dy * x,)
+
+    r = run({"relu_fwd": relu_fwd, "relu_bwd": relu_bwd}, **FAST)
+    vjp = [x for x in r.rows if x.check == "vjp"]
+    assert vjp
+    assert all(not x.ok for x in vjp)
+    assert all("relu_bwd modified the forward's input x in place" in x.message for x in vjp)
+    assert {x.check for x in r.failures} == {"vjp", "vjp-fd"}
+
+
+def test_outputs_and_residuals_aliasing_unmodified_inputs_pass() -> None:
+    def relu_fwd(x):
+        return np.maximum(x, 0), x  # the residual is the caller's array itself
+
+    def relu_bwd(x, dy):
+        return (np.where(x > 0, dy, np.zeros_like(dy)),)
+
+    def bias_add(x, b):  # returns its input itself where there is nothing to add
+        return x if not np.any(b) else x + b
+
+    r = run({"relu_fwd": relu_fwd, "relu_bwd": relu_bwd, "bias_add": bias_add}, examples=5)
+    assert r.ok, r.summary()
+
+
 def test_rtol_override_per_op() -> None:
     assert not run(_dense_off_by(1e-9), ops=["dense"], dtypes=["float64"], **FAST).ok
     assert run(

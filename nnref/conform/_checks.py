@@ -1,10 +1,10 @@
 """The checks: one :class:`Task` per op x check x case x dtype, each giving a :class:`Row`.
 
-Per differentiable op and case: ``signature`` (output shape and dtype: dtype in = dtype out),
-``forward`` (values against the expected ones under the profile), ``vjp`` (the target's VJP at a
-shared random cotangent against the expected VJP), ``vjp-fd`` (the target's VJP against finite
-differences of its own forward, through :func:`nnref.check.check_vjp`: is the backward wrong, or
-merely different?), ``raises`` (inputs TF refuses); per op and dtype ``property`` (forward and
+Per differentiable op and case: ``signature`` (output shape and dtype: dtype in = dtype out;
+inputs left as given), ``forward`` (values against the expected ones under the profile), ``vjp``
+(the target's VJP at a shared random cotangent against the expected VJP; ``dy`` left as given),
+``vjp-fd`` (the target's VJP against finite differences of its own forward, through
+:func:`nnref.check.check_vjp`: is the backward wrong, or merely different?), ``raises`` (inputs TF refuses); per op and dtype ``property`` (forward and
 VJP on Hypothesis-drawn inputs, shrunk). Non-differentiable functions get ``signature`` and
 ``forward``; ``kfold_batches`` gets ``batches``; optimizers get ``trajectory``.
 """
@@ -15,7 +15,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,12 +32,14 @@ from nnref.cases.conventions import (
 from nnref.check.compare import max_rel_error
 from nnref.conform._report import Row, literal, small
 from nnref.conform._target import (
+    Change,
     OutputError,
     Provided,
     as_array,
     as_gradients,
     call,
     describe,
+    first_change,
     refused,
     shown,
 )
@@ -87,6 +89,16 @@ class Context:
         return self.outcomes[key]
 
 
+class Modified(NamedTuple):
+    """An argument a call of the target modified in place."""
+
+    message: str
+    #: The first changed entry, e.g. ``x[0, 1]``.
+    where: str
+    #: The argument as the repro snippet binds it (``x``, ``static['sample_weight']``, ``dy``).
+    expr: str
+
+
 def _failed(call_: str, e: BaseException) -> str:
     """What a row says when the target's ``call_`` gave no usable result."""
     return str(e) if isinstance(e, OutputError) else f"the {call_} call raised {describe(e)}"
@@ -112,19 +124,75 @@ class Outcome:
     @cached_property
     def forward(self) -> tuple[Any, Any, BaseException | None]:
         """``(y, residuals, error)`` from the target's forward (residuals None for plain); y
-        is an array, else the error is an :class:`OutputError` saying what was returned."""
+        is an array, else the error is an :class:`OutputError` saying what was returned.
+        Whether it modified the copies it was given is :attr:`fwd_modified`."""
         args, static = copy.deepcopy(self.args), copy.deepcopy(self.static)
         out, e = call(lambda: self.p.forward(*args, **static))
+        self._given = (args, static)
+        # self.args / self.static never reach the target: they are the pristine copies.
+        change = first_change(self._named(args, static))
+        if change is not None:
+            self.fwd_modified = self.modified_message(self._fwd_name, "its input", change)
         return (None, None, e) if e else (*out, None)
+
+    #: What the forward (or plain form) did to its inputs, when it modified one in place.
+    fwd_modified: Modified | None = None
+    #: What the backward did to ``dy`` (or, through the residuals, to the forward's inputs).
+    bwd_modified: Modified | None = None
 
     @cached_property
     def grads(self) -> tuple[Any, BaseException | None]:
         """``(gradients, error)`` from the target's backward: arrays (None where the target
-        gives none), else the error."""
+        gives none), else the error. Whether it modified ``dy``, or the forward's inputs its
+        residuals may hold, is :attr:`bwd_modified`."""
         _y, res, e = self.forward
         if e is not None or not self.p.has_vjp:
             return None, e
-        return call(lambda: as_gradients(f"{self.op}_bwd", self.p.bwd(res, self.dy.copy())))
+        if self.dy is None:  # the expected result is a refusal: no cotangent, no backward
+            return None, None
+        dy = self.dy.copy()
+        out = call(lambda: as_gradients(f"{self.op}_bwd", self.p.bwd(res, dy)))
+        bwd = f"{self.op}_bwd"
+        change = first_change([("dy", self.dy, dy)])
+        if change is not None:
+            self.bwd_modified = self.modified_message(bwd, "its cotangent", change)
+        elif self.fwd_modified is None:  # inputs the forward kept (aliased) in its residuals
+            change = first_change(self._named(*self._given))
+            if change is not None:
+                what = "the forward's input"
+                self.bwd_modified = self.modified_message(
+                    bwd, what, change, " (it reached the backward in the residuals)"
+                )
+        return out
+
+    @property
+    def _fwd_name(self) -> str:
+        return f"{self.op}_fwd" if self.p.fwd is not None else self.op
+
+    def _named(self, args: tuple[Any, ...], static: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+        """``(name, pristine, given)`` per argument: positional ones by the table's names (by
+        position past them), keyword ones by keyword."""
+        names = self.table.names
+        out = [
+            (names[i] if i < len(names) else f"argument {i}", a, g)
+            for i, (a, g) in enumerate(zip(self.args, args, strict=True))
+        ]
+        return out + [(k, v, static.get(k)) for k, v in self.static.items()]
+
+    def modified_message(self, fn: str, what: str, c: Change, how: str = "") -> Modified:
+        """Which call modified which argument on which case, and where."""
+        msg = (
+            f"{fn} modified {what} {c.arg} in place{how} on case {self.case.id} ({self.dtype}), "
+            f"at {c.where}: {c.what}; nnref's contract: inputs are never modified, return new "
+            "arrays"
+        )
+        if c.arg in self.static:
+            expr = f"static[{c.arg!r}]"
+        elif c.arg in ("dy", *self.table.names):
+            expr = c.arg
+        else:  # past the table's names: not bound in the repro
+            expr = ""
+        return Modified(msg, c.where, expr)
 
     @cached_property
     def fd(self) -> Any:
@@ -280,6 +348,24 @@ def _refuser(o: Outcome) -> str:
 
 
 def _signature(o: Outcome) -> Row:
+    """Shape, dtype, and the inputs left as they were given: the call's contract, apart from
+    its values (so an in-place forward with the right values fails here, and only here)."""
+    row = _signature_unmodified(o)
+    return row if o.fwd_modified is None else _modified_row(o, "signature", row)
+
+
+def _modified_row(o: Outcome, check: str, row: Row) -> Row:
+    """``row`` failed for an input modified in place (the forward's or the backward's, as
+    ``check`` says), with what else it found."""
+    modified = o.fwd_modified if check in ("signature", "raises") else o.bwd_modified
+    assert modified is not None
+    msg, where = modified.message, modified.where
+    if not row.ok and row.status == "fail":
+        msg = f"{msg}; also: {row.message}"
+    return _replace(row, ok=False, status="fail", message=msg, where=where, repro=o.repro(check))
+
+
+def _signature_unmodified(o: Outcome) -> Row:
     y, _, e = o.forward
     if e is not None:
         return _refused(o, "signature", e)
@@ -342,6 +428,13 @@ def _forward(o: Outcome) -> Row:
 
 
 def _vjp(o: Outcome) -> Row:
+    """The VJP's values, and ``dy`` (and the inputs, which residuals may hold) left as the
+    backward got them."""
+    row = _vjp_unmodified(o)
+    return row if o.bwd_modified is None else _modified_row(o, "vjp", row)
+
+
+def _vjp_unmodified(o: Outcome) -> Row:
     y, _, e = o.forward
     exp = o.expected
     if e is None and not exp.raises and np.shape(y) != np.shape(exp.y):
@@ -417,8 +510,21 @@ def _vjp(o: Outcome) -> Row:
 
 
 def _vjp_fd(o: Outcome) -> Row:
-    if o.forward[2] is not None:
-        return o.row("vjp-fd", False, message=_failed("forward", o.forward[2]))
+    y, _, e = o.forward
+    if e is not None:
+        return o.row("vjp-fd", False, message=_failed("forward", e))
+    # Finite differences need a pure function (nnref.check refuses the others): the row that
+    # reports the modification says it, and this one is not compared.
+    if o.fwd_modified is None and o.dy is not None and y.shape == o.dy.shape:
+        _ = o.grads  # the vjp row's call (memoised): did it modify dy?
+    for modified, row in ((o.fwd_modified, "signature"), (o.bwd_modified, "vjp")):
+        if modified is not None:
+            return o.row(
+                "vjp-fd",
+                False,
+                status="not compared",
+                message=f"{modified.message} (see {row}): finite differences need a pure function",
+            )
     r, e = call(lambda: o.fd)
     if e is not None:
         return o.row("vjp-fd", False, message=f"the gradient check raised {describe(e)}")
@@ -431,6 +537,11 @@ def _vjp_fd(o: Outcome) -> Row:
 
 
 def _raises(o: Outcome) -> Row:
+    row = _raises_unmodified(o)
+    return row if o.fwd_modified is None else _modified_row(o, "raises", row)
+
+
+def _raises_unmodified(o: Outcome) -> Row:
     y, _, e = o.forward
     if refused(e):
         return o.row("raises", True, message=f"refused: {describe(e)}")
@@ -707,6 +818,10 @@ def repro_snippet(o: Outcome, check: str) -> str:
         lines.append(f"batches = {get(o.op)}({call_args})")
         lines.append("print([len(b) for b in batches])")
         return "\n".join(lines)
+    modified = o.bwd_modified if check == "vjp" else o.fwd_modified
+    watch = modified.expr if modified is not None and check != "vjp-fd" else ""
+    if watch:
+        lines.append(f"given = np.copy({watch})  # does the call modify it?")
     if check == "vjp" or (check == "vjp-fd"):
         lines.append(f"y, res = {get(o.op + '_fwd')}({call_args}, **static)")
         lines.append(f"grads = {get(o.op + '_bwd')}(res, dy)")
@@ -714,6 +829,11 @@ def repro_snippet(o: Outcome, check: str) -> str:
         lines.append(f"y, res = {get(o.op + '_fwd')}({call_args}, **static)")
     else:
         lines.append(f"y = {get(o.op)}({call_args}, **static)")
+    if watch:
+        lines.append(
+            f"print({watch!r}, 'modified in place:', "
+            f"not np.array_equal({watch}, given, equal_nan=True))"
+        )
     if check == "raises":
         lines.append("# TF raises here; this call should raise too")
         return "\n".join(lines)

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-#: Checks in report order: a shape error is reported under ``signature``, value errors under
-#: ``forward`` / ``vjp``, so one does not bury the other.
+#: Checks in report order: a shape error (or an input the forward modified in place) is
+#: reported under ``signature``, value errors under ``forward`` / ``vjp``, so one does not bury
+#: the other.
 CHECKS: tuple[str, ...] = (
     "signature",
     "forward",

@@ -11,7 +11,14 @@ from nnref.cases import TABLES, seed_for
 from nnref.cases.conventions import CONVENTIONS, Expected, expected
 from nnref.check.compare import max_rel_error
 from nnref.conform._report import Row, literal
-from nnref.conform._target import OutputError, as_gradients, call, describe, refused
+from nnref.conform._target import (
+    OutputError,
+    as_gradients,
+    call,
+    describe,
+    first_change,
+    refused,
+)
 
 #: Ops with a strategy in :func:`nnref.strategies.op_inputs`.
 STRATEGIES: tuple[str, ...] = (
@@ -36,15 +43,42 @@ STRATEGIES: tuple[str, ...] = (
 def _call_target(op: str, p: Any, args: tuple, static: dict, dy: Any) -> tuple[Any, Any, Any]:
     """``(y, grads, error)`` from the target (grads None without a VJP or cotangent, or when
     the output's shape is not the cotangent's: the forward comparison reports it); y and the
-    gradients are arrays, else the error is an :class:`OutputError`."""
-    out, e = call(lambda: p.forward(*copy.deepcopy(args), **copy.deepcopy(static)))
+    gradients are arrays, else the error is an :class:`OutputError` (a :class:`Modified` when
+    a call modified an argument in place: ``args``, ``static`` and ``dy`` are the pristine
+    copies, never passed)."""
+    given, given_static = copy.deepcopy(args), copy.deepcopy(static)
+    named = list(zip(TABLES[op].names, args, given, strict=False))
+    named += [(k, v, given_static.get(k)) for k, v in static.items()]
+    fwd = f"{op}_fwd" if p.fwd is not None else op
+    out, e = call(lambda: p.forward(*given, **given_static))
+    if (c := first_change(named)) is not None:
+        return (
+            None,
+            None,
+            Modified(f"{c.where}: {fwd} modified its input {c.arg} in place, {c.what}"),
+        )
     if e is not None:  # the target refusing an input is a finding (or a convention)
         return None, None, e
     y, res = out
     if not (TABLES[op].kind == "vjp" and p.has_vjp and dy is not None) or y.shape != dy.shape:
         return y, None, None
-    grads, e = call(lambda: as_gradients(f"{op}_bwd", p.bwd(res, dy.copy())))
+    passed = dy.copy()
+    grads, e = call(lambda: as_gradients(f"{op}_bwd", p.bwd(res, passed)))
+    for what, c in (
+        ("its cotangent", first_change([("dy", dy, passed)])),
+        ("the forward's input", first_change(named)),
+    ):
+        if c is not None:
+            return (
+                None,
+                None,
+                Modified(f"{c.where}: {op}_bwd modified {what} {c.arg} in place, {c.what}"),
+            )
     return (None, None, e) if e else (y, grads, None)
+
+
+class Modified(OutputError):
+    """A call of the target modified an argument in place (never a refusal of the input)."""
 
 
 def _compare(

@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import reprlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,84 @@ def as_gradients(what: str, g: Any) -> tuple[np.ndarray | None, ...]:
     return tuple(
         None if gi is None else as_array(f"{what} (gradient {i})", gi) for i, gi in enumerate(g)
     )
+
+
+@dataclass(frozen=True)
+class Change:
+    """An argument the target modified in place: its name, the first changed entry, and how it
+    changed (``arg="x"``, ``where="x[0, 1]"``, ``what="-0.5 became 0.0 (3 of 12 entries
+    changed)"``)."""
+
+    arg: str
+    where: str
+    what: str
+
+
+def first_change(args: Sequence[tuple[str, Any, Any]]) -> Change | None:
+    """The first of ``(name, pristine, given)`` whose ``given`` (what the target got) no longer
+    equals ``pristine`` (nnref's own copy, never passed): arrays bit for bit (so NaN equals the
+    same NaN, and -0.0 written over 0.0 counts), with shape and dtype; lists, tuples and dicts
+    item by item. Other values are immutable (numbers, strings) or opaque, and not compared."""
+    for name, p, g in args:
+        change = _change(name, p, g)
+        if change is not None:
+            return Change(name, *change)
+    return None
+
+
+def _change(where: str, p: Any, g: Any) -> tuple[str, str] | None:
+    if isinstance(p, np.ndarray):
+        return _array_change(where, p, g)
+    if isinstance(p, list | tuple | dict):
+        if type(g) is not type(p) or len(g) != len(p):
+            return where, f"{shown(p)} became {shown(g)}"
+        if isinstance(p, dict):
+            if set(g) != set(p):
+                return where, f"keys {sorted(map(str, p))} became {sorted(map(str, g))}"
+            items = [(f"{where}[{k!r}]", p[k], g[k]) for k in p]
+        else:
+            items = [(f"{where}[{i}]", u, v) for i, (u, v) in enumerate(zip(p, g, strict=True))]
+        for w, u, v in items:
+            if isinstance(u, np.ndarray | list | tuple | dict):
+                change = _change(w, u, v)
+            else:  # an item replaced: x[0] = 5 in a list
+                change = None if _same_scalar(u, v) else (w, f"{u!r} became {v!r}")
+            if change is not None:
+                return change
+    return None
+
+
+def _same_scalar(u: Any, v: Any) -> bool:
+    if type(u) is not type(v):
+        return False
+    try:
+        return bool(u is v or u == v or (u != u and v != v))  # NaN stays NaN
+    except Exception:  # an opaque object: not compared
+        return True
+
+
+def _array_change(where: str, p: np.ndarray, g: Any) -> tuple[str, str] | None:
+    if not isinstance(g, np.ndarray):
+        return where, f"an array became {shown(g)}"
+    if g.shape != p.shape or g.dtype != p.dtype:  # ``x.shape = ...``, ``x.dtype = ...``
+        return where, f"{p.dtype}{list(p.shape)} became {g.dtype}{list(g.shape)}"
+    if p.dtype.kind in "biufcmM" and p.dtype.itemsize in (1, 2, 4, 8):
+        # One comparison of the bits (a same-size view works at any strides): NaN-aware, and
+        # the common case of an untouched input costs one pass.
+        bits = np.dtype(f"u{p.dtype.itemsize}")
+        same = p.view(bits) == g.view(bits)
+    else:  # complex128, strings, objects: by value, NaN equal to NaN
+        same = np.asarray(p == g, dtype=bool)
+        if p.dtype.kind in "fc":
+            same |= np.isnan(p) & np.isnan(g)
+    if np.all(same):
+        return None
+    j = int(np.argmin(same))
+    idx = np.unravel_index(j, p.shape)
+    at = f"{where}[{', '.join(map(str, idx))}]" if p.ndim else where
+    n = int(same.size - np.count_nonzero(same))
+    # str: a float32 shown with its own shortest digits (format() would widen it to float64)
+    return at, f"{p[idx]!s} became {g[idx]!s} ({n} of {p.size} entries changed)"
 
 
 #: Built-in targets: nnref itself, and the frameworks' adapters (``nnref.oracles.*``).
