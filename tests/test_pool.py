@@ -363,14 +363,16 @@ def test_cell_copies_give_the_general_paths_bits(dt, shape, k, s, pad, rng, monk
             assert_close(dx, want, rtol=1e-6, what="dx")
 
 
-def _direct_pool(x: np.ndarray, k: int, s: int, t: int, oh: int, ow: int, dy: np.ndarray):
-    """Each window's maximum and the cell that gets its gradient, from the window itself (the
-    values are distinct: no tie rule involved); padded cells are cut off, never candidates."""
+def _brute_pool(x: np.ndarray, res, dy: np.ndarray):
+    """Each window's maximum over its cells inside the input, and the cell that gets its
+    gradient (distinct values: no tie rule involved), from the plan's pads alone."""
+    (t, _, _), (left, _, _) = res.plan
+    (k0, k1), (s0, s1) = res.ksize, res.strides
     y = np.empty(dy.shape, x.dtype)
     dx = np.zeros_like(x)
     for n, i, j, c in np.ndindex(*dy.shape):
-        r0, c0 = max(i * s - t, 0), max(j * s - t, 0)
-        win = x[n, r0 : i * s - t + k, c0 : j * s - t + k, c]
+        r0, c0 = max(i * s0 - t, 0), max(j * s1 - left, 0)
+        win = x[n, r0 : max(i * s0 - t + k0, 0), c0 : max(j * s1 - left + k1, 0), c]
         a, b = np.unravel_index(np.argmax(win), win.shape)
         y[n, i, j, c] = win[a, b]
         dx[n, r0 + a, c0 + b, c] += dy[n, i, j, c]
@@ -401,27 +403,9 @@ def test_windows_of_more_than_32767_cells_route_as_a_direct_computation(
     assert res.choice.dtype == np.int32
     dy = rng.integers(1, 9, y.shape).astype(np.float32)  # overlaps add exactly in any order
     (dx,) = bwd(res, dy)
-    t = res.plan[0].before
-    assert t == res.plan[1].before
-    want_y, want_dx = _direct_pool(x, k, s, t, y.shape[1], y.shape[2], dy)
+    want_y, want_dx = _brute_pool(x, res, dy)
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_array_equal(dx, want_dx)
-
-
-def _brute_pool(x: np.ndarray, res, dy: np.ndarray):
-    """Each window's maximum over its cells inside the input, and the cell that gets its
-    gradient (distinct values: no tie rule involved), from the plan's pads alone."""
-    (t, _, _), (left, _, _) = res.plan
-    (k0, k1), (s0, s1) = res.ksize, res.strides
-    y = np.empty(dy.shape, x.dtype)
-    dx = np.zeros_like(x)
-    for n, i, j, c in np.ndindex(*dy.shape):
-        r0, c0 = max(i * s0 - t, 0), max(j * s1 - left, 0)
-        win = x[n, r0 : max(i * s0 - t + k0, 0), c0 : max(j * s1 - left + k1, 0), c]
-        a, b = np.unravel_index(np.argmax(win), win.shape)
-        y[n, i, j, c] = win[a, b]
-        dx[n, r0 + a, c0 + b, c] += dy[n, i, j, c]
-    return y, dx
 
 
 @pytest.mark.parametrize("pool", ["fast", "naive"])
