@@ -245,6 +245,18 @@ def test_batching_schemes() -> None:
         batch_indices("random", 10, 2, 0, 0)
 
 
+def test_three_layer_uses_tf1_adam_defaults() -> None:
+    # Lesson 004: ``tf.train.AdamOptimizer().minimize(cost)``: TF1's defaults, epsilon 1e-8
+    # (Keras' Adam has 1e-7); --lr changes the rate only.
+    from nnref.train.loop import make_optimizer
+    from nnref.train.recipes import RECIPES
+
+    for lr in (None, 0.01):
+        cfg = make_config("three-layer", learning_rate=lr)
+        config = make_optimizer(cfg, RECIPES["three-layer"]).config
+        assert (config["learning_rate"], config["epsilon"]) == (lr or 0.001, 1e-8)
+
+
 def test_config_errors() -> None:
     with pytest.raises(ConfigError, match="recipe 'rnn': unknown"):
         make_config("rnn")

@@ -175,7 +175,8 @@ RECIPES: dict[str, Recipe] = {
             False,
             "onehot_xent",
             "adam",
-            {"learning_rate": 0.001},
+            # tf.train.AdamOptimizer() defaults: epsilon 1e-8, not Keras' 1e-7.
+            {"learning_rate": 0.001, "epsilon": 1e-8},
             "stream",
             64,
             1000,
