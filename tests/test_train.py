@@ -257,6 +257,12 @@ def test_three_layer_uses_tf1_adam_defaults() -> None:
         assert (config["learning_rate"], config["epsilon"]) == (lr or 0.001, 1e-8)
 
 
+@pytest.mark.parametrize(("recipe", "epochs"), [("digits-kfold", 100), ("sigmoid-mse", 100)])
+def test_default_log_cadence_is_the_lessons(recipe, epochs) -> None:
+    # Lesson 003 prints ``elif (epoch + 1) % 100 == 0`` in both loops: every 100 epochs.
+    assert make_config(recipe).display_step == make_config(recipe, epochs=epochs).steps
+
+
 def test_config_errors() -> None:
     with pytest.raises(ConfigError, match="recipe 'rnn': unknown"):
         make_config("rnn")

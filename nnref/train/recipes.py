@@ -146,7 +146,7 @@ RECIPES: dict[str, Recipe] = {
             "kfold",
             64,
             11000,
-            1100,
+            2200,  # every 100 epochs of 22 batches, as the lesson prints
             notes="One Adam for the whole run (the lesson re-creates it every step, resetting its "
             "moments); 500 epochs of KFold batches = 11000 steps; N(0, 1) weights and biases.",
         ),
@@ -161,7 +161,7 @@ RECIPES: dict[str, Recipe] = {
             "full",
             0,
             2000,
-            200,
+            100,  # every 100 epochs (full-batch steps), as the lesson prints
             dataset="toy",
             notes="Full-batch gradient descent at the TF version's lr 0.1. The lesson initialises every "
             "weight to 1, which keeps the three hidden units identical and, without biases, cannot "
