@@ -5,8 +5,9 @@
 - 001 CNN: the loss is ``reduce_mean(-reduce_sum(y log clip(p, 1e-9, 1)))``: a mean of a scalar,
   i.e. a sum over the batch (and a clipped log of probabilities instead of logits);
 - 003 digits: ``tf.optimizers.Adam`` is created inside the loop, so every step starts with zero
-  moments and ``t = 1``: each update is ``lr * m / (sqrt(v) + eps)`` with ``m = 0.1 g``,
-  ``v = 0.001 g^2``, i.e. about ``lr * sign(g)``;
+  moments and ``t = 1``: each update is ``alpha * m / (sqrt(v) + eps)`` with ``m = 0.1 g``,
+  ``v = 0.001 g^2`` and the bias correction ``alpha = lr * sqrt(0.001) / 0.1``, i.e.
+  ``lr * g / (|g| + eps / sqrt(0.001))``, about ``lr * sign(g)``;
 - 003 NumPy network: every weight starts at 1, so the hidden units stay identical.
 """
 
