@@ -494,7 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="directory with mnist.npz or the IDX files (default: Keras' cache)"
     )
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, help="optimizer steps, >= 1 (default: the lesson's)")
+    g.add_argument(
+        "--steps",
+        type=int,
+        help="optimizer steps, >= 1 (default: the lesson's; 2000 for sigmoid-mse, whose lesson "
+        "runs 200)",
+    )
     g.add_argument(
         "--epochs", type=int, help="epochs, >= 1, converted to steps for the recipe's batching"
     )
