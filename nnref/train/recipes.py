@@ -117,7 +117,10 @@ RECIPES: dict[str, Recipe] = {
             128,
             200,
             10,
-            notes="Mean cross-entropy from logits (the lesson sums clipped -log softmax over the batch).",
+            notes="Mean cross-entropy from logits (the lesson sums clipped -log softmax over the "
+            "batch). All eight weights and biases are trained: the lesson's "
+            "`weights.values() + biases.values()` is a TypeError on Python 3 (dict views do not "
+            "add).",
         ),
         Recipe(
             "naive-dense",
@@ -149,7 +152,9 @@ RECIPES: dict[str, Recipe] = {
             11000,
             2200,  # every 100 epochs of 22 batches, as the lesson prints
             notes="One Adam for the whole run (the lesson re-creates it every step, resetting its "
-            "moments); 500 epochs of KFold batches = 11000 steps; N(0, 1) weights and biases.",
+            "moments); 500 epochs of KFold batches = 11000 steps; N(0, 1) weights and biases. "
+            "Inputs are digits scaled to [0, 1], as in every recipe; the lesson feeds the raw 0-16 "
+            "pixel values.",
         ),
         Recipe(
             "sigmoid-mse",
