@@ -252,7 +252,8 @@ def render_recipes(results: dict[str, Any]) -> str:
     lines = [
         f"Default dataset digits ({digits['train_samples']} train / {digits['test_samples']} "
         f"held-out, the lesson's 80/20 split), {first['dtype']}, seed {first['seed']}. Step "
-        "budgets are the lessons' numbers of optimizer steps. Test accuracies from "
+        "budgets are the lessons' numbers of optimizer steps, except `sigmoid-mse`'s (2000 "
+        "for its lesson's 200: see its notes). Test accuracies from "
         f"`python benchmarks/recipe_accuracy.py` (NumPy {results['platform']['numpy']} "
         f"dispatching {results['platform'].get('numpy_simd', '?')}, "
         f"OpenBLAS threads: {results['platform']['blas_threads']}, as tox runs the tests).",
