@@ -483,7 +483,9 @@ def conv2d_fwd(
     - ties are not kept: outputs the direct sum makes equal (a constant image) differ by
       rounding, so max-pool's tie routing downstream may pick another cell;
     - each image (and each image's ``dy``) is scaled by a power of two before pairing, so its
-      error follows its own magnitude, not its partner's;
+      error follows its own magnitude, not its partner's; an image (or, for ``dx``, an
+      image's ``dy``) beyond the scales' range, 2**+-60 in float32 and 2**+-500 in float64,
+      sends the call to ``"direct"``;
     - a NaN or inf in ``x`` or ``w`` (or ``dy`` in backward) would spread over whole images:
       that call falls back to ``"direct"`` (residuals of the direct path), NaN stays local.
 
