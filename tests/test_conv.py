@@ -522,3 +522,56 @@ def test_stride_one_dx_by_correlation_at_extreme_padding(h, k, d, pads, rng) -> 
     assert_close(dx, dxn, rtol=1e-13, what="dx")
     if (h, k, d) == (1, 2, 5):
         assert not dx.any()
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "dft"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize(
+    ("h", "k", "d", "pad"),
+    [
+        (6, 3, 1, "SAME"),  # undilated: the last tap row reads the bottom pad for the last output
+        (6, 2, 2, "SAME"),
+        (1, 4, 2, "SAME"),  # no tap reads the only input row: dx = 0
+        (5, 2, 1, [[0, 0], [0, 3], [1, 0], [0, 0]]),  # the NaN tap row never reads row 0
+        (7, 3, 2, "VALID"),
+    ],
+)
+def test_non_finite_kernel_tap_reaches_only_the_pixels_it_reads_in_dx(
+    h, k, d, pad, bad, algorithm, rng
+) -> None:
+    """A NaN or inf kernel tap reaches ``dx`` only at the input pixels that tap reads for some
+    output (the naive scatter; TF's float64 kernels agree without dilation). The stride-1
+    correlation of ``dy`` with the flipped kernel multiplies the tap by ``dy``'s zero padding
+    and spread NaN over every input pixel of the channel."""
+    x = rng.standard_normal((2, h, h + 1, 3))
+    w = rng.standard_normal((k, k, 3, 2))
+    w[k - 1, 0, 1, 0] = bad
+    y, res = nnref.conv2d_fwd(x, w, padding=pad, dilations=d, algorithm=algorithm)
+    _, resn = nnref.conv2d_naive_fwd(x, w, padding=pad, dilations=d)
+    dy = rng.standard_normal(y.shape)
+    with np.errstate(invalid="ignore"):
+        dx, _ = nnref.conv2d_bwd(res, dy)
+        dxn, _ = nnref.conv2d_naive_bwd(resn, dy)
+    np.testing.assert_array_equal(np.isfinite(dx), np.isfinite(dxn))
+    assert_close(
+        np.where(np.isfinite(dxn), dx, 0), np.where(np.isfinite(dxn), dxn, 0), rtol=1e-13, what="dx"
+    )
+
+
+@pytest.mark.tf
+def test_non_finite_kernel_tap_in_dx_matches_tensorflow() -> None:
+    """Pinned against TF (float64): x of width 3, kernel [1, NaN] on channel 0, SAME, stride 1:
+    the NaN tap reads x[1], x[2] and the right pad, so dx[0] stays finite (two input channels:
+    one-channel inputs take another dx path)."""
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).reshape(1, 1, 3, 2)
+    w = np.array([1.0, 3.0, np.nan, 5.0]).reshape(1, 2, 2, 1)
+    dy = np.array([0.5, 0.25, 2.0]).reshape(1, 1, 3, 1)
+    _, (dx_tf, _) = tape_vjp(lambda a, b: tf.nn.conv2d(a, b, 1, "SAME"), (x, w), dy)
+    _, res = nnref.conv2d_fwd(x, w, padding="SAME")
+    with np.errstate(invalid="ignore"):
+        dx, _ = nnref.conv2d_bwd(res, dy)
+    np.testing.assert_array_equal(dx_tf[..., 0].ravel(), [0.5, np.nan, np.nan])
+    np.testing.assert_array_equal(dx, dx_tf)

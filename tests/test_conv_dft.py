@@ -138,6 +138,34 @@ def test_one_image_magnitude_does_not_spoil_its_partner(dt, rng) -> None:
     assert_close(dwf, dw, rtol=tol, what="dw")
 
 
+@pytest.mark.parametrize(
+    ("dt", "small", "large"), [(np.float32, 1e-25, 1e20), (np.float64, 1e-170, 1e160)]
+)
+def test_image_beyond_the_scales_range_does_not_lose_accuracy(dt, small, large, rng) -> None:
+    """The per-image powers of two are clipped at 2**-60..2**60 (float32; 2**-500..2**500 in
+    float64), so products of two scales stay finite. An image (or an image's dy) beyond that
+    range stayed far from its partner's magnitude in the shared transform: an image of 1e-25
+    beside ordinary ones had y error 0.4 in float32, a dy of 1e20 gave its partner a dx error
+    of 6e-5. Such calls take the direct path."""
+    x = rng.standard_normal((4, 8, 8, 4)).astype(dt)
+    x[0] *= small
+    k = rng.standard_normal((3, 3, 4, 4)).astype(dt)
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME")
+    yf, _ = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    tol = ORACLE_RTOL[np.dtype(dt).name]
+    assert _per_image_error(yf, y) <= tol
+    x[0] /= small
+    y, res = nnref.conv2d_fwd(x, k, padding="SAME")
+    _, resf = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    assert isinstance(resf, Conv2DDFTResiduals)
+    dy = rng.standard_normal(y.shape).astype(dt)
+    dy[1] *= large
+    dx, dw = nnref.conv2d_bwd(res, dy)
+    dxf, dwf = nnref.conv2d_bwd(resf, dy)
+    assert _per_image_error(dxf, dx) <= tol
+    assert_close(dwf, dw, rtol=tol, what="dw")
+
+
 def test_dy_of_similar_scales_shares_one_transform(rng, monkeypatch) -> None:
     """Within ``_SHARE_RATIO`` (float64: 128) one transform of dy serves dx and dw; beyond it
     dx gets its own (counted through the packing calls: one per chunk and stream)."""

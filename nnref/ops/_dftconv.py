@@ -134,6 +134,15 @@ def pow2_scales(amax: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ldexp(1.0, e).astype(dtype)
 
 
+def scales_in_range(amax: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether every non-zero ``amax`` has its power of two within ``_MAX_EXP`` (not clipped).
+    A clipped scale leaves that image far from max-abs 1 beside its partner (float32: an image
+    of 1e-25 beside one of 1 came out of the transforms with 40% error), so the caller falls
+    back to the direct path."""
+    _, e = np.frexp(amax[amax > 0].astype(np.float64))
+    return bool(np.all(np.abs(e) <= _MAX_EXP[dtype]))
+
+
 def image_amax(a: np.ndarray) -> np.ndarray:
     """``max |a[n]|`` per image, (N,) (NaN where the image has a NaN). Whole-image ``max`` and
     ``min`` are contiguous reductions, several times faster than per-pixel ones over channels."""
@@ -331,14 +340,14 @@ def forward(
 ) -> tuple[np.ndarray, Spectra] | None:
     """``conv2d_fwd`` by DFT (plus ``bias``); ``None`` when ``x`` or ``w`` is not finite (the
     caller falls back to the direct path: a transform would spread one NaN over two whole
-    images)."""
+    images), or when an image's magnitude is beyond the scales' range (``scales_in_range``)."""
     n, h, wd, c = x.shape
     kh, kw, _, o = w.shape
     amax = image_amax(x)
     wmax = np.max(np.abs(w))
-    if not (np.isfinite(amax).all() and np.isfinite(wmax)):
-        return None
     dt = x.dtype
+    if not (np.isfinite(amax).all() and np.isfinite(wmax) and scales_in_range(amax, dt)):
+        return None
     scale = pow2_scales(amax, dt)
     wscale = pow2_scales(np.asarray(wmax), dt)
     axes = (
@@ -435,8 +444,10 @@ def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -
 def backward(
     x_shape: tuple[int, ...], w: np.ndarray, sp: Spectra, dy: np.ndarray, need_dx: bool
 ) -> tuple[np.ndarray | None, np.ndarray] | None:
-    """``(dx, dw)`` (``dx`` None unless ``need_dx``); ``None`` when ``dy`` is not finite. ``w``
-    is the forward's kernel (its spectrum is recomputed for ``dx``)."""
+    """``(dx, dw)`` (``dx`` None unless ``need_dx``); ``None`` when ``dy`` is not finite, or when
+    ``dx`` needs ``dy`` normalised image by image and an image's ``dy`` is beyond the scales'
+    range (``scales_in_range``). ``w`` is the forward's kernel (its spectrum is recomputed for
+    ``dx``)."""
     n, h, wd, c = x_shape
     _, oh, ow, o = dy.shape
     ah, aw = sp.axes
@@ -460,6 +471,8 @@ def backward(
         # with a non-zero dy (weight 0) needs its own transform too.
         tiny = (amax > 0) & (weight < 2.0 ** -_MAX_EXP[dt])
         if tiny.any() or not np.all(np.maximum(a, b) <= _SHARE_RATIO[dt] * np.minimum(a, b)):
+            if not scales_in_range(amax, dt):
+                return None
             own = pow2_scales(amax, dt)
     streams = [(sp.dw_weight, take("per_image", (ah.L, aw.L, m, o), cdt))]
     if own is not None:

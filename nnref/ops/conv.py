@@ -372,9 +372,11 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     block per kernel tap (a batched GEMM; transposed layout: one 2-D GEMM whose rows are the
     taps), each added into the strided view of a padded scratch slab it came from (never
     ``np.add.at``); the interior is then copied out. Contiguous blocks measured 17% faster in
-    float32 than one 2-D GEMM whose tap columns are read with a stride (equal in float64)."""
+    float32 than one 2-D GEMM whose tap columns are read with a stride (equal in float64).
+    A kernel holding NaN or inf takes the scatter too: the correlation multiplies every tap by
+    ``dy``'s zero padding, and ``0 * nan`` would reach input pixels the tap never reads."""
     transposed = _transposed(res)
-    if res.strides == (1, 1) and not transposed:
+    if res.strides == (1, 1) and not transposed and np.isfinite(res.w).all():
         return _input_grad_by_correlation(res, dy)
     _, h, wd, cin = res.x.shape
     kh, kw, _, cout = res.w.shape
@@ -481,7 +483,9 @@ def conv2d_fwd(
     - ties are not kept: outputs the direct sum makes equal (a constant image) differ by
       rounding, so max-pool's tie routing downstream may pick another cell;
     - each image (and each image's ``dy``) is scaled by a power of two before pairing, so its
-      error follows its own magnitude, not its partner's;
+      error follows its own magnitude, not its partner's; an image (or, for ``dx``, an
+      image's ``dy``) beyond the scales' range, 2**+-60 in float32 and 2**+-500 in float64,
+      sends the call to ``"direct"``;
     - a NaN or inf in ``x`` or ``w`` (or ``dy`` in backward) would spread over whole images:
       that call falls back to ``"direct"`` (residuals of the direct path), NaN stays local.
 
