@@ -303,7 +303,12 @@ def _train(args: argparse.Namespace) -> int:
         return _fail("train", f"could not write the outputs: {e}{again}", 1)
     if out is not None:
         names = ("metrics.csv", "metrics.json", "curves.png", "predictions.png", "checkpoint.npz")
-        print(f"wrote {', '.join(f for f in names if (out / f).is_file())} in {out}")
+        try:
+            print(f"wrote {', '.join(f for f in names if (out / f).is_file())} in {out}")
+        except KeyboardInterrupt:  # main() would say only "interrupted": nothing was lost
+            return _fail(
+                "train", f"interrupted after the run finished; every output is in {out}", 130
+            )
     return 0
 
 

@@ -358,3 +358,27 @@ def test_closed_stdout_is_not_a_traceback() -> None:
     p.stderr.close()
     assert p.returncode == 141
     assert err == ""
+
+
+def test_ctrl_c_while_the_summary_prints_says_the_run_is_kept(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """A Ctrl-C during the final 'wrote ...' line once reached main() and read only
+    'interrupted', as if the run were lost; every output is on disk by then."""
+    import builtins
+
+    real_print = builtins.print
+
+    def ctrl_c_on_summary(*args, **kwargs):
+        if args and str(args[0]).startswith("wrote "):
+            raise KeyboardInterrupt
+        real_print(*args, **kwargs)
+
+    monkeypatch.setattr(builtins, "print", ctrl_c_on_summary)
+    out = tmp_path / "run"
+    argv = ["train", "sigmoid-mse", "--steps", "3", "--out", str(out), "--no-progress"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted after the run finished; every output is in {out}" in err
+    assert (out / "checkpoint.npz").is_file()
+    assert (out / "metrics.json").is_file()
