@@ -69,6 +69,13 @@ def _check_int(where: str, name: str, v: Any, lo: int) -> Any:
     return v
 
 
+def _check_bool(where: str, name: str, v: Any) -> None:
+    """A bool (Python's or NumPy's): a string such as ``"no"`` was truthy and turned the
+    option on."""
+    if not isinstance(v, bool | np.bool_):
+        raise InvalidArgument(f"{where}: {name} must be a bool, got {v!r}")
+
+
 def _int_arg(where: str, name: str, v: Any, lo: int) -> Strat:
     """An int argument given as a value (checked now) or a strategy (each draw checked)."""
     if isinstance(v, st.SearchStrategy):
@@ -143,6 +150,7 @@ def finite_arrays(
     (2, 3)
     """
     _check_range("finite_arrays", min_value, max_value)
+    _check_bool("finite_arrays", "allow_subnormal", allow_subnormal)
     if not (_is_real(min_magnitude) and 0 <= min_magnitude < max(abs(min_value), abs(max_value))):
         raise InvalidArgument(f"finite_arrays: min_magnitude={min_magnitude!r} out of range")
     dt = _dtype_arg("finite_arrays", dtype)
@@ -251,6 +259,7 @@ def logits(
     """``(N, K)`` logits with entries in ``[-scale, scale]``; N in 1..8, K in 2..10 by default."""
     if not (_is_real(scale) and 0 < scale < np.inf):
         raise InvalidArgument(f"logits: scale must be finite and positive, got {scale!r}")
+    _check_bool("logits", "allow_subnormal", allow_subnormal)
     n = st.integers(1, 8) if batch_size is None else _int_arg("logits", "batch_size", batch_size, 0)
     k = (
         st.integers(2, 10)
@@ -288,7 +297,13 @@ def _labels(draw: Any, n: Strat, k: Strat) -> np.ndarray:
 def xent_args(*, sparse: Any = None, dtype: Any = None) -> Strat:
     """``(labels, logits)``: int labels (sparse) or float rows of the logits' dtype, one-hot or
     soft (positive, each row summing to 1 within rounding)."""
-    sp = _as_strategy("sparse", sparse) if sparse is not None else st.booleans()
+    if sparse is None:
+        sp = st.booleans()
+    elif isinstance(sparse, st.SearchStrategy):
+        sp = sparse
+    else:
+        _check_bool("xent_args", "sparse", sparse)
+        sp = st.just(bool(sparse))
     return _xent(logits(dtype=_dtype_arg("xent_args", dtype)), sp)
 
 
@@ -338,6 +353,8 @@ def conv2d_args(
     unless ``allow_empty``. With ``bias``, also ``"b"``: one value in [-2, 2] per output
     channel (``conv2d(x, w, b)``)."""
     _check_int("conv2d_args", "max_side", max_side, 2)
+    _check_bool("conv2d_args", "allow_empty", allow_empty)
+    _check_bool("conv2d_args", "bias", bias)
     dt = _dtype_arg("conv2d_args", dtype)
     return _conv2d(dt, allow_empty, max_side, bias)
 

@@ -26,6 +26,12 @@ from nnref import strategies as nst
         lambda: nst.max_pool2d_args(max_side=0),
         lambda: nst.kfold_params(max_n=0),
         lambda: nst.finite_arrays(dtype=[1, 2]),
+        # A truthy string once turned the option on.
+        lambda: nst.finite_arrays(allow_subnormal="no"),
+        lambda: nst.logits(allow_subnormal="no"),
+        lambda: nst.conv2d_args(bias="no"),
+        lambda: nst.conv2d_args(allow_empty="no"),
+        lambda: nst.xent_args(sparse="no"),
     ],
 )
 def test_bad_arguments_raise_invalid_argument(make) -> None:
