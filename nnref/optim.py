@@ -101,7 +101,8 @@ def _check_arrays(name: str, arg: str, what: str, arrays: Any) -> None:
         )
         raise TypeError(f"{name}: '{arg}' must be a list or tuple of arrays, got {got}")
     for k, a in enumerate(arrays):
-        if not isinstance(a, np.ndarray | np.generic):
+        # np.matrix stays 2-D when flattened: the kernels' out= arrays failed to broadcast.
+        if not isinstance(a, np.ndarray | np.generic) or isinstance(a, np.matrix):
             raise TypeError(f"{name}: {what} {k} must be a NumPy array, got {type(a).__name__}")
 
 

@@ -509,6 +509,12 @@ def test_params_and_grads_must_be_lists_of_arrays(name, kw) -> None:
         opt.update([None], state, [p])
     with pytest.raises(TypeError, match=rf"^{name}: parameter 0 must be a NumPy array, got list$"):
         opt.update([g], state, [p.tolist()])
+    with pytest.warns(PendingDeprecationWarning):  # NumPy discourages np.matrix itself
+        pm = np.asmatrix(p)
+    with pytest.raises(
+        TypeError, match=rf"^{name}: parameter 0 must be a NumPy array, got matrix$"
+    ):
+        opt.update([g], state, [pm])  # once a NumPy broadcast error
     new, _ = opt.update((g,), state, (p,))  # tuples stay accepted
     assert isinstance(new, list)
     assert new[0].shape == (2, 3)
