@@ -250,3 +250,23 @@ def test_torch_pool_leg_routes_all_neg_inf_windows_as_pytorch(shape, k: int, s: 
         own = F.max_pool2d(t.permute(0, 3, 1, 2), k, s, (k - 1) // 2).permute(0, 2, 3, 1)
         (g,) = torch.autograd.grad(own, t, torch.tensor(dy))
         np.testing.assert_array_equal(dx, g.numpy())
+
+
+@pytest.mark.torch
+def test_torch_legs_take_int32_labels_as_int64() -> None:
+    """The legs copy integer labels as int64 (F.cross_entropy refuses int32 targets), so int32
+    labels give the loss, not a RuntimeError that ``nnref verify`` would count as a refusal."""
+    from nnref.oracles.torch import LEGS
+
+    rng = np.random.default_rng(3)
+    labels, z = np.array([0, 2, 1], np.int32), rng.standard_normal((3, 4))
+    dy = rng.standard_normal(3)
+    y, (dl, dz) = LEGS["sparse_softmax_cross_entropy_with_logits"]((labels, z), {}, dy)
+    y64, (_, dz64) = LEGS["sparse_softmax_cross_entropy_with_logits"](
+        (labels.astype(np.int64), z), {}, dy
+    )
+    assert dl is None
+    np.testing.assert_array_equal(y, y64)
+    np.testing.assert_array_equal(dz, dz64)
+    ref = ops.sparse_softmax_cross_entropy_with_logits(labels, z)
+    np.testing.assert_allclose(y, ref, rtol=1e-12)

@@ -80,7 +80,12 @@ def vjp(
     """
     torch = import_torch()
     # torch.tensor copies: the arrays may be read-only, and the legs must not share memory.
-    tensors = [torch.tensor(a, requires_grad=_is_float(a)) for a in primals]
+    # Integer labels as int64: F.cross_entropy refuses int32 targets (a raise that verify would
+    # count as refusing the labels).
+    tensors = [
+        torch.tensor(a, requires_grad=True) if _is_float(a) else torch.tensor(a, dtype=torch.int64)
+        for a in primals
+    ]
     watched = [t for t, a in zip(tensors, primals, strict=True) if _is_float(a)]
     y = fn(*tensors)
     g = torch.autograd.grad(y, watched, grad_outputs=torch.tensor(dy), materialize_grads=True)
