@@ -316,3 +316,20 @@ def test_readme_matrix_results_are_what_the_frameworks_do_now() -> None:
 
     saved = Path(__file__).parents[1] / "benchmarks" / "results" / "matrix.json"
     assert json.loads(json.dumps(semantics.matrix_data())) == json.loads(saved.read_text())
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_jax_one_hot_cells_are_exactly_on_or_off(dtype) -> None:
+    """JAX's one_hot has no on/off values; the target maps them without arithmetic, so each
+    cell is exactly ``on_value`` or ``off_value`` as tf.one_hot's (``off + (on - off) * hot``
+    gave -1.9999999999999998 for on -2.0, off 0.3 in float64)."""
+    from nnref.oracles.jax import conform_target
+
+    one_hot = conform_target()["one_hot"]
+    idx = np.array([0, 2, 1, 3])
+    for on, off in [(-2.0, 0.3), (0.7, 0.1), (1.0, 0.0)]:
+        got = one_hot(idx, 3, on_value=on, off_value=off, dtype=dtype)
+        want = nnref.one_hot(idx, 3, on_value=on, off_value=off, dtype=dtype)
+        assert got.dtype == want.dtype == dtype
+        np.testing.assert_array_equal(got, want)

@@ -99,6 +99,31 @@ def test_table_is_complete_and_consistent() -> None:
         PINS[0].behaviour("mxnet")
 
 
+def test_readme_counts_the_pins_and_names_every_jax_difference() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"`nnref/oracles/semantics.py` ({len(PINS)} pins," in text
+    summary = " ".join(text.split("JAX differs from TF on", 1)[1].split("; PyTorch", 1)[0].split())
+    # One phrase per pin where JAX differs, as the README summary words it.
+    phrases = {
+        "pool-nan": "max-pool NaN",
+        "pool-all-neg-inf": "inf windows",
+        "argmax-nan": "argmax with NaN",
+        "bad-labels": "unchecked labels",
+        "xent-shift": "shifted cross-entropy",
+        "soft-label-dlogits": "soft-label",
+        "prob-clip": "probability clip",
+        "adam-epsilon": "Adam's epsilon",
+        "adam-defaults": "Adam's and RMSprop's",
+        "rmsprop-defaults": "RMSprop's defaults",
+        "lr-float32": "float64 learning rates",
+    }
+    assert set(phrases) == {p.id for p in differences("jax")}
+    for pin, phrase in phrases.items():
+        assert phrase in summary, pin
+
+
 # --------------------------------------------------------------------------- conv2d
 
 

@@ -212,3 +212,61 @@ def test_verify_fails_when_only_the_jax_leg_disagrees(monkeypatch, capsys) -> No
     assert row["tf"] == 0.0
     assert row["jax"] > 1e-4
     assert row["ok"] is False
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("shape", "k", "s"),
+    [
+        ((1, 3, 3, 1), 3, 1),  # SAME pads (1, 1): corner windows start in padding
+        ((1, 4, 5, 1), 2, 1),  # pads (0, 1): the odd pad after only
+        ((1, 5, 6, 2), 3, 2),  # pads (1, 1) and (0, 1)
+    ],
+)
+def test_torch_pool_leg_routes_all_neg_inf_windows_as_pytorch(shape, k: int, s: int) -> None:
+    """An all -inf window that starts in SAME padding sends its gradient to its first valid
+    element in PyTorch (its own padding is skipped by index) and in TF: the leg, which
+    follows PyTorch's convention there (``pool-all-neg-inf``), must too, not to an ``F.pad``
+    cell where it is lost."""
+    import torch
+    import torch.nn.functional as F
+
+    from nnref.cases.conventions import CONVENTIONS
+    from nnref.oracles.torch import LEGS
+
+    x = np.full(shape, -np.inf)
+    st = {"ksize": k, "strides": s, "padding": "SAME"}
+    out = ops.max_pool2d(x, **st).shape
+    dy = np.random.default_rng(7).uniform(1, 2, out)
+    y, (dx,) = LEGS["max_pool2d"]((x,), st, dy)
+    assert y.shape == out
+    np.testing.assert_allclose(dx.sum(), dy.sum(), rtol=1e-12)  # no window's gradient lost
+    [conv] = [c for c in CONVENTIONS if c.id == "pool-torch"]
+    e = conv.expect((x,), st, dy)
+    np.testing.assert_array_equal(y, e.y)
+    np.testing.assert_array_equal(dx, e.grads[0])
+    if shape[1] == shape[2] and (k - 1) % 2 == 0 and s == 1:  # PyTorch's own padding is TF's
+        t = torch.tensor(x, requires_grad=True)
+        own = F.max_pool2d(t.permute(0, 3, 1, 2), k, s, (k - 1) // 2).permute(0, 2, 3, 1)
+        (g,) = torch.autograd.grad(own, t, torch.tensor(dy))
+        np.testing.assert_array_equal(dx, g.numpy())
+
+
+@pytest.mark.torch
+def test_torch_legs_take_int32_labels_as_int64() -> None:
+    """The legs copy integer labels as int64 (F.cross_entropy refuses int32 targets), so int32
+    labels give the loss, not a RuntimeError that ``nnref verify`` would count as a refusal."""
+    from nnref.oracles.torch import LEGS
+
+    rng = np.random.default_rng(3)
+    labels, z = np.array([0, 2, 1], np.int32), rng.standard_normal((3, 4))
+    dy = rng.standard_normal(3)
+    y, (dl, dz) = LEGS["sparse_softmax_cross_entropy_with_logits"]((labels, z), {}, dy)
+    y64, (_, dz64) = LEGS["sparse_softmax_cross_entropy_with_logits"](
+        (labels.astype(np.int64), z), {}, dy
+    )
+    assert dl is None
+    np.testing.assert_array_equal(y, y64)
+    np.testing.assert_array_equal(dz, dz64)
+    ref = ops.sparse_softmax_cross_entropy_with_logits(labels, z)
+    np.testing.assert_allclose(y, ref, rtol=1e-12)

@@ -516,14 +516,15 @@ def _one_hot(
     dtype: Any = np.float32,
 ) -> np.ndarray:
     """``jax.nn.one_hot(indices, depth, dtype=, axis=)`` mapped to ``on_value`` / ``off_value``
-    (JAX has no on/off arguments: ``off + (on - off) * hot``)."""
+    (JAX has no on/off arguments: ``jnp.where(hot, on, off)``, so each cell is exactly one of
+    them; ``off + (on - off) * hot`` rounds, e.g. on -2.0, off 0.3 gives -1.9999999999999998)."""
     jax = import_jax()
     import jax.numpy as jnp
 
     with jax.enable_x64(True):
         hot = jax.nn.one_hot(jnp.asarray(indices), depth, dtype=dtype, axis=axis)
         dt = np.dtype(dtype)
-        return np.asarray(dt.type(off_value) + dt.type(on_value - off_value) * hot)
+        return np.asarray(jnp.where(hot != 0, dt.type(on_value), dt.type(off_value)))
 
 
 def _optax_optimizer(name: str, tx: Any) -> Any:

@@ -80,7 +80,12 @@ def vjp(
     """
     torch = import_torch()
     # torch.tensor copies: the arrays may be read-only, and the legs must not share memory.
-    tensors = [torch.tensor(a, requires_grad=_is_float(a)) for a in primals]
+    # Integer labels as int64: F.cross_entropy refuses int32 targets (a raise that verify would
+    # count as refusing the labels).
+    tensors = [
+        torch.tensor(a, requires_grad=True) if _is_float(a) else torch.tensor(a, dtype=torch.int64)
+        for a in primals
+    ]
     watched = [t for t, a in zip(tensors, primals, strict=True) if _is_float(a)]
     y = fn(*tensors)
     g = torch.autograd.grad(y, watched, grad_outputs=torch.tensor(dy), materialize_grads=True)
@@ -189,20 +194,27 @@ def conv2d(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
 
 
 def max_pool2d(args: tuple, st: dict, dy: Any) -> tuple[Any, list[Any]]:
-    """``F.max_pool2d`` on NCHW after ``F.pad`` with ``-inf`` by TF's pads (composed).
+    """``F.max_pool2d`` on NCHW with TF's pads: the part both sides share (at most half the
+    window) as its own ``padding=``, the rest by ``F.pad`` with ``-inf`` first (composed).
 
-    PyTorch's own ``padding=`` is symmetric and at most half the window. Its CPU kernel routes
-    ties to the first maximum as TF; NaN and all ``-inf`` windows differ from TF (see
-    :mod:`nnref.oracles.semantics`); the cases use distinct finite values.
+    PyTorch's own padding is skipped by index, so an all ``-inf`` window that starts in it
+    routes its gradient to its first valid element, as PyTorch does and as TF does; an
+    ``F.pad`` cell would take that gradient (it is first and nothing is strictly greater) and
+    lose it. TF's SAME puts the larger pad after, so only bottom/right cells are ``F.pad``'s
+    and no window starts in one (explicit pads larger on top or left than half the window
+    still start windows in ``F.pad`` cells). Its CPU kernel routes ties to the first maximum
+    as TF; NaN and all ``-inf`` values differ from TF (see :mod:`nnref.oracles.semantics`).
     """
     F = _F()
     k = _layout.spatial(st["ksize"])
     s = _layout.spatial(st["strides"])
 
     def f(x: Any) -> Any:
-        pads = _layout.tf_pads(st.get("padding", "VALID"), x.shape[1:3], k, s)
-        xc = F.pad(x.permute(_layout.NHWC_TO_NCHW), _layout.torch_pad_arg(pads), value=-np.inf)
-        return F.max_pool2d(xc, k, s).permute(_layout.NCHW_TO_NHWC)
+        (t, b), (left, right) = _layout.tf_pads(st.get("padding", "VALID"), x.shape[1:3], k, s)
+        own = (min(t, b, k[0] // 2), min(left, right, k[1] // 2))
+        rest = ((t - own[0], b - own[0]), (left - own[1], right - own[1]))
+        xc = F.pad(x.permute(_layout.NHWC_TO_NCHW), _layout.torch_pad_arg(rest), value=-np.inf)
+        return F.max_pool2d(xc, k, s, own).permute(_layout.NCHW_TO_NHWC)
 
     return vjp(f, args, dy)
 
@@ -301,7 +313,7 @@ NAMES: dict[str, str] = {
     "dense": "F.linear",
     "bias_add": "torch add",
     "conv2d": "F.pad + F.conv2d (NCHW)",
-    "max_pool2d": "F.pad(-inf) + F.max_pool2d (NCHW)",
+    "max_pool2d": "F.max_pool2d (NCHW; F.pad(-inf) for the uneven rest)",
     "relu": "F.relu",
     "sigmoid": "torch.sigmoid",
     "softmax": "F.softmax",
