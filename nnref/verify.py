@@ -160,13 +160,29 @@ def _compare(pairs: list[tuple[str, Any, Any]], problems: list[str]) -> tuple[fl
     return worst
 
 
-def _raising(fn: Any) -> str | None:
-    """The exception type name ``fn()`` raises, or None."""
+#: Errors that say the call itself is broken (an adapter's bug), not that the input was refused:
+#: in a case that must raise, one of these is not a refusal (before, any exception counted, so a
+#: crashing adapter "agreed").
+_BROKEN_CALL = (
+    AttributeError,
+    NameError,
+    ImportError,
+    NotImplementedError,
+    AssertionError,
+    RecursionError,
+)
+
+
+def _raising(fn: Any) -> tuple[str | None, bool]:
+    """``(the exception type name fn() raises, whether that is a refusal of the input)``;
+    ``(None, False)`` when it returns."""
     try:
         fn()
+    except _BROKEN_CALL as e:
+        return f"{type(e).__name__} ({e}: a broken call, not a refusal)", False
     except Exception as e:  # any framework's error type counts as refusing the input
-        return type(e).__name__
-    return None
+        return type(e).__name__, True
+    return None, False
 
 
 def run_case(op: str, case: str, dtype: Any, leg: str, oracle: Any) -> LegResult:
@@ -180,14 +196,14 @@ def run_case(op: str, case: str, dtype: Any, leg: str, oracle: Any) -> LegResult
     conv = _framework_convention(op, c.pins, leg, args, static)
     note = f"compared under the {leg} profile: {conv.says}" if conv is not None else ""
     if c.raises if conv is None else conv.expect(args, static, None).raises:
-        ours = (
+        ours, ours_ok = (
             _raising(lambda: ref[op + "_fwd"](*args, **static))
             if conv is None
-            else f"({conv.id} refuses)"
+            else (f"({conv.id} refuses)", True)
         )
         dy = np.zeros(np.shape(args[0]), dt)
-        theirs = _raising(lambda: oracle(args, static, dy))
-        ok = ours is not None and theirs is not None
+        theirs, theirs_ok = _raising(lambda: oracle(args, static, dy))
+        ok = ours_ok and theirs_ok
         detail = "; ".join(filter(None, [f"nnref raises {ours}, {leg} raises {theirs}", note]))
         return LegResult(op, case, dt.name, leg, 0.0 if ok else np.inf, "", ok, detail)
     if t.kind == "vjp":

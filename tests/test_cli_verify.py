@@ -128,3 +128,34 @@ def test_tape_vjp_multiple_outputs_and_integer_inputs(rng) -> None:
     np.testing.assert_allclose(yc, np.cos(x) * k)
     np.testing.assert_allclose(gx, np.cos(x) - np.sin(x) * k, rtol=1e-14)
     assert gk is None
+
+
+@pytest.mark.parametrize(
+    ("error", "ok"),
+    [
+        (ValueError("label 7 out of range"), True),  # a framework refusing the input
+        (RuntimeError("expected target dtype Long"), True),
+        (AttributeError("'NoneType' object has no attribute 'shape'"), False),  # a broken leg
+        (NameError("name 'F' is not defined"), False),
+    ],
+    ids=["ValueError", "RuntimeError", "AttributeError", "NameError"],
+)
+def test_a_crashing_leg_does_not_count_as_refusing_a_bad_input(error, ok) -> None:
+    """In a case that must raise, any exception used to count as the oracle's refusal, so a
+    leg that crashed for an unrelated reason 'agreed' with nnref."""
+    from nnref.verify import run_case
+
+    def leg(args, static, dy):
+        raise error
+
+    r = run_case(
+        "sparse_softmax_cross_entropy_with_logits",
+        "label-out-of-range-raises",
+        "float64",
+        "tf",
+        leg,
+    )
+    assert r.ok is ok, r.detail
+    assert f"tf raises {type(error).__name__}" in r.detail
+    if not ok:
+        assert "a broken call, not a refusal" in r.detail
