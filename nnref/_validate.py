@@ -48,6 +48,12 @@ def is_int(v: Any) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
 
+def is_real(v: Any) -> bool:
+    """Whether ``v`` is a real number: an int or a float, Python's or NumPy's, not a bool
+    (``np.bool_`` is neither ``np.integer`` nor ``np.floating``)."""
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
 def as_int(op: str, name: str, x: Any) -> np.ndarray:
     """Return ``x`` as an integer ndarray (int8..int64, uint8..uint64); floats and bools refused."""
     arr = _array(op, name, x)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nnref._validate import is_int
+from nnref._validate import is_int, is_real
 
 Rng = np.random.Generator | int
 
@@ -70,9 +70,7 @@ def _finite(name: str, dt: np.dtype, **values: Any) -> None:
     """Real numbers that are finite in ``dt``: ``None`` once reached NumPy as a bare TypeError,
     ``-inf`` as an OverflowError, and ``minval=-1e39`` in float32 silently became -inf draws."""
     for arg, v in values.items():
-        if isinstance(v, bool | np.bool_) or not isinstance(
-            v, int | float | np.integer | np.floating
-        ):
+        if not is_real(v):
             raise TypeError(f"{name}: '{arg}' must be a real number, got {v!r}")
         if not abs(v) <= float(np.finfo(dt).max):
             raise ValueError(f"{name}: '{arg}' {v!r} is not finite in {dt}")

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nnref._threads import parallel_for
-from nnref._validate import is_int
+from nnref._validate import is_int, is_real
 
 Params = list[np.ndarray]
 
@@ -65,9 +65,7 @@ def _check_number(name: str, arg: str, value: Any) -> None:
     """A real number (a Python or NumPy int or float, not a bool): ``None`` once became NaN
     parameters (``float64(None)``) and a string such as ``"1e-7"`` was parsed into the
     constants; comparisons with either raised Python's bare TypeError."""
-    if isinstance(value, bool | np.bool_) or not isinstance(
-        value, int | float | np.integer | np.floating
-    ):
+    if not is_real(value):
         raise TypeError(f"{name}: '{arg}' must be a real number, got {value!r}")
 
 
@@ -164,8 +162,15 @@ def _check_update(
                 )
 
 
-def _zeros(params: Sequence[np.ndarray]) -> list[np.ndarray]:
-    return [np.zeros_like(p) for p in params]
+def _initializer(name: str, slots: tuple[str, ...]) -> Callable[[Sequence[np.ndarray]], OptState]:
+    """``init`` for an optimizer whose state is ``slots``: each slot zeros, one array per
+    parameter."""
+
+    def init(params: Sequence[np.ndarray]) -> OptState:
+        _check_arrays(name, "params", "parameter", params)
+        return OptState(0, {s: [np.zeros_like(p) for p in params] for s in slots})
+
+    return init
 
 
 #: Fewest elements worth a thread. A hand-off costs tens of microseconds on an idle machine and
@@ -244,9 +249,7 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
 
     slots = ("momentum",) if momentum else ()
 
-    def init(params: Sequence[np.ndarray]) -> OptState:
-        _check_arrays("sgd", "params", "parameter", params)
-        return OptState(0, {s: _zeros(params) for s in slots})
+    init = _initializer("sgd", slots)
 
     def update(
         grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]
@@ -306,9 +309,7 @@ def adam(
 
     slots = ("m", "v", "vhat") if amsgrad else ("m", "v")
 
-    def init(params: Sequence[np.ndarray]) -> OptState:
-        _check_arrays("adam", "params", "parameter", params)
-        return OptState(0, {s: _zeros(params) for s in slots})
+    init = _initializer("adam", slots)
 
     def update(
         grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]
@@ -383,9 +384,7 @@ def rmsprop(
 
     slots = ("v", *(("mg",) if centered else ()), *(("mom",) if momentum > 0 else ()))
 
-    def init(params: Sequence[np.ndarray]) -> OptState:
-        _check_arrays("rmsprop", "params", "parameter", params)
-        return OptState(0, {s: _zeros(params) for s in slots})
+    init = _initializer("rmsprop", slots)
 
     def update(
         grads: Sequence[np.ndarray], state: OptState, params: Sequence[np.ndarray]

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
+from nnref._validate import is_int, is_real
 from nnref.ops._windows import plan_axis
 
 __all__ = [
@@ -52,19 +53,15 @@ def _as_strategy(name: str, v: Any) -> Strat:
     raise InvalidArgument(f"{name}={v!r} must be a value or a strategy")
 
 
-def _is_real(v: Any) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-
-
 def _check_range(name: str, lo: Any, hi: Any) -> None:
-    if not (_is_real(lo) and _is_real(hi) and np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
+    if not (is_real(lo) and is_real(hi) and np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
         raise InvalidArgument(f"{name}: need finite min_value < max_value, got {lo!r}, {hi!r}")
 
 
 def _check_int(where: str, name: str, v: Any, lo: int) -> Any:
     """``v`` when it is an int >= ``lo``, else :class:`InvalidArgument` naming the strategy and
     the argument (not Hypothesis' or NumPy's error at draw time)."""
-    if not (isinstance(v, int | np.integer) and not isinstance(v, bool)) or v < lo:
+    if not is_int(v) or v < lo:
         raise InvalidArgument(f"{where}: {name} must be an int >= {lo}, got {v!r}")
     return v
 
@@ -84,11 +81,9 @@ def _int_arg(where: str, name: str, v: Any, lo: int) -> Strat:
 
 
 def _check_shape(where: str, v: Any) -> tuple[int, ...]:
-    if isinstance(v, int | np.integer) and not isinstance(v, bool):
+    if is_int(v):
         v = (v,)
-    if not isinstance(v, tuple | list) or not all(
-        isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 0 for d in v
-    ):
+    if not isinstance(v, tuple | list) or not all(is_int(d) and d >= 0 for d in v):
         raise InvalidArgument(f"{where}: shape must be a tuple of ints >= 0, got {v!r}")
     return tuple(int(d) for d in v)
 
@@ -151,7 +146,7 @@ def finite_arrays(
     """
     _check_range("finite_arrays", min_value, max_value)
     _check_bool("finite_arrays", "allow_subnormal", allow_subnormal)
-    if not (_is_real(min_magnitude) and 0 <= min_magnitude < max(abs(min_value), abs(max_value))):
+    if not (is_real(min_magnitude) and 0 <= min_magnitude < max(abs(min_value), abs(max_value))):
         raise InvalidArgument(f"finite_arrays: min_magnitude={min_magnitude!r} out of range")
     dt = _dtype_arg("finite_arrays", dtype)
     sh = _shape_arg("finite_arrays", shape, hnp.array_shapes(min_dims=1, max_dims=3, max_side=5))
@@ -230,7 +225,7 @@ def distinct_arrays(*, dtype: Any = None, shape: Any = None, spread: float = 4.0
     is a power of two, and at least ``spread / size`` rounded otherwise): max-pool windows and
     argmax never tie.
     """
-    if not (_is_real(spread) and 0 < spread < np.inf):
+    if not (is_real(spread) and 0 < spread < np.inf):
         raise InvalidArgument(
             f"distinct_arrays: spread must be finite and positive, got {spread!r}"
         )
@@ -257,7 +252,7 @@ def logits(
     allow_subnormal: bool = True,
 ) -> Strat:
     """``(N, K)`` logits with entries in ``[-scale, scale]``; N in 1..8, K in 2..10 by default."""
-    if not (_is_real(scale) and 0 < scale < np.inf):
+    if not (is_real(scale) and 0 < scale < np.inf):
         raise InvalidArgument(f"logits: scale must be finite and positive, got {scale!r}")
     _check_bool("logits", "allow_subnormal", allow_subnormal)
     n = st.integers(1, 8) if batch_size is None else _int_arg("logits", "batch_size", batch_size, 0)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nnref._validate import is_int
 from nnref.cases import TABLES
 from nnref.cases.conventions import CONVENTIONS, PROFILES, Convention, Expected, Profile
 from nnref.conform._checks import Context, Task, tasks_for
@@ -82,7 +83,7 @@ def _dtype_name(d: Any) -> Any:
 
 
 def _check_int(name: str, v: Any) -> None:
-    if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 0:
+    if not is_int(v) or v < 0:
         raise ValueError(f"{name} must be an int >= 0, got {v!r}")
 
 
