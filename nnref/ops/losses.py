@@ -106,7 +106,6 @@ def _minus_onehot_times(p: np.ndarray, labels: np.ndarray, g: np.ndarray) -> np.
 
 
 class _Reduce(NamedTuple):
-    reduction: str  # as given, None spelled "none"
     weights: np.ndarray | None  # broadcast to out_shape
     out_shape: tuple[int, ...]  # the weighted per-sample losses (unreduced: the output)
     per_shape: tuple[int, ...]  # the op's own per-sample losses (out_shape's size)
@@ -163,7 +162,7 @@ def _reduce(
     # batches are refused before): a scalar weight w on one loss l gives w l under every
     # reduction, not w l / w under "mean_with_sample_weight".
     if reduction == "none" or per.shape == ():
-        return np.asarray(per), _Reduce(reduction, w, per.shape, own, False, None)
+        return np.asarray(per), _Reduce(w, per.shape, own, False, None)
     total = per.sum()
     if reduction == "mean_with_sample_weight" and sw is not None:
         # The sum of the rank-aligned weights, not of their broadcast: weights (N, 1) on
@@ -177,7 +176,7 @@ def _reduce(
         out = t(0)
     else:
         out = total / divisor
-    return np.asarray(out, dtype=per.dtype), _Reduce(reduction, w, per.shape, own, True, divisor)
+    return np.asarray(out, dtype=per.dtype), _Reduce(w, per.shape, own, True, divisor)
 
 
 def _per_sample_cotangent(op: str, red: _Reduce, dy: Any, dtype: np.dtype) -> np.ndarray:
