@@ -40,6 +40,7 @@ from nnref.conform._target import (
     call,
     describe,
     first_change,
+    named_args,
     refused,
     shown,
 )
@@ -132,7 +133,7 @@ class Outcome:
         # self.args / self.static never reach the target: they are the pristine copies.
         change = first_change(self._named(args, static))
         if change is not None:
-            self.fwd_modified = self.modified_message(self._fwd_name, "its input", change)
+            self.fwd_modified = self.modified_message(self.p.forward_name, "its input", change)
         return (None, None, e) if e else (*out, None)
 
     #: What the forward (or plain form) did to its inputs, when it modified one in place.
@@ -165,19 +166,13 @@ class Outcome:
                 )
         return out
 
-    @property
-    def _fwd_name(self) -> str:
-        return f"{self.op}_fwd" if self.p.fwd is not None else self.op
-
     def _named(self, args: tuple[Any, ...], static: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-        """``(name, pristine, given)`` per argument: positional ones by the table's names (by
-        position past them), keyword ones by keyword."""
-        names = self.table.names
-        out = [
-            (names[i] if i < len(names) else f"argument {i}", a, g)
-            for i, (a, g) in enumerate(zip(self.args, args, strict=True))
-        ]
-        return out + [(k, v, static.get(k)) for k, v in self.static.items()]
+        return named_args(self.table.names, (self.args, self.static), (args, static))
+
+    def modification(self, check: str) -> Modified | None:
+        """The in-place modification ``check``'s row reports: the forward's for ``signature``
+        and ``raises``, the backward's for ``vjp`` (``vjp-fd`` names both, in its row)."""
+        return self.bwd_modified if check == "vjp" else self.fwd_modified
 
     def modified_message(self, fn: str, what: str, c: Change, how: str = "") -> Modified:
         """Which call modified which argument on which case, and where."""
@@ -350,15 +345,15 @@ def _refuser(o: Outcome) -> str:
 def _signature(o: Outcome) -> Row:
     """Shape, dtype, and the inputs left as they were given: the call's contract, apart from
     its values (so an in-place forward with the right values fails here, and only here)."""
-    row = _signature_unmodified(o)
-    return row if o.fwd_modified is None else _modified_row(o, "signature", row)
+    return _with_modification(o, "signature", _signature_unmodified(o))
 
 
-def _modified_row(o: Outcome, check: str, row: Row) -> Row:
-    """``row`` failed for an input modified in place (the forward's or the backward's, as
-    ``check`` says), with what else it found."""
-    modified = o.fwd_modified if check in ("signature", "raises") else o.bwd_modified
-    assert modified is not None
+def _with_modification(o: Outcome, check: str, row: Row) -> Row:
+    """``row`` (computed first: its calls record the modifications), failed instead when the
+    call ``check`` reports modified an input in place, with what else it found."""
+    modified = o.modification(check)
+    if modified is None:
+        return row
     msg, where = modified.message, modified.where
     if not row.ok and row.status == "fail":
         msg = f"{msg}; also: {row.message}"
@@ -430,8 +425,7 @@ def _forward(o: Outcome) -> Row:
 def _vjp(o: Outcome) -> Row:
     """The VJP's values, and ``dy`` (and the inputs, which residuals may hold) left as the
     backward got them."""
-    row = _vjp_unmodified(o)
-    return row if o.bwd_modified is None else _modified_row(o, "vjp", row)
+    return _with_modification(o, "vjp", _vjp_unmodified(o))
 
 
 def _vjp_unmodified(o: Outcome) -> Row:
@@ -517,7 +511,8 @@ def _vjp_fd(o: Outcome) -> Row:
     # reports the modification says it, and this one is not compared.
     if o.fwd_modified is None and o.dy is not None and y.shape == o.dy.shape:
         _ = o.grads  # the vjp row's call (memoised): did it modify dy?
-    for modified, row in ((o.fwd_modified, "signature"), (o.bwd_modified, "vjp")):
+    for row in ("signature", "vjp"):
+        modified = o.modification(row)
         if modified is not None:
             return o.row(
                 "vjp-fd",
@@ -537,8 +532,7 @@ def _vjp_fd(o: Outcome) -> Row:
 
 
 def _raises(o: Outcome) -> Row:
-    row = _raises_unmodified(o)
-    return row if o.fwd_modified is None else _modified_row(o, "raises", row)
+    return _with_modification(o, "raises", _raises_unmodified(o))
 
 
 def _raises_unmodified(o: Outcome) -> Row:
@@ -818,7 +812,7 @@ def repro_snippet(o: Outcome, check: str) -> str:
         lines.append(f"batches = {get(o.op)}({call_args})")
         lines.append("print([len(b) for b in batches])")
         return "\n".join(lines)
-    modified = o.bwd_modified if check == "vjp" else o.fwd_modified
+    modified = o.modification(check)
     watch = modified.expr if modified is not None and check != "vjp-fd" else ""
     if watch:
         lines.append(f"given = np.copy({watch})  # does the call modify it?")

@@ -17,6 +17,7 @@ from nnref.conform._target import (
     call,
     describe,
     first_change,
+    named_args,
     refused,
 )
 
@@ -47,9 +48,8 @@ def _call_target(op: str, p: Any, args: tuple, static: dict, dy: Any) -> tuple[A
     a call modified an argument in place: ``args``, ``static`` and ``dy`` are the pristine
     copies, never passed)."""
     given, given_static = copy.deepcopy(args), copy.deepcopy(static)
-    named = list(zip(TABLES[op].names, args, given, strict=False))
-    named += [(k, v, given_static.get(k)) for k, v in static.items()]
-    fwd = f"{op}_fwd" if p.fwd is not None else op
+    named = named_args(TABLES[op].names, (args, static), (given, given_static))
+    fwd = p.forward_name
     out, e = call(lambda: p.forward(*given, **given_static))
     if (c := first_change(named)) is not None:
         return (

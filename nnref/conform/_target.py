@@ -105,6 +105,21 @@ def first_change(args: Sequence[tuple[str, Any, Any]]) -> Change | None:
     return None
 
 
+def named_args(
+    names: Sequence[str],
+    pristine: tuple[tuple[Any, ...], dict[str, Any]],
+    given: tuple[tuple[Any, ...], dict[str, Any]],
+) -> list[tuple[str, Any, Any]]:
+    """``(name, pristine, given)`` per argument of a call, for :func:`first_change`: positional
+    ones by the op's ``names`` (``argument i`` past them), keyword ones by keyword."""
+    (args, static), (gargs, gstatic) = pristine, given
+    out = [
+        (names[i] if i < len(names) else f"argument {i}", a, g)
+        for i, (a, g) in enumerate(zip(args, gargs, strict=True))
+    ]
+    return out + [(k, v, gstatic.get(k)) for k, v in static.items()]
+
+
 def _change(where: str, p: Any, g: Any) -> tuple[str, str] | None:
     if isinstance(p, np.ndarray):
         return _array_change(where, p, g)
@@ -181,6 +196,11 @@ class Provided:
     def has_vjp(self) -> bool:
         return self.fwd is not None and self.bwd is not None
 
+    @property
+    def forward_name(self) -> str:
+        """The function :meth:`forward` calls, as rows name it: ``NAME_fwd`` or ``NAME``."""
+        return f"{self.op}_fwd" if self.fwd is not None else self.op
+
     def forward(self, *args: Any, **static: Any) -> tuple[np.ndarray, Any]:
         """``(y, residuals)`` through ``NAME_fwd`` when provided, else ``(y, None)`` through
         the plain form; :class:`OutputError` when the result breaks the contract."""
@@ -195,7 +215,7 @@ class Provided:
         else:
             assert self.plain is not None  # a Provided always has fwd or plain
             y, res = self.plain(*args, **static), None
-        return as_array(f"{self.op}_fwd" if self.fwd is not None else self.op, y), res
+        return as_array(self.forward_name, y), res
 
 
 def _import_path(path: Path) -> Any:
