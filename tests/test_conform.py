@@ -275,16 +275,23 @@ def _repro_says_modified(row, impl) -> str:
     return out.getvalue()
 
 
+def _all_fail_starting(r, check: str, start: str) -> list:
+    """Every ``check`` row of report ``r`` (there is one at least), each failed with a message
+    starting ``start`` (formatted with the row's ``case`` and ``dtype``)."""
+    rows = [x for x in r.rows if x.check == check]
+    assert rows
+    assert all(not x.ok for x in rows)
+    for x in rows:
+        assert x.message.startswith(start.format(case=x.case, dtype=x.dtype)), x.message
+    return rows
+
+
 def test_an_in_place_forward_fails_signature_naming_input_case_and_entry() -> None:
     impl = {"relu_fwd": _relu_in_place, "relu_bwd": _relu_bwd_from_y}
     r = run(impl, **FAST)
-    sig = [x for x in r.rows if x.check == "signature"]
-    assert sig
-    assert all(not x.ok for x in sig)
+    start = "relu_fwd modified its input x in place on case {case} ({dtype}), at x["
+    sig = _all_fail_starting(r, "signature", start)
     for x in sig:
-        assert x.message.startswith(
-            f"relu_fwd modified its input x in place on case {x.case} ({x.dtype}), at x["
-        ), x.message
         assert "became 0.0" in x.message
         assert "entries changed" in x.message
         assert x.where.startswith("x[")
@@ -338,13 +345,8 @@ def test_a_backward_modifying_dy_fails_vjp_naming_dy() -> None:
 
     impl = {"relu_fwd": nnref.relu_fwd, "relu_bwd": relu_bwd}
     r = run(impl, examples=5)
-    vjp = [x for x in r.rows if x.check == "vjp"]
-    assert vjp
-    assert all(not x.ok for x in vjp)
-    for x in vjp:
-        assert x.message.startswith(
-            f"relu_bwd modified its cotangent dy in place on case {x.case} ({x.dtype}), at dy["
-        ), x.message
+    start = "relu_bwd modified its cotangent dy in place on case {case} ({dtype}), at dy["
+    vjp = _all_fail_starting(r, "vjp", start)
     assert {x.check for x in r.failures} == {"vjp", "vjp-fd", "property"}
     fd = [x for x in r.failures if x.check == "vjp-fd"]
     assert all(x.status == "not compared" and "(see vjp)" in x.message for x in fd)
