@@ -240,7 +240,15 @@ def _distinct(draw: Any, dt: Strat, sh: Strat, spread: float) -> np.ndarray:
     s = draw(sh)
     n = int(np.prod(s))
     perm = np.array(draw(st.permutations(range(n))), dtype=np.float64)
-    return (perm * (spread / max(n, 1)) - spread / 2).reshape(s).astype(draw(dt))
+    dtype = np.dtype(draw(dt))
+    out = (perm * (spread / max(n, 1)) - spread / 2).reshape(s).astype(dtype)
+    if np.unique(out).size < n:  # a step below the dtype's rounding (or subnormal spacing)
+        raise InvalidArgument(
+            f"distinct_arrays: {n} entries on a spread of {spread} cannot all differ in "
+            f"{dtype.name} (the grid's step is below its rounding); use a larger spread, a "
+            "smaller shape or float64"
+        )
+    return out
 
 
 def logits(

@@ -74,6 +74,11 @@ def test_min_magnitude(x) -> None:
         (lambda: nst.conv2d_args(dtype=np.float16), "conv2d_args: dtype"),
         (lambda: nst.finite_arrays(min_magnitude=float("nan")), "finite_arrays: min_magnitude"),
         (lambda: nst.distinct_arrays(spread=float("inf")), "distinct_arrays: spread"),
+        # a grid finer than float32's subnormal spacing: ties, silently, before
+        (
+            lambda: nst.distinct_arrays(dtype=np.float32, shape=(10,), spread=1e-44),
+            "distinct_arrays: 10 entries on a spread of 1e-44 cannot all differ in float32",
+        ),
         # NumPy's or Hypothesis' own error at draw time before, naming neither
         (lambda: nst.finite_arrays(shape=(-1,)), "finite_arrays: shape"),
         (lambda: nst.finite_arrays(min_value="a"), "finite_arrays: need finite"),
