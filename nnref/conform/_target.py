@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nnref.cases import TABLES
+from nnref.check.compare import same_bits
 
 
 class TargetError(ValueError):
@@ -156,15 +157,7 @@ def _array_change(where: str, p: np.ndarray, g: Any) -> tuple[str, str] | None:
         return where, f"an array became {shown(g)}"
     if g.shape != p.shape or g.dtype != p.dtype:  # ``x.shape = ...``, ``x.dtype = ...``
         return where, f"{p.dtype}{list(p.shape)} became {g.dtype}{list(g.shape)}"
-    if p.dtype.kind in "biufcmM" and p.dtype.itemsize in (1, 2, 4, 8):
-        # One comparison of the bits (a same-size view works at any strides): NaN-aware, and
-        # the common case of an untouched input costs one pass.
-        bits = np.dtype(f"u{p.dtype.itemsize}")
-        same = p.view(bits) == g.view(bits)
-    else:  # complex128, strings, objects: by value, NaN equal to NaN
-        same = np.asarray(p == g, dtype=bool)
-        if p.dtype.kind in "fc":
-            same |= np.isnan(p) & np.isnan(g)
+    same = same_bits(p, g)
     if np.all(same):
         return None
     j = int(np.argmin(same))
