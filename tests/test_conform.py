@@ -9,6 +9,7 @@ import io
 import json
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from nnref.cases import TABLES, reference
 from nnref.cli import main
 from nnref.conform import (
     PROFILES,
+    Row,
     TargetError,
     case_inputs,
     expected_values,
@@ -301,6 +303,19 @@ def test_an_in_place_forward_fails_signature_naming_input_case_and_entry() -> No
     assert "x modified in place: True" in _repro_says_modified(sig[0], impl)
 
 
+def test_a_forward_writing_minus_zero_over_zero_fails_and_its_repro_says_so() -> None:
+    def relu_fwd(x):
+        x[x == 0] = -0.0  # 0.0 == -0.0: only the bits show the write
+        return np.maximum(x, 0), x > 0
+
+    impl = {"relu_fwd": relu_fwd, "relu_bwd": lambda mask, dy: (dy * mask,)}
+    r = run(impl, dtypes=["float64"], **FAST)
+    [sig] = [x for x in r.failures if x.check == "signature"]
+    assert sig.case == "gradient-at-0-is-0"
+    assert "at x[0, 0]: 0.0 became -0.0" in sig.message
+    assert "x modified in place: True" in _repro_says_modified(sig, impl)
+
+
 @pytest.mark.parametrize(
     ("op", "fn", "arg"),
     [
@@ -368,6 +383,68 @@ def test_a_backward_modifying_an_input_kept_in_its_residuals_fails_vjp() -> None
     assert all(not x.ok for x in vjp)
     assert all("relu_bwd modified the forward's input x in place" in x.message for x in vjp)
     assert {x.check for x in r.failures} == {"vjp", "vjp-fd"}
+
+
+def _trajectory_row(target: object, nudge: Callable[[list], None]) -> Row:
+    """sgd's trajectory row on case plain-lr-0.1 (float64), its params changed by ``nudge``
+    first: the cases draw no NaN and no exact zero."""
+    ctx, tasks, _ = plan(target, ops=["sgd"], dtypes=["float64"], examples=0)
+    o = ctx.outcome("sgd", "plain-lr-0.1", "float64")
+    nudge(o.args[0])
+    [task] = [t for t in tasks if t.case == "plain-lr-0.1"]
+    return task.run()
+
+
+def _nan(params: list) -> None:
+    params[0][0, 0] = np.nan
+
+
+def _zero(params: list) -> None:
+    params[0][0, 1] = 0.0
+
+
+class _Update:
+    """nnref's optimizer, with ``write(params)`` run on the params ``update`` was given."""
+
+    def __init__(self, opt: object, write: Callable[[list], None]) -> None:
+        self.opt, self.write = opt, write
+
+    def init(self, params: list) -> object:
+        return self.opt.init(params)
+
+    def update(self, grads: list, state: object, params: list) -> object:
+        out = self.opt.update(grads, state, [p.copy() for p in params])
+        self.write(params)
+        return out
+
+
+def test_an_optimizer_leaving_nan_params_as_they_were_passes() -> None:
+    # NaN != NaN: a comparison by value took every update with a NaN param for a write.
+    row = _trajectory_row({"sgd": nnref.optim.sgd}, _nan)
+    assert row.ok, row.message
+
+
+@pytest.mark.parametrize(
+    ("write", "what"),
+    [
+        (lambda ps: np.subtract(ps[0], 1.0, out=ps[0]), "params[0][0, 0]: "),  # p -= lr g
+        (
+            lambda ps: np.negative(ps[0], out=ps[0], where=ps[0] == 0),
+            "params[0][0, 1]: 0.0 became -0.0 (1 of 12 entries changed)",
+        ),  # 0.0 == -0.0, but the bits differ
+    ],
+)
+def test_an_optimizer_writing_into_its_params_fails_naming_the_entry(
+    write: Callable[[list], None], what: str
+) -> None:
+    target = {"sgd": lambda **kw: _Update(nnref.optim.sgd(**kw), write)}
+    row = _trajectory_row(target, _zero)
+    assert not row.ok
+    assert row.message.startswith(
+        "update modified its input params in place at step 1 on case plain-lr-0.1 (float64), "
+        f"at {what}"
+    ), row.message
+    assert row.message.endswith("nnref's contract: inputs are never modified, return new arrays")
 
 
 def test_outputs_and_residuals_aliasing_unmodified_inputs_pass() -> None:

@@ -644,13 +644,10 @@ def _run_optimizer(o: Outcome) -> tuple[list[list[np.ndarray]], str, Any]:
         out, e = call(lambda g=g, s=state, c=cur: opt.update(g, s, c))
         if e is not None:
             return steps, f"update at step {t + 1} raised {describe(e)}", None
-        if any(not np.array_equal(a, b) for a, b in zip(before, cur, strict=True)):
-            return (
-                steps,
-                "update wrote into its input params (nnref's contract: inputs are never "
-                "mutated; return new arrays)",
-                None,
-            )
+        change = first_change([("params", before, cur)])
+        if change is not None:
+            how = f" at step {t + 1}"
+            return steps, o.modified_message("update", "its input", change, how).message, None
         result, e = call(
             lambda out=out, t=t: _update_result(f"update at step {t + 1}", out, len(params))
         )
@@ -823,10 +820,10 @@ def repro_snippet(o: Outcome, check: str) -> str:
         lines.append(f"y, res = {get(o.op + '_fwd')}({call_args}, **static)")
     else:
         lines.append(f"y = {get(o.op)}({call_args}, **static)")
-    if watch:
+    if watch:  # bit for bit, as the check compares (0.0 == -0.0, NaN != NaN)
         lines.append(
             f"print({watch!r}, 'modified in place:', "
-            f"not np.array_equal({watch}, given, equal_nan=True))"
+            f"np.asarray({watch}).tobytes() != given.tobytes())"
         )
     if check == "raises":
         lines.append("# TF raises here; this call should raise too")
