@@ -10,7 +10,9 @@ import json
 import sys
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -445,6 +447,110 @@ def test_an_optimizer_writing_into_its_params_fails_naming_the_entry(
         f"at {what}"
     ), row.message
     assert row.message.endswith("nnref's contract: inputs are never modified, return new arrays")
+
+
+class _ReluRes(NamedTuple):
+    y: np.ndarray
+    mask: np.ndarray
+
+
+class _Saved:
+    def __init__(self, y: np.ndarray, mask: np.ndarray) -> None:
+        self.y, self.mask = y, mask
+
+
+@dataclass
+class _Nested:
+    saved: list
+    axis: int = -1
+
+
+#: Residual forms, each holding ``y`` (where the backward below writes) and the mask, with
+#: the expression that names ``y`` in them.
+RESIDUAL_FORMS = {
+    "namedtuple": (lambda y, m: _ReluRes(y, m), lambda r: (r.y, r.mask), "res.y"),
+    "dict": (lambda y, m: {"mask": m, "y": y}, lambda r: (r["y"], r["mask"]), "res['y']"),
+    "object": (_Saved, lambda r: (r.y, r.mask), "res.y"),
+    "dataclass-list": (
+        lambda y, m: _Nested([m, (y,)]),
+        lambda r: (r.saved[1][0], r.saved[0]),
+        "res.saved[1][0]",
+    ),
+    # the same object 4 steps down and 1 step down: found by its shortest path
+    "shared": (
+        lambda y, m: (lambda box: {"a": [[[box]]], "b": box})(_Saved(y, m)),
+        lambda r: (r["b"].y, r["b"].mask),
+        "res['b'].y",
+    ),
+}
+
+
+@pytest.mark.parametrize("form", list(RESIDUAL_FORMS))
+def test_a_backward_writing_into_its_residuals_fails_vjp_naming_the_entry(form: str) -> None:
+    # dx computed in the saved output's memory: right on the first call, but a second call
+    # with the same residuals (a second cotangent) starts from the gradient, not from y.
+    pack, unpack, where = RESIDUAL_FORMS[form]
+
+    def relu_fwd(x):
+        y = np.maximum(x, 0)
+        return y, pack(y.copy(), x > 0)
+
+    def relu_bwd(res, dy):
+        y, mask = unpack(res)
+        return (np.multiply(dy, mask, out=y),)
+
+    def relu_bwd_pure(res, dy):
+        _, mask = unpack(res)
+        return (dy * mask,)
+
+    impl = {"relu_fwd": relu_fwd, "relu_bwd": relu_bwd}
+    r = run(impl, ops=["relu"], examples=5)
+    start = (
+        f"relu_bwd modified the forward's residual {where} in place (a second call with the "
+        f"same residuals starts from the changed values) on case {{case}} ({{dtype}}), at {where}["
+    )
+    vjp = _all_fail_starting(r, "vjp", start)
+    for x in vjp:
+        assert "became" in x.message, x.message
+        assert "also:" not in x.message  # the values are TF's
+        assert x.where.startswith(f"{where}[")
+    assert f"{where} modified in place: True" in _repro_says_modified(vjp[0], impl)
+    assert {x.check for x in r.failures} == {"vjp", "vjp-fd", "property"}
+    fd = [x for x in r.failures if x.check == "vjp-fd"]
+    assert all(x.status == "not compared" and "(see vjp)" in x.message for x in fd)
+    prop = [x.message for x in r.failures if x.check == "property"]
+    assert all(f"relu_bwd modified the forward's residual {where} in place" in m for m in prop)
+
+    assert run({**impl, "relu_bwd": relu_bwd_pure}, ops=["relu"], examples=5).ok
+
+
+class _Hostile:
+    """Residuals that must be read without calling anything: a property and ``__getattr__``
+    that raise, a cycle, and an array nested deeper than the walk goes."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = mask
+        self.me = self
+        self.deep = [[[[[np.zeros(3)]]]]]
+
+    @property
+    def boom(self) -> None:
+        raise RuntimeError("a property was called")
+
+    def __getattr__(self, name: str) -> None:
+        raise RuntimeError(f"__getattr__({name!r}) was called")
+
+
+def test_residuals_are_read_without_calling_them_and_to_a_bounded_depth() -> None:
+    def relu_fwd(x):
+        return np.maximum(x, 0), _Hostile(x > 0)
+
+    def relu_bwd(res, dy):
+        res.deep[0][0][0][0][0][0] = 1.0  # beyond the walk's depth: not seen
+        return (dy * res.mask,)
+
+    r = run({"relu_fwd": relu_fwd, "relu_bwd": relu_bwd}, ops=["relu"], examples=5)
+    assert r.ok, r.summary()
 
 
 def test_outputs_and_residuals_aliasing_unmodified_inputs_pass() -> None:
