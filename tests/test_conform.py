@@ -795,20 +795,58 @@ def test_cli_unknown_op_with_export_vectors_writes_nothing(
     assert not out_dir.exists()
 
 
+@pytest.mark.parametrize(
+    ("target", "needle"),
+    [
+        ("no_such_module_xyz", "no module named 'no_such_module_xyz'"),  # a typo
+        ("json:no_such_attr", "has no attribute 'no_such_attr'"),
+        ("json", "provides none of nnref's ops"),
+        ("nnref_broken.py", "importing target 'nnref_broken.py' failed: RuntimeError"),
+    ],
+)
+def test_cli_a_target_that_cannot_run_leaves_no_vectors(
+    target: str, needle: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+) -> None:
+    # The vectors were written first, so a mistyped TARGET left DIR full, beside a one-line
+    # error the user could miss: now nothing is written unless the run can proceed.
+    monkeypatch.chdir(tmp_path)
+    _module(tmp_path, "nnref_broken", "raise RuntimeError('cannot load my kernels')\n")
+    code, out, err = _cli(capsys, "conform", target, "--export-vectors", "v", "--op", "relu")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("nnref conform: "), err
+    assert needle in err
+    assert err.count("\n") == 1
+    assert not Path("v").exists()
+
+
+def test_cli_export_vectors_with_a_target_writes_them_and_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["conform", "nnref", "--export-vectors", str(tmp_path / "v"), "--op", "relu"]
+    code, out, err = _cli(capsys, *argv, "--examples", "0")
+    assert code == 0
+    assert (tmp_path / "v" / "manifest.json").is_file()
+    assert f"wrote {tmp_path / 'v' / 'manifest.json'}" in err
+    assert "passed, 0 failed" in out
+
+
 def test_export_vectors_checks_op_names_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown op"):
         export_vectors(tmp_path / "v", ops=["nosuch"])
     assert not (tmp_path / "v").exists()
 
 
+@pytest.mark.parametrize("target", [[], ["nnref"]])
 @pytest.mark.parametrize("where", ["afile", "afile/sub"])
 def test_cli_export_vectors_to_a_file_names_the_flag(
-    where: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+    where: str, target: list, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     Path("afile").write_text("")
-    code, _, err = _cli(capsys, "conform", "--export-vectors", where, "--op", "relu")
+    code, out, err = _cli(capsys, "conform", *target, "--export-vectors", where, "--op", "relu")
     assert code == 2
+    assert out == ""  # the target's run does not start
     assert err.count("\n") == 1
     assert err.startswith(f"nnref conform: --export-vectors '{where}': cannot write the vectors")
 
