@@ -108,9 +108,12 @@ def require_min_rank(op: str, name: str, x: np.ndarray, rank: int) -> None:
 
 def normalize_axis(op: str, x: np.ndarray, axis: Any) -> int:
     """``axis`` of ``x`` (rank >= 1) as a non-negative int; a non-int or out-of-range axis is
-    refused here, by name (NumPy would raise a bare IndexError, AxisError or TypeError)."""
+    refused here, by name (NumPy would raise a bare IndexError, AxisError or TypeError), a bool
+    too (an int subclass: ``axis=True`` would act as axis 1)."""
     require_min_rank(op, "x", x, 1)
-    if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
+    if not is_int(axis):
+        raise ValueError(f"{op}: 'axis' must be an int, got {type(axis).__name__} {axis!r}")
+    if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{op}: 'axis' {axis!r} is out of range for x of rank {x.ndim}")
     return int(axis) % x.ndim
 

@@ -167,39 +167,22 @@ def _versions(leg: str) -> dict[str, str]:
 def _conform(args: argparse.Namespace) -> int:
     import time
 
-    from nnref.conform import TargetError, export_vectors, nchw, run
+    from nnref.conform import TargetError, nchw, plan, run_plan
     from nnref.conform._target import load_target
 
-    if args.export_vectors:
-        t0 = time.perf_counter()
-        try:
-            path = export_vectors(
-                args.export_vectors,
-                ops=args.op,
-                dtypes=args.dtype,
-                profile=args.profile,
-                seed=args.seed,
-            )
-        except OSError as e:  # DIR is a file, or cannot be written
-            why = "a file of that name exists" if isinstance(e, FileExistsError) else str(e)
-            return _fail(
-                "conform",
-                f"--export-vectors {args.export_vectors!r}: cannot write the vectors there ({why})",
-                2,
-            )
-        print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
-        if args.target is None:
-            return 0
     if args.target is None:
-        return _fail("conform", "give a TARGET (or only --export-vectors DIR)", 2)
+        if not args.export_vectors:
+            return _fail("conform", "give a TARGET (or only --export-vectors DIR)", 2)
+        return _export_vectors(args) or 0
     # Whatever the target prints, at import or in a call, goes to stderr: stdout holds the
     # report alone (one JSON object with --json).
     with _stdout_to_stderr():
+        t0 = time.perf_counter()
         try:
             target: object = args.target
             if args.layout == "nchw":
                 target = nchw(load_target(args.target)[1])
-            report = run(
+            planned = plan(
                 target,
                 ops=args.op,
                 dtypes=args.dtype,
@@ -210,10 +193,43 @@ def _conform(args: argparse.Namespace) -> int:
             )
         except (TargetError, ValueError) as e:
             return _fail("conform", str(e), 2)
+        planning = time.perf_counter() - t0
+        # Written once the run can proceed: a mistyped TARGET leaves no DIR that looks like a
+        # finished run, and an unwritable DIR stops before the target's calls.
+        if args.export_vectors and (code := _export_vectors(args)):
+            return code
+        report = run_plan(*planned, planning=planning)
     if args.layout == "nchw":
         report.target = f"{args.target} (NCHW)"
     print(report.dumps() if args.json else report.summary())
     return 0 if report.ok else 1
+
+
+def _export_vectors(args: argparse.Namespace) -> int | None:
+    """Write ``--export-vectors DIR``: None when written, else the usage error's exit code
+    (its message printed)."""
+    import time
+
+    from nnref.conform import export_vectors
+
+    t0 = time.perf_counter()
+    try:
+        path = export_vectors(
+            args.export_vectors,
+            ops=args.op,
+            dtypes=args.dtype,
+            profile=args.profile,
+            seed=args.seed,
+        )
+    except OSError as e:  # DIR is a file, or cannot be written
+        why = "a file of that name exists" if isinstance(e, FileExistsError) else str(e)
+        return _fail(
+            "conform",
+            f"--export-vectors {args.export_vectors!r}: cannot write the vectors there ({why})",
+            2,
+        )
+    print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return None
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -129,6 +129,15 @@ def test_softmax_vjp_pinned() -> None:
     np.testing.assert_allclose(dx, [[0.1875, -0.0625, -0.125]], rtol=1e-15)
 
 
+@pytest.mark.parametrize("fn", [nnref.softmax, nnref.log_softmax])
+@pytest.mark.parametrize("axis", [True, False])
+def test_softmax_refuses_a_bool_axis(fn, axis: bool) -> None:
+    # bool is an int subclass: axis=True silently meant axis=1.
+    op = fn.__name__
+    with pytest.raises(ValueError, match=rf"^{op}: 'axis' must be an int, got bool {axis}$"):
+        fn(np.arange(6.0).reshape(2, 3), axis=axis)
+
+
 def test_softmax_axis_and_errors() -> None:
     x = np.arange(6.0).reshape(2, 3)
     np.testing.assert_allclose(nnref.softmax(x, axis=0), nnref.softmax(x.T).T, rtol=1e-15)

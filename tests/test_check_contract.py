@@ -226,6 +226,22 @@ def test_a_forward_that_modifies_its_input_is_refused_and_the_callers_array_kept
     assert check_vjp(_relu_fwd, _relu_bwd, (x,)).ok
 
 
+def test_a_forward_that_writes_minus_zero_over_zero_is_refused() -> None:
+    """0.0 == -0.0, so a write of -0.0 over an input's 0.0 passed a comparison by value; the
+    check compares bits (the sign of zero is data: 1 / x, copysign, atan2 read it)."""
+    x = np.array([[0.5, 0.0, -2.0]])
+
+    def fwd(x):
+        x[x == 0] = -0.0
+        return _relu_fwd(x)
+
+    with pytest.raises(
+        ValueError,
+        match=re.escape("fwd modified its input 'x' in place (at [0, 1]: 0.0 became -0.0)"),
+    ):
+        check_vjp(fwd, _relu_bwd, (x,), names=["x"], raise_on_failure=False)
+
+
 def test_a_forward_that_modifies_an_integer_input_is_refused_too(rng) -> None:
     z = rng.standard_normal((4, 5))
     labels = np.array([0, 3, 1, 4])

@@ -9,7 +9,10 @@ import io
 import json
 import sys
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from nnref.cases import TABLES, reference
 from nnref.cli import main
 from nnref.conform import (
     PROFILES,
+    Row,
     TargetError,
     case_inputs,
     expected_values,
@@ -301,6 +305,19 @@ def test_an_in_place_forward_fails_signature_naming_input_case_and_entry() -> No
     assert "x modified in place: True" in _repro_says_modified(sig[0], impl)
 
 
+def test_a_forward_writing_minus_zero_over_zero_fails_and_its_repro_says_so() -> None:
+    def relu_fwd(x):
+        x[x == 0] = -0.0  # 0.0 == -0.0: only the bits show the write
+        return np.maximum(x, 0), x > 0
+
+    impl = {"relu_fwd": relu_fwd, "relu_bwd": lambda mask, dy: (dy * mask,)}
+    r = run(impl, dtypes=["float64"], **FAST)
+    [sig] = [x for x in r.failures if x.check == "signature"]
+    assert sig.case == "gradient-at-0-is-0"
+    assert "at x[0, 0]: 0.0 became -0.0" in sig.message
+    assert "x modified in place: True" in _repro_says_modified(sig, impl)
+
+
 @pytest.mark.parametrize(
     ("op", "fn", "arg"),
     [
@@ -368,6 +385,172 @@ def test_a_backward_modifying_an_input_kept_in_its_residuals_fails_vjp() -> None
     assert all(not x.ok for x in vjp)
     assert all("relu_bwd modified the forward's input x in place" in x.message for x in vjp)
     assert {x.check for x in r.failures} == {"vjp", "vjp-fd"}
+
+
+def _trajectory_row(target: object, nudge: Callable[[list], None]) -> Row:
+    """sgd's trajectory row on case plain-lr-0.1 (float64), its params changed by ``nudge``
+    first: the cases draw no NaN and no exact zero."""
+    ctx, tasks, _ = plan(target, ops=["sgd"], dtypes=["float64"], examples=0)
+    o = ctx.outcome("sgd", "plain-lr-0.1", "float64")
+    nudge(o.args[0])
+    [task] = [t for t in tasks if t.case == "plain-lr-0.1"]
+    return task.run()
+
+
+def _nan(params: list) -> None:
+    params[0][0, 0] = np.nan
+
+
+def _zero(params: list) -> None:
+    params[0][0, 1] = 0.0
+
+
+class _Update:
+    """nnref's optimizer, with ``write(params)`` run on the params ``update`` was given."""
+
+    def __init__(self, opt: object, write: Callable[[list], None]) -> None:
+        self.opt, self.write = opt, write
+
+    def init(self, params: list) -> object:
+        return self.opt.init(params)
+
+    def update(self, grads: list, state: object, params: list) -> object:
+        out = self.opt.update(grads, state, [p.copy() for p in params])
+        self.write(params)
+        return out
+
+
+def test_an_optimizer_leaving_nan_params_as_they_were_passes() -> None:
+    # NaN != NaN: a comparison by value took every update with a NaN param for a write.
+    row = _trajectory_row({"sgd": nnref.optim.sgd}, _nan)
+    assert row.ok, row.message
+
+
+@pytest.mark.parametrize(
+    ("write", "what"),
+    [
+        (lambda ps: np.subtract(ps[0], 1.0, out=ps[0]), "params[0][0, 0]: "),  # p -= lr g
+        (
+            lambda ps: np.negative(ps[0], out=ps[0], where=ps[0] == 0),
+            "params[0][0, 1]: 0.0 became -0.0 (1 of 12 entries changed)",
+        ),  # 0.0 == -0.0, but the bits differ
+    ],
+)
+def test_an_optimizer_writing_into_its_params_fails_naming_the_entry(
+    write: Callable[[list], None], what: str
+) -> None:
+    target = {"sgd": lambda **kw: _Update(nnref.optim.sgd(**kw), write)}
+    row = _trajectory_row(target, _zero)
+    assert not row.ok
+    assert row.message.startswith(
+        "update modified its input params in place at step 1 on case plain-lr-0.1 (float64), "
+        f"at {what}"
+    ), row.message
+    assert row.message.endswith("nnref's contract: inputs are never modified, return new arrays")
+
+
+class _ReluRes(NamedTuple):
+    y: np.ndarray
+    mask: np.ndarray
+
+
+class _Saved:
+    def __init__(self, y: np.ndarray, mask: np.ndarray) -> None:
+        self.y, self.mask = y, mask
+
+
+@dataclass
+class _Nested:
+    saved: list
+    axis: int = -1
+
+
+#: Residual forms, each holding ``y`` (where the backward below writes) and the mask, with
+#: the expression that names ``y`` in them.
+RESIDUAL_FORMS = {
+    "namedtuple": (lambda y, m: _ReluRes(y, m), lambda r: (r.y, r.mask), "res.y"),
+    "dict": (lambda y, m: {"mask": m, "y": y}, lambda r: (r["y"], r["mask"]), "res['y']"),
+    "object": (_Saved, lambda r: (r.y, r.mask), "res.y"),
+    "dataclass-list": (
+        lambda y, m: _Nested([m, (y,)]),
+        lambda r: (r.saved[1][0], r.saved[0]),
+        "res.saved[1][0]",
+    ),
+    # the same object 4 steps down and 1 step down: found by its shortest path
+    "shared": (
+        lambda y, m: (lambda box: {"a": [[[box]]], "b": box})(_Saved(y, m)),
+        lambda r: (r["b"].y, r["b"].mask),
+        "res['b'].y",
+    ),
+}
+
+
+@pytest.mark.parametrize("form", list(RESIDUAL_FORMS))
+def test_a_backward_writing_into_its_residuals_fails_vjp_naming_the_entry(form: str) -> None:
+    # dx computed in the saved output's memory: right on the first call, but a second call
+    # with the same residuals (a second cotangent) starts from the gradient, not from y.
+    pack, unpack, where = RESIDUAL_FORMS[form]
+
+    def relu_fwd(x):
+        y = np.maximum(x, 0)
+        return y, pack(y.copy(), x > 0)
+
+    def relu_bwd(res, dy):
+        y, mask = unpack(res)
+        return (np.multiply(dy, mask, out=y),)
+
+    def relu_bwd_pure(res, dy):
+        _, mask = unpack(res)
+        return (dy * mask,)
+
+    impl = {"relu_fwd": relu_fwd, "relu_bwd": relu_bwd}
+    r = run(impl, ops=["relu"], examples=5)
+    start = (
+        f"relu_bwd modified the forward's residual {where} in place (a second call with the "
+        f"same residuals starts from the changed values) on case {{case}} ({{dtype}}), at {where}["
+    )
+    vjp = _all_fail_starting(r, "vjp", start)
+    for x in vjp:
+        assert "became" in x.message, x.message
+        assert "also:" not in x.message  # the values are TF's
+        assert x.where.startswith(f"{where}[")
+    assert f"{where} modified in place: True" in _repro_says_modified(vjp[0], impl)
+    assert {x.check for x in r.failures} == {"vjp", "vjp-fd", "property"}
+    fd = [x for x in r.failures if x.check == "vjp-fd"]
+    assert all(x.status == "not compared" and "(see vjp)" in x.message for x in fd)
+    prop = [x.message for x in r.failures if x.check == "property"]
+    assert all(f"relu_bwd modified the forward's residual {where} in place" in m for m in prop)
+
+    assert run({**impl, "relu_bwd": relu_bwd_pure}, ops=["relu"], examples=5).ok
+
+
+class _Hostile:
+    """Residuals that must be read without calling anything: a property and ``__getattr__``
+    that raise, a cycle, and an array nested deeper than the walk goes."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = mask
+        self.me = self
+        self.deep = [[[[[np.zeros(3)]]]]]
+
+    @property
+    def boom(self) -> None:
+        raise RuntimeError("a property was called")
+
+    def __getattr__(self, name: str) -> None:
+        raise RuntimeError(f"__getattr__({name!r}) was called")
+
+
+def test_residuals_are_read_without_calling_them_and_to_a_bounded_depth() -> None:
+    def relu_fwd(x):
+        return np.maximum(x, 0), _Hostile(x > 0)
+
+    def relu_bwd(res, dy):
+        res.deep[0][0][0][0][0][0] = 1.0  # beyond the walk's depth: not seen
+        return (dy * res.mask,)
+
+    r = run({"relu_fwd": relu_fwd, "relu_bwd": relu_bwd}, ops=["relu"], examples=5)
+    assert r.ok, r.summary()
 
 
 def test_outputs_and_residuals_aliasing_unmodified_inputs_pass() -> None:
@@ -612,20 +795,58 @@ def test_cli_unknown_op_with_export_vectors_writes_nothing(
     assert not out_dir.exists()
 
 
+@pytest.mark.parametrize(
+    ("target", "needle"),
+    [
+        ("no_such_module_xyz", "no module named 'no_such_module_xyz'"),  # a typo
+        ("json:no_such_attr", "has no attribute 'no_such_attr'"),
+        ("json", "provides none of nnref's ops"),
+        ("nnref_broken.py", "importing target 'nnref_broken.py' failed: RuntimeError"),
+    ],
+)
+def test_cli_a_target_that_cannot_run_leaves_no_vectors(
+    target: str, needle: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+) -> None:
+    # The vectors were written first, so a mistyped TARGET left DIR full, beside a one-line
+    # error the user could miss: now nothing is written unless the run can proceed.
+    monkeypatch.chdir(tmp_path)
+    _module(tmp_path, "nnref_broken", "raise RuntimeError('cannot load my kernels')\n")
+    code, out, err = _cli(capsys, "conform", target, "--export-vectors", "v", "--op", "relu")
+    assert code == 2
+    assert out == ""
+    assert err.startswith("nnref conform: "), err
+    assert needle in err
+    assert err.count("\n") == 1
+    assert not Path("v").exists()
+
+
+def test_cli_export_vectors_with_a_target_writes_them_and_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["conform", "nnref", "--export-vectors", str(tmp_path / "v"), "--op", "relu"]
+    code, out, err = _cli(capsys, *argv, "--examples", "0")
+    assert code == 0
+    assert (tmp_path / "v" / "manifest.json").is_file()
+    assert f"wrote {tmp_path / 'v' / 'manifest.json'}" in err
+    assert "passed, 0 failed" in out
+
+
 def test_export_vectors_checks_op_names_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown op"):
         export_vectors(tmp_path / "v", ops=["nosuch"])
     assert not (tmp_path / "v").exists()
 
 
+@pytest.mark.parametrize("target", [[], ["nnref"]])
 @pytest.mark.parametrize("where", ["afile", "afile/sub"])
 def test_cli_export_vectors_to_a_file_names_the_flag(
-    where: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+    where: str, target: list, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     Path("afile").write_text("")
-    code, _, err = _cli(capsys, "conform", "--export-vectors", where, "--op", "relu")
+    code, out, err = _cli(capsys, "conform", *target, "--export-vectors", where, "--op", "relu")
     assert code == 2
+    assert out == ""  # the target's run does not start
     assert err.count("\n") == 1
     assert err.startswith(f"nnref conform: --export-vectors '{where}': cannot write the vectors")
 

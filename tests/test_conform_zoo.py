@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conform_zoo import nchw_style, numpy_loops, numpy_vectorised, tiny_autodiff, wrong
 
@@ -312,3 +313,28 @@ def test_a_reduced_loss_that_differs_shows_both_values() -> None:
     exp = conform.expected_values(v.op, "rows-6x3", "float64").y
     assert row.where == "y"
     assert f"vs expected {float(exp)!r}" in row.message, row.message
+
+
+def test_a_backward_writing_into_its_residuals_is_caught() -> None:
+    # Right values on the first call, so only the comparison of the residuals before and
+    # after the backward sees it; the second call with them shows the harm.
+    v = next(v for v in wrong.VARIANTS if v.id == "softmax-bwd-into-saved-output")
+    x = np.array([[0.5, -1.0, 2.0], [0.0, 1.5, -0.5]])
+    dy = np.array([[1.0, -2.0, 0.5], [0.25, 1.0, -1.0]])
+    _, res = numpy_vectorised.softmax_fwd(x)
+    want = numpy_vectorised.softmax_bwd(res, dy)[0]
+    np.testing.assert_allclose(v.replace["softmax_bwd"](res, dy)[0], want, rtol=1e-15)
+    assert not np.allclose(v.replace["softmax_bwd"](res, dy)[0], want)
+
+    report = conform.run(variant_target(v), ops=["softmax"], examples=EXAMPLES)
+    vjp = [r for r in report.rows if r.check == "vjp"]
+    assert vjp
+    for r in vjp:
+        assert r.status == "fail"
+        assert r.message.startswith(
+            "softmax_bwd modified the forward's residual res[0] in place (a second call with "
+            f"the same residuals starts from the changed values) on case {r.case} ({r.dtype}), "
+            "at res[0]["
+        ), r.message
+        assert "also:" not in r.message  # the values are TF's
+    assert {r.check for r in report.failures} == {"vjp", "vjp-fd", "property"}

@@ -50,6 +50,23 @@ def max_rel_error(
     return float(err.flat[j]), tuple(int(v) for v in np.unravel_index(j, a.shape))
 
 
+def same_bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per entry, whether ``a`` and ``b`` (one shape and dtype) hold the same bits: how the
+    checks tell an argument a call modified in place. A NaN equals the same NaN, and -0.0
+    differs from 0.0 (a write of either over the other is a write: ``1 / x`` and ``copysign``
+    read the sign). Dtypes without an unsigned view of their size (complex128, strings,
+    objects) are compared by value, NaN equal to NaN."""
+    if a.dtype.kind in "biufcmM" and a.dtype.itemsize in (1, 2, 4, 8):
+        # One comparison of the bits (a same-size view works at any strides): NaN-aware, and
+        # the common case of an untouched argument costs one pass.
+        bits = np.dtype(f"u{a.dtype.itemsize}")
+        return np.asarray(a.view(bits) == b.view(bits))
+    same = np.asarray(a == b, dtype=bool)
+    if a.dtype.kind in "fc":
+        same |= np.isnan(a) & np.isnan(b)
+    return same
+
+
 def _rms(v: np.ndarray) -> float:
     """Root mean square without overflow for values near the float64 maximum."""
     big = float(np.max(np.abs(v))) if v.size else 0.0

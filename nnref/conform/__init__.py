@@ -50,6 +50,7 @@ __all__ = [
     "plan",
     "pytest_cases",
     "run",
+    "run_plan",
 ]
 
 DTYPE_NAMES = ("float64", "float32")
@@ -195,15 +196,23 @@ def run(
     ctx, tasks, missing = plan(
         target, ops=ops, dtypes=dtypes, profile=profile, examples=examples, seed=seed, rtol=rtol
     )
+    return run_plan(ctx, tasks, missing, planning=time.perf_counter() - t0)
+
+
+def run_plan(
+    ctx: Context, tasks: list[Task], missing: list[str], *, planning: float = 0.0
+) -> ConformanceReport:
+    """Run the tasks of :func:`plan` (its result, unpacked) and return the report, as
+    :func:`run` does; ``planning`` (seconds) is added to the report's time."""
+    t0 = time.perf_counter()
     rows = [t.run() for t in tasks]
     notes = {
         op: f"gradients not checked: only {'the plain ' + op if p.plain else op + '_fwd'} is provided"
         for op, p in ctx.provided.items()
         if TABLES[op].kind == "vjp" and not p.has_vjp and op in {r.op for r in rows}
     }
-    return ConformanceReport(
-        ctx.name, ctx.profile.name, rows, missing, notes, time.perf_counter() - t0
-    )
+    seconds = planning + time.perf_counter() - t0
+    return ConformanceReport(ctx.name, ctx.profile.name, rows, missing, notes, seconds)
 
 
 def case_inputs(

@@ -2,10 +2,11 @@
 
 Per differentiable op and case: ``signature`` (output shape and dtype: dtype in = dtype out;
 inputs left as given), ``forward`` (values against the expected ones under the profile), ``vjp``
-(the target's VJP at a shared random cotangent against the expected VJP; ``dy`` left as given),
-``vjp-fd`` (the target's VJP against finite differences of its own forward, through
-:func:`nnref.check.check_vjp`: is the backward wrong, or merely different?), ``raises`` (inputs TF refuses); per op and dtype ``property`` (forward and
-VJP on Hypothesis-drawn inputs, shrunk). Non-differentiable functions get ``signature`` and
+(the target's VJP at a shared random cotangent against the expected VJP; ``dy`` and the
+residuals left as given), ``vjp-fd`` (the target's VJP against finite differences of its own
+forward, through :func:`nnref.check.check_vjp`: is the backward wrong, or merely different?),
+``raises`` (inputs TF refuses); per op and dtype ``property`` (forward and VJP on
+Hypothesis-drawn inputs, shrunk). Non-differentiable functions get ``signature`` and
 ``forward``; ``kfold_batches`` gets ``batches``; optimizers get ``trajectory``.
 """
 
@@ -40,8 +41,10 @@ from nnref.conform._target import (
     call,
     describe,
     first_change,
+    is_residual,
     named_args,
     refused,
+    residual_arrays,
     shown,
 )
 from nnref.verify import tolerance
@@ -88,6 +91,10 @@ class Context:
         if key not in self.outcomes:
             self.outcomes[key] = Outcome(self, op, case, dtype)
         return self.outcomes[key]
+
+
+#: Why a backward may not write into its residuals, as the rows say it.
+STALE = " (a second call with the same residuals starts from the changed values)"
 
 
 class Modified(NamedTuple):
@@ -138,32 +145,39 @@ class Outcome:
 
     #: What the forward (or plain form) did to its inputs, when it modified one in place.
     fwd_modified: Modified | None = None
-    #: What the backward did to ``dy`` (or, through the residuals, to the forward's inputs).
+    #: What the backward did to ``dy``, to the forward's inputs (through the residuals) or to
+    #: another array of the residuals.
     bwd_modified: Modified | None = None
 
     @cached_property
     def grads(self) -> tuple[Any, BaseException | None]:
         """``(gradients, error)`` from the target's backward: arrays (None where the target
-        gives none), else the error. Whether it modified ``dy``, or the forward's inputs its
-        residuals may hold, is :attr:`bwd_modified`."""
+        gives none), else the error. Whether it modified ``dy``, the forward's inputs its
+        residuals may hold, or another array of the residuals, is :attr:`bwd_modified`."""
         _y, res, e = self.forward
         if e is not None or not self.p.has_vjp:
             return None, e
         if self.dy is None:  # the expected result is a refusal: no cotangent, no backward
             return None, None
         dy = self.dy.copy()
+        kept = residual_arrays(res)
         out = call(lambda: as_gradients(f"{self.op}_bwd", self.p.bwd(res, dy)))
         bwd = f"{self.op}_bwd"
         change = first_change([("dy", self.dy, dy)])
         if change is not None:
             self.bwd_modified = self.modified_message(bwd, "its cotangent", change)
-        elif self.fwd_modified is None:  # inputs the forward kept (aliased) in its residuals
+            return out
+        if self.fwd_modified is None:  # inputs the forward kept (aliased) in its residuals
             change = first_change(self._named(*self._given))
             if change is not None:
                 what = "the forward's input"
                 self.bwd_modified = self.modified_message(
                     bwd, what, change, " (it reached the backward in the residuals)"
                 )
+                return out
+        change = first_change(kept)
+        if change is not None:
+            self.bwd_modified = self.modified_message(bwd, "the forward's residual", change, STALE)
         return out
 
     def _named(self, args: tuple[Any, ...], static: dict[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -183,7 +197,7 @@ class Outcome:
         )
         if c.arg in self.static:
             expr = f"static[{c.arg!r}]"
-        elif c.arg in ("dy", *self.table.names):
+        elif c.arg in ("dy", *self.table.names) or is_residual(c.arg):
             expr = c.arg
         else:  # past the table's names: not bound in the repro
             expr = ""
@@ -644,13 +658,10 @@ def _run_optimizer(o: Outcome) -> tuple[list[list[np.ndarray]], str, Any]:
         out, e = call(lambda g=g, s=state, c=cur: opt.update(g, s, c))
         if e is not None:
             return steps, f"update at step {t + 1} raised {describe(e)}", None
-        if any(not np.array_equal(a, b) for a, b in zip(before, cur, strict=True)):
-            return (
-                steps,
-                "update wrote into its input params (nnref's contract: inputs are never "
-                "mutated; return new arrays)",
-                None,
-            )
+        change = first_change([("params", before, cur)])
+        if change is not None:
+            how = f" at step {t + 1}"
+            return steps, o.modified_message("update", "its input", change, how).message, None
         result, e = call(
             lambda out=out, t=t: _update_result(f"update at step {t + 1}", out, len(params))
         )
@@ -814,19 +825,22 @@ def repro_snippet(o: Outcome, check: str) -> str:
         return "\n".join(lines)
     modified = o.modification(check)
     watch = modified.expr if modified is not None and check != "vjp-fd" else ""
-    if watch:
-        lines.append(f"given = np.copy({watch})  # does the call modify it?")
+    copy_watch = f"given = np.copy({watch})  # does the call modify it?"
+    if watch and not is_residual(watch):  # an argument: copied before the calls
+        lines.append(copy_watch)
     if check == "vjp" or (check == "vjp-fd"):
         lines.append(f"y, res = {get(o.op + '_fwd')}({call_args}, **static)")
+        if watch and is_residual(watch):  # in the residuals: copied before the backward
+            lines.append(copy_watch)
         lines.append(f"grads = {get(o.op + '_bwd')}(res, dy)")
     elif o.p.fwd is not None:
         lines.append(f"y, res = {get(o.op + '_fwd')}({call_args}, **static)")
     else:
         lines.append(f"y = {get(o.op)}({call_args}, **static)")
-    if watch:
+    if watch:  # bit for bit, as the check compares (0.0 == -0.0, NaN != NaN)
         lines.append(
             f"print({watch!r}, 'modified in place:', "
-            f"not np.array_equal({watch}, given, equal_nan=True))"
+            f"np.asarray({watch}).tobytes() != given.tobytes())"
         )
     if check == "raises":
         lines.append("# TF raises here; this call should raise too")

@@ -19,6 +19,7 @@ from nnref.conform._target import (
     first_change,
     named_args,
     refused,
+    residual_arrays,
 )
 
 #: Ops with a strategy in :func:`nnref.strategies.op_inputs`.
@@ -63,10 +64,12 @@ def _call_target(op: str, p: Any, args: tuple, static: dict, dy: Any) -> tuple[A
     if not (TABLES[op].kind == "vjp" and p.has_vjp and dy is not None) or y.shape != dy.shape:
         return y, None, None
     passed = dy.copy()
+    kept = residual_arrays(res)
     grads, e = call(lambda: as_gradients(f"{op}_bwd", p.bwd(res, passed)))
     for what, c in (
         ("its cotangent", first_change([("dy", dy, passed)])),
         ("the forward's input", first_change(named)),
+        ("the forward's residual", first_change(kept)),
     ):
         if c is not None:
             return (

@@ -9,10 +9,13 @@ factories (``sgd``, ``adam``, ``rmsprop``) the function itself.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import reprlib
 import sys
+import types
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nnref.cases import TABLES
+from nnref.check.compare import same_bits
 
 
 class TargetError(ValueError):
@@ -120,6 +124,80 @@ def named_args(
     return out + [(k, v, gstatic.get(k)) for k, v in static.items()]
 
 
+#: How the checks name a backward's residuals (the repro snippets bind them to ``res``).
+RES = "res"
+#: How many steps from :data:`RES` :func:`residual_arrays` goes (``res.a[0]['k'].y`` is 4).
+RES_DEPTH = 4
+#: Values the walk does not look into: immutable ones, and modules, classes and functions
+#: (whose attributes are globals, not what a forward saved).
+_OPAQUE = (
+    str,
+    bytes,
+    int,
+    float,
+    complex,
+    np.generic,
+    np.dtype,
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+)
+
+
+def is_residual(where: str) -> bool:
+    """Whether ``where`` names something in the residuals (``res``, ``res.y``, ``res[0]``)."""
+    return where == RES or where.startswith((f"{RES}.", f"{RES}["))
+
+
+def residual_arrays(res: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(where, copy, array)`` for every array reachable in a forward's residuals, for
+    :func:`first_change` after the backward: ``where`` names it from :data:`RES` (``res.y``,
+    ``res[0]``, ``res['mask']``, ``res.saved[1].y``), ``copy`` is its pristine copy.
+
+    The walk goes through tuples (NamedTuples by field name), lists, dicts and object
+    attributes (``__dict__`` and ``__slots__``, dataclasses included), at most
+    :data:`RES_DEPTH` steps, breadth first (each object once, by its shortest path: cycles
+    end, and an object also reachable further down is not cut off by the depth there), reading
+    attributes without calling anything (no property, no ``__getattr__``, no pickling). Object
+    arrays (references, not values) and other values are skipped."""
+    out: list[tuple[str, np.ndarray, np.ndarray]] = []
+    seen: set[int] = set()
+    todo: deque[tuple[str, Any, int]] = deque([(RES, res, 0)])
+    while todo:
+        where, v, depth = todo.popleft()
+        if id(v) in seen or isinstance(v, _OPAQUE) or v is None:
+            continue
+        seen.add(id(v))
+        if isinstance(v, np.ndarray):
+            if v.dtype.kind != "O":
+                out.append((where, v.copy(), v))
+        elif depth < RES_DEPTH:
+            todo.extend((w, u, depth + 1) for w, u in _items(where, v))
+    return out
+
+
+def _items(where: str, v: Any) -> list[tuple[str, Any]]:
+    """The items of a container or an object's attributes, each named from ``where``."""
+    if isinstance(v, tuple) and hasattr(type(v), "_fields"):  # a NamedTuple
+        return [(f"{where}.{f}", u) for f, u in zip(type(v)._fields, v, strict=False)]
+    if isinstance(v, list | tuple):
+        return [(f"{where}[{i}]", u) for i, u in enumerate(v)]
+    if isinstance(v, dict):
+        return [(f"{where}[{k!r}]", u) for k, u in dict.items(v)]
+    attrs: dict[str, Any] = {}
+    with contextlib.suppress(AttributeError, TypeError):
+        attrs.update(object.__getattribute__(v, "__dict__"))
+    for cls in type(v).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for name in [slots] if isinstance(slots, str) else slots:
+            if name not in attrs and name not in ("__dict__", "__weakref__"):
+                with contextlib.suppress(AttributeError):  # an unset slot
+                    attrs[name] = object.__getattribute__(v, name)
+    return [(f"{where}.{k}", u) for k, u in attrs.items() if isinstance(k, str)]
+
+
 def _change(where: str, p: Any, g: Any) -> tuple[str, str] | None:
     if isinstance(p, np.ndarray):
         return _array_change(where, p, g)
@@ -156,15 +234,7 @@ def _array_change(where: str, p: np.ndarray, g: Any) -> tuple[str, str] | None:
         return where, f"an array became {shown(g)}"
     if g.shape != p.shape or g.dtype != p.dtype:  # ``x.shape = ...``, ``x.dtype = ...``
         return where, f"{p.dtype}{list(p.shape)} became {g.dtype}{list(g.shape)}"
-    if p.dtype.kind in "biufcmM" and p.dtype.itemsize in (1, 2, 4, 8):
-        # One comparison of the bits (a same-size view works at any strides): NaN-aware, and
-        # the common case of an untouched input costs one pass.
-        bits = np.dtype(f"u{p.dtype.itemsize}")
-        same = p.view(bits) == g.view(bits)
-    else:  # complex128, strings, objects: by value, NaN equal to NaN
-        same = np.asarray(p == g, dtype=bool)
-        if p.dtype.kind in "fc":
-            same |= np.isnan(p) & np.isnan(g)
+    same = same_bits(p, g)
     if np.all(same):
         return None
     j = int(np.argmin(same))

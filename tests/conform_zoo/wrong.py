@@ -406,6 +406,15 @@ def log_softmax_unshifted_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndar
     return y, (y, axis)
 
 
+def softmax_bwd_into_saved_output(res: tuple, dy: np.ndarray) -> tuple[np.ndarray]:
+    """``y (dy - sum(dy y))`` computed in the saved output's memory, saving an allocation:
+    right on its first call, but the residuals then hold the gradient, and a second backward
+    with them (a second cotangent) starts from it instead of from ``y``."""
+    y, axis = res
+    s = (dy * y).sum(axis=axis, keepdims=True)
+    return (np.multiply(y, dy - s, out=y),)
+
+
 def softmax_float64_fwd(x: np.ndarray, *, axis: int = -1) -> tuple[np.ndarray, tuple]:
     """Computes in float64 and forgets to cast back."""
     return V.softmax_fwd(x.astype(np.float64), axis=axis)
@@ -1255,6 +1264,13 @@ VARIANTS: tuple[Variant, ...] = (
         "log_softmax",
         "softmax-shift",
         log_softmax_fwd=log_softmax_unshifted_fwd,
+    ),
+    _v(
+        "softmax-bwd-into-saved-output",
+        "vectorised",
+        "softmax",
+        None,
+        softmax_bwd=softmax_bwd_into_saved_output,
     ),
     _v(
         "softmax-float64-output",
