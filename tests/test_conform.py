@@ -583,6 +583,50 @@ def test_same_seed_same_report_other_seed_other_inputs() -> None:
     assert rows(1) != rows(2)
 
 
+_DRAWS_BESIDE_CONSTANTS = """
+import importlib, sys
+import numpy as np
+from nnref.conform import run
+
+seen = []
+
+def relu(x):
+    seen.append(np.asarray(x).tobytes())
+    return np.maximum(x, x.dtype.type(0))
+
+def draws():
+    seen.clear()
+    run({"relu": relu}, ops=["relu"], dtypes=["float64"], examples=60)
+    return list(seen)
+
+before = draws()
+sys.path.insert(0, sys.argv[1])
+importlib.import_module("many_constants")  # a project module full of numbers, loaded later
+print(len(before), before == draws())
+"""
+
+
+def test_drawn_inputs_do_not_follow_the_numbers_in_loaded_modules(tmp_path: Path) -> None:
+    """Hypothesis also draws numbers it reads from loaded project modules (the target's own
+    included): with a module of 600 numbers imported between two runs, the same seed drew
+    other inputs (in a subprocess: Hypothesis keeps what it read for the process's life)."""
+    import subprocess
+
+    floats = ", ".join(f"{0.001 * i + 0.0001234:.7f}" for i in range(1, 400))
+    ints = ", ".join(str(7 * i + 3) for i in range(200))
+    _module(tmp_path, "many_constants", f"FLOATS = [{floats}]\nINTS = [{ints}]\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", _DRAWS_BESIDE_CONSTANTS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    n, same = proc.stdout.split()
+    assert int(n) > 50
+    assert same == "True"
+
+
 def test_property_check_shrinks_to_a_small_failing_input() -> None:
     def relu(x):  # wrong only where x > 3: the case table never gets there
         return np.where(x > 3, x * x.dtype.type(2), np.maximum(x, x.dtype.type(0)))
