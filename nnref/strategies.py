@@ -16,8 +16,9 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -38,11 +39,44 @@ __all__ = [
     "labels",
     "logits",
     "max_pool2d_args",
+    "no_source_constants",
     "op_inputs",
     "xent_args",
 ]
 
 Strat = st.SearchStrategy
+
+
+@contextlib.contextmanager
+def no_source_constants() -> Iterator[None]:
+    """Within the block, Hypothesis draws the same examples for a seed (or ``derandomize``)
+    whatever modules are loaded.
+
+    Hypothesis (6.131 on) also draws, now and then, numbers it reads from the source of every
+    loaded module outside site-packages: a target's own module, the user's project, a test
+    suite's helpers. The drawn inputs then follow which modules happen to be loaded and what
+    numbers they hold: the same seed gave ``nnref conform`` another report in another process
+    or after an edit of an unrelated constant. Hypothesis has no public switch: within the
+    block its private collector (when it has one) returns an empty pool, and the pools it
+    cached are dropped on entry and exit. Not thread-safe: the switch is process-wide.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # a Hypothesis without the collector
+        providers = None
+    collect = getattr(providers, "_get_local_constants", None)
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    if collect is None or not isinstance(cache, dict):
+        yield
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = collect
+        cache.clear()
 
 
 def _as_strategy(name: str, v: Any) -> Strat:

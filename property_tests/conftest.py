@@ -1,7 +1,8 @@
 """Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (tox sets ``ci``):
 
 - ``dev``: 25 examples, fast local feedback;
-- ``ci``: derandomized (same examples every run), 200 examples, no deadline;
+- ``ci``: derandomized (same examples every run, whatever modules the worker has loaded: see
+  :func:`nnref.strategies.no_source_constants`), 200 examples, no deadline;
 - ``thorough``: 2000 examples.
 
 Every profile prints the reproduction blob of a failure (``print_blob=True``).
@@ -10,6 +11,7 @@ Every profile prints the reproduction blob of a failure (``print_blob=True``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -30,3 +32,13 @@ def _tensorflow_imported_before_tf_tests(request: pytest.FixtureRequest) -> None
         from nnref.oracles.tf import import_tf
 
         import_tf()
+
+
+@pytest.fixture(autouse=True)
+def _same_examples_whatever_is_loaded() -> Iterator[None]:
+    """Without it, which project modules an xdist worker had imported (a benchmark helper, a
+    conform target) changed the numbers Hypothesis mixes into its draws."""
+    from nnref.strategies import no_source_constants
+
+    with no_source_constants():
+        yield

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -117,34 +115,6 @@ def _compare(
     return None
 
 
-@contextlib.contextmanager
-def _no_source_constants() -> Iterator[None]:
-    """Hypothesis (6.131 on) also draws, now and then, numbers it reads from the source of
-    every loaded module outside site-packages: the target's own module, the user's project, a
-    test suite's helpers. The drawn inputs then follow which modules happen to be loaded and
-    what numbers they hold, so the same seed gave another report in another process or after
-    an edit of an unrelated constant. Hypothesis has no public switch: while the property
-    runs, its private collector (when it has one) returns an empty pool, and the pools it
-    cached are dropped before and after."""
-    try:
-        from hypothesis.internal.conjecture import providers
-    except ImportError:  # a Hypothesis without the collector
-        providers = None
-    collect = getattr(providers, "_get_local_constants", None)
-    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
-    if collect is None or not isinstance(cache, dict):
-        yield
-        return
-    empty = providers.Constants()
-    providers._get_local_constants = lambda: empty
-    cache.clear()
-    try:
-        yield
-    finally:
-        providers._get_local_constants = collect
-        cache.clear()
-
-
 def run_property(ctx: Any, op: str, dtype: str) -> Row:
     """Draw ``ctx.examples`` inputs (Hypothesis' profile when None), seeded from the run's
     seed, and compare the target with what the profile expects on each; on a failure
@@ -153,7 +123,7 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from hypothesis import strategies as st
 
-    from nnref.strategies import op_inputs
+    from nnref.strategies import no_source_constants, op_inputs
 
     p = ctx.provided[op]
     tol = ctx.tol(op, dtype)
@@ -194,7 +164,7 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
 
     checked = "forward and VJP" if kind == "vjp" and p.has_vjp else "forward"
     try:
-        with _no_source_constants():
+        with no_source_constants():
             prop()
     except AssertionError:
         # Hypothesis replays the shrunk example last.
