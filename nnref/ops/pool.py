@@ -24,7 +24,7 @@ from nnref._validate import (
     require_nonempty,
     require_rank,
 )
-from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
+from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair, tap_runs
 
 #: Input bytes per step of the unpadded path: each thread takes an equal share of the images
 #: and walks it in steps this large, so that a step's images and temporaries stay in cache
@@ -84,27 +84,14 @@ def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
             )
 
 
-def _runs(k: int, s: int, out: int, before: int, n: int) -> list[tuple[int, slice, slice]]:
-    """Along one axis, the window offsets that meet the input, as ``(a, inputs, outputs)``: the
-    outputs in ``outputs`` read the input positions in ``inputs`` at offset ``a``. Offsets that
-    meet only padding (which never wins) are left out, so a window far larger than the input
-    costs what its overlap with the input does."""
-    runs = []
-    for a in range(max(0, before - (out - 1) * s), min(k, before + n)):
-        o0 = max(0, -(-(before - a) // s))
-        o1 = min(out, (before + n - 1 - a) // s + 1)
-        if o0 < o1:
-            r0 = o0 * s + a - before
-            runs.append((a, slice(r0, r0 + (o1 - o0 - 1) * s + 1, s), slice(o0, o1)))
-    return runs
-
-
 def _blocks(res: MaxPool2DResiduals):
     """Every window offset that meets the input (row-major order) with its cells and outputs:
-    ``(offset, (rows, cols) of the input, (rows, cols) of the output)``."""
+    ``(offset, (rows, cols) of the input, (rows, cols) of the output)``. Offsets that meet only
+    padding (which never wins) are left out, so a window far larger than the input costs what
+    its overlap with the input does."""
     xs, k, s, ((t, _, oh), (left, _, ow)) = res.x_shape, res.ksize, res.strides, res.plan
-    cols = _runs(k[1], s[1], ow, left, xs[2])
-    for a, ri, ro in _runs(k[0], s[0], oh, t, xs[1]):
+    cols = tap_runs(k[1], s[1], 1, ow, left, xs[2])
+    for a, ri, ro in tap_runs(k[0], s[0], 1, oh, t, xs[1]):
         for b, ci, co in cols:
             yield a * k[1] + b, (ri, ci), (ro, co)
 
