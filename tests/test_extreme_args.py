@@ -253,3 +253,24 @@ def test_conv2d_columns_too_large_is_a_named_memory_error(monkeypatch) -> None:
         r"\(1, 5, 5, 3, 3, 3\) \(float64, 5.4 kB\), which cannot be allocated$",
     ):
         nnref.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 8)), padding="SAME")
+
+
+def test_max_pool2d_output_too_large_is_a_named_memory_error() -> None:
+    x = np.ones((1, 5, 5, 1))
+    k, pad = 10**9, [[0, 0], [10**9 - 1, 10**9 - 1], [10**9 - 1, 10**9 - 1], [0, 0]]
+    for op in (nnref.max_pool2d, nnref.max_pool2d_naive):
+        name = op.__name__
+        msg = re.escape(
+            f"{name}: 'ksize' ({k}, {k}), 'strides' (1, 1) and 'padding' {pad} on 'x' "
+            f"(1, 5, 5, 1) gives an output of shape (1, {k + 4}, {k + 4}, 1) (float64, 8 EB), "
+            "which cannot be allocated"
+        )
+        with pytest.raises(MemoryError, match=f"^{msg}$"):
+            op(x, ksize=k, strides=1, padding=pad)
+
+
+def test_max_pool2d_window_beyond_int64_offsets_is_refused_by_name() -> None:
+    """Once a bare StopIteration from choosing the routing's integer type."""
+    for padding in ("SAME", "VALID"):
+        with pytest.raises(ValueError, match=r"^max_pool2d: 'ksize' \(10{30}, 2\) has 2 ?0{30}"):
+            nnref.max_pool2d(np.ones((1, 5, 5, 1)), ksize=[10**30, 2], strides=1, padding=padding)
