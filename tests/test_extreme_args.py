@@ -1,7 +1,7 @@
 """Arguments far out of the ordinary: padding, strides and dilations far beyond the input cost
 what the output does (the padded input is never materialized), and a result too large to
 allocate is a MemoryError naming the op, the arguments, the shape and the size, never NumPy's
-"Unable to allocate 284. PiB" from deep inside.
+"Unable to allocate 284. PiB" from deep inside (nor an int64 arange of ``depth`` in one_hot).
 
 Sizes that must fail are chosen beyond any machine (exabytes), so that no test depends on the
 memory free; the conventions are in ``nnref._memory``."""
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -274,3 +275,49 @@ def test_max_pool2d_window_beyond_int64_offsets_is_refused_by_name() -> None:
     for padding in ("SAME", "VALID"):
         with pytest.raises(ValueError, match=r"^max_pool2d: 'ksize' \(10{30}, 2\) has 2 ?0{30}"):
             nnref.max_pool2d(np.ones((1, 5, 5, 1)), ksize=[10**30, 2], strides=1, padding=padding)
+
+
+def test_one_hot_depth_too_large_is_a_named_memory_error() -> None:
+    """Once a MemoryError (10**11) or ValueError (10**19) from an int64 arange of depth."""
+    idx = np.array([1, 2])
+    with pytest.raises(
+        MemoryError,
+        match=r"^one_hot: 'depth' 100000000000000000 gives an output of shape "
+        r"\(2, 100000000000000000\) \(float32, 800 PB\), which cannot be allocated$",
+    ):
+        nnref.one_hot(idx, 10**17)
+    with pytest.raises(
+        MemoryError, match=r"\(10000000000000000000, 1, 2\) \(uint8, 20 EB\), beyond"
+    ):
+        nnref.one_hot(idx[None], 10**19, dtype=np.uint8, axis=0)
+
+
+def test_one_hot_allocates_its_output_only() -> None:
+    """An int64 arange of depth and a boolean mask of the output's size came on top of the
+    output (uint8 here: 10.8x its size at the peak)."""
+    idx = np.arange(-5, 45) % 9
+    tracemalloc.start()
+    try:
+        out = nnref.one_hot(idx, 200_000, dtype=np.uint8, on_value=7, off_value=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.nbytes == 10**7
+    assert peak < out.nbytes + 10**5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.bool_, np.complex64])
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_one_hot_same_bits_as_the_mask_formula(dtype, axis, rng) -> None:
+    """The fill-then-scatter implementation against ``where(indices == arange(depth))``:
+    out-of-range and negative indices, every axis, the same strides."""
+    idx = rng.integers(-3, 9, (4, 5)).astype(np.int16)
+    on, off = (True, False) if dtype is np.bool_ else (3, -2)
+    got = nnref.one_hot(idx, 7, on_value=on, off_value=off, axis=axis, dtype=dtype)
+    dt = np.dtype(dtype)
+    want = np.moveaxis(
+        np.where(idx[..., None] == np.arange(7), dt.type(on), dt.type(off)), -1, axis
+    )
+    assert got.dtype == want.dtype
+    assert got.strides == want.strides
+    assert got.tobytes() == want.tobytes()
