@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 import nnref
+from nnref import init
 from nnref.cases import TABLES, make_case
 from nnref.check.compare import ORACLE_RTOL, assert_close
+from nnref.data import kfold_batches, kfold_sizes, shuffled_batches, toy_two_feature
 from nnref.ops import _dftconv, conv
 from nnref.ops.conv import Conv2DResiduals
 from nnref.verify import leg_function
@@ -321,3 +323,53 @@ def test_one_hot_same_bits_as_the_mask_formula(dtype, axis, rng) -> None:
     assert got.dtype == want.dtype
     assert got.strides == want.strides
     assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize(
+    "fn", [init.glorot_uniform, init.random_normal, init.uniform, init.zeros, init.ones]
+)
+def test_initializer_shape_too_large_is_a_named_memory_error(fn) -> None:
+    name = fn.__name__
+    drawn = " (drawn in float64, then cast)" if name not in ("zeros", "ones") else ""
+    with pytest.raises(
+        MemoryError,
+        match=re.escape(
+            f"{name}: 'shape' (1000000000, 1000000000) gives an array{drawn} of shape "
+            "(1000000000, 1000000000) (float32, 4 EB), which cannot be allocated"
+        ),
+    ):
+        fn(0, (10**9, 10**9))
+    with pytest.raises(MemoryError, match=rf"^{name}: .*\(float32, 4e\+06 YB\), beyond NumPy's"):
+        fn(0, (10**15, 10**15))
+
+
+def test_batching_sizes_too_large_are_named_memory_errors() -> None:
+    n = 10**17
+    with pytest.raises(
+        MemoryError,
+        match=rf"^kfold_batches: 'n' {n} with 'batch_size' 64 gives 1562500000000000 batches of a "
+        rf"permutation of shape \({n},\) \(int64, 800 PB\), which cannot be allocated$",
+    ):
+        kfold_batches(n, 64, 0)
+    with pytest.raises(
+        MemoryError,
+        match=rf"^shuffled_batches: 'n' {n} with 'batch_size' 3 gives 33333333333333334 batches",
+    ):
+        shuffled_batches(n, 3, 0)
+    with pytest.raises(MemoryError, match=r"^shuffled_batches: .*\(int64, 80 EB\), beyond NumPy's"):
+        shuffled_batches(10**19, 3, 0)
+    with pytest.raises(
+        MemoryError,
+        match=rf"^kfold_sizes: 'k' {n} gives a list of {n} fold sizes \(800 PB of pointers\), "
+        "which cannot be allocated$",
+    ):
+        kfold_sizes(n, n)
+
+
+def test_toy_dataset_size_too_large_is_a_named_memory_error() -> None:
+    with pytest.raises(
+        MemoryError,
+        match=r"^toy_two_feature: 'n' 100000000000000000 gives inputs of shape "
+        r"\(100000000000000000, 2\) \(float64, 1.6 EB\), which cannot be allocated$",
+    ):
+        toy_two_feature(n=10**17)
