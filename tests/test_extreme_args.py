@@ -3,8 +3,8 @@ what the output does (the padded input is never materialized), and a result too 
 allocate is a MemoryError naming the op, the arguments, the shape and the size, never NumPy's
 "Unable to allocate 284. PiB" from deep inside (nor an int64 arange of ``depth`` in one_hot).
 
-Sizes that must fail are chosen beyond any machine (exabytes), so that no test depends on the
-memory free; the conventions are in ``nnref._memory``."""
+Sizes that must fail are chosen beyond any machine (hundreds of petabytes and more), so that no
+test depends on the memory free; the conventions are in ``nnref._memory``."""
 
 from __future__ import annotations
 
