@@ -8,11 +8,12 @@ an int seed. No global random state is used.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from nnref import _memory
 from nnref._validate import is_int, is_real
 
 Rng = np.random.Generator | int
@@ -76,6 +77,21 @@ def _finite(name: str, dt: np.dtype, **values: Any) -> None:
             raise ValueError(f"{name}: '{arg}' {v!r} is not finite in {dt}")
 
 
+def _make(
+    name: str, s: tuple[int, ...], dt: np.dtype, make: Callable[[], np.ndarray], what: str
+) -> np.ndarray:
+    """``make()``, an array of shape ``s`` and dtype ``dt``; one too large to allocate raises
+    the MemoryError naming ``name``, ``'shape'`` and the size (not NumPy's from the draw)."""
+    try:
+        return make()
+    except _memory.TOO_LARGE as e:
+        raise _memory.too_large(name, f"'shape' {s}", what, s, dt) from e
+
+
+#: The random initializers draw in float64 and cast (NumPy's generators draw float64).
+_DRAWN = "an array (drawn in float64, then cast)"
+
+
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """Keras' ``compute_fans``: a kernel's receptive field multiplies both fans.
 
@@ -97,7 +113,8 @@ def glorot_uniform(rng: Rng, shape: Any, dtype: Any = np.float32) -> np.ndarray:
     dt = _dtype("glorot_uniform", dtype)
     fan_in, fan_out = fans(s)
     limit = math.sqrt(3.0 / max(1.0, (fan_in + fan_out) / 2.0))
-    return as_generator(rng, "glorot_uniform").uniform(-limit, limit, s).astype(dt)
+    gen = as_generator(rng, "glorot_uniform")
+    return _make("glorot_uniform", s, dt, lambda: gen.uniform(-limit, limit, s).astype(dt), _DRAWN)
 
 
 def random_normal(
@@ -108,7 +125,10 @@ def random_normal(
     s = _shape("random_normal", shape)
     dt = _dtype("random_normal", dtype)
     _finite("random_normal", dt, mean=mean, stddev=stddev)
-    return (as_generator(rng, "random_normal").standard_normal(s) * stddev + mean).astype(dt)
+    gen = as_generator(rng, "random_normal")
+    return _make(
+        "random_normal", s, dt, lambda: (gen.standard_normal(s) * stddev + mean).astype(dt), _DRAWN
+    )
 
 
 def uniform(
@@ -120,14 +140,17 @@ def uniform(
     _finite("uniform", dt, minval=minval, maxval=maxval)
     if not minval < maxval:
         raise ValueError(f"uniform: need minval < maxval, got {minval}, {maxval}")
-    return as_generator(rng, "uniform").uniform(minval, maxval, s).astype(dt)
+    gen = as_generator(rng, "uniform")
+    return _make("uniform", s, dt, lambda: gen.uniform(minval, maxval, s).astype(dt), _DRAWN)
 
 
 def zeros(rng: Rng | None, shape: Any, dtype: Any = np.float32) -> np.ndarray:
     """``keras.initializers.Zeros`` (``rng`` accepted for a uniform signature, unused)."""
-    return np.zeros(_shape("zeros", shape), _dtype("zeros", dtype, floating=False))
+    s, dt = _shape("zeros", shape), _dtype("zeros", dtype, floating=False)
+    return _make("zeros", s, dt, lambda: np.zeros(s, dt), "an array")
 
 
 def ones(rng: Rng | None, shape: Any, dtype: Any = np.float32) -> np.ndarray:
     """``keras.initializers.Ones``."""
-    return np.ones(_shape("ones", shape), _dtype("ones", dtype, floating=False))
+    s, dt = _shape("ones", shape), _dtype("ones", dtype, floating=False)
+    return _make("ones", s, dt, lambda: np.ones(s, dt), "an array")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnref import _memory
 from nnref._validate import is_int
 from nnref.init import Rng, as_generator
 
@@ -18,7 +19,13 @@ def kfold_sizes(n: int, k: int) -> list[int]:
     if k > n:
         raise ValueError(f"kfold_sizes: cannot split n={n} samples into k={k} folds")
     q, r = divmod(int(n), int(k))
-    return [q + 1] * r + [q] * (k - r)
+    try:
+        return [q + 1] * r + [q] * (k - r)
+    except _memory.TOO_LARGE as e:  # a list of k pointers to two ints
+        raise MemoryError(
+            f"kfold_sizes: 'k' {k} gives a list of {k} fold sizes "
+            f"({_memory.size_str(8 * int(k))} of pointers), which cannot be allocated"
+        ) from e
 
 
 def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
@@ -37,9 +44,18 @@ def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
     if not is_int(n) or n < 1:  # n=0 once failed inside kfold_sizes, named as that
         raise ValueError(f"kfold_batches: 'n' must be a positive int, got {n!r}")
     k = max(1, int(n / batch_size))
-    sizes = kfold_sizes(n, k)
-    perm = as_generator(rng, "kfold_batches").permutation(n).astype(np.int64)
-    return np.split(perm, np.cumsum(sizes)[:-1])
+    gen = as_generator(rng, "kfold_batches")
+    try:  # kfold_sizes' own MemoryError would name its 'k', which the caller did not pass
+        sizes = kfold_sizes(n, k)
+        return np.split(gen.permutation(n).astype(np.int64, copy=False), np.cumsum(sizes)[:-1])
+    except _memory.TOO_LARGE as e:
+        raise _memory.too_large(
+            "kfold_batches",
+            f"'n' {n} with 'batch_size' {batch_size}",
+            f"{k} batches of a permutation",
+            (n,),
+            np.int64,
+        ) from e
 
 
 def shuffled_batches(
@@ -54,8 +70,19 @@ def shuffled_batches(
         )
     if not is_int(n) or n < 1:
         raise ValueError(f"shuffled_batches: 'n' must be a positive int, got {n!r}")
-    perm = as_generator(rng, "shuffled_batches").permutation(n).astype(np.int64)
-    batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+    gen = as_generator(rng, "shuffled_batches")
+    try:
+        perm = gen.permutation(n).astype(np.int64, copy=False)
+        batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+    except _memory.TOO_LARGE as e:
+        count = -(-n // batch_size)
+        raise _memory.too_large(
+            "shuffled_batches",
+            f"'n' {n} with 'batch_size' {batch_size}",
+            f"{count} batches of a permutation",
+            (n,),
+            np.int64,
+        ) from e
     if drop_remainder and len(batches[-1]) < batch_size:
         batches.pop()
     return batches

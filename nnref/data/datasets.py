@@ -23,6 +23,7 @@ from typing import IO, NamedTuple
 
 import numpy as np
 
+from nnref import _memory
 from nnref._validate import is_int
 
 
@@ -62,10 +63,13 @@ def toy_two_feature(*, n: int = 150, seed: int = 0) -> Dataset:
         if not is_int(v) or v < lo:
             raise ValueError(f"toy_two_feature: {name!r} must be an integer >= {lo}, got {v!r}")
     rng = np.random.default_rng(seed)
-    y = (np.arange(n) % 2).astype(np.int64)
     centers = np.array([[-1.0, -1.0], [1.0, 1.0]])
-    x = centers[y] + rng.standard_normal((n, 2)) * 0.6
-    perm = rng.permutation(n)
+    try:
+        y = (np.arange(n) % 2).astype(np.int64)
+        x = centers[y] + rng.standard_normal((n, 2)) * 0.6
+        perm = rng.permutation(n)
+    except _memory.TOO_LARGE as e:
+        raise _memory.too_large("toy_two_feature", f"'n' {n}", "inputs", (n, 2), np.float64) from e
     cut = round(n * 0.8)
     tr, te = perm[:cut], perm[cut:]
     return Dataset("toy", x[tr], y[tr], x[te], y[te], 2)

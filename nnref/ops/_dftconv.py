@@ -330,19 +330,36 @@ def _kernel_spectrum(w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale) -> np
     return kspec
 
 
+def fits(n: int, k: int, s: int, d: int, p: AxisPlan) -> bool:
+    """Whether one axis's transform is no longer than its input, output and kernel put end to
+    end (``L <= n + out + k``). ``L`` spans the strided outputs, the dilated taps and the pad
+    before the input, so it is longer only where these reach beyond the input by more than
+    the counts of outputs and taps (a 1-row input padded 5 rows after at stride 3 and
+    dilation 2; ``padding`` 10**8 at stride 10**6, ``L`` = 2*10**8 + 1 for 5 pixels and 201
+    outputs): the transforms would multiply mostly padding, and could exceed any memory."""
+    return transform_size(n, k, s, d, p) <= n + p.out + k
+
+
 def forward(
     x: np.ndarray,
     w: np.ndarray,
     strides: tuple[int, int],
     dilations: tuple[int, int],
     plan: tuple[AxisPlan, AxisPlan],
+    y: np.ndarray,
     bias: np.ndarray | None = None,
-) -> tuple[np.ndarray, Spectra] | None:
-    """``conv2d_fwd`` by DFT (plus ``bias``); ``None`` when ``x`` or ``w`` is not finite (the
-    caller falls back to the direct path: a transform would spread one NaN over two whole
-    images), or when an image's magnitude is beyond the scales' range (``scales_in_range``)."""
+) -> Spectra | None:
+    """``conv2d_fwd`` by DFT (plus ``bias``) into ``y`` (N, OH, OW, O); ``None``, ``y``
+    untouched, when ``x`` or ``w`` is not finite (the caller falls back to the direct path: a
+    transform would spread one NaN over two whole images), when an image's magnitude is beyond
+    the scales' range (``scales_in_range``) or when an axis's transform does not :func:`fits`."""
     n, h, wd, c = x.shape
     kh, kw, _, o = w.shape
+    if not (
+        fits(h, kh, strides[0], dilations[0], plan[0])
+        and fits(wd, kw, strides[1], dilations[1], plan[1])
+    ):
+        return None
     amax = image_amax(x)
     wmax = np.max(np.abs(w))
     dt = x.dtype
@@ -362,7 +379,6 @@ def forward(
     spec = np.empty((ah.L, aw.L, m, c), cdt)
     kspec = _kernel_spectrum(w, axes, wscale)
     ys = take("per_image", (ah.L, aw.L, m, o), cdt)
-    y = np.empty((n, oh, ow, o), dt)
     yscale = scale * wscale
     chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
 
@@ -399,7 +415,7 @@ def forward(
     parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
     give("per_image", ys)
     dw_weight = np.where(amax > 0, scale, 0).astype(dt)
-    return y, Spectra(spec, scale, dw_weight, wscale, axes, strides, dilations, plan, support)
+    return Spectra(spec, scale, dw_weight, wscale, axes, strides, dilations, plan, support)
 
 
 def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False):

@@ -6,6 +6,10 @@ With ``eff_k = (k - 1) * d + 1``:
   ``before = total // 2`` (the extra pad goes bottom/right);
 - ``VALID``: ``out = (n - eff_k) // s + 1``, empty (0) when ``eff_k > n``;
 - explicit ``[[0, 0], [t, b], [l, r], [0, 0]]``: ``out = (n + t + b - eff_k) // s + 1``.
+
+Output ``i`` reads tap ``a`` at padded position ``i*s + a*d``, input position
+``i*s + a*d - before``; :func:`tap_runs` lists, per tap, the outputs that read the input, so an
+op can skip padding without ever materializing it.
 """
 
 from __future__ import annotations
@@ -90,3 +94,22 @@ def plan_axis(n: int, k: int, s: int, d: int, padding: Padding, axis: int) -> Ax
         return AxisPlan(0, 0, max((n - eff) // s + 1, 0))
     t, b = padding[axis]  # type: ignore[index]
     return AxisPlan(t, b, max((n + t + b - eff) // s + 1, 0))
+
+
+def tap_runs(
+    k: int, s: int, d: int, out: int, before: int, n: int
+) -> list[tuple[int, slice, slice]]:
+    """Along one axis, the taps that meet the input, as ``(a, inputs, outputs)``: the outputs in
+    ``outputs`` read the input positions in ``inputs`` (as many, both strided by ``s``) at tap
+    ``a``, in increasing ``a``. Taps that meet only padding are left out, and only taps whose
+    position ``a*d`` can meet the input are visited, so a window or a padding far larger than
+    the input costs what its overlap with the input does."""
+    runs = []
+    first = -(((out - 1) * s - before) // d)  # ceil: the last output's tap reaches the input
+    for a in range(max(0, first), min(k, (before + n - 1) // d + 1)):
+        o0 = max(0, -(-(before - a * d) // s))
+        o1 = min(out, (before + n - 1 - a * d) // s + 1)
+        if o0 < o1:
+            r0 = o0 * s + a * d - before
+            runs.append((a, slice(r0, r0 + (o1 - o0 - 1) * s + 1, s), slice(o0, o1)))
+    return runs

@@ -4,8 +4,10 @@
 vectorised path: a slab of images at a time, im2col through a strided view in (kh, kw, c)
 column order (built transposed when C_in = 1) and one GEMM; the input gradient of a stride-1
 convolution is the same forward pass over ``dy`` with the flipped kernel, otherwise GEMMs per
-slab give a contiguous block per kernel tap, added into strided views of the padded slab, never
-``np.add.at``.
+slab give a contiguous block per kernel tap, whose part that lands on the input is added into
+strided views of ``dx``, never ``np.add.at``. Padding is never materialized beyond what the
+columns cost (see :func:`_slab_pads`), so a padding or dilation far beyond the input costs what
+the output does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from nnref import _memory
 from nnref._threads import chunks, parallel_for, parallel_gemm_for
 from nnref._validate import (
     as_float,
@@ -30,7 +33,7 @@ from nnref._validate import (
 from nnref._workspace import give, take
 from nnref.ops import _dftconv
 from nnref.ops._channels import add_bias, add_row_sum
-from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
+from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair, tap_runs
 
 #: Work is done a slab of images at a time: each thread pads its slab into a scratch buffer,
 #: builds the slab's im2col matrix (or its ``dx`` columns) in a buffer of about this many bytes
@@ -131,33 +134,7 @@ def _setup(x: Any, w: Any, strides: Any, padding: Any, dilations: Any, op: str =
         plan_axis(x.shape[1], w.shape[0], s[0], d[0], pad, 0),
         plan_axis(x.shape[2], w.shape[1], s[1], d[1], pad, 1),
     )
-    _check_padded_size(op, x, w, d, plan)
     return x, w, s, d, plan
-
-
-def _check_padded_size(
-    op: str, x: np.ndarray, w: np.ndarray, d: tuple[int, int], plan: tuple[AxisPlan, AxisPlan]
-) -> None:
-    """Refuse a padded input larger than any NumPy array (more bytes than an index addresses):
-    SAME padding grows with the effective kernel ``(k - 1) * d + 1``, so ``dilations=10**9``
-    would fail deep inside with NumPy's "array is too big"."""
-    (t, b, _), (left, r, _) = plan
-    shape = (x.shape[0], x.shape[1] + t + b, x.shape[2] + left + r, x.shape[3])
-    nbytes = math.prod(shape) * x.itemsize
-    if nbytes > np.iinfo(np.intp).max:
-        eh, ew = ((k - 1) * dk + 1 for k, dk in zip(w.shape[:2], d, strict=True))
-        raise ValueError(
-            f"{op}: 'dilations' {d} give an effective kernel size of {eh}x{ew}; the input "
-            f"padded for it (and 'padding') would have shape {shape}, {nbytes} bytes, more "
-            "than NumPy can allocate"
-        )
-
-
-def _pad(x: np.ndarray, plan: tuple[AxisPlan, AxisPlan]) -> np.ndarray:
-    (t, b, _), (left, r, _) = plan
-    if t == b == left == r == 0:
-        return x
-    return np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)))
 
 
 def _windows(
@@ -171,16 +148,6 @@ def _windows(
     eh, ew = (kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1
     v = sliding_window_view(xp, (eh, ew), axis=(1, 2))  # (N, Hp-eh+1, Wp-ew+1, C, eh, ew)
     return v[:, :: s[0], :: s[1], :, :: d[0], :: d[1]].transpose(0, 1, 2, 4, 5, 3)
-
-
-def _tap(a: int, b: int, res: Conv2DResiduals) -> tuple[slice, slice]:
-    """Rows and columns of the padded input that kernel tap ``(a, b)`` reads, one per output."""
-    (_, _, oh), (_, _, ow) = res.plan
-    (sh, sw), (dh, dw) = res.strides, res.dilations
-    return (
-        slice(a * dh, a * dh + (oh - 1) * sh + 1, sh),
-        slice(b * dw, b * dw + (ow - 1) * sw + 1, sw),
-    )
 
 
 def _transposed(res: Conv2DResiduals) -> bool:
@@ -199,26 +166,83 @@ def _slabs(res: Conv2DResiduals | Conv2DDFTResiduals) -> list[tuple[int, int]]:
     return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
+def _cause(res: Conv2DResiduals) -> str:
+    """The arguments that set the sizes of a convolution's output and columns, for errors."""
+    (t, b, _), (left, r, _) = res.plan
+    pads = [[0, 0], [t, b], [left, r], [0, 0]]
+    return (
+        f"'strides' {res.strides}, 'dilations' {res.dilations} and 'padding' {pads} on 'x' "
+        f"{shape_str(res.x)} and 'w' {shape_str(res.w)}"
+    )
+
+
+def _output(res: Conv2DResiduals, op: str = "conv2d") -> np.ndarray:
+    """An uninitialised ``(N, OH, OW, C_out)`` output (the named MemoryError when it is too
+    large to allocate)."""
+    shape = (res.x.shape[0], res.plan[0].out, res.plan[1].out, res.w.shape[3])
+    return _memory.empty(op, _cause(res), "an output", shape, res.w.dtype)
+
+
+def _slab_pads(res: Conv2DResiduals) -> bool:
+    """Whether columns are built from a zero-padded copy of the slab (strided views of it
+    give every tap at once; True) or from the input itself, tap by tap, zero outside each
+    tap's run of outputs (False: no padding, or a padded slab larger than its columns). Both
+    give the same columns. A pad far beyond what the windows read (``padding`` 10**8 at stride 10**6)
+    or a dilation far beyond the input (SAME with ``dilations`` 10**9) then costs what the
+    outputs do: the padded input itself could exceed any memory."""
+    _, h, w, _ = res.x.shape
+    (t, b, oh), (left, r, ow) = res.plan
+    kh, kw = res.w.shape[:2]
+    return t + b + left + r > 0 and (h + t + b) * (w + left + r) <= oh * ow * kh * kw
+
+
+def _runs(
+    res: Conv2DResiduals, h: int, w: int, before: tuple[int, int]
+) -> tuple[dict[int, tuple[slice, slice]], dict[int, tuple[slice, slice]]]:
+    """Per kernel row ``a`` (and column ``b``) that meets an ``h x w`` source padded
+    ``before``: ``(source rows, output rows)`` it pairs (``tap_runs``)."""
+    kh, kw = res.w.shape[:2]
+    (sh, sw), (dh, dw) = res.strides, res.dilations
+    (_, _, oh), (_, _, ow) = res.plan
+    rows = tap_runs(kh, sh, dh, oh, before[0], h)
+    cols = tap_runs(kw, sw, dw, ow, before[1], w)
+    return {a: (i, o) for a, i, o in rows}, {b: (i, o) for b, i, o in cols}
+
+
+def _take(res: Conv2DResiduals, role: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The workspace's ``role`` buffer (the named MemoryError when it is too large)."""
+    try:
+        return take(role, shape, res.w.dtype)
+    except _memory.TOO_LARGE as e:
+        raise _memory.too_large("conv2d", _cause(res), what, shape, res.w.dtype) from e
+
+
 class _Scratch:
-    """One thread's buffers: the padded slab (zero border written once per call, interior per
-    slab) and the column matrix. They come from the running thread's workspace
-    (:mod:`nnref._workspace`; the pool's worker threads keep theirs between calls) and go back with
-    :meth:`release`: fresh slabs each call made glibc trim and refault its heap (~9,500 minor
-    faults per seed-CNN step)."""
+    """One thread's buffers: the column matrix and, when :func:`_slab_pads` and columns are
+    built, the padded slab (zero border written once per call, interior per slab). They come
+    from the running thread's workspace (:mod:`nnref._workspace`; the pool's worker threads
+    keep theirs between calls) and go back with :meth:`release`: fresh slabs each call made
+    glibc trim and refault its heap (~9,500 minor faults per seed-CNN step)."""
 
     def __init__(self, res: Conv2DResiduals, images: int) -> None:
         _, h, w, cin = res.x.shape
-        (t, b, _), (left, r, _) = res.plan
+        (t, b, oh), (left, r, ow) = res.plan
         kh, kw = res.w.shape[:2]
-        oh, ow = res.plan[0].out, res.plan[1].out
-        dt = res.w.dtype
-        self.padded = t + b + left + r > 0
-        self.xp = None
-        if self.padded:  # zeroed: a reused buffer holds another call's interior and border
-            self.xp = take("direct-xp", (images, h + t + b, w + left + r, cin), dt)
-            self.xp.fill(0)
+        self.images = images
+        self.xp: np.ndarray | None = None  # taken at the first slab that needs it
         shape = (kh, kw, cin, images, oh, ow) if _transposed(res) else (images, oh, ow, kh, kw, cin)
-        self.cols = take("direct-cols", shape, dt)
+        self.cols = _take(res, "direct-cols", shape, f"im2col columns for {images} image(s)")
+        self.pads = _slab_pads(res)
+        if self.pads:
+            self.rows, self.cols_of = _runs(res, h + t + b, w + left + r, (0, 0))
+        else:
+            self.rows, self.cols_of = _runs(res, h, w, (t, left))
+        # Every tap meets the source at every output: the strided windows view copies them all.
+        self.full = len(self.rows) * len(self.cols_of) == kh * kw and all(
+            o == slice(0, n)
+            for runs, n in ((self.rows, oh), (self.cols_of, ow))
+            for _, o in runs.values()
+        )
 
     def release(self) -> None:
         """Return the buffers to the running thread's workspace."""
@@ -226,11 +250,17 @@ class _Scratch:
             give("direct-xp", self.xp)
         give("direct-cols", self.cols)
 
-    def padded_input(self, res: Conv2DResiduals, lo: int, hi: int) -> np.ndarray:
-        if self.xp is None:
+    def source(self, res: Conv2DResiduals, lo: int, hi: int) -> np.ndarray:
+        """Images ``lo:hi``: a copy in the padded slab when :func:`_slab_pads`, else the input
+        itself."""
+        if not self.pads:
             return res.x[lo:hi]
-        (t, _, _), (left, _, _) = res.plan
-        h, w = res.x.shape[1:3]
+        _, h, w, cin = res.x.shape
+        (t, b, _), (left, r, _) = res.plan
+        if self.xp is None:  # zeroed: a reused buffer holds another call's interior and border
+            shape = (self.images, h + t + b, w + left + r, cin)
+            self.xp = _take(res, "direct-xp", shape, f"a padded slab of {self.images} image(s)")
+            self.xp.fill(0)
         xp = self.xp[: hi - lo]
         xp[:, t : t + h, left : left + w] = res.x[lo:hi]
         return xp
@@ -240,17 +270,34 @@ class _Scratch:
         :func:`_transposed`, columns in (kh, kw, c) order (the HWIO kernel reshapes to the GEMM
         operand without a copy)."""
         kh, kw, cin, _ = res.w.shape
-        xp = self.padded_input(res, lo, hi)
+        src = self.source(res, lo, hi)
         nb = hi - lo
+        if self.full and not _transposed(res):
+            cols = self.cols[:nb]
+            np.copyto(cols, _windows(src, kh, kw, res.strides, res.dilations))
+            return cols.reshape(-1, kh * kw * cin)
+        # Tap by tap, output positions first: (KH, KW, OH, OW, ...) and (H, W, ...).
         if _transposed(res):
             cols = self.cols[:, :, :, :nb]
-            for a in range(kh):
-                for b in range(kw):
-                    si, sj = _tap(a, b, res)
-                    np.copyto(cols[a, b], xp[:, si, sj, :].transpose(3, 0, 1, 2))
+            dst, img = cols.transpose(0, 1, 4, 5, 2, 3), src.transpose(1, 2, 3, 0)
+        else:
+            cols = self.cols[:nb]
+            dst, img = cols.transpose(3, 4, 1, 2, 0, 5), src.transpose(1, 2, 0, 3)
+        for a in range(kh):
+            for b in range(kw):
+                tap = dst[a, b]
+                if a not in self.rows or b not in self.cols_of:
+                    tap.fill(0)  # a tap that reads padding only, at every output
+                    continue
+                (ri, ro), (ci, co) = self.rows[a], self.cols_of[b]
+                if not self.full:  # zero the outputs whose tap reads padding
+                    tap[: ro.start] = 0
+                    tap[ro.stop :] = 0
+                    tap[ro, : co.start] = 0
+                    tap[ro, co.stop :] = 0
+                np.copyto(tap[ro, co], img[ri, ci])
+        if _transposed(res):
             return cols.reshape(kh * kw * cin, -1)
-        cols = self.cols[:nb]
-        np.copyto(cols, _windows(xp, kh, kw, res.strides, res.dilations))
         return cols.reshape(-1, kh * kw * cin)
 
 
@@ -370,8 +417,8 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     """``dx``: stride 1 (and more than one input channel) by :func:`_input_grad_by_correlation`;
     otherwise per slab the column gradients ``g @ w^T``, as one contiguous ``(rows, C_in)``
     block per kernel tap (a batched GEMM; transposed layout: one 2-D GEMM whose rows are the
-    taps), each added into the strided view of a padded scratch slab it came from (never
-    ``np.add.at``); the interior is then copied out. Contiguous blocks measured 17% faster in
+    taps), whose part that lands on the input is added into the strided view of ``dx`` it came
+    from (never ``np.add.at``). Contiguous blocks measured 17% faster in
     float32 than one 2-D GEMM whose tap columns are read with a stride (equal in float64).
     A kernel holding NaN or inf takes the scatter too: the correlation multiplies every tap by
     ``dy``'s zero padding, and ``0 * nan`` would reach input pixels the tap never reads."""
@@ -381,6 +428,7 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     _, h, wd, cin = res.x.shape
     kh, kw, _, cout = res.w.shape
     (t, _, oh), (left, _, ow) = res.plan
+    rows, cols = _runs(res, h, wd, (t, left))
     w2 = res.w.reshape(-1, cout)
     wt = res.w.reshape(kh * kw, cin, cout).transpose(0, 2, 1)  # (KH*KW, C_out, C_in)
     dx = np.empty(res.x.shape, res.w.dtype)
@@ -393,7 +441,7 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
         for lo, hi in slabs[a0:b0]:
             nb = hi - lo
             g = dy[lo:hi].reshape(-1, cout)
-            dst = scratch.xp[:nb] if scratch.padded else dx[lo:hi]
+            dst = dx[lo:hi]
             dst.fill(0)
             if transposed:  # (KH, KW, C_in = 1, nb, OH, OW): rows of w2 @ g^T
                 dcols = scratch.cols[:, :, :, :nb]
@@ -403,12 +451,12 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
                 part = blocks[:, : len(g)]
                 np.matmul(g[None], wt, out=part)
                 taps = part.reshape(kh, kw, nb, oh, ow, cin)
-            for a in range(kh):
-                for b in range(kw):
-                    si, sj = _tap(a, b, res)
-                    dst[:, si, sj, :] += taps[a, b]
-            if scratch.padded:
-                dx[lo:hi] = dst[:, t : t + h, left : left + wd]
+            # Only the parts of each tap's run that land on the input: what lands on padding
+            # is never read, so no padded slab is needed (the same sum, in the same tap order,
+            # for every input pixel).
+            for a, (ri, ro) in rows.items():
+                for b, (ci, co) in cols.items():
+                    dst[:, ri, ci, :] += taps[a, b][:, ro, co]
         if not transposed:
             give("direct-dx", blocks)
         scratch.release()
@@ -442,7 +490,11 @@ def conv2d_fwd(
     strides, dilations : int, [h, w] or [1, h, w, 1]
     padding : "SAME", "VALID" or [[0, 0], [top, bottom], [left, right], [0, 0]]
         ``SAME`` puts the odd extra pad bottom/right. ``VALID`` with a (dilated) kernel larger
-        than the input gives an empty output, as TF.
+        than the input gives an empty output, as TF. Padding is read as zeros, never
+        materialized beyond what the im2col columns cost: ``padding`` 10**8 at ``strides``
+        10**6, or SAME with ``dilations`` 10**9, costs what its output does. An output whose
+        window reads padding only is ``sum 0 * w`` plus the bias: 0, but NaN in an output
+        channel whose kernel holds NaN or inf (``0 * inf``), as TF.
     algorithm : "direct" (default), "dft" or "auto"
         ``"direct"`` sums the products window by window (im2col and GEMM): the reference.
         ``"dft"`` multiplies spectra (see Notes): fewer FLOPs with many channels, not exact.
@@ -487,7 +539,14 @@ def conv2d_fwd(
       image's ``dy``) beyond the scales' range, 2**+-60 in float32 and 2**+-500 in float64,
       sends the call to ``"direct"``;
     - a NaN or inf in ``x`` or ``w`` (or ``dy`` in backward) would spread over whole images:
-      that call falls back to ``"direct"`` (residuals of the direct path), NaN stays local.
+      that call falls back to ``"direct"`` (residuals of the direct path), NaN stays local;
+    - a transform longer along an axis than its input, output and kernel put end to end
+      (padding, a stride or a dilation far beyond the input: the transforms would hold mostly
+      padding) sends the call to ``"direct"``.
+
+    An output (or, for ``"dft"``, transforms; for ``"direct"``, a slab's columns) that cannot
+    be allocated raises MemoryError naming the arguments, the shape and the size. ``"dft"``
+    does not fall back to ``"direct"`` then: the results would depend on the memory free.
 
     Peak memory of ``"dft"``: the input's spectrum (kept as a residual), the output's and the
     kernel's and, in backward, ``dy``'s and ``dx``'s; each about ``Lh*Lw / (H*W)`` times its
@@ -515,18 +574,34 @@ def conv2d_fwd(
         same_dtype("conv2d", x=x, b=b)
         require_bias("conv2d", b, "w", w, "(C_out,)")
     algorithm = _check_algorithm("conv2d", algorithm)
-    n, cout = x.shape[0], w.shape[3]
-    oh, ow = plan[0].out, plan[1].out
     res = Conv2DResiduals(x, w, s, d, plan, b is not None)
-    if oh == 0 or ow == 0:
-        return np.zeros((n, oh, ow, cout), x.dtype), res
+    y = _output(res)
+    if y.size == 0:
+        return y, res
     if algorithm == "dft" or (algorithm == "auto" and _dft_wins(x, w, s, d, plan)):
-        out = _dftconv.forward(x, w, s, d, plan, b)
-        if out is not None:
-            return out[0], Conv2DDFTResiduals(x, w, s, d, plan, out[1], b is not None)
-    y = np.empty((n, oh, ow, cout), x.dtype)
+        try:
+            spectra = _dftconv.forward(x, w, s, d, plan, y, b)
+        except MemoryError as e:  # not a fallback: the bits would follow the memory free
+            raise _dft_too_large(res, algorithm, y) from e
+        if spectra is not None:
+            return y, Conv2DDFTResiduals(x, w, s, d, plan, spectra, b is not None)
     _forward(res, y, b)
     return y, res
+
+
+def _dft_too_large(res: Conv2DResiduals, algorithm: str, y: np.ndarray) -> MemoryError:
+    """The DFT path's transforms could not be allocated (the output could)."""
+    (n, h, w, c), (kh, kw) = res.x.shape, res.w.shape[:2]
+    lh = _dftconv.transform_size(h, kh, res.strides[0], res.dilations[0], res.plan[0])
+    lw = _dftconv.transform_size(w, kw, res.strides[1], res.dilations[1], res.plan[1])
+    spec = (lh, lw, (n + 1) // 2, c)
+    cdt = np.result_type(res.x.dtype, np.complex64)
+    return MemoryError(
+        f"conv2d: algorithm={algorithm!r} cannot allocate its transforms for {_cause(res)}: "
+        f"length {lh}x{lw}, the input's spectrum alone of shape {spec} ({cdt}, "
+        f"{_memory.size_str(math.prod(spec) * cdt.itemsize)}); algorithm='direct' needs the "
+        f"output ({_memory.size_str(y.nbytes)}, allocated) and per-slab buffers only"
+    )
 
 
 def _cotangent(
@@ -598,39 +673,52 @@ def conv2d(
 # --------------------------------------------------------------------------- naive oracle
 
 
+def _pixel(x: np.ndarray, plan: tuple[AxisPlan, AxisPlan], r: int, c: int) -> np.ndarray | None:
+    """``xpad[:, r, c, :]`` (N, C_in) of the padded input, ``None`` in the padding (read as
+    zeros, never materialized: a padding of 10**8 costs nothing)."""
+    (t, _, _), (left, _, _) = plan
+    if 0 <= r - t < x.shape[1] and 0 <= c - left < x.shape[2]:
+        return x[:, r - t, c - left, :]
+    return None
+
+
 def conv2d_naive_fwd(
     x: np.ndarray, w: np.ndarray, *, strides: Any = 1, padding: Any = "VALID", dilations: Any = 1
 ) -> tuple[np.ndarray, Conv2DResiduals]:
     """Loop version of :func:`conv2d_fwd`: one explicit window per output position."""
     x, w, s, d, plan = _setup(x, w, strides, padding, dilations, "conv2d_naive")
-    xp = _pad(x, plan)
+    res = Conv2DResiduals(x, w, s, d, plan)
     kh, kw = w.shape[:2]
-    y = np.zeros((x.shape[0], plan[0].out, plan[1].out, w.shape[3]), x.dtype)
+    zero = np.zeros((x.shape[0], x.shape[3]), x.dtype)
+    y = _output(res, "conv2d_naive")
+    y.fill(0)
     for i in range(plan[0].out):
         for j in range(plan[1].out):
             for a in range(kh):
                 for b in range(kw):
-                    pixel = xp[:, i * s[0] + a * d[0], j * s[1] + b * d[1], :]  # (N, C_in)
-                    y[:, i, j, :] += pixel @ w[a, b]
-    return y, Conv2DResiduals(x, w, s, d, plan)
+                    pixel = _pixel(x, plan, i * s[0] + a * d[0], j * s[1] + b * d[1])
+                    y[:, i, j, :] += (zero if pixel is None else pixel) @ w[a, b]
+    return y, res
 
 
 def conv2d_naive_bwd(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Loop version of :func:`conv2d_bwd`."""
     dy = _cotangent("conv2d_naive_bwd", res, dy, "conv2d_naive")
     x, w, s, d, plan = res[:5]
-    xp = _pad(x, plan)
-    dxp = np.zeros_like(xp)
+    (t, _, _), (left, _, _) = plan
+    zero = np.zeros((x.shape[0], x.shape[3]), x.dtype)
+    dx = np.zeros_like(x)
     dw = np.zeros_like(w)
     for i in range(plan[0].out):
         for j in range(plan[1].out):
             for a in range(w.shape[0]):
                 for b in range(w.shape[1]):
                     r, c = i * s[0] + a * d[0], j * s[1] + b * d[1]
-                    dw[a, b] += xp[:, r, c, :].T @ dy[:, i, j, :]
-                    dxp[:, r, c, :] += dy[:, i, j, :] @ w[a, b].T
-    (t, _, _), (left, _, _) = plan
-    return dxp[:, t : t + x.shape[1], left : left + x.shape[2], :].copy(), dw
+                    pixel = _pixel(x, plan, r, c)
+                    dw[a, b] += (zero if pixel is None else pixel).T @ dy[:, i, j, :]
+                    if pixel is not None:  # what lands on padding is dropped
+                        dx[:, r - t, c - left, :] += dy[:, i, j, :] @ w[a, b].T
+    return dx, dw
 
 
 def conv2d_naive(

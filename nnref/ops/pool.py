@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nnref import _memory
 from nnref._threads import parallel_for
 from nnref._validate import (
     as_float,
@@ -23,8 +24,9 @@ from nnref._validate import (
     check_residuals,
     require_nonempty,
     require_rank,
+    shape_str,
 )
-from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair
+from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair, tap_runs
 
 #: Input bytes per step of the unpadded path: each thread takes an equal share of the images
 #: and walks it in steps this large, so that a step's images and temporaries stay in cache
@@ -54,11 +56,33 @@ def _routing_dtype(k: tuple[int, int]) -> np.dtype:
     )
 
 
+def _output(
+    op: str,
+    x: np.ndarray,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    plan: tuple[AxisPlan, AxisPlan],
+    what: str,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """An uninitialised output-shaped array (the named MemoryError when it is too large)."""
+    (t, b, oh), (left, r, ow) = plan
+    pads = [[0, 0], [t, b], [left, r], [0, 0]]
+    cause = f"'ksize' {k}, 'strides' {s} and 'padding' {pads} on 'x' {shape_str(x)}"
+    shape = (x.shape[0], oh, ow, x.shape[3])
+    return _memory.empty(op, cause, what, shape, dtype)
+
+
 def _setup(x: Any, ksize: Any, strides: Any, padding: Any, op: str):
     x = as_float(op, "x", x)
     require_rank(op, "x", x, 4, "(N, H, W, C)")
     require_nonempty(op, "x", x)
     k = spatial_pair(op, "ksize", ksize)
+    if k[0] * k[1] > np.iinfo(np.int64).max:  # the routing names a window cell by its offset
+        raise ValueError(
+            f"{op}: 'ksize' {k} has {k[0] * k[1]} cells per window, more than an int64 offset "
+            "counts"
+        )
     s = spatial_pair(op, "strides", strides)
     pad = normalize_padding(op, padding)
     if not isinstance(pad, str):
@@ -84,27 +108,14 @@ def _offsets(k: tuple[int, int], s: tuple[int, int], oh: int, ow: int):
             )
 
 
-def _runs(k: int, s: int, out: int, before: int, n: int) -> list[tuple[int, slice, slice]]:
-    """Along one axis, the window offsets that meet the input, as ``(a, inputs, outputs)``: the
-    outputs in ``outputs`` read the input positions in ``inputs`` at offset ``a``. Offsets that
-    meet only padding (which never wins) are left out, so a window far larger than the input
-    costs what its overlap with the input does."""
-    runs = []
-    for a in range(max(0, before - (out - 1) * s), min(k, before + n)):
-        o0 = max(0, -(-(before - a) // s))
-        o1 = min(out, (before + n - 1 - a) // s + 1)
-        if o0 < o1:
-            r0 = o0 * s + a - before
-            runs.append((a, slice(r0, r0 + (o1 - o0 - 1) * s + 1, s), slice(o0, o1)))
-    return runs
-
-
 def _blocks(res: MaxPool2DResiduals):
     """Every window offset that meets the input (row-major order) with its cells and outputs:
-    ``(offset, (rows, cols) of the input, (rows, cols) of the output)``."""
+    ``(offset, (rows, cols) of the input, (rows, cols) of the output)``. Offsets that meet only
+    padding (which never wins) are left out, so a window far larger than the input costs what
+    its overlap with the input does."""
     xs, k, s, ((t, _, oh), (left, _, ow)) = res.x_shape, res.ksize, res.strides, res.plan
-    cols = _runs(k[1], s[1], ow, left, xs[2])
-    for a, ri, ro in _runs(k[0], s[0], oh, t, xs[1]):
+    cols = tap_runs(k[1], s[1], 1, ow, left, xs[2])
+    for a, ri, ro in tap_runs(k[0], s[0], 1, oh, t, xs[1]):
         for b, ci, co in cols:
             yield a * k[1] + b, (ri, ci), (ro, co)
 
@@ -201,10 +212,9 @@ def max_pool2d_fwd(
     tf.nn.max_pool2d, keras.layers.MaxPooling2D
     """
     x, k, s, plan = _setup(x, ksize, strides, padding, "max_pool2d")
-    n, _, _, c = x.shape
     oh, ow = plan[0].out, plan[1].out
-    y = np.empty((n, oh, ow, c), x.dtype)
-    choice = np.empty((n, oh, ow, c), _routing_dtype(k))
+    y = _output("max_pool2d", x, k, s, plan, "an output", x.dtype)
+    choice = _output("max_pool2d", x, k, s, plan, "a routing", _routing_dtype(k))
     res = MaxPool2DResiduals(x.shape, x.dtype, choice, k, s, plan)
     if oh == 0 or ow == 0:  # backward returns zeros without reading the routing
         return y, res
@@ -215,7 +225,8 @@ def max_pool2d_fwd(
     # input (padding never wins, so it is never visited). NaN compares False, so "strictly
     # greater" never picks it, exactly as TF's grad loop; the forward max skips it via fmax.
     y.fill(np.finfo(x.dtype).min)
-    best = np.empty((n, oh, ow, c), x.dtype)  # both set at the first valid offset (choice < 0)
+    # Set with choice at each output's first valid offset (choice < 0).
+    best = _output("max_pool2d", x, k, s, plan, "a running maximum", x.dtype)
     choice.fill(-1)
     for off, (ri, ci), (ro, co) in _blocks(res):
         cand = x[:, ri, ci]
@@ -317,8 +328,10 @@ def max_pool2d_naive_fwd(
     n, h, w, c = x.shape
     (t, _, oh), (left, _, ow) = plan
     lowest = np.finfo(x.dtype).min
-    y = np.full((n, oh, ow, c), lowest, x.dtype)
-    choice = np.empty((n, oh, ow, c), _routing_dtype(k))  # every window has a valid cell: set
+    y = _output("max_pool2d_naive", x, k, s, plan, "an output", x.dtype)
+    y.fill(lowest)
+    # Every window has a valid cell: set below.
+    choice = _output("max_pool2d_naive", x, k, s, plan, "a routing", _routing_dtype(k))
     for bn in range(n):
         for i in range(oh):
             for j in range(ow):
