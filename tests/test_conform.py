@@ -449,6 +449,45 @@ def test_an_optimizer_writing_into_its_params_fails_naming_the_entry(
     assert row.message.endswith("nnref's contract: inputs are never modified, return new arrays")
 
 
+class _UpdateInPlace:
+    """nnref's Adam, whose ``update`` then writes into the gradients or the state it got (as a
+    PyTorch-style optimizer advances its moments in place)."""
+
+    def __init__(self, into: str, **kw: object) -> None:
+        self.opt, self.into = nnref.optim.adam(**kw), into
+
+    def init(self, params: list) -> object:
+        return self.opt.init(params)
+
+    def update(self, grads: list, state: object, params: list) -> object:
+        out = self.opt.update(grads, state, params)
+        if self.into == "grads":
+            grads[1] *= 2.0
+        else:
+            state.slots["v"][0][...] = out[1].slots["v"][0]
+        return out
+
+
+@pytest.mark.parametrize(
+    ("into", "arg", "where"),
+    [
+        ("grads", "grads", "grads[1][0]"),
+        ("state", "state.slots['v'][0]", "state.slots['v'][0][0, 0]"),
+    ],
+)
+def test_an_optimizer_writing_into_its_grads_or_state_fails_naming_the_entry(
+    into: str, arg: str, where: str
+) -> None:
+    target = {"adam": lambda **kw: _UpdateInPlace(into, **kw)}
+    rows = run(target, ops=["adam"], dtypes=["float64"], examples=0).rows
+    row = next(r for r in rows if r.check == "trajectory" and r.case == "defaults")
+    assert not row.ok
+    assert row.message.startswith(
+        f"update modified its input {arg} in place at step 1 on case defaults (float64), "
+        f"at {where}: "
+    ), row.message
+
+
 class _ReluRes(NamedTuple):
     y: np.ndarray
     mask: np.ndarray

@@ -654,11 +654,12 @@ def _run_optimizer(o: Outcome) -> tuple[list[list[np.ndarray]], str, Any]:
     cur = [p.copy() for p in params]
     for t in range(len(noise[0])):
         g = gradients(cur, curvature, noise, t)
-        before = [p.copy() for p in cur]
+        given = [("params", [p.copy() for p in cur], cur), ("grads", [a.copy() for a in g], g)]
+        given += residual_arrays(state, "state")  # an update that advances its state in place
         out, e = call(lambda g=g, s=state, c=cur: opt.update(g, s, c))
         if e is not None:
             return steps, f"update at step {t + 1} raised {describe(e)}", None
-        change = first_change([("params", before, cur)])
+        change = first_change(given)
         if change is not None:
             how = f" at step {t + 1}"
             return steps, o.modified_message("update", "its input", change, how).message, None

@@ -151,10 +151,11 @@ def is_residual(where: str) -> bool:
     return where == RES or where.startswith((f"{RES}.", f"{RES}["))
 
 
-def residual_arrays(res: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(where, copy, array)`` for every array reachable in a forward's residuals, for
-    :func:`first_change` after the backward: ``where`` names it from :data:`RES` (``res.y``,
-    ``res[0]``, ``res['mask']``, ``res.saved[1].y``), ``copy`` is its pristine copy.
+def residual_arrays(res: Any, root: str = RES) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(where, copy, array)`` for every array reachable in a forward's residuals (or another
+    opaque value, such as an optimizer's state, named ``root``), for :func:`first_change` after
+    the call: ``where`` names it from ``root`` (``res.y``, ``res[0]``, ``res['mask']``,
+    ``res.saved[1].y``), ``copy`` is its pristine copy.
 
     The walk goes through tuples (NamedTuples by field name), lists, dicts and object
     attributes (``__dict__`` and ``__slots__``, dataclasses included), at most
@@ -164,7 +165,7 @@ def residual_arrays(res: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
     arrays (references, not values) and other values are skipped."""
     out: list[tuple[str, np.ndarray, np.ndarray]] = []
     seen: set[int] = set()
-    todo: deque[tuple[str, Any, int]] = deque([(RES, res, 0)])
+    todo: deque[tuple[str, Any, int]] = deque([(root, res, 0)])
     while todo:
         where, v, depth = todo.popleft()
         if id(v) in seen or isinstance(v, _OPAQUE) or v is None:
