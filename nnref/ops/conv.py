@@ -224,14 +224,21 @@ class _Scratch:
     keep theirs between calls) and go back with :meth:`release`: fresh slabs each call made
     glibc trim and refault its heap (~9,500 minor faults per seed-CNN step)."""
 
-    def __init__(self, res: Conv2DResiduals, images: int) -> None:
+    def __init__(
+        self, res: Conv2DResiduals, images: int, called: Conv2DResiduals | None = None
+    ) -> None:
+        """``called``: the user's call whose ``dx`` this is, when ``res`` is the correlation's
+        (the MemoryErrors name the user's arguments, not ``dy`` and the flipped kernel)."""
         _, h, w, cin = res.x.shape
         (t, b, oh), (left, r, ow) = res.plan
         kh, kw = res.w.shape[:2]
         self.images = images
+        self.called = called or res
+        self.of = "" if called is None else " of dy for the input gradient"
         self.xp: np.ndarray | None = None  # taken at the first slab that needs it
         shape = (kh, kw, cin, images, oh, ow) if _transposed(res) else (images, oh, ow, kh, kw, cin)
-        self.cols = _take(res, "direct-cols", shape, f"im2col columns for {images} image(s)")
+        what = f"im2col columns{self.of} for {images} image(s)"
+        self.cols = _take(self.called, "direct-cols", shape, what)
         self.pads = _slab_pads(res)
         if self.pads:
             self.rows, self.cols_of = _runs(res, h + t + b, w + left + r, (0, 0))
@@ -259,7 +266,8 @@ class _Scratch:
         (t, b, _), (left, r, _) = res.plan
         if self.xp is None:  # zeroed: a reused buffer holds another call's interior and border
             shape = (self.images, h + t + b, w + left + r, cin)
-            self.xp = _take(res, "direct-xp", shape, f"a padded slab of {self.images} image(s)")
+            what = f"a padded slab{self.of} of {self.images} image(s)"
+            self.xp = _take(self.called, "direct-xp", shape, what)
             self.xp.fill(0)
         xp = self.xp[: hi - lo]
         xp[:, t : t + h, left : left + w] = res.x[lo:hi]
@@ -301,15 +309,20 @@ class _Scratch:
         return cols.reshape(-1, kh * kw * cin)
 
 
-def _forward(res: Conv2DResiduals, y: np.ndarray, bias: np.ndarray | None = None) -> None:
+def _forward(
+    res: Conv2DResiduals,
+    y: np.ndarray,
+    bias: np.ndarray | None = None,
+    called: Conv2DResiduals | None = None,
+) -> None:
     """``y`` slab by slab: im2col and one GEMM per slab (``bias`` added to the slab's output
-    while it is in cache), slabs spread over the threads."""
+    while it is in cache), slabs spread over the threads; ``called`` as :class:`_Scratch`."""
     cout = res.w.shape[3]
     w2 = res.w.reshape(-1, cout)
     slabs = _slabs(res)
 
     def run(a: int, b: int) -> None:
-        scratch = _Scratch(res, slabs[0][1])
+        scratch = _Scratch(res, slabs[0][1], called)
         for lo, hi in slabs[a:b]:
             cols = scratch.columns(res, lo, hi)
             out = y[lo:hi].reshape(-1, cout)
@@ -409,7 +422,7 @@ def _input_grad_by_correlation(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarr
     cols, pw = _flipped_axis(wd, kw, res.dilations[1], res.plan[1])
     wf = np.ascontiguousarray(res.w[::-1, ::-1].transpose(0, 1, 3, 2))  # (KH, KW, C_out, C_in)
     dx = np.empty(res.x.shape, res.w.dtype)
-    _forward(Conv2DResiduals(dy[:, rows, cols], wf, (1, 1), res.dilations, (ph, pw)), dx)
+    _forward(Conv2DResiduals(dy[:, rows, cols], wf, (1, 1), res.dilations, (ph, pw)), dx, None, res)
     return dx
 
 
@@ -437,7 +450,9 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
     def run(a0: int, b0: int) -> None:
         scratch = _Scratch(res, slabs[0][1])
         if not transposed:  # the scratch's column buffer has the im2col layout
-            blocks = take("direct-dx", (kh * kw, slabs[0][1] * oh * ow, cin), res.w.dtype)
+            shape = (kh * kw, slabs[0][1] * oh * ow, cin)
+            what = f"column gradients for {slabs[0][1]} image(s)"
+            blocks = _take(res, "direct-dx", shape, what)
         for lo, hi in slabs[a0:b0]:
             nb = hi - lo
             g = dy[lo:hi].reshape(-1, cout)
