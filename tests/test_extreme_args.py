@@ -21,6 +21,7 @@ from nnref.cases import TABLES, make_case
 from nnref.check.compare import ORACLE_RTOL, assert_close
 from nnref.data import kfold_batches, kfold_sizes, shuffled_batches, toy_two_feature
 from nnref.ops import _dftconv, conv
+from nnref.ops._windows import tap_runs
 from nnref.ops.conv import Conv2DResiduals
 from nnref.verify import leg_function
 
@@ -258,6 +259,37 @@ def test_conv2d_columns_too_large_is_a_named_memory_error(monkeypatch) -> None:
         nnref.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 8)), padding="SAME")
 
 
+@pytest.mark.parametrize(
+    ("strides", "what"),
+    [
+        (1, r"im2col columns of dy for the input gradient for 1 image\(s\)"),  # correlation
+        (2, r"column gradients for 1 image\(s\)"),  # per-tap scatter
+    ],
+)
+def test_conv2d_input_gradient_too_large_names_the_users_call(
+    monkeypatch, strides: int, what: str
+) -> None:
+    """The stride-1 dx runs the forward over dy with the flipped kernel: its error named dy as
+    'x', the flipped kernel as 'w' and an internal padding; the strided dx's column gradients
+    raised NumPy's bare error."""
+    x, w = np.ones((1, 6, 6, 2)), np.ones((3, 3, 2, 4))
+    y, res = nnref.conv2d_fwd(x, w, strides=strides, padding="VALID")
+    real = conv.take
+
+    def take(role, shape, dtype):  # dx's buffers only: dw's columns end in C_in = 2
+        if role == "direct-dx" or (role == "direct-cols" and shape[-1] == 4):
+            raise MemoryError("Unable to allocate")
+        return real(role, shape, dtype)
+
+    monkeypatch.setattr(conv, "take", take)
+    cause = re.escape(
+        f"conv2d: 'strides' ({strides}, {strides}), 'dilations' (1, 1) and 'padding' "
+        "[[0, 0], [0, 0], [0, 0], [0, 0]] on 'x' (1, 6, 6, 2) and 'w' (3, 3, 2, 4) gives "
+    )
+    with pytest.raises(MemoryError, match=f"^{cause}{what} of shape "):
+        nnref.conv2d_bwd(res, np.ones_like(y))
+
+
 def test_max_pool2d_output_too_large_is_a_named_memory_error() -> None:
     x = np.ones((1, 5, 5, 1))
     k, pad = 10**9, [[0, 0], [10**9 - 1, 10**9 - 1], [10**9 - 1, 10**9 - 1], [0, 0]]
@@ -373,3 +405,38 @@ def test_toy_dataset_size_too_large_is_a_named_memory_error() -> None:
         r"\(100000000000000000, 2\) \(float64, 1.6 EB\), which cannot be allocated$",
     ):
         toy_two_feature(n=10**17)
+
+
+def _tap_runs_by_brute_force(k, s, d, out, before, n):
+    runs = []
+    for a in range(k):
+        outs = [o for o in range(out) if 0 <= o * s + a * d - before < n]
+        if outs:
+            o0, o1 = outs[0], outs[-1] + 1
+            r0 = o0 * s + a * d - before
+            runs.append((a, slice(r0, r0 + (o1 - o0 - 1) * s + 1, s), slice(o0, o1)))
+    return runs
+
+
+def test_tap_runs_match_a_brute_force_search() -> None:
+    # strides beyond the input (s > n) leave taps between the outputs' reaches: skipped now
+    for k, s, d, out, before, n in itertools.product(
+        range(1, 8), range(1, 8), range(1, 4), range(6), range(8), range(1, 6)
+    ):
+        assert tap_runs(k, s, d, out, before, n) == _tap_runs_by_brute_force(
+            k, s, d, out, before, n
+        ), (k, s, d, out, before, n)
+
+
+def test_max_pool2d_stride_far_beyond_the_input_skips_the_taps_between() -> None:
+    """A window of 10**8 rows at stride 10**6 over 5 rows: 101 outputs, each meeting the input
+    at a few taps, but the taps between their reaches (about 10**8 of them) were each visited
+    in Python (30 s)."""
+    x = np.arange(5.0).reshape(1, 5, 1, 1)
+    k, s, before = 10**8, 10**6, 10**8 - 1
+    y = nnref.max_pool2d(
+        x, ksize=[k, 1], strides=[s, 1], padding=[[0, 0], [before] * 2, [0, 0], [0, 0]]
+    )
+    rows = [range(max(0, o * s - before), min(5, o * s - before + k)) for o in range(y.shape[1])]
+    assert all(rows)  # every window meets the input
+    np.testing.assert_array_equal(y[0, :, 0, 0], [x[0, r[-1], 0, 0] for r in rows])

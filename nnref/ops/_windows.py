@@ -106,7 +106,18 @@ def tap_runs(
     the input costs what its overlap with the input does."""
     runs = []
     first = -(((out - 1) * s - before) // d)  # ceil: the last output's tap reaches the input
-    for a in range(max(0, first), min(k, (before + n - 1) // d + 1)):
+    taps: range | list[int] = range(max(0, first), min(k, (before + n - 1) // d + 1))
+    if len(taps) > out * (n // d + 1):  # strides far beyond the input leave gaps: skip them
+        taps = sorted(
+            {
+                a
+                for o in range(out)
+                for a in range(
+                    max(0, -((o * s - before) // d)), min(k, (before + n - 1 - o * s) // d + 1)
+                )
+            }
+        )
+    for a in taps:
         o0 = max(0, -(-(before - a * d) // s))
         o1 = min(out, (before + n - 1 - a * d) // s + 1)
         if o0 < o1:
