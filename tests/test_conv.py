@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -260,6 +261,32 @@ def test_kernel_wider_than_valid_input_tf_float32_defect(tf_defects) -> None:
             "VALID",
             dilations=[1, 2],
         )
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_dilated_tf_spreads_a_non_finite_kernel_tap_into_dx_ours_is_zero(bad: float) -> None:
+    """TF difference: on a 1-row input, SAME with a 2-row kernel at dilation 2 reads only
+    padding (rows -1 and 1), so y does not depend on x and dx is 0 (nnref, and the naive loop).
+    TF's dilated convolution (space_to_batch around an undilated one) multiplies its internal
+    zeros by the non-finite tap and returns NaN in dx's channel 0. Float64: TF's Eigen kernels,
+    not the float32 oneDNN ones above."""
+    from nnref.oracles.tf import import_tf, tape_vjp
+
+    tf = import_tf()
+    x = np.arange(1.0, 7.0).reshape(1, 1, 3, 2)
+    w = np.array([bad, -1.0, 2.0, 1.5]).reshape(2, 1, 2, 1)
+    y, res = nnref.conv2d_fwd(x, w, padding="SAME", dilations=(2, 1))
+    dy = np.ones(y.shape)
+    dx, _ = nnref.conv2d_bwd(res, dy)
+    _, naive = nnref.conv2d_naive_fwd(x, w, padding="SAME", dilations=(2, 1))
+    np.testing.assert_array_equal(dx, nnref.conv2d_naive_bwd(naive, dy)[0])
+    assert not dx.any()
+    conv = functools.partial(tf.nn.convolution, strides=1, padding="SAME", dilations=(2, 1))
+    y_tf, (dx_tf, _) = tape_vjp(conv, (x, w), dy)
+    np.testing.assert_array_equal(y, y_tf)  # the forward agrees: 0 * w, NaN in every output
+    assert np.isnan(dx_tf[..., 0]).all()
+    assert not dx_tf[..., 1].any()
 
 
 @pytest.mark.tf
