@@ -333,7 +333,11 @@ def _labels(draw: Any, n: Strat, k: Strat) -> np.ndarray:
 
 def xent_args(*, sparse: Any = None, dtype: Any = None) -> Strat:
     """``(labels, logits)``: int labels (sparse) or float rows of the logits' dtype, one-hot or
-    soft (positive, each row summing to 1 within rounding)."""
+    soft: positive multiples of 1/4096, each row summing to exactly 1 in
+    any order of addition, so that TF's gradient ``softmax(z) - p`` is the derivative of the
+    loss (it is not for rows that sum to 1 only within rounding: 3 x float32(1/3) sums to
+    0.99999994, and the gradient differs from the finite differences by ``(1 - sum(p)) *
+    softmax(z)``)."""
     if sparse is None:
         sp = st.booleans()
     elif isinstance(sparse, st.SearchStrategy):
@@ -353,8 +357,16 @@ def _xent(draw: Any, zs: Strat, sp: Strat) -> tuple[np.ndarray, np.ndarray]:
     if not draw(st.booleans()):
         return np.eye(z.shape[1], dtype=z.dtype)[lab], z
     # Soft rows: TF's gradient is softmax(z) - p, which a one-hot row alone does not exercise.
-    w = draw(_finite(st.just(z.dtype), st.just(z.shape), 0.0, 1.0, 0.0, True)) + z.dtype.type(0.05)
-    return w / w.sum(axis=1, keepdims=True), z
+    # Sorted distinct cuts of [0, 4096] give positive integer parts summing to 4096: dyadic,
+    # exact in every float dtype, as is every partial sum.
+    n, k = z.shape  # k <= 10 (logits' default): far fewer classes than parts
+    cuts = st.lists(st.integers(1, _SOFT_PARTS - 1), min_size=k - 1, max_size=k - 1, unique=True)
+    rows = [np.diff([0, *sorted(draw(cuts)), _SOFT_PARTS]) for _ in range(n)]
+    return (np.array(rows, dtype=np.float64) / _SOFT_PARTS).astype(z.dtype), z
+
+
+#: Soft label rows are multiples of 1 / this many parts.
+_SOFT_PARTS = 4096
 
 
 def dense_args(*, dtype: Any = None, max_side: int = 6) -> Strat:

@@ -126,3 +126,16 @@ def test_dense_xent_args_draw_soft_rows_as_documented() -> None:
     lab, _ = find(nst.xent_args(sparse=False), lambda a: not np.isin(a[0], [0, 1]).all())
     assert (lab > 0).all()
     np.testing.assert_allclose(lab.sum(axis=1), 1, rtol=1e-6)
+
+
+@given(args=nst.xent_args(sparse=False))
+def test_dense_xent_label_rows_sum_to_exactly_one(args) -> None:
+    """Rows that summed to 1 within rounding (3 x float32(1/3) = 0.99999994) made TF's
+    softmax(z) - p gradient differ from the loss's derivative by (1 - sum(p)) softmax(z): the
+    thorough profile's finite differences of softmax_cross_entropy_with_logits failed there."""
+    lab, z = args
+    assert lab.dtype == z.dtype
+    assert np.all(lab >= 0)
+    assert np.all(lab.sum(axis=1) == 1)
+    assert np.all(np.cumsum(lab[:, ::-1], axis=1)[:, -1] == 1)  # in the other order too
+    assert np.all(lab * 4096 == np.round(lab * 4096))
