@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nnref._validate import is_int
-from nnref.check.compare import same_bits
+from nnref.check.compare import first_bit_difference
 
 Mode = Literal["auto", "exact", "directional"]
 
@@ -247,12 +247,11 @@ def _modified(before: np.ndarray, after: np.ndarray) -> str | None:
     None: NaN equals the same NaN, -0.0 written over 0.0 is a change."""
     if after.shape != before.shape or after.dtype != before.dtype:  # ``x.shape = ...``
         return f"to shape {after.shape} and dtype {after.dtype}"
-    same = same_bits(before, after)
-    if np.all(same):
+    diff = first_bit_difference(before, after)
+    if diff is None:
         return None
-    j = int(np.argmin(same))
-    entry = [int(v) for v in np.unravel_index(j, after.shape)]
-    return f"at {entry}: {before.flat[j]} became {after.flat[j]}"
+    idx = diff[0]
+    return f"at {list(idx)}: {before[idx]} became {after[idx]}"
 
 
 def _call_fwd(

@@ -67,6 +67,18 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return same
 
 
+def first_bit_difference(a: np.ndarray, b: np.ndarray) -> tuple[tuple[int, ...], int] | None:
+    """Where ``a`` and ``b`` (one shape and dtype) first differ by :func:`same_bits`, in
+    row-major order, and in how many entries: ``(index, count)``, or None when every entry holds
+    the same bits."""
+    same = same_bits(a, b)
+    if np.all(same):
+        return None
+    j = int(np.argmin(same))
+    index = tuple(int(v) for v in np.unravel_index(j, a.shape))
+    return index, int(same.size - np.count_nonzero(same))
+
+
 def _rms(v: np.ndarray) -> float:
     """Root mean square without overflow for values near the float64 maximum."""
     big = float(np.max(np.abs(v))) if v.size else 0.0

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from nnref.cases import TABLES
-from nnref.check.compare import same_bits
+from nnref.check.compare import first_bit_difference
 
 
 class TargetError(ValueError):
@@ -235,13 +235,11 @@ def _array_change(where: str, p: np.ndarray, g: Any) -> tuple[str, str] | None:
         return where, f"an array became {shown(g)}"
     if g.shape != p.shape or g.dtype != p.dtype:  # ``x.shape = ...``, ``x.dtype = ...``
         return where, f"{p.dtype}{list(p.shape)} became {g.dtype}{list(g.shape)}"
-    same = same_bits(p, g)
-    if np.all(same):
+    diff = first_bit_difference(p, g)
+    if diff is None:
         return None
-    j = int(np.argmin(same))
-    idx = np.unravel_index(j, p.shape)
+    idx, n = diff
     at = f"{where}[{', '.join(map(str, idx))}]" if p.ndim else where
-    n = int(same.size - np.count_nonzero(same))
     # str: a float32 shown with its own shortest digits (format() would widen it to float64)
     return at, f"{p[idx]!s} became {g[idx]!s} ({n} of {p.size} entries changed)"
 
