@@ -38,6 +38,7 @@ from nnref.conform._target import (
     Provided,
     as_array,
     as_gradients,
+    backward_change,
     call,
     describe,
     first_change,
@@ -93,8 +94,13 @@ class Context:
         return self.outcomes[key]
 
 
-#: Why a backward may not write into its residuals, as the rows say it.
-STALE = " (a second call with the same residuals starts from the changed values)"
+#: What a row adds after "NAME_bwd modified WHAT ARG in place", per WHAT: how it got there,
+#: or why a backward may not write into its residuals.
+_HOW_BWD_MODIFIED = {
+    "its cotangent": "",
+    "the forward's input": " (it reached the backward in the residuals)",
+    "the forward's residual": " (a second call with the same residuals starts from the changed values)",
+}
 
 
 class Modified(NamedTuple):
@@ -162,22 +168,15 @@ class Outcome:
         dy = self.dy.copy()
         kept = residual_arrays(res)
         out = call(lambda: as_gradients(f"{self.op}_bwd", self.p.bwd(res, dy)))
-        bwd = f"{self.op}_bwd"
-        change = first_change([("dy", self.dy, dy)])
-        if change is not None:
-            self.bwd_modified = self.modified_message(bwd, "its cotangent", change)
-            return out
-        if self.fwd_modified is None:  # inputs the forward kept (aliased) in its residuals
-            change = first_change(self._named(*self._given))
-            if change is not None:
-                what = "the forward's input"
-                self.bwd_modified = self.modified_message(
-                    bwd, what, change, " (it reached the backward in the residuals)"
-                )
-                return out
-        change = first_change(kept)
-        if change is not None:
-            self.bwd_modified = self.modified_message(bwd, "the forward's residual", change, STALE)
+        # The forward's inputs, which it may have kept (aliased) in its residuals; unless the
+        # forward itself modified them (its own row reports that).
+        named = self._named(*self._given) if self.fwd_modified is None else []
+        found = backward_change(self.dy, dy, named, kept)
+        if found is not None:
+            what, change = found
+            self.bwd_modified = self.modified_message(
+                f"{self.op}_bwd", what, change, _HOW_BWD_MODIFIED[what]
+            )
         return out
 
     def _named(self, args: tuple[Any, ...], static: dict[str, Any]) -> list[tuple[str, Any, Any]]:

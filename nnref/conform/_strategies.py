@@ -14,6 +14,7 @@ from nnref.conform._report import Row, literal
 from nnref.conform._target import (
     OutputError,
     as_gradients,
+    backward_change,
     call,
     describe,
     first_change,
@@ -66,17 +67,13 @@ def _call_target(op: str, p: Any, args: tuple, static: dict, dy: Any) -> tuple[A
     passed = dy.copy()
     kept = residual_arrays(res)
     grads, e = call(lambda: as_gradients(f"{op}_bwd", p.bwd(res, passed)))
-    for what, c in (
-        ("its cotangent", first_change([("dy", dy, passed)])),
-        ("the forward's input", first_change(named)),
-        ("the forward's residual", first_change(kept)),
-    ):
-        if c is not None:
-            return (
-                None,
-                None,
-                Modified(f"{c.where}: {op}_bwd modified {what} {c.arg} in place, {c.what}"),
-            )
+    if (found := backward_change(dy, passed, named, kept)) is not None:
+        what, c = found
+        return (
+            None,
+            None,
+            Modified(f"{c.where}: {op}_bwd modified {what} {c.arg} in place, {c.what}"),
+        )
     return (None, None, e) if e else (y, grads, None)
 
 

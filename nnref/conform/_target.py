@@ -109,6 +109,27 @@ def first_change(args: Sequence[tuple[str, Any, Any]]) -> Change | None:
     return None
 
 
+def backward_change(
+    dy: np.ndarray,
+    passed: np.ndarray,
+    named: Sequence[tuple[str, Any, Any]],
+    kept: Sequence[tuple[str, Any, Any]],
+) -> tuple[str, Change] | None:
+    """What a backward call modified in place, as ``(what, change)``: its cotangent (``dy``
+    pristine, ``passed`` what it got), else one of the forward's inputs (``named``: reached
+    through the residuals), else another array of the residuals (``kept``, from
+    :func:`residual_arrays` before the call); None when it left all of them as they were."""
+    for what, args in (
+        ("its cotangent", [("dy", dy, passed)]),
+        ("the forward's input", named),
+        ("the forward's residual", kept),
+    ):
+        change = first_change(args)
+        if change is not None:
+            return what, change
+    return None
+
+
 def named_args(
     names: Sequence[str],
     pristine: tuple[tuple[Any, ...], dict[str, Any]],
