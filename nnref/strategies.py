@@ -107,11 +107,16 @@ def _check_bool(where: str, name: str, v: Any) -> None:
         raise InvalidArgument(f"{where}: {name} must be a bool, got {v!r}")
 
 
-def _int_arg(where: str, name: str, v: Any, lo: int) -> Strat:
-    """An int argument given as a value (checked now) or a strategy (each draw checked)."""
+def _checked(v: Any, check: Callable[[Any], Any]) -> Strat:
+    """An argument given as a value (``check`` applied now) or a strategy (applied to each
+    draw)."""
     if isinstance(v, st.SearchStrategy):
-        return v.map(lambda x: _check_int(where, name, x, lo))
-    return st.just(_check_int(where, name, v, lo))
+        return v.map(check)
+    return st.just(check(v))
+
+
+def _int_arg(where: str, name: str, v: Any, lo: int) -> Strat:
+    return _checked(v, lambda x: _check_int(where, name, x, lo))
 
 
 def _check_shape(where: str, v: Any) -> tuple[int, ...]:
@@ -123,11 +128,7 @@ def _check_shape(where: str, v: Any) -> tuple[int, ...]:
 
 
 def _shape_arg(where: str, v: Any, default: Strat) -> Strat:
-    if v is None:
-        return default
-    if isinstance(v, st.SearchStrategy):
-        return v.map(lambda s: _check_shape(where, s))
-    return st.just(_check_shape(where, v))
+    return default if v is None else _checked(v, lambda s: _check_shape(where, s))
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -145,11 +146,7 @@ def _check_dtype(where: str, v: Any) -> np.dtype:
 
 def _dtype_arg(where: str, v: Any) -> Strat:
     """nnref's float dtypes (float16 or integers would give silently wrong draws: ties, zeros)."""
-    if v is None:
-        return dtypes()
-    if isinstance(v, st.SearchStrategy):
-        return v.map(lambda d: _check_dtype(where, d))
-    return st.just(_check_dtype(where, v))
+    return dtypes() if v is None else _checked(v, lambda d: _check_dtype(where, d))
 
 
 def dtypes() -> Strat:
@@ -333,11 +330,10 @@ def _labels(draw: Any, n: Strat, k: Strat) -> np.ndarray:
 
 def xent_args(*, sparse: Any = None, dtype: Any = None) -> Strat:
     """``(labels, logits)``: int labels (sparse) or float rows of the logits' dtype, one-hot or
-    soft: positive multiples of 1/4096, each row summing to exactly 1 in
-    any order of addition, so that TF's gradient ``softmax(z) - p`` is the derivative of the
-    loss (it is not for rows that sum to 1 only within rounding: 3 x float32(1/3) sums to
-    0.99999994, and the gradient differs from the finite differences by ``(1 - sum(p)) *
-    softmax(z)``)."""
+    soft: positive multiples of 1/4096, each row summing to exactly 1 in any order of addition,
+    so that TF's gradient ``softmax(z) - p`` is the derivative of the loss (it is not for rows
+    that sum to 1 only within rounding: 3 x float32(1/3) sums to 0.99999994, and the gradient
+    differs from the finite differences by ``(1 - sum(p)) * softmax(z)``)."""
     if sparse is None:
         sp = st.booleans()
     elif isinstance(sparse, st.SearchStrategy):
@@ -346,6 +342,10 @@ def xent_args(*, sparse: Any = None, dtype: Any = None) -> Strat:
         _check_bool("xent_args", "sparse", sparse)
         sp = st.just(bool(sparse))
     return _xent(logits(dtype=_dtype_arg("xent_args", dtype)), sp)
+
+
+#: Soft label rows are multiples of 1 / this many parts.
+_SOFT_PARTS = 4096
 
 
 @st.composite
@@ -363,10 +363,6 @@ def _xent(draw: Any, zs: Strat, sp: Strat) -> tuple[np.ndarray, np.ndarray]:
     cuts = st.lists(st.integers(1, _SOFT_PARTS - 1), min_size=k - 1, max_size=k - 1, unique=True)
     rows = [np.diff([0, *sorted(draw(cuts)), _SOFT_PARTS]) for _ in range(n)]
     return (np.array(rows, dtype=np.float64) / _SOFT_PARTS).astype(z.dtype), z
-
-
-#: Soft label rows are multiples of 1 / this many parts.
-_SOFT_PARTS = 4096
 
 
 def dense_args(*, dtype: Any = None, max_side: int = 6) -> Strat:
