@@ -12,6 +12,8 @@ import pytest
 import nnref
 from nnref.check import check_vjp
 from nnref.check.compare import assert_close
+from nnref.ops import conv
+from nnref.ops._windows import tap_classes
 
 EXPLICIT = [[0, 0], [1, 2], [0, 1], [0, 0]]
 CASES = [
@@ -93,6 +95,48 @@ def test_same_bits_for_any_thread_count(dt, cin, rng, monkeypatch) -> None:
     for other in out[1:]:
         for a, b in zip(out[0], other, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_tap_classes_match_a_brute_force_search() -> None:
+    """The direct path's tiles: maximal runs of outputs that read the input at the same taps."""
+    for k, s, d, out, before, n in itertools.product(
+        range(1, 7), range(1, 4), range(1, 4), range(7), range(6), range(1, 6)
+    ):
+        case = (k, s, d, out, before, n)
+        runs = tap_classes(*case)
+        assert [o for r, _, _ in runs for o in range(out)[r]] == list(range(out)), case
+        for r, a0, a1 in runs:
+            for o in range(out)[r]:
+                assert [a for a in range(k) if 0 <= o * s + a * d - before < n] == list(
+                    range(a0, a1)
+                ), case
+        assert all(p[1:] != q[1:] for p, q in itertools.pairwise(runs)), case
+
+
+@pytest.mark.parametrize("where", ["w", "x", "dy"])
+def test_skipped_padding_products_keep_what_non_finite_values_do(where: str, rng) -> None:
+    """The direct path skips the products with padding (``_tiles``) only where they are exact
+    zeros: an inf kernel tap (forward) or a NaN in ``dy`` (``dw``) times the zero padding is
+    NaN, as in the naive loops; a NaN in ``x`` never meets the padding."""
+    x = rng.standard_normal((2, 6, 6, 3))
+    w = rng.standard_normal((3, 3, 3, 2))
+    if where == "w":
+        w[0, 0, 1, 0] = np.inf
+    if where == "x":
+        x[0, 0, 0, 1] = np.nan
+    y, res = nnref.conv2d_fwd(x, w, padding="SAME")
+    assert conv._tiles(res) is not None
+    yn, resn = nnref.conv2d_naive_fwd(x, w, padding="SAME")
+    dy = rng.standard_normal(y.shape)
+    if where == "dy":
+        dy[1, 0, 5, 1] = np.nan  # a corner output: its padding taps too must be NaN in dw
+    with np.errstate(invalid="ignore"):
+        dw = nnref.conv2d_bwd_filter(res, dy)
+        _, dwn = nnref.conv2d_naive_bwd(resn, dy)
+    for got, want in ((y, yn), (dw, dwn)):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert np.isnan(dw if where != "w" else y).any()
 
 
 def test_reused_scratch_leaks_nothing_between_calls(rng) -> None:

@@ -246,23 +246,35 @@ def test_conv2d_dft_transforms_too_large_is_a_named_memory_error(monkeypatch) ->
         nnref.conv2d(np.ones((3, 5, 5, 3)), np.ones((3, 3, 3, 8)), padding="SAME", algorithm="dft")
 
 
-def test_conv2d_columns_too_large_is_a_named_memory_error(monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("padding", "what"),
+    [
+        (
+            "VALID",
+            r"im2col columns for 1 image\(s\) of shape \(1, 3, 3, 3, 3, 3\) \(float64, 1.94 kB\)",
+        ),
+        # SAME: tiles that skip the padding (_tiles); the largest, the interior 3x3 outputs
+        ("SAME", r"im2col columns for a tile of 9 outputs of shape \(9, 27\) \(float64, 1.94 kB\)"),
+    ],
+)
+def test_conv2d_columns_too_large_is_a_named_memory_error(
+    monkeypatch, padding: str, what: str
+) -> None:
     def take(role, shape, dtype):
         raise MemoryError("Unable to allocate")
 
     monkeypatch.setattr(conv, "take", take)
     with pytest.raises(
         MemoryError,
-        match=r"^conv2d: 'strides' \(1, 1\).* gives im2col columns for 1 image\(s\) of shape "
-        r"\(1, 5, 5, 3, 3, 3\) \(float64, 5.4 kB\), which cannot be allocated$",
+        match=rf"^conv2d: 'strides' \(1, 1\).* gives {what}, which cannot be allocated$",
     ):
-        nnref.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 8)), padding="SAME")
+        nnref.conv2d(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 8)), padding=padding)
 
 
 @pytest.mark.parametrize(
     ("strides", "what"),
     [
-        (1, r"im2col columns of dy for the input gradient for 1 image\(s\)"),  # correlation
+        (1, r"im2col columns of dy for the input gradient for a tile of 4 outputs"),  # correlation
         (2, r"column gradients for 1 image\(s\)"),  # per-tap scatter
     ],
 )
@@ -277,7 +289,7 @@ def test_conv2d_input_gradient_too_large_names_the_users_call(
     real = conv.take
 
     def take(role, shape, dtype):  # dx's buffers only: dw's columns end in C_in = 2
-        if role == "direct-dx" or (role == "direct-cols" and shape[-1] == 4):
+        if role == "direct-dx" or (role == "direct-cols" and shape[-1] != 2):
             raise MemoryError("Unable to allocate")
         return real(role, shape, dtype)
 

@@ -7,7 +7,9 @@ convolution is the same forward pass over ``dy`` with the flipped kernel, otherw
 slab give a contiguous block per kernel tap, whose part that lands on the input is added into
 strided views of ``dx``, never ``np.add.at``. Padding is never materialized beyond what the
 columns cost (see :func:`_slab_pads`), so a padding or dilation far beyond the input costs what
-the output does.
+the output does. Where padding takes a sizeable share of the multiply-adds (the seed CNN's conv2:
+16%), the forward, the stride-1 ``dx`` and ``dw`` skip them: the outputs are grouped by the taps
+at which they read the input, one GEMM per group over those taps (:func:`_tiles`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ from nnref._validate import (
 from nnref._workspace import give, take
 from nnref.ops import _dftconv
 from nnref.ops._channels import add_bias, add_row_sum
-from nnref.ops._windows import AxisPlan, normalize_padding, plan_axis, spatial_pair, tap_runs
+from nnref.ops._windows import (
+    AxisPlan,
+    normalize_padding,
+    plan_axis,
+    spatial_pair,
+    tap_classes,
+    tap_runs,
+)
 
 #: Work is done a slab of images at a time: each thread pads its slab into a scratch buffer,
 #: builds the slab's im2col matrix (or its ``dx`` columns) in a buffer of about this many bytes
@@ -47,6 +56,16 @@ _MIN_SLABS = 16
 #: slabs in order, then the groups are added in order. The grouping depends on the shapes only,
 #: never on the thread count, so ``dw`` has the same bits for any ``NNREF_NUM_THREADS``.
 _DW_GROUPS = 8
+#: ``dw`` by tiles (:func:`_tiles`) sums this many fixed groups of those groups: a tile of one
+#: output per image is one GEMM over the whole group's images, and the tiles' small GEMMs and
+#: block additions cost less in few groups.
+_DW_TILE_GROUPS = 2
+#: An axis's outputs are split into runs that read the input at the same taps (:func:`_tiles`)
+#: when that skips at least this fraction of the multiply-adds along it (the seed CNN's conv2,
+#: 5x5 SAME on 14x14: 8.6% an axis).
+_SKIP_MIN = 1 / 32
+#: ... and when that takes at most this many tiles (a 5x5 SAME kernel: 25).
+_MAX_TILES = 64
 
 
 #: ``algorithm="auto"`` takes the DFT path when its estimated FLOPs, times this factor, are
@@ -209,6 +228,59 @@ def _runs(
     return {a: (i, o) for a, i, o in rows}, {b: (i, o) for b, i, o in cols}
 
 
+class _Tile(NamedTuple):
+    """Outputs ``rows x cols`` that read the input at kernel rows ``a0:a1`` and columns
+    ``b0:b1`` only, and ``w`` the kernel's block for those taps, ``(taps * C_in, C_out)``
+    (``None``: the outputs read padding only)."""
+
+    rows: slice
+    cols: slice
+    a0: int
+    a1: int
+    b0: int
+    b1: int
+    w: np.ndarray | None
+
+
+def _tiles(res: Conv2DResiduals) -> list[_Tile] | None:
+    """The outputs grouped by the taps at which they read the input, when skipping the
+    products with padding saves at least ``_SKIP_MIN`` along some axis (else None: every output
+    takes every tap). Not where the columns are built transposed. The skipped products are
+    exact zeros when the other factor is finite; callers see to that (a finite kernel, or a
+    non-finite result redone in full)."""
+    _, h, w, _ = res.x.shape
+    reach = max(
+        p.out * s + p.before + (k - 1) * d
+        for p, s, d, k in zip(res.plan, res.strides, res.dilations, res.w.shape[:2], strict=True)
+    )
+    if _transposed(res) or reach + h + w >= 2**62:  # tap_classes counts in int64
+        return None
+    kh, kw, _, cout = res.w.shape
+    axes, kept = [], []
+    for n, k, s, d, plan in zip(
+        (h, w), (kh, kw), res.strides, res.dilations, res.plan, strict=True
+    ):
+        axes.append(tap_classes(k, s, d, plan.out, plan.before, n))
+        taps = sum((r.stop - r.start) * (a1 - a0) for r, a0, a1 in axes[-1])
+        kept.append(taps / (plan.out * k))
+    if min(kept) > 1 - _SKIP_MIN or len(axes[0]) * len(axes[1]) > _MAX_TILES:
+        return None
+    rows, cols = axes
+    return [
+        _Tile(
+            r,
+            c,
+            a0,
+            a1,
+            b0,
+            b1,
+            res.w[a0:a1, b0:b1].reshape(-1, cout) if a0 < a1 and b0 < b1 else None,
+        )
+        for r, a0, a1 in rows
+        for c, b0, b1 in cols
+    ]
+
+
 def _take(res: Conv2DResiduals, role: str, shape: tuple[int, ...], what: str) -> np.ndarray:
     """The workspace's ``role`` buffer (the named MemoryError when it is too large)."""
     try:
@@ -309,6 +381,110 @@ class _Scratch:
         return cols.reshape(-1, kh * kw * cin)
 
 
+class _TileScratch:
+    """One thread's buffers for :func:`_tiles`' GEMMs: a tile's columns for a chunk of images
+    (about ``_SLAB_BYTES``, see :func:`_tile_items`) and its ``(rows, C_out)`` output or ``dy``
+    rows, from the running thread's workspace as :class:`_Scratch`'s."""
+
+    def __init__(
+        self,
+        res: Conv2DResiduals,
+        items: list[tuple[_Tile, int, int]],
+        called: Conv2DResiduals | None = None,
+    ) -> None:
+        """``called``: as :class:`_Scratch`'s."""
+        kh, kw, cin, cout = res.w.shape
+        of = "" if called is None else " of dy for the input gradient"
+        rows = max(_tile_rows(res, t) * (hi - lo) for t, lo, hi in items)
+        called = called or res
+        what = f"im2col columns{of} for a tile of {rows} outputs"
+        self.cols = _take(called, "direct-cols", (rows, kh * kw * cin), what)
+        self.rows = _take(called, "direct-rows", (rows, cout), f"output rows{of} of a tile")
+
+    def release(self) -> None:
+        give("direct-cols", self.cols)
+        give("direct-rows", self.rows)
+
+    def columns(self, res: Conv2DResiduals, tile: _Tile, lo: int, hi: int) -> np.ndarray:
+        """The im2col matrix of ``tile``'s outputs of images ``lo:hi`` over its taps, read
+        from the input itself (the taps read no padding): ``(rows, taps * C_in)``, rows in
+        (n, i, j) order."""
+        (sh, sw), (dh, dw) = res.strides, res.dilations
+        (t, _, _), (left, _, _) = res.plan
+        ka, kb = tile.a1 - tile.a0, tile.b1 - tile.b0
+        r0 = tile.rows.start * sh + tile.a0 * dh - t
+        c0 = tile.cols.start * sw + tile.b0 * dw - left
+        r1 = r0 + (tile.rows.stop - tile.rows.start - 1) * sh + (ka - 1) * dh + 1
+        c1 = c0 + (tile.cols.stop - tile.cols.start - 1) * sw + (kb - 1) * dw + 1
+        view = _windows(res.x[lo:hi, r0:r1, c0:c1], ka, kb, res.strides, res.dilations)
+        cols = self.cols.reshape(-1)[: view.size].reshape(view.shape)
+        np.copyto(cols, view)
+        return cols.reshape(-1, ka * kb * res.x.shape[3])
+
+
+def _taps(tile: _Tile) -> int:
+    return (tile.a1 - tile.a0) * (tile.b1 - tile.b0)
+
+
+def _tile_rows(res: Conv2DResiduals, tile: _Tile) -> int:
+    """Outputs of one image in ``tile``."""
+    return len(range(res.plan[0].out)[tile.rows]) * len(range(res.plan[1].out)[tile.cols])
+
+
+def _tile_items(
+    res: Conv2DResiduals, tiles: list[_Tile], lo: int, hi: int
+) -> list[tuple[_Tile, int, int]]:
+    """``(tile, lo, hi)``: images ``lo:hi`` cut per tile into chunks whose columns take about
+    ``_SLAB_BYTES`` (a tile of one output per image takes many images a GEMM, the interior
+    few); tiles that read padding only are left out. Depends on the shapes alone."""
+    items = []
+    cin, item = res.w.shape[2], res.w.dtype.itemsize
+    for tile in tiles:
+        if tile.w is None:
+            continue
+        per_image = _tile_rows(res, tile) * _taps(tile) * cin * item
+        step = max(1, _SLAB_BYTES // per_image)
+        items += [(tile, a, min(a + step, hi)) for a in range(lo, hi, step)]
+    return items
+
+
+def _forward_tiles(
+    res: Conv2DResiduals,
+    tiles: list[_Tile],
+    y: np.ndarray,
+    bias: np.ndarray | None,
+    called: Conv2DResiduals | None,
+) -> None:
+    """``y`` tile by tile: per chunk of images a GEMM over the tile's taps only, written (with
+    ``bias`` added) into the tile's outputs; the chunks over the threads (every other one to
+    each, so both get interior and border tiles)."""
+    for tile in tiles:
+        if tile.w is None:  # padding only: the sum of no products (+0.0, as the GEMM's)
+            dst = y[:, tile.rows, tile.cols]
+            dst.fill(0)
+            if bias is not None:
+                dst += bias
+    items = _tile_items(res, tiles, 0, res.x.shape[0])
+    if not items:
+        return
+    items = items[::2] + items[1::2]
+
+    def run(a: int, b: int) -> None:
+        scratch = _TileScratch(res, items[a:b], called)
+        for tile, lo, hi in items[a:b]:
+            cols = scratch.columns(res, tile, lo, hi)
+            out = scratch.rows[: len(cols)]
+            np.matmul(cols, tile.w, out=out)
+            dst = y[lo:hi, tile.rows, tile.cols]
+            if bias is None:
+                np.copyto(dst, out.reshape(dst.shape))
+            else:
+                np.add(out.reshape(dst.shape), bias, out=dst)
+        scratch.release()
+
+    parallel_gemm_for(run, len(items), min_chunk=1)
+
+
 def _forward(
     res: Conv2DResiduals,
     y: np.ndarray,
@@ -316,10 +492,16 @@ def _forward(
     called: Conv2DResiduals | None = None,
 ) -> None:
     """``y`` slab by slab: im2col and one GEMM per slab (``bias`` added to the slab's output
-    while it is in cache), slabs spread over the threads; ``called`` as :class:`_Scratch`."""
+    while it is in cache), slabs spread over the threads; ``called`` as :class:`_Scratch`.
+    With a finite kernel and :func:`_tiles`, tile by tile instead (:func:`_forward_tiles`)."""
     cout = res.w.shape[3]
     w2 = res.w.reshape(-1, cout)
     slabs = _slabs(res)
+
+    tiles = _tiles(res) if np.isfinite(res.w).all() else None
+    if tiles is not None:
+        _forward_tiles(res, tiles, y, bias, called)
+        return
 
     def run(a: int, b: int) -> None:
         scratch = _Scratch(res, slabs[0][1], called)
@@ -349,15 +531,45 @@ def _in_order(parts: np.ndarray) -> np.ndarray:
 
 
 def _filter_grad(
-    res: Conv2DResiduals, dy: np.ndarray, with_bias: bool = False
+    res: Conv2DResiduals, dy: np.ndarray, with_bias: bool = False, skip: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``dw = cols^T @ g`` summed over fixed groups of slabs (see ``_DW_GROUPS``), and with
     ``with_bias`` ``db``, each slab's ``dy`` summed while the GEMM has it in cache, in the
-    order :func:`_bias_grad` sums (the same bits)."""
+    order :func:`_bias_grad` sums (the same bits). With ``skip`` and :func:`_tiles`, ``dw``
+    tile by tile over the taps that read the input, in ``_DW_TILE_GROUPS`` groups of those
+    groups; a non-finite ``dw`` (or ``dy`` at outputs that read padding only) is redone over
+    every tap, where padding times a non-finite ``dy`` is NaN."""
     kh, kw, cin, cout = res.w.shape
     slabs, groups = _slab_groups(res)
-    parts = np.empty((len(groups), kh * kw * cin, cout), res.w.dtype)
+    tiles = _tiles(res) if skip else None
     bparts = np.empty((len(groups), cout), res.w.dtype) if with_bias else None
+
+    def bias_parts(gi: int) -> None:
+        if bparts is not None:
+            for j, (lo, hi) in enumerate(slabs[groups[gi][0] : groups[gi][1]]):
+                add_row_sum(dy[lo:hi].reshape(-1, cout), bparts[gi], j == 0)
+
+    if tiles is not None:
+        tgroups = chunks(len(groups), min(len(groups), _DW_TILE_GROUPS))
+        parts = np.empty((len(tgroups), kh * kw * cin, cout), res.w.dtype)
+
+        def run_tiles(a: int, b: int) -> None:
+            for ti in range(a, b):
+                g0, g1 = tgroups[ti]
+                lo, hi = slabs[groups[g0][0]][0], slabs[groups[g1 - 1][1] - 1][1]
+                _filter_grad_tiles(res, _tile_items(res, tiles, lo, hi), dy, parts[ti])
+                for gi in range(g0, g1):
+                    bias_parts(gi)
+
+        parallel_gemm_for(run_tiles, len(tgroups), min_chunk=1)
+        dw = _in_order(parts)
+        if np.isfinite(dw).all() and all(
+            np.isfinite(dy[:, t.rows, t.cols]).all() for t in tiles if t.w is None
+        ):
+            return dw.reshape(res.w.shape), None if bparts is None else _in_order(bparts)
+        return _filter_grad(res, dy, with_bias, skip=False)
+
+    parts = np.empty((len(groups), kh * kw * cin, cout), res.w.dtype)
 
     def run(a: int, b: int) -> None:
         scratch = _Scratch(res, slabs[0][1])
@@ -370,13 +582,38 @@ def _filter_grad(
                 np.matmul(cols if _transposed(res) else cols.T, g, out=tmp if j else parts[gi])
                 if j:
                     parts[gi] += tmp
-                if bparts is not None:
-                    add_row_sum(g, bparts[gi], j == 0)
+            bias_parts(gi)
         give("direct-dw", tmp)
         scratch.release()
 
     parallel_gemm_for(run, len(groups), min_chunk=1)
     return _in_order(parts).reshape(res.w.shape), None if bparts is None else _in_order(bparts)
+
+
+def _filter_grad_tiles(
+    res: Conv2DResiduals, items: list[tuple[_Tile, int, int]], dy: np.ndarray, part: np.ndarray
+) -> None:
+    """``part`` (zeroed first): ``dw`` of the images in ``items``, item by item the tile's
+    columns over its taps times its rows of ``dy``, added into the kernel block of its taps."""
+    kh, kw, cin, cout = res.w.shape
+    blocks = part.reshape(kh, kw, cin, cout)
+    part.fill(0)
+    if not items:
+        return
+    scratch = _TileScratch(res, items)
+    tmp = take("direct-dw", part.shape, res.w.dtype)
+    for tile, lo, hi in items:
+        cols = scratch.columns(res, tile, lo, hi)
+        g = scratch.rows[: len(cols)]
+        src = dy[lo:hi, tile.rows, tile.cols]
+        np.copyto(g.reshape(src.shape), src)
+        t = tmp[: cols.shape[1]]
+        np.matmul(cols.T, g, out=t)
+        blocks[tile.a0 : tile.a1, tile.b0 : tile.b1] += t.reshape(
+            tile.a1 - tile.a0, tile.b1 - tile.b0, cin, cout
+        )
+    give("direct-dw", tmp)
+    scratch.release()
 
 
 def _bias_grad(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.ndarray:
