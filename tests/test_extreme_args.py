@@ -246,6 +246,64 @@ def test_conv2d_dft_transforms_too_large_is_a_named_memory_error(monkeypatch) ->
         nnref.conv2d(np.ones((3, 5, 5, 3)), np.ones((3, 3, 3, 8)), padding="SAME", algorithm="dft")
 
 
+class _RefusingNumPy:
+    """``numpy`` for a module under test, whose ``empty`` refuses one shape (MemoryError)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+    def empty(self, shape, dtype=float):
+        if tuple(shape) == self.shape:
+            raise MemoryError("Unable to allocate")
+        return np.empty(shape, dtype)
+
+
+@pytest.mark.parametrize(
+    ("buffer", "bwd"),
+    [
+        pytest.param("per_image", nnref.conv2d_bwd, id="dy-spectrum"),
+        pytest.param("per_image_2", nnref.conv2d_bwd, id="dy-second-transform-for-dx"),
+        pytest.param("per_channel", nnref.conv2d_bwd, id="dw-per-frequency-products"),
+        pytest.param("per_input", nnref.conv2d_bwd, id="dx-spectrum"),
+        pytest.param((3, 5, 5, 3), nnref.conv2d_bwd, id="dx"),
+        pytest.param("per_image", nnref.conv2d_bwd_filter, id="filter-only-dy-spectrum"),
+        pytest.param("per_channel", nnref.conv2d_bwd_filter, id="filter-only-products"),
+        pytest.param((3, 3, 24), nnref.conv2d_bwd_filter, id="filter-only-dw"),  # (KH, KW, C*O)
+    ],
+)
+def test_conv2d_dft_backward_too_large_names_the_users_call(monkeypatch, buffer, bwd) -> None:
+    """The DFT path's backward raised NumPy's bare error from its workspace buffers and its
+    gradients; it names the user's call, as the forward's transforms do (and no fallback)."""
+    x, w = np.ones((3, 5, 5, 3)), np.ones((3, 3, 3, 8))
+    y, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm="dft")
+    dy = np.ones_like(y)
+    dy[1] *= 1e4  # the first pair's dy scales differ: dx takes its own transform of dy
+    if isinstance(buffer, str):
+        real = _dftconv.take
+
+        def take(role, shape, dtype):
+            if role == buffer:
+                raise MemoryError("Unable to allocate")
+            return real(role, shape, dtype)
+
+        monkeypatch.setattr(_dftconv, "take", take)
+    else:
+        monkeypatch.setattr(_dftconv, "np", _RefusingNumPy(buffer))
+    msg = re.escape(
+        "conv2d: algorithm='dft' cannot allocate its backward transforms for 'strides' (1, 1), "
+        "'dilations' (1, 1) and 'padding' [[0, 0], [1, 1], [1, 1], [0, 0]] on 'x' (3, 5, 5, 3) "
+        "and 'w' (3, 3, 3, 8): length 6x6, dy's spectrum alone of shape (6, 6, 2, 8) "
+        "(complex128, 9.22 kB); the backward of algorithm='direct' needs per-slab buffers "
+        "besides the gradients"
+    )
+    with pytest.raises(MemoryError, match=f"^{msg}$") as info:
+        bwd(res, dy)
+    assert str(info.value.__cause__) == "Unable to allocate"  # the allocator's, kept as the cause
+
+
 def test_conv2d_columns_too_large_is_a_named_memory_error(monkeypatch) -> None:
     def take(role, shape, dtype):
         raise MemoryError("Unable to allocate")
