@@ -88,8 +88,20 @@ def _make(
         raise _memory.too_large(name, f"'shape' {s}", what, s, dt) from e
 
 
-#: The random initializers draw in float64 and cast (NumPy's generators draw float64).
+#: The random initializers draw in float64 and cast (NumPy's generators draw float64): the
+#: cast's result, when the draw could be allocated and it could not.
 _DRAWN = "an array (drawn in float64, then cast)"
+
+
+def _drawn(
+    name: str, s: tuple[int, ...], dt: np.dtype, draw: Callable[[], np.ndarray]
+) -> np.ndarray:
+    """``draw()`` (float64, shape ``s``) cast to ``dt``; the MemoryError reports the allocation
+    that failed: the float64 draw's size (twice a float32 result's), or the cast's in ``dt``.
+    A float64 result is the draw itself (no copy)."""
+    cast = "" if dt == np.float64 else f" (then cast to {dt})"
+    drawn = _make(name, s, np.dtype(np.float64), draw, f"a float64 draw{cast}")
+    return _make(name, s, dt, lambda: drawn.astype(dt, copy=False), _DRAWN)
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -114,7 +126,7 @@ def glorot_uniform(rng: Rng, shape: Any, dtype: Any = np.float32) -> np.ndarray:
     fan_in, fan_out = fans(s)
     limit = math.sqrt(3.0 / max(1.0, (fan_in + fan_out) / 2.0))
     gen = as_generator(rng, "glorot_uniform")
-    return _make("glorot_uniform", s, dt, lambda: gen.uniform(-limit, limit, s).astype(dt), _DRAWN)
+    return _drawn("glorot_uniform", s, dt, lambda: gen.uniform(-limit, limit, s))
 
 
 def random_normal(
@@ -126,9 +138,7 @@ def random_normal(
     dt = _dtype("random_normal", dtype)
     _finite("random_normal", dt, mean=mean, stddev=stddev)
     gen = as_generator(rng, "random_normal")
-    return _make(
-        "random_normal", s, dt, lambda: (gen.standard_normal(s) * stddev + mean).astype(dt), _DRAWN
-    )
+    return _drawn("random_normal", s, dt, lambda: gen.standard_normal(s) * stddev + mean)
 
 
 def uniform(
@@ -141,7 +151,7 @@ def uniform(
     if not minval < maxval:
         raise ValueError(f"uniform: need minval < maxval, got {minval}, {maxval}")
     gen = as_generator(rng, "uniform")
-    return _make("uniform", s, dt, lambda: gen.uniform(minval, maxval, s).astype(dt), _DRAWN)
+    return _drawn("uniform", s, dt, lambda: gen.uniform(minval, maxval, s))
 
 
 def zeros(rng: Rng | None, shape: Any, dtype: Any = np.float32) -> np.ndarray:

@@ -246,6 +246,64 @@ def test_conv2d_dft_transforms_too_large_is_a_named_memory_error(monkeypatch) ->
         nnref.conv2d(np.ones((3, 5, 5, 3)), np.ones((3, 3, 3, 8)), padding="SAME", algorithm="dft")
 
 
+class _RefusingNumPy:
+    """``numpy`` for a module under test, whose ``empty`` refuses one shape (MemoryError)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+    def empty(self, shape, dtype=float):
+        if tuple(shape) == self.shape:
+            raise MemoryError("Unable to allocate")
+        return np.empty(shape, dtype)
+
+
+@pytest.mark.parametrize(
+    ("buffer", "bwd"),
+    [
+        pytest.param("per_image", nnref.conv2d_bwd, id="dy-spectrum"),
+        pytest.param("per_image_2", nnref.conv2d_bwd, id="dy-second-transform-for-dx"),
+        pytest.param("per_channel", nnref.conv2d_bwd, id="dw-per-frequency-products"),
+        pytest.param("per_input", nnref.conv2d_bwd, id="dx-spectrum"),
+        pytest.param((3, 5, 5, 3), nnref.conv2d_bwd, id="dx"),
+        pytest.param("per_image", nnref.conv2d_bwd_filter, id="filter-only-dy-spectrum"),
+        pytest.param("per_channel", nnref.conv2d_bwd_filter, id="filter-only-products"),
+        pytest.param((3, 3, 24), nnref.conv2d_bwd_filter, id="filter-only-dw"),  # (KH, KW, C*O)
+    ],
+)
+def test_conv2d_dft_backward_too_large_names_the_users_call(monkeypatch, buffer, bwd) -> None:
+    """The DFT path's backward raised NumPy's bare error from its workspace buffers and its
+    gradients; it names the user's call, as the forward's transforms do (and no fallback)."""
+    x, w = np.ones((3, 5, 5, 3)), np.ones((3, 3, 3, 8))
+    y, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm="dft")
+    dy = np.ones_like(y)
+    dy[1] *= 1e4  # the first pair's dy scales differ: dx takes its own transform of dy
+    if isinstance(buffer, str):
+        real = _dftconv.take
+
+        def take(role, shape, dtype):
+            if role == buffer:
+                raise MemoryError("Unable to allocate")
+            return real(role, shape, dtype)
+
+        monkeypatch.setattr(_dftconv, "take", take)
+    else:
+        monkeypatch.setattr(_dftconv, "np", _RefusingNumPy(buffer))
+    msg = re.escape(
+        "conv2d: algorithm='dft' cannot allocate its backward transforms for 'strides' (1, 1), "
+        "'dilations' (1, 1) and 'padding' [[0, 0], [1, 1], [1, 1], [0, 0]] on 'x' (3, 5, 5, 3) "
+        "and 'w' (3, 3, 3, 8): length 6x6, dy's spectrum alone of shape (6, 6, 2, 8) "
+        "(complex128, 9.22 kB); the backward of algorithm='direct' needs per-slab buffers "
+        "besides the gradients"
+    )
+    with pytest.raises(MemoryError, match=f"^{msg}$") as info:
+        bwd(res, dy)
+    assert str(info.value.__cause__) == "Unable to allocate"  # the allocator's, kept as the cause
+
+
 @pytest.mark.parametrize(
     ("padding", "what"),
     [
@@ -373,18 +431,68 @@ def test_one_hot_same_bits_as_the_mask_formula(dtype, axis, rng) -> None:
     "fn", [init.glorot_uniform, init.random_normal, init.uniform, init.zeros, init.ones]
 )
 def test_initializer_shape_too_large_is_a_named_memory_error(fn) -> None:
+    """The random initializers' failing allocation is their float64 draw: its size is
+    reported (once the float32 result's, half of it)."""
     name = fn.__name__
-    drawn = " (drawn in float64, then cast)" if name not in ("zeros", "ones") else ""
+    what, dt, size = ("an array", "float32", 4)
+    if name not in ("zeros", "ones"):
+        what, dt, size = ("a float64 draw (then cast to float32)", "float64", 8)
     with pytest.raises(
         MemoryError,
         match=re.escape(
-            f"{name}: 'shape' (1000000000, 1000000000) gives an array{drawn} of shape "
-            "(1000000000, 1000000000) (float32, 4 EB), which cannot be allocated"
+            f"{name}: 'shape' (1000000000, 1000000000) gives {what} of shape "
+            f"(1000000000, 1000000000) ({dt}, {size} EB), which cannot be allocated"
         ),
     ):
         fn(0, (10**9, 10**9))
-    with pytest.raises(MemoryError, match=rf"^{name}: .*\(float32, 4e\+06 YB\), beyond NumPy's"):
+    with pytest.raises(MemoryError, match=rf"^{name}: .*\({dt}, {size}e\+06 YB\), beyond NumPy's"):
         fn(0, (10**15, 10**15))
+
+
+@pytest.mark.parametrize("fn", [init.glorot_uniform, init.random_normal, init.uniform])
+def test_initializer_draw_beyond_index_range_is_reported_as_the_draw(fn) -> None:
+    """2e18 float32 entries (8 EB) are within NumPy's index range, their float64 draw (16 EB)
+    is not: NumPy refused the draw, and the message said the float32 array merely could not be
+    allocated. A float64 result is the draw itself, nothing cast."""
+    name, s = fn.__name__, (2 * 10**9, 10**9)
+    with pytest.raises(
+        MemoryError,
+        match="^"
+        + re.escape(
+            f"{name}: 'shape' {s} gives a float64 draw (then cast to float32) of shape {s} "
+            "(float64, 16 EB), beyond NumPy's index range"
+        )
+        + "$",
+    ) as info:
+        fn(0, s)
+    assert isinstance(info.value.__cause__, ValueError)  # NumPy's "array is too big"
+    with pytest.raises(
+        MemoryError, match=re.escape(f"gives a float64 draw of shape {s} (float64, 16 EB), beyond")
+    ):
+        fn(0, s, np.float64)
+
+
+def test_initializer_cast_too_large_is_reported_as_the_result() -> None:
+    """When the draw could be allocated and its cast not, the cast's result is reported."""
+
+    class Drawn:  # a float64 draw whose float32 copy cannot be allocated
+        def astype(self, dtype, copy=True):
+            raise MemoryError("Unable to allocate")
+
+    class Generator(np.random.Generator):
+        def uniform(self, low=0.0, high=1.0, size=None):
+            return Drawn()
+
+    with pytest.raises(
+        MemoryError,
+        match="^"
+        + re.escape(
+            "uniform: 'shape' (1000000000, 1000000000) gives an array (drawn in float64, then "
+            "cast) of shape (1000000000, 1000000000) (float32, 4 EB), which cannot be allocated"
+        )
+        + "$",
+    ):
+        init.uniform(Generator(np.random.PCG64(0)), (10**9, 10**9))
 
 
 def test_batching_sizes_too_large_are_named_memory_errors() -> None:

@@ -185,7 +185,7 @@ def _slabs(res: Conv2DResiduals | Conv2DDFTResiduals) -> list[tuple[int, int]]:
     return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
-def _cause(res: Conv2DResiduals) -> str:
+def _cause(res: Conv2DResiduals | Conv2DDFTResiduals) -> str:
     """The arguments that set the sizes of a convolution's output and columns, for errors."""
     (t, b, _), (left, r, _) = res.plan
     pads = [[0, 0], [t, b], [left, r], [0, 0]]
@@ -796,9 +796,10 @@ def conv2d_fwd(
       (padding, a stride or a dilation far beyond the input: the transforms would hold mostly
       padding) sends the call to ``"direct"``.
 
-    An output (or, for ``"dft"``, transforms; for ``"direct"``, a slab's columns) that cannot
-    be allocated raises MemoryError naming the arguments, the shape and the size. ``"dft"``
-    does not fall back to ``"direct"`` then: the results would depend on the memory free.
+    An output (or, for ``"dft"``, transforms, forward's or backward's; for ``"direct"``, a
+    slab's columns) that cannot be allocated raises MemoryError naming the arguments, the shape
+    and the size. ``"dft"`` does not fall back to ``"direct"`` then: the results would depend
+    on the memory free.
 
     Peak memory of ``"dft"``: the input's spectrum (kept as a residual), the output's and the
     kernel's and, in backward, ``dy``'s and ``dx``'s; each about ``Lh*Lw / (H*W)`` times its
@@ -841,18 +842,28 @@ def conv2d_fwd(
     return y, res
 
 
-def _dft_too_large(res: Conv2DResiduals, algorithm: str, y: np.ndarray) -> MemoryError:
-    """The DFT path's transforms could not be allocated (the output could)."""
-    (n, h, w, c), (kh, kw) = res.x.shape, res.w.shape[:2]
+def _dft_too_large(
+    res: Conv2DResiduals | Conv2DDFTResiduals, algorithm: str, y: np.ndarray | None = None
+) -> MemoryError:
+    """The DFT path's transforms could not be allocated: the forward's (the output ``y`` could)
+    or, without ``y``, the backward's (``res`` the forward's; ``algorithm`` the path taken)."""
+    (n, h, w, c), (kh, kw, _, o) = res.x.shape, res.w.shape
     lh = _dftconv.transform_size(h, kh, res.strides[0], res.dilations[0], res.plan[0])
     lw = _dftconv.transform_size(w, kw, res.strides[1], res.dilations[1], res.plan[1])
-    spec = (lh, lw, (n + 1) // 2, c)
+    if y is None:
+        which, of, spec = "its backward transforms", "dy's spectrum", (lh, lw, (n + 1) // 2, o)
+        direct = "the backward of algorithm='direct' needs per-slab buffers besides the gradients"
+    else:
+        which, of, spec = "its transforms", "the input's spectrum", (lh, lw, (n + 1) // 2, c)
+        direct = (
+            f"algorithm='direct' needs the output ({_memory.size_str(y.nbytes)}, allocated) "
+            "and per-slab buffers only"
+        )
     cdt = np.result_type(res.x.dtype, np.complex64)
     return MemoryError(
-        f"conv2d: algorithm={algorithm!r} cannot allocate its transforms for {_cause(res)}: "
-        f"length {lh}x{lw}, the input's spectrum alone of shape {spec} ({cdt}, "
-        f"{_memory.size_str(math.prod(spec) * cdt.itemsize)}); algorithm='direct' needs the "
-        f"output ({_memory.size_str(y.nbytes)}, allocated) and per-slab buffers only"
+        f"conv2d: algorithm={algorithm!r} cannot allocate {which} for {_cause(res)}: "
+        f"length {lh}x{lw}, {of} alone of shape {spec} ({cdt}, "
+        f"{_memory.size_str(math.prod(spec) * cdt.itemsize)}); {direct}"
     )
 
 
@@ -879,7 +890,10 @@ def _param_grads(
         db = np.zeros(res.w.shape[3], res.w.dtype) if res.with_bias else None
         return dx, np.zeros_like(res.w), db
     if isinstance(res, Conv2DDFTResiduals):
-        out = _dftconv.backward(res.x.shape, res.w, res.spectra, dy, need_dx)
+        try:
+            out = _dftconv.backward(res.x.shape, res.w, res.spectra, dy, need_dx)
+        except MemoryError as e:  # not a fallback either, as in conv2d_fwd
+            raise _dft_too_large(res, "dft") from e
         db = _bias_grad(res, dy) if res.with_bias else None
         if out is not None:
             return out[0], out[1], db
