@@ -240,6 +240,7 @@ class _Tile(NamedTuple):
     b0: int
     b1: int
     w: np.ndarray | None
+    x: np.ndarray | None  # (N, rows, cols, a1 - a0, b1 - b0, C_in): a read-only view of x
 
 
 def _tiles(res: Conv2DResiduals) -> list[_Tile] | None:
@@ -253,9 +254,9 @@ def _tiles(res: Conv2DResiduals) -> list[_Tile] | None:
         p.out * s + p.before + (k - 1) * d
         for p, s, d, k in zip(res.plan, res.strides, res.dilations, res.w.shape[:2], strict=True)
     )
-    if _transposed(res) or reach + h + w >= 2**62:  # tap_classes counts in int64
-        return None
-    kh, kw, _, cout = res.w.shape
+    if _transposed(res) or res.plan[0].out * res.plan[1].out == 0 or reach + h + w >= 2**62:
+        return None  # (tap_classes counts in int64)
+    kh, kw = res.w.shape[:2]
     axes, kept = [], []
     for n, k, s, d, plan in zip(
         (h, w), (kh, kw), res.strides, res.dilations, res.plan, strict=True
@@ -267,18 +268,34 @@ def _tiles(res: Conv2DResiduals) -> list[_Tile] | None:
         return None
     rows, cols = axes
     return [
-        _Tile(
-            r,
-            c,
-            a0,
-            a1,
-            b0,
-            b1,
-            res.w[a0:a1, b0:b1].reshape(-1, cout) if a0 < a1 and b0 < b1 else None,
-        )
+        _tile(res, r, c, a0, a1, b0, b1)
+        if a0 < a1 and b0 < b1
+        else _Tile(r, c, 0, 0, 0, 0, None, None)
         for r, a0, a1 in rows
         for c, b0, b1 in cols
     ]
+
+
+def _tile(
+    res: Conv2DResiduals, rows: slice, cols: slice, a0: int, a1: int, b0: int, b1: int
+) -> _Tile:
+    """The tile of outputs ``rows x cols`` that read the input at taps ``a0:a1 x b0:b1``: the
+    kernel's block and the windows of ``x`` (strides set by hand: ``sliding_window_view``
+    costs ~20 us a call, and a tile is one view per call; every index lies in ``x``)."""
+    (sh, sw), (dh, dw) = res.strides, res.dilations
+    (t, _, _), (left, _, _) = res.plan
+    n, _, _, cin = res.x.shape
+    r0 = rows.start * sh + a0 * dh - t
+    c0 = cols.start * sw + b0 * dw - left
+    base = res.x[:, r0:, c0:]
+    s_n, s_h, s_w, s_c = base.strides
+    view = np.lib.stride_tricks.as_strided(
+        base,
+        (n, rows.stop - rows.start, cols.stop - cols.start, a1 - a0, b1 - b0, cin),
+        (s_n, sh * s_h, sw * s_w, dh * s_h, dw * s_w, s_c),
+        writeable=False,
+    )
+    return _Tile(rows, cols, a0, a1, b0, b1, res.w[a0:a1, b0:b1].reshape(-1, res.w.shape[3]), view)
 
 
 def _take(res: Conv2DResiduals, role: str, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -405,21 +422,13 @@ class _TileScratch:
         give("direct-cols", self.cols)
         give("direct-rows", self.rows)
 
-    def columns(self, res: Conv2DResiduals, tile: _Tile, lo: int, hi: int) -> np.ndarray:
-        """The im2col matrix of ``tile``'s outputs of images ``lo:hi`` over its taps, read
-        from the input itself (the taps read no padding): ``(rows, taps * C_in)``, rows in
-        (n, i, j) order."""
-        (sh, sw), (dh, dw) = res.strides, res.dilations
-        (t, _, _), (left, _, _) = res.plan
-        ka, kb = tile.a1 - tile.a0, tile.b1 - tile.b0
-        r0 = tile.rows.start * sh + tile.a0 * dh - t
-        c0 = tile.cols.start * sw + tile.b0 * dw - left
-        r1 = r0 + (tile.rows.stop - tile.rows.start - 1) * sh + (ka - 1) * dh + 1
-        c1 = c0 + (tile.cols.stop - tile.cols.start - 1) * sw + (kb - 1) * dw + 1
-        view = _windows(res.x[lo:hi, r0:r1, c0:c1], ka, kb, res.strides, res.dilations)
+    def columns(self, tile: _Tile, lo: int, hi: int) -> np.ndarray:
+        """The im2col matrix of ``tile``'s outputs of images ``lo:hi`` over its taps:
+        ``(rows, taps * C_in)``, rows in (n, i, j) order."""
+        view = tile.x[lo:hi]
         cols = self.cols.reshape(-1)[: view.size].reshape(view.shape)
         np.copyto(cols, view)
-        return cols.reshape(-1, ka * kb * res.x.shape[3])
+        return cols.reshape(len(cols) * math.prod(view.shape[1:3]), -1)
 
 
 def _taps(tile: _Tile) -> int:
@@ -472,7 +481,7 @@ def _forward_tiles(
     def run(a: int, b: int) -> None:
         scratch = _TileScratch(res, items[a:b], called)
         for tile, lo, hi in items[a:b]:
-            cols = scratch.columns(res, tile, lo, hi)
+            cols = scratch.columns(tile, lo, hi)
             out = scratch.rows[: len(cols)]
             np.matmul(cols, tile.w, out=out)
             dst = y[lo:hi, tile.rows, tile.cols]
@@ -603,7 +612,7 @@ def _filter_grad_tiles(
     scratch = _TileScratch(res, items)
     tmp = take("direct-dw", part.shape, res.w.dtype)
     for tile, lo, hi in items:
-        cols = scratch.columns(res, tile, lo, hi)
+        cols = scratch.columns(tile, lo, hi)
         g = scratch.rows[: len(cols)]
         src = dy[lo:hi, tile.rows, tile.cols]
         np.copyto(g.reshape(src.shape), src)
