@@ -15,6 +15,16 @@ import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+#: Exceptions that say a call's own code is broken (a typo, a missing attribute or module,
+#: runaway recursion), never that it refused its input: where a case must raise, one of these
+#: is a failure, not agreement (``nnref verify`` and ``nnref conform``).
+BROKEN_CODE: tuple[type[Exception], ...] = (
+    AttributeError,
+    NameError,
+    ImportError,
+    RecursionError,
+)
+
 
 def shape_str(x: np.ndarray) -> str:
     return str(tuple(int(d) for d in x.shape))

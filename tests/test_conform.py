@@ -1055,6 +1055,30 @@ def test_sys_exit_in_an_op_is_a_failing_row(
     assert all("sys.exit(0)" in row["message"] for row in report["rows"])
 
 
+@pytest.mark.parametrize(
+    ("error", "refusal"),
+    [(ValueError, True), (AssertionError, True), (NotImplementedError, True), (NameError, False)],
+)
+def test_broken_code_is_not_a_refusal(error: type[Exception], refusal: bool) -> None:
+    """Where TF refuses the input, an exception of the target's own is agreement, an ``assert``
+    or a NotImplementedError included; a NameError (a typo in the branch that was to raise)
+    says its code is broken, and fails (before, any exception counted as refusing)."""
+
+    def raises(*args: object, **kwargs: object) -> None:
+        raise error("no")
+
+    r = run({"relu": raises, "sparse_softmax_cross_entropy_with_logits": raises}, **FAST)
+    rows = [x for x in r.rows if x.check == "raises"]
+    assert rows
+    assert all(x.ok is refusal for x in rows)
+    if not refusal:
+        assert all(
+            "NameError: no (its code is broken: not a refusal of the input)" in x.message
+            and x.message.endswith("it must raise an exception that refuses it")
+            for x in rows
+        ), [x.message for x in rows]
+
+
 @pytest.mark.parametrize("json_flag", [[], ["--json"]])
 def test_sys_exit_at_import_is_a_usage_error(
     json_flag: list, capsys: pytest.CaptureFixture[str], tmp_path: Path

@@ -558,7 +558,10 @@ def _raises_unmodified(o: Outcome) -> Row:
         why = f"the {o.ctx.profile.name} profile expects {BY_ID[o.convention].says}"
     if e is not None:  # sys.exit, or a malformed result: neither is raising an exception
         what = _failed("forward", e)
-        return o.row("raises", False, message=f"{what}, where {why}; it must raise an exception")
+        must = "it must raise an exception" + (
+            " that refuses it" if isinstance(e, Exception) else ""
+        )
+        return o.row("raises", False, message=f"{what}, where {why}; {must}")
     m = o.matches(y, o.grads[0] if o.p.has_vjp else None, False)
     return o.row(
         "raises",

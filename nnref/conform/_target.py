@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from nnref._validate import BROKEN_CODE
 from nnref.cases import TABLES
 from nnref.check.compare import first_bit_difference
 
@@ -50,14 +51,18 @@ def call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
 
 def refused(e: BaseException | None) -> bool:
     """Whether the target refused the input: it raised an exception (not ``sys.exit``, not a
-    malformed result)."""
-    return isinstance(e, Exception) and not isinstance(e, OutputError)
+    malformed result, not one that says its own code is broken: ``BROKEN_CODE``, a NameError
+    from a typo in the branch that was to raise). An ``assert`` on the input or a
+    NotImplementedError is a user's way of refusing it, and counts."""
+    return isinstance(e, Exception) and not isinstance(e, (OutputError, *BROKEN_CODE))
 
 
 def describe(e: BaseException) -> str:
     """How a row names the target's exception."""
     if isinstance(e, SystemExit):
         return f"SystemExit (it called sys.exit({e.code!r}))"
+    if isinstance(e, BROKEN_CODE):
+        return f"{type(e).__name__}: {e} (its code is broken: not a refusal of the input)"
     return f"{type(e).__name__}: {e}"
 
 
