@@ -77,6 +77,11 @@ _MAX_TILES = 64
 #: 28x28 2.9, 3->32 0.82; 3x3 64->64 at 56x56 1.28 (batch 32). The FLOP ratio misjudges by
 #: 0.4x (3 input channels) to 2x (transforms under 10); with two threads the small cases tip
 #: the other way (wall time: 3x3 32->64 at 8x8 1.01, 2x2 1.19; 5x5 at 4x4 batch 32 1.25).
+#: Re-measured after the direct path began skipping padding (:func:`_tiles`), which the FLOP
+#: estimate still counts: 0.42, 0.49, 0.77, 3.2; 0.91, 0.86, 0.91, 1.21; 0.61; 1.31, 1.08;
+#: 3.1, 0.86; 1.19. Every pick stands (the cases that now favour direct lie below
+#: ``_DFT_MIN_FLOPS``), except 5x5 at 4x4 batch 32 (0.99: a tie) and 3 input channels (0.86,
+#: as before).
 _DFT_PENALTY = 1.7
 _DFT_MIN_FLOPS = 10**8
 ALGORITHMS = ("direct", "dft", "auto")
