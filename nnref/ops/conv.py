@@ -235,8 +235,8 @@ def _runs(
 
 class _Tile(NamedTuple):
     """Outputs ``rows x cols`` that read the input at kernel rows ``a0:a1`` and columns
-    ``b0:b1`` only, and ``w`` the kernel's block for those taps, ``(taps * C_in, C_out)``
-    (``None``: the outputs read padding only)."""
+    ``b0:b1`` only, ``w`` the kernel's block for those taps, ``(taps * C_in, C_out)``, and ``x``
+    the windows of the input they read (both ``None``: the outputs read padding only)."""
 
     rows: slice
     cols: slice
@@ -415,12 +415,12 @@ class _TileScratch:
         called: Conv2DResiduals | None = None,
     ) -> None:
         """``called``: as :class:`_Scratch`'s."""
-        kh, kw, cin, cout = res.w.shape
+        cin, cout = res.w.shape[2:]
         of = "" if called is None else " of dy for the input gradient"
         rows = max(_tile_rows(res, t) * (hi - lo) for t, lo, hi in items)
+        size = max(_tile_rows(res, t) * (hi - lo) * _taps(t) * cin for t, lo, hi in items)
         called = called or res
-        what = f"im2col columns{of} for a tile of {rows} outputs"
-        self.cols = _take(called, "direct-cols", (rows, kh * kw * cin), what)
+        self.cols = _take(called, "direct-cols", (size,), f"im2col columns{of} of a tile")
         self.rows = _take(called, "direct-rows", (rows, cout), f"output rows{of} of a tile")
 
     def release(self) -> None:
@@ -431,7 +431,7 @@ class _TileScratch:
         """The im2col matrix of ``tile``'s outputs of images ``lo:hi`` over its taps:
         ``(rows, taps * C_in)``, rows in (n, i, j) order."""
         view = tile.x[lo:hi]
-        cols = self.cols.reshape(-1)[: view.size].reshape(view.shape)
+        cols = self.cols[: view.size].reshape(view.shape)
         np.copyto(cols, view)
         return cols.reshape(len(cols) * math.prod(view.shape[1:3]), -1)
 
@@ -558,11 +558,6 @@ def _filter_grad(
     tiles = _tiles(res) if skip else None
     bparts = np.empty((len(groups), cout), res.w.dtype) if with_bias else None
 
-    def bias_parts(gi: int) -> None:
-        if bparts is not None:
-            for j, (lo, hi) in enumerate(slabs[groups[gi][0] : groups[gi][1]]):
-                add_row_sum(dy[lo:hi].reshape(-1, cout), bparts[gi], j == 0)
-
     if tiles is not None:
         tgroups = chunks(len(groups), min(len(groups), _DW_TILE_GROUPS))
         parts = np.empty((len(tgroups), kh * kw * cin, cout), res.w.dtype)
@@ -572,8 +567,9 @@ def _filter_grad(
                 g0, g1 = tgroups[ti]
                 lo, hi = slabs[groups[g0][0]][0], slabs[groups[g1 - 1][1] - 1][1]
                 _filter_grad_tiles(res, _tile_items(res, tiles, lo, hi), dy, parts[ti])
-                for gi in range(g0, g1):
-                    bias_parts(gi)
+                for gi in range(g0, g1) if bparts is not None else ():  # db as the slabs sum it
+                    for j, (s_lo, s_hi) in enumerate(slabs[groups[gi][0] : groups[gi][1]]):
+                        add_row_sum(dy[s_lo:s_hi].reshape(-1, cout), bparts[gi], j == 0)
 
         parallel_gemm_for(run_tiles, len(tgroups), min_chunk=1)
         dw = _in_order(parts)
@@ -596,7 +592,8 @@ def _filter_grad(
                 np.matmul(cols if _transposed(res) else cols.T, g, out=tmp if j else parts[gi])
                 if j:
                     parts[gi] += tmp
-            bias_parts(gi)
+                if bparts is not None:  # while the GEMM has the slab's dy in cache
+                    add_row_sum(g, bparts[gi], j == 0)
         give("direct-dw", tmp)
         scratch.release()
 
