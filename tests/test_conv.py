@@ -80,10 +80,13 @@ def test_slabs_match_naive(per_slab, pad, cin, rng, monkeypatch) -> None:
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("cin", [1, 5])
-def test_same_bits_for_any_thread_count(dt, cin, rng, monkeypatch) -> None:
-    """Slabs spread over threads or run in the caller: y, dx and dw must not change by a bit.
-    The GEMMs are large enough that a multithreaded BLAS call would split them (and round
-    differently from a single-threaded one)."""
+@pytest.mark.parametrize("tiles", [False, True])
+def test_same_bits_for_any_thread_count(dt, cin, tiles, rng, monkeypatch) -> None:
+    """Slabs (or tiles: the padding skipped) spread over threads or run in the caller: y, dx and
+    dw must not change by a bit. The GEMMs are large enough that a multithreaded BLAS call would
+    split them (and round differently from a single-threaded one)."""
+    if tiles:  # this convolution skips 1.2 M multiply-adds, below the default minimum
+        monkeypatch.setattr(conv, "_SKIP_MIN_MACS", 0)
     x = rng.standard_normal((32, 20, 20, cin)).astype(dt)
     k = rng.standard_normal((3, 3, cin, 32)).astype(dt)
     dy = rng.standard_normal((32, 20, 20, 32)).astype(dt)
@@ -91,6 +94,7 @@ def test_same_bits_for_any_thread_count(dt, cin, rng, monkeypatch) -> None:
     for threads in ("1", "2", "3"):
         monkeypatch.setenv("NNREF_NUM_THREADS", threads)
         y, res = nnref.conv2d_fwd(x, k, padding="SAME")
+        assert (conv._tiles(res) is not None) == (tiles and cin > 1)
         out.append((y, *nnref.conv2d_bwd(res, dy)))
     for other in out[1:]:
         for a, b in zip(out[0], other, strict=True):
@@ -114,10 +118,13 @@ def test_tap_classes_match_a_brute_force_search() -> None:
 
 
 @pytest.mark.parametrize("where", ["w", "x", "dy"])
-def test_skipped_padding_products_keep_what_non_finite_values_do(where: str, rng) -> None:
+def test_skipped_padding_products_keep_what_non_finite_values_do(
+    where: str, rng, monkeypatch
+) -> None:
     """The direct path skips the products with padding (``_tiles``) only where they are exact
     zeros: an inf kernel tap (forward) or a NaN in ``dy`` (``dw``) times the zero padding is
     NaN, as in the naive loops; a NaN in ``x`` never meets the padding."""
+    monkeypatch.setattr(conv, "_SKIP_MIN_MACS", 0)
     x = rng.standard_normal((2, 6, 6, 3))
     w = rng.standard_normal((3, 3, 3, 2))
     if where == "w":

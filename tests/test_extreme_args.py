@@ -322,6 +322,7 @@ def test_conv2d_columns_too_large_is_a_named_memory_error(
         raise MemoryError("Unable to allocate")
 
     monkeypatch.setattr(conv, "take", take)
+    monkeypatch.setattr(conv, "_SKIP_MIN_MACS", 0)  # tiles even for this small a convolution
     with pytest.raises(
         MemoryError,
         match=rf"^conv2d: 'strides' \(1, 1\).* gives {what}, which cannot be allocated$",
@@ -330,18 +331,20 @@ def test_conv2d_columns_too_large_is_a_named_memory_error(
 
 
 @pytest.mark.parametrize(
-    ("strides", "what"),
+    ("strides", "skip", "what"),
     [
-        (1, r"im2col columns of dy for the input gradient of a tile"),  # correlation
-        (2, r"column gradients for 1 image\(s\)"),  # per-tap scatter
+        (1, conv._SKIP_MIN_MACS, r"im2col columns of dy for the input gradient for 1 image\(s\)"),
+        (1, 0, r"im2col columns of dy for the input gradient of a tile"),  # padding skipped
+        (2, conv._SKIP_MIN_MACS, r"column gradients for 1 image\(s\)"),  # per-tap scatter
     ],
 )
 def test_conv2d_input_gradient_too_large_names_the_users_call(
-    monkeypatch, strides: int, what: str
+    monkeypatch, strides: int, skip: int, what: str
 ) -> None:
     """The stride-1 dx runs the forward over dy with the flipped kernel: its error named dy as
     'x', the flipped kernel as 'w' and an internal padding; the strided dx's column gradients
     raised NumPy's bare error."""
+    monkeypatch.setattr(conv, "_SKIP_MIN_MACS", skip)
     x, w = np.ones((1, 6, 6, 2)), np.ones((3, 3, 2, 4))
     y, res = nnref.conv2d_fwd(x, w, strides=strides, padding="VALID")
     real = conv.take

@@ -64,6 +64,10 @@ _DW_TILE_GROUPS = 2
 #: when that skips at least this fraction of the multiply-adds along it (the seed CNN's conv2,
 #: 5x5 SAME on 14x14: 8.6% an axis).
 _SKIP_MIN = 1 / 32
+#: ... and when that skips at least this many multiply-adds (a call's tiles cost ~0.2-0.4 ms
+#: more in Python and small GEMMs: a 6x6 SAME 3x3 forward took 306 us instead of 117, and
+#: ``nnref conform nnref`` 22 s instead of 17) ...
+_SKIP_MIN_MACS = 1 << 23
 #: ... and when that takes at most this many tiles (a 5x5 SAME kernel: 25).
 _MAX_TILES = 64
 
@@ -250,26 +254,33 @@ class _Tile(NamedTuple):
 
 def _tiles(res: Conv2DResiduals) -> list[_Tile] | None:
     """The outputs grouped by the taps at which they read the input, when skipping the
-    products with padding saves at least ``_SKIP_MIN`` along some axis (else None: every output
-    takes every tap). Not where the columns are built transposed. The skipped products are
-    exact zeros when the other factor is finite; callers see to that (a finite kernel, or a
-    non-finite result redone in full)."""
-    _, h, w, _ = res.x.shape
+    products with padding saves at least ``_SKIP_MIN`` along some axis and ``_SKIP_MIN_MACS`` in
+    all (else None: every output takes every tap). Not where the columns are built transposed.
+    The skipped products are exact zeros when the other factor is finite; callers see to that
+    (a finite kernel, or a non-finite result redone in full)."""
+    n, h, w, cin = res.x.shape
+    kh, kw, _, cout = res.w.shape
+    macs = n * res.plan[0].out * res.plan[1].out * kh * kw * cin * cout
+    if macs < _SKIP_MIN_MACS:
+        return None
     reach = max(
         p.out * s + p.before + (k - 1) * d
         for p, s, d, k in zip(res.plan, res.strides, res.dilations, res.w.shape[:2], strict=True)
     )
-    if _transposed(res) or res.plan[0].out * res.plan[1].out == 0 or reach + h + w >= 2**62:
-        return None  # (tap_classes counts in int64)
-    kh, kw = res.w.shape[:2]
+    if _transposed(res) or reach + h + w >= 2**62:  # (tap_classes counts in int64)
+        return None
     axes, kept = [], []
-    for n, k, s, d, plan in zip(
+    for size, k, s, d, plan in zip(
         (h, w), (kh, kw), res.strides, res.dilations, res.plan, strict=True
     ):
-        axes.append(tap_classes(k, s, d, plan.out, plan.before, n))
+        axes.append(tap_classes(k, s, d, plan.out, plan.before, size))
         taps = sum((r.stop - r.start) * (a1 - a0) for r, a0, a1 in axes[-1])
         kept.append(taps / (plan.out * k))
-    if min(kept) > 1 - _SKIP_MIN or len(axes[0]) * len(axes[1]) > _MAX_TILES:
+    if (
+        min(kept) > 1 - _SKIP_MIN
+        or macs * (1 - kept[0] * kept[1]) < _SKIP_MIN_MACS
+        or len(axes[0]) * len(axes[1]) > _MAX_TILES
+    ):
         return None
     rows, cols = axes
     return [
