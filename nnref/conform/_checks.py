@@ -556,7 +556,7 @@ def _raises_unmodified(o: Outcome) -> Row:
         why = f"TF raises ({o.case.what})"
     else:
         why = f"the {o.ctx.profile.name} profile expects {BY_ID[o.convention].says}"
-    if e is not None:  # sys.exit, or a malformed result: neither is raising an exception
+    if e is not None:  # sys.exit, a malformed result, broken code: none refuses the input
         what = _failed("forward", e)
         must = "it must raise an exception" + (
             " that refuses it" if isinstance(e, Exception) else ""
