@@ -34,8 +34,13 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("tiles", [False, True], ids=["", "tiles"])
 @pytest.mark.parametrize(("h", "w", "kh", "kw", "s", "d", "pad"), CASES)
-def test_fast_matches_naive(h, w, kh, kw, s, d, pad, rng) -> None:
+def test_fast_matches_naive(h, w, kh, kw, s, d, pad, tiles, rng, monkeypatch) -> None:
+    if tiles:  # padding skipped wherever it is (_tiles), one image a chunk
+        monkeypatch.setattr(conv, "_SKIP_MIN_MACS", 0)
+        monkeypatch.setattr(conv, "_SKIP_MIN", 1e-9)
+        monkeypatch.setattr(conv, "_SLAB_BYTES", 1)
     x = rng.standard_normal((2, h, w, 3))
     k = rng.standard_normal((kh, kw, 3, 2))
     y, res = nnref.conv2d_fwd(x, k, strides=s, padding=pad, dilations=d)
@@ -58,8 +63,6 @@ def test_slabs_match_naive(per_slab, pad, cin, rng, monkeypatch) -> None:
     """The fast path builds im2col rows (transposed for C_in = 1) and dx columns a slab of
     images at a time; 7 images in slabs of 1, 2 or 3 (a short last slab), dw summed over
     groups of slabs, must give the naive loops' numbers."""
-    from nnref.ops import conv
-
     x = rng.standard_normal((7, 6, 5, cin))
     k = rng.standard_normal((3, 2, cin, 4))
     yn, resn = nnref.conv2d_naive_fwd(x, k, strides=2, padding=pad)
