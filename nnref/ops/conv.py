@@ -562,12 +562,12 @@ def _filter_grad(
     ``with_bias`` ``db``, each slab's ``dy`` summed while the GEMM has it in cache, in the
     order :func:`_bias_grad` sums (the same bits). With ``skip`` and :func:`_tiles`, ``dw``
     tile by tile over the taps that read the input, in ``_DW_TILE_GROUPS`` groups of those
-    groups; a non-finite ``dw`` (or ``dy`` at outputs that read padding only) is redone over
-    every tap, where padding times a non-finite ``dy`` is NaN."""
+    groups, and ``db`` by :func:`_bias_grad`; a non-finite ``dw`` (or ``dy`` at outputs that
+    read padding only) is redone over every tap, where padding times a non-finite ``dy`` is
+    NaN."""
     kh, kw, cin, cout = res.w.shape
     slabs, groups = _slab_groups(res)
     tiles = _tiles(res) if skip else None
-    bparts = np.empty((len(groups), cout), res.w.dtype) if with_bias else None
 
     if tiles is not None:
         tgroups = chunks(len(groups), min(len(groups), _DW_TILE_GROUPS))
@@ -578,19 +578,17 @@ def _filter_grad(
                 g0, g1 = tgroups[ti]
                 lo, hi = slabs[groups[g0][0]][0], slabs[groups[g1 - 1][1] - 1][1]
                 _filter_grad_tiles(res, _tile_items(res, tiles, lo, hi), dy, parts[ti])
-                for gi in range(g0, g1) if bparts is not None else ():  # db as the slabs sum it
-                    for j, (s_lo, s_hi) in enumerate(slabs[groups[gi][0] : groups[gi][1]]):
-                        add_row_sum(dy[s_lo:s_hi].reshape(-1, cout), bparts[gi], j == 0)
 
         parallel_gemm_for(run_tiles, len(tgroups), min_chunk=1)
         dw = _in_order(parts)
         if np.isfinite(dw).all() and all(
             np.isfinite(dy[:, t.rows, t.cols]).all() for t in tiles if t.w is None
         ):
-            return dw.reshape(res.w.shape), None if bparts is None else _in_order(bparts)
+            return dw.reshape(res.w.shape), _bias_grad(res, dy) if with_bias else None
         return _filter_grad(res, dy, with_bias, skip=False)
 
     parts = np.empty((len(groups), kh * kw * cin, cout), res.w.dtype)
+    bparts = np.empty((len(groups), cout), res.w.dtype) if with_bias else None
 
     def run(a: int, b: int) -> None:
         scratch = _Scratch(res, slabs[0][1])
