@@ -426,13 +426,14 @@ class _TileScratch:
         called: Conv2DResiduals | None = None,
     ) -> None:
         """``called``: as :class:`_Scratch`'s."""
-        cin, cout = res.w.shape[2:]
         of = "" if called is None else " of dy for the input gradient"
-        rows = max(_tile_rows(res, t) * (hi - lo) for t, lo, hi in items)
-        size = max(_tile_rows(res, t) * (hi - lo) * _taps(t) * cin for t, lo, hi in items)
+        # A chunk's columns are its view of the input: (images, rows, cols, taps, C_in).
+        rows = max((hi - lo) * math.prod(t.x.shape[1:3]) for t, lo, hi in items)
+        size = max((hi - lo) * math.prod(t.x.shape[1:]) for t, lo, hi in items)
         called = called or res
         self.cols = _take(called, "direct-cols", (size,), f"im2col columns{of} of a tile")
-        self.rows = _take(called, "direct-rows", (rows, cout), f"output rows{of} of a tile")
+        shape = (rows, res.w.shape[3])
+        self.rows = _take(called, "direct-rows", shape, f"output rows{of} of a tile")
 
     def release(self) -> None:
         give("direct-cols", self.cols)
@@ -447,15 +448,6 @@ class _TileScratch:
         return cols.reshape(len(cols) * math.prod(view.shape[1:3]), -1)
 
 
-def _taps(tile: _Tile) -> int:
-    return (tile.a1 - tile.a0) * (tile.b1 - tile.b0)
-
-
-def _tile_rows(res: Conv2DResiduals, tile: _Tile) -> int:
-    """Outputs of one image in ``tile``."""
-    return len(range(res.plan[0].out)[tile.rows]) * len(range(res.plan[1].out)[tile.cols])
-
-
 def _tile_items(
     res: Conv2DResiduals, tiles: list[_Tile], lo: int, hi: int
 ) -> list[tuple[_Tile, int, int]]:
@@ -463,11 +455,10 @@ def _tile_items(
     ``_SLAB_BYTES`` (a tile of one output per image takes many images a GEMM, the interior
     few); tiles that read padding only are left out. Depends on the shapes alone."""
     items = []
-    cin, item = res.w.shape[2], res.w.dtype.itemsize
     for tile in tiles:
-        if tile.w is None:
+        if tile.x is None:
             continue
-        per_image = _tile_rows(res, tile) * _taps(tile) * cin * item
+        per_image = math.prod(tile.x.shape[1:]) * tile.x.itemsize
         step = max(1, _SLAB_BYTES // per_image)
         items += [(tile, a, min(a + step, hi)) for a in range(lo, hi, step)]
     return items
