@@ -28,6 +28,18 @@ def kfold_sizes(n: int, k: int) -> list[int]:
         ) from e
 
 
+def _too_large(op: str, n: int, batch_size: int, count: int) -> MemoryError:
+    """The MemoryError for ``count`` batches of a permutation of ``n`` that cannot be
+    allocated."""
+    return _memory.too_large(
+        op,
+        f"'n' {n} with 'batch_size' {batch_size}",
+        f"{count} batches of a permutation",
+        (n,),
+        np.int64,
+    )
+
+
 def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
     """One epoch of the lesson's mini-batches: ``KFold(int(n / batch_size))`` test folds over a
     random permutation of ``range(n)``.
@@ -49,13 +61,7 @@ def kfold_batches(n: int, batch_size: int, rng: Rng) -> list[np.ndarray]:
         sizes = kfold_sizes(n, k)
         return np.split(gen.permutation(n).astype(np.int64, copy=False), np.cumsum(sizes)[:-1])
     except _memory.TOO_LARGE as e:
-        raise _memory.too_large(
-            "kfold_batches",
-            f"'n' {n} with 'batch_size' {batch_size}",
-            f"{k} batches of a permutation",
-            (n,),
-            np.int64,
-        ) from e
+        raise _too_large("kfold_batches", n, batch_size, k) from e
 
 
 def shuffled_batches(
@@ -75,14 +81,7 @@ def shuffled_batches(
         perm = gen.permutation(n).astype(np.int64, copy=False)
         batches = [perm[i : i + batch_size] for i in range(0, n, batch_size)]
     except _memory.TOO_LARGE as e:
-        count = -(-n // batch_size)
-        raise _memory.too_large(
-            "shuffled_batches",
-            f"'n' {n} with 'batch_size' {batch_size}",
-            f"{count} batches of a permutation",
-            (n,),
-            np.int64,
-        ) from e
+        raise _too_large("shuffled_batches", n, batch_size, -(-n // batch_size)) from e
     if drop_remainder and len(batches[-1]) < batch_size:
         batches.pop()
     return batches
