@@ -510,14 +510,13 @@ def _forward(
     """``y`` slab by slab: im2col and one GEMM per slab (``bias`` added to the slab's output
     while it is in cache), slabs spread over the threads; ``called`` as :class:`_Scratch`.
     With a finite kernel and :func:`_tiles`, tile by tile instead (:func:`_forward_tiles`)."""
+    tiles = _tiles(res)
+    if tiles is not None and np.isfinite(res.w).all():  # else 0 * inf at the padding: every tap
+        _forward_tiles(res, tiles, y, bias, called)
+        return
     cout = res.w.shape[3]
     w2 = res.w.reshape(-1, cout)
     slabs = _slabs(res)
-
-    tiles = _tiles(res) if np.isfinite(res.w).all() else None
-    if tiles is not None:
-        _forward_tiles(res, tiles, y, bias, called)
-        return
 
     def run(a: int, b: int) -> None:
         scratch = _Scratch(res, slabs[0][1], called)
