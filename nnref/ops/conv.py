@@ -239,8 +239,8 @@ def _runs(
 
 class _Tile(NamedTuple):
     """Outputs ``rows x cols`` that read the input at kernel rows ``a0:a1`` and columns
-    ``b0:b1`` only, ``w`` the kernel's block for those taps, ``(taps * C_in, C_out)``, and ``x``
-    the windows of the input they read (both ``None``: the outputs read padding only)."""
+    ``b0:b1`` only, and ``x`` the windows of the input they read (``None``: the outputs read
+    padding only)."""
 
     rows: slice
     cols: slice
@@ -248,7 +248,6 @@ class _Tile(NamedTuple):
     a1: int
     b0: int
     b1: int
-    w: np.ndarray | None
     x: np.ndarray | None  # (N, rows, cols, a1 - a0, b1 - b0, C_in): a read-only view of x
 
 
@@ -284,9 +283,7 @@ def _tiles(res: Conv2DResiduals) -> list[_Tile] | None:
         return None
     rows, cols = axes
     return [
-        _tile(res, r, c, a0, a1, b0, b1)
-        if a0 < a1 and b0 < b1
-        else _Tile(r, c, 0, 0, 0, 0, None, None)
+        _tile(res, r, c, a0, a1, b0, b1) if a0 < a1 and b0 < b1 else _Tile(r, c, 0, 0, 0, 0, None)
         for r, a0, a1 in rows
         for c, b0, b1 in cols
     ]
@@ -295,8 +292,8 @@ def _tiles(res: Conv2DResiduals) -> list[_Tile] | None:
 def _tile(
     res: Conv2DResiduals, rows: slice, cols: slice, a0: int, a1: int, b0: int, b1: int
 ) -> _Tile:
-    """The tile of outputs ``rows x cols`` that read the input at taps ``a0:a1 x b0:b1``: the
-    kernel's block and the windows of ``x`` (strides set by hand: ``sliding_window_view``
+    """The tile of outputs ``rows x cols`` that read the input at taps ``a0:a1 x b0:b1``, with
+    the windows of ``x`` they read (strides set by hand: ``sliding_window_view``
     costs ~20 us a call, and a tile is one view per call; every index lies in ``x``)."""
     (sh, sw), (dh, dw) = res.strides, res.dilations
     (t, _, _), (left, _, _) = res.plan
@@ -311,7 +308,7 @@ def _tile(
         (s_n, sh * s_h, sw * s_w, dh * s_h, dw * s_w, s_c),
         writeable=False,
     )
-    return _Tile(rows, cols, a0, a1, b0, b1, res.w[a0:a1, b0:b1].reshape(-1, res.w.shape[3]), view)
+    return _Tile(rows, cols, a0, a1, b0, b1, view)
 
 
 def _take(res: Conv2DResiduals, role: str, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -464,6 +461,10 @@ def _tile_items(
     return items
 
 
+def _taps(tile: _Tile) -> tuple[int, int, int, int]:
+    return tile.a0, tile.a1, tile.b0, tile.b1
+
+
 def _forward_tiles(
     res: Conv2DResiduals,
     tiles: list[_Tile],
@@ -475,7 +476,7 @@ def _forward_tiles(
     ``bias`` added) into the tile's outputs; the chunks over the threads (every other one to
     each, so both get interior and border tiles)."""
     for tile in tiles:
-        if tile.w is None:  # padding only: the sum of no products (+0.0, as the GEMM's)
+        if tile.x is None:  # padding only: the sum of no products (+0.0, as the GEMM's)
             dst = y[:, tile.rows, tile.cols]
             dst.fill(0)
             if bias is not None:
@@ -484,13 +485,19 @@ def _forward_tiles(
     if not items:
         return
     items = items[::2] + items[1::2]
+    # Each tile's block of the kernel, (taps * C_in, C_out): a copy where it takes some columns.
+    blocks = {
+        _taps(t): res.w[t.a0 : t.a1, t.b0 : t.b1].reshape(-1, res.w.shape[3])
+        for t in tiles
+        if t.x is not None
+    }
 
     def run(a: int, b: int) -> None:
         scratch = _TileScratch(res, items[a:b], called)
         for tile, lo, hi in items[a:b]:
             cols = scratch.columns(tile, lo, hi)
             out = scratch.rows[: len(cols)]
-            np.matmul(cols, tile.w, out=out)
+            np.matmul(cols, blocks[_taps(tile)], out=out)
             dst = y[lo:hi, tile.rows, tile.cols]
             if bias is None:
                 np.copyto(dst, out.reshape(dst.shape))
@@ -572,7 +579,7 @@ def _filter_grad(
         parallel_gemm_for(run_tiles, len(tgroups), min_chunk=1)
         dw = _in_order(parts)
         if np.isfinite(dw).all() and all(
-            np.isfinite(dy[:, t.rows, t.cols]).all() for t in tiles if t.w is None
+            np.isfinite(dy[:, t.rows, t.cols]).all() for t in tiles if t.x is None
         ):
             return dw.reshape(res.w.shape), _bias_grad(res, dy) if with_bias else None
         return _filter_grad(res, dy, with_bias, skip=False)
