@@ -274,11 +274,17 @@ class _RefusingNumPy:
         pytest.param((3, 3, 24), nnref.conv2d_bwd_filter, id="filter-only-dw"),  # (KH, KW, C*O)
     ],
 )
-def test_conv2d_dft_backward_too_large_names_the_users_call(monkeypatch, buffer, bwd) -> None:
+@pytest.mark.parametrize("algorithm", ["dft", "auto"])
+def test_conv2d_dft_backward_too_large_names_the_users_call(
+    monkeypatch, buffer, bwd, algorithm
+) -> None:
     """The DFT path's backward raised NumPy's bare error from its workspace buffers and its
-    gradients; it names the user's call, as the forward's transforms do (and no fallback)."""
+    gradients; it names the user's call, as the forward's transforms do (and no fallback).
+    It names the path the forward took, which "auto" may have picked: not algorithm='dft'."""
+    monkeypatch.setattr(conv, "_dft_wins", lambda *a: True)  # "auto" picks the DFT here
     x, w = np.ones((3, 5, 5, 3)), np.ones((3, 3, 3, 8))
-    y, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm="dft")
+    y, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm=algorithm)
+    assert isinstance(res, conv.Conv2DDFTResiduals)
     dy = np.ones_like(y)
     dy[1] *= 1e4  # the first pair's dy scales differ: dx takes its own transform of dy
     if isinstance(buffer, str):
@@ -293,7 +299,8 @@ def test_conv2d_dft_backward_too_large_names_the_users_call(monkeypatch, buffer,
     else:
         monkeypatch.setattr(_dftconv, "np", _RefusingNumPy(buffer))
     msg = re.escape(
-        "conv2d: algorithm='dft' cannot allocate its backward transforms for 'strides' (1, 1), "
+        "conv2d: the DFT path its forward pass took cannot allocate its backward transforms for "
+        "'strides' (1, 1), "
         "'dilations' (1, 1) and 'padding' [[0, 0], [1, 1], [1, 1], [0, 0]] on 'x' (3, 5, 5, 3) "
         "and 'w' (3, 3, 3, 8): length 6x6, dy's spectrum alone of shape (6, 6, 2, 8) "
         "(complex128, 9.22 kB); the backward of algorithm='direct' needs per-slab buffers "

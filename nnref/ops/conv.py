@@ -855,7 +855,7 @@ def conv2d_fwd(
         try:
             spectra = _dftconv.forward(x, w, s, d, plan, y, b)
         except MemoryError as e:  # not a fallback: the bits would follow the memory free
-            raise _dft_too_large(res, algorithm, y) from e
+            raise _dft_too_large(res, (algorithm, y)) from e
         if spectra is not None:
             return y, Conv2DDFTResiduals(x, w, s, d, plan, spectra, b is not None)
     _forward(res, y, b)
@@ -863,25 +863,29 @@ def conv2d_fwd(
 
 
 def _dft_too_large(
-    res: Conv2DResiduals | Conv2DDFTResiduals, algorithm: str, y: np.ndarray | None = None
+    res: Conv2DResiduals | Conv2DDFTResiduals, forward: tuple[str, np.ndarray] | None = None
 ) -> MemoryError:
-    """The DFT path's transforms could not be allocated: the forward's (the output ``y`` could)
-    or, without ``y``, the backward's (``res`` the forward's; ``algorithm`` the path taken)."""
+    """The DFT path's transforms could not be allocated: the forward's, with ``forward`` the
+    user's ``algorithm`` and the output (allocated), or else the backward's (``res`` the
+    forward's, which took the DFT path whether ``algorithm`` was "dft" or "auto")."""
     (n, h, w, c), (kh, kw, _, o) = res.x.shape, res.w.shape
     lh = _dftconv.transform_size(h, kh, res.strides[0], res.dilations[0], res.plan[0])
     lw = _dftconv.transform_size(w, kw, res.strides[1], res.dilations[1], res.plan[1])
-    if y is None:
-        which, of, spec = "its backward transforms", "dy's spectrum", (lh, lw, (n + 1) // 2, o)
+    if forward is None:
+        path, which = "the DFT path its forward pass took", "its backward transforms"
+        of, spec = "dy's spectrum", (lh, lw, (n + 1) // 2, o)
         direct = "the backward of algorithm='direct' needs per-slab buffers besides the gradients"
     else:
-        which, of, spec = "its transforms", "the input's spectrum", (lh, lw, (n + 1) // 2, c)
+        algorithm, y = forward
+        path, which = f"algorithm={algorithm!r}", "its transforms"
+        of, spec = "the input's spectrum", (lh, lw, (n + 1) // 2, c)
         direct = (
             f"algorithm='direct' needs the output ({_memory.size_str(y.nbytes)}, allocated) "
             "and per-slab buffers only"
         )
     cdt = np.result_type(res.x.dtype, np.complex64)
     return MemoryError(
-        f"conv2d: algorithm={algorithm!r} cannot allocate {which} for {_cause(res)}: "
+        f"conv2d: {path} cannot allocate {which} for {_cause(res)}: "
         f"length {lh}x{lw}, {of} alone of shape {spec} ({cdt}, "
         f"{_memory.size_str(math.prod(spec) * cdt.itemsize)}); {direct}"
     )
@@ -913,7 +917,7 @@ def _param_grads(
         try:
             out = _dftconv.backward(res.x.shape, res.w, res.spectra, dy, need_dx)
         except MemoryError as e:  # not a fallback either, as in conv2d_fwd
-            raise _dft_too_large(res, "dft") from e
+            raise _dft_too_large(res) from e
         db = _bias_grad(res, dy) if res.with_bias else None
         if out is not None:
             return out[0], out[1], db
