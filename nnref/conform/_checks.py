@@ -355,6 +355,11 @@ def _refuser(o: Outcome) -> str:
     return "TF" if o.convention == "tf" else o.convention
 
 
+def _differs(o: Outcome) -> str:
+    """What the target's values differ from: the convention the profile expects."""
+    return "differs from TF's" if o.convention == "tf" else f"differs from {o.convention}"
+
+
 def _signature(o: Outcome) -> Row:
     """Shape, dtype, and the inputs left as they were given: the call's contract, apart from
     its values (so an in-place forward with the right values fails here, and only here)."""
@@ -431,8 +436,7 @@ def _forward(o: Outcome) -> Row:
     if exp.raises:
         msg = f"returned a value where {_refuser(o)} refuses the input"
         return o.row("forward", False, message=msg)
-    what = "differs from TF's" if o.convention == "tf" else f"differs from {o.convention}"
-    return _values_row(o, "forward", [("y", y, exp.y)], None, f"the forward value {what}")
+    return _values_row(o, "forward", [("y", y, exp.y)], None, f"the forward value {_differs(o)}")
 
 
 def _vjp(o: Outcome) -> Row:
@@ -463,9 +467,9 @@ def _vjp_unmodified(o: Outcome) -> Row:
         )
     g, e = o.grads
     if e is not None:
-        return o.row(
-            "vjp", False, message=_failed("backward" if o.forward[2] is None else "forward", e)
-        )
+        if o.forward[2] is not None:  # the forward refused: maybe a convention, as in signature
+            return _refused(o, "vjp", e)
+        return o.row("vjp", False, message=_failed("backward", e))
     if exp.grads is None:
         return o.row(
             "vjp", True, status="not checked", message=f"{o.convention} defines no VJP reference"
@@ -500,7 +504,7 @@ def _vjp_unmodified(o: Outcome) -> Row:
                 where=q,
                 message=f"{q} has dtype {gi.dtype}, expected {ri.dtype} (dtype in = dtype out)",
             )
-    row = _values_row(o, "vjp", pairs, g, "the VJP differs from TF's")
+    row = _values_row(o, "vjp", pairs, g, f"the VJP {_differs(o)}")
     if not row.ok and row.status == "fail" and o.case.fd:
         fd, e = call(lambda: o.fd)  # the target's forward runs again, at perturbed inputs
         if e is not None:
@@ -508,7 +512,7 @@ def _vjp_unmodified(o: Outcome) -> Row:
         elif fd.ok:
             verdict = (
                 "finite differences confirm it as the derivative of your forward: your "
-                "backward matches your forward, which differs from TF's"
+                f"backward matches your forward, which {_differs(o)}"
             )
         else:
             verdict = "finite differences reject it too: your backward is wrong"
