@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Callable
@@ -676,6 +677,67 @@ def test_property_check_shrinks_to_a_small_failing_input() -> None:
     assert row.case == "drawn"
     assert "on a drawn input (shrunk, forward)" in row.message
     assert "x = np.array(" in row.repro
+
+
+def test_drawn_float32_gradients_are_judged_at_the_cotangents_scale() -> None:
+    """Float32 ops computed in float64 and rounded once (as accurate as float32 gets) failed the
+    property check: softmax's y (dy - sum(dy y)) and sigmoid's y (1 - y) cancel, so their
+    rounding is relative to |dy|, not to the small result (error 2.05e-5 and 2.95e-5 > 2e-5;
+    JAX's own softmax failed the same way)."""
+
+    def softmax_fwd(x, *, axis=-1):
+        z = x.astype(np.float64)
+        e = np.exp(z - z.max(axis=axis, keepdims=True))
+        y = e / e.sum(axis=axis, keepdims=True)
+        return y.astype(x.dtype), (y, axis)
+
+    def softmax_bwd(res, dy):
+        y, axis = res
+        d = dy.astype(np.float64)
+        return ((y * (d - (d * y).sum(axis=axis, keepdims=True))).astype(dy.dtype),)
+
+    def sigmoid_fwd(x):
+        y = 1 / (1 + np.exp(-x.astype(np.float64)))
+        return y.astype(x.dtype), y
+
+    def sigmoid_bwd(y, dy):
+        return ((dy.astype(np.float64) * y * (1 - y)).astype(dy.dtype),)
+
+    target = {
+        "softmax_fwd": softmax_fwd,
+        "softmax_bwd": softmax_bwd,
+        "sigmoid_fwd": sigmoid_fwd,
+        "sigmoid_bwd": sigmoid_bwd,
+    }
+    r = run(target, dtypes=["float32"], examples=300)
+    assert r.ok, r.summary(repro=False)
+    # The measure still sees a wrong gradient on drawn inputs.
+    off = {**target, "sigmoid_bwd": lambda y, dy: (sigmoid_bwd(y, dy)[0] * np.float32(1.001),)}
+    r = run(off, ops=["sigmoid"], dtypes=["float32"], examples=300)
+    assert "sigmoid/property/drawn/float32" in {x.id for x in r.failures}
+
+
+def test_values_in_messages_are_printed_as_values() -> None:
+    """NumPy 2 scalars' reprs leaked into messages: 'y[0]: np.int64(1 vs expected np.int64(0'
+    (a parenthesis stripped) and 'np.float32(-0.002411604) vs expected np.float32(...)'."""
+
+    def argmax(x, *, axis=-1):  # np.argmax: NaN wins
+        return np.argmax(x, axis=axis)
+
+    def relu(x):  # wrong only where x > 3: the property check finds it
+        return np.where(x > 3, x * x.dtype.type(2), np.maximum(x, x.dtype.type(0)))
+
+    r = run({"argmax": argmax, "relu": relu}, dtypes=["float32"], examples=100)
+    messages = [x.message for x in r.failures]
+    assert {x.id for x in r.failures} >= {
+        "argmax/forward/nan-skipped/float32",
+        "relu/property/drawn/float32",
+    }
+    assert not [m for m in messages if "np." in m], messages
+    [drawn] = [x.message for x in r.failures if x.check == "property"]
+    assert re.search(r": 8\.0 vs expected 4\.0 \(error", drawn), drawn
+    [nan] = [x.message for x in r.failures if x.case == "nan-skipped"]
+    assert re.search(r"at y\[\d+\]: \d+ vs expected \d+ \(error", nan), nan
 
 
 def test_torch_profile_flips_the_pins_where_pytorch_differs() -> None:

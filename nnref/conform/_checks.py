@@ -31,7 +31,7 @@ from nnref.cases.conventions import (
     tf_expect,
 )
 from nnref.check.compare import max_rel_error
-from nnref.conform._report import Row, literal, small
+from nnref.conform._report import Row, literal, pair, small
 from nnref.conform._target import (
     Change,
     OutputError,
@@ -318,8 +318,7 @@ def _worst(qty: str, actual: np.ndarray, desired: np.ndarray) -> tuple[float, st
     """Error, where, and "a vs expected b" at the worst entry."""
     err, idx = max_rel_error(actual, desired)
     where = f"{qty}[{', '.join(map(str, idx))}]" if idx else qty
-    both = f"{actual[idx]!r} vs expected {desired[idx]!r}" if actual.size else ""
-    return err, where, both.replace("np.float32(", "").replace("np.float64(", "").replace(")", "")
+    return err, where, f"{pair(actual, desired, idx)}" if actual.size else ""
 
 
 def case_inputs(
