@@ -291,6 +291,34 @@ def _all_fail_starting(r, check: str, start: str) -> list:
     return rows
 
 
+def test_a_backward_that_frees_its_residuals_is_told_why_it_is_called_again() -> None:
+    """A PyTorch-backed backward (``torch.autograd.grad`` without ``retain_graph``) works once
+    per forward; the gradient check's second call raised 'Trying to backward through the graph
+    a second time' with nothing saying that conform called it again, nor why."""
+
+    class Graph:
+        def __init__(self, mask: np.ndarray) -> None:
+            self.mask, self.freed = mask, False
+
+    def relu_fwd(x):
+        return np.maximum(x, x.dtype.type(0)), Graph(x > 0)
+
+    def relu_bwd(g, dy):
+        if g.freed:
+            raise RuntimeError("Trying to backward through the graph a second time")
+        g.freed = True
+        return (dy * g.mask,)
+
+    r = run({"relu_fwd": relu_fwd, "relu_bwd": relu_bwd}, dtypes=["float64"], **FAST)
+    assert {x.check for x in r.failures} == {"vjp-fd"}
+    for x in r.failures:
+        assert x.message.startswith(
+            "the gradient check raised RuntimeError: Trying to backward through the graph a "
+            "second time, in relu_bwd called again with the same residuals: the check calls the "
+            "backward once per cotangent"
+        ), x.message
+
+
 def test_an_in_place_forward_fails_signature_naming_input_case_and_entry() -> None:
     impl = {"relu_fwd": _relu_in_place, "relu_bwd": _relu_bwd_from_y}
     r = run(impl, **FAST)

@@ -202,14 +202,29 @@ class Outcome:
             expr = ""
         return Modified(msg, c.where, expr)
 
+    #: The backward raised in the gradient check when called again with residuals it had
+    #: already taken (a PyTorch graph freed by the first ``torch.autograd.grad``).
+    bwd_not_repeatable: bool = False
+
     @cached_property
     def fd(self) -> Any:
         """The target's VJP against finite differences of its own forward."""
         from nnref.check import check_vjp
 
+        taken: set[int] = set()  # the residuals a backward call has returned from
+
+        def bwd(res: Any, dy: Any) -> Any:
+            try:
+                g = self.p.bwd(res, dy)
+            except Exception:
+                self.bwd_not_repeatable = id(res) in taken
+                raise
+            taken.add(id(res))
+            return g
+
         return check_vjp(
             self.p.fwd,
-            self.p.bwd,
+            bwd,
             copy.deepcopy(self.args),
             static=copy.deepcopy(self.static),
             names=self.table.names,
@@ -507,7 +522,7 @@ def _vjp_unmodified(o: Outcome) -> Row:
     if not row.ok and row.status == "fail" and o.case.fd:
         fd, e = call(lambda: o.fd)  # the target's forward runs again, at perturbed inputs
         if e is not None:
-            verdict = f"finite differences could not be evaluated ({describe(e)})"
+            verdict = f"finite differences could not be evaluated ({_fd_raised(o, e)})"
         elif fd.ok:
             verdict = (
                 "finite differences confirm it as the derivative of your forward: your "
@@ -517,6 +532,18 @@ def _vjp_unmodified(o: Outcome) -> Row:
             verdict = "finite differences reject it too: your backward is wrong"
         row = _replace(row, message=f"{row.message}; {verdict}")
     return row
+
+
+def _fd_raised(o: Outcome, e: BaseException) -> str:
+    """The gradient check's exception, and when the backward raised it on residuals it had
+    already taken, why the check calls it again."""
+    if not o.bwd_not_repeatable:
+        return describe(e)
+    return (
+        f"{describe(e)}, in {o.op}_bwd called again with the same residuals: the check calls "
+        "the backward once per cotangent, and nnref's contract is a pure backward that can be "
+        "called again (PyTorch: torch.autograd.grad(..., retain_graph=True))"
+    )
 
 
 def _vjp_fd(o: Outcome) -> Row:
@@ -538,7 +565,7 @@ def _vjp_fd(o: Outcome) -> Row:
             )
     r, e = call(lambda: o.fd)
     if e is not None:
-        return o.row("vjp-fd", False, message=f"the gradient check raised {describe(e)}")
+        return o.row("vjp-fd", False, message=f"the gradient check raised {_fd_raised(o, e)}")
     w = r.worst
     where = ""
     if w is not None and w.index is not None:
