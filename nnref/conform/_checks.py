@@ -31,7 +31,7 @@ from nnref.cases.conventions import (
     tf_expect,
 )
 from nnref.check.compare import max_rel_error
-from nnref.conform._report import Row, literal, small
+from nnref.conform._report import Row, literal, pair, small
 from nnref.conform._target import (
     Change,
     OutputError,
@@ -202,14 +202,29 @@ class Outcome:
             expr = ""
         return Modified(msg, c.where, expr)
 
+    #: The backward raised in the gradient check when called again with residuals it had
+    #: already taken (a PyTorch graph freed by the first ``torch.autograd.grad``).
+    bwd_not_repeatable: bool = False
+
     @cached_property
     def fd(self) -> Any:
         """The target's VJP against finite differences of its own forward."""
         from nnref.check import check_vjp
 
+        taken: set[int] = set()  # the residuals a backward call has returned from
+
+        def bwd(res: Any, dy: Any) -> Any:
+            try:
+                g = self.p.bwd(res, dy)
+            except Exception:
+                self.bwd_not_repeatable = id(res) in taken
+                raise
+            taken.add(id(res))
+            return g
+
         return check_vjp(
             self.p.fwd,
-            self.p.bwd,
+            bwd,
             copy.deepcopy(self.args),
             static=copy.deepcopy(self.static),
             names=self.table.names,
@@ -318,8 +333,7 @@ def _worst(qty: str, actual: np.ndarray, desired: np.ndarray) -> tuple[float, st
     """Error, where, and "a vs expected b" at the worst entry."""
     err, idx = max_rel_error(actual, desired)
     where = f"{qty}[{', '.join(map(str, idx))}]" if idx else qty
-    both = f"{actual[idx]!r} vs expected {desired[idx]!r}" if actual.size else ""
-    return err, where, both.replace("np.float32(", "").replace("np.float64(", "").replace(")", "")
+    return err, where, f"{pair(actual, desired, idx)}" if actual.size else ""
 
 
 def case_inputs(
@@ -353,6 +367,11 @@ def _refused(o: Outcome, check: str, e: BaseException) -> Row:
 
 def _refuser(o: Outcome) -> str:
     return "TF" if o.convention == "tf" else o.convention
+
+
+def _differs(o: Outcome) -> str:
+    """What the target's values differ from: the convention the profile expects."""
+    return "differs from TF's" if o.convention == "tf" else f"differs from {o.convention}"
 
 
 def _signature(o: Outcome) -> Row:
@@ -431,8 +450,7 @@ def _forward(o: Outcome) -> Row:
     if exp.raises:
         msg = f"returned a value where {_refuser(o)} refuses the input"
         return o.row("forward", False, message=msg)
-    what = "differs from TF's" if o.convention == "tf" else f"differs from {o.convention}"
-    return _values_row(o, "forward", [("y", y, exp.y)], None, f"the forward value {what}")
+    return _values_row(o, "forward", [("y", y, exp.y)], None, f"the forward value {_differs(o)}")
 
 
 def _vjp(o: Outcome) -> Row:
@@ -463,9 +481,9 @@ def _vjp_unmodified(o: Outcome) -> Row:
         )
     g, e = o.grads
     if e is not None:
-        return o.row(
-            "vjp", False, message=_failed("backward" if o.forward[2] is None else "forward", e)
-        )
+        if o.forward[2] is not None:  # the forward refused: maybe a convention, as in signature
+            return _refused(o, "vjp", e)
+        return o.row("vjp", False, message=_failed("backward", e))
     if exp.grads is None:
         return o.row(
             "vjp", True, status="not checked", message=f"{o.convention} defines no VJP reference"
@@ -500,20 +518,32 @@ def _vjp_unmodified(o: Outcome) -> Row:
                 where=q,
                 message=f"{q} has dtype {gi.dtype}, expected {ri.dtype} (dtype in = dtype out)",
             )
-    row = _values_row(o, "vjp", pairs, g, "the VJP differs from TF's")
+    row = _values_row(o, "vjp", pairs, g, f"the VJP {_differs(o)}")
     if not row.ok and row.status == "fail" and o.case.fd:
         fd, e = call(lambda: o.fd)  # the target's forward runs again, at perturbed inputs
         if e is not None:
-            verdict = f"finite differences could not be evaluated ({describe(e)})"
+            verdict = f"finite differences could not be evaluated ({_fd_raised(o, e)})"
         elif fd.ok:
             verdict = (
                 "finite differences confirm it as the derivative of your forward: your "
-                "backward matches your forward, which differs from TF's"
+                f"backward matches your forward, which {_differs(o)}"
             )
         else:
             verdict = "finite differences reject it too: your backward is wrong"
         row = _replace(row, message=f"{row.message}; {verdict}")
     return row
+
+
+def _fd_raised(o: Outcome, e: BaseException) -> str:
+    """The gradient check's exception, and when the backward raised it on residuals it had
+    already taken, why the check calls it again."""
+    if not o.bwd_not_repeatable:
+        return describe(e)
+    return (
+        f"{describe(e)}, in {o.op}_bwd called again with the same residuals: the check calls "
+        "the backward once per cotangent, and nnref's contract is a pure backward that can be "
+        "called again (PyTorch: torch.autograd.grad(..., retain_graph=True))"
+    )
 
 
 def _vjp_fd(o: Outcome) -> Row:
@@ -535,7 +565,7 @@ def _vjp_fd(o: Outcome) -> Row:
             )
     r, e = call(lambda: o.fd)
     if e is not None:
-        return o.row("vjp-fd", False, message=f"the gradient check raised {describe(e)}")
+        return o.row("vjp-fd", False, message=f"the gradient check raised {_fd_raised(o, e)}")
     w = r.worst
     where = ""
     if w is not None and w.index is not None:

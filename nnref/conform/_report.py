@@ -188,6 +188,13 @@ def _floats(v: Any) -> str:
     return repr(v)
 
 
+def pair(actual: np.ndarray, desired: Any, idx: tuple[int, ...]) -> str:
+    """``"a vs expected b"`` at ``idx``, each entry printed as its value (``2.09681``, ``1``,
+    ``nan``), not as a NumPy scalar's repr (``np.float32(2.09681)``)."""
+    # str, not format: f"{np.float32(x)}" prints the float64 digits of the float32 value.
+    return f"{actual[idx]!s} vs expected {np.asarray(desired)[idx]!s}"
+
+
 def small(args: Any) -> bool:
     """Whether every array in ``args`` is small enough to write out."""
     arrays = [a for a in _flatten(args) if isinstance(a, np.ndarray)]
