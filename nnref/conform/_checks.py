@@ -211,15 +211,17 @@ class Outcome:
         """The target's VJP against finite differences of its own forward."""
         from nnref.check import check_vjp
 
-        taken: set[int] = set()  # the residuals a backward call has returned from
+        # The residuals a backward call has returned from, held (an id could be reused once
+        # the check drops residuals from an earlier forward call).
+        taken: list[Any] = []
 
         def bwd(res: Any, dy: Any) -> Any:
             try:
                 g = self.p.bwd(res, dy)
             except Exception:
-                self.bwd_not_repeatable = id(res) in taken
+                self.bwd_not_repeatable = any(r is res for r in taken)
                 raise
-            taken.add(id(res))
+            taken.append(res)
             return g
 
         return check_vjp(
