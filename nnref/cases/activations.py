@@ -27,6 +27,13 @@ def _relu_nan(r: np.random.Generator, dt: np.dtype) -> Args:
     return (x,), {}
 
 
+def _relu_inf(r: np.random.Generator, dt: np.dtype) -> Args:
+    x = away_from_zero(r, (3, 4), dt)
+    x[0, 0] = x[1, 2] = dt.type(np.inf)
+    x[0, 3] = x[2, 1] = dt.type(-np.inf)
+    return (x,), {}
+
+
 def _scaled(s: float) -> Maker:
     return lambda r, dt: ((normal(r, (6, 7), dt, s),), {})
 
@@ -62,6 +69,14 @@ RELU = OpTable(
             pins=("relu-grad-at-nan",),
             fd=False,
             why_no_fd="NaN inputs have no derivative",
+        ),
+        Case(
+            "infinite-inputs",
+            _relu_inf,
+            "+-inf inputs: relu(inf) = inf with gradient dy, relu(-inf) = 0 with gradient 0 "
+            "(x * (x > 0) gives NaN at -inf)",
+            fd=False,
+            why_no_fd="infinite inputs have no finite differences",
         ),
     ),
     "tf.nn.relu / keras.layers.ReLU",

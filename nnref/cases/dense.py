@@ -28,6 +28,11 @@ DENSE = OpTable(
         Case("small-4x5-to-3", _dense((4, 5), 3), "y = x @ w + b on a 4x5 batch, 3 units"),
         Case("wider-7x16-to-9", _dense((7, 16), 9), "16 inputs to 9 units"),
         Case(
+            "square-kernel-6x6",
+            _dense((4, 6), 6),
+            "a square kernel: dW returned transposed has the right shape, and only its values tell",
+        ),
+        Case(
             "rank-3-input",
             _dense((2, 3, 4), 5),
             "a (2, 3, 4) input: the kernel applies to the last axis, as keras.layers.Dense",
