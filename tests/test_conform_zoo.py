@@ -257,7 +257,8 @@ def test_a_gradient_of_the_wrong_shape_is_a_failure_that_names_it() -> None:
     # A square kernel's dW transposed has the right shape: its values fail (the case is there
     # for this bug; with --examples 0 nothing else would catch it).
     square = [r for r in vjp if r.case == "square-kernel-6x6"]
-    assert len(square) == 1 and square[0].where.startswith("dw["), describe(square)
+    assert len(square) == 1, describe(vjp)
+    assert square[0].where.startswith("dw["), describe(square)
     assert "finite differences reject it too" in square[0].message
     assert all(r.where == "dw" for r in vjp if r not in square), describe(vjp)
     assert "dw has shape (3, 5), expected (5, 3)" in vjp[0].message

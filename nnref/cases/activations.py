@@ -75,6 +75,7 @@ RELU = OpTable(
             _relu_inf,
             "+-inf inputs: relu(inf) = inf with gradient dy, relu(-inf) = 0 with gradient 0 "
             "(x * (x > 0) gives NaN at -inf)",
+            pins=("relu-at-inf",),
             fd=False,
             why_no_fd="infinite inputs have no finite differences",
         ),
@@ -133,6 +134,7 @@ LOG_SOFTMAX = OpTable(
 PINS = {
     "relu-grad-at-0": "relu's gradient at x = 0 and x = -0.0 is 0 (tf.nn.relu)",
     "relu-grad-at-nan": "relu's gradient at NaN is 0 (relu(NaN) = NaN)",
+    "relu-at-inf": "relu(-inf) = 0 with gradient 0, relu(inf) = inf with gradient dy (tf.nn.relu)",
     "sigmoid-grad-from-output": "sigmoid's gradient is y * (1 - y) from the output: exactly 0 "
     "where y rounds to 1",
     "softmax-axis": "softmax / log_softmax normalise over the given axis",

@@ -31,6 +31,7 @@ DENSE = OpTable(
             "square-kernel-6x6",
             _dense((4, 6), 6),
             "a square kernel: dW returned transposed has the right shape, and only its values tell",
+            pins=("dense-dw-orientation",),
         ),
         Case(
             "rank-3-input",
@@ -60,5 +61,6 @@ BIAS_ADD = OpTable(
 
 PINS = {
     "dense-last-axis": "dense on a rank > 2 input contracts its last axis (keras.layers.Dense)",
+    "dense-dw-orientation": "dense's dW is (inputs, units), the kernel's orientation: x^T dy",
     "bias-channels-last": "bias_add adds along the last axis (NHWC, tf.nn.bias_add's default)",
 }

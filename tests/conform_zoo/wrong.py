@@ -342,6 +342,13 @@ def dense_dw_transposed_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, ...
     return dx, dw.T, db
 
 
+def dense_dw_transposed_if_square_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``dw`` as ``dy^T x`` where the shapes allow it (a square kernel), else right: a shape
+    check alone passes it."""
+    dx, dw, db = L.dense_bwd(res, dy)
+    return dx, (dw.T if dw.shape[0] == dw.shape[1] else dw), db
+
+
 def dense_no_db_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, ...]:
     """Returns ``(dx, dw)``: the bias gradient forgotten."""
     return V.dense_bwd(res, dy)[:2]
@@ -358,6 +365,11 @@ def bias_db_over_batch_bwd(res: tuple, dy: np.ndarray) -> tuple[np.ndarray, np.n
 def relu_ge_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """relu'(0) = 1: the gradient mask is ``x >= 0`` (the vectorised base's ``relu_bwd``)."""
     return np.maximum(x, x.dtype.type(0)), x >= 0
+
+
+def relu_mask_product_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x * (x > 0)``: right on finite inputs, NaN at -inf (``-inf * 0``)."""
+    return x * (x > 0), x > 0
 
 
 def relu_threshold_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1194,6 +1206,13 @@ VARIANTS: tuple[Variant, ...] = (
         dense_fwd=dense_flattens_fwd,
     ),
     _v("dense-dw-transposed", "loops", "dense", None, dense_bwd=dense_dw_transposed_bwd),
+    _v(
+        "dense-dw-transposed-if-square",
+        "loops",
+        "dense",
+        "dense-dw-orientation",
+        dense_bwd=dense_dw_transposed_if_square_bwd,
+    ),
     _v("dense-db-missing", "vectorised", "dense", None, dense_bwd=dense_no_db_bwd),
     _v(
         "bias-db-over-batch-only",
@@ -1211,6 +1230,7 @@ VARIANTS: tuple[Variant, ...] = (
         ("relu-grad-1-at-0",),
         relu_fwd=relu_ge_fwd,
     ),
+    _v("relu-mask-product", "vectorised", "relu", "relu-at-inf", relu_fwd=relu_mask_product_fwd),
     _v(
         "relu-grad-1-at-nan",
         "vectorised",
