@@ -244,6 +244,7 @@ def _train(args: argparse.Namespace) -> int:
         batching_summary,
         make_config,
         prepare_out,
+        stopped_by,
         train,
     )
 
@@ -290,22 +291,23 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingDiverged as e:
         return _fail("train", str(e), 1)
     except TrainingInterrupted as e:
+        how, code = stopped_by(e.signum), 128 + e.signum  # 130 for Ctrl-C, 143 for SIGTERM
         if e.checkpoint is None:
             kept = " (no --out: nothing was kept)" if out is None else " (no checkpoint yet)"
-            return _fail("train", f"interrupted after step {e.step}{kept}", 130)
+            return _fail("train", f"{how} after step {e.step}{kept}", code)
         if e.complete:
             return _fail(
                 "train",
-                f"interrupted after the last step ({e.step}), before the metrics and figures "
+                f"{how} after the last step ({e.step}), before the metrics and figures "
                 f"were all written; {e.checkpoint} keeps the trained run: run the same command "
                 "with --resume to finish the outputs",
-                130,
+                code,
             )
         return _fail(
             "train",
-            f"interrupted after step {e.step}; {e.checkpoint} holds step {e.checkpoint_step}: "
+            f"{how} after step {e.step}; {e.checkpoint} holds step {e.checkpoint_step}: "
             "run the same command with --resume to continue",
-            130,
+            code,
         )
     except BrokenPipeError:
         raise  # stdout closed: main() stops quietly

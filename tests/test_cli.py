@@ -382,3 +382,23 @@ def test_ctrl_c_while_the_summary_prints_says_the_run_is_kept(
     assert f"interrupted after the run finished; every output is in {out}" in err
     assert (out / "checkpoint.npz").is_file()
     assert (out / "metrics.json").is_file()
+
+
+def test_sigterm_ends_the_step_keeps_the_checkpoint_and_says_resume(tmp_path) -> None:
+    """SIGTERM (``timeout``, ``kill``, a scheduler's preemption) once killed the run at once:
+    no message, and every step since the last periodic checkpoint (up to 500) was lost."""
+    out = tmp_path / "run"
+    argv = ["train", "mlp", "--steps", "100000", "--log-every", "3", "--out", str(out)]
+    p = _nnref(*argv, "--no-progress")
+    for line in p.stdout:
+        if line.startswith("step: 3,"):
+            p.send_signal(signal.SIGTERM)
+            break
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("nnref train: stopped by SIGTERM after step ")
+    assert "run the same command with --resume to continue" in line
+    step = int(line.split("holds step ")[1].split(":")[0])
+    assert step >= 3
+    assert [p.name for p in out.iterdir()] == ["checkpoint.npz"]

@@ -729,3 +729,20 @@ def test_config_validation_names_the_field() -> None:
             make_config("mlp", **opts)
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['lr'\]"):
         make_config("mlp", lr=0.1)
+
+
+def test_sigterm_ends_the_step_like_ctrl_c(tmp_path) -> None:
+    import os
+    import signal
+
+    def sigterm_at_10(line: str) -> None:
+        if line.startswith("step: 10,"):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg = make_config("mlp", steps=30, display_step=5)
+    stopped = _interrupted(cfg, tmp_path / "r", log=sigterm_at_10)
+    assert (stopped.step, stopped.checkpoint_step, stopped.signum) == (10, 10, signal.SIGTERM)
+    assert "stopped by SIGTERM after step 10" in str(stopped)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    resumed = train(cfg, out=tmp_path / "r", resume=True, **QUIET)
+    assert resumed.history == train(cfg, **QUIET).history
