@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
@@ -233,8 +234,6 @@ def _export_vectors(args: argparse.Namespace) -> int | None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from nnref._machine import keep_freed_memory
     from nnref.data.datasets import load_dataset
     from nnref.train.loop import (
@@ -260,6 +259,7 @@ def _train(args: argparse.Namespace) -> int:
         "display_step": args.log_every,
         "conv_algorithm": "auto" if args.fast else None,
     }
+    cfg = None
     try:
         if args.out == "":
             raise ConfigError("out", "''", "is empty; name a directory")
@@ -313,12 +313,24 @@ def _train(args: argparse.Namespace) -> int:
         raise  # stdout closed: main() stops quietly
     except OSError as e:  # writing a checkpoint or the outputs (disk full, directory removed)
         again = (
-            ""
-            if out is None or not (out / "checkpoint.npz").is_file()
-            else f"; once that is fixed, the same command with --resume continues from "
-            f"{out / 'checkpoint.npz'} (or, after the last step, writes the outputs)"
+            f"; once that is fixed, the same command with --resume continues from {ckpt} (or, "
+            "after the last step, writes the outputs)"
+            if (ckpt := _checkpoint_on_disk(out))
+            else ""
         )
         return _fail("train", f"could not write the outputs: {e}{again}", 1)
+    except MemoryError as e:  # a batch (or dataset) too large for the machine
+        smaller = (
+            f"; a smaller --batch-size needs less (this run: {cfg.batch_size})"
+            if cfg is not None and cfg.batch_size
+            else ""
+        )
+        again = (
+            f"; with more memory free, the same command continues from {ckpt}"
+            if (ckpt := _checkpoint_on_disk(out))
+            else ""
+        )
+        return _fail("train", f"out of memory: {e or 'an allocation failed'}{smaller}{again}", 1)
     if out is not None:
         names = ("metrics.csv", "metrics.json", "curves.png", "predictions.png", "checkpoint.npz")
         try:
@@ -328,6 +340,12 @@ def _train(args: argparse.Namespace) -> int:
                 "train", f"interrupted after the run finished; every output is in {out}", 130
             )
     return 0
+
+
+def _checkpoint_on_disk(out: Path | None) -> Path | None:
+    """``out``'s checkpoint.npz when there is one."""
+    ckpt = out / "checkpoint.npz" if out is not None else None
+    return ckpt if ckpt is not None and ckpt.is_file() else None
 
 
 def _errata(args: argparse.Namespace) -> int:

@@ -402,3 +402,34 @@ def test_sigterm_ends_the_step_keeps_the_checkpoint_and_says_resume(tmp_path) ->
     step = int(line.split("holds step ")[1].split(":")[0])
     assert step >= 3
     assert [p.name for p in out.iterdir()] == ["checkpoint.npz"]
+
+
+def test_out_of_memory_is_one_line_with_the_remedy(tmp_path, capsys, monkeypatch) -> None:
+    """A batch too large for the machine's memory (``--batch-size``) once ended in NumPy's
+    traceback from inside max_pool2d_bwd; a resumed run's checkpoint is named."""
+    from nnref.train import loop
+
+    real = loop.loss_and_grads
+
+    def out_of_memory_after_step_3(run, idx):
+        if run.step >= 3:
+            raise MemoryError("Unable to allocate 574. MiB for an array with shape (6000, 28)")
+        return real(run, idx)
+
+    monkeypatch.setattr(loop, "loss_and_grads", out_of_memory_after_step_3)
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "6")) == 1
+    assert _one_line_error(capsys) == (
+        "nnref train: out of memory: Unable to allocate 574. MiB for an array with shape "
+        "(6000, 28); a smaller --batch-size needs less (this run: 256)"
+    )
+    assert not out.exists() or not any(out.iterdir())
+    monkeypatch.undo()
+    assert main(_train(out, "--steps", "3")) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(loop, "loss_and_grads", out_of_memory_after_step_3)
+    assert main(_train(out, "--steps", "6", "--resume")) == 1
+    assert _one_line_error(capsys).endswith(
+        f"(this run: 256); with more memory free, the same command continues from {out}"
+        f"{os.sep}checkpoint.npz"
+    )
