@@ -746,3 +746,20 @@ def test_sigterm_ends_the_step_like_ctrl_c(tmp_path) -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
     resumed = train(cfg, out=tmp_path / "r", resume=True, **QUIET)
     assert resumed.history == train(cfg, **QUIET).history
+
+
+def test_a_failed_write_names_the_file(tmp_path, monkeypatch) -> None:
+    """A full disk fails the write into the open file, whose OSError names no file: the
+    message said "[Errno 28] No space left on device" and not which output."""
+    from nnref.train import loop
+
+    def disk_full(f, **arrays):
+        f.write(b"PK")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop.np, "savez", disk_full)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match=re.escape(f"No space left on device: '{out}")) as e:
+        train(make_config("sigmoid-mse", steps=2), out=out, **QUIET)
+    assert e.value.filename == str(out / "checkpoint.npz")
+    assert list(out.iterdir()) == []

@@ -499,15 +499,18 @@ def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     The temporary name is chosen before the file exists and the file is created inside the
     ``try``, so an exception at any point (a second Ctrl-C included) removes it;
     ``tempfile.mkstemp`` creates the file before returning its name, and a Ctrl-C in between
-    once left a stray empty file.
+    once left a stray empty file. An ``OSError`` names ``path``: a full disk fails a write into
+    the open file, whose error names no file.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "xb") as f:
             write(f)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.strerror and e.filename in (None, str(tmp)):
+            e.filename = str(path)
         raise
 
 
