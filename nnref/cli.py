@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import io
 import json
 import os
 import sys
@@ -390,6 +391,14 @@ def _stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+def _escape_unencodable_stdout() -> None:
+    """Print what stdout's encoding cannot (a non-UTF-8 file name, which Python keeps as
+    surrogates, under a UTF-8 locale) with backslash escapes, as stderr does, rather than raise
+    UnicodeEncodeError: the "wrote ... in DIR" line once did so after the run."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def _fail(command: str, message: str, code: int) -> int:
     """Print ``nnref COMMAND: message`` as one line on stderr and return ``code``."""
     print(f"{' '.join(['nnref', command]).strip()}: {' '.join(message.split())}", file=sys.stderr)
@@ -586,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted)."""
     command = ""
+    _escape_unencodable_stdout()
     try:
         args = build_parser().parse_args(argv)
         command = args.command

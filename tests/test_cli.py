@@ -433,3 +433,20 @@ def test_out_of_memory_is_one_line_with_the_remedy(tmp_path, capsys, monkeypatch
         f"(this run: 256); with more memory free, the same command continues from {out}"
         f"{os.sep}checkpoint.npz"
     )
+
+
+def test_a_path_the_locale_cannot_encode_is_printed_not_a_traceback(tmp_path, monkeypatch) -> None:
+    """A non-UTF-8 file name (Python keeps its bytes as surrogates) under a UTF-8 locale, whose
+    stdout refuses surrogates: the final "wrote ... in DIR" line once raised UnicodeEncodeError
+    after the run; it is printed escaped, as stderr does."""
+    import io
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    out = tmp_path / "run\udcff"
+    assert main(["train", "sigmoid-mse", "--steps", "3", "--out", str(out)]) == 0
+    assert main(["train", "sigmoid-mse", "--steps", "4", "--out", str(out), "--resume"]) == 0
+    stdout.flush()
+    text = stdout.buffer.getvalue().decode()
+    assert f"resumed from {tmp_path}{os.sep}run\\udcff{os.sep}checkpoint.npz at step 3" in text
+    assert f"checkpoint.npz in {tmp_path}{os.sep}run\\udcff\n" in text
