@@ -21,7 +21,8 @@ def _verify(args: argparse.Namespace) -> int:
     from nnref.cases import DTYPES, TABLES
     from nnref.verify import EXTRAS, LEGS, all_cases, installed, leg_function, run_case, run_fd
 
-    ops = [op for op in args.op or list(TABLES) if op != "initializers"]
+    chosen = list(dict.fromkeys(args.op or ()))  # an op named twice is checked once
+    ops = [op for op in chosen or list(TABLES) if op != "initializers"]
     unknown = sorted(set(ops) - set(TABLES))
     if unknown:
         print(f"nnref verify: unknown op(s) {unknown}; known: {sorted(TABLES)}", file=sys.stderr)
@@ -39,7 +40,7 @@ def _verify(args: argparse.Namespace) -> int:
     for leg in legs:
         if leg != "fd" and leg not in not_installed:
             versions.update(_versions(leg))
-    dtypes = [np.dtype(d) for d in args.dtype] if args.dtype else list(DTYPES)
+    dtypes = [np.dtype(d) for d in dict.fromkeys(args.dtype)] if args.dtype else list(DTYPES)
     rows = []
     for op in ops:
         table = TABLES[op]
@@ -84,13 +85,13 @@ def _verify(args: argparse.Namespace) -> int:
             if not row["cases"]:  # no leg has a case of this op: neither passed nor failed
                 row["ok"] = None
             rows.append(row)
-    if not args.fd_only and (not args.op or "initializers" in args.op):
+    if not args.fd_only and (not chosen or "initializers" in chosen):
         rows += _verify_initializers(dtypes)
     if all(r["ok"] is None for r in rows):
         legs_said = "finite differences (--fd-only)" if args.fd_only else "the installed oracles"
         return _fail(
             "verify",
-            f"nothing to check: no case of {', '.join(args.op or ops)} for {legs_said}"
+            f"nothing to check: no case of {', '.join(chosen or ops)} for {legs_said}"
             + ("; drop --fd-only to use the oracles" if args.fd_only else ""),
             2,
         )
