@@ -594,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted)."""
+    """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted, 143:
+    ``nnref train`` stopped by SIGTERM)."""
     command = ""
     _escape_unencodable_stdout()
     try:
