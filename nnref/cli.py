@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import io
 import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
@@ -19,7 +21,8 @@ def _verify(args: argparse.Namespace) -> int:
     from nnref.cases import DTYPES, TABLES
     from nnref.verify import EXTRAS, LEGS, all_cases, installed, leg_function, run_case, run_fd
 
-    ops = [op for op in args.op or list(TABLES) if op != "initializers"]
+    chosen = list(dict.fromkeys(args.op or ()))  # an op named twice is checked once
+    ops = [op for op in chosen or list(TABLES) if op != "initializers"]
     unknown = sorted(set(ops) - set(TABLES))
     if unknown:
         print(f"nnref verify: unknown op(s) {unknown}; known: {sorted(TABLES)}", file=sys.stderr)
@@ -37,7 +40,7 @@ def _verify(args: argparse.Namespace) -> int:
     for leg in legs:
         if leg != "fd" and leg not in not_installed:
             versions.update(_versions(leg))
-    dtypes = [np.dtype(d) for d in args.dtype] if args.dtype else list(DTYPES)
+    dtypes = [np.dtype(d) for d in dict.fromkeys(args.dtype)] if args.dtype else list(DTYPES)
     rows = []
     for op in ops:
         table = TABLES[op]
@@ -82,13 +85,13 @@ def _verify(args: argparse.Namespace) -> int:
             if not row["cases"]:  # no leg has a case of this op: neither passed nor failed
                 row["ok"] = None
             rows.append(row)
-    if not args.fd_only and (not args.op or "initializers" in args.op):
+    if not args.fd_only and (not chosen or "initializers" in chosen):
         rows += _verify_initializers(dtypes)
     if all(r["ok"] is None for r in rows):
         legs_said = "finite differences (--fd-only)" if args.fd_only else "the installed oracles"
         return _fail(
             "verify",
-            f"nothing to check: no case of {', '.join(args.op or ops)} for {legs_said}"
+            f"nothing to check: no case of {', '.join(chosen or ops)} for {legs_said}"
             + ("; drop --fd-only to use the oracles" if args.fd_only else ""),
             2,
         )
@@ -233,8 +236,6 @@ def _export_vectors(args: argparse.Namespace) -> int | None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from nnref._machine import keep_freed_memory
     from nnref.data.datasets import load_dataset
     from nnref.train.loop import (
@@ -244,6 +245,7 @@ def _train(args: argparse.Namespace) -> int:
         batching_summary,
         make_config,
         prepare_out,
+        stopped_by,
         train,
     )
 
@@ -259,6 +261,7 @@ def _train(args: argparse.Namespace) -> int:
         "display_step": args.log_every,
         "conv_algorithm": "auto" if args.fast else None,
     }
+    cfg = None
     try:
         if args.out == "":
             raise ConfigError("out", "''", "is empty; name a directory")
@@ -290,33 +293,46 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingDiverged as e:
         return _fail("train", str(e), 1)
     except TrainingInterrupted as e:
+        how, code = stopped_by(e.signum), 128 + e.signum  # 130 for Ctrl-C, 143 for SIGTERM
         if e.checkpoint is None:
             kept = " (no --out: nothing was kept)" if out is None else " (no checkpoint yet)"
-            return _fail("train", f"interrupted after step {e.step}{kept}", 130)
+            return _fail("train", f"{how} after step {e.step}{kept}", code)
         if e.complete:
             return _fail(
                 "train",
-                f"interrupted after the last step ({e.step}), before the metrics and figures "
+                f"{how} after the last step ({e.step}), before the metrics and figures "
                 f"were all written; {e.checkpoint} keeps the trained run: run the same command "
                 "with --resume to finish the outputs",
-                130,
+                code,
             )
         return _fail(
             "train",
-            f"interrupted after step {e.step}; {e.checkpoint} holds step {e.checkpoint_step}: "
+            f"{how} after step {e.step}; {e.checkpoint} holds step {e.checkpoint_step}: "
             "run the same command with --resume to continue",
-            130,
+            code,
         )
     except BrokenPipeError:
         raise  # stdout closed: main() stops quietly
     except OSError as e:  # writing a checkpoint or the outputs (disk full, directory removed)
         again = (
-            ""
-            if out is None or not (out / "checkpoint.npz").is_file()
-            else f"; once that is fixed, the same command with --resume continues from "
-            f"{out / 'checkpoint.npz'} (or, after the last step, writes the outputs)"
+            f"; once that is fixed, the same command with --resume continues from {ckpt} (or, "
+            "after the last step, writes the outputs)"
+            if (ckpt := _checkpoint_on_disk(out))
+            else ""
         )
         return _fail("train", f"could not write the outputs: {e}{again}", 1)
+    except MemoryError as e:  # a batch (or dataset) too large for the machine
+        smaller = (
+            f"; a smaller --batch-size needs less (this run: {cfg.batch_size})"
+            if cfg is not None and cfg.batch_size
+            else ""
+        )
+        again = (
+            f"; with more memory free, the same command continues from {ckpt}"
+            if (ckpt := _checkpoint_on_disk(out))
+            else ""
+        )
+        return _fail("train", f"out of memory: {e or 'an allocation failed'}{smaller}{again}", 1)
     if out is not None:
         names = ("metrics.csv", "metrics.json", "curves.png", "predictions.png", "checkpoint.npz")
         try:
@@ -326,6 +342,12 @@ def _train(args: argparse.Namespace) -> int:
                 "train", f"interrupted after the run finished; every output is in {out}", 130
             )
     return 0
+
+
+def _checkpoint_on_disk(out: Path | None) -> Path | None:
+    """``out``'s checkpoint.npz when there is one."""
+    ckpt = out / "checkpoint.npz" if out is not None else None
+    return ckpt if ckpt is not None and ckpt.is_file() else None
 
 
 def _errata(args: argparse.Namespace) -> int:
@@ -368,6 +390,14 @@ def _stdout_to_stderr() -> Iterator[None]:
                 ctypes.CDLL(None).fflush(None)
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def _escape_unencodable_stdout() -> None:
+    """Print what stdout's encoding cannot (a non-UTF-8 file name, which Python keeps as
+    surrogates, under a UTF-8 locale) with backslash escapes, as stderr does, rather than raise
+    UnicodeEncodeError: the "wrote ... in DIR" line once did so after the run."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _fail(command: str, message: str, code: int) -> int:
@@ -564,8 +594,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted)."""
+    """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted, 143:
+    ``nnref train`` stopped by SIGTERM)."""
     command = ""
+    _escape_unencodable_stdout()
     try:
         args = build_parser().parse_args(argv)
         command = args.command

@@ -382,3 +382,71 @@ def test_ctrl_c_while_the_summary_prints_says_the_run_is_kept(
     assert f"interrupted after the run finished; every output is in {out}" in err
     assert (out / "checkpoint.npz").is_file()
     assert (out / "metrics.json").is_file()
+
+
+def test_sigterm_ends_the_step_keeps_the_checkpoint_and_says_resume(tmp_path) -> None:
+    """SIGTERM (``timeout``, ``kill``, a scheduler's preemption) once killed the run at once:
+    no message, and every step since the last periodic checkpoint (up to 500) was lost."""
+    out = tmp_path / "run"
+    argv = ["train", "mlp", "--steps", "100000", "--log-every", "3", "--out", str(out)]
+    p = _nnref(*argv, "--no-progress")
+    for line in p.stdout:
+        if line.startswith("step: 3,"):
+            p.send_signal(signal.SIGTERM)
+            break
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("nnref train: stopped by SIGTERM after step ")
+    assert "run the same command with --resume to continue" in line
+    step = int(line.split("holds step ")[1].split(":")[0])
+    assert step >= 3
+    assert [p.name for p in out.iterdir()] == ["checkpoint.npz"]
+
+
+def test_out_of_memory_is_one_line_with_the_remedy(tmp_path, capsys, monkeypatch) -> None:
+    """A batch too large for the machine's memory (``--batch-size``) once ended in NumPy's
+    traceback from inside max_pool2d_bwd; a resumed run's checkpoint is named."""
+    from nnref.train import loop
+
+    real = loop.loss_and_grads
+
+    def out_of_memory_after_step_3(run, idx):
+        if run.step >= 3:
+            raise MemoryError("Unable to allocate 574. MiB for an array with shape (6000, 28)")
+        return real(run, idx)
+
+    monkeypatch.setattr(loop, "loss_and_grads", out_of_memory_after_step_3)
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "6")) == 1
+    assert _one_line_error(capsys) == (
+        "nnref train: out of memory: Unable to allocate 574. MiB for an array with shape "
+        "(6000, 28); a smaller --batch-size needs less (this run: 256)"
+    )
+    assert not out.exists() or not any(out.iterdir())
+    monkeypatch.undo()
+    assert main(_train(out, "--steps", "3")) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(loop, "loss_and_grads", out_of_memory_after_step_3)
+    assert main(_train(out, "--steps", "6", "--resume")) == 1
+    assert _one_line_error(capsys).endswith(
+        f"(this run: 256); with more memory free, the same command continues from {out}"
+        f"{os.sep}checkpoint.npz"
+    )
+
+
+def test_a_path_the_locale_cannot_encode_is_printed_not_a_traceback(tmp_path, monkeypatch) -> None:
+    """A non-UTF-8 file name (Python keeps its bytes as surrogates) under a UTF-8 locale, whose
+    stdout refuses surrogates: the final "wrote ... in DIR" line once raised UnicodeEncodeError
+    after the run; it is printed escaped, as stderr does."""
+    import io
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    out = tmp_path / "run\udcff"
+    assert main(["train", "sigmoid-mse", "--steps", "3", "--out", str(out)]) == 0
+    assert main(["train", "sigmoid-mse", "--steps", "4", "--out", str(out), "--resume"]) == 0
+    stdout.flush()
+    text = stdout.buffer.getvalue().decode()
+    assert f"resumed from {tmp_path}{os.sep}run\\udcff{os.sep}checkpoint.npz at step 3" in text
+    assert f"checkpoint.npz in {tmp_path}{os.sep}run\\udcff\n" in text

@@ -19,6 +19,14 @@ def test_verify_fd_only_table_and_exit_code(capsys) -> None:
     assert "2 passed, 0 failed" in out
 
 
+def test_verify_an_op_or_dtype_named_twice_is_one_row(capsys) -> None:
+    """``--op relu --op relu`` printed relu's rows twice and counted them twice as passed."""
+    argv = ["verify", "--fd-only", "--op", "relu", "--op", "relu"]
+    assert main([*argv, "--dtype", "float64", "--dtype", "float64", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["op"], r["dtype"]) for r in rows] == [("relu", "float64")]
+
+
 def test_verify_an_op_with_nothing_to_check_is_not_a_pass(capsys) -> None:
     # sgd has no finite-difference case: it is shown as not checked, never counted as passed.
     argv = ["verify", "--fd-only", "--op", "sgd", "--op", "relu", "--dtype", "float64"]

@@ -145,6 +145,18 @@ def test_one_op_or_dtype_by_name_is_not_split_into_letters(tmp_path: Path) -> No
     assert {v["op"] for v in manifest["vectors"]} == {"relu"}
 
 
+def test_an_op_or_dtype_named_twice_is_checked_once(capsys) -> None:
+    """``--op relu --op relu`` ran every check twice and reported 40 passed for relu's 20."""
+    once = run("nnref", ops=["relu"], dtypes=["float32"], **FAST)
+    twice = run("nnref", ops=["relu", "relu"], dtypes=["float32", "float32"], **FAST)
+    assert [(r.check, r.case, r.dtype) for r in twice.rows] == [
+        (r.check, r.case, r.dtype) for r in once.rows
+    ]
+    argv = ["conform", "nnref", "--op", "relu", "--op", "relu", "--examples", "0"]
+    assert main([*argv, "--dtype", "float32", "--dtype", "float32"]) == 0
+    assert f"\n{len(once.rows)} passed, 0 failed" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("call", "needle"),
     [

@@ -317,3 +317,22 @@ def test_corrupt_gzip_idx_is_a_value_error(tmp_path, rng) -> None:
 def test_toy_arguments_are_validated(kw, name) -> None:
     with pytest.raises(ValueError, match=f"toy_two_feature: '{name}' must be an integer"):
         toy_two_feature(**kw)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_an_unreadable_idx_file_is_a_value_error_naming_it(gz, tmp_path, rng, monkeypatch) -> None:
+    """A file nnref may not read (its permissions, an I/O error) raised a bare OSError, which
+    ``nnref train`` reported as "could not write the outputs", exit 1; gzipped, it was called
+    "not a valid gzip file"."""
+    write_idx(tmp_path, small_mnist(rng), gz=gz)
+    real_open = open
+
+    def no_permission(path, *args, **kwargs):
+        if "labels" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(datasets, "open", no_permission, raising=False)
+    name = IDX_FILES["y_train"] + (".gz" if gz else "")
+    with pytest.raises(ValueError, match=f"{name}: cannot be read \\(Permission denied\\)$"):
+        load_mnist(tmp_path)

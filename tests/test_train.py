@@ -729,3 +729,37 @@ def test_config_validation_names_the_field() -> None:
             make_config("mlp", **opts)
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['lr'\]"):
         make_config("mlp", lr=0.1)
+
+
+def test_sigterm_ends_the_step_like_ctrl_c(tmp_path) -> None:
+    import os
+    import signal
+
+    def sigterm_at_10(line: str) -> None:
+        if line.startswith("step: 10,"):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg = make_config("mlp", steps=30, display_step=5)
+    stopped = _interrupted(cfg, tmp_path / "r", log=sigterm_at_10)
+    assert (stopped.step, stopped.checkpoint_step, stopped.signum) == (10, 10, signal.SIGTERM)
+    assert "stopped by SIGTERM after step 10" in str(stopped)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    resumed = train(cfg, out=tmp_path / "r", resume=True, **QUIET)
+    assert resumed.history == train(cfg, **QUIET).history
+
+
+def test_a_failed_write_names_the_file(tmp_path, monkeypatch) -> None:
+    """A full disk fails the write into the open file, whose OSError names no file: the
+    message said "[Errno 28] No space left on device" and not which output."""
+    from nnref.train import loop
+
+    def disk_full(f, **arrays):
+        f.write(b"PK")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop.np, "savez", disk_full)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match=re.escape(f"No space left on device: '{out}")) as e:
+        train(make_config("sigmoid-mse", steps=2), out=out, **QUIET)
+    assert e.value.filename == str(out / "checkpoint.npz")
+    assert list(out.iterdir()) == []

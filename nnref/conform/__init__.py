@@ -66,14 +66,14 @@ def _profile(name: str | Profile) -> Profile:
 
 def _names(what: str, v: Any) -> list[str] | None:
     """``ops`` or ``dtypes`` as a list: one name alone is that name (not its letters), a NumPy
-    dtype its name."""
+    dtype its name, a name given twice once."""
     if v is None:
         return None
     if isinstance(v, str):
         return [v]
     if what == "dtypes":
-        return [d if isinstance(d, str) else _dtype_name(d) for d in v]
-    return list(v)
+        return list(dict.fromkeys(d if isinstance(d, str) else _dtype_name(d) for d in v))
+    return list(dict.fromkeys(v))
 
 
 def _dtype_name(d: Any) -> Any:

@@ -88,15 +88,21 @@ MAX_IDX_BYTES = 512 * 1024 * 1024
 
 
 def _read_bytes(path: Path) -> bytes:
-    if path.name.endswith(".gz"):
-        try:
-            with gzip.open(path, "rb") as f:
-                data = f.read(MAX_IDX_BYTES + 1)
-        except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"{path}: not a valid gzip file ({e})") from None
-    else:
-        with open(path, "rb") as f:
-            data = f.read(MAX_IDX_BYTES + 1)
+    """The file's bytes (decompressed for ``.gz``), at most the cap; ``ValueError`` naming the
+    file when it cannot be read or decompressed (a bare ``OSError`` would read as a failed
+    write of the training outputs)."""
+    try:
+        with open(path, "rb") as raw:
+            if not path.name.endswith(".gz"):
+                data = raw.read(MAX_IDX_BYTES + 1)
+            else:
+                try:
+                    with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                        data = f.read(MAX_IDX_BYTES + 1)
+                except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+                    raise ValueError(f"{path}: not a valid gzip file ({e})") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
     if len(data) > MAX_IDX_BYTES:
         raise ValueError(f"{path}: larger than {MAX_IDX_BYTES} bytes, refusing to load")
     return data

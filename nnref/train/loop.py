@@ -104,10 +104,10 @@ class TrainingDiverged(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) stopped the run after ``step``; ``checkpoint`` holds the state to resume
-    from (``None`` without ``out``), at ``checkpoint_step``. ``complete``: that is the run's
-    last step, and the Ctrl-C came before the final evaluation and the outputs were all written
-    (``resume`` finishes them)."""
+    """Ctrl-C (SIGINT) or SIGTERM (``signum``) stopped the run after ``step``; ``checkpoint``
+    holds the state to resume from (``None`` without ``out``), at ``checkpoint_step``.
+    ``complete``: that is the run's last step, and the signal came before the final evaluation
+    and the outputs were all written (``resume`` finishes them)."""
 
     def __init__(
         self,
@@ -116,12 +116,19 @@ class TrainingInterrupted(KeyboardInterrupt):
         checkpoint_step: int | None,
         *,
         complete: bool = False,
+        signum: int = signal.SIGINT,
     ) -> None:
         where = f"; {checkpoint} holds step {checkpoint_step}" if checkpoint is not None else ""
         todo = " (training is complete; resume to finish the outputs)" if complete else ""
-        super().__init__(f"interrupted after step {step}{where}{todo}")
+        super().__init__(f"{stopped_by(signum)} after step {step}{where}{todo}")
         self.step, self.checkpoint, self.checkpoint_step = step, checkpoint, checkpoint_step
         self.complete = complete
+        self.signum = signum
+
+
+def stopped_by(signum: int) -> str:
+    """``interrupted`` (Ctrl-C), else ``stopped by SIGTERM``: how messages name the signal."""
+    return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 
 
 def _require_int(field: str, v: Any, lo: int) -> None:
@@ -492,15 +499,18 @@ def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     The temporary name is chosen before the file exists and the file is created inside the
     ``try``, so an exception at any point (a second Ctrl-C included) removes it;
     ``tempfile.mkstemp`` creates the file before returning its name, and a Ctrl-C in between
-    once left a stray empty file.
+    once left a stray empty file. An ``OSError`` names ``path``: a full disk fails a write into
+    the open file, whose error names no file.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "xb") as f:
             write(f)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.strerror and e.filename in (None, str(tmp)):
+            e.filename = str(path)
         raise
 
 
@@ -741,37 +751,46 @@ class TrainResult:
         }
 
 
+#: The signals that stop a run as Ctrl-C does: SIGTERM is what ``timeout``, ``kill``, a
+#: container's stop and a batch scheduler's preemption send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _CtrlC:
-    """``train``'s SIGINT handler. During the steps the first Ctrl-C only sets ``pressed``,
-    which the loop reads after each step (a KeyboardInterrupt inside a step could leave the
-    parameters updated but the step count not), and a second raises KeyboardInterrupt at once.
-    With ``at_once`` (after the last step: the final evaluation and the outputs have no step to
-    end) the first raises."""
+    """``train``'s handler of :data:`STOP_SIGNALS`. During the steps the first signal only sets
+    ``pressed`` (and ``signum``), which the loop reads after each step (a KeyboardInterrupt
+    inside a step could leave the parameters updated but the step count not), and a second
+    raises KeyboardInterrupt at once. With ``at_once`` (after the last step: the final
+    evaluation and the outputs have no step to end) the first raises."""
 
     def __init__(self) -> None:
         self.pressed = False
         self.at_once = False
+        self.signum: int = signal.SIGINT
 
     def __call__(self, signum: int, frame: Any) -> None:
+        if not self.pressed:
+            self.signum = signum
         if self.pressed or self.at_once:
             raise KeyboardInterrupt
         self.pressed = True
 
 
 @contextmanager
-def _sigint_handled() -> Iterator[_CtrlC]:
-    """Install a :class:`_CtrlC` for SIGINT, whatever the handler before (a shell may start a
-    background job with SIGINT ignored), and restore that one after. Outside the main thread
-    signals cannot be caught: ``pressed`` stays unset and a KeyboardInterrupt arrives as usual."""
-    ctrl_c = _CtrlC()
+def _stop_signals_handled(ctrl_c: _CtrlC) -> Iterator[_CtrlC]:
+    """Install ``ctrl_c`` for :data:`STOP_SIGNALS`, whatever the handlers before (a shell may
+    start a background job with SIGINT ignored), and restore those after. Outside the main
+    thread signals cannot be caught: ``pressed`` stays unset and a KeyboardInterrupt arrives as
+    usual (SIGTERM ends the process)."""
     if threading.current_thread() is not threading.main_thread():
         yield ctrl_c
         return
-    previous = signal.signal(signal.SIGINT, ctrl_c)
+    previous = {s: signal.signal(s, ctrl_c) for s in STOP_SIGNALS}
     try:
         yield ctrl_c
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _nonfinite_param(params: list[np.ndarray]) -> int | None:
@@ -794,8 +813,8 @@ def train(
 
     Every step's loss is checked: a NaN or infinite loss (or parameter) stops the run with
     :class:`TrainingDiverged`, leaving the last checkpoint written before it. ``out`` is checked
-    before the first step (:func:`prepare_out`). The first Ctrl-C ends the current step, writes
-    the checkpoint and raises :class:`TrainingInterrupted`; after the last step (the final
+    before the first step (:func:`prepare_out`). The first Ctrl-C (or SIGTERM) ends the current
+    step, writes the checkpoint and raises :class:`TrainingInterrupted`; after the last step (the final
     evaluation, the outputs) a Ctrl-C stops at once, and ``resume`` of that complete checkpoint
     finishes the outputs without training. ``stop_after`` ends the run early after that many
     steps (as an interruption would), leaving the checkpoint to resume from.
@@ -859,13 +878,15 @@ def train(
             ckpt if saved is not None else None,
             saved,
             complete=ckpt is not None and saved == cfg.steps,
+            signum=ctrl_c.signum,
         )
 
+    ctrl_c = _CtrlC()
     try:
         # Overflow is detected below, step by step: NumPy's warnings would only repeat it.
         with (
             np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-            _sigint_handled() as ctrl_c,
+            _stop_signals_handled(ctrl_c),
         ):
             try:
                 while run.step < cfg.steps:
