@@ -332,7 +332,8 @@ def _train(args: argparse.Namespace) -> int:
             if (ckpt := _checkpoint_on_disk(out))
             else ""
         )
-        return _fail("train", f"out of memory: {e or 'an allocation failed'}{smaller}{again}", 1)
+        what = str(e) or "an allocation failed"  # NumPy's says how much; a bare one says nothing
+        return _fail("train", f"out of memory: {what}{smaller}{again}", 1)
     if out is not None:
         names = ("metrics.csv", "metrics.json", "curves.png", "predictions.png", "checkpoint.npz")
         try:

@@ -435,6 +435,22 @@ def test_out_of_memory_is_one_line_with_the_remedy(tmp_path, capsys, monkeypatch
     )
 
 
+def test_a_bare_memory_error_still_says_what_failed(tmp_path, capsys, monkeypatch) -> None:
+    """A MemoryError without a message (raised by hand, or by an allocator that says nothing)
+    once printed "out of memory: ;" (an exception is always truthy)."""
+    from nnref.train import loop
+
+    def bare(run, idx):
+        raise MemoryError
+
+    monkeypatch.setattr(loop, "loss_and_grads", bare)
+    assert main(_train(tmp_path / "run", "--steps", "2")) == 1
+    assert _one_line_error(capsys) == (
+        "nnref train: out of memory: an allocation failed; a smaller --batch-size needs less "
+        "(this run: 256)"
+    )
+
+
 def test_a_path_the_locale_cannot_encode_is_printed_not_a_traceback(tmp_path, monkeypatch) -> None:
     """A non-UTF-8 file name (Python keeps its bytes as surrogates) under a UTF-8 locale, whose
     stdout refuses surrogates: the final "wrote ... in DIR" line once raised UnicodeEncodeError
