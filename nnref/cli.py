@@ -170,7 +170,7 @@ def _versions(leg: str) -> dict[str, str]:
 def _conform(args: argparse.Namespace) -> int:
     import time
 
-    from nnref.conform import TargetError, nchw, plan, run_plan
+    from nnref.conform import ConformInterrupted, TargetError, nchw, plan, run_plan
     from nnref.conform._target import load_target
 
     if args.target is None:
@@ -201,10 +201,17 @@ def _conform(args: argparse.Namespace) -> int:
         # finished run, and an unwritable DIR stops before the target's calls.
         if args.export_vectors and (code := _export_vectors(args)):
             return code
-        report = run_plan(*planned, planning=planning)
+        try:
+            report = run_plan(*planned, planning=planning)
+        except ConformInterrupted as e:  # the checks made so far are reported, not lost
+            report = e.report
     if args.layout == "nchw":
         report.target = f"{args.target} (NCHW)"
     print(report.dumps() if args.json else report.summary())
+    if report.interrupted is not None:
+        done = "the JSON on stdout" if args.json else "the report above"
+        msg = f"interrupted at {report.interrupted}; {done} holds the checks made before it"
+        return _fail("conform", msg, 130)
     return 0 if report.ok else 1
 
 

@@ -23,6 +23,7 @@ from nnref.cases import TABLES, reference
 from nnref.cli import main
 from nnref.conform import (
     PROFILES,
+    ConformInterrupted,
     Row,
     TargetError,
     case_inputs,
@@ -1223,12 +1224,59 @@ def test_a_target_whose_lookup_raises_is_a_target_error(tmp_path: Path) -> None:
         run(str(path), **FAST)
 
 
-def test_ctrl_c_in_the_target_still_stops_conform(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+_CTRL_C = """
+import numpy as np
+
+def relu_fwd(x):
+    return np.maximum(x, np.zeros((), x.dtype)), x
+
+def relu_bwd(x, dy):
+    return (dy * (x > 0),)
+
+def sigmoid(x):
+    raise KeyboardInterrupt
+"""
+
+
+@pytest.mark.parametrize("json_flag", [False, True])
+def test_ctrl_c_in_the_target_stops_conform_and_reports_the_checks_made(
+    json_flag: bool, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = _module(tmp_path, "ctrl_c", "def relu(x):\n    raise KeyboardInterrupt\n")
-    code, out, err = _cli(capsys, "conform", str(path), "--op", "relu", "--json")
-    assert (code, out, err) == (130, "", "nnref conform: interrupted\n")
+    """Ctrl-C stops the run (exit 130) and the checks made before it are reported, not lost
+    (they once were: one line, "interrupted", and nothing on stdout)."""
+    path = _module(tmp_path, "ctrl_c", _CTRL_C)
+    ops = ["--op", "relu", "--op", "sigmoid", "--examples", "0"]
+    code, out, err = _cli(capsys, "conform", str(path), *ops, *(["--json"] if json_flag else []))
+    assert code == 130
+    n = len(plan(str(path), ops=["relu"], examples=0)[1])
+    total = len(plan(str(path), ops=["relu", "sigmoid"], examples=0)[1])
+    where = f"sigmoid/signature/normal-times-3/float64 (after {n} of {total} checks)"
+    said = "the JSON on stdout" if json_flag else "the report above"
+    assert err == (
+        f"nnref conform: interrupted at {where}; {said} holds the checks made before it\n"
+    )
+    if json_flag:
+        report = json.loads(out)
+        assert report["interrupted"] == where
+        assert report["ok"] is False
+        assert len(report["rows"]) == n
+        assert all(r["op"] == "relu" and r["ok"] for r in report["rows"])
+    else:
+        assert f"interrupted at {where}: {n} passed, 0 failed in " in out
+        assert out.rstrip().endswith("so far")
+        assert "conforms" not in out
+
+
+def test_run_raises_conform_interrupted_with_the_partial_report(tmp_path: Path) -> None:
+    path = _module(tmp_path, "ctrl_c", _CTRL_C)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run(str(path), ops=["relu", "sigmoid"], examples=0)
+    assert isinstance(info.value, ConformInterrupted)
+    report = info.value.report
+    assert report.interrupted.startswith("sigmoid/signature/")
+    assert report.rows
+    assert all(r.ok for r in report.rows)
+    assert not report.ok
 
 
 _PRINTS = """

@@ -35,6 +35,7 @@ __all__ = [
     "CONVENTIONS",
     "NCHW",
     "PROFILES",
+    "ConformInterrupted",
     "ConformanceReport",
     "Convention",
     "Expected",
@@ -205,14 +206,33 @@ def run_plan(
     """Run the tasks of :func:`plan` (its result, unpacked) and return the report, as
     :func:`run` does; ``planning`` (seconds) is added to the report's time."""
     t0 = time.perf_counter()
-    rows = [t.run() for t in tasks]
+    rows: list[Row] = []
+    stopped = None
+    for t in tasks:
+        try:
+            rows.append(t.run())
+        except KeyboardInterrupt:
+            stopped = f"{t.id} (after {len(rows)} of {len(tasks)} checks)"
+            break
     notes = {
         op: f"gradients not checked: only {'the plain ' + op if p.plain else op + '_fwd'} is provided"
         for op, p in ctx.provided.items()
         if TABLES[op].kind == "vjp" and not p.has_vjp and op in {r.op for r in rows}
     }
     seconds = planning + time.perf_counter() - t0
-    return ConformanceReport(ctx.name, ctx.profile.name, rows, missing, notes, seconds)
+    report = ConformanceReport(ctx.name, ctx.profile.name, rows, missing, notes, seconds, stopped)
+    if stopped is not None:
+        raise ConformInterrupted(report)
+    return report
+
+
+class ConformInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`run` (or :func:`run_plan`); ``report`` holds the checks made
+    before it (``report.interrupted`` names the one that was running)."""
+
+    def __init__(self, report: ConformanceReport) -> None:
+        super().__init__(f"interrupted at {report.interrupted}")
+        self.report = report
 
 
 def case_inputs(

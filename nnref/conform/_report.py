@@ -63,10 +63,14 @@ class ConformanceReport:
     not_provided: list[str]
     notes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Set when Ctrl-C stopped the run: the check that was running, and how many of the run's
+    #: checks were done (``rows`` holds those).
+    interrupted: str | None = None
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.rows)
+        """Every check passed, and every check of the run was made."""
+        return self.interrupted is None and all(r.ok for r in self.rows)
 
     @property
     def failures(self) -> list[Row]:
@@ -81,6 +85,7 @@ class ConformanceReport:
             "not_provided": self.not_provided,
             "notes": self.notes,
             "seconds": self.seconds,
+            "interrupted": self.interrupted,
         }
 
     def summary(self, *, repro: bool = True) -> str:
@@ -124,10 +129,11 @@ class ConformanceReport:
                     + ")"
                 )
         n_fail = len(self.failures)
-        lines.append(
-            f"\n{len(self.rows) - n_fail} passed, {n_fail} failed in {self.seconds:.1f} s"
-            + ("" if n_fail else ": conforms")
-        )
+        counts = f"{len(self.rows) - n_fail} passed, {n_fail} failed in {self.seconds:.1f} s"
+        if self.interrupted is not None:
+            lines.append(f"\ninterrupted at {self.interrupted}: {counts} so far")
+        else:
+            lines.append(f"\n{counts}" + ("" if n_fail else ": conforms"))
         return "\n".join(lines)
 
     def dumps(self) -> str:
