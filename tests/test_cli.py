@@ -140,6 +140,28 @@ def _train(out: Path, *extra: str) -> list[str]:
     return ["train", "mlp", "--out", str(out), "--no-progress", "--log-every", "10", *extra]
 
 
+def test_a_run_into_a_directory_another_run_is_using_is_refused(tmp_path, capsys) -> None:
+    """Two runs started into the same empty --out both passed its check, then overwrote each
+    other's checkpoint and outputs (the last writer won); the second is now refused while the
+    first holds the directory, and nothing of it is touched."""
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "run"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running nnref train holds it
+        assert main(_train(out, "--steps", "5")) == 2
+        assert _one_line_error(capsys) == (
+            f"nnref train: --out {out}: is in use by another nnref train run; wait for "
+            "it to end, or choose another --out"
+        )
+        assert list(out.iterdir()) == []
+    finally:
+        os.close(fd)
+    assert main(_train(out, "--steps", "5")) == 0  # released: the run goes ahead
+    assert (out / "checkpoint.npz").is_file()
+
+
 def test_a_finished_run_is_never_overwritten_or_rerun(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     assert main(_train(out, "--steps", "20")) == 0

@@ -822,10 +822,56 @@ def train(
     accuracy and the held-out loss and accuracy on the first :data:`HELDOUT_MAX` test samples.
     """
     _require_int("checkpoint_every", checkpoint_every, 1)
-    if out is not None:
-        prepare_out(out, resume=resume)
-    elif resume:
-        raise ConfigError("resume", None, "needs --out (the directory holding checkpoint.npz)")
+    if out is None:
+        if resume:
+            raise ConfigError("resume", None, "needs --out (the directory holding checkpoint.npz)")
+        return _train(cfg, None, resume, progress, log, checkpoint_every, stop_after, data)
+    prepare_out(out, resume=resume)
+    with _run_lock(out):
+        prepare_out(out, resume=resume)  # again: a run that held the lock may have filled it
+        return _train(cfg, out, resume, progress, log, checkpoint_every, stop_after, data)
+
+
+@contextmanager
+def _run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the directory ``out`` for the run (released when the
+    process ends, however it ends), or raise :class:`ConfigError` when another run holds it:
+    two runs started into the same empty ``--out`` both passed its check, then overwrote each
+    other's checkpoint and outputs. Where the OS has no ``flock`` (Windows), no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on the platforms nnref is tested on
+        yield
+        return
+    try:
+        fd = os.open(out, os.O_RDONLY)
+    except OSError as e:
+        raise ConfigError("out", str(out), f"cannot be opened ({e.strerror or e})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                "out",
+                str(out),
+                "is in use by another nnref train run; wait for it to end, or choose another --out",
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _train(
+    cfg: RunConfig,
+    out: Path | None,
+    resume: bool,
+    progress: bool,
+    log: Callable[[str], None],
+    checkpoint_every: int,
+    stop_after: int | None,
+    data: Dataset | None,
+) -> TrainResult:
+    """:func:`train`'s run, ``out`` checked (and locked)."""
     run = build_run(cfg, data)
     ckpt = out / CHECKPOINT if out is not None else None
     saved: int | None = None  # step of the checkpoint on disk
