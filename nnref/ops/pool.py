@@ -132,14 +132,6 @@ def _chunk(x_shape: tuple[int, ...], itemsize: int) -> int:
     return max(1, _CHUNK_BYTES // (int(np.prod(x_shape[1:])) * itemsize))
 
 
-def _quads(
-    k: tuple[int, int], s: tuple[int, int], x_shape: tuple[int, ...], oh: int, ow: int
-) -> bool:
-    """2x2 windows moved by 2 that tile the input (the CNN's pooling): :func:`_unpadded_fwd`
-    takes them as a tournament of the four cells."""
-    return k == (2, 2) == s and (2 * oh, 2 * ow) == tuple(x_shape[1:3])
-
-
 def _unpadded_fwd(
     x: np.ndarray, k: tuple[int, int], s: tuple[int, int], y: np.ndarray, choice: np.ndarray
 ) -> bool:
@@ -148,83 +140,40 @@ def _unpadded_fwd(
     Each window keeps its first cell, replaced only by a strictly greater one; offsets are
     visited in increasing order, so the routing is the largest offset that replaced the
     maximum (``choice = max(choice, off * take)``: SIMD passes, where a masked copy is ~10x
-    slower). 2x2 windows that tile the input (:func:`_quads`) instead compare the cells in
-    pairs, ``(a, b)``, ``(c, d)``, then the winners: the same routing and the same bits (a
-    maximum returns one of its operands, and either convention for equal ones picks the same
-    cell in both orders): 6 passes over the outputs and 4 in int8 instead of 16. Writes ``y`` and
-    ``choice``; returns False when any NaN reached the maximum (TF skips NaN in the value but
-    may route to it: the general path handles that).
+    slower). Writes ``y`` and ``choice``; returns False when any NaN reached the maximum (TF
+    skips NaN in the value but may route to it: the general path handles that).
     """
-    n, oh, ow, cn = y.shape
+    n, oh, ow, _ = y.shape
     lowest = np.finfo(x.dtype).min
     step = _chunk(x.shape, x.itemsize)
     found_nan = []
-    quads = _quads(k, s, x.shape, oh, ow)
-
-    def visit_offsets(lo: int, hi: int, scratch: list) -> None:
-        take, offs, cands, block = scratch
-        yc, cc, cand = y[lo:hi], choice[lo:hi], cands[: hi - lo]
-        tc, oc, xc = take[: hi - lo], offs[: hi - lo], _cells(block)[: hi - lo]
-        # The step's images in one streaming read (any layout), then strided reads from
-        # cache: ~1.5x faster than strided reads from memory.
-        np.copyto(block[: hi - lo], x[lo:hi])
-        for off, (si, sj) in _offsets(k, s, oh, ow):
-            if off == 0:
-                np.copyto(_cells(y)[lo:hi], xc[:, si, sj])
-                cc.fill(0)
-                continue
-            # A contiguous copy first: ufuncs over the strided window view take ~2x as long
-            # as the copy plus the same ufuncs over contiguous memory.
-            np.copyto(_cells(cands)[: hi - lo], xc[:, si, sj])
-            np.greater(cand, yc, out=tc)
-            np.maximum(yc, cand, out=yc)
-            np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
-            np.maximum(cc, oc, out=cc)
-
-    def visit_quads(lo: int, hi: int, scratch: list) -> None:
-        quad, rest, wins = scratch
-        m = hi - lo
-        q, cd, (t1, t2, t3) = quad[:, :, :m], rest[:m], (w[:m] for w in wins)
-        # The four cells of every window apart, (2, 2, images, OH, OW, C), in one streaming
-        # read that copies whole channel cells where x is C-contiguous.
-        if x.flags.c_contiguous:
-            src = _cells(x)[lo:hi].reshape(m, oh, 2, ow, 2)
-            np.copyto(_cells(quad)[:, :, :m], src.transpose(2, 4, 0, 1, 3))
-        else:
-            np.copyto(q, x[lo:hi].reshape(m, oh, 2, ow, 2, cn).transpose(2, 4, 0, 1, 3, 5))
-        yc, cc = y[lo:hi], choice[lo:hi]
-        (a, b), (c, d) = q
-        np.greater(b, a, out=t1.view(bool))
-        np.maximum(a, b, out=yc)
-        np.greater(d, c, out=t2.view(bool))
-        np.maximum(c, d, out=cd)
-        np.greater(cd, yc, out=t3.view(bool))
-        np.maximum(yc, cd, out=yc)
-        # choice = t1 if the first row's winner stays, else 2 + t2 (in int8)
-        np.subtract(t2, t1, out=cc)
-        cc += 2
-        cc *= t3
-        cc += t1
 
     def run(c0: int, c1: int) -> None:
         m = min(step, c1 - c0)
-        out = (m, oh, ow, cn)
-        if quads:
-            wins = [np.empty(out, np.int8) for _ in range(3)]
-            scratch = [np.empty((2, 2, *out), x.dtype), np.empty(out, x.dtype), wins]
-            visit = visit_quads
-        else:
-            scratch = [
-                np.empty(out, bool),
-                np.empty(out, choice.dtype),
-                np.empty(out, x.dtype),
-                np.empty((m, *x.shape[1:]), x.dtype),
-            ]
-            visit = visit_offsets
+        take = np.empty((m, *y.shape[1:]), bool)
+        offs = np.empty((m, *y.shape[1:]), choice.dtype)
+        cands = np.empty((m, *y.shape[1:]), x.dtype)
+        block = np.empty((m, *x.shape[1:]), x.dtype)
+        ycells, candcells, blockcells = _cells(y), _cells(cands), _cells(block)
         for lo in range(c0, c1, step):
             hi = min(lo + step, c1)
-            visit(lo, hi, scratch)
-            yc = y[lo:hi]
+            yc, cc, cand = y[lo:hi], choice[lo:hi], cands[: hi - lo]
+            tc, oc, xc = take[: hi - lo], offs[: hi - lo], blockcells[: hi - lo]
+            # The step's images in one streaming read (any layout), then strided reads from
+            # cache: ~1.5x faster than strided reads from memory.
+            np.copyto(block[: hi - lo], x[lo:hi])
+            for off, (si, sj) in _offsets(k, s, oh, ow):
+                if off == 0:
+                    np.copyto(ycells[lo:hi], xc[:, si, sj])
+                    cc.fill(0)
+                    continue
+                # A contiguous copy first: ufuncs over the strided window view take ~2x as long
+                # as the copy plus the same ufuncs over contiguous memory.
+                np.copyto(candcells[: hi - lo], xc[:, si, sj])
+                np.greater(cand, yc, out=tc)
+                np.maximum(yc, cand, out=yc)
+                np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
+                np.maximum(cc, oc, out=cc)
             low = yc.min()
             if np.isnan(low):
                 found_nan.append(lo)
