@@ -8,7 +8,9 @@ import ctypes
 import io
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -201,17 +203,19 @@ def _conform(args: argparse.Namespace) -> int:
         # finished run, and an unwritable DIR stops before the target's calls.
         if args.export_vectors and (code := _export_vectors(args)):
             return code
+        stop: BaseException | None = None
         try:
             report = run_plan(*planned, planning=planning)
         except ConformInterrupted as e:  # the checks made so far are reported, not lost
-            report = e.report
+            report, stop = e.report, e.__cause__
     if args.layout == "nchw":
         report.target = f"{args.target} (NCHW)"
     print(report.dumps() if args.json else report.summary())
     if report.interrupted is not None:
+        how, code = _stopped(stop)
         done = "the JSON on stdout" if args.json else "the report above"
-        msg = f"interrupted at {report.interrupted}; {done} holds the checks made before it"
-        return _fail("conform", msg, 130)
+        msg = f"{how} at {report.interrupted}; {done} holds the checks made before it"
+        return _fail("conform", msg, code)
     return 0 if report.ok else 1
 
 
@@ -406,6 +410,35 @@ def _escape_unencodable_stdout() -> None:
     UnicodeEncodeError: the "wrote ... in DIR" line once did so after the run."""
     if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
         sys.stdout.reconfigure(errors="backslashreplace")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``), raised where Python next runs, as Ctrl-C raises
+    ``KeyboardInterrupt``: the commands stop as they do on Ctrl-C (``conform`` reports the checks
+    made), with exit 143 instead of 130. ``nnref train`` ends its step first (its own handler)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> NoReturn:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises :class:`_Terminated` while a command runs (in the main thread only,
+    where Python can catch signals); the handler before is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(e: BaseException | None) -> tuple[str, int]:
+    """How a stop is said, and its exit code: SIGTERM 143, Ctrl-C 130."""
+    return ("stopped by SIGTERM", 143) if isinstance(e, _Terminated) else ("interrupted", 130)
 
 
 def _fail(command: str, message: str, code: int) -> int:
@@ -603,17 +636,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted, 143:
-    ``nnref train`` stopped by SIGTERM)."""
+    stopped by SIGTERM)."""
     command = ""
     _escape_unencodable_stdout()
     try:
-        args = build_parser().parse_args(argv)
-        command = args.command
-        return int(args.func(args))
+        with _sigterm_interrupts():
+            args = build_parser().parse_args(argv)
+            command = args.command
+            return int(args.func(args))
     except SystemExit as e:  # --help, or a usage error already printed as one line
         return e.code if isinstance(e.code, int) else 2
-    except KeyboardInterrupt:
-        return _fail(command, "interrupted", 130)
+    except KeyboardInterrupt as e:
+        return _fail(command, *_stopped(e))
     except BrokenPipeError:
         # The reader went away (nnref verify | head): stop quietly, and keep Python's exit-time
         # flush of stdout from failing again.

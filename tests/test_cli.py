@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,21 @@ def test_an_over_long_path_is_a_usage_error_shortened(flag, tmp_path, capsys) ->
 
 def _train(out: Path, *extra: str) -> list[str]:
     return ["train", "mlp", "--out", str(out), "--no-progress", "--log-every", "10", *extra]
+
+
+def test_sigterm_outside_training_stops_with_a_line_and_exit_143(capsys, monkeypatch) -> None:
+    """SIGTERM during a command other than training (here errata's runs) once killed the
+    process without a word; it now stops as Ctrl-C does, naming the signal."""
+    from nnref.train import errata
+
+    def terminated(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM was not raised")
+
+    monkeypatch.setattr(errata, "run_errata", terminated)
+    assert main(["errata", "--steps", "2"]) == 143
+    assert _one_line_error(capsys) == "nnref errata: stopped by SIGTERM"
 
 
 def test_a_run_into_a_directory_another_run_is_using_is_refused(tmp_path, capsys) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import re
+import signal
 import sys
 import textwrap
 from collections.abc import Callable
@@ -1265,6 +1266,25 @@ def test_ctrl_c_in_the_target_stops_conform_and_reports_the_checks_made(
         assert f"interrupted at {where}: {n} passed, 0 failed in " in out
         assert out.rstrip().endswith("so far")
         assert "conforms" not in out
+
+
+def test_sigterm_stops_conform_as_ctrl_c_does_with_exit_143(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``timeout N nnref conform ...`` (SIGTERM) once killed the run: nothing reported."""
+    body = _CTRL_C.replace(
+        "    raise KeyboardInterrupt",
+        "    import os, signal\n    os.kill(os.getpid(), signal.SIGTERM)",
+    )
+    path = _module(tmp_path, "sigterm", body)
+    before = signal.getsignal(signal.SIGTERM)
+    code, out, err = _cli(
+        capsys, "conform", str(path), "--op", "relu", "--op", "sigmoid", "--examples", "0"
+    )
+    assert code == 143
+    assert err.startswith("nnref conform: stopped by SIGTERM at sigmoid/signature/")
+    assert "interrupted at sigmoid/signature/" in out
+    assert signal.getsignal(signal.SIGTERM) is before  # restored after the command
 
 
 def test_run_raises_conform_interrupted_with_the_partial_report(tmp_path: Path) -> None:

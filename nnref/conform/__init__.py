@@ -207,12 +207,12 @@ def run_plan(
     :func:`run` does; ``planning`` (seconds) is added to the report's time."""
     t0 = time.perf_counter()
     rows: list[Row] = []
-    stopped = None
+    stopped, cause = None, None
     for t in tasks:
         try:
             rows.append(t.run())
-        except KeyboardInterrupt:
-            stopped = f"{t.id} (after {len(rows)} of {len(tasks)} checks)"
+        except KeyboardInterrupt as e:
+            stopped, cause = f"{t.id} (after {len(rows)} of {len(tasks)} checks)", e
             break
     notes = {
         op: f"gradients not checked: only {'the plain ' + op if p.plain else op + '_fwd'} is provided"
@@ -222,13 +222,14 @@ def run_plan(
     seconds = planning + time.perf_counter() - t0
     report = ConformanceReport(ctx.name, ctx.profile.name, rows, missing, notes, seconds, stopped)
     if stopped is not None:
-        raise ConformInterrupted(report)
+        raise ConformInterrupted(report) from cause
     return report
 
 
 class ConformInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped :func:`run` (or :func:`run_plan`); ``report`` holds the checks made
-    before it (``report.interrupted`` names the one that was running)."""
+    before it (``report.interrupted`` names the one that was running). Its ``__cause__`` is the
+    ``KeyboardInterrupt`` that stopped it."""
 
     def __init__(self, report: ConformanceReport) -> None:
         super().__init__(f"interrupted at {report.interrupted}")
