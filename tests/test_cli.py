@@ -108,6 +108,39 @@ def test_mnist_without_test_images_is_refused_before_training(recipe, tmp_path, 
     )
 
 
+def _mnist_dir(path: Path, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    path.mkdir()
+    np.savez(
+        path / "mnist.npz",
+        x_train=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 16),
+        x_test=rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 8),
+    )
+    return path
+
+
+def test_resume_on_other_data_is_refused_naming_the_data(tmp_path, capsys) -> None:
+    """--resume with another --data-dir (or changed files) once continued on the other data
+    without a word: --data-dir is not part of the options a checkpoint must match (a moved
+    copy of the same files resumes), so the checkpoint keeps a fingerprint of the data."""
+    a, b, out = _mnist_dir(tmp_path / "a", 0), _mnist_dir(tmp_path / "b", 1), tmp_path / "run"
+    argv = ["train", "mlp", "--dataset", "mnist", "--out", str(out), "--no-progress"]
+    assert main([*argv, "--data-dir", str(a), "--steps", "2", "--batch-size", "4"]) == 0
+    capsys.readouterr()
+    ckpt = (out / "checkpoint.npz").read_bytes()
+    again = [*argv, "--steps", "4", "--batch-size", "4", "--resume"]
+    assert main([*again, "--data-dir", str(b)]) == 2
+    line = _one_line_error(capsys)
+    assert line.startswith(f"nnref train: {out / 'checkpoint.npz'} was trained on other data")
+    assert "resume with the data it was trained on, or choose another --out" in line
+    assert (out / "checkpoint.npz").read_bytes() == ckpt
+    moved = tmp_path / "moved"
+    a.rename(moved)  # the same files elsewhere: the same data
+    assert main([*again, "--data-dir", str(moved)]) == 0
+
+
 def test_out_problems_are_found_before_the_first_step(tmp_path, capsys) -> None:
     a_file = tmp_path / "a_file"
     a_file.write_text("")

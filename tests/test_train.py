@@ -127,6 +127,27 @@ def test_an_edited_checkpoint_field_is_refused_naming_file_and_field(edit, says,
         load_checkpoint(build_run(ADAM_MLP), path)
 
 
+def test_the_data_fingerprint_is_checked_when_the_checkpoint_has_one(tmp_path) -> None:
+    """A checkpoint keeps its data's fingerprint; one written before the field resumes
+    unchecked, and an edited one is refused."""
+    path = _edited_checkpoint(tmp_path)
+    with np.load(path) as z:
+        meta = json.loads(z["meta"].tobytes())
+    run = build_run(ADAM_MLP)
+    assert meta["data"] == run.data_fingerprint
+    assert len(run.data_fingerprint) == 64
+    without = _edited_checkpoint(tmp_path / "old", meta_edit={"data": None})
+    with np.load(without) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = {k: v for k, v in json.loads(arrays["meta"].tobytes()).items() if k != "data"}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(without, **arrays)
+    load_checkpoint(build_run(ADAM_MLP), without)  # no field: resumes
+    edited = _edited_checkpoint(tmp_path / "edited", meta_edit={"data": "0" * 64})
+    with pytest.raises(ValueError, match="was trained on other data than this run loads"):
+        load_checkpoint(build_run(ADAM_MLP), edited)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [

@@ -9,6 +9,7 @@ Checkpoints hold the parameters, the optimizer state, the step and the metrics s
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -360,6 +361,18 @@ class Run:
     loss_fn: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]] | None = None
     reset_optimizer: bool = False
 
+    @cached_property
+    def data_fingerprint(self) -> str:
+        """SHA-256 of the training and test arrays as the run uses them (dtype, shape and
+        bytes): a checkpoint keeps it, so a resume on other data (the same ``--dataset`` from
+        another ``--data-dir``, or changed files) is refused rather than trained on silently."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape};".encode())
+            h.update(a.data)
+        return h.hexdigest()
+
 
 def build_run(cfg: RunConfig, data: Dataset | None = None) -> Run:
     recipe = RECIPES[cfg.recipe]
@@ -486,6 +499,7 @@ def save_checkpoint(run: Run, path: Path) -> None:
         "slots": sorted(run.opt_state.slots),
         "n_params": len(run.params),
         "history": run.history,
+        "data": run.data_fingerprint,
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -516,6 +530,9 @@ def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
 
 #: The metadata a checkpoint holds, each field validated at load.
 META_FIELDS = ("format", "config_key", "step", "iterations", "slots", "n_params", "history")
+#: ... and the data's fingerprint (:attr:`Run.data_fingerprint`; absent from checkpoints written
+#: before it, which resume unchecked).
+OPTIONAL_META = ("data",)
 #: A logged step's fields, and the held-out pair (absent from checkpoints written before it).
 HISTORY_FIELDS = ("step", "loss", "accuracy")
 HELDOUT_FIELDS = ("heldout_loss", "heldout_accuracy")
@@ -585,7 +602,7 @@ def _check_meta(path: Path, meta: Any, run: Run) -> None:
     if not (is_int(got) and got == FORMAT_VERSION):
         raise ValueError(f"{path}: unsupported checkpoint format {got!r}")
     missing = [k for k in META_FIELDS if k not in meta]
-    unknown = sorted(set(meta) - set(META_FIELDS))
+    unknown = sorted(set(meta) - set(META_FIELDS) - set(OPTIONAL_META))
     if missing or unknown:
         which = f"lacks {missing}" if missing else f"has unknown fields {unknown}"
         raise ValueError(f"{path}: the metadata {which}: not written by nnref train")
@@ -596,6 +613,13 @@ def _check_meta(path: Path, meta: Any, run: Run) -> None:
         raise ValueError(
             f"{path} was written with {_config_difference(key, run.cfg)}; resume with the same "
             "options, or choose another --out"
+        )
+    if "data" in meta and meta["data"] != run.data_fingerprint:
+        raise ValueError(
+            f"{path} was trained on other data than this run loads (their SHA-256 fingerprints "
+            f"differ: {_short(meta['data'], 20)}, this run: {run.data_fingerprint[:17]}...): "
+            f"the same --dataset from another --data-dir, or changed files; resume with the data "
+            "it was trained on, or choose another --out"
         )
     for name in ("step", "iterations"):
         v = meta[name]
