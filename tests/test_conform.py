@@ -759,6 +759,28 @@ def test_drawn_float32_gradients_are_judged_at_the_cotangents_scale() -> None:
     assert "sigmoid/property/drawn/float32" in {x.id for x in r.failures}
 
 
+def test_drawn_gradients_far_smaller_than_the_cotangent_are_still_checked() -> None:
+    """A slack of max |dy| in the denominator passed a sigmoid whose backward drops the
+    saturated gradient (|x| > 12, ~3e-7 against dy ~ 1) where no case reaches it (inputs of
+    other than 2 dimensions): 100% wrong, below 2e-5 of the cotangent."""
+
+    def sigmoid_fwd(x):
+        y = (1 / (1 + np.exp(-x.astype(np.float64)))).astype(x.dtype)
+        return y, (x, y)
+
+    def sigmoid_bwd(res, dy):
+        x, y = res
+        g = dy * y * (1 - y)
+        if x.ndim != 2:
+            g = np.where(np.abs(x) > 12, np.zeros_like(g), g)
+        return (g.astype(dy.dtype),)
+
+    target = {"sigmoid_fwd": sigmoid_fwd, "sigmoid_bwd": sigmoid_bwd}
+    r = run(target, dtypes=["float32"], examples=300)
+    assert {x.id for x in r.failures} == {"sigmoid/property/drawn/float32"}, r.summary()
+    assert "vs expected" in r.failures[0].message
+
+
 def test_values_in_messages_are_printed_as_values() -> None:
     """NumPy 2 scalars' reprs leaked into messages: 'y[0]: np.int64(1 vs expected np.int64(0'
     (a parenthesis stripped) and 'np.float32(-0.002411604) vs expected np.float32(...)'."""
