@@ -250,6 +250,7 @@ def _train(args: argparse.Namespace) -> int:
     from nnref._machine import keep_freed_memory
     from nnref.data.datasets import load_dataset
     from nnref.train.loop import (
+        BatchOutOfMemory,
         ConfigError,
         TrainingDiverged,
         TrainingInterrupted,
@@ -335,7 +336,7 @@ def _train(args: argparse.Namespace) -> int:
     except MemoryError as e:  # a batch (or dataset) too large for the machine
         smaller = (
             f"; a smaller --batch-size needs less (this run: {cfg.batch_size})"
-            if cfg is not None and cfg.batch_size
+            if isinstance(e, BatchOutOfMemory) and cfg is not None and cfg.batch_size
             else ""
         )
         again = (

@@ -506,6 +506,26 @@ def test_out_of_memory_is_one_line_with_the_remedy(tmp_path, capsys, monkeypatch
     )
 
 
+def test_out_of_memory_outside_a_step_does_not_blame_the_batch_size(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """The evaluations go 1024 rows at a time whatever --batch-size is: the remedy named for a
+    step's batch would not help there (review finding)."""
+    from nnref.train import loop
+
+    def evaluation_out_of_memory(*a, **k):
+        raise MemoryError("Unable to allocate 2.00 GiB for an array with shape (1024, 524288)")
+
+    monkeypatch.setattr(loop, "predict", evaluation_out_of_memory)
+    out = tmp_path / "run"
+    assert main(_train(out, "--steps", "2")) == 1
+    assert _one_line_error(capsys) == (
+        "nnref train: out of memory: Unable to allocate 2.00 GiB for an array with shape "
+        f"(1024, 524288); with more memory free, the same command continues from {out}"
+        f"{os.sep}checkpoint.npz"
+    )
+
+
 def test_a_bare_memory_error_still_says_what_failed(tmp_path, capsys, monkeypatch) -> None:
     """A MemoryError without a message (raised by hand, or by an allocator that says nothing)
     once printed "out of memory: ;" (an exception is always truthy)."""

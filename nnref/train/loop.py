@@ -421,11 +421,19 @@ def loss_and_grads(run: Run, idx: np.ndarray) -> tuple[float, float, list[np.nda
     return float(loss), acc, grads
 
 
+class BatchOutOfMemory(MemoryError):
+    """A training step could not allocate what its batch needs (the batch size sets that;
+    loading the data and the 1024-row evaluations do not depend on it)."""
+
+
 def train_step(run: Run) -> tuple[float, float]:
     idx = batch_indices(
         run.recipe.batching, len(run.x_train), run.cfg.batch_size, run.cfg.seed, run.step
     )
-    loss, acc, grads = loss_and_grads(run, idx)
+    try:
+        loss, acc, grads = loss_and_grads(run, idx)
+    except MemoryError as e:
+        raise BatchOutOfMemory(*e.args) from e
     if run.reset_optimizer:
         run.opt_state = run.optimizer.init(run.params)
     run.params, run.opt_state = run.optimizer.update(grads, run.opt_state, run.params)
