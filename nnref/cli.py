@@ -405,12 +405,21 @@ def _stdout_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-def _escape_unencodable_stdout() -> None:
-    """Print what stdout's encoding cannot (a non-UTF-8 file name, which Python keeps as
-    surrogates, under a UTF-8 locale) with backslash escapes, as stderr does, rather than raise
-    UnicodeEncodeError: the "wrote ... in DIR" line once did so after the run."""
-    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
-        sys.stdout.reconfigure(errors="backslashreplace")
+@contextlib.contextmanager
+def _escape_unencodable_stdout() -> Iterator[None]:
+    """While a command runs, print what stdout's encoding cannot (a non-UTF-8 file name, which
+    Python keeps as surrogates, under a UTF-8 locale) with backslash escapes, as stderr does,
+    rather than raise UnicodeEncodeError: the "wrote ... in DIR" line once did so after the
+    run. The caller's setting is restored after (``main`` may run inside another program)."""
+    stdout = sys.stdout
+    if not (isinstance(stdout, io.TextIOWrapper) and stdout.errors == "strict"):
+        yield
+        return
+    stdout.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        stdout.reconfigure(errors="strict")
 
 
 class _Terminated(KeyboardInterrupt):
@@ -639,9 +648,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted, 143:
     stopped by SIGTERM)."""
     command = ""
-    _escape_unencodable_stdout()
     try:
-        with _sigterm_interrupts():
+        with _escape_unencodable_stdout(), _sigterm_interrupts():
             args = build_parser().parse_args(argv)
             command = args.command
             return int(args.func(args))

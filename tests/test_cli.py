@@ -557,3 +557,4 @@ def test_a_path_the_locale_cannot_encode_is_printed_not_a_traceback(tmp_path, mo
     text = stdout.buffer.getvalue().decode()
     assert f"resumed from {tmp_path}{os.sep}run\\udcff{os.sep}checkpoint.npz at step 3" in text
     assert f"checkpoint.npz in {tmp_path}{os.sep}run\\udcff\n" in text
+    assert stdout.errors == "strict"  # the caller's stream as it was (main may be embedded)

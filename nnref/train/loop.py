@@ -531,7 +531,9 @@ def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.strerror and e.filename in (None, str(tmp)):
+        # A failed write names the temporary file, or none; a failed rename already names both.
+        failed_write = isinstance(e, OSError) and e.strerror and e.filename2 is None
+        if failed_write and e.filename in (None, str(tmp)):
             e.filename = str(path)
         raise
 
@@ -822,7 +824,9 @@ def _stop_signals_handled(ctrl_c: _CtrlC) -> Iterator[_CtrlC]:
         yield ctrl_c
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            # None: a handler not installed from Python (an embedding host's), which cannot be
+            # put back; the default then, rather than a TypeError over the run's own outcome.
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def _nonfinite_param(params: list[np.ndarray]) -> int | None:
@@ -869,7 +873,9 @@ def _run_lock(out: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on the directory ``out`` for the run (released when the
     process ends, however it ends), or raise :class:`ConfigError` when another run holds it:
     two runs started into the same empty ``--out`` both passed its check, then overwrote each
-    other's checkpoint and outputs. Where the OS has no ``flock`` (Windows), no lock."""
+    other's checkpoint and outputs. The lock is a guard, not a requirement: where the OS or the
+    file system has no ``flock`` on a directory (Windows; NFS emulates it with byte-range locks
+    that need a file open for writing) the run goes ahead unlocked."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on the platforms nnref is tested on
@@ -877,8 +883,9 @@ def _run_lock(out: Path) -> Iterator[None]:
         return
     try:
         fd = os.open(out, os.O_RDONLY)
-    except OSError as e:
-        raise ConfigError("out", str(out), f"cannot be opened ({e.strerror or e})") from None
+    except OSError:  # a directory nnref may write but not read (mode 0300): no lock
+        yield
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -888,6 +895,8 @@ def _run_lock(out: Path) -> Iterator[None]:
                 str(out),
                 "is in use by another nnref train run; wait for it to end, or choose another --out",
             ) from None
+        except OSError:  # a file system without flock on directories (NFS: EBADF): no lock
+            pass
         yield
     finally:
         os.close(fd)  # releases the lock
