@@ -853,7 +853,9 @@ def train(
     step, writes the checkpoint and raises :class:`TrainingInterrupted`; after the last step (the final
     evaluation, the outputs) a Ctrl-C stops at once, and ``resume`` of that complete checkpoint
     finishes the outputs without training. ``stop_after`` ends the run early after that many
-    steps (as an interruption would), leaving the checkpoint to resume from.
+    steps (as an interruption would), leaving the checkpoint to resume from. SIGTERM is handled
+    as Ctrl-C while ``train`` runs: a caller that does not catch :class:`TrainingInterrupted` (a
+    ``KeyboardInterrupt``) then ends as on Ctrl-C, not killed by the signal.
     Each logged step (every ``display_step``, the first and the last) records the batch loss and
     accuracy and the held-out loss and accuracy on the first :data:`HELDOUT_MAX` test samples.
     """
