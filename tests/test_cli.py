@@ -108,24 +108,12 @@ def test_mnist_without_test_images_is_refused_before_training(recipe, tmp_path, 
     )
 
 
-def _mnist_dir(path: Path, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    path.mkdir()
-    np.savez(
-        path / "mnist.npz",
-        x_train=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, 16),
-        x_test=rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, 8),
-    )
-    return path
-
-
-def test_resume_on_other_data_is_refused_naming_the_data(tmp_path, capsys) -> None:
+def test_resume_on_other_data_is_refused_naming_the_data(tmp_path, capsys, write_mnist) -> None:
     """--resume with another --data-dir (or changed files) once continued on the other data
     without a word: --data-dir is not part of the options a checkpoint must match (a moved
     copy of the same files resumes), so the checkpoint keeps a fingerprint of the data."""
-    a, b, out = _mnist_dir(tmp_path / "a", 0), _mnist_dir(tmp_path / "b", 1), tmp_path / "run"
+    a, b = write_mnist(tmp_path / "a", 16, 8), write_mnist(tmp_path / "b", 16, 8, seed=1)
+    out = tmp_path / "run"
     argv = ["train", "mlp", "--dataset", "mnist", "--out", str(out), "--no-progress"]
     assert main([*argv, "--data-dir", str(a), "--steps", "2", "--batch-size", "4"]) == 0
     capsys.readouterr()
@@ -397,22 +385,29 @@ def _nnref(*argv: str, **kw) -> subprocess.Popen:
     )
 
 
-def test_ctrl_c_keeps_the_checkpoint_and_says_resume(tmp_path) -> None:
-    out = tmp_path / "run"
+def _signal_at_step_3(out: Path, sig: int) -> tuple[list[str], str, int]:
+    """``nnref train mlp`` into ``out``, sent ``sig`` once step 3 is logged: its argv, its
+    one stderr line (exit ``128 + sig``) and the step the checkpoint holds."""
     argv = ["train", "mlp", "--steps", "100000", "--log-every", "3", "--out", str(out)]
     p = _nnref(*argv, "--no-progress")
     for line in p.stdout:
         if line.startswith("step: 3,"):
-            p.send_signal(signal.SIGINT)
+            p.send_signal(sig)
             break
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err
+    assert p.returncode == 128 + sig, err
     assert "Traceback" not in err
     (line,) = err.strip().splitlines()
-    assert "interrupted after step" in line
     assert "run the same command with --resume to continue" in line
     step = int(line.split("holds step ")[1].split(":")[0])
     assert step >= 3
+    return argv, line, step
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_says_resume(tmp_path) -> None:
+    out = tmp_path / "run"
+    argv, line, step = _signal_at_step_3(out, signal.SIGINT)
+    assert "interrupted after step" in line
     # The checkpoint holds that step: --resume continues from it.
     q = _nnref(*argv[:3], str(step + 1), *argv[4:], "--no-progress", "--resume")
     out_text, err = q.communicate(timeout=120)
@@ -459,19 +454,8 @@ def test_sigterm_ends_the_step_keeps_the_checkpoint_and_says_resume(tmp_path) ->
     """SIGTERM (``timeout``, ``kill``, a scheduler's preemption) once killed the run at once:
     no message, and every step since the last periodic checkpoint (up to 500) was lost."""
     out = tmp_path / "run"
-    argv = ["train", "mlp", "--steps", "100000", "--log-every", "3", "--out", str(out)]
-    p = _nnref(*argv, "--no-progress")
-    for line in p.stdout:
-        if line.startswith("step: 3,"):
-            p.send_signal(signal.SIGTERM)
-            break
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == 128 + signal.SIGTERM, err
-    (line,) = err.strip().splitlines()
+    _, line, _ = _signal_at_step_3(out, signal.SIGTERM)
     assert line.startswith("nnref train: stopped by SIGTERM after step ")
-    assert "run the same command with --resume to continue" in line
-    step = int(line.split("holds step ")[1].split(":")[0])
-    assert step >= 3
     assert [p.name for p in out.iterdir()] == ["checkpoint.npz"]
 
 

@@ -360,15 +360,8 @@ def test_cli_train_errors(tmp_path, capsys) -> None:
     assert "MNIST not found" in capsys.readouterr().err
 
 
-def test_cli_train_on_mnist_files(tmp_path) -> None:
-    rng = np.random.default_rng(0)
-    np.savez(
-        tmp_path / "mnist.npz",
-        x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
-        y_train=rng.integers(0, 10, 64),
-        x_test=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8),
-        y_test=rng.integers(0, 10, 16),
-    )
+def test_cli_train_on_mnist_files(tmp_path, write_mnist) -> None:
+    write_mnist(tmp_path, 64, 16)
     assert (
         main(
             [
