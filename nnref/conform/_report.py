@@ -63,8 +63,8 @@ class ConformanceReport:
     not_provided: list[str]
     notes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    #: Set when Ctrl-C stopped the run: the check that was running, and how many of the run's
-    #: checks were done (``rows`` holds those).
+    #: Set when Ctrl-C (or, under the CLI, SIGTERM) stopped the run: the check that was running,
+    #: and how many of the run's checks were done (``rows`` holds those).
     interrupted: str | None = None
 
     @property
