@@ -936,6 +936,39 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out.out, out.err
 
 
+_WARNS = """
+import warnings
+import numpy as np
+
+def relu_fwd(x):
+    warnings.warn("relu_fwd: this API is deprecated", UserWarning, stacklevel=1)
+    return np.maximum(x, np.zeros((), x.dtype)), x
+
+def relu_bwd(x, dy):
+    return (dy * (x > 0),)
+"""
+
+
+@pytest.mark.filterwarnings("default::UserWarning")
+def test_a_targets_warning_is_shown_once_not_once_per_check(
+    recwarn: pytest.WarningsRecorder, tmp_path: Path
+) -> None:
+    """Every check, and every drawn example, reset the registry that shows a warning once per
+    place: a target's deprecation warning was printed 202 times for relu at 50 examples."""
+    r = run(str(_module(tmp_path, "warns", _WARNS)), ops=["relu"], examples=50)
+    assert r.ok, r.summary()
+    said = [w for w in recwarn if "relu_fwd: this API is deprecated" in str(w.message)]
+    assert len(said) == 1
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_an_error_filter_still_makes_a_targets_warning_a_finding(tmp_path: Path) -> None:
+    r = run(str(_module(tmp_path, "warns", _WARNS)), ops=["relu"], examples=5)
+    assert r.rows
+    assert not any(row.ok for row in r.rows if row.check != "property")
+    assert "raised UserWarning: relu_fwd: this API is deprecated" in r.failures[0].message
+
+
 def test_cli_json_and_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = _cli(capsys, "conform", "nnref", "--op", "relu", "--json", "--examples", "2")
     assert code == 0

@@ -26,7 +26,15 @@ from nnref.conform._checks import Context, Task, tasks_for
 from nnref.conform._checks import case_inputs as _case_inputs
 from nnref.conform._layout import NCHW, nchw
 from nnref.conform._report import CHECKS, ConformanceReport, Row
-from nnref.conform._target import BUILTIN, TargetError, call, describe, load_target, provided_ops
+from nnref.conform._target import (
+    BUILTIN,
+    TargetError,
+    call,
+    describe,
+    each_warning_once,
+    load_target,
+    provided_ops,
+)
 from nnref.conform._vectors import export_vectors as _export
 
 __all__ = [
@@ -208,12 +216,13 @@ def run_plan(
     t0 = time.perf_counter()
     rows: list[Row] = []
     stopped, cause = None, None
-    for t in tasks:
-        try:
-            rows.append(t.run())
-        except KeyboardInterrupt as e:
-            stopped, cause = f"{t.id} (after {len(rows)} of {len(tasks)} checks)", e
-            break
+    with each_warning_once():
+        for t in tasks:
+            try:
+                rows.append(t.run())
+            except KeyboardInterrupt as e:
+                stopped, cause = f"{t.id} (after {len(rows)} of {len(tasks)} checks)", e
+                break
     notes = {
         op: f"gradients not checked: only {'the plain ' + op if p.plain else op + '_fwd'} is provided"
         for op, p in ctx.provided.items()
