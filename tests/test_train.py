@@ -745,20 +745,27 @@ def test_config_validation_names_the_field() -> None:
         make_config("mlp", lr=0.1)
 
 
-def test_sigterm_ends_the_step_like_ctrl_c(tmp_path) -> None:
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_sigterm_ends_the_step_like_ctrl_c(name, tmp_path) -> None:
+    """SIGTERM (``timeout``, ``kill``, preemption) and SIGHUP (a closed terminal, a dropped SSH
+    session) killed the run, losing every step since the last periodic checkpoint."""
     import os
     import signal
 
-    def sigterm_at_10(line: str) -> None:
+    sig = getattr(signal, name, None)
+    if sig is None:
+        pytest.skip(f"no {name} here")
+
+    def signal_at_10(line: str) -> None:
         if line.startswith("step: 10,"):
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sig)
 
     cfg = make_config("mlp", steps=30, display_step=5)
-    before = signal.getsignal(signal.SIGTERM)
-    stopped = _interrupted(cfg, tmp_path / "r", log=sigterm_at_10)
-    assert (stopped.step, stopped.checkpoint_step, stopped.signum) == (10, 10, signal.SIGTERM)
-    assert "stopped by SIGTERM after step 10" in str(stopped)
-    assert signal.getsignal(signal.SIGTERM) is before  # restored
+    before = signal.getsignal(sig)
+    stopped = _interrupted(cfg, tmp_path / "r", log=signal_at_10)
+    assert (stopped.step, stopped.checkpoint_step, stopped.signum) == (10, 10, sig)
+    assert f"stopped by {name} after step 10" in str(stopped)
+    assert signal.getsignal(sig) is before  # restored
     resumed = train(cfg, out=tmp_path / "r", resume=True, **QUIET)
     assert resumed.history == train(cfg, **QUIET).history
 

@@ -105,7 +105,7 @@ class TrainingDiverged(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) or SIGTERM (``signum``) stopped the run after ``step``; ``checkpoint``
+    """Ctrl-C (SIGINT), SIGTERM or SIGHUP (``signum``) stopped the run after ``step``; ``checkpoint``
     holds the state to resume from (``None`` without ``out``), at ``checkpoint_step``.
     ``complete``: that is the run's last step, and the signal came before the final evaluation
     and the outputs were all written (``resume`` finishes them)."""
@@ -128,7 +128,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 def stopped_by(signum: int) -> str:
-    """``interrupted`` (Ctrl-C), else ``stopped by SIGTERM``: how messages name the signal."""
+    """``interrupted`` (Ctrl-C), else ``stopped by SIGTERM`` (or ``SIGHUP``): how messages name
+    the signal."""
     return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 
 
@@ -786,8 +787,11 @@ class TrainResult:
 
 
 #: The signals that stop a run as Ctrl-C does: SIGTERM is what ``timeout``, ``kill``, a
-#: container's stop and a batch scheduler's preemption send.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: container's stop and a batch scheduler's preemption send; SIGHUP what a closed terminal or a
+#: dropped SSH session sends (where the OS has it).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class _CtrlC:
