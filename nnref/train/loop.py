@@ -105,8 +105,9 @@ class TrainingDiverged(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT), SIGTERM or SIGHUP (``signum``) stopped the run after ``step``; ``checkpoint``
-    holds the state to resume from (``None`` without ``out``), at ``checkpoint_step``.
+    """Ctrl-C (SIGINT), SIGTERM or SIGHUP (``signum``) stopped the run after ``step``;
+    ``checkpoint`` holds the state to resume from (``None`` without ``out``), at
+    ``checkpoint_step``.
     ``complete``: that is the run's last step, and the signal came before the final evaluation
     and the outputs were all written (``resume`` finishes them)."""
 
@@ -853,12 +854,12 @@ def train(
 
     Every step's loss is checked: a NaN or infinite loss (or parameter) stops the run with
     :class:`TrainingDiverged`, leaving the last checkpoint written before it. ``out`` is checked
-    before the first step (:func:`prepare_out`). The first Ctrl-C (or SIGTERM) ends the current
-    step, writes the checkpoint and raises :class:`TrainingInterrupted`; after the last step (the final
-    evaluation, the outputs) a Ctrl-C stops at once, and ``resume`` of that complete checkpoint
-    finishes the outputs without training. ``stop_after`` ends the run early after that many
-    steps (as an interruption would), leaving the checkpoint to resume from. SIGTERM is handled
-    as Ctrl-C while ``train`` runs: a caller that does not catch :class:`TrainingInterrupted` (a
+    before the first step (:func:`prepare_out`). The first Ctrl-C (or SIGTERM, SIGHUP) ends the
+    current step, writes the checkpoint and raises :class:`TrainingInterrupted`; after the last
+    step (the final evaluation, the outputs) a Ctrl-C stops at once, and ``resume`` of that
+    complete checkpoint finishes the outputs without training. ``stop_after`` ends the run early
+    after that many steps (as an interruption would), leaving the checkpoint to resume from.
+    SIGTERM and SIGHUP are handled as Ctrl-C while ``train`` runs: a caller that does not catch :class:`TrainingInterrupted` (a
     ``KeyboardInterrupt``) then ends as on Ctrl-C, not killed by the signal.
     Each logged step (every ``display_step``, the first and the last) records the batch loss and
     accuracy and the held-out loss and accuracy on the first :data:`HELDOUT_MAX` test samples.
