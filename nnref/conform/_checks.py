@@ -31,7 +31,7 @@ from nnref.cases.conventions import (
     tf_expect,
 )
 from nnref.check.compare import max_rel_error
-from nnref.conform._report import Row, literal, pair, small
+from nnref.conform._report import Row, entry, literal, pair, small
 from nnref.conform._target import (
     Change,
     OutputError,
@@ -334,8 +334,7 @@ def _close(a: Any, b: Any, tol: float) -> bool:
 def _worst(qty: str, actual: np.ndarray, desired: np.ndarray) -> tuple[float, str, str]:
     """Error, where, and "a vs expected b" at the worst entry."""
     err, idx = max_rel_error(actual, desired)
-    where = f"{qty}[{', '.join(map(str, idx))}]" if idx else qty
-    return err, where, f"{pair(actual, desired, idx)}" if actual.size else ""
+    return err, entry(qty, idx), pair(actual, desired, idx) if actual.size else ""
 
 
 def case_inputs(

@@ -194,6 +194,11 @@ def _floats(v: Any) -> str:
     return repr(v)
 
 
+def entry(name: str, idx: tuple[int, ...]) -> str:
+    """``name[i, j]``: an array's entry as the rows name it (``name`` alone for a 0-d array)."""
+    return f"{name}[{', '.join(map(str, idx))}]" if idx else name
+
+
 def pair(actual: np.ndarray, desired: Any, idx: tuple[int, ...]) -> str:
     """``"a vs expected b"`` at ``idx``, each entry printed as its value (``2.09681``, ``1``,
     ``nan``), not as a NumPy scalar's repr (``np.float32(2.09681)``)."""

@@ -10,7 +10,7 @@ import numpy as np
 from nnref.cases import TABLES, seed_for
 from nnref.cases.conventions import CONVENTIONS, Expected, expected
 from nnref.check.compare import max_rel_error
-from nnref.conform._report import Row, literal, pair
+from nnref.conform._report import Row, entry, literal, pair
 from nnref.conform._target import (
     OutputError,
     as_gradients,
@@ -129,8 +129,7 @@ def _compare(
             return f"{qty}: dtype {a.dtype}, expected {np.asarray(r).dtype}"
         err, idx = max_rel_error(a, r, slack=0.0 if qty == "y" else slack)
         if err > tol:
-            where = f"{qty}[{', '.join(map(str, idx))}]" if idx else qty
-            return f"{where}: {pair(a, r, idx)} (error {err:.3g} > {tol:.3g})"
+            return f"{entry(qty, idx)}: {pair(a, r, idx)} (error {err:.3g} > {tol:.3g})"
     return None
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from nnref._validate import BROKEN_CODE
 from nnref.cases import TABLES
 from nnref.check.compare import first_bit_difference
+from nnref.conform._report import entry
 
 
 class TargetError(ValueError):
@@ -289,9 +290,8 @@ def _array_change(where: str, p: np.ndarray, g: Any) -> tuple[str, str] | None:
     if diff is None:
         return None
     idx, n = diff
-    at = f"{where}[{', '.join(map(str, idx))}]" if p.ndim else where
     # str: a float32 shown with its own shortest digits (format() would widen it to float64)
-    return at, f"{p[idx]!s} became {g[idx]!s} ({n} of {p.size} entries changed)"
+    return entry(where, idx), f"{p[idx]!s} became {g[idx]!s} ({n} of {p.size} entries changed)"
 
 
 #: Built-in targets: nnref itself, and the frameworks' adapters (``nnref.oracles.*``).
