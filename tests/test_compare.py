@@ -23,6 +23,18 @@ def test_error_is_relative_per_entry_with_the_rms_floor() -> None:
     assert idx == (0, 1)
 
 
+def test_slack_discounts_small_differences_and_keeps_the_measure_beyond_them() -> None:
+    """``slack`` comes off each absolute difference before dividing: a difference within it is
+    no error, and a larger one is measured strictly (a floor would divide it away)."""
+    d = [1e-6, 1.0, 1.0]
+    rms = math.sqrt((1e-12 + 2) / 3)
+    assert max_rel_error([1e-6 + 5e-7, 1.0, 1.0], d, slack=1e-6) == (0.0, (0,))
+    err, idx = max_rel_error([0.0, 1.0, 1.0], d, slack=1e-7)  # the small entry dropped
+    assert err == pytest.approx((1e-6 - 1e-7) / (1e-6 + rms), rel=1e-12)
+    assert idx == (0,)
+    assert max_rel_error([0.0, 1.0, 1.0], d, floor=1.0)[0] < 1e-6  # what a floor lets through
+
+
 def test_all_zero_desired_is_judged_against_the_smallest_normal() -> None:
     err, idx = max_rel_error([0.0, 1.0], [0.0, 0.0])
     assert err == pytest.approx(1.0 / TINY, rel=1e-12)
