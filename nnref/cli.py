@@ -250,6 +250,8 @@ def _train(args: argparse.Namespace) -> int:
     from nnref._machine import keep_freed_memory
     from nnref.data.datasets import load_dataset
     from nnref.train.loop import (
+        CHECKPOINT,
+        OUTPUT_FILES,
         BatchOutOfMemory,
         ConfigError,
         TrainingDiverged,
@@ -274,6 +276,12 @@ def _train(args: argparse.Namespace) -> int:
         "conv_algorithm": "auto" if args.fast else None,
     }
     cfg = None
+
+    def checkpoint_on_disk() -> Path | None:
+        """``out``'s checkpoint, when one is on disk."""
+        ckpt = out / CHECKPOINT if out is not None else None
+        return ckpt if ckpt is not None and ckpt.is_file() else None
+
     try:
         if args.out == "":
             raise ConfigError("out", "''", "is empty; name a directory")
@@ -329,7 +337,7 @@ def _train(args: argparse.Namespace) -> int:
         again = (
             f"; once that is fixed, the same command with --resume continues from {ckpt} (or, "
             "after the last step, writes the outputs)"
-            if (ckpt := _checkpoint_on_disk(out))
+            if (ckpt := checkpoint_on_disk())
             else ""
         )
         return _fail("train", f"could not write the outputs: {e}{again}", 1)
@@ -341,26 +349,19 @@ def _train(args: argparse.Namespace) -> int:
         )
         again = (
             f"; with more memory free, the same command continues from {ckpt}"
-            if (ckpt := _checkpoint_on_disk(out))
+            if (ckpt := checkpoint_on_disk())
             else ""
         )
         what = str(e) or "an allocation failed"  # NumPy's says how much; a bare one says nothing
         return _fail("train", f"out of memory: {what}{smaller}{again}", 1)
     if out is not None:
-        names = ("metrics.csv", "metrics.json", "curves.png", "predictions.png", "checkpoint.npz")
         try:
-            print(f"wrote {', '.join(f for f in names if (out / f).is_file())} in {out}")
+            print(f"wrote {', '.join(f for f in OUTPUT_FILES if (out / f).is_file())} in {out}")
         except KeyboardInterrupt:  # main() would say only "interrupted": nothing was lost
             return _fail(
                 "train", f"interrupted after the run finished; every output is in {out}", 130
             )
     return 0
-
-
-def _checkpoint_on_disk(out: Path | None) -> Path | None:
-    """``out``'s checkpoint.npz when there is one."""
-    ckpt = out / "checkpoint.npz" if out is not None else None
-    return ckpt if ckpt is not None and ckpt.is_file() else None
 
 
 def _errata(args: argparse.Namespace) -> int:
