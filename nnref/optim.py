@@ -9,6 +9,10 @@ pass through ``keras.ops.cast``, which goes through float32. ``1 - beta``, ``rho
 ``params`` and ``grads`` are sequences of arrays; ``update`` returns new arrays and a new state,
 never mutating its inputs.
 
+Arithmetic: flush-to-zero, as TF's CPU kernels compute (:mod:`nnref._subnormals`): a subnormal
+operand counts as zero and a subnormal result becomes zero, so the slots never hold subnormals
+(IEEE arithmetic would keep ``v = 2.98e-43`` after ``g = 1e-20`` in float32 where Keras keeps 0).
+
 Speed: every result is written with ``out=`` into the arrays ``update`` returns, in Keras'
 operation order (so the bits are unchanged), with one scratch array per parameter at most. The
 elements of all parameters together are split into contiguous ranges over ``NNREF_NUM_THREADS``
@@ -23,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nnref._subnormals import Arithmetic, flush_subnormals
 from nnref._threads import parallel_for
 from nnref._validate import is_int, is_real
 
@@ -190,9 +195,11 @@ _MIN_CHUNK = 1 << 19
 Kernel = Callable[..., None]
 
 
-def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]]) -> None:
-    """Call ``kernel(*pieces)`` on matching slices of the flat arrays of each group (one
-    parameter's inputs and outputs, all the same size), covering every element once.
+def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]], inputs: int) -> None:
+    """Call ``kernel(arithmetic, *pieces)`` on matching slices of the flat arrays of each group
+    (one parameter's ``inputs`` input arrays, then its outputs, all the same size), covering
+    every element once, in flush-to-zero arithmetic (:mod:`nnref._subnormals`, as Keras'
+    updates run in TF; the inputs as ``arithmetic.operand`` gives them).
 
     The elements of all groups form one range, split over the threads; ``kernel`` may only do
     element-wise work, which makes the results independent of the split.
@@ -202,12 +209,12 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]]) -> None:
         offsets.append(offsets[-1] + group[0].size)
 
     def run(lo: int, hi: int) -> None:
-        for k, group in enumerate(groups):
-            a, b = max(lo, offsets[k]) - offsets[k], min(hi, offsets[k + 1]) - offsets[k]
-            if a == 0 and b == group[0].size:
-                kernel(*group)
-            elif a < b:
-                kernel(*[x[a:b] for x in group])
+        with flush_subnormals() as arith:
+            for k, group in enumerate(groups):
+                a, b = max(lo, offsets[k]) - offsets[k], min(hi, offsets[k + 1]) - offsets[k]
+                if a < b:
+                    piece = group if b - a == group[0].size else [x[a:b] for x in group]
+                    kernel(arith, *map(arith.operand, piece[:inputs]), *piece[inputs:])
 
     parallel_for(run, offsets[-1], min_chunk=_MIN_CHUNK)
 
@@ -219,8 +226,9 @@ def _apply(
     state: OptState,
     names: tuple[str, ...],
 ) -> tuple[Params, dict[str, list[np.ndarray]]]:
-    """Run ``kernel(g, p, *old slots, new p, *new slots)`` (slots in ``names``' order, not the
-    state's) over every element of every parameter, the results written into fresh
+    """Run ``kernel(arithmetic, g, p, *old slots, new p, *new slots)`` (slots in ``names``'
+    order, not the state's; ``arithmetic`` as :func:`_split` gives it) over every element of
+    every parameter, the results written into fresh
     C-contiguous arrays; return the new parameters and slots. The arrays reach ``kernel`` flat:
     views of the inputs (copies of non-contiguous ones; never written), then views of the fresh
     outputs."""
@@ -229,7 +237,7 @@ def _apply(
         tuple(a.reshape(-1) for a in (g, p, *(state.slots[s][k] for s in names), *new[k]))
         for k, (g, p) in enumerate(zip(grads, params, strict=True))
     ]
-    _split(kernel, groups)
+    _split(kernel, groups, 2 + len(names))
     return [n[0] for n in new], {s: [n[1 + i] for n in new] for i, s in enumerate(names)}
 
 
@@ -257,23 +265,24 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
         _check_update("sgd", grads, state, params, slots)
         const = {dt: (_f32(lr, dt), _f32(momentum, dt)) for dt in {p.dtype for p in params}}
 
-        def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
-            a, mu = const[p.dtype]
+        def kernel(arith: Arithmetic, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
+            a, mu = map(arith.operand, const[p.dtype])
+            r = arith.result
             if not momentum:  # p - g a
                 (out,) = rest
-                np.multiply(g, a, out=out)
-                np.subtract(p, out, out=out)
+                r(np.multiply(g, a, out=out))
+                r(np.subtract(p, out, out=out))
                 return
             m0, out, m = rest
-            ga = np.multiply(g, a)  # scratch, used twice by Nesterov
-            np.multiply(m0, mu, out=m)  # m = m0 mu - g a
-            m -= ga
+            ga = r(np.multiply(g, a))  # scratch, used twice by Nesterov
+            r(np.multiply(m0, mu, out=m))  # m = m0 mu - g a
+            r(np.subtract(m, ga, out=m))
             if nesterov:  # p + (m mu - g a)
-                np.multiply(m, mu, out=out)
-                out -= ga
-                np.add(p, out, out=out)
+                r(np.multiply(m, mu, out=out))
+                r(np.subtract(out, ga, out=out))
+                r(np.add(p, out, out=out))
             else:
-                np.add(p, m, out=out)
+                r(np.add(p, m, out=out))
 
         new_p, new_slots = _apply(kernel, grads, params, state, slots)
         return new_p, OptState(state.iterations + 1, new_slots)
@@ -317,36 +326,39 @@ def adam(
         _check_update("adam", grads, state, params, slots)
         t = state.iterations + 1
         const = {}  # per dtype: the scalars in the parameters' precision
-        for dt in {p.dtype for p in params}:
-            one = dt.type(1)
-            b1p = _f32(beta_1, dt) ** dt.type(t)
-            b2p = _f32(beta_2, dt) ** dt.type(t)
-            alpha = _f32(lr, dt) * np.sqrt(one - b2p) / (one - b1p)
-            const[dt] = (dt.type(1 - beta_1), dt.type(1 - beta_2), dt.type(epsilon), alpha)
+        with flush_subnormals() as arith:  # as Keras computes them (beta^t underflows)
+            r = arith.result
+            for dt in {p.dtype for p in params}:
+                one = dt.type(1)
+                b1p = r(_f32(beta_1, dt) ** dt.type(t))
+                b2p = r(_f32(beta_2, dt) ** dt.type(t))
+                alpha = r(r(_f32(lr, dt) * np.sqrt(one - b2p)) / (one - b1p))
+                const[dt] = (dt.type(1 - beta_1), dt.type(1 - beta_2), dt.type(epsilon), alpha)
 
-        def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:  # slots m, v (, vhat)
-            c1, c2, eps, alpha = const[p.dtype]
-            if amsgrad:
+        def kernel(arith: Arithmetic, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
+            c1, c2, eps, alpha = map(arith.operand, const[p.dtype])
+            r = arith.result
+            if amsgrad:  # slots m, v (, vhat)
                 m0, v0, vhat0, out, m, v, vhat = rest
             else:
                 m0, v0, out, m, v = rest
             # Keras' operation order: m0 + (g - m0) (1 - b1), v0 + (g^2 - v0) (1 - b2),
             # p - m alpha / (sqrt(v) + eps).
-            np.subtract(g, m0, out=m)
-            m *= c1
-            m += m0
-            np.multiply(g, g, out=v)
-            v -= v0
-            v *= c2
-            v += v0
+            r(np.subtract(g, m0, out=m))
+            r(np.multiply(m, c1, out=m))
+            r(np.add(m, m0, out=m))
+            r(np.multiply(g, g, out=v))
+            r(np.subtract(v, v0, out=v))
+            r(np.multiply(v, c2, out=v))
+            r(np.add(v, v0, out=v))
             used = v
             if amsgrad:
                 used = np.maximum(vhat0, v, out=vhat)
-            den = np.sqrt(used)  # scratch
-            den += eps
-            np.multiply(m, alpha, out=out)
-            out /= den
-            np.subtract(p, out, out=out)
+            den = r(np.sqrt(used))  # scratch
+            r(np.add(den, eps, out=den))
+            r(np.multiply(m, alpha, out=out))
+            r(np.divide(out, den, out=out))
+            r(np.subtract(p, out, out=out))
 
         new_p, new_slots = _apply(kernel, grads, params, state, slots)
         return new_p, OptState(t, new_slots)
@@ -395,33 +407,34 @@ def rmsprop(
             for dt in {p.dtype for p in params}
         }
 
-        def kernel(g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
-            r, one_minus_r, eps, a, mu = const[p.dtype]
+        def kernel(arith: Arithmetic, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
+            rh, one_minus_rh, eps, a, mu = map(arith.operand, const[p.dtype])
+            r = arith.result
             n = len(slots)  # v (, mg) (, mom): the kernel's arguments after g, p
             old = dict(zip(slots, rest[:n], strict=True))
             out, slot = rest[n], dict(zip(slots, rest[n + 1 :], strict=True))
-            v = np.multiply(old["v"], r, out=slot["v"])  # rho v + (1 - rho) g^2
-            den = np.multiply(g, g)  # scratch
-            den *= one_minus_r
-            v += den
+            v = r(np.multiply(old["v"], rh, out=slot["v"]))  # rho v + (1 - rho) g^2
+            den = r(np.multiply(g, g))  # scratch
+            r(np.multiply(den, one_minus_rh, out=den))
+            r(np.add(v, den, out=v))
             if centered:  # den = v - mg^2 + eps, mg = rho mg + (1 - rho) g
-                mg = np.multiply(old["mg"], r, out=slot["mg"])
-                np.multiply(g, one_minus_r, out=den)
-                mg += den
-                np.multiply(mg, mg, out=den)
-                np.subtract(v, den, out=den)
-                den += eps
+                mg = r(np.multiply(old["mg"], rh, out=slot["mg"]))
+                r(np.multiply(g, one_minus_rh, out=den))
+                r(np.add(mg, den, out=mg))
+                r(np.multiply(mg, mg, out=den))
+                r(np.subtract(v, den, out=den))
+                r(np.add(den, eps, out=den))
             else:
-                np.add(v, eps, out=den)
-            np.sqrt(den, out=den)
-            inc = np.multiply(g, a, out=out)  # inc = lr g / sqrt(den)
-            inc /= den
+                r(np.add(v, eps, out=den))
+            r(np.sqrt(den, out=den))
+            inc = r(np.multiply(g, a, out=out))  # inc = lr g / sqrt(den)
+            r(np.divide(inc, den, out=inc))
             if momentum > 0:  # p - (momentum mom + inc)
-                mom = np.multiply(old["mom"], mu, out=slot["mom"])
-                mom += inc
-                np.subtract(p, mom, out=out)
+                mom = r(np.multiply(old["mom"], mu, out=slot["mom"]))
+                r(np.add(mom, inc, out=mom))
+                r(np.subtract(p, mom, out=out))
             else:
-                np.subtract(p, inc, out=out)
+                r(np.subtract(p, inc, out=out))
 
         new_p, new_slots = _apply(kernel, grads, params, state, slots)
         return new_p, OptState(state.iterations + 1, new_slots)

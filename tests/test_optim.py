@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from nnref import optim
+from nnref import _subnormals, optim
 
 FLOATS = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 CONFIGS = [
@@ -518,3 +518,119 @@ def test_params_and_grads_must_be_lists_of_arrays(name, kw) -> None:
     new, _ = opt.update((g,), state, (p,))  # tuples stay accepted
     assert isinstance(new, list)
     assert new[0].shape == (2, 3)
+
+
+def _near_underflow(rng, dt, shapes, steps: int):
+    """Parameters a few times the smallest normal and gradients around it: most updates and
+    slot values are subnormal in IEEE arithmetic."""
+    tiny = float(np.finfo(dt).tiny)
+    params = [(rng.standard_normal(s) * 64 * tiny).astype(dt) for s in shapes]
+    grads = [[(rng.standard_normal(s) * tiny).astype(dt) for s in shapes] for _ in range(steps)]
+    return params, grads
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize(("name", "kw"), [*CONFIGS, pytest.param("adam", {"epsilon": 1e-30})])
+@pytest.mark.parametrize("dt", FLOATS)
+def test_bit_exact_with_keras_where_values_underflow(name, kw, dt, rng) -> None:
+    # TF computes with flush-to-zero: in IEEE arithmetic the parameters' last bits (and, with a
+    # tiny epsilon, whole Adam steps) differ from Keras'.
+    from nnref.oracles.tf import import_keras, import_tf
+
+    tf, keras = import_tf(), import_keras()
+    params, grads = _near_underflow(rng, dt, [(6, 5), (5,)], 20)
+    kopt = {
+        "sgd": keras.optimizers.SGD,
+        "adam": keras.optimizers.Adam,
+        "rmsprop": keras.optimizers.RMSprop,
+    }[name](**kw)
+    kvars = [keras.Variable(p, dtype=np.dtype(dt).name) for p in params]
+    opt = optim.OPTIMIZERS[name](**kw)
+    state, ours = opt.init(params), params
+    for g in grads:
+        kopt.apply_gradients([(tf.constant(gi), v) for gi, v in zip(g, kvars, strict=True)])
+        ours, state = opt.update(g, state, ours)
+        for o, v in zip(ours, kvars, strict=True):
+            assert o.tobytes() == np.asarray(v.numpy()).tobytes()
+
+
+@pytest.mark.parametrize(("name", "kw"), CONFIGS)
+@pytest.mark.parametrize("dt", FLOATS)
+def test_slots_and_parameters_never_hold_subnormals(name, kw, dt, rng) -> None:
+    params, grads = _near_underflow(rng, dt, [(40, 30)], 5)
+    tiny = np.finfo(dt).tiny
+    opt = optim.OPTIMIZERS[name](**kw)
+    state, ours = opt.init(params), params
+    for g in grads:
+        ours, state = opt.update(g, state, ours)
+        for a in [*ours, *_slot_list(state)]:
+            assert not np.any((a != 0) & (np.abs(a) < tiny))
+
+
+@pytest.mark.skipif(not _subnormals.hardware_flush(), reason="the processor's mode is emulated")
+@pytest.mark.parametrize(("name", "kw"), [*CONFIGS, pytest.param("adam", {"epsilon": 1e-30})])
+@pytest.mark.parametrize("dt", FLOATS)
+def test_emulated_flush_gives_the_processors_bits(name, kw, dt, rng, monkeypatch) -> None:
+    # Subnormal gradients and states from outside (operands the mode counts as zero), and
+    # results that underflow; 0-d and tiny-chunked parameters, so threads split inside them.
+    monkeypatch.setattr(optim, "_MIN_CHUNK", 4)
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    params, grads = _near_underflow(rng, dt, [(9, 7), ()], 4)
+    grads[0] = [np.asarray(g / dt(4)) for g in grads[0]]  # entries below the smallest normal
+    opt = optim.OPTIMIZERS[name](**kw)
+    start = opt.init(params)
+    start = start._replace(
+        slots={k: [np.asarray(np.abs(g) / dt(8)) for g in grads[1]] for k in start.slots}
+    )
+    runs = []
+    for emulate in (False, True):
+        if emulate:
+            monkeypatch.setattr(_subnormals, "_switch", lambda: None)
+        state, ours, bits = start, params, []
+        for g in grads:
+            ours, state = opt.update(g, state, ours)
+            bits += [a.tobytes() for a in [*ours, *_slot_list(state)]]
+        runs.append(bits)
+    assert runs[0] == runs[1]
+
+
+def test_flush_zeroes_subnormals_by_sign_and_keeps_the_rest() -> None:
+    for dt in (np.float32, np.float64):
+        tiny, sub = np.finfo(dt).tiny, np.finfo(dt).smallest_subnormal
+        a = np.array([sub, -sub, tiny, -tiny, 0.0, -0.0, np.inf, -np.inf, np.nan, 1.5], dt)
+        out = _subnormals.flush(a.copy())
+        want = np.array([0.0, -0.0, tiny, -tiny, 0.0, -0.0, np.inf, -np.inf, np.nan, 1.5], dt)
+        assert out.tobytes() == want.tobytes()
+        assert _subnormals.flush(-sub).tobytes() == dt(-0.0).tobytes()
+        assert _subnormals.flush(dt(2.5)) == 2.5
+    half = np.array([np.finfo(np.float16).smallest_subnormal], np.float16)
+    assert _subnormals.flush(half.copy())[0] == half[0]  # NumPy's half arithmetic is IEEE
+
+
+@pytest.mark.skipif(not _subnormals.hardware_flush(), reason="the processor's mode is emulated")
+def test_the_processors_mode_is_restored_in_every_thread_even_on_error(monkeypatch) -> None:
+    from nnref._threads import parallel_for
+
+    def underflows() -> bool:
+        tiny = np.full(40, np.finfo(np.float32).tiny)
+        return bool(np.multiply(tiny, np.float32(0.5)).all())
+
+    monkeypatch.setattr(optim, "_MIN_CHUNK", 4)
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    opt = optim.adam()
+    p = [np.ones(64, np.float32)]
+    opt.update([np.full(64, 1e-20, np.float32)], opt.init(p), p)
+    seen: list[bool] = []
+    parallel_for(lambda lo, hi: seen.append(underflows()), 64, min_chunk=4)
+    assert seen == [True, True]
+    inside: list[bool] = []
+
+    def fails() -> None:
+        with _subnormals.flush_subnormals():
+            inside.append(underflows())
+            raise KeyError
+
+    with pytest.raises(KeyError):
+        fails()
+    assert inside == [False]
+    assert underflows()

@@ -1,0 +1,155 @@
+"""Flush-to-zero arithmetic, as TF's CPU kernels compute.
+
+TF runs its CPU kernels with the processor's flush-to-zero and denormals-are-zero modes on
+(``ScopedFlushDenormal`` in ``tensorflow/core/platform/denormal.h``): a subnormal operand counts
+as zero, and a subnormal result becomes a zero of its sign. Keras' optimizer updates run in that
+mode (measured: Adam's ``v`` after ``g = 1e-20`` in float32 is 0 in Keras, ``2.98e-43`` in plain
+IEEE arithmetic), so nnref's optimizers, bit-exact with Keras, compute in it too.
+
+It is also the fast mode: on Intel CPUs every subnormal operand or result costs a microcode
+assist. Measured on a Xeon (2 cores, AVX-512): a 784-512-10 MLP trained with Adam on one batch
+held 72 Ki subnormals in its 814 Ki state elements after 1000 steps, and its step went from
+2.7 to 5.4 ms.
+
+:func:`flush_subnormals` switches the calling thread's mode (MXCSR's FTZ and DAZ bits on
+x86-64, FPCR's FZ bit on AArch64, through glibc's ``fegetenv``/``fesetenv``) and restores it on
+exit; a probe at first use checks that the switch has the effect. Where it does not (other
+platforms), the block runs in IEEE mode and the caller emulates the mode, one pass per
+operation (:class:`Arithmetic`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import platform
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+
+A = TypeVar("A", np.ndarray, np.floating)
+
+#: Where the control bits sit in glibc's ``fenv_t`` (which is smaller than this buffer):
+#: x86-64's ``__mxcsr`` after the 28-byte x87 environment (FTZ is bit 15, DAZ bit 6);
+#: AArch64's ``__fpcr`` first (FZ, bit 24, flushes operands and results alike).
+_CONTROL = {"x86_64": (28, 0x8040), "aarch64": (0, 1 << 24)}
+_ENV_BYTES = 64
+
+
+def flush(a: A) -> A:
+    """Subnormal entries of ``a`` replaced by zeros of their sign: in place for an array
+    (returned), a new value for a NumPy scalar. What the flush-to-zero mode does to a result.
+
+    float16 is left as it is, as the mode leaves it: NumPy computes half precision in float32
+    and converts the result in software, where the mode does not reach."""
+    if a.dtype.itemsize < 4:
+        return a
+    tiny = np.finfo(a.dtype).tiny
+    if isinstance(a, np.ndarray):
+        np.copysign(0, a, out=a, where=np.abs(a) < tiny)
+        return a
+    return np.copysign(a.dtype.type(0), a) if abs(a) < tiny else a
+
+
+def _flushed_copy(a: A) -> A:
+    return flush(a.copy())
+
+
+def _keep(a: A) -> A:
+    return a
+
+
+class Arithmetic(NamedTuple):
+    """What a block in flush-to-zero arithmetic applies to its data: ``result`` to each result
+    it computes (in place), ``operand`` to each array or scalar it reads (the value to use)."""
+
+    result: Callable[[Any], Any]
+    operand: Callable[[Any], Any]
+
+
+_HARDWARE = Arithmetic(_keep, _keep)
+_EMULATED = Arithmetic(flush, _flushed_copy)
+
+
+class _Switch:
+    """The calling thread's floating-point environment, saved, with the flush bits set."""
+
+    def __init__(self, libm: ctypes.CDLL, offset: int, bits: int) -> None:
+        self.get, self.set = libm.fegetenv, libm.fesetenv
+        for f in (self.get, self.set):
+            f.argtypes, f.restype = [ctypes.c_void_p], ctypes.c_int
+        self.offset, self.bits = offset, bits
+
+    @contextlib.contextmanager
+    def on(self) -> Iterator[None]:
+        saved = ctypes.create_string_buffer(_ENV_BYTES)
+        if self.get(saved) != 0:
+            raise OSError("fegetenv failed")
+        mode = ctypes.create_string_buffer(saved.raw, _ENV_BYTES)
+        (word,) = struct.unpack_from("I", mode, self.offset)
+        struct.pack_into("I", mode, self.offset, word | self.bits)
+        if self.set(mode) != 0:
+            raise OSError("fesetenv failed")
+        try:
+            yield
+        finally:
+            self.set(saved)
+
+
+def _flushes(switch: _Switch) -> bool:
+    """Does the switch turn on both halves of the mode, for float32 and float64, and does
+    leaving it turn them off again?"""
+
+    def probe() -> bool:
+        for dt in (np.float32, np.float64):
+            tiny = np.full(33, np.finfo(dt).tiny, dt)  # 33: the SIMD loop and its tail
+            sub = np.full(33, np.finfo(dt).smallest_subnormal, dt)  # made outside the mode
+            results = np.multiply(tiny, dt(0.5)), np.multiply(sub, dt(2.0**60))
+            if any(r.any() for r in results):
+                return False
+        return True
+
+    try:
+        with switch.on():
+            on = probe()
+    except OSError:
+        return False
+    return on and np.multiply(np.array([np.finfo(np.float32).tiny]), 0.5)[0] != 0
+
+
+@functools.cache
+def _switch() -> _Switch | None:
+    where = _CONTROL.get(platform.machine())
+    if not sys.platform.startswith("linux") or where is None:
+        return None
+    try:
+        switch = _Switch(ctypes.CDLL("libm.so.6"), *where)
+    except (OSError, AttributeError):
+        return None
+    return switch if _flushes(switch) else None
+
+
+def hardware_flush() -> bool:
+    """Whether :func:`flush_subnormals` switches the processor's mode here (else it emulates)."""
+    return _switch() is not None
+
+
+@contextlib.contextmanager
+def flush_subnormals() -> Iterator[Arithmetic]:
+    """Run the block in flush-to-zero, denormals-are-zero arithmetic, as TF's CPU kernels do.
+
+    Yields what the block applies to its operands and results: nothing when the processor's
+    mode is on (for this thread only: other threads enter their own block), else the emulation
+    (:func:`flush` on each result, flushed copies of the operands). The emulation equals the
+    mode except for results just below the smallest normal (within half an ulp of it), which
+    IEEE rounding takes up to it while the mode flushes them."""
+    switch = _switch()
+    if switch is None:
+        yield _EMULATED
+        return
+    with switch.on():
+        yield _HARDWARE
