@@ -102,23 +102,27 @@ class _Switch:
 
 def _flushes(switch: _Switch) -> bool:
     """Does the switch turn on both halves of the mode, for float32 and float64, and does
-    leaving it turn them off again?"""
+    leaving it restore the thread's mode as it was (which may be flushing already: PyTorch's
+    ``set_flush_denormal(True)`` turns it on for good)?"""
 
-    def probe() -> bool:
+    def results() -> list[np.ndarray]:
+        out = []
         for dt in (np.float32, np.float64):
             tiny = np.full(33, np.finfo(dt).tiny, dt)  # 33: the SIMD loop and its tail
             sub = np.full(33, np.finfo(dt).smallest_subnormal, dt)  # made outside the mode
-            results = np.multiply(tiny, dt(0.5)), np.multiply(sub, dt(2.0**60))
-            if any(r.any() for r in results):
-                return False
-        return True
+            out += [np.multiply(tiny, dt(0.5)), np.multiply(sub, dt(2.0**60))]
+        return out
 
+    before = results()
     try:
         with switch.on():
-            on = probe()
+            inside = results()
     except OSError:
         return False
-    return on and np.multiply(np.array([np.finfo(np.float32).tiny]), 0.5)[0] != 0
+    after = results()
+    return not any(r.any() for r in inside) and all(
+        a.tobytes() == b.tobytes() for a, b in zip(before, after, strict=True)
+    )
 
 
 @functools.cache
