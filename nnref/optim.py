@@ -186,7 +186,8 @@ def _initializer(name: str, slots: tuple[str, ...]) -> Callable[[Sequence[np.nda
 #: 2.68-2.81 ms on one; not because of OpenBLAS' worker spinning after the gradient GEMM: with
 #: OPENBLAS_THREAD_TIMEOUT=4 (no spin) it was 3.64-4.04 against 2.75-3.06 ms. So updates stay in
 #: one thread below 1 Mi elements; at 1 Mi and 4 Mi (after a GEMM, others using ~1.1 cores) two
-#: threads were faster (2.2 against 2.9 ms, 11.2 against 12.1 ms).
+#: threads were faster (2.2 against 2.9 ms, 11.2 against 12.1 ms). (Measured on an AMD EPYC; on
+#: an Intel Xeon, with the blocks below, two threads made both composed steps 6% slower.)
 _MIN_CHUNK = 1 << 19
 
 #: Bytes of each array per block: a parameter's range longer than two blocks is updated block by
