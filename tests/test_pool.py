@@ -80,29 +80,59 @@ def test_pinned_windows() -> None:
     assert y == -2
 
 
-def test_fast_and_general_paths_route_identically(rng, monkeypatch) -> None:
-    """No padding and no NaN takes the unpadded path; a NaN forces the general path, which must
-    route every other window identically."""
+@pytest.mark.parametrize(("path", "k"), [("_pairs_fwd", 2), ("_unpadded_fwd", 3)])
+def test_fast_and_general_paths_route_identically(path, k, rng, monkeypatch) -> None:
+    """No padding and no NaN takes a fast path (2x2 tiles: in pairs; other windows: the running
+    maximum); a NaN forces the general path, which must route every other window identically."""
     from nnref.ops import pool
 
     taken = []
-    unpadded = pool._unpadded_fwd
-    monkeypatch.setattr(pool, "_unpadded_fwd", lambda *a: taken.append(unpadded(*a)) or taken[-1])
+    fast = getattr(pool, path)
+    monkeypatch.setattr(pool, path, lambda *a: taken.append(fast(*a)) or taken[-1])
     x = np.round(rng.standard_normal((2, 6, 6, 3)))
     x[0, 0, 0, 0] = -np.inf
     x[1, :2, :2, 1] = -np.inf
-    y, res = nnref.max_pool2d_fwd(x, ksize=2, strides=2)
+    y, res = nnref.max_pool2d_fwd(x, ksize=k, strides=k)
     xg = x.copy()
     xg[1, 4, 4, 2] = np.nan  # in the last window only
-    yg, resg = nnref.max_pool2d_fwd(xg, ksize=2, strides=2)
+    yg, resg = nnref.max_pool2d_fwd(xg, ksize=k, strides=k)
     assert taken == [True, False]
     dy = rng.standard_normal(y.shape)
     g, gg = nnref.max_pool2d_bwd(res, dy)[0], nnref.max_pool2d_bwd(resg, dy)[0]
-    np.testing.assert_array_equal(y[:, :2], yg[:, :2])
-    np.testing.assert_array_equal(g[:, :4], gg[:, :4])
-    yn, resn = nnref.max_pool2d_naive_fwd(x, ksize=2, strides=2)
+    clean = 4 // k  # output rows above the NaN's window
+    np.testing.assert_array_equal(y[:, :clean], yg[:, :clean])
+    np.testing.assert_array_equal(g[:, : clean * k], gg[:, : clean * k])
+    yn, resn = nnref.max_pool2d_naive_fwd(x, ksize=k, strides=k)
     np.testing.assert_array_equal(y, yn)
     np.testing.assert_array_equal(g, nnref.max_pool2d_naive_bwd(resn, dy)[0])
+
+
+@pytest.mark.parametrize("dt", FLOATS)
+def test_pairs_give_the_running_maximums_bits(dt, rng, monkeypatch) -> None:
+    """2x2 tiles in pairs against the running maximum over the same windows: ties (values on a
+    coarse grid), -0.0 beside +0.0, -inf windows, a non-contiguous input; chunks of one image,
+    so every step boundary is crossed."""
+    from nnref.ops import pool
+
+    monkeypatch.setattr(pool, "_CHUNK_BYTES", 1)
+    x = np.round(rng.standard_normal((5, 8, 10, 7)) * 2) / 2
+    x[rng.random(x.shape) < 0.2] = -0.0
+    x[rng.random(x.shape) < 0.1] = 0.0
+    x[0, :2, :2] = -np.inf
+    x = np.asarray(x, dt)[:, :, :, ::-1]  # negative channel stride
+    ys, choices = [], []
+    for fast in ("pairs", "running"):
+        y = np.empty((5, 4, 5, 7), dt)
+        choice = np.empty((5, 4, 5, 7), np.int8)
+        if fast == "pairs":
+            assert pool._pairs_fwd(x, y, choice)
+        else:
+            assert pool._unpadded_fwd(x, (2, 2), (2, 2), y, choice)
+        ys.append(y.tobytes())
+        choices.append(choice.tobytes())
+    assert ys[0] == ys[1]
+    assert choices[0] == choices[1]
+    assert nnref.max_pool2d_fwd(x, ksize=2, strides=2)[0].tobytes() == ys[0]
 
 
 def test_same_window_of_only_padding_and_minus_inf() -> None:
