@@ -31,6 +31,14 @@ CONFIGS = [
 ]
 
 
+def _keras_optimizer(keras, name: str, kw: dict):
+    return {
+        "sgd": keras.optimizers.SGD,
+        "adam": keras.optimizers.Adam,
+        "rmsprop": keras.optimizers.RMSprop,
+    }[name](**kw)
+
+
 @pytest.mark.tf
 @pytest.mark.parametrize(("name", "kw"), CONFIGS)
 @pytest.mark.parametrize("dt", FLOATS)
@@ -41,11 +49,7 @@ def test_bit_exact_with_keras(name, kw, dt, rng) -> None:
     shapes = [(3, 4), (4,)]
     params = [rng.standard_normal(s).astype(dt) for s in shapes]
     grads = [[rng.standard_normal(s).astype(dt) for s in shapes] for _ in range(50)]
-    kopt = {
-        "sgd": keras.optimizers.SGD,
-        "adam": keras.optimizers.Adam,
-        "rmsprop": keras.optimizers.RMSprop,
-    }[name](**kw)
+    kopt = _keras_optimizer(keras, name, kw)
     kvars = [keras.Variable(p, dtype=np.dtype(dt).name) for p in params]
     opt = optim.OPTIMIZERS[name](**kw)
     state = opt.init(params)
@@ -540,11 +544,7 @@ def test_bit_exact_with_keras_where_values_underflow(name, kw, dt, rng) -> None:
 
     tf, keras = import_tf(), import_keras()
     params, grads = _near_underflow(rng, dt, [(6, 5), (5,)], 20)
-    kopt = {
-        "sgd": keras.optimizers.SGD,
-        "adam": keras.optimizers.Adam,
-        "rmsprop": keras.optimizers.RMSprop,
-    }[name](**kw)
+    kopt = _keras_optimizer(keras, name, kw)
     kvars = [keras.Variable(p, dtype=np.dtype(dt).name) for p in params]
     opt = optim.OPTIMIZERS[name](**kw)
     state, ours = opt.init(params), params

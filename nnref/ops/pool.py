@@ -132,6 +132,19 @@ def _chunk(x_shape: tuple[int, ...], itemsize: int) -> int:
     return max(1, _CHUNK_BYTES // (int(np.prod(x_shape[1:])) * itemsize))
 
 
+def _settled(y: np.ndarray) -> bool:
+    """A step's maxima as TF gives them: False when a NaN reached one (TF skips NaN in the
+    value but may route to it: the caller's general path redoes the pass); a window of only
+    ``-inf`` gets the lowest finite value."""
+    low = y.min()
+    if np.isnan(low):
+        return False
+    lowest = np.finfo(y.dtype).min
+    if low < lowest:
+        np.maximum(y, lowest, out=y)
+    return True
+
+
 def _unpadded_fwd(
     x: np.ndarray, k: tuple[int, int], s: tuple[int, int], y: np.ndarray, choice: np.ndarray
 ) -> bool:
@@ -144,7 +157,6 @@ def _unpadded_fwd(
     skips NaN in the value but may route to it: the general path handles that).
     """
     n, oh, ow, _ = y.shape
-    lowest = np.finfo(x.dtype).min
     step = _chunk(x.shape, x.itemsize)
     found_nan = []
 
@@ -174,11 +186,8 @@ def _unpadded_fwd(
                 np.maximum(yc, cand, out=yc)
                 np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
                 np.maximum(cc, oc, out=cc)
-            low = yc.min()
-            if np.isnan(low):
+            if not _settled(yc):
                 found_nan.append(lo)
-            elif low < lowest:  # a window of only -inf: TF gives the lowest finite value
-                np.maximum(yc, lowest, out=yc)
 
     parallel_for(run, n, min_chunk=step)
     return not found_nan
@@ -200,7 +209,6 @@ def _pairs_fwd(x: np.ndarray, y: np.ndarray, choice: np.ndarray) -> bool:
     it).
     """
     n, oh, ow, c = y.shape
-    lowest = np.finfo(x.dtype).min
     step = _chunk(x.shape, x.itemsize)
     found_nan = []
 
@@ -226,11 +234,8 @@ def _pairs_fwd(x: np.ndarray, y: np.ndarray, choice: np.ndarray) -> bool:
             r1 += 2
             r1 *= low_wins
             np.add(r0, r1, out=choice[lo:hi])
-            least = yc.min()
-            if np.isnan(least):
+            if not _settled(yc):
                 found_nan.append(lo)
-            elif least < lowest:  # a window of only -inf: TF gives the lowest finite value
-                np.maximum(yc, lowest, out=yc)
 
     parallel_for(run, n, min_chunk=step)
     return not found_nan
