@@ -10,10 +10,12 @@ nnref's composed step is what a user writes from the public ops in one Python th
 ``dense_bwd_params`` for the first layer (its input needs no gradient, as PyTorch's autograd and
 TF's tape skip it) and with ``dense_bwd`` everywhere (one more GEMM, the unused ``dx``). The
 training driver is ``nnref.train``'s step. PyTorch: torch CPU eager, ``torch.optim.Adam(foreach=
-True)``, ``torch.set_num_threads(2)``, ``torch.set_flush_denormal(True)``: the flush-to-zero
-arithmetic TF's kernels and nnref's optimizers compute in. In IEEE arithmetic, PyTorch's
-784-512-10 step went from 1.9 to 4.8 ms after ~500 steps on an Intel Xeon, as the Adam moments
-of dead units decayed through the subnormal range. TF: ``tf.function`` GradientTape step +
+True)``, ``torch.set_num_threads(2)``, ``torch.set_flush_denormal(True)`` during its steps:
+the flush-to-zero arithmetic TF's kernels and nnref's optimizers compute in (switched off after
+each step: the mode belongs to the thread, and left on it would also run nnref's ops, and the
+threads started later, in it). In IEEE arithmetic, PyTorch's 784-512-10 step went from 1.9 to
+4.8 ms after ~500 steps on an Intel Xeon, as the Adam moments of dead units decayed through the
+subnormal range. TF: ``tf.function`` GradientTape step +
 Keras Adam.
 
 Every contender is timed in alternation with PyTorch, then the nnref steps in alternation with
@@ -175,7 +177,13 @@ class TorchStep:
         )
 
     def __call__(self, timer: Timer = None) -> None:
-        lap = _lapper(timer)
+        self.torch.set_flush_denormal(True)
+        try:
+            self._step(_lapper(timer))
+        finally:
+            self.torch.set_flush_denormal(False)
+
+    def _step(self, lap: Callable[[str], None]) -> None:
         n = len(self.params) // 2
         h, y = self.batches()
         for i in range(n):
@@ -265,7 +273,6 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(2)
-    torch.set_flush_denormal(True)
     idle = functools.partial(wait_idle, max_wait=args.max_wait)
     tf, keras = import_tf(), import_keras()
     rng = np.random.default_rng(0)

@@ -44,9 +44,10 @@ def flush(a: A) -> A:
     """Subnormal entries of ``a`` replaced by zeros of their sign: in place for an array
     (returned), a new value for a NumPy scalar. What the flush-to-zero mode does to a result.
 
-    float16 is left as it is, as the mode leaves it: NumPy computes half precision in float32
-    and converts the result in software, where the mode does not reach."""
-    if a.dtype.itemsize < 4:
+    float16 and long double are left as they are, as the mode leaves them: NumPy computes half
+    precision in float32 and converts the result in software, and long double on the x87 unit,
+    which the mode does not reach."""
+    if a.dtype not in (np.float32, np.float64):
         return a
     tiny = np.finfo(a.dtype).tiny
     if isinstance(a, np.ndarray):
@@ -76,7 +77,8 @@ _EMULATED = Arithmetic(flush, _flushed_copy)
 
 
 class _Switch:
-    """The calling thread's floating-point environment, saved, with the flush bits set."""
+    """The calling thread's floating-point environment, saved, with the flush bits set (or, for
+    the probe, cleared), restored on exit."""
 
     def __init__(self, libm: ctypes.CDLL, offset: int, bits: int) -> None:
         self.get, self.set = libm.fegetenv, libm.fesetenv
@@ -85,43 +87,56 @@ class _Switch:
         self.offset, self.bits = offset, bits
 
     @contextlib.contextmanager
-    def on(self) -> Iterator[None]:
+    def on(self, flush: bool = True) -> Iterator[None]:
         saved = ctypes.create_string_buffer(_ENV_BYTES)
         if self.get(saved) != 0:
             raise OSError("fegetenv failed")
         mode = ctypes.create_string_buffer(saved.raw, _ENV_BYTES)
         (word,) = struct.unpack_from("I", mode, self.offset)
-        struct.pack_into("I", mode, self.offset, word | self.bits)
-        if self.set(mode) != 0:
-            raise OSError("fesetenv failed")
-        try:
+        word = word | self.bits if flush else word & ~self.bits
+        struct.pack_into("I", mode, self.offset, word)
+        try:  # entered first: an interrupt during fesetenv still restores
+            if self.set(mode) != 0:
+                raise OSError("fesetenv failed")
             yield
         finally:
             self.set(saved)
 
 
 def _flushes(switch: _Switch) -> bool:
-    """Does the switch turn on both halves of the mode, for float32 and float64, and does
-    leaving it restore the thread's mode as it was (which may be flushing already: PyTorch's
-    ``set_flush_denormal(True)`` turns it on for good)?"""
+    """Does the switch give IEEE results with the bits cleared and flush both operands and
+    results with them set, for float32 and float64, and does leaving it restore the thread's mode
+    as it was (which may be flushing already: PyTorch's ``set_flush_denormal(True)`` turns it on
+    for good)? Under ``errstate(all="ignore")``: flushing is an underflow, which a caller's
+    ``np.seterr(under="raise")`` would turn into an error."""
+    operands = []
+    for dt, ints in ((np.float32, np.uint32), (np.float64, np.uint64)):
+        # Bit patterns, not conversions (which the mode would flush): the smallest normal and
+        # the smallest subnormal; 33 of each, for the SIMD loop and its tail.
+        exponent_one = ints(1) << ints(np.finfo(dt).nmant)
+        tiny, sub = np.full(33, exponent_one, ints).view(dt), np.full(33, 1, ints).view(dt)
+        operands.append((dt, ints, tiny, sub))
 
-    def results() -> list[np.ndarray]:
+    def results() -> list[np.ndarray]:  # as bit patterns: DAZ makes subnormals compare as 0
         out = []
-        for dt in (np.float32, np.float64):
-            tiny = np.full(33, np.finfo(dt).tiny, dt)  # 33: the SIMD loop and its tail
-            sub = np.full(33, np.finfo(dt).smallest_subnormal, dt)  # made outside the mode
-            out += [np.multiply(tiny, dt(0.5)), np.multiply(sub, dt(2.0**60))]
+        for dt, ints, tiny, sub in operands:
+            out += [np.multiply(tiny, dt(0.5)).view(ints), np.multiply(sub, dt(2.0**60)).view(ints)]
         return out
 
-    before = results()
-    try:
-        with switch.on():
-            inside = results()
-    except OSError:
-        return False
-    after = results()
-    return not any(r.any() for r in inside) and all(
-        a.tobytes() == b.tobytes() for a, b in zip(before, after, strict=True)
+    with np.errstate(all="ignore"):
+        before = results()
+        try:
+            with switch.on(flush=False):
+                ieee = results()
+            with switch.on():
+                flushed = results()
+        except OSError:
+            return False
+        after = results()
+    return (
+        all(r.all() for r in ieee)
+        and not any(r.any() for r in flushed)
+        and all(a.tobytes() == b.tobytes() for a, b in zip(before, after, strict=True))
     )
 
 
@@ -149,8 +164,10 @@ def flush_subnormals() -> Iterator[Arithmetic]:
     Yields what the block applies to its operands and results: nothing when the processor's
     mode is on (for this thread only: other threads enter their own block), else the emulation
     (:func:`flush` on each result, flushed copies of the operands). The emulation equals the
-    mode except for results just below the smallest normal (within half an ulp of it), which
-    IEEE rounding takes up to it while the mode flushes them."""
+    mode except for results a quarter to half an ulp below the smallest normal: IEEE gradual
+    underflow rounds them up to it, while the processor (x86: tininess after rounding to full
+    precision) flushes them. float16 and long double are computed in IEEE arithmetic either
+    way (:func:`flush`)."""
     switch = _switch()
     if switch is None:
         yield _EMULATED

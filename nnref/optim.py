@@ -10,12 +10,13 @@ pass through ``keras.ops.cast``, which goes through float32. ``1 - beta``, ``rho
 never mutating its inputs.
 
 Arithmetic: flush-to-zero, as TF's CPU kernels compute (:mod:`nnref._subnormals`): a subnormal
-operand counts as zero and a subnormal result becomes zero, so the slots never hold subnormals
-(IEEE arithmetic would keep ``v = 2.98e-43`` after ``g = 1e-20`` in float32 where Keras keeps 0).
+operand counts as zero and a subnormal result becomes zero, so float32 and float64 slots never
+hold subnormals (IEEE arithmetic would keep ``v = 2.98e-43`` after ``g = 1e-20`` in float32 where
+Keras keeps 0). float16 and long double parameters are updated in IEEE arithmetic.
 
 Speed: every result is written with ``out=`` into the arrays ``update`` returns, in Keras'
-operation order (so the bits are unchanged), with one scratch array per parameter at most. The
-elements of all parameters together are split into contiguous ranges over ``NNREF_NUM_THREADS``
+operation order (so the bits are unchanged), with one scratch array per parameter block at most.
+The elements of all parameters together are split into contiguous ranges over ``NNREF_NUM_THREADS``
 threads (:mod:`nnref._threads`; NumPy's ufuncs release the GIL); each element's arithmetic is
 the same for any split, so the results do not depend on the thread count.
 """
