@@ -11,9 +11,9 @@ nnref's composed step is what a user writes from the public ops in one Python th
 TF's tape skip it) and with ``dense_bwd`` everywhere (one more GEMM, the unused ``dx``). The
 training driver is ``nnref.train``'s step. PyTorch: torch CPU eager, ``torch.optim.Adam(foreach=
 True)``, ``torch.set_num_threads(2)``, ``torch.set_flush_denormal(True)`` during its steps:
-the flush-to-zero arithmetic TF's kernels and nnref's optimizers compute in (switched off after
-each step: the mode belongs to the thread, and left on it would also run nnref's ops, and the
-threads started later, in it). In IEEE arithmetic, PyTorch's 784-512-10 step went from 1.9 to
+the flush-to-zero arithmetic TF's kernels and nnref's optimizers compute in (the mode belongs to
+the thread: PyTorch's worker threads are started with it on, and the main thread's is switched
+off after each step, so that nnref's ops and threads run in IEEE mode). In IEEE arithmetic, PyTorch's 784-512-10 step went from 1.9 to
 4.8 ms after ~500 steps on an Intel Xeon, as the Adam moments of dead units decayed through the
 subnormal range. TF: ``tf.function`` GradientTape step +
 Keras Adam.
@@ -273,6 +273,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(2)
+    # PyTorch's intra-op workers keep the mode of the thread that starts them, and its step
+    # runs there as much as in the caller: started now with flush-to-zero on, they keep it (the
+    # caller's is switched around each step; nnref's workers start later, in IEEE mode).
+    torch.set_flush_denormal(True)
+    torch.ones(1 << 22).add_(1)  # large enough to start the pool
+    torch.set_flush_denormal(False)
     idle = functools.partial(wait_idle, max_wait=args.max_wait)
     tf, keras = import_tf(), import_keras()
     rng = np.random.default_rng(0)
