@@ -477,3 +477,62 @@ def test_windows_larger_than_the_input_match_tf(k, s, dt, rng) -> None:
         yt, (gt,) = tape_vjp(lambda a: tf.nn.max_pool2d(a, k, s, "SAME"), (x,), dy)
         np.testing.assert_array_equal(y, yt)
         assert_close(nnref.max_pool2d_bwd(res, dy)[0], gt, what=f"dx {dt.__name__}")
+
+
+SIGNED_ZERO_WINDOWS = [
+    [0.0, 0.0, 0.0, -0.0],
+    [-0.0, 0.0, 0.0, 0.0],
+    [0.0, -0.0, -0.0, -0.0],
+    [-0.0, -0.0, 0.0, -0.0],
+    [-1.0, -0.0, 0.0, -2.0],
+]
+#: (input height, width, padding): 2x2 windows, stride 2, whose first window holds the pattern
+#: and takes each forward path: in pairs (tiling), the running maximum (an extra column left
+#: out), the general path (SAME padding).
+ZERO_PATHS = {"pairs": (2, 2, "VALID"), "running": (2, 3, "VALID"), "general": (3, 3, "SAME")}
+
+
+def _signed_zero_input(dt, path: str) -> np.ndarray:
+    h, w, _ = ZERO_PATHS[path]
+    channels = 41  # SIMD loops and their tails
+    x = np.full((3, h, w, channels), -5.0, dt)
+    for ch in range(channels):
+        x[:, :2, :2, ch] = np.reshape(SIGNED_ZERO_WINDOWS[ch % len(SIGNED_ZERO_WINDOWS)], (2, 2))
+    return x
+
+
+@pytest.mark.parametrize("path", list(ZERO_PATHS))
+@pytest.mark.parametrize("dt", FLOATS)
+def test_signed_zero_windows_keep_the_first_zero(path, dt, monkeypatch) -> None:
+    """TF keeps the first of equal values: a window of +0.0 and -0.0 pools to its first zero
+    (the fast and general paths once gave the last's sign)."""
+    from nnref.ops import pool
+
+    taken = []
+    for name in ("_pairs_fwd", "_unpadded_fwd"):
+        fast = getattr(pool, name)
+        monkeypatch.setattr(pool, name, lambda *a, f=fast, n=name: taken.append(n) or f(*a))
+    x = _signed_zero_input(dt, path)
+    padding = ZERO_PATHS[path][2]
+    y = nnref.max_pool2d(x, ksize=2, strides=2, padding=padding)
+    assert taken == {"pairs": ["_pairs_fwd"], "running": ["_unpadded_fwd"], "general": []}[path]
+    first = [next(v for v in cells if v == max(cells)) for cells in SIGNED_ZERO_WINDOWS]
+    want = np.array([first[ch % len(first)] for ch in range(x.shape[3])], dt)
+    for image in y[:, 0, 0]:
+        assert np.signbit(image).tolist() == np.signbit(want).tolist()
+    naive = nnref.max_pool2d_naive(x, ksize=2, strides=2, padding=padding)
+    assert y.tobytes() == naive.tobytes()
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("path", list(ZERO_PATHS))
+@pytest.mark.parametrize("dt", FLOATS)
+def test_signed_zero_windows_match_tf(path, dt) -> None:
+    from nnref.oracles.tf import import_tf
+
+    tf = import_tf()
+    x = _signed_zero_input(dt, path)
+    padding = ZERO_PATHS[path][2]
+    ours = nnref.max_pool2d(x, ksize=2, strides=2, padding=padding)
+    theirs = tf.nn.max_pool2d(tf.constant(x), 2, 2, padding).numpy()
+    assert ours.tobytes() == theirs.tobytes()

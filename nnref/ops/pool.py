@@ -8,6 +8,14 @@ Backward: each output's gradient goes to one input cell: the window's first vali
 row-major order, replaced only by a strictly greater one. Ties go to the first maximum; a NaN in
 first place keeps the gradient (``[nan, 1, 2, 0]`` routes to the NaN although ``y = 2``); an all
 ``-inf`` window routes to its first cell. Overlapping windows accumulate.
+
+Equal values: the first is kept, in the value as in the routing (TF's ``a > max`` replaces it),
+which only shows for zeros: ``[+0, -0]`` pools to +0.0, ``[-0, +0]`` to -0.0. ``np.maximum``
+returns its second operand when the two are equal (measured: NumPy 2.4, float32 and float64,
+SIMD loops and their tails, strided and scalar operands), so the fast paths pass the earlier
+value second; ``np.fmax`` keeps either (it varies with length and stride), so the general path
+takes the routed cell's value where it equals the maximum. The tests pin both against TF and
+the loop oracle.
 """
 
 from __future__ import annotations
@@ -183,7 +191,7 @@ def _unpadded_fwd(
                 # as the copy plus the same ufuncs over contiguous memory.
                 np.copyto(candcells[: hi - lo], xc[:, si, sj])
                 np.greater(cand, yc, out=tc)
-                np.maximum(yc, cand, out=yc)
+                np.maximum(cand, yc, out=yc)  # the earlier value second: module docstring
                 np.multiply(tc.view(np.int8), choice.dtype.type(off), out=oc)
                 np.maximum(cc, oc, out=cc)
             if not _settled(yc):
@@ -198,8 +206,8 @@ def _pairs_fwd(x: np.ndarray, y: np.ndarray, choice: np.ndarray) -> bool:
 
     The same first greatest cell as the running maximum: the top pair's (offset 1 only if
     strictly greater than 0), the bottom pair's (3 only if strictly greater than 2), then the
-    bottom's only if strictly greater than the top's; ``maximum`` keeps the same operand of equal
-    values (``-0.0``, ``+0.0``) either way. The cells are read in place through a view whose
+    bottom's only if strictly greater than the top's; the values likewise, the earlier operand
+    kept on ties (``-0.0`` beside ``+0.0``: module docstring). The cells are read in place through a view whose
     window rows are runs of 2C values: the running maximum's six float passes, without its
     staging copy and its four strided cell copies.
     Measured on an Intel Xeon against :func:`_unpadded_fwd` (alternating 5-call samples, 30
@@ -223,12 +231,12 @@ def _pairs_fwd(x: np.ndarray, y: np.ndarray, choice: np.ndarray) -> bool:
             q = [rows[:, :, a, :, b * c : (b + 1) * c] for a in (0, 1) for b in (0, 1)]
             t, bt, r0, r1, low_wins = top[:m], bottom[:m], right[:m], lower_right[:m], lower[:m]
             np.greater(q[1], q[0], out=r0.view(bool))
-            np.maximum(q[0], q[1], out=t)
+            np.maximum(q[1], q[0], out=t)  # the earlier value second: module docstring
             np.greater(q[3], q[2], out=r1.view(bool))
-            np.maximum(q[2], q[3], out=bt)
+            np.maximum(q[3], q[2], out=bt)
             np.greater(bt, t, out=low_wins.view(bool))
             yc = y[lo:hi]
-            np.maximum(t, bt, out=yc)
+            np.maximum(bt, t, out=yc)
             # choice = 2 + r1 where the bottom wins, else r0: r0 + wins * (2 + r1 - r0)
             np.subtract(r1, r0, out=r1)
             r1 += 2
@@ -295,6 +303,9 @@ def max_pool2d_fwd(
         take = (cb < 0) | (cand > bb)
         np.copyto(bb, cand, where=take)
         np.copyto(cb, off, where=take)
+    # fmax keeps either operand of equal zeros (it varies with the array length and stride):
+    # the routed cell's value, where it equals the maximum, gives TF's sign of a zero.
+    np.copyto(y, best, where=best == y)
     return y, res
 
 
