@@ -10,12 +10,13 @@ import json
 import os
 import signal
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+
+from nnref._signals import handled
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -433,20 +434,6 @@ def _raise_terminated(signum: int, frame: object) -> NoReturn:
     raise _Terminated
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises :class:`_Terminated` while a command runs (in the main thread only,
-    where Python can catch signals); the handler before is restored after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:  # None: a handler not installed from Python, which cannot be put back
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
 def _stopped(e: BaseException | None) -> tuple[str, int]:
     """How a stop is said, and its exit code: SIGTERM 143, Ctrl-C 130."""
     return ("stopped by SIGTERM", 143) if isinstance(e, _Terminated) else ("interrupted", 130)
@@ -650,7 +637,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopped by SIGTERM)."""
     command = ""
     try:
-        with _escape_unencodable_stdout(), _sigterm_interrupts():
+        # SIGTERM raises _Terminated while a command runs (in the main thread only).
+        with _escape_unencodable_stdout(), handled([signal.SIGTERM], _raise_terminated):
             args = build_parser().parse_args(argv)
             command = args.command
             return int(args.func(args))

@@ -17,7 +17,6 @@ import os
 import secrets
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from nnref._signals import handled
 from nnref._validate import is_int
 from nnref.data.batching import kfold_batches, kfold_sizes
 from nnref.data.datasets import Dataset, NpzArchive, load_dataset, open_npz
@@ -800,7 +800,9 @@ class _CtrlC:
     ``pressed`` (and ``signum``), which the loop reads after each step (a KeyboardInterrupt
     inside a step could leave the parameters updated but the step count not), and a second
     raises KeyboardInterrupt at once. With ``at_once`` (after the last step: the final
-    evaluation and the outputs have no step to end) the first raises."""
+    evaluation and the outputs have no step to end) the first raises. Installed by
+    :func:`nnref._signals.handled`: outside the main thread it is not, ``pressed`` stays unset
+    and a KeyboardInterrupt arrives as usual (SIGTERM ends the process)."""
 
     def __init__(self) -> None:
         self.pressed = False
@@ -813,25 +815,6 @@ class _CtrlC:
         if self.pressed or self.at_once:
             raise KeyboardInterrupt
         self.pressed = True
-
-
-@contextmanager
-def _stop_signals_handled(ctrl_c: _CtrlC) -> Iterator[_CtrlC]:
-    """Install ``ctrl_c`` for :data:`STOP_SIGNALS`, whatever the handlers before (a shell may
-    start a background job with SIGINT ignored), and restore those after. Outside the main
-    thread signals cannot be caught: ``pressed`` stays unset and a KeyboardInterrupt arrives as
-    usual (SIGTERM ends the process)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield ctrl_c
-        return
-    previous = {s: signal.signal(s, ctrl_c) for s in STOP_SIGNALS}
-    try:
-        yield ctrl_c
-    finally:
-        for s, handler in previous.items():
-            # None: a handler not installed from Python (an embedding host's), which cannot be
-            # put back; the default then, rather than a TypeError over the run's own outcome.
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def _nonfinite_param(params: list[np.ndarray]) -> int | None:
@@ -980,7 +963,7 @@ def _train(
         # Overflow is detected below, step by step: NumPy's warnings would only repeat it.
         with (
             np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-            _stop_signals_handled(ctrl_c),
+            handled(STOP_SIGNALS, ctrl_c),
         ):
             try:
                 while run.step < cfg.steps:
