@@ -48,8 +48,12 @@ from nnref.ops._windows import (
 #: builds the slab's im2col matrix (or its ``dx`` columns) in a buffer of about this many bytes
 #: and runs the slab's GEMM on one BLAS thread, so the copies run on every core and stay in
 #: cache. A whole-batch column matrix is ``KH*KW`` times the input (160 MB for the seed CNN's
-#: conv2 in float64) and a fresh array that size pays page faults on every call.
-_SLAB_BYTES = 1 << 21
+#: conv2 in float64) and a fresh array that size pays page faults on every call. On an Intel
+#: Xeon (2 MiB L2 per core), 1.5 MiB against 2 MiB, seed CNN conv2, interleaved: float32 forward
+#: 0.87, dx 1.00, dw 1.00 (float64 0.95, 0.96, 0.96); 1 MiB as good in forward, worse in dx; the
+#: composed exact step 0.973 [0.938-0.991] (20 alternating 5-step samples). (2 MiB was chosen
+#: on an AMD EPYC.)
+_SLAB_BYTES = 3 << 19
 #: At least this many slabs when the batch allows, so the threads get balanced shares.
 _MIN_SLABS = 16
 #: ``dw`` is summed over images: each of at most this many fixed groups of slabs sums its own
@@ -824,16 +828,16 @@ def conv2d_fwd(
     Peak memory of ``"dft"``: the input's spectrum (kept as a residual), the output's and the
     kernel's and, in backward, ``dy``'s and ``dx``'s; each about ``Lh*Lw / (H*W)`` times its
     tensor (complex, two images per entry; the kernel's ``2*Lh*Lw / (KH*KW)``), ``L = H +
-    max(pads)`` for SAME, plus about 1 MB of transform temporaries per thread. All but the
+    max(pads)`` for SAME, plus about 1.5 MB of transform temporaries per thread. All but the
     residual are internal and kept between calls in a per-thread workspace (one buffer per
     role, the last call's shapes; fresh buffers each call cost more in first-write page faults
     than the GEMMs that fill them): two output-sized spectra, one kernel- and one input-sized.
     Measured (tracemalloc) for the seed CNN's conv2, 128x14x14x32 -> 64, L = 16, float32: the
     workspace holds 25 MB (24 MiB; 17 MB until ``dy`` needs its second transform) per calling
-    thread between calls; on top of it a call allocates 11.5 MB in forward (y 6.4 MB, the
+    thread between calls; on top of it a call allocates 12.2 MB in forward (y 6.4 MB, the
     residual spectrum 4.2 MB) and 4.3 MB in backward (dx 3.2 MB). float64 twice that. The
     direct path keeps its slab buffers (padded slab, columns, a strided dx's blocks, a dw
-    part) the same way in each thread that runs a slab range: 2.1 MiB per thread for conv2 in
+    part) the same way in each thread that runs a slab range: 1.7 MiB per thread for conv2 in
     float32, 0.6 MiB for conv1 (~9,500 page faults per seed-CNN step without them).
     ``nnref._workspace.clear()`` releases the calling thread's buffers.
 
