@@ -52,11 +52,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnref._threads import parallel_gemm_for
+from nnref._threads import parallel_for, parallel_gemm_for
 from nnref._workspace import give, take
 from nnref.ops._channels import add_bias
 from nnref.ops._windows import AxisPlan
 
+#: Fewest bytes of input per thread in the whole-tensor reductions (a thread hand-off costs
+#: tens of microseconds).
+_REDUCE_BYTES = 1 << 20
 #: Pairs per work item of a transform: the chunk's temporaries take about this many bytes (at
 #: most an eighth of the pairs a chunk). On an Intel Xeon (2 MiB L2 per core), against 512 KiB,
 #: seed CNN conv2 fwd+dx+dw, interleaved: float32 0.92 (1-3 MiB alike), float64 0.92; the
@@ -148,20 +151,29 @@ def scales_in_range(amax: np.ndarray, dtype: np.dtype) -> bool:
 
 def image_amax(a: np.ndarray) -> np.ndarray:
     """``max |a[n]|`` per image, (N,) (NaN where the image has a NaN). Whole-image ``max`` and
-    ``min`` are contiguous reductions, several times faster than per-pixel ones over channels."""
+    ``min`` are contiguous reductions, several times faster than per-pixel ones over channels;
+    the images split over the threads (``_REDUCE_BYTES`` at least a thread)."""
     flat = a.reshape(a.shape[0], -1)
-    return np.maximum(flat.max(axis=1), -flat.min(axis=1))
+    out = np.empty(len(flat), a.dtype)
+
+    def run(lo: int, hi: int) -> None:
+        np.maximum(flat[lo:hi].max(axis=1), -flat[lo:hi].min(axis=1), out=out[lo:hi])
+
+    parallel_for(run, len(flat), min_chunk=max(1, _REDUCE_BYTES // max(flat[:1].nbytes, 1)))
+    return out
 
 
-def pixel_support(a: np.ndarray) -> np.ndarray:
-    """(N, H, W): whether pixel ``a[n, h, w, :]`` has a non-zero channel (``a`` finite).
+def pixel_support(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(N, H, W): whether pixel ``a[n, h, w, :]`` has a non-zero channel (``a`` finite); into
+    ``out`` if given (the transforms' workers fill it chunk by chunk, while the chunk is in
+    cache).
 
     ``+0`` and ``-0`` are the only floats with no bit set but the sign: OR the channels' bit
     patterns and drop the sign, without the full-size boolean temporary of ``a != 0`` (whose
     fresh pages cost more than the comparison)."""
     bits = np.dtype(f"u{a.itemsize}")
     sign = bits.type(1 << (8 * a.itemsize - 1))
-    return (np.bitwise_or.reduce(a.view(bits), axis=3) & ~sign) != 0
+    return np.not_equal(np.bitwise_or.reduce(a.view(bits), axis=3) & ~sign, 0, out=out)
 
 
 def _taps(k: int, s: int, d: int, out: int) -> list[slice]:
@@ -385,8 +397,14 @@ def forward(
     yscale = scale * wscale
     chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
 
+    # A window of zeros sums to exactly 0 by the direct path: the non-zero pixels, found by
+    # each chunk while it is in cache.
+    support = np.empty((n, h, wd), bool)
+
     def transform_in(a: int, b: int) -> None:
         for m0, m1 in chunks[a:b]:
+            lo, hi = 2 * m0, min(2 * m1, n)
+            pixel_support(x[lo:hi], out=support[lo:hi])
             z = np.empty((h, wd, m1 - m0, c), cdt)
             _pack(x, inv, m0, m1, z, swap=False)
             _forward_2d(
@@ -397,10 +415,9 @@ def forward(
     _per_frequency(spec, kspec, ys)
     give("per_channel", kspec)
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
-    # A window of zeros sums to exactly 0 by the direct path; the transforms leave rounding
-    # (the image's own and its partner's) there: each chunk restores its zeros (then adds the
-    # bias: the direct path's bits there too) while it is in cache.
-    support = pixel_support(x)
+    # The transforms leave rounding (the image's own and its partner's) in windows of zeros:
+    # each chunk restores their zeros (then adds the bias: the direct path's bits there too)
+    # while it is in cache.
     dead = ~reads_nonzero(support, (kh, kw), strides, dilations, plan)
 
     def transform_out(a: int, b: int) -> None:
@@ -499,8 +516,11 @@ def backward(
         streams.append(((1 / own.astype(np.float64)).astype(dt), own_g))
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
 
+    dy_support = np.empty((n, oh, ow), bool)
+
     def transform_dy(lo: int, hi: int) -> None:
         for m0, m1 in chunks[lo:hi]:
+            pixel_support(dy[2 * m0 : min(2 * m1, n)], out=dy_support[2 * m0 : min(2 * m1, n)])
             z = np.empty((oh, ow, m1 - m0, o), cdt)
             for mult, dst in streams:
                 _pack(dy, mult, m0, m1, z, swap=True)
@@ -509,7 +529,6 @@ def backward(
 
     parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
     dw = _filter_grad(sp, streams[0][1], (kh, kw), dt)
-    dy_support = pixel_support(dy)
     # Taps whose windows meet no non-zero pixel where dy is non-zero (padding alone, as when
     # a stride skips every real row) get the transforms' rounding: exactly 0, as direct.
     dw[
