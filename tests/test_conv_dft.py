@@ -337,6 +337,42 @@ def test_dft_same_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_reductions_split_over_threads_and_chunks_give_the_whole_tensors(
+    threads, rng, monkeypatch
+) -> None:
+    """``image_amax`` over image ranges (one image a thread at ``_REDUCE_BYTES`` 1) and the
+    supports filled chunk by chunk in the transforms' workers (a pair a chunk) equal the whole-
+    tensor reductions: NaN and -0.0 included, an odd batch's unpaired last image too."""
+    monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+    monkeypatch.setattr(_dftconv, "_REDUCE_BYTES", 1)
+    monkeypatch.setattr(_dftconv, "_CHUNK_BYTES", 1)
+    a = rng.standard_normal((5, 3, 4, 2))
+    a[4, 2, 3, 1] = np.nan
+    a[1, 0, 0, 0] = -7.0  # the image's max-abs from its min
+    flat = a.reshape(5, -1)
+    expected = np.where(np.isnan(flat).any(axis=1), np.nan, np.abs(flat).max(axis=1))
+    np.testing.assert_array_equal(_dftconv.image_amax(a), expected)
+
+    x = rng.standard_normal((5, 6, 6, 3))
+    x[:, :2] = 0.0
+    x[1, 4, 4] = -0.0
+    x[3, 5, 5, 1:] = 0.0  # one non-zero channel keeps the pixel
+    dy = rng.standard_normal((5, 6, 6, 2))
+    dy[2] = 0.0
+    dy[0, 3:, :, :] = -0.0
+    k = rng.standard_normal((3, 3, 3, 2))
+    _, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+    np.testing.assert_array_equal(res.spectra.support, np.any(x != 0, axis=3))
+    seen = []
+    reached = _dftconv.reached_by_nonzero
+    monkeypatch.setattr(
+        _dftconv, "reached_by_nonzero", lambda sup, *a: seen.append(sup.copy()) or reached(sup, *a)
+    )
+    nnref.conv2d_bwd(res, dy)
+    np.testing.assert_array_equal(seen[0], np.any(dy != 0, axis=3))
+
+
 def test_transform_size_is_alias_free_and_minimal() -> None:
     """SAME 5x5 on 14: L = 14 + 2 = 16 (not the padded 18); a kernel larger than the input
     needs L >= its extent; strides and dilations follow the largest index read."""
