@@ -256,7 +256,7 @@ class _RefusingNumPy:
         return getattr(np, name)
 
     def empty(self, shape, dtype=float):
-        if tuple(shape) == self.shape:
+        if (tuple(shape) if np.iterable(shape) else (shape,)) == self.shape:
             raise MemoryError("Unable to allocate")
         return np.empty(shape, dtype)
 
