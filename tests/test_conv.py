@@ -61,8 +61,9 @@ def test_fast_matches_naive(h, w, kh, kw, s, d, pad, tiles, rng, monkeypatch) ->
 @pytest.mark.parametrize("pad", ["SAME", EXPLICIT])
 def test_slabs_match_naive(per_slab, pad, cin, rng, monkeypatch) -> None:
     """The fast path builds im2col rows (transposed for C_in = 1) and dx columns a slab of
-    images at a time; 7 images in slabs of 1, 2 or 3 (a short last slab), dw summed over
-    groups of slabs, must give the naive loops' numbers."""
+    images at a time; 7 images in slabs of at most 1, 2 or 3 (7, 4 and 4 slabs: an even count
+    where it can be, sizes differing by one), dw summed over groups of slabs, must give the
+    naive loops' numbers."""
     x = rng.standard_normal((7, 6, 5, cin))
     k = rng.standard_normal((3, 2, cin, 4))
     yn, resn = nnref.conv2d_naive_fwd(x, k, strides=2, padding=pad)
@@ -70,7 +71,12 @@ def test_slabs_match_naive(per_slab, pad, cin, rng, monkeypatch) -> None:
     monkeypatch.setattr(conv, "_SLAB_BYTES", per_slab * per_image + per_image // 2)
     monkeypatch.setattr(conv, "_MIN_SLABS", 1)
     monkeypatch.setattr(conv, "_DW_GROUPS", 2)
-    assert len(conv._slabs(resn)) == -(-7 // per_slab)
+    slabs = conv._slabs(resn)
+    sizes = [hi - lo for lo, hi in slabs]
+    assert len(slabs) == {1: 7, 2: 4, 3: 4}[per_slab]
+    assert slabs[0][0] == 0 and slabs[-1][1] == 7
+    assert all(a[1] == b[0] for a, b in zip(slabs, slabs[1:]))
+    assert max(sizes) <= per_slab and max(sizes) - min(sizes) <= 1 and sizes[0] == max(sizes)
     y, res = nnref.conv2d_fwd(x, k, strides=2, padding=pad)
     dy = rng.standard_normal(y.shape)
     dxn, dwn = nnref.conv2d_naive_bwd(resn, dy)
