@@ -206,7 +206,7 @@ def _conform(args: argparse.Namespace) -> int:
             return code
         stop: BaseException | None = None
         try:
-            report = run_plan(*planned, planning=planning)
+            report = run_plan(*planned, planning=planning, call_timeout=args.call_timeout)
         except ConformInterrupted as e:  # the checks made so far are reported, not lost
             report, stop = e.report, e.__cause__
     if args.layout == "nchw":
@@ -462,6 +462,16 @@ def _non_negative(text: str) -> int:
     return v
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number of seconds, got {v}")
+    return v
+
+
 def _rtol_item(text: str) -> tuple[str, float]:
     """``--rtol OP=TOL`` as ``(op, tol)``: a known op and a finite tolerance >= 0."""
     from nnref.cases import TABLES
@@ -563,6 +573,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rtol_item,
         metavar="OP=TOL",
         help="tolerance override for one op (repeatable)",
+    )
+    c.add_argument(
+        "--call-timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="a call of the target (a forward, a backward, a finite-difference sweep) that "
+        "runs longer is stopped, reported in its row, and the run goes on (default: no limit)",
     )
     c.set_defaults(func=_conform)
 

@@ -1464,3 +1464,113 @@ def test_pytest_plugin_option(pytester: pytest.Pytester) -> None:
             "dtype float64, expected float32*",
         ]
     )
+
+
+_HANGS = """
+import numpy as np
+
+calls = []
+
+def relu_fwd(x):
+    calls.append(x.shape)
+    while True:  # a loop that never ends
+        pass
+
+def relu_bwd(x, dy):
+    return (dy * (x > 0),)
+
+def sigmoid_fwd(x):
+    try:  # the first timeout is swallowed: the interval timer raises it again
+        while True:
+            pass
+    except BaseException:
+        pass
+    while True:
+        pass
+
+def sigmoid_bwd(y, dy):
+    return (dy * y * (1 - y),)
+
+from nnref import softmax_bwd, softmax_fwd  # conforms
+"""
+
+
+def test_call_timeout_stops_each_hanging_call_and_the_run_goes_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A call that never returns once hung the whole run (only SIGTERM ended it): with
+    ``--call-timeout`` it is stopped, its row says so, and the other ops are still checked;
+    SIGALRM and the interval timer are the caller's again after."""
+    path = _module(tmp_path, "hangs", _HANGS)
+    before = signal.getsignal(signal.SIGALRM)
+    ops = ["--op", "relu", "--op", "sigmoid", "--op", "softmax", "--examples", "2"]
+    argv = ["conform", str(path), *ops, "--dtype", "float64", "--call-timeout", "0.05", "--json"]
+    code, out, _ = _cli(capsys, *argv)
+    assert code == 1
+    rows = json.loads(out)["rows"]
+    assert {r["op"] for r in rows} == {"relu", "sigmoid", "softmax"}
+    assert all(r["ok"] for r in rows if r["op"] == "softmax")
+    hung = [r for r in rows if r["op"] != "softmax"]
+    assert hung
+    assert not any(r["ok"] for r in hung)
+    said = "CallTimeout: no result within 0.05 s (the run's call_timeout)"
+    assert all(said in r["message"] for r in hung if r["check"] != "signature"), hung
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_call_timeout_property_check_does_not_shrink_a_hanging_call(tmp_path: Path) -> None:
+    """Shrinking replays the target on smaller inputs, each replay would wait out the limit
+    again (and Hypothesis called the replays' quick failures flaky): the property check calls
+    the target once, reports that input as drawn, and draws no more."""
+    from nnref.conform._strategies import run_property
+    from nnref.conform._target import call_limit
+
+    path = _module(tmp_path, "hangs_once", _HANGS)
+    ctx, _, _ = plan(str(path), ops=["relu"], dtypes=["float64"], examples=20)
+    calls = ctx.target.calls
+    with call_limit(0.05):
+        row = run_property(ctx, "relu", "float64")
+    assert len(calls) == 1
+    assert not row.ok
+    assert "(as drawn, forward and VJP): raised CallTimeout" in row.message
+
+
+def test_call_timeout_leaves_a_passing_run_as_it_was() -> None:
+    a = run("nnref", ops=["relu", "max_pool2d"], examples=2)
+    b = run("nnref", ops=["relu", "max_pool2d"], examples=2, call_timeout=30)
+    assert a.ok
+    assert b.ok
+    assert [(r.id, r.ok, r.message) for r in a.rows] == [(r.id, r.ok, r.message) for r in b.rows]
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "1"])
+def test_call_timeout_refuses_what_is_not_a_positive_number(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"^call_timeout must be a positive number of seconds"):
+        run("nnref", ops=["relu"], call_timeout=bad)  # type: ignore[arg-type]
+
+
+def test_call_timeout_needs_the_main_thread() -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            run("nnref", ops=["relu"], **FAST, call_timeout=1.0)
+        except ValueError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=go)
+    t.start()
+    t.join()
+    assert [str(e) for e in errors] == [
+        "call_timeout needs the main thread (Python handles signals there)"
+    ]
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "nan", "soon"])
+def test_cli_call_timeout_usage_errors(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "conform", "nnref", "--call-timeout", text)
+    assert code == 2
+    assert "--call-timeout" in err

@@ -28,8 +28,11 @@ from nnref.conform._layout import NCHW, nchw
 from nnref.conform._report import CHECKS, ConformanceReport, Row
 from nnref.conform._target import (
     BUILTIN,
+    CallTimeout,
     TargetError,
     call,
+    call_limit,
+    check_call_timeout,
     describe,
     each_warning_once,
     load_target,
@@ -43,6 +46,7 @@ __all__ = [
     "CONVENTIONS",
     "NCHW",
     "PROFILES",
+    "CallTimeout",
     "ConformInterrupted",
     "ConformanceReport",
     "Convention",
@@ -179,6 +183,7 @@ def run(
     examples: int | None = None,
     seed: int = 0,
     rtol: dict[str, float] | None = None,
+    call_timeout: float | None = None,
 ) -> ConformanceReport:
     """Run every check of every provided op and return the report.
 
@@ -200,23 +205,37 @@ def run(
     rtol : dict, optional
         Per-op tolerance overrides (default: ``nnref.verify.tolerance``, 1e-12 for float64
         and 2e-5 for float32, in the error ``max |a - b| / (|b| + rms(b))``).
+    call_timeout : float, optional
+        Seconds one call of the target may take (a forward, a backward, an optimizer step, a
+        finite-difference sweep of forwards); past it :class:`CallTimeout` is raised inside the
+        call, which becomes that call's finding, and the run goes on. None: no limit. POSIX
+        only, main thread (SIGALRM); code stuck in C without returning to Python is stopped
+        only when it returns. A ``property`` check whose call timed out stops drawing there.
     """
     t0 = time.perf_counter()
+    check_call_timeout(call_timeout)  # refused before the target is loaded
     ctx, tasks, missing = plan(
         target, ops=ops, dtypes=dtypes, profile=profile, examples=examples, seed=seed, rtol=rtol
     )
-    return run_plan(ctx, tasks, missing, planning=time.perf_counter() - t0)
+    return run_plan(
+        ctx, tasks, missing, planning=time.perf_counter() - t0, call_timeout=call_timeout
+    )
 
 
 def run_plan(
-    ctx: Context, tasks: list[Task], missing: list[str], *, planning: float = 0.0
+    ctx: Context,
+    tasks: list[Task],
+    missing: list[str],
+    *,
+    planning: float = 0.0,
+    call_timeout: float | None = None,
 ) -> ConformanceReport:
     """Run the tasks of :func:`plan` (its result, unpacked) and return the report, as
     :func:`run` does; ``planning`` (seconds) is added to the report's time."""
     t0 = time.perf_counter()
     rows: list[Row] = []
     stopped, cause = None, None
-    with each_warning_once():
+    with each_warning_once(), call_limit(call_timeout):
         for t in tasks:
             try:
                 rows.append(t.run())

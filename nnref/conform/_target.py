@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import math
 import reprlib
+import signal
 import sys
+import threading
 import types
 import warnings
 from collections import deque
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from nnref._signals import handled
 from nnref._validate import BROKEN_CODE
 from nnref.cases import TABLES
 from nnref.check.compare import first_bit_difference
@@ -63,15 +67,103 @@ def each_warning_once() -> Iterator[None]:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
+class CallTimeout(BaseException):
+    """A call of the target ran past the run's ``call_timeout``: raised inside it by SIGALRM,
+    where Python next runs (a ``BaseException``, so that the target's ``except Exception``
+    does not take it for its own error; raised again every ``call_timeout`` seconds should its
+    code catch it anyway). A finding in the call's row, never a refusal of the input."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no result within {seconds:g} s (the run's call_timeout)")
+        self.seconds = seconds
+
+
+class _Limit(threading.local):
+    seconds: float | None = None  # the run's call_timeout, while it runs
+    inside: bool = False  # a call of the target is running: an alarm now interrupts it
+
+
+_LIMIT = _Limit()
+
+
+def _alarm(signum: int, frame: object) -> None:
+    # An alarm delivered after the call returned (between its return and the disarming) finds
+    # ``inside`` cleared and does nothing.
+    if _LIMIT.inside and _LIMIT.seconds is not None:
+        raise CallTimeout(_LIMIT.seconds)
+
+
+def check_call_timeout(seconds: Any) -> float | None:
+    """``seconds`` as a float (None stays None), or the ValueError that says why it cannot
+    limit the calls here."""
+    if seconds is None:
+        return None
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not (0 < seconds < math.inf)
+    ):
+        raise ValueError(f"call_timeout must be a positive number of seconds, got {seconds!r}")
+    if not hasattr(signal, "setitimer"):
+        raise ValueError("call_timeout needs SIGALRM and signal.setitimer (POSIX systems)")
+    if threading.current_thread() is not threading.main_thread():
+        raise ValueError("call_timeout needs the main thread (Python handles signals there)")
+    return float(seconds)
+
+
+@contextlib.contextmanager
+def call_limit(seconds: float | None) -> Iterator[None]:
+    """Within, each :func:`call` of the target that runs longer than ``seconds`` has
+    :class:`CallTimeout` raised inside it (None: no limit). Uses SIGALRM and the real-time
+    interval timer, restored after: POSIX, main thread. A call stuck inside C code that never
+    returns to Python (a long BLAS call, a C extension's loop) is interrupted when it does."""
+    if check_call_timeout(seconds) is None:
+        yield
+        return
+    if _LIMIT.seconds is not None:
+        raise ValueError("call_timeout: a run with a call timeout is already running")
+    before = signal.getitimer(signal.ITIMER_REAL)
+    if before != (0.0, 0.0):
+        raise ValueError(
+            "call_timeout: the real-time interval timer (SIGALRM) is in use by the caller"
+        )
+    with handled([signal.SIGALRM], _alarm):
+        _LIMIT.seconds = float(seconds)
+        try:
+            yield
+        finally:
+            _LIMIT.seconds = None
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
     """``(fn(), None)``, or ``(None, error)`` when the target's code raises: any exception,
-    ``sys.exit`` included, is a finding for its row. Ctrl-C still stops the run."""
+    ``sys.exit`` included, is a finding for its row. Ctrl-C still stops the run. Under
+    :func:`call_limit`, the outermost call is timed (:class:`CallTimeout` is its error)."""
+    limit = _LIMIT.seconds
+    if limit is None or _LIMIT.inside:  # no limit, or inside a timed call already
+        try:
+            return fn(), None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:
+            return None, e
+    _LIMIT.inside = True
+    signal.setitimer(signal.ITIMER_REAL, limit, limit)
     try:
-        return fn(), None
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:
-        return None, e
+        try:
+            out = fn(), None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:
+            out = None, e
+        _LIMIT.inside = False
+    except CallTimeout as e:  # delivered as the call ended, before ``inside`` was cleared
+        out = None, e
+    finally:
+        _LIMIT.inside = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return out
 
 
 def refused(e: BaseException | None) -> bool:
