@@ -209,6 +209,8 @@ def _conform(args: argparse.Namespace) -> int:
             report = run_plan(*planned, planning=planning, call_timeout=args.call_timeout)
         except ConformInterrupted as e:  # the checks made so far are reported, not lost
             report, stop = e.report, e.__cause__
+        except ValueError as e:  # --call-timeout here: the caller's own SIGALRM timer runs
+            return _fail("conform", str(e), 2)
     if args.layout == "nchw":
         report.target = f"{args.target} (NCHW)"
     print(report.dumps() if args.json else report.summary())
@@ -463,12 +465,15 @@ def _non_negative(text: str) -> int:
 
 
 def _positive_seconds(text: str) -> float:
+    from nnref.conform._target import TIMEOUT_RANGE
+
+    lo, hi = TIMEOUT_RANGE
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < v < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number of seconds, got {v}")
+    if not lo <= v <= hi:
+        raise argparse.ArgumentTypeError(f"expected {lo:g} to {hi:g} seconds, got {v:g}")
     return v
 
 

@@ -1544,10 +1544,109 @@ def test_call_timeout_leaves_a_passing_run_as_it_was() -> None:
     assert [(r.id, r.ok, r.message) for r in a.rows] == [(r.id, r.ok, r.message) for r in b.rows]
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "1"])
-def test_call_timeout_refuses_what_is_not_a_positive_number(bad: object) -> None:
-    with pytest.raises(ValueError, match=r"^call_timeout must be a positive number of seconds"):
+@pytest.mark.parametrize("bad", [0, 1e-3, -1.0, float("nan"), float("inf"), 1e10, True, "1"])
+def test_call_timeout_refuses_what_is_not_a_number_of_seconds_in_range(bad: object) -> None:
+    """1e10 once overflowed setitimer inside a call, escaped the run and left every later
+    run untimed; at a millisecond the repeating alarm also landed in the interpreter's hooks."""
+    msg = r"^call_timeout must be a number of seconds from 0.01 to 1e\+06, got "
+    with pytest.raises(ValueError, match=msg):
         run("nnref", ops=["relu"], call_timeout=bad)  # type: ignore[arg-type]
+
+
+def test_call_timeout_takes_numpy_scalars() -> None:
+    assert run("nnref", ops=["relu"], **FAST, call_timeout=np.float32(30)).ok
+
+
+def test_call_timeout_refuses_a_running_caller_timer() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 100.0)
+    try:
+        with pytest.raises(ValueError, match=r"caller's real-time interval timer"):
+            run("nnref", ops=["relu"], **FAST, call_timeout=1.0)
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 0  # left running, the caller's
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+_NEAR_THE_LIMIT = """
+import time
+import numpy as np
+
+rng = np.random.default_rng(0)
+
+def relu(x):  # ends within 0.2 ms of the 10 ms limit: the alarm lands around the return
+    end = time.perf_counter() + 0.0098 + 0.0004 * rng.random()
+    while time.perf_counter() < end:
+        pass
+    return np.maximum(x, x.dtype.type(0))
+"""
+
+
+def test_call_timeout_alarms_around_the_end_of_a_call_stay_inside_the_run(
+    tmp_path: Path,
+) -> None:
+    """Calls that end just before or after the limit: the alarm also lands in nnref's own
+    code around them (arming, catching, disarming), where it is ignored; it never escapes the
+    run, and the caller's SIGALRM handler and timer are as they were after (a default handler
+    left with a running timer would kill the process at the next tick)."""
+    path = _module(tmp_path, "near_the_limit", _NEAR_THE_LIMIT)
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: seen.append(signum))
+    try:
+        report = run(str(path), ops=["relu"], examples=100, call_timeout=0.01)
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        timed_out = [r for r in report.rows if "CallTimeout" in r.message]
+        assert timed_out  # some calls ran past the limit ...
+        assert len(timed_out) < len(report.rows)  # ... and some did not
+        signal.raise_signal(signal.SIGALRM)
+        assert seen == [signal.SIGALRM]  # the caller's handler again
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_call_timeout_alarm_is_ignored_in_the_bookkeeping_around_a_call() -> None:
+    """The rule the near-limit run relies on, exactly: an alarm raises in the target's frames
+    only; in :func:`call`'s own (arming, catching, disarming) it waits for the next tick."""
+    from nnref.conform import _target
+
+    with _target.call_limit(1000.0):  # the real timer never fires here
+        _, e = _target.call(lambda: _target._alarm(signal.SIGALRM, sys._getframe(1)))
+        assert e is None  # frame 1 up from the lambda: call()'s own
+        _, e = _target.call(lambda: _target._alarm(signal.SIGALRM, sys._getframe(0)))
+        assert isinstance(e, _target.CallTimeout)
+    _target._alarm(signal.SIGALRM, sys._getframe(0))  # no run: nothing is raised
+
+
+_HANGS_IN_ARRAY = """
+import numpy as np
+
+calls = []
+
+class Lazy:  # an asynchronous framework's result: computed when NumPy asks for it
+    def __array__(self, dtype=None, copy=None):
+        while True:
+            pass
+
+def relu_fwd(x):
+    calls.append(x.shape)
+    return Lazy(), x
+
+def relu_bwd(x, dy):
+    return (dy * (x > 0),)
+"""
+
+
+def test_call_timeout_in_the_conversion_of_a_result_is_a_timeout(tmp_path: Path) -> None:
+    """The forward returned; NumPy's conversion of its result hung (a nested call): that is
+    the timeout too, not a malformed result, and the property check does not shrink it."""
+    from nnref.conform._strategies import run_property
+    from nnref.conform._target import call_limit
+
+    path = _module(tmp_path, "hangs_in_array", _HANGS_IN_ARRAY)
+    ctx, _, _ = plan(str(path), ops=["relu"], dtypes=["float64"], examples=20)
+    with call_limit(0.05):
+        row = run_property(ctx, "relu", "float64")
+    assert len(ctx.target.calls) == 1
+    assert "(as drawn, forward and VJP): raised CallTimeout: no result within 0.05 s" in row.message
 
 
 def test_call_timeout_needs_the_main_thread() -> None:
@@ -1569,7 +1668,7 @@ def test_call_timeout_needs_the_main_thread() -> None:
     ]
 
 
-@pytest.mark.parametrize("text", ["0", "-2", "nan", "soon"])
+@pytest.mark.parametrize("text", ["0", "-2", "nan", "soon", "1e10"])
 def test_cli_call_timeout_usage_errors(text: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(capsys, "conform", "nnref", "--call-timeout", text)
     assert code == 2

@@ -322,7 +322,8 @@ def pytest_cases(target: Any, **kwargs: Any) -> list[Any]:
         def test_conforms(task):
             task.check()
 
-    ``kwargs`` as :func:`run`. Each param's value has ``check()``, which raises
+    ``kwargs`` as :func:`plan` (:func:`run`'s but ``call_timeout``: under pytest a plugin
+    such as pytest-timeout bounds a test). Each param's value has ``check()``, which raises
     ``AssertionError`` with the row's message and repro on failure.
     """
     import pytest

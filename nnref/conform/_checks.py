@@ -699,8 +699,10 @@ def _run_optimizer(o: Outcome) -> tuple[list[list[np.ndarray]], str, Any]:
         result, e = call(
             lambda out=out, t=t: _update_result(f"update at step {t + 1}", out, len(params))
         )
-        if e is not None:
-            return steps, str(e), None
+        if e is not None:  # a malformed result, or its conversion ran past the call_timeout
+            if isinstance(e, OutputError):
+                return steps, str(e), None
+            return steps, f"update at step {t + 1}: its result raised {describe(e)}", None
         cur, state = result
         steps.append(cur)
     return steps, "", None

@@ -197,8 +197,10 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
         with no_source_constants():
             prop()
     except AssertionError:
-        # Hypothesis replays the shrunk example last; a call that timed out is not shrunk.
-        args, static, dy, problem, (y, grads, e), cid = failures[hung[0] if hung else -1]
+        # Hypothesis replays the shrunk example last. A call that timed out is not shrunk: the
+        # row shows it as drawn, or the smallest ordinary failure shrinking had found before it.
+        pick = (hung[0] - 1 if hung[0] else 0) if hung else -1
+        args, static, dy, problem, (y, grads, e), cid = failures[pick]
         from nnref.conform._checks import match_conventions
 
         matches = match_conventions(op, args, static, dy, (y, grads, refused(e)), tol, cid)
@@ -220,7 +222,7 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
             None,
             tol,
             problem.split(":")[0],
-            f"on a drawn input ({'as drawn' if hung else 'shrunk'}, {checked}): {problem}",
+            f"on a drawn input ({'as drawn' if hung == [0] else 'shrunk'}, {checked}): {problem}",
             "\n".join(lines),
             status="fail",
             pins=found,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import math
+import numbers
 import reprlib
 import signal
 import sys
@@ -85,12 +85,21 @@ class _Limit(threading.local):
 
 _LIMIT = _Limit()
 
+#: Accepted ``call_timeout`` values, in seconds. The alarm repeats while a call runs, and at
+#: 1 ms it also landed in the finalizers and hooks the interpreter ran meanwhile (pytest's
+#: unraisable-exception hook failed); above a million ``setitimer`` overflows on some systems.
+TIMEOUT_RANGE = (1e-2, 1e6)
 
-def _alarm(signum: int, frame: object) -> None:
-    # An alarm delivered after the call returned (between its return and the disarming) finds
-    # ``inside`` cleared and does nothing.
-    if _LIMIT.inside and _LIMIT.seconds is not None:
-        raise CallTimeout(_LIMIT.seconds)
+
+def _alarm(signum: int, frame: Any) -> None:
+    # Only the target's code is interrupted: an alarm that lands in nnref's bookkeeping around
+    # it (arming, catching, disarming: :func:`call` and :func:`call_limit`'s frames) or after
+    # the call ended (``inside`` cleared) does nothing; the interval timer fires again.
+    if not _LIMIT.inside or _LIMIT.seconds is None:
+        return
+    if frame is not None and frame.f_code in _OWN_FRAMES:
+        return
+    raise CallTimeout(_LIMIT.seconds)
 
 
 def check_call_timeout(seconds: Any) -> float | None:
@@ -98,16 +107,23 @@ def check_call_timeout(seconds: Any) -> float | None:
     limit the calls here."""
     if seconds is None:
         return None
+    lo, hi = TIMEOUT_RANGE
     if (
         isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not (0 < seconds < math.inf)
+        or not isinstance(seconds, numbers.Real)
+        or not (lo <= seconds <= hi)
     ):
-        raise ValueError(f"call_timeout must be a positive number of seconds, got {seconds!r}")
+        raise ValueError(
+            f"call_timeout must be a number of seconds from {lo:g} to {hi:g}, got {seconds!r}"
+        )
     if not hasattr(signal, "setitimer"):
         raise ValueError("call_timeout needs SIGALRM and signal.setitimer (POSIX systems)")
     if threading.current_thread() is not threading.main_thread():
         raise ValueError("call_timeout needs the main thread (Python handles signals there)")
+    if _LIMIT.seconds is not None:
+        raise ValueError("call_timeout: a run with a call timeout is already running")
+    if signal.getitimer(signal.ITIMER_REAL) != (0.0, 0.0):
+        raise ValueError("call_timeout: the caller's real-time interval timer (SIGALRM) is running")
     return float(seconds)
 
 
@@ -117,53 +133,50 @@ def call_limit(seconds: float | None) -> Iterator[None]:
     :class:`CallTimeout` raised inside it (None: no limit). Uses SIGALRM and the real-time
     interval timer, restored after: POSIX, main thread. A call stuck inside C code that never
     returns to Python (a long BLAS call, a C extension's loop) is interrupted when it does."""
-    if check_call_timeout(seconds) is None:
+    limit = check_call_timeout(seconds)
+    if limit is None:
         yield
         return
-    if _LIMIT.seconds is not None:
-        raise ValueError("call_timeout: a run with a call timeout is already running")
-    before = signal.getitimer(signal.ITIMER_REAL)
-    if before != (0.0, 0.0):
-        raise ValueError(
-            "call_timeout: the real-time interval timer (SIGALRM) is in use by the caller"
-        )
     with handled([signal.SIGALRM], _alarm):
-        _LIMIT.seconds = float(seconds)
+        _LIMIT.seconds = limit
         try:
             yield
-        finally:
-            _LIMIT.seconds = None
+        finally:  # disarmed first: the handler is put back only once no alarm can come
             signal.setitimer(signal.ITIMER_REAL, 0)
+            _LIMIT.seconds = None
+            _LIMIT.inside = False
 
 
 def call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
     """``(fn(), None)``, or ``(None, error)`` when the target's code raises: any exception,
     ``sys.exit`` included, is a finding for its row. Ctrl-C still stops the run. Under
-    :func:`call_limit`, the outermost call is timed (:class:`CallTimeout` is its error)."""
+    :func:`call_limit`, the outermost call is timed (:class:`CallTimeout` is its error; a
+    call nested in it lets the timeout through to the outermost)."""
     limit = _LIMIT.seconds
     if limit is None or _LIMIT.inside:  # no limit, or inside a timed call already
         try:
             return fn(), None
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, CallTimeout):
             raise
         except BaseException as e:
             return None, e
-    _LIMIT.inside = True
-    signal.setitimer(signal.ITIMER_REAL, limit, limit)
     try:
+        _LIMIT.inside = True
+        signal.setitimer(signal.ITIMER_REAL, limit, limit)
         try:
             out = fn(), None
         except KeyboardInterrupt:
             raise
         except BaseException as e:
             out = None, e
-        _LIMIT.inside = False
-    except CallTimeout as e:  # delivered as the call ended, before ``inside`` was cleared
-        out = None, e
     finally:
-        _LIMIT.inside = False
         signal.setitimer(signal.ITIMER_REAL, 0)
+        _LIMIT.inside = False
     return out
+
+
+#: nnref's own frames around a timed call, where an alarm is ignored (see :func:`_alarm`).
+_OWN_FRAMES = frozenset({call.__code__, call_limit.__wrapped__.__code__})
 
 
 def refused(e: BaseException | None) -> bool:
