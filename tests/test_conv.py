@@ -74,9 +74,12 @@ def test_slabs_match_naive(per_slab, pad, cin, rng, monkeypatch) -> None:
     slabs = conv._slabs(resn)
     sizes = [hi - lo for lo, hi in slabs]
     assert len(slabs) == {1: 7, 2: 4, 3: 4}[per_slab]
-    assert slabs[0][0] == 0 and slabs[-1][1] == 7
-    assert all(a[1] == b[0] for a, b in zip(slabs, slabs[1:]))
-    assert max(sizes) <= per_slab and max(sizes) - min(sizes) <= 1 and sizes[0] == max(sizes)
+    assert slabs[0][0] == 0
+    assert slabs[-1][1] == 7
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(slabs))
+    assert max(sizes) <= per_slab
+    assert max(sizes) - min(sizes) <= 1
+    assert sizes[0] == max(sizes)
     y, res = nnref.conv2d_fwd(x, k, strides=2, padding=pad)
     dy = rng.standard_normal(y.shape)
     dxn, dwn = nnref.conv2d_naive_bwd(resn, dy)
