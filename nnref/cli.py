@@ -173,8 +173,15 @@ def _versions(leg: str) -> dict[str, str]:
 def _conform(args: argparse.Namespace) -> int:
     import time
 
-    from nnref.conform import ConformInterrupted, TargetError, nchw, plan, run_plan
-    from nnref.conform._target import load_target
+    from nnref.conform import (
+        CallTimeoutError,
+        ConformInterrupted,
+        TargetError,
+        nchw,
+        plan,
+        run_plan,
+    )
+    from nnref.conform._target import check_call_timeout, load_target
 
     if args.target is None:
         if not args.export_vectors:
@@ -185,6 +192,7 @@ def _conform(args: argparse.Namespace) -> int:
     with _stdout_to_stderr():
         t0 = time.perf_counter()
         try:
+            check_call_timeout(args.call_timeout)  # the caller's timer: before the target loads
             target: object = args.target
             if args.layout == "nchw":
                 target = nchw(load_target(args.target)[1])
@@ -209,7 +217,7 @@ def _conform(args: argparse.Namespace) -> int:
             report = run_plan(*planned, planning=planning, call_timeout=args.call_timeout)
         except ConformInterrupted as e:  # the checks made so far are reported, not lost
             report, stop = e.report, e.__cause__
-        except ValueError as e:  # --call-timeout here: the caller's own SIGALRM timer runs
+        except CallTimeoutError as e:  # e.g. a timer the target's import started
             return _fail("conform", str(e), 2)
     if args.layout == "nchw":
         report.target = f"{args.target} (NCHW)"

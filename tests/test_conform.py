@@ -1584,10 +1584,10 @@ def relu(x):  # ends within 0.2 ms of the 10 ms limit: the alarm lands around th
 def test_call_timeout_alarms_around_the_end_of_a_call_stay_inside_the_run(
     tmp_path: Path,
 ) -> None:
-    """Calls that end just before or after the limit: the alarm also lands in nnref's own
-    code around them (arming, catching, disarming), where it is ignored; it never escapes the
-    run, and the caller's SIGALRM handler and timer are as they were after (a default handler
-    left with a running timer would kill the process at the next tick)."""
+    """Calls that end just before or after the limit: some time out, some do not, the run
+    ends, and the caller's SIGALRM handler is its own again with no timer running (a default
+    handler left with a running timer would kill the process at the next tick). The rule for
+    alarms that land in nnref's own code around a call is pinned by the next test."""
     path = _module(tmp_path, "near_the_limit", _NEAR_THE_LIMIT)
     seen: list[int] = []
     previous = signal.signal(signal.SIGALRM, lambda signum, frame: seen.append(signum))
@@ -1608,12 +1608,146 @@ def test_call_timeout_alarm_is_ignored_in_the_bookkeeping_around_a_call() -> Non
     only; in :func:`call`'s own (arming, catching, disarming) it waits for the next tick."""
     from nnref.conform import _target
 
-    with _target.call_limit(1000.0):  # the real timer never fires here
-        _, e = _target.call(lambda: _target._alarm(signal.SIGALRM, sys._getframe(1)))
-        assert e is None  # frame 1 up from the lambda: call()'s own
+    limit = _target.call_limit(1000.0)  # the real timer never fires here
+    limit.__enter__()
+    try:
+        _, e = _target.call(lambda: _target._alarm(signal.SIGALRM, sys._getframe(2)))
+        assert e is None  # frame 2 up from the lambda (_invoke's, then call()'s): call()'s own
+        _, e = _target.call(lambda: _target._alarm(signal.SIGALRM, limit.gen.gi_frame))
+        assert e is None  # call_limit's own (its cleanup)
         _, e = _target.call(lambda: _target._alarm(signal.SIGALRM, sys._getframe(0)))
         assert isinstance(e, _target.CallTimeout)
+    finally:
+        limit.__exit__(None, None, None)
     _target._alarm(signal.SIGALRM, sys._getframe(0))  # no run: nothing is raised
+
+
+def test_call_timeout_interrupts_a_c_function_called_directly() -> None:
+    """A C function given to ``call`` checks for signals in the frame that called it: that
+    once was call()'s own, where alarms are ignored, and ``time.sleep`` ran its full second."""
+    import functools
+    import time
+
+    from nnref.conform import _target
+
+    t0 = time.perf_counter()
+    with _target.call_limit(0.05):
+        _, e = _target.call(functools.partial(time.sleep, 1.0))
+    assert isinstance(e, _target.CallTimeout)
+    assert time.perf_counter() - t0 < 0.5
+
+
+_REPLACES_THE_HANDLER = """
+import signal
+import numpy as np
+
+calls = []
+
+def relu_fwd(x):
+    calls.append(1)
+    if len(calls) == 1:  # the target's own use of SIGALRM, in an earlier call
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    if len(calls) >= 3:
+        while True:
+            pass
+    return np.maximum(x, x.dtype.type(0)), x
+
+def relu_bwd(x, dy):
+    return (dy * (x > 0),)
+"""
+
+
+def test_call_timeout_survives_a_target_that_replaces_the_handler(tmp_path: Path) -> None:
+    """Each timed call puts nnref's handler back first: a target that set SIGALRM to be
+    ignored in an earlier call once made a later hanging call unbounded."""
+    path = _module(tmp_path, "replaces_handler", _REPLACES_THE_HANDLER)
+    before = signal.getsignal(signal.SIGALRM)
+    report = run(str(path), ops=["relu"], dtypes=["float64"], examples=0, call_timeout=0.05)
+    assert any("CallTimeout" in r.message for r in report.rows)
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+_FAILS_THEN_HANGS = """
+import numpy as np
+
+calls = []
+
+def relu(x):
+    calls.append(np.shape(x))
+    if len(calls) >= 3:
+        while True:
+            pass
+    return np.maximum(x, x.dtype.type(0)) + 1  # wrong everywhere
+"""
+
+
+def test_call_timeout_after_ordinary_failures_reports_the_smallest_of_them(
+    tmp_path: Path,
+) -> None:
+    """Failures drawn before a later call hung: the row shows the smallest of those, says so,
+    and keeps the failure's own message (not the timeout's)."""
+    from nnref.conform._strategies import run_property
+    from nnref.conform._target import call_limit
+
+    path = _module(tmp_path, "fails_then_hangs", _FAILS_THEN_HANGS)
+    ctx, _, _ = plan(str(path), ops=["relu"], dtypes=["float64"], examples=20)
+    calls = ctx.target.calls
+    with call_limit(0.05):
+        row = run_property(ctx, "relu", "float64")
+    assert len(calls) == 3
+    smallest = min(calls[:2], key=lambda shape: int(np.prod(shape)))
+    assert "(the smallest failing input drawn before a later call timed out, forward)" in (
+        row.message
+    )
+    assert "CallTimeout" not in row.message
+    assert "x = np.array(" in row.repro
+    assert np.shape(eval(row.repro.split("x = ")[1].split("\n")[0], {"np": np})) == smallest
+
+
+_UPDATE_HANGS = """
+import numpy as np
+
+class Lazy:
+    def __array__(self, dtype=None, copy=None):
+        while True:
+            pass
+
+def sgd(learning_rate=0.01, momentum=0.0, nesterov=False):
+    class Opt:
+        def init(self, params):
+            return ()
+
+        def update(self, grads, state, params):
+            return [Lazy() for _ in params], state
+
+    return Opt()
+"""
+
+
+def test_call_timeout_in_an_update_result_says_which_step(tmp_path: Path) -> None:
+    path = _module(tmp_path, "update_hangs", _UPDATE_HANGS)
+    report = run(str(path), ops=["sgd"], dtypes=["float64"], examples=0, call_timeout=0.05)
+    rows = [r for r in report.rows if r.check == "trajectory"]
+    assert rows
+    assert all(
+        "update at step 1: its result raised CallTimeout: no result within 0.05 s" in r.message
+        for r in rows
+    ), [r.message for r in rows]
+
+
+def test_cli_call_timeout_refuses_a_running_caller_timer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 100.0)
+    try:
+        code, out, err = _cli(capsys, "conform", "nnref", "--op", "relu", "--call-timeout", "1")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    assert code == 2
+    assert out == ""
+    assert err == (
+        "nnref conform: call_timeout: the caller's real-time interval timer (SIGALRM) is running\n"
+    )
 
 
 _HANGS_IN_ARRAY = """

@@ -29,6 +29,7 @@ from nnref.conform._report import CHECKS, ConformanceReport, Row
 from nnref.conform._target import (
     BUILTIN,
     CallTimeout,
+    CallTimeoutError,
     TargetError,
     call,
     call_limit,
@@ -47,6 +48,7 @@ __all__ = [
     "NCHW",
     "PROFILES",
     "CallTimeout",
+    "CallTimeoutError",
     "ConformInterrupted",
     "ConformanceReport",
     "Convention",

@@ -197,9 +197,16 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
         with no_source_constants():
             prop()
     except AssertionError:
-        # Hypothesis replays the shrunk example last. A call that timed out is not shrunk: the
-        # row shows it as drawn, or the smallest ordinary failure shrinking had found before it.
-        pick = (hung[0] - 1 if hung[0] else 0) if hung else -1
+        # Hypothesis replays the shrunk example last. A call that timed out is not shrunk:
+        # the row shows it as drawn, or the smallest failure drawn before it (Hypothesis may
+        # have drawn more examples, or begun shrinking, when the call hung).
+        if not hung:
+            pick, how = -1, "shrunk"
+        elif hung[0] == 0:
+            pick, how = 0, "as drawn"
+        else:
+            pick = min(range(hung[0]), key=lambda i: sum(np.size(a) for a in failures[i][0]))
+            how = "the smallest failing input drawn before a later call timed out"
         args, static, dy, problem, (y, grads, e), cid = failures[pick]
         from nnref.conform._checks import match_conventions
 
@@ -222,7 +229,7 @@ def run_property(ctx: Any, op: str, dtype: str) -> Row:
             None,
             tol,
             problem.split(":")[0],
-            f"on a drawn input ({'as drawn' if hung == [0] else 'shrunk'}, {checked}): {problem}",
+            f"on a drawn input ({how}, {checked}): {problem}",
             "\n".join(lines),
             status="fail",
             pins=found,

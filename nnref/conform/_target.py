@@ -78,6 +78,11 @@ class CallTimeout(BaseException):
         self.seconds = seconds
 
 
+class CallTimeoutError(ValueError):
+    """``call_timeout`` cannot limit the calls here (its value, the platform, the thread, a
+    timer already running)."""
+
+
 class _Limit(threading.local):
     seconds: float | None = None  # the run's call_timeout, while it runs
     inside: bool = False  # a call of the target is running: an alarm now interrupts it
@@ -113,17 +118,19 @@ def check_call_timeout(seconds: Any) -> float | None:
         or not isinstance(seconds, numbers.Real)
         or not (lo <= seconds <= hi)
     ):
-        raise ValueError(
+        raise CallTimeoutError(
             f"call_timeout must be a number of seconds from {lo:g} to {hi:g}, got {seconds!r}"
         )
     if not hasattr(signal, "setitimer"):
-        raise ValueError("call_timeout needs SIGALRM and signal.setitimer (POSIX systems)")
+        raise CallTimeoutError("call_timeout needs SIGALRM and signal.setitimer (POSIX systems)")
     if threading.current_thread() is not threading.main_thread():
-        raise ValueError("call_timeout needs the main thread (Python handles signals there)")
+        raise CallTimeoutError("call_timeout needs the main thread (Python handles signals there)")
     if _LIMIT.seconds is not None:
-        raise ValueError("call_timeout: a run with a call timeout is already running")
+        raise CallTimeoutError("call_timeout: a run with a call timeout is already running")
     if signal.getitimer(signal.ITIMER_REAL) != (0.0, 0.0):
-        raise ValueError("call_timeout: the caller's real-time interval timer (SIGALRM) is running")
+        raise CallTimeoutError(
+            "call_timeout: the caller's real-time interval timer (SIGALRM) is running"
+        )
     return float(seconds)
 
 
@@ -142,9 +149,17 @@ def call_limit(seconds: float | None) -> Iterator[None]:
         try:
             yield
         finally:  # disarmed first: the handler is put back only once no alarm can come
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            _LIMIT.seconds = None
-            _LIMIT.inside = False
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            finally:  # also when Ctrl-C lands as setitimer returns
+                _LIMIT.seconds = None
+                _LIMIT.inside = False
+
+
+def _invoke(fn: Callable[[], Any]) -> Any:
+    # The target's code runs in frames below this one, never in call()'s own: a C function
+    # passed as ``fn`` checks for signals in the frame that called it.
+    return fn()
 
 
 def call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
@@ -155,24 +170,39 @@ def call(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
     limit = _LIMIT.seconds
     if limit is None or _LIMIT.inside:  # no limit, or inside a timed call already
         try:
-            return fn(), None
+            return _invoke(fn), None
         except (KeyboardInterrupt, CallTimeout):
             raise
         except BaseException as e:
             return None, e
     try:
         _LIMIT.inside = True
+        if signal.getsignal(signal.SIGALRM) is not _alarm:  # the target's code replaced it
+            signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, limit, limit)
         try:
-            out = fn(), None
+            out = _invoke(fn), None
         except KeyboardInterrupt:
             raise
         except BaseException as e:
             out = None, e
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        _LIMIT.inside = False
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            _LIMIT.inside = False
     return out
+
+
+def call_untimed(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    """:func:`call` for nnref's own code between the target's calls (the conventions'
+    expected values): never timed."""
+    try:
+        return fn(), None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        return None, e
 
 
 #: nnref's own frames around a timed call, where an alarm is ignored (see :func:`_alarm`).
