@@ -1519,18 +1519,25 @@ def test_call_timeout_stops_each_hanging_call_and_the_run_goes_on(
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+def _property_row_under_limit(tmp_path: Path, name: str, body: str) -> tuple[Row, list]:
+    """The relu float64 property row of the module ``body`` (20 examples) under a 0.05 s
+    call limit, and the calls its functions recorded in its ``calls``."""
+    from nnref.conform._strategies import run_property
+    from nnref.conform._target import call_limit
+
+    ctx, _, _ = plan(
+        str(_module(tmp_path, name, body)), ops=["relu"], dtypes=["float64"], examples=20
+    )
+    with call_limit(0.05):
+        row = run_property(ctx, "relu", "float64")
+    return row, ctx.target.calls
+
+
 def test_call_timeout_property_check_does_not_shrink_a_hanging_call(tmp_path: Path) -> None:
     """Shrinking replays the target on smaller inputs, each replay would wait out the limit
     again (and Hypothesis called the replays' quick failures flaky): the property check calls
     the target once, reports that input as drawn, and draws no more."""
-    from nnref.conform._strategies import run_property
-    from nnref.conform._target import call_limit
-
-    path = _module(tmp_path, "hangs_once", _HANGS)
-    ctx, _, _ = plan(str(path), ops=["relu"], dtypes=["float64"], examples=20)
-    calls = ctx.target.calls
-    with call_limit(0.05):
-        row = run_property(ctx, "relu", "float64")
+    row, calls = _property_row_under_limit(tmp_path, "hangs_once", _HANGS)
     assert len(calls) == 1
     assert not row.ok
     assert "(as drawn, forward and VJP): raised CallTimeout" in row.message
@@ -1686,14 +1693,7 @@ def test_call_timeout_after_ordinary_failures_reports_the_smallest_of_them(
 ) -> None:
     """Failures drawn before a later call hung: the row shows the smallest of those, says so,
     and keeps the failure's own message (not the timeout's)."""
-    from nnref.conform._strategies import run_property
-    from nnref.conform._target import call_limit
-
-    path = _module(tmp_path, "fails_then_hangs", _FAILS_THEN_HANGS)
-    ctx, _, _ = plan(str(path), ops=["relu"], dtypes=["float64"], examples=20)
-    calls = ctx.target.calls
-    with call_limit(0.05):
-        row = run_property(ctx, "relu", "float64")
+    row, calls = _property_row_under_limit(tmp_path, "fails_then_hangs", _FAILS_THEN_HANGS)
     assert len(calls) == 3
     smallest = min(calls[:2], key=lambda shape: int(np.prod(shape)))
     assert "(the smallest failing input drawn before a later call timed out, forward)" in (
@@ -1772,14 +1772,8 @@ def relu_bwd(x, dy):
 def test_call_timeout_in_the_conversion_of_a_result_is_a_timeout(tmp_path: Path) -> None:
     """The forward returned; NumPy's conversion of its result hung (a nested call): that is
     the timeout too, not a malformed result, and the property check does not shrink it."""
-    from nnref.conform._strategies import run_property
-    from nnref.conform._target import call_limit
-
-    path = _module(tmp_path, "hangs_in_array", _HANGS_IN_ARRAY)
-    ctx, _, _ = plan(str(path), ops=["relu"], dtypes=["float64"], examples=20)
-    with call_limit(0.05):
-        row = run_property(ctx, "relu", "float64")
-    assert len(ctx.target.calls) == 1
+    row, calls = _property_row_under_limit(tmp_path, "hangs_in_array", _HANGS_IN_ARRAY)
+    assert len(calls) == 1
     assert "(as drawn, forward and VJP): raised CallTimeout: no result within 0.05 s" in row.message
 
 
