@@ -108,8 +108,8 @@ def _alarm(signum: int, frame: Any) -> None:
 
 
 def check_call_timeout(seconds: Any) -> float | None:
-    """``seconds`` as a float (None stays None), or the ValueError that says why it cannot
-    limit the calls here."""
+    """``seconds`` as a float (None stays None), or the :class:`CallTimeoutError` (a
+    ValueError) that says why it cannot limit the calls here."""
     if seconds is None:
         return None
     lo, hi = TIMEOUT_RANGE
