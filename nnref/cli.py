@@ -435,18 +435,30 @@ def _escape_unencodable_stdout() -> Iterator[None]:
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM (``timeout``, ``kill``), raised where Python next runs, as Ctrl-C raises
-    ``KeyboardInterrupt``: the commands stop as they do on Ctrl-C (``conform`` reports the checks
-    made), with exit 143 instead of 130. ``nnref train`` ends its step first (its own handler)."""
+    """SIGTERM (``timeout``, ``kill``) or SIGHUP (a closed terminal, a dropped SSH session),
+    raised where Python next runs, as Ctrl-C raises ``KeyboardInterrupt``: the commands stop as
+    they do on Ctrl-C (``conform`` reports the checks made: ``nnref conform ... > out.json``
+    keeps them when the terminal closes), with exit 128 + the signal's number instead of 130.
+    ``nnref train`` ends its step first (its own handler)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: The signals the commands stop on as on Ctrl-C (SIGHUP where the platform has it).
+_STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
 
 
 def _raise_terminated(signum: int, frame: object) -> NoReturn:
-    raise _Terminated
+    raise _Terminated(signum)
 
 
 def _stopped(e: BaseException | None) -> tuple[str, int]:
-    """How a stop is said, and its exit code: SIGTERM 143, Ctrl-C 130."""
-    return ("stopped by SIGTERM", 143) if isinstance(e, _Terminated) else ("interrupted", 130)
+    """How a stop is said, and its exit code: SIGTERM 143, SIGHUP 129, Ctrl-C 130."""
+    if isinstance(e, _Terminated):
+        return f"stopped by {signal.Signals(e.signum).name}", 128 + e.signum
+    return "interrupted", 130
 
 
 def _fail(command: str, message: str, code: int) -> int:
@@ -664,11 +676,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``nnref`` with ``argv``; return the exit code (2: usage error, 130: interrupted, 143:
-    stopped by SIGTERM)."""
+    stopped by SIGTERM, 129: by SIGHUP)."""
     command = ""
     try:
-        # SIGTERM raises _Terminated while a command runs (in the main thread only).
-        with _escape_unencodable_stdout(), handled([signal.SIGTERM], _raise_terminated):
+        # SIGTERM and SIGHUP raise _Terminated while a command runs (in the main thread only).
+        with _escape_unencodable_stdout(), handled(_STOP_SIGNALS, _raise_terminated):
             args = build_parser().parse_args(argv)
             command = args.command
             return int(args.func(args))

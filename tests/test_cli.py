@@ -162,19 +162,27 @@ def _train(out: Path, *extra: str) -> list[str]:
     return ["train", "mlp", "--out", str(out), "--no-progress", "--log-every", "10", *extra]
 
 
-def test_sigterm_outside_training_stops_with_a_line_and_exit_143(capsys, monkeypatch) -> None:
-    """SIGTERM during a command other than training (here errata's runs) once killed the
-    process without a word; it now stops as Ctrl-C does, naming the signal."""
+@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_stop_signals_outside_training_stop_with_a_line_and_their_exit_code(
+    name, code, capsys, monkeypatch
+) -> None:
+    """SIGTERM (and SIGHUP: a closed terminal) during a command other than training (here
+    errata's runs) once killed the process without a word; it now stops as Ctrl-C does,
+    naming the signal, and the handlers before the command are back after it."""
     from nnref.train import errata
 
+    signum = getattr(signal, name)
+
     def terminated(*a, **k):
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
         time.sleep(5)  # the handler raises before this ends
-        raise AssertionError("SIGTERM was not raised")
+        raise AssertionError(f"{name} was not raised")
 
     monkeypatch.setattr(errata, "run_errata", terminated)
-    assert main(["errata", "--steps", "2"]) == 143
-    assert _one_line_error(capsys) == "nnref errata: stopped by SIGTERM"
+    before = signal.getsignal(signum)
+    assert main(["errata", "--steps", "2"]) == code
+    assert _one_line_error(capsys) == f"nnref errata: stopped by {name}"
+    assert signal.getsignal(signum) is before
 
 
 def test_a_run_into_a_directory_another_run_is_using_is_refused(tmp_path, capsys) -> None:

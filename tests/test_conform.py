@@ -1323,23 +1323,26 @@ def test_ctrl_c_in_the_target_stops_conform_and_reports_the_checks_made(
         assert "conforms" not in out
 
 
-def test_sigterm_stops_conform_as_ctrl_c_does_with_exit_143(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_stop_signals_stop_conform_as_ctrl_c_does_with_their_exit_code(
+    name: str, code: int, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """``timeout N nnref conform ...`` (SIGTERM) once killed the run: nothing reported."""
+    """``timeout N nnref conform ...`` (SIGTERM), or a closed terminal (SIGHUP), once killed
+    the run: nothing reported."""
     body = _CTRL_C.replace(
         "    raise KeyboardInterrupt",
-        "    import os, signal\n    os.kill(os.getpid(), signal.SIGTERM)",
+        f"    import os, signal\n    os.kill(os.getpid(), signal.{name})",
     )
-    path = _module(tmp_path, "sigterm", body)
-    before = signal.getsignal(signal.SIGTERM)
-    code, out, err = _cli(
+    path = _module(tmp_path, "stop_signal", body)
+    signum = getattr(signal, name)
+    before = signal.getsignal(signum)
+    got, out, err = _cli(
         capsys, "conform", str(path), "--op", "relu", "--op", "sigmoid", "--examples", "0"
     )
-    assert code == 143
-    assert err.startswith("nnref conform: stopped by SIGTERM at sigmoid/signature/")
+    assert got == code
+    assert err.startswith(f"nnref conform: stopped by {name} at sigmoid/signature/")
     assert "interrupted at sigmoid/signature/" in out
-    assert signal.getsignal(signal.SIGTERM) is before  # restored after the command
+    assert signal.getsignal(signum) is before  # restored after the command
 
 
 def test_run_raises_conform_interrupted_with_the_partial_report(tmp_path: Path) -> None:
