@@ -1,4 +1,5 @@
-"""Signal handlers installed for the length of a block and restored after."""
+"""The signals that stop nnref's commands and runs, how messages name them, and handlers
+installed for the length of a block and restored after."""
 
 from __future__ import annotations
 
@@ -7,6 +8,19 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+#: The signals that stop a command or a training run as Ctrl-C does: SIGTERM is what
+#: ``timeout``, ``kill``, a container's stop and a batch scheduler's preemption send; SIGHUP what
+#: a closed terminal or a dropped SSH session sends (where the OS has it).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def stopped_by(signum: int) -> str:
+    """``interrupted`` (Ctrl-C), else ``stopped by SIGTERM`` (or ``SIGHUP``): how messages name
+    the signal."""
+    return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 
 
 @contextlib.contextmanager

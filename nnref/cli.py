@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from nnref._signals import handled
+from nnref._signals import STOP_SIGNALS, handled, stopped_by
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -270,7 +270,6 @@ def _train(args: argparse.Namespace) -> int:
         batching_summary,
         make_config,
         prepare_out,
-        stopped_by,
         train,
     )
 
@@ -446,19 +445,15 @@ class _Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-#: The signals the commands stop on as on Ctrl-C (SIGHUP where the platform has it).
-_STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
-
-
 def _raise_terminated(signum: int, frame: object) -> NoReturn:
     raise _Terminated(signum)
 
 
 def _stopped(e: BaseException | None) -> tuple[str, int]:
-    """How a stop is said, and its exit code: SIGTERM 143, SIGHUP 129, Ctrl-C 130."""
-    if isinstance(e, _Terminated):
-        return f"stopped by {signal.Signals(e.signum).name}", 128 + e.signum
-    return "interrupted", 130
+    """How a stop is said, and its exit code 128 + the signal's number: SIGTERM 143, SIGHUP
+    129, Ctrl-C 130."""
+    signum = e.signum if isinstance(e, _Terminated) else signal.SIGINT
+    return stopped_by(signum), 128 + signum
 
 
 def _fail(command: str, message: str, code: int) -> int:
@@ -680,7 +675,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = ""
     try:
         # SIGTERM and SIGHUP raise _Terminated while a command runs (in the main thread only).
-        with _escape_unencodable_stdout(), handled(_STOP_SIGNALS, _raise_terminated):
+        # (Ctrl-C keeps Python's own handler: KeyboardInterrupt.)
+        stops = [s for s in STOP_SIGNALS if s != signal.SIGINT]
+        with _escape_unencodable_stdout(), handled(stops, _raise_terminated):
             args = build_parser().parse_args(argv)
             command = args.command
             return int(args.func(args))

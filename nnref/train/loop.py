@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from nnref._signals import handled
+from nnref._signals import STOP_SIGNALS, handled, stopped_by
 from nnref._validate import is_int
 from nnref.data.batching import kfold_batches, kfold_sizes
 from nnref.data.datasets import Dataset, NpzArchive, load_dataset, open_npz
@@ -126,12 +126,6 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.step, self.checkpoint, self.checkpoint_step = step, checkpoint, checkpoint_step
         self.complete = complete
         self.signum = signum
-
-
-def stopped_by(signum: int) -> str:
-    """``interrupted`` (Ctrl-C), else ``stopped by SIGTERM`` (or ``SIGHUP``): how messages name
-    the signal."""
-    return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 
 
 def _require_int(field: str, v: Any, lo: int) -> None:
@@ -785,14 +779,6 @@ class TrainResult:
             "seconds": self.seconds,
             "steps_run": self.steps_run,
         }
-
-
-#: The signals that stop a run as Ctrl-C does: SIGTERM is what ``timeout``, ``kill``, a
-#: container's stop and a batch scheduler's preemption send; SIGHUP what a closed terminal or a
-#: dropped SSH session sends (where the OS has it).
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
 
 
 class _CtrlC:
