@@ -151,18 +151,6 @@ def driver(params: list[np.ndarray], sizes: list[int]) -> Callable[..., None]:
     return step
 
 
-class Cycle:
-    """The batches ``(x, y)`` in turn, one per call, round and round."""
-
-    def __init__(self, batches: list[tuple[Any, Any]]) -> None:
-        self.batches, self.i = batches, 0
-
-    def __call__(self) -> tuple[Any, Any]:
-        batch = self.batches[self.i]
-        self.i = (self.i + 1) % len(self.batches)
-        return batch
-
-
 class TorchStep:
     """PyTorch eager: ``x @ W + b``, relu, ``F.cross_entropy`` (mean), foreach Adam."""
 
@@ -172,7 +160,7 @@ class TorchStep:
         self.torch = torch
         self.params = [torch.tensor(p.copy(), requires_grad=True) for p in params]
         self.opt = torch.optim.Adam(self.params, lr=1e-3, eps=1e-7, foreach=True)
-        self.batches = Cycle(
+        self.batches = itertools.cycle(
             [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in zip(xs, ys, strict=True)]
         )
 
@@ -185,7 +173,7 @@ class TorchStep:
 
     def _step(self, lap: Callable[[str], None]) -> None:
         n = len(self.params) // 2
-        h, y = self.batches()
+        h, y = next(self.batches)
         for i in range(n):
             h = h @ self.params[2 * i] + self.params[2 * i + 1]
             if i < n - 1:
@@ -300,16 +288,19 @@ def main() -> None:
         drive = driver(params, sizes)
         torch_step = TorchStep(torch, params, xs, ys)
         tf_fn = tf_step(tf, keras, params)
-        tf_batches = Cycle([(tf.constant(x), tf.constant(y)) for x, y in zip(xs, ys, strict=True)])
+        tf_batches = itertools.cycle(
+            [(tf.constant(x), tf.constant(y)) for x, y in zip(xs, ys, strict=True)]
+        )
         batches = {
-            k: Cycle(list(zip(xs, ys, strict=True))) for k in (COMPOSED, COMPOSED_DX, DRIVER)
+            k: itertools.cycle(list(zip(xs, ys, strict=True)))
+            for k in (COMPOSED, COMPOSED_DX, DRIVER)
         }
         nn = {
-            COMPOSED: lambda c=composed, b=batches[COMPOSED]: c(*b()),
-            COMPOSED_DX: lambda c=composed_dx, b=batches[COMPOSED_DX]: c(*b()),
-            DRIVER: lambda d=drive, b=batches[DRIVER]: d(*b()),
+            COMPOSED: lambda c=composed, b=batches[COMPOSED]: c(*next(b)),
+            COMPOSED_DX: lambda c=composed_dx, b=batches[COMPOSED_DX]: c(*next(b)),
+            DRIVER: lambda d=drive, b=batches[DRIVER]: d(*next(b)),
         }
-        tf_run = functools.partial(lambda f, b: f(*b()).numpy(), tf_fn, tf_batches)
+        tf_run = functools.partial(lambda f, b: f(*next(b)).numpy(), tf_fn, tf_batches)
         title = f"MLP {name}, batch {batch}, float32, ms per training step"
         for baseline, fns in (
             (TORCH, {**nn, TF: tf_run, TORCH: torch_step}),
@@ -330,7 +321,7 @@ def main() -> None:
         for label, fn in ((COMPOSED, composed), (TORCH, torch_step)):
             idle()
             b = batches[COMPOSED]
-            step = (lambda timer, fn=fn, b=b: fn(*b(), timer)) if label != TORCH else fn
+            step = (lambda timer, fn=fn, b=b: fn(*next(b), timer)) if label != TORCH else fn
             with LoadMeter() as lm:
                 per = breakdown(step, 3 * args.repeats)
             total = sum(per.values())
