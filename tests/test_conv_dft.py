@@ -341,11 +341,11 @@ def test_dft_same_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
 def test_reductions_split_over_threads_and_chunks_give_the_whole_tensors(
     threads, rng, monkeypatch
 ) -> None:
-    """``image_amax`` over image ranges (one image a thread at ``_REDUCE_BYTES`` 1) and the
+    """``image_amax`` over image ranges (one image a thread at ``ELEMENTWISE_MIN_CHUNK`` 1) and the
     supports filled chunk by chunk in the transforms' workers (a pair a chunk) equal the whole-
     tensor reductions: NaN and -0.0 included, an odd batch's unpaired last image too."""
     monkeypatch.setenv("NNREF_NUM_THREADS", threads)
-    monkeypatch.setattr(_dftconv, "_REDUCE_BYTES", 1)
+    monkeypatch.setattr(_dftconv, "ELEMENTWISE_MIN_CHUNK", 1)
     monkeypatch.setattr(_dftconv, "_CHUNK_BYTES", 1)
     a = rng.standard_normal((5, 3, 4, 2))
     a[4, 2, 3, 1] = np.nan

@@ -52,14 +52,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnref._threads import parallel_for, parallel_gemm_for
+from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for, parallel_gemm_for
 from nnref._workspace import give, take
 from nnref.ops._channels import add_bias
 from nnref.ops._windows import AxisPlan
 
-#: Fewest bytes of input per thread in the whole-tensor reductions (a thread hand-off costs
-#: tens of microseconds).
-_REDUCE_BYTES = 1 << 20
 #: Pairs per work item of a transform: the chunk's temporaries take about this many bytes (at
 #: most an eighth of the pairs a chunk). On an Intel Xeon (2 MiB L2 per core), against 512 KiB,
 #: seed CNN conv2 fwd+dx+dw, interleaved: float32 0.92 (1-3 MiB alike), float64 0.92; the
@@ -152,14 +149,14 @@ def scales_in_range(amax: np.ndarray, dtype: np.dtype) -> bool:
 def image_amax(a: np.ndarray) -> np.ndarray:
     """``max |a[n]|`` per image, (N,) (NaN where the image has a NaN). Whole-image ``max`` and
     ``min`` are contiguous reductions, several times faster than per-pixel ones over channels;
-    the images split over the threads (``_REDUCE_BYTES`` at least a thread)."""
+    the images split over the threads (``ELEMENTWISE_MIN_CHUNK`` elements at least a thread)."""
     flat = a.reshape(a.shape[0], -1)
     out = np.empty(len(flat), a.dtype)
 
     def run(lo: int, hi: int) -> None:
         np.maximum(flat[lo:hi].max(axis=1), -flat[lo:hi].min(axis=1), out=out[lo:hi])
 
-    parallel_for(run, len(flat), min_chunk=max(1, _REDUCE_BYTES // max(flat[:1].nbytes, 1)))
+    parallel_for(run, len(flat), min_chunk=max(1, ELEMENTWISE_MIN_CHUNK // max(flat.shape[1], 1)))
     return out
 
 
