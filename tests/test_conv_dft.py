@@ -5,6 +5,7 @@ differences (exact zeros, ties) pinned; NaN fallback, per-image accuracy, "auto"
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -337,13 +338,25 @@ def test_dft_same_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("poison", [False, True])
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_reductions_split_over_threads_and_chunks_give_the_whole_tensors(
-    threads, rng, monkeypatch
+    threads, poison, rng, monkeypatch
 ) -> None:
     """``image_amax`` over image ranges (one image a thread at ``ELEMENTWISE_MIN_CHUNK`` 1) and the
     supports filled chunk by chunk in the transforms' workers (a pair a chunk) equal the whole-
-    tensor reductions: NaN and -0.0 included, an odd batch's unpaired last image too."""
+    tensor reductions: NaN and -0.0 included, an odd batch's unpaired last image too. Fresh
+    boolean buffers start all ``poison`` (both ways), so a chunk left unfilled shows whatever
+    the allocator hands out."""
+    empty = np.empty
+
+    def poisoned(shape: Any, dtype: Any = float, *args: Any, **kwargs: Any) -> np.ndarray:
+        a = empty(shape, dtype, *args, **kwargs)
+        if a.dtype == bool:
+            a.fill(poison)
+        return a
+
+    monkeypatch.setattr(np, "empty", poisoned)
     monkeypatch.setenv("NNREF_NUM_THREADS", threads)
     monkeypatch.setattr(_dftconv, "ELEMENTWISE_MIN_CHUNK", 1)
     monkeypatch.setattr(_dftconv, "_CHUNK_BYTES", 1)
