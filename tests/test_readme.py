@@ -99,3 +99,22 @@ def test_verify_finite_difference_column_recomputed(capsys) -> None:
         return {(r["op"], r["dtype"]): f"{r['fd']:.1e}" for r in rows if r.get("fd") is not None}
 
     assert fd_column(fresh) == fd_column(committed["rows"])
+
+
+def test_verified_against_table_names_the_oracles_the_code_runs() -> None:
+    """The README's oracle table is the legs' own labels, op by op (they once drifted apart:
+    the MSE leg computes ``t - p``, Keras' order, and the table said ``p - t``)."""
+    from nnref.oracles import jax, keras, tf, torch
+
+    header = "| op | TF oracle | Keras oracle | JAX oracle | PyTorch oracle |"
+    lines = README.read_text().split(header, 1)[1].splitlines()[2:]
+    table = {}
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        op, *cells = (c.strip().strip("`") for c in line.strip().strip("|").split(" | "))
+        table[op] = cells
+    labels = (tf.COUNTERPARTS, keras.COUNTERPARTS, jax.NAMES, torch.NAMES)
+    code = {op: [d.get(op) for d in labels] for op in table}
+    assert len(table) >= 12
+    assert table == code

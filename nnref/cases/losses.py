@@ -297,7 +297,7 @@ MSE = OpTable(
             pins=("keras-reduction",),
         ),
     ),
-    "tf.reduce_mean(tf.square(p - t), -1) + tf reduction / keras.losses.MeanSquaredError",
+    "tf.reduce_mean(tf.square(t - p), -1) + tf reduction / keras.losses.MeanSquaredError",
     ("reduction", "sample_weight"),
 )
 

@@ -340,7 +340,7 @@ COUNTERPARTS: dict[str, str] = {
     "sparse_categorical_crossentropy": "tf.keras.losses.sparse_categorical_crossentropy "
     "+ tf reduction",
     "categorical_crossentropy": "tf.keras.losses.categorical_crossentropy + tf reduction",
-    "mean_squared_error": "tf.reduce_mean(tf.square(p - t), -1) + tf reduction",
+    "mean_squared_error": "tf.reduce_mean(tf.square(t - p), -1) + tf reduction",
     "argmax": "tf.argmax",
     "one_hot": "tf.one_hot",
 }
