@@ -43,6 +43,7 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
         (["train", "rnn"], "argument recipe: invalid choice: 'rnn'"),
         (["train", "mlp", "--dtype", "float16"], "argument --dtype: invalid choice"),
         (["train", "sigmoid-mse", "--batch-size", "8"], "--batch-size 8: does not apply"),
+        (["train", "sigmoid-mse", "--batch-size", "0"], "--batch-size 0: does not apply"),
         (["train", "mlp", "--batch-size", "5000", "--steps", "1"], "--batch-size 5000: exceeds"),
         (["train", "cnn", "--dataset", "toy", "--steps", "1"], "--dataset toy: cnn needs images"),
         (["train", "mlp", "--resume"], "--resume: needs --out"),

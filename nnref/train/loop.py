@@ -236,11 +236,11 @@ def make_config(recipe: str, *, data: Dataset | None = None, **overrides: Any) -
     if unknown:
         raise TypeError(f"make_config: unknown option(s) {unknown}")
     dataset = o.pop("dataset", r.dataset)
-    batch_size = o.pop("batch_size", r.batch_size)
-    if "batch_size" in o and r.batching == "full":
+    if "batch_size" in o and r.batching == "full":  # any value, 0 too: the option is not for it
         raise ConfigError(
-            "batch_size", batch_size, f"does not apply: {recipe} trains on the full batch"
+            "batch_size", o["batch_size"], f"does not apply: {recipe} trains on the full batch"
         )
+    batch_size = o.pop("batch_size", r.batch_size)
     epochs = o.pop("epochs", None)
     steps = o.pop("steps", None)
     if epochs is not None and steps is not None:
