@@ -179,6 +179,24 @@ def test_a_target_providing_no_op_is_a_target_error(target: object) -> None:
         run(target, **FAST)
 
 
+def test_selected_ops_the_target_does_not_provide_are_a_target_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `nnref conform my_layers --op conv2d` on a target with a ReLU only printed "0 passed,
+    # 0 failed ... conforms" and exited 0: a report that passes having checked nothing.
+    relu_only = {"relu_fwd": nnref.relu_fwd, "relu_bwd": nnref.relu_bwd}
+    with pytest.raises(TargetError, match=r"none of the selected ops \['conv2d'\]; it provides"):
+        run(relu_only, ops=["conv2d"], **FAST)
+    assert run(relu_only, ops=["conv2d", "relu"], dtypes=["float64"], examples=0).not_provided == [
+        "conv2d"
+    ]
+    monkeypatch.chdir(tmp_path)
+    _module(tmp_path, "nnref_relu_only", "from nnref import relu_fwd, relu_bwd\n")
+    code, out, err = _cli(capsys, "conform", "nnref_relu_only.py", "--op", "dense")
+    assert (code, out) == (2, "")
+    assert "provides none of the selected ops ['dense']; it provides ['relu']" in err
+
+
 def _dense_off_by(rel: float) -> dict:
     def dense_fwd(x, w, b):
         y, res = nnref.dense_fwd(x, w, b)

@@ -158,6 +158,11 @@ def plan(
             f"target {name!r} ({type(obj).__name__}) provides none of nnref's ops: give a "
             "module, an object or a mapping with functions named NAME_fwd / NAME_bwd or NAME"
         )
+    if ops and not set(ops) & set(provided):  # `--op conv2d` on a ReLU: nothing would be checked
+        raise TargetError(
+            f"target {name!r} provides none of the selected ops {list(ops)}; it provides "
+            f"{sorted(provided)}"
+        )
     ctx = Context(
         name,
         obj,
