@@ -453,6 +453,30 @@ def _ms(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1e3 else f"{ms / 1e3:.1f} s"
 
 
+@block("blas-spin", "{python}", "benchmarks/blas_spin.py", "--json", "{out}")
+def render_blas_spin(results: dict[str, Any]) -> str:
+    """`benchmarks/blas_spin.py`: the composed CNN step with OpenBLAS' worker spin as nnref
+    sets it and as OpenBLAS leaves it, each sample a fresh process."""
+    rows = {(r["step"], r["setting"]): r for r in results["rows"]}
+    steps = list(dict.fromkeys(r["step"] for r in results["rows"]))
+    loads = [r["others_cores"] for r in results["rows"]]
+    lines = [
+        f"`python benchmarks/blas_spin.py --json` ({results['cpu']}; float32, batch 128; "
+        f"{results['repeats']} fresh processes per cell, alternating, each the median of "
+        f"{results['steps']} consecutive steps; CPU used by other processes: "
+        f"{min(loads):.2f}-{max(loads):.2f} cores of 2):",
+        "",
+        "| composed step | nnref sets the spin: ms | OpenBLAS' default spin: ms | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for step in steps:
+        ours, theirs = rows[step, "nnref"], rows[step, "OpenBLAS default"]
+        lines.append(
+            f"| {step} | {ours['ms']:.1f} | {theirs['ms']:.1f} | {ours['ms'] / theirs['ms']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def _mb(mb: float) -> str:
     return f"{mb:.0f} MB" if mb < 1024 else f"{mb / 1024:.1f} GB"
 

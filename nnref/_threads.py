@@ -7,7 +7,8 @@ blocks give the same bits for any number of threads, so nnref's results stay det
 Reductions must not be split here (their summation order would follow the thread count).
 
 ``NNREF_NUM_THREADS`` caps the number of threads (``1`` turns parallelism off); the default is
-the number of cores this process may run on.
+the number of cores this process may run on. The first time nnref's threads share the cores,
+OpenBLAS' idle workers are made to stop spinning sooner (:func:`_short_blas_spin`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -84,6 +86,7 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
     if k <= 1 or getattr(_LOCAL, "inside", False):
         fn(0, n)
         return
+    _short_blas_spin()
     todo = iter(chunks(n, k))
     claim = threading.Lock()
     pool = _pool(k - 1)
@@ -142,17 +145,25 @@ _BLAS_DEPTH = 0
 _BLAS_SAVED = 1
 
 
+def _blas_lib() -> Any:
+    """NumPy's extension module as a ctypes library (its BLAS's symbols resolve through it), or
+    None."""
+    import ctypes
+
+    try:
+        core = getattr(np, "_core", None) or np.core  # NumPy < 2: np.core
+        return ctypes.CDLL(core._multiarray_umath.__file__)
+    except (AttributeError, OSError):
+        return None
+
+
 def _blas_api() -> tuple[Callable[[int], None], Callable[[], int]] | None:
     global _BLAS
     if _BLAS is False:
         import ctypes
 
         found = None
-        try:
-            core = getattr(np, "_core", None) or np.core  # NumPy < 2: np.core
-            lib = ctypes.CDLL(core._multiarray_umath.__file__)
-        except (AttributeError, OSError):
-            lib = None
+        lib = _blas_lib()
         for set_name, get_name in _BLAS_SYMBOLS if lib is not None else ():
             try:
                 setter, getter = getattr(lib, set_name), getattr(lib, get_name)
@@ -171,6 +182,74 @@ def blas_is_controllable() -> bool:
     return _blas_api() is not None
 
 
+#: OpenBLAS' idle workers spin this many TSC ticks, as a power of two, before they sleep,
+#: once nnref has set it (:func:`_short_blas_spin`); OpenBLAS' own default is 2**28 (~0.1 s).
+BLAS_SPIN_EXP = 20
+#: OpenBLAS' threading model (``openblas_get_parallel``: 1 is its own pthreads pool), under the
+#: names NumPy's wheels and plain OpenBLAS builds export it.
+_PARALLEL_SYMBOLS = (
+    "scipy_openblas_get_parallel64_",
+    "scipy_openblas_get_parallel",
+    "openblas_get_parallel64_",
+    "openblas_get_parallel",
+)
+_SPIN_SET: bool | None = None  # None: not tried yet; then whether nnref shortened the spin
+
+
+def _short_blas_spin() -> None:
+    """Shorten the spin of NumPy's OpenBLAS workers to ``2**BLAS_SPIN_EXP`` ticks (~0.4 ms),
+    once per process, the first time nnref's threads share the cores.
+
+    After each multithreaded GEMM (a user's ``@`` between nnref ops) OpenBLAS' idle workers
+    busy-wait for 2**28 ticks (~0.1 s) by default and take a core from nnref's threads: the
+    composed seed-CNN step, whose dense layers are the user's ``@``, ran at 126-135 ms instead
+    of 85-88 (Intel Xeon, 2 cores; ``benchmarks/blas_spin.py``). The timeout is read from
+    ``OPENBLAS_THREAD_TIMEOUT`` when OpenBLAS loads and applied when its pool starts, so it is
+    set in the environment for OpenBLAS to read again (``openblas_read_env``; the variable is
+    then removed, so child processes see the environment as it was) and the pool is stopped
+    (``blas_thread_shutdown_``, what OpenBLAS does before a fork), to restart with it at the
+    next multithreaded call. Left alone where the user set ``OPENBLAS_THREAD_TIMEOUT`` (their
+    choice, read at load), where the BLAS is not OpenBLAS with its own pthreads pool, and
+    where the symbols are missing. Stopping the pool must not race a BLAS call of another
+    thread: a program whose other threads call NumPy's BLAS while nnref starts its first
+    threaded op should set ``OPENBLAS_THREAD_TIMEOUT`` itself.
+    """
+    global _SPIN_SET
+    if _SPIN_SET is not None:
+        return
+    with _LOCK:
+        if _SPIN_SET is not None:
+            return
+        _SPIN_SET = False
+        if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+            return
+        import ctypes
+
+        lib = _blas_lib()
+        try:
+            read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
+            parallel = next(getattr(lib, n) for n in _PARALLEL_SYMBOLS if hasattr(lib, n))
+        except (AttributeError, StopIteration):  # not OpenBLAS, or no library at all
+            return
+        parallel.argtypes, parallel.restype = [], ctypes.c_int
+        read_env.argtypes, read_env.restype = [], None
+        shutdown.argtypes, shutdown.restype = [], ctypes.c_int
+        if parallel() != 1:
+            return
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(BLAS_SPIN_EXP)
+        try:
+            read_env()
+        finally:
+            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+        shutdown()
+        _SPIN_SET = True
+
+
+def blas_spin_shortened() -> bool:
+    """Whether nnref has shortened OpenBLAS' worker spin in this process (:func:`_short_blas_spin`)."""
+    return bool(_SPIN_SET)
+
+
 class _SingleThreadedBlas:
     """Holds NumPy's BLAS at one thread while any nnref op is inside (re-entrant and shared
     between the caller's threads: the last one out restores the previous count). The setting
@@ -181,6 +260,7 @@ class _SingleThreadedBlas:
         api = _blas_api()
         if api is None:
             return
+        _short_blas_spin()
         with _LOCK:
             if _BLAS_DEPTH == 0:
                 _BLAS_SAVED = api[1]()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -187,3 +190,121 @@ def test_a_queued_worker_item_does_not_keep_the_work_alive(monkeypatch: pytest.M
         release.set()
         for b in blockers:
             b.result()
+
+
+class _FakeOpenBLAS:
+    """The three symbols :func:`nnref._threads._short_blas_spin` calls, recording the calls and
+    the timeout each ``openblas_read_env`` could read."""
+
+    def __init__(self, parallel: int = 1) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+        lib = self
+
+        def read_env() -> None:
+            lib.calls.append(("read_env", os.environ.get("OPENBLAS_THREAD_TIMEOUT")))
+
+        def shutdown() -> int:
+            lib.calls.append(("shutdown", None))
+            return 0
+
+        def get_parallel() -> int:
+            return parallel
+
+        self.openblas_read_env = read_env
+        self.blas_thread_shutdown_ = shutdown
+        self.scipy_openblas_get_parallel64_ = get_parallel
+
+
+@pytest.fixture
+def fresh_spin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nnref import _threads
+
+    monkeypatch.setattr(_threads, "_SPIN_SET", None)
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+
+
+@pytest.mark.usefixtures("fresh_spin")
+def test_the_first_threaded_op_shortens_openblas_spin_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenBLAS reads the timeout again with the variable set, then the pool is stopped (to
+    restart with it); the variable is gone afterwards and later ops change nothing."""
+    from nnref import _threads
+
+    lib = _FakeOpenBLAS()
+    monkeypatch.setattr(_threads, "_blas_lib", lambda: lib)
+    parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    assert lib.calls == [("read_env", str(_threads.BLAS_SPIN_EXP)), ("shutdown", None)]
+    assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ
+    assert _threads.blas_spin_shortened()
+    parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    parallel_gemm_for(lambda lo, hi: None, 4, min_chunk=1)
+    assert len(lib.calls) == 2
+
+
+@pytest.mark.usefixtures("fresh_spin")
+def test_openblas_spin_is_left_alone_in_one_thread_or_where_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nnref import _threads
+
+    lib = _FakeOpenBLAS()
+    monkeypatch.setattr(_threads, "_blas_lib", lambda: lib)
+    parallel_for(lambda lo, hi: None, 1, min_chunk=1)  # one range: the caller alone
+    monkeypatch.setenv("NNREF_NUM_THREADS", "1")
+    parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    assert lib.calls == []
+    assert _threads._SPIN_SET is None  # not tried yet
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")  # the user's, read when OpenBLAS loaded
+    parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    assert lib.calls == []
+    assert not _threads.blas_spin_shortened()
+
+
+@pytest.mark.usefixtures("fresh_spin")
+@pytest.mark.parametrize("lib", [None, object(), _FakeOpenBLAS(parallel=2)])
+def test_openblas_spin_is_left_alone_without_openblas_own_pool(
+    lib: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No library, no OpenBLAS symbols, or an OpenMP build (``get_parallel`` 2)."""
+    from nnref import _threads
+
+    monkeypatch.setattr(_threads, "_blas_lib", lambda: lib)
+    parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    assert getattr(lib, "calls", []) == []
+    assert not _threads.blas_spin_shortened()
+    assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ
+
+
+def _idle_cpu_after_a_threaded_gemm(env: dict[str, str]) -> float:
+    """CPU seconds a fresh process burns in a 0.3 s sleep right after a 2-thread GEMM that
+    follows a threaded nnref op: OpenBLAS' spinning workers, if any."""
+    code = (
+        "import resource, time\n"
+        "import numpy as np\n"
+        "import nnref\n"
+        "nnref.relu(np.ones(1 << 20))\n"
+        "a = np.ones((600, 600))\n"
+        "a @ a\n"
+        "def cpu():\n"
+        "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "    return r.ru_utime + r.ru_stime\n"
+        "t0 = cpu()\n"
+        "time.sleep(0.3)\n"
+        "print(cpu() - t0)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout)
+
+
+@pytest.mark.skipif(not blas_is_controllable(), reason="NumPy's BLAS is not OpenBLAS")
+def test_openblas_workers_stop_spinning_in_a_real_process() -> None:
+    """The symbols do what :func:`_short_blas_spin` relies on: after nnref's first threaded
+    op, OpenBLAS' idle workers sleep within ~0.4 ms, where they spin ~0.1 s (a core's worth)
+    when the user set OpenBLAS' default timeout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS", "NNREF"))}
+    env |= {"OPENBLAS_NUM_THREADS": "2", "NNREF_NUM_THREADS": "2"}
+    assert _idle_cpu_after_a_threaded_gemm(env) < 0.01
+    assert _idle_cpu_after_a_threaded_gemm(env | {"OPENBLAS_THREAD_TIMEOUT": "28"}) > 0.02
