@@ -8,7 +8,7 @@ Reductions must not be split here (their summation order would follow the thread
 
 ``NNREF_NUM_THREADS`` caps the number of threads (``1`` turns parallelism off); the default is
 the number of cores this process may run on. The first time nnref's threads share the cores,
-OpenBLAS' idle workers are made to stop spinning sooner (:func:`_short_blas_spin`).
+OpenBLAS' idle workers are made to stop spinning sooner (:func:`shorten_blas_spin`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 _LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
+_WORKER_PREFIX = "nnref-worker"
 _LOCAL = threading.local()
 
 
@@ -45,7 +46,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     global _POOL
     with _LOCK:
         if _POOL is None or _POOL._max_workers < workers:  # grown only if the cap was raised
-            _POOL = ThreadPoolExecutor(workers, thread_name_prefix="nnref")
+            _POOL = ThreadPoolExecutor(workers, thread_name_prefix=_WORKER_PREFIX)
         return _POOL
 
 
@@ -183,7 +184,7 @@ def blas_is_controllable() -> bool:
 
 
 #: OpenBLAS' idle workers spin this many TSC ticks, as a power of two, before they sleep,
-#: once nnref has set it (:func:`_short_blas_spin`); OpenBLAS' own default is 2**28 (~0.1 s).
+#: once nnref has set it (:func:`shorten_blas_spin`); OpenBLAS' own default is 2**28 (~0.1 s).
 BLAS_SPIN_EXP = 20
 #: OpenBLAS' threading model (``openblas_get_parallel``: 1 is its own pthreads pool), under the
 #: names NumPy's wheels and plain OpenBLAS builds export it.
@@ -193,60 +194,77 @@ _PARALLEL_SYMBOLS = (
     "openblas_get_parallel64_",
     "openblas_get_parallel",
 )
-_SPIN_SET: bool | None = None  # None: not tried yet; then whether nnref shortened the spin
+_SPIN_SET: bool | None = None  # None: not done yet; then whether OpenBLAS' spin is nnref's
+
+
+def shorten_blas_spin() -> bool:
+    """Have NumPy's OpenBLAS workers spin ``2**BLAS_SPIN_EXP`` ticks (~0.4 ms) when idle, not
+    OpenBLAS' default 2**28 (~0.1 s), for the rest of the process. Returns whether they do.
+
+    After each multithreaded GEMM (a user's ``@`` between nnref ops) the idle workers
+    busy-wait and take a core from nnref's threads: the composed seed-CNN step, whose dense
+    layers are the user's ``@``, ran at 126-135 ms instead of 83-88 (Intel Xeon, 2 cores;
+    ``benchmarks/blas_spin.py``). OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT`` when it loads and
+    applies it when its pool starts, so the variable is set for it to read again
+    (``openblas_read_env``; removed afterwards) and the pool is stopped
+    (``blas_thread_shutdown_``, as OpenBLAS does before a fork), to restart with the short spin
+    at its next use. nnref does this itself at its first op on more than one thread when no
+    other Python thread is alive (:func:`_short_blas_spin`).
+
+    Call it while no other thread of the program is inside a NumPy BLAS call: stopping the pool
+    under a running GEMM hangs the process (a worker never exits). Changes nothing, and returns
+    False, where ``OPENBLAS_THREAD_TIMEOUT`` was set (in the environment now, or read when
+    OpenBLAS loaded: the user's choice), where the BLAS is not OpenBLAS with its own pthreads
+    pool, or where the symbols are missing.
+    """
+    global _SPIN_SET
+    with _LOCK:
+        if _SPIN_SET is None:
+            _SPIN_SET = _shorten_spin()
+        return _SPIN_SET
+
+
+def _shorten_spin() -> bool:
+    import ctypes
+
+    lib = _blas_lib()
+    try:
+        read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
+        read_timeout = lib.openblas_thread_timeout
+        parallel = next(getattr(lib, n) for n in _PARALLEL_SYMBOLS if hasattr(lib, n))
+    except (AttributeError, StopIteration):  # not OpenBLAS, or no library at all
+        return False
+    parallel.argtypes, parallel.restype = [], ctypes.c_int
+    read_timeout.argtypes, read_timeout.restype = [], ctypes.c_uint
+    read_env.argtypes, read_env.restype = [], None
+    shutdown.argtypes, shutdown.restype = [], ctypes.c_int
+    if parallel() != 1 or read_timeout() != 0 or "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+        return False
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(BLAS_SPIN_EXP)
+    try:
+        read_env()
+    finally:
+        del os.environ["OPENBLAS_THREAD_TIMEOUT"]
+    shutdown()
+    return True
 
 
 def _short_blas_spin() -> None:
-    """Shorten the spin of NumPy's OpenBLAS workers to ``2**BLAS_SPIN_EXP`` ticks (~0.4 ms),
-    once per process, the first time nnref's threads share the cores.
+    """:func:`shorten_blas_spin` at an op about to run on more than one thread, if the caller is
+    the only Python thread alive besides nnref's idle workers (so none can be inside a BLAS
+    call); while another one is, each threaded op tries again."""
+    if _SPIN_SET is None and _alone(threading.enumerate()):
+        shorten_blas_spin()
 
-    After each multithreaded GEMM (a user's ``@`` between nnref ops) OpenBLAS' idle workers
-    busy-wait for 2**28 ticks (~0.1 s) by default and take a core from nnref's threads: the
-    composed seed-CNN step, whose dense layers are the user's ``@``, ran at 126-135 ms instead
-    of 85-88 (Intel Xeon, 2 cores; ``benchmarks/blas_spin.py``). The timeout is read from
-    ``OPENBLAS_THREAD_TIMEOUT`` when OpenBLAS loads and applied when its pool starts, so it is
-    set in the environment for OpenBLAS to read again (``openblas_read_env``; the variable is
-    then removed, so child processes see the environment as it was) and the pool is stopped
-    (``blas_thread_shutdown_``, what OpenBLAS does before a fork), to restart with it at the
-    next multithreaded call. Left alone where the user set ``OPENBLAS_THREAD_TIMEOUT`` (their
-    choice, read at load), where the BLAS is not OpenBLAS with its own pthreads pool, and
-    where the symbols are missing. Stopping the pool must not race a BLAS call of another
-    thread: a program whose other threads call NumPy's BLAS while nnref starts its first
-    threaded op should set ``OPENBLAS_THREAD_TIMEOUT`` itself.
-    """
-    global _SPIN_SET
-    if _SPIN_SET is not None:
-        return
-    with _LOCK:
-        if _SPIN_SET is not None:
-            return
-        _SPIN_SET = False
-        if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
-            return
-        import ctypes
 
-        lib = _blas_lib()
-        try:
-            read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
-            parallel = next(getattr(lib, n) for n in _PARALLEL_SYMBOLS if hasattr(lib, n))
-        except (AttributeError, StopIteration):  # not OpenBLAS, or no library at all
-            return
-        parallel.argtypes, parallel.restype = [], ctypes.c_int
-        read_env.argtypes, read_env.restype = [], None
-        shutdown.argtypes, shutdown.restype = [], ctypes.c_int
-        if parallel() != 1:
-            return
-        os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(BLAS_SPIN_EXP)
-        try:
-            read_env()
-        finally:
-            del os.environ["OPENBLAS_THREAD_TIMEOUT"]
-        shutdown()
-        _SPIN_SET = True
+def _alone(threads: list[threading.Thread]) -> bool:
+    """Whether ``threads`` (the live ones) are the caller and nnref's pool workers only."""
+    me = threading.current_thread()
+    return all(t is me or t.name.startswith(_WORKER_PREFIX) for t in threads)
 
 
 def blas_spin_shortened() -> bool:
-    """Whether nnref has shortened OpenBLAS' worker spin in this process (:func:`_short_blas_spin`)."""
+    """Whether OpenBLAS' worker spin is nnref's in this process (:func:`shorten_blas_spin`)."""
     return bool(_SPIN_SET)
 
 
@@ -260,7 +278,6 @@ class _SingleThreadedBlas:
         api = _blas_api()
         if api is None:
             return
-        _short_blas_spin()
         with _LOCK:
             if _BLAS_DEPTH == 0:
                 _BLAS_SAVED = api[1]()

@@ -259,6 +259,7 @@ def _export_vectors(args: argparse.Namespace) -> int | None:
 
 def _train(args: argparse.Namespace) -> int:
     from nnref._machine import keep_freed_memory
+    from nnref._threads import shorten_blas_spin
     from nnref.data.datasets import load_dataset
     from nnref.train.loop import (
         CHECKPOINT,
@@ -315,6 +316,7 @@ def _train(args: argparse.Namespace) -> int:
             + (f", conv algorithm {cfg.conv_algorithm}" if cfg.conv_algorithm != "direct" else "")
         )
         keep_freed_memory()  # this process is the training loop's: no heap trim/refault cycle
+        shorten_blas_spin()  # before the progress bar's thread: no thread is in a BLAS call
         train(cfg, out=out, resume=args.resume, progress=not args.no_progress, data=data)
     except ConfigError as e:
         return _fail("train", e.cli_message(), 2)

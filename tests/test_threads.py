@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 
+import nnref
 from nnref._threads import (
     blas_is_controllable,
     chunks,
@@ -193,10 +194,11 @@ def test_a_queued_worker_item_does_not_keep_the_work_alive(monkeypatch: pytest.M
 
 
 class _FakeOpenBLAS:
-    """The three symbols :func:`nnref._threads._short_blas_spin` calls, recording the calls and
-    the timeout each ``openblas_read_env`` could read."""
+    """The symbols :func:`nnref._threads.shorten_blas_spin` calls, recording the calls and the
+    timeout each ``openblas_read_env`` could read; ``read_at_load``: the timeout OpenBLAS read
+    when it loaded (0: none)."""
 
-    def __init__(self, parallel: int = 1) -> None:
+    def __init__(self, parallel: int = 1, read_at_load: int = 0) -> None:
         self.calls: list[tuple[str, str | None]] = []
         lib = self
 
@@ -207,19 +209,21 @@ class _FakeOpenBLAS:
             lib.calls.append(("shutdown", None))
             return 0
 
-        def get_parallel() -> int:
-            return parallel
-
         self.openblas_read_env = read_env
         self.blas_thread_shutdown_ = shutdown
-        self.scipy_openblas_get_parallel64_ = get_parallel
+        self.openblas_thread_timeout = lambda: read_at_load
+        self.scipy_openblas_get_parallel64_ = lambda: parallel
 
 
 @pytest.fixture
 def fresh_spin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spin not set yet, no variable, two threads, and the caller alone (pytest-xdist runs its
+    own threads); the BLAS setter looked up before ``_blas_lib`` is replaced."""
     from nnref import _threads
 
+    _threads._blas_api()
     monkeypatch.setattr(_threads, "_SPIN_SET", None)
+    monkeypatch.setattr(_threads, "_alone", lambda threads: True)
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
     monkeypatch.setenv("NNREF_NUM_THREADS", "2")
 
@@ -232,12 +236,13 @@ def test_the_first_threaded_op_shortens_openblas_spin_once(monkeypatch: pytest.M
 
     lib = _FakeOpenBLAS()
     monkeypatch.setattr(_threads, "_blas_lib", lambda: lib)
-    parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    parallel_gemm_for(lambda lo, hi: None, 4, min_chunk=1)
     assert lib.calls == [("read_env", str(_threads.BLAS_SPIN_EXP)), ("shutdown", None)]
     assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ
     assert _threads.blas_spin_shortened()
     parallel_for(lambda lo, hi: None, 4, min_chunk=1)
-    parallel_gemm_for(lambda lo, hi: None, 4, min_chunk=1)
+    assert len(lib.calls) == 2
+    assert nnref.shorten_blas_spin()  # done already: True, nothing called
     assert len(lib.calls) == 2
 
 
@@ -252,37 +257,80 @@ def test_openblas_spin_is_left_alone_in_one_thread_or_where_the_user_chose(
     parallel_for(lambda lo, hi: None, 1, min_chunk=1)  # one range: the caller alone
     monkeypatch.setenv("NNREF_NUM_THREADS", "1")
     parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    parallel_gemm_for(lambda lo, hi: None, 4, min_chunk=1)
     assert lib.calls == []
     assert _threads._SPIN_SET is None  # not tried yet
     monkeypatch.setenv("NNREF_NUM_THREADS", "2")
-    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")  # the user's, read when OpenBLAS loaded
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")  # the user's (set before NumPy's import)
     parallel_for(lambda lo, hi: None, 4, min_chunk=1)
     assert lib.calls == []
     assert not _threads.blas_spin_shortened()
 
 
 @pytest.mark.usefixtures("fresh_spin")
-@pytest.mark.parametrize("lib", [None, object(), _FakeOpenBLAS(parallel=2)])
-def test_openblas_spin_is_left_alone_without_openblas_own_pool(
+@pytest.mark.parametrize(
+    "lib",
+    [None, object(), _FakeOpenBLAS(parallel=2), _FakeOpenBLAS(read_at_load=28)],
+    ids=["no-library", "not-openblas", "openmp-build", "read-at-load"],
+)
+def test_openblas_spin_is_left_alone_without_openblas_own_pool_or_where_it_was_set(
     lib: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No library, no OpenBLAS symbols, or an OpenMP build (``get_parallel`` 2)."""
+    """No library, no OpenBLAS symbols, an OpenMP build (``get_parallel`` 2), or a timeout
+    OpenBLAS read when it loaded (the variable since removed from the environment)."""
     from nnref import _threads
 
     monkeypatch.setattr(_threads, "_blas_lib", lambda: lib)
     parallel_for(lambda lo, hi: None, 4, min_chunk=1)
     assert getattr(lib, "calls", []) == []
     assert not _threads.blas_spin_shortened()
+    assert not nnref.shorten_blas_spin()
     assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ
 
 
-def _idle_cpu_after_a_threaded_gemm(env: dict[str, str]) -> float:
-    """CPU seconds a fresh process burns in a 0.3 s sleep right after a 2-thread GEMM that
-    follows a threaded nnref op: OpenBLAS' spinning workers, if any."""
+@pytest.mark.usefixtures("fresh_spin")
+def test_another_live_python_thread_defers_the_spin_to_a_later_op(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another thread might be inside a GEMM, and stopping the pool under it hangs: the op
+    leaves OpenBLAS alone, and a later one, once the thread has ended, shortens the spin."""
+    from nnref import _threads
+
+    lib = _FakeOpenBLAS()
+    monkeypatch.setattr(_threads, "_blas_lib", lambda: lib)
+    monkeypatch.setattr(_threads, "_alone", lambda threads: others.is_set())
+    others = threading.Event()
+    parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    assert lib.calls == []
+    assert _threads._SPIN_SET is None
+    others.set()
+    parallel_for(lambda lo, hi: None, 4, min_chunk=1)
+    assert [c for c, _ in lib.calls] == ["read_env", "shutdown"]
+
+
+def test_alone_counts_every_live_thread_but_the_caller_and_nnref_workers() -> None:
+    from nnref import _threads
+
+    me = threading.current_thread()
+    worker = threading.Thread(name=f"{_threads._WORKER_PREFIX}_0")
+    other = threading.Thread(name="tqdm-monitor")
+    assert _threads._alone([me])
+    assert _threads._alone([me, worker])
+    assert not _threads._alone([me, worker, other])
+    assert not _threads._alone([*threading.enumerate(), other])
+
+
+def _idle_spin_after_a_threaded_gemm(env: dict[str, str]) -> tuple[int, float]:
+    """In a fresh process, after nnref's first threaded op and a 2-thread GEMM: the timeout
+    OpenBLAS holds (the exponent it read, 0 for none) and the CPU seconds the process burns in a
+    0.3 s sleep (OpenBLAS' spinning workers, if any). The pool is forced to two threads: OpenBLAS
+    caps its default at the usable CPUs."""
     code = (
-        "import resource, time\n"
+        "import ctypes, resource, time\n"
         "import numpy as np\n"
         "import nnref\n"
+        "from nnref import _threads\n"
+        "_threads._blas_api()[0](2)\n"
         "nnref.relu(np.ones(1 << 20))\n"
         "a = np.ones((600, 600))\n"
         "a @ a\n"
@@ -291,20 +339,27 @@ def _idle_cpu_after_a_threaded_gemm(env: dict[str, str]) -> float:
         "    return r.ru_utime + r.ru_stime\n"
         "t0 = cpu()\n"
         "time.sleep(0.3)\n"
-        "print(cpu() - t0)\n"
+        "timeout = _threads._blas_lib().openblas_thread_timeout\n"
+        "timeout.restype = ctypes.c_uint\n"
+        "print(timeout(), cpu() - t0)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    return float(out.stdout)
+    exp, cpu = out.stdout.split()
+    return int(exp), float(cpu)
 
 
 @pytest.mark.skipif(not blas_is_controllable(), reason="NumPy's BLAS is not OpenBLAS")
 def test_openblas_workers_stop_spinning_in_a_real_process() -> None:
-    """The symbols do what :func:`_short_blas_spin` relies on: after nnref's first threaded
-    op, OpenBLAS' idle workers sleep within ~0.4 ms, where they spin ~0.1 s (a core's worth)
-    when the user set OpenBLAS' default timeout."""
+    """The symbols do what :func:`shorten_blas_spin` relies on: after nnref's first threaded op
+    OpenBLAS holds the timeout 20 and its idle workers sleep within ~0.4 ms, where they spin
+    ~0.1 s (a core's worth) when the user set OpenBLAS' default, 28."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS", "NNREF"))}
-    env |= {"OPENBLAS_NUM_THREADS": "2", "NNREF_NUM_THREADS": "2"}
-    assert _idle_cpu_after_a_threaded_gemm(env) < 0.01
-    assert _idle_cpu_after_a_threaded_gemm(env | {"OPENBLAS_THREAD_TIMEOUT": "28"}) > 0.02
+    env["NNREF_NUM_THREADS"] = "2"
+    exp, cpu = _idle_spin_after_a_threaded_gemm(env)
+    assert exp == 20
+    assert cpu < 0.01
+    exp, cpu = _idle_spin_after_a_threaded_gemm(env | {"OPENBLAS_THREAD_TIMEOUT": "28"})
+    assert exp == 28
+    assert cpu > 0.02
