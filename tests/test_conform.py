@@ -1487,6 +1487,28 @@ def test_pytest_plugin_option(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_pytest_plugin_skips_a_target_lacking_the_selected_ops_unless_all_do(
+    pytester: pytest.Pytester,
+) -> None:
+    """With several targets, one without the selected op contributes no tests (it once aborted
+    the session: the other targets went unchecked); with none providing it, a usage error."""
+    pytester.makepyfile(
+        my_relu="from nnref import relu_bwd, relu_fwd\n",
+        my_sigmoid="from nnref import sigmoid_bwd, sigmoid_fwd\n",
+    )
+    pytester.syspathinsert()
+    plugin = ["-p", "no:nnref", "-p", "nnref.conform._pytest", "-p", "no:cacheprovider"]
+    both = ["--nnref-conform=my_relu", "--nnref-conform=my_sigmoid", "--nnref-conform-examples=0"]
+    alone = pytester.runpytest(*plugin, *both[1:], "--nnref-conform-op=sigmoid", "-q")
+    result = pytester.runpytest(*plugin, *both, "--nnref-conform-op=sigmoid", "-q")
+    assert result.parseoutcomes() == alone.parseoutcomes()
+    assert result.parseoutcomes()["passed"] >= 2 * len(TABLES["sigmoid"].cases)
+    assert "my_relu" not in result.stdout.str()
+    result = pytester.runpytest(*plugin, *both, "--nnref-conform-op=conv2d", "-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*my_relu*provides none of the selected ops*my_sigmoid*"])
+
+
 _HANGS = """
 import numpy as np
 

@@ -30,6 +30,7 @@ from nnref.conform._target import (
     BUILTIN,
     CallTimeout,
     CallTimeoutError,
+    NoSelectedOpsError,
     TargetError,
     call,
     call_limit,
@@ -53,6 +54,7 @@ __all__ = [
     "ConformanceReport",
     "Convention",
     "Expected",
+    "NoSelectedOpsError",
     "Profile",
     "Row",
     "TargetError",
@@ -159,7 +161,7 @@ def plan(
             "module, an object or a mapping with functions named NAME_fwd / NAME_bwd or NAME"
         )
     if ops and not set(ops) & set(provided):  # `--op conv2d` on a ReLU: nothing would be checked
-        raise TargetError(
+        raise NoSelectedOpsError(
             f"target {name!r} provides none of the selected ops {list(ops)}; it provides "
             f"{sorted(provided)}"
         )

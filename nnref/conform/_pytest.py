@@ -61,8 +61,9 @@ def pytest_collection_modifyitems(
     targets = config.getoption("nnref_conform")
     if not targets:
         return
-    from nnref.conform import TargetError, plan
+    from nnref.conform import NoSelectedOpsError, TargetError, plan
 
+    lacking = []  # targets without any selected op: an error only if no target has one
     for target in targets:
         try:
             _, tasks, _ = plan(
@@ -71,9 +72,14 @@ def pytest_collection_modifyitems(
                 profile=config.getoption("nnref_conform_profile"),
                 examples=config.getoption("nnref_conform_examples"),
             )
+        except NoSelectedOpsError as e:
+            lacking.append(f"--nnref-conform={target}: {e}")
+            continue
         except (TargetError, ValueError) as e:
             raise pytest.UsageError(f"--nnref-conform={target}: {e}") from None
         items.extend(
             ConformanceItem.from_parent(session, name=f"nnref-conform[{target}]/{t.id}", task=t)
             for t in tasks
         )
+    if len(lacking) == len(targets):
+        raise pytest.UsageError("; ".join(lacking))

@@ -38,6 +38,10 @@ class TargetError(ValueError):
     """The target cannot be loaded (a usage error: ``nnref conform`` exits 2)."""
 
 
+class NoSelectedOpsError(TargetError):
+    """The target provides none of the ops selected (``ops=``, ``--op``): nothing to check."""
+
+
 class OutputError(Exception):
     """The target returned something that is not what the contract asks (not ``(y,
     residuals)``, not an array NumPy can take): its failure, reported in its row, and never a
