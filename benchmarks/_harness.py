@@ -2,8 +2,9 @@
 
 Import this module before NumPy (every benchmark's first import): it sets
 ``OPENBLAS_THREAD_TIMEOUT`` so that OpenBLAS worker threads stop spinning soon after a
-multithreaded call (20: the value nnref sets for itself at its first threaded op when the
-variable is unset, ``nnref._threads._short_blas_spin``; ``blas_spin.py`` measures that case). Without it they spin ~0.1 s and steal the CPU from whatever runs next
+multithreaded call (20: the value ``nnref.shorten_blas_spin`` sets, which nnref calls at its
+first threaded op when the variable is unset and no other Python thread is alive;
+``blas_spin.py`` measures that case). Without it they spin ~0.1 s and steal the CPU from whatever runs next
 (TF's conv2 measured 24.9 ms alone and 47.4 ms right after an im2col GEMM), so the order of
 the contenders decides the ratios. On top of that every timed sample is followed by an idle
 gap longer than the spin, and each contender is timed in alternation with the baseline only

@@ -5,8 +5,9 @@ Run: python benchmarks/blas_spin.py [--repeats 5] [--steps 20] [--json F]
 
 After each multithreaded GEMM (the step's dense layers are the user's ``@``) OpenBLAS' idle
 workers busy-wait for 2**28 TSC ticks (~0.1 s) by default, taking a core from nnref's threads.
-nnref shortens that to 2**20 ticks the first time its threads share the cores, unless
-``OPENBLAS_THREAD_TIMEOUT`` is set (``nnref._threads._short_blas_spin``). The variable is read
+nnref shortens that to 2**20 ticks the first time its threads share the cores while no other
+Python thread is alive, unless ``OPENBLAS_THREAD_TIMEOUT`` is set
+(``nnref.shorten_blas_spin``). The variable is read
 when NumPy loads OpenBLAS, so each sample is a fresh process: "nnref" without the variable,
 "OpenBLAS default" with ``OPENBLAS_THREAD_TIMEOUT=28`` (OpenBLAS' own value, which nnref then
 leaves alone). The two alternate, after waiting for an idle machine; each sample is the median

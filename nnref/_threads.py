@@ -7,8 +7,9 @@ blocks give the same bits for any number of threads, so nnref's results stay det
 Reductions must not be split here (their summation order would follow the thread count).
 
 ``NNREF_NUM_THREADS`` caps the number of threads (``1`` turns parallelism off); the default is
-the number of cores this process may run on. The first time nnref's threads share the cores,
-OpenBLAS' idle workers are made to stop spinning sooner (:func:`shorten_blas_spin`).
+the number of cores this process may run on. The first time nnref's threads share the cores
+while no other Python thread is alive, OpenBLAS' idle workers are made to stop spinning sooner
+(:func:`shorten_blas_spin`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 _LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
 _WORKER_PREFIX = "nnref-worker"
+_BUSY = 0  # pool workers inside a range now (a caller interrupted while waiting leaves some)
 _LOCAL = threading.local()
 
 
@@ -114,8 +116,15 @@ def parallel_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int) -> N
     err = np.geterr()
 
     def work() -> None:  # NumPy < 2 keeps np.errstate per thread, not in the context
-        with np.errstate(**err):
-            drain()
+        global _BUSY
+        with _LOCK:
+            _BUSY += 1
+        try:
+            with np.errstate(**err):
+                drain()
+        finally:
+            with _LOCK:
+                _BUSY -= 1
 
     futures = [pool.submit(contextvars.copy_context().run, work) for _ in range(k - 1)]
     try:
@@ -258,9 +267,11 @@ def _short_blas_spin() -> None:
 
 
 def _alone(threads: list[threading.Thread]) -> bool:
-    """Whether ``threads`` (the live ones) are the caller and nnref's pool workers only."""
+    """Whether ``threads`` (the live ones) are the caller and nnref's idle pool workers only (a
+    caller interrupted while it waited, by Ctrl-C or conform's call timeout, can leave a worker
+    in its range, GEMMs included)."""
     me = threading.current_thread()
-    return all(t is me or t.name.startswith(_WORKER_PREFIX) for t in threads)
+    return _BUSY == 0 and all(t is me or t.name.startswith(_WORKER_PREFIX) for t in threads)
 
 
 def blas_spin_shortened() -> bool:
