@@ -38,10 +38,10 @@ def keep_freed_memory(*, trim: int = 1 << 30, mmap: int = _MMAP_THRESHOLD_MAX) -
     before: an earlier nnref ran the 784-512-10 dense step with Adam at 4.1 ms a step and 768
     page faults in one fresh process (its Adam update 2.4 ms, not 0.9). Today's dense and
     seed-CNN steps measured no page faults with or without this call (an Intel Xeon: in a fresh
-    process, after TF's import, between TF steps). With this call, allocations
-    below ``mmap`` bytes come from the heap and its free top is returned to the system only
-    above ``trim`` bytes (the memory stays with the process): a guard against what other code
-    in the process allocates.
+    process, after TF's import, between TF steps). With this call, allocations below ``mmap``
+    bytes come from the heap and its free top is returned to the system only above ``trim``
+    bytes (the memory stays with the process): a guard against what other code in the process
+    allocates.
 
     Process-wide, numbers unchanged; ``nnref train`` calls it, a program composing the ops may.
     Returns False (and changes nothing) where the C library is not glibc.
