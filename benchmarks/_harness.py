@@ -1,14 +1,16 @@
 """Shared timing harness: fair interleaving, medians with spread, ratios, machine load.
 
-Import this module before NumPy (every benchmark's first import): it sets
-``OPENBLAS_THREAD_TIMEOUT`` so that OpenBLAS worker threads stop spinning soon after a
-multithreaded call (20: the value ``nnref.shorten_blas_spin`` sets, which nnref calls at its
-first threaded op when the variable is unset and no other Python thread is alive;
-``blas_spin.py`` measures that case). Without it they spin ~0.1 s and steal the CPU from whatever runs next
-(TF's conv2 measured 24.9 ms alone and 47.4 ms right after an im2col GEMM), so the order of
-the contenders decides the ratios. On top of that every timed sample is followed by an idle
-gap longer than the spin, and each contender is timed in alternation with the baseline only
-(pairwise), so neither can leave the other a busy machine. A sample can be several consecutive
+Import this module first in every benchmark. OpenBLAS (NumPy's BLAS; TF and PyTorch use
+their own) runs as a user's NumPy does: ``OPENBLAS_THREAD_TIMEOUT`` is not set, so its idle
+workers spin 2**28 TSC ticks (~0.1 s) after a multithreaded call, except where nnref has
+shortened that spin at its first threaded op (``nnref.shorten_blas_spin``: the seed CNN
+steps; the dense steps run no threaded op and keep OpenBLAS' default). A spinning worker
+steals the CPU from whatever runs next (TF's conv2 measured 24.9 ms alone and 47.4 ms right
+after an im2col GEMM), so every timed sample is followed by an idle gap longer than the spin,
+and each contender is timed in alternation with the baseline only (pairwise), so neither can
+leave the other a busy machine. (Until this was changed, the harness set the variable to 20
+for every contender, which only slowed nnref's dense steps: their GEMMs then woke OpenBLAS'
+sleeping workers every step.) A sample can be several consecutive
 calls after untimed ones (:func:`pairwise`'s ``steps`` and ``settle``): the steady state of a
 training loop, without the wake-up cost the gap itself adds to the first call. glibc's heap
 thresholds are fixed for the process (``nnref.keep_freed_memory``), so that no contender's
@@ -24,14 +26,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-if "numpy" in sys.modules:
-    print("warning: NumPy was imported before _harness; BLAS threads may spin", file=sys.stderr)
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # glibc's heap thresholds, fixed for the whole process (``nnref.keep_freed_memory``, imported
@@ -49,9 +47,17 @@ _MALLOC = (
     else "malloc as configured (not glibc)"
 )
 
-#: Idle time after every timed sample: longer than OpenBLAS' worker spin (~0.1 s without the
-#: timeout above), so the next call starts on a quiet CPU.
-GAP_S = 0.12
+#: Idle time after every timed sample: longer than OpenBLAS' default worker spin (2**28 TSC
+#: ticks: 0.103 s at this Xeon's 2.6 GHz, 0.13 s at 2 GHz), so the next call starts on a quiet
+#: CPU.
+GAP_S = 0.2
+
+
+def _spin() -> str:
+    value = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    if value is not None:
+        return f"OPENBLAS_THREAD_TIMEOUT={value}"
+    return "OPENBLAS_THREAD_TIMEOUT unset (nnref shortens OpenBLAS' spin at its first threaded op)"
 
 
 def method(steps: int = 1, settle: int = 0, warm: float = 0.0) -> str:
@@ -66,7 +72,7 @@ def method(steps: int = 1, settle: int = 0, warm: float = 0.0) -> str:
             sample += f" after {settle} untimed"
     return (
         f"pairwise with the baseline, idle gap {GAP_S:.2f} s after every sample, {sample}, "
-        f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, {_MALLOC}"
+        f"{_spin()}, {_MALLOC}"
     )
 
 

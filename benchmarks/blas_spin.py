@@ -11,8 +11,8 @@ Python thread is alive, unless ``OPENBLAS_THREAD_TIMEOUT`` is set
 when NumPy loads OpenBLAS, so each sample is a fresh process: "nnref" without the variable,
 "OpenBLAS default" with ``OPENBLAS_THREAD_TIMEOUT=28`` (OpenBLAS' own value, which nnref then
 leaves alone). The two alternate, after waiting for an idle machine; each sample is the median
-of ``--steps`` consecutive steps after 5 untimed ones. (The other benchmarks set the variable
-to 20 through ``_harness``, the value nnref sets itself.)
+of ``--steps`` consecutive steps after 5 untimed ones. (The other benchmarks leave the variable
+unset, as this script's "nnref" samples do.)
 """
 
 from __future__ import annotations
@@ -34,17 +34,14 @@ ALGORITHMS = {"exact": "direct", "fast": "auto"}
 
 def child(algorithm: str, steps: int) -> None:
     """One sample: ``steps`` composed float32 steps in this process, as JSON on stdout."""
-    preset = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
     import numpy as np  # OpenBLAS reads OPENBLAS_THREAD_TIMEOUT now, or finds it unset
 
     sys.path.insert(0, str(HERE))
-    import bench_cnn  # its _harness sets the variable for the other benchmarks: undone here
+    import bench_cnn
 
     import nnref
     from nnref import _threads
 
-    if preset is None:
-        os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)
     nnref.keep_freed_memory()
     rng = np.random.default_rng(0)
     step = bench_cnn.Step(bench_cnn._params(np.dtype(np.float32), rng), algorithm)

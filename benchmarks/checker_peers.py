@@ -24,11 +24,16 @@ XLA's native buffers count; memory the process already holds and reuses does not
 
 from __future__ import annotations
 
-import _harness  # first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads
+import os
+
+# Before NumPy loads: OpenBLAS' workers sleep ~0.4 ms after a call instead of spinning ~0.1 s
+# into the next check's timing (the checks run back to back, with no idle gap between them).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+
+import _harness  # after the variable above
 
 import argparse
 import json
-import os
 import platform
 import re
 import statistics
