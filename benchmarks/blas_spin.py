@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -82,28 +81,21 @@ def main() -> None:
         child(args.child, args.steps)
         return
     sys.path.insert(0, str(HERE))
-    from _harness import _busy_jiffies, cpu_model, wait_idle
-
-    def cpu_seconds() -> float:  # this process and its finished samples
-        own, kids = (
-            resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-        )
-        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    from _harness import LoadMeter, cpu_model, wait_idle
 
     wait_idle()
     rows = []
     for label, algorithm in ALGORITHMS.items():
         ms: dict[str, list[float]] = {s: [] for s in SETTINGS}
         shortened: dict[str, set[bool]] = {s: set() for s in SETTINGS}
-        busy0, own0, t0 = _busy_jiffies(), cpu_seconds(), time.perf_counter()
-        for r in range(args.repeats):
-            order = list(SETTINGS) if r % 2 == 0 else list(reversed(SETTINGS))
-            for setting in order:
-                s = sample(algorithm, SETTINGS[setting], args.steps)
-                ms[setting].append(s["ms"])
-                shortened[setting].add(s["spin_shortened"])
-        busy = (_busy_jiffies() - busy0) / os.sysconf("SC_CLK_TCK")
-        others = max(0.0, (busy - (cpu_seconds() - own0)) / (time.perf_counter() - t0))
+        with LoadMeter() as load:  # the samples' processes count as this one's
+            for r in range(args.repeats):
+                order = list(SETTINGS) if r % 2 == 0 else list(reversed(SETTINGS))
+                for setting in order:
+                    s = sample(algorithm, SETTINGS[setting], args.steps)
+                    ms[setting].append(s["ms"])
+                    shortened[setting].add(s["spin_shortened"])
+        others = load.others_cores
         for setting in SETTINGS:
             row = {
                 "step": label,
