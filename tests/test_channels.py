@@ -77,3 +77,32 @@ def test_empty_blocks_add_nothing_and_sum_to_zeros(rows, c) -> None:
     part = np.full(c, 7, np.float32)
     _channels.add_row_sum(x, part, first=True)
     np.testing.assert_array_equal(part, np.zeros(c, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("blocks", "rows", "c"),
+    [
+        (8, 392, 64),
+        (3, 784, 32),
+        (5, 7, 32),
+        (4, 9, 1),
+        (2, 6, 5),
+        (1, 3, 700),
+        (6, 1, 1),
+        (3, 0, 4),
+    ],
+)
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_block_row_sums_have_the_bits_of_each_block_summed_alone(blocks, rows, c, dt, rng) -> None:
+    """conv's db sums a group's slabs in one call; add_row_sum, slab by slab, defines the bits
+    (and sums the slab path's slabs). Signed zeros and non-finite values included."""
+    g = rng.standard_normal((blocks, rows, c)) * 10.0 ** rng.uniform(-3, 3, (blocks, rows, c))
+    g = g.astype(dt)
+    g[:, ::3] = -0.0
+    if g.size > 4:
+        g.flat[1], g.flat[-2] = np.inf, np.nan
+    got = _channels.block_row_sums(g)
+    for b in range(blocks):
+        want = np.empty(c, dt)
+        _channels.add_row_sum(np.ascontiguousarray(g[b]), want, first=True)
+        assert got[b].tobytes() == want.tobytes()
