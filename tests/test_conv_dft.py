@@ -5,6 +5,7 @@ differences (exact zeros, ties) pinned; NaN fallback, per-image accuracy, "auto"
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any
 
 import numpy as np
@@ -507,7 +508,7 @@ def test_workspace_is_bounded_after_many_shapes(rng) -> None:
     lh = lw = 16 + 1  # SAME 3x3 on 16: L = 16 + 1
     m = 2  # image pairs
     c8 = np.dtype(np.complex64).itemsize
-    bound = (2 * lh * lw * m * 4 + lh * lw * 3 * 4 + lh * lw * m * 3) * c8
+    bound = (2 * lh * lw * m * 4 + 2 * lh * lw * 3 * 4 + lh * lw * m * 3) * c8  # 2 per-channel
     assert _workspace.nbytes() == bound
     assert roles == set(_dftconv._ROLES)
     _workspace.clear()
@@ -605,3 +606,48 @@ def test_taps_that_read_only_padding_have_exactly_zero_dw(dt) -> None:
     dxf, dwf = nnref.conv2d_bwd(resf, np.ones_like(yf))
     assert not dwf.any()
     assert not dxf.any()
+
+
+def test_backward_reuses_its_forward_kernel_spectrum_and_no_other(rng, monkeypatch) -> None:
+    """The kernel's spectrum stays in the workspace from a forward pass to its backward, which
+    then skips transforming w again; after another forward pass (another kernel of the same
+    shape), after a cleared workspace, or from another thread's residuals, backward transforms
+    w itself. Every way gives the bits of a backward right after its own forward."""
+    shapes = ((4, 7, 7, 3), (3, 3, 3, 5), (4, 7, 7, 5))
+    a = [rng.standard_normal(s) for s in shapes]
+    b = [rng.standard_normal(s) for s in shapes]
+    kernel_transforms = []
+    inner = _dftconv._forward_2d
+
+    def counting(ah, aw, z, out):
+        if ah.shape[1] == 3:  # the kernel's (L, KH) matrix: the inputs have 7 rows
+            kernel_transforms.append(None)
+        inner(ah, aw, z, out)
+
+    monkeypatch.setattr(_dftconv, "_forward_2d", counting)
+    _workspace.clear()
+    want = _step(*a, padding="SAME")
+    assert len(kernel_transforms) == 1
+    del kernel_transforms[:]
+    _, res_a = nnref.conv2d_fwd(a[0], a[1], padding="SAME", algorithm="dft")
+    nnref.conv2d_fwd(b[0], b[1], padding="SAME", algorithm="dft")
+    assert len(kernel_transforms) == 2
+    got = nnref.conv2d_bwd(res_a, a[2])  # b's spectrum in the buffer: a's transformed again
+    assert len(kernel_transforms) == 3
+    for g, w in zip(got, want[1:3], strict=True):
+        np.testing.assert_array_equal(g, w)
+    nnref.conv2d_bwd(res_a, a[2])  # a's again now
+    assert len(kernel_transforms) == 3
+    _workspace.clear()
+    got = nnref.conv2d_bwd(res_a, a[2])
+    assert len(kernel_transforms) == 4
+    for g, w in zip(got, want[1:3], strict=True):
+        np.testing.assert_array_equal(g, w)
+    _, res_a = nnref.conv2d_fwd(a[0], a[1], padding="SAME", algorithm="dft")
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(nnref.conv2d_bwd(res_a, a[2])))
+    thread.start()
+    thread.join()
+    assert len(kernel_transforms) == 6
+    for g, w in zip(elsewhere[0], want[1:3], strict=True):
+        np.testing.assert_array_equal(g, w)
