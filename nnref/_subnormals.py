@@ -66,14 +66,16 @@ def _keep(a: A) -> A:
 
 class Arithmetic(NamedTuple):
     """What a block in flush-to-zero arithmetic applies to its data: ``result`` to each result
-    it computes (in place), ``operand`` to each array or scalar it reads (the value to use)."""
+    it computes (in place), ``operand`` to each array or scalar it reads (the value to use);
+    ``emulated``: whether they do anything (else both return their argument)."""
 
     result: Callable[[Any], Any]
     operand: Callable[[Any], Any]
+    emulated: bool
 
 
-_HARDWARE = Arithmetic(_keep, _keep)
-_EMULATED = Arithmetic(flush, _flushed_copy)
+_HARDWARE = Arithmetic(_keep, _keep, False)
+_EMULATED = Arithmetic(flush, _flushed_copy, True)
 
 
 class _Switch:

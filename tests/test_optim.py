@@ -302,7 +302,7 @@ def test_fused_update_bits_equal_plain_formulas_for_any_thread_count_and_blocks(
     name, kw, dt, rng, monkeypatch
 ) -> None:
     # Tiny chunks, so the threads' ranges start and end inside parameters; a 0-d parameter too.
-    monkeypatch.setattr(optim, "_MIN_CHUNK", 4)
+    # The default chunk: one range, in the caller without the range bookkeeping.
     shapes = [(7, 5), (5,), (1,), (2, 1, 3), ()]
     params = [rng.standard_normal(s).astype(dt) for s in shapes]
     grads = [[rng.standard_normal(s).astype(dt) for s in shapes] for _ in range(3)]
@@ -311,9 +311,12 @@ def test_fused_update_bits_equal_plain_formulas_for_any_thread_count_and_blocks(
     for t, g in enumerate(grads, start=1):
         ref_p = [_plain_update(name, kw, t, *a) for a in zip(g, ref_p, ref_s, strict=True)]
     opt = optim.OPTIMIZERS[name](**kw)
-    for threads, block_bytes in (("1", 8), ("2", 8), ("3", 8), ("2", 1 << 18), ("1", 1 << 18)):
+    runs = [("1", 8, 4), ("2", 8, 4), ("3", 8, 4), ("2", 1 << 18, 4), ("1", 1 << 18, 4)]
+    runs += [("2", 8, optim._MIN_CHUNK), ("2", 1 << 18, optim._MIN_CHUNK)]
+    for threads, block_bytes, min_chunk in runs:
         monkeypatch.setenv("NNREF_NUM_THREADS", threads)
         monkeypatch.setattr(optim, "_BLOCK_BYTES", block_bytes)  # 8: blocks of 1-4 elements
+        monkeypatch.setattr(optim, "_MIN_CHUNK", min_chunk)
         state, ours = opt.init(params), params
         for g in grads:
             ours, state = opt.update(g, state, ours)
