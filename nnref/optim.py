@@ -203,6 +203,11 @@ _BLOCK_BYTES = 1 << 18
 Kernel = Callable[..., None]
 
 
+def _operands(arith: Arithmetic, values: tuple) -> tuple:
+    """``values`` as ``arith.operand`` gives them (themselves unless emulated)."""
+    return tuple(map(arith.operand, values)) if arith.emulated else values
+
+
 def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]], inputs: int) -> None:
     """Call ``kernel(arithmetic, *pieces)`` on matching pieces of the arrays of each group (one
     parameter's ``inputs`` input arrays, then its outputs, all of one shape), covering every
@@ -242,8 +247,14 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]], inputs: int) ->
     if total < 2 * _MIN_CHUNK:  # one range (parallel_for's choice too): the caller's thread
         with flush_subnormals() as arith:
             for group in groups:
-                for piece in pieces(group, 0, group[0].size):
-                    call(arith, piece)
+                n = group[0].size
+                if arith.emulated or n > 2 * _BLOCK_BYTES // group[0].itemsize or not n:
+                    for piece in pieces(group, 0, n):
+                        call(arith, piece)
+                elif np.ndim(group[0]):
+                    kernel(arith, *group)
+                else:
+                    kernel(arith, *(x.reshape(-1) for x in group))
         return
     offsets = [0]
     for n in sizes:
@@ -306,7 +317,7 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
         const = {dt: (_f32(lr, dt), _f32(momentum, dt)) for dt in {p.dtype for p in params}}
 
         def kernel(arith: Arithmetic, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
-            a, mu = map(arith.operand, const[p.dtype])
+            a, mu = _operands(arith, const[p.dtype])
             r = arith.result
             if not momentum:  # p - g a
                 (out,) = rest
@@ -376,7 +387,7 @@ def adam(
                 const[dt] = (dt.type(1 - beta_1), dt.type(1 - beta_2), dt.type(epsilon), alpha)
 
         def kernel(arith: Arithmetic, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
-            c1, c2, eps, alpha = map(arith.operand, const[p.dtype])
+            c1, c2, eps, alpha = _operands(arith, const[p.dtype])
             r = arith.result
             if amsgrad:  # slots m, v (, vhat)
                 m0, v0, vhat0, out, m, v, vhat = rest
@@ -448,7 +459,7 @@ def rmsprop(
         }
 
         def kernel(arith: Arithmetic, g: np.ndarray, p: np.ndarray, *rest: np.ndarray) -> None:
-            rh, one_minus_rh, eps, a, mu = map(arith.operand, const[p.dtype])
+            rh, one_minus_rh, eps, a, mu = _operands(arith, const[p.dtype])
             r = arith.result
             n = len(slots)  # v (, mg) (, mom): the kernel's arguments after g, p
             old = dict(zip(slots, rest[:n], strict=True))
