@@ -655,9 +655,10 @@ def _bias_grad(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.
     of :func:`_filter_grad` (whatever the algorithm: ``db`` has the same bits on every path
     and for any thread count). A group's slabs of one size are summed in one call
     (``block_row_sums``, the bits of ``add_row_sum`` slab by slab): the seed CNN's conv2 has
-    64 slabs of two images, and their ~200 small calls took 0.8 ms against 0.35."""
+    64 slabs of two images, and their ~200 small calls took 0.86 ms against 0.41 (two
+    threads)."""
     cout = dy.shape[3]
-    per_image = dy.shape[1] * dy.shape[2] * cout
+    pixels = dy.shape[1] * dy.shape[2]
     slabs, groups = _slab_groups(res)
     parts = np.empty((len(groups), cout), dy.dtype)
 
@@ -671,9 +672,7 @@ def _bias_grad(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.
                 j = i + 1
                 while j < g_hi and slabs[j][1] - slabs[j][0] == hi - lo:
                     j += 1
-                run_dy = dy[lo : slabs[j - 1][1]].reshape(
-                    j - i, (hi - lo) * per_image // cout, cout
-                )
+                run_dy = dy[lo : slabs[j - 1][1]].reshape(j - i, (hi - lo) * pixels, cout)
                 sums.extend(block_row_sums(run_dy))
                 i = j
             parts[gi] = sums[0]
