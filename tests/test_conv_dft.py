@@ -651,3 +651,19 @@ def test_backward_reuses_its_forward_kernel_spectrum_and_no_other(rng, monkeypat
     assert len(kernel_transforms) == 6
     for g, w in zip(elsewhere[0], want[1:3], strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+def test_backward_transforms_a_kernel_changed_since_its_forward_pass(rng) -> None:
+    """The residuals hold the caller's w: changed in place after the forward pass, backward
+    transforms it again (as the direct path reads it again), not the spectrum the forward left
+    in the workspace. A change of sign of a zero counts."""
+    x, w, dy = (rng.standard_normal(s) for s in ((2, 6, 6, 2), (3, 3, 2, 3), (2, 6, 6, 3)))
+    w[0, 0, 0, 0] = 0.0
+    for change in (lambda k: k.__imul__(2), lambda k: k.__setitem__((0, 0, 0, 0), -0.0)):
+        _, res = nnref.conv2d_fwd(x, w, padding="SAME", algorithm="dft")
+        change(w)
+        got = nnref.conv2d_bwd(res, dy)
+        _workspace.clear()  # nothing left to reuse: w transformed as it is now
+        want = nnref.conv2d_bwd(res, dy)
+        for g, r in zip(got, want, strict=True):
+            assert g.tobytes() == r.tobytes()

@@ -39,8 +39,9 @@ float32: 8 + 8 + 4 + 4 + 4 MiB = 28 MiB per calling thread (20 MiB until ``dy`` 
 transform). Nothing a caller receives (``y``, ``dx``, ``dw``, the residual spectrum) is in the
 workspace; ``nnref._workspace.clear()`` releases the calling thread's buffers. The kernel's
 spectrum stays in its buffer after the forward pass, and the backward pass of that same call
-(its residuals, in the same thread, with no other DFT forward pass in between) uses it instead
-of transforming ``w`` again (same bits; 0.7 ms of the seed CNN's conv2 backward).
+(its residuals, in the same thread, with no other DFT forward pass in between and ``w`` not
+changed since) uses it instead of transforming ``w`` again (same bits; 0.7 ms of the seed CNN's
+conv2 backward).
 
 Exact zeros: an output whose window reads only zero pixels (an input pixel that no non-zero
 ``dy`` reaches, a kernel tap that meets no non-zero pixel where ``dy`` is non-zero) is set to
@@ -85,10 +86,12 @@ _MAX_EXP = {np.dtype(np.float32): 60, np.dtype(np.float64): 500}
 #: ``dx``'s spectrum. A role serves several phases, never two at once.
 _ROLES = ("kernel", "per_channel", "per_image", "per_image_2", "per_input")
 
-#: Per thread, what the workspace's ``kernel`` buffer holds: ``(token, buffer)``, the
-#: :attr:`Spectra.kernel` token of the forward pass whose kernel spectrum it is and a weak
-#: reference to the buffer (a cleared workspace's buffer, or a new one, is not it); None while
-#: it is being written.
+#: Per thread, what the workspace's ``kernel`` buffer holds: ``(token, buffer, w)``, the
+#: :attr:`Spectra.kernel` token of the forward pass whose kernel spectrum it is, a weak
+#: reference to the buffer (a cleared workspace's buffer, or a new one, is not it) and a copy of
+#: the kernel it transformed (the residuals hold the caller's ``w``, which the caller may have
+#: changed since: backward then transforms it again, as it did before it reused the spectrum);
+#: None while the buffer is being written.
 _KERNEL = threading.local()
 
 
@@ -344,7 +347,7 @@ def _kernel_spectrum(
     ah, aw = axes
     kspec = take("kernel", (ah.L, aw.L, c, o), ah.kf.dtype)
     last = getattr(_KERNEL, "last", None)
-    if last is not None and last[0] is token and last[1]() is kspec:
+    if last is not None and last[0] is token and last[1]() is kspec and _same_bits(w, last[2]):
         return kspec
     _KERNEL.last = None  # until the buffer holds the whole spectrum
     wf = w.reshape(kh, kw, c * o)
@@ -359,8 +362,15 @@ def _kernel_spectrum(
     # Single-threaded GEMMs over blocks, like every other GEMM here: a multithreaded BLAS call
     # on a shared machine can stall on a busy core.
     parallel_gemm_for(run, len(blocks), min_chunk=1)
-    _KERNEL.last = (token, weakref.ref(kspec))
+    _KERNEL.last = (token, weakref.ref(kspec), w.copy())
     return kspec
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two float arrays of one shape and dtype hold the same bit patterns (``-0.0`` is
+    not ``+0.0``, a NaN equals its own pattern)."""
+    ints = np.dtype(f"u{a.itemsize}")
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a.view(ints), b.view(ints))
 
 
 def fits(n: int, k: int, s: int, d: int, p: AxisPlan) -> bool:
@@ -501,8 +511,8 @@ def backward(
 ) -> tuple[np.ndarray | None, np.ndarray] | None:
     """``(dx, dw)`` (``dx`` None unless ``need_dx``); ``None`` when ``dy`` is not finite, or when
     ``dx`` needs ``dy`` normalised image by image and an image's ``dy`` is beyond the scales'
-    range (``scales_in_range``). ``w`` is the forward's kernel (its spectrum is recomputed for
-    ``dx``)."""
+    range (``scales_in_range``). ``w`` is the forward's kernel (``dx`` uses the spectrum the
+    forward pass left in the workspace, or transforms ``w`` again: :func:`_kernel_spectrum`)."""
     n, h, wd, c = x_shape
     _, oh, ow, o = dy.shape
     ah, aw = sp.axes
