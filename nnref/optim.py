@@ -226,14 +226,21 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]], inputs: int) ->
     sizes = [group[0].size for group in groups]
     total = sum(sizes)
 
-    def pieces(group: tuple[np.ndarray, ...], a: int, b: int) -> Iterator[tuple]:
-        """The group's elements ``a:b`` in pieces of at most a block (two blocks: one piece);
-        0-d ones flat (a ufunc of 0-d arrays returns a scalar, which is no ``out=``)."""
-        n = group[0].size
+    def whole(group: tuple[np.ndarray, ...]) -> bool:
+        """Whether the group reaches ``kernel`` as it is: at most two blocks, and not 0-d (a
+        ufunc of 0-d arrays returns a scalar, which is no ``out=``)."""
         block = max(1, _BLOCK_BYTES // group[0].itemsize)
-        if a == 0 and b == n and n <= 2 * block and np.ndim(group[0]):
+        return group[0].size <= 2 * block and np.ndim(group[0]) > 0
+
+    def pieces(group: tuple[np.ndarray, ...], a: int, b: int) -> Iterator[tuple]:
+        """The group's elements ``a:b``: the group itself when it is :func:`whole` and all of
+        it is asked for, else flat slices of at most a block (the rest of a range under two
+        blocks in one slice)."""
+        n = group[0].size
+        if a == 0 and b == n and whole(group):
             yield group
             return
+        block = max(1, _BLOCK_BYTES // group[0].itemsize)
         flat = [x.reshape(-1) for x in group]
         step = block if b - a > 2 * block else max(b - a, 1)
         for c in range(a, b, step):
@@ -247,14 +254,11 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]], inputs: int) ->
     if total < 2 * _MIN_CHUNK:  # one range (parallel_for's choice too): the caller's thread
         with flush_subnormals() as arith:
             for group in groups:
-                n = group[0].size
-                if arith.emulated or n > 2 * _BLOCK_BYTES // group[0].itemsize or not n:
-                    for piece in pieces(group, 0, n):
-                        call(arith, piece)
-                elif np.ndim(group[0]):
+                if not arith.emulated and whole(group):  # the common case, without a generator
                     kernel(arith, *group)
-                else:
-                    kernel(arith, *(x.reshape(-1) for x in group))
+                    continue
+                for piece in pieces(group, 0, group[0].size):
+                    call(arith, piece)
         return
     offsets = [0]
     for n in sizes:
@@ -264,8 +268,9 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]], inputs: int) ->
         with flush_subnormals() as arith:
             for k, group in enumerate(groups):
                 a, b = max(lo, offsets[k]) - offsets[k], min(hi, offsets[k + 1]) - offsets[k]
-                for piece in pieces(group, a, b) if a < b else ():
-                    call(arith, piece)
+                if a < b:
+                    for piece in pieces(group, a, b):
+                        call(arith, piece)
 
     parallel_for(run, total, min_chunk=_MIN_CHUNK)
 

@@ -62,8 +62,8 @@ def add_row_sum(g: np.ndarray, part: np.ndarray, first: bool) -> None:
 
 
 def block_row_sums(g: np.ndarray) -> np.ndarray:
-    """``(blocks, C)``: each ``(rows, C)`` block of the C-contiguous ``(blocks, rows, C)`` array
-    summed over its rows in two NumPy calls for all the blocks, with the bits of
+    """``(blocks, C)``: each ``(rows, C)`` block of the ``(blocks, rows, C)`` array ``g`` summed
+    over its rows in two NumPy calls for all the blocks, with the bits of
     :func:`add_row_sum` on each block alone: NumPy adds along the reduced axis in index order
     whatever the leading axis (tests/test_channels.py checks the bits, signed zeros and
     non-finite values included)."""
