@@ -50,11 +50,7 @@ def add_bias(out: np.ndarray, bias: np.ndarray, x: np.ndarray | None = None) -> 
 def add_row_sum(g: np.ndarray, part: np.ndarray, first: bool) -> None:
     """The rows of a C-contiguous ``(rows, C)`` block summed into ``part`` (``first``: written,
     else added onto it)."""
-    rows, c = g.shape
-    k = _tiling(rows, c)
-    s = np.add.reduce(g.reshape(rows // k, k * c), axis=0)
-    if k > 1:
-        s = np.add.reduce(s.reshape(k, c), axis=0)
+    s = block_row_sums(g[None])[0]
     if first:
         part[...] = s
     else:
@@ -63,10 +59,10 @@ def add_row_sum(g: np.ndarray, part: np.ndarray, first: bool) -> None:
 
 def block_row_sums(g: np.ndarray) -> np.ndarray:
     """``(blocks, C)``: each ``(rows, C)`` block of the ``(blocks, rows, C)`` array ``g`` summed
-    over its rows in two NumPy calls for all the blocks, with the bits of
-    :func:`add_row_sum` on each block alone: NumPy adds along the reduced axis in index order
-    whatever the leading axis (tests/test_channels.py checks the bits, signed zeros and
-    non-finite values included)."""
+    over its rows in the tiled order (module docstring), in two NumPy calls for all the blocks.
+    A block's sum has the bits of that block summed alone (:func:`add_row_sum`, one block): NumPy
+    adds along the reduced axis in index order whatever the leading axis (tests/test_channels.py
+    checks the bits, signed zeros and non-finite values included)."""
     n, rows, c = g.shape
     k = _tiling(rows, c)
     s = np.add.reduce(g.reshape(n, rows // k, k * c), axis=1)

@@ -60,6 +60,7 @@ import numpy as np
 
 from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for, parallel_gemm_for
 from nnref._workspace import give, take
+from nnref.check.compare import same_bits
 from nnref.ops._channels import add_bias
 from nnref.ops._windows import AxisPlan
 
@@ -347,7 +348,13 @@ def _kernel_spectrum(
     ah, aw = axes
     kspec = take("kernel", (ah.L, aw.L, c, o), ah.kf.dtype)
     last = getattr(_KERNEL, "last", None)
-    if last is not None and last[0] is token and last[1]() is kspec and _same_bits(w, last[2]):
+    if (
+        last is not None
+        and last[0] is token
+        and last[1]() is kspec
+        and last[2].shape == w.shape
+        and np.all(same_bits(w, last[2]))  # a zero's sign counts
+    ):
         return kspec
     _KERNEL.last = None  # until the buffer holds the whole spectrum
     wf = w.reshape(kh, kw, c * o)
@@ -364,13 +371,6 @@ def _kernel_spectrum(
     parallel_gemm_for(run, len(blocks), min_chunk=1)
     _KERNEL.last = (token, weakref.ref(kspec), w.copy())
     return kspec
-
-
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two float arrays of one shape and dtype hold the same bit patterns (``-0.0`` is
-    not ``+0.0``, a NaN equals its own pattern)."""
-    ints = np.dtype(f"u{a.itemsize}")
-    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a.view(ints), b.view(ints))
 
 
 def fits(n: int, k: int, s: int, d: int, p: AxisPlan) -> bool:
