@@ -90,6 +90,26 @@ def test_slabs_match_naive(per_slab, pad, cin, rng, monkeypatch) -> None:
     assert_close(nnref.conv2d_bwd_filter(res, dy), dwn, rtol=1e-13, what="dw (filter only)")
 
 
+@pytest.mark.parametrize("cin", [1, 3], ids=["cin1-transposed-cols", "cin3-row-cols"])
+@pytest.mark.parametrize(
+    ("s", "d", "pad"), [(1, 1, "SAME"), (2, 1, "SAME"), (1, 2, "VALID"), (1, 1, EXPLICIT)]
+)
+def test_columns_in_one_copy_equal_tap_by_tap(s, d, pad, cin, rng) -> None:
+    """Where every tap meets the (padded) slab at every output, the im2col matrix is one copy
+    from the windows view (for C_in = 1 transposed: conv1's 25 tap copies a slab were 25 GIL
+    hand-offs, and two threads spent most of the columns' time waiting for each other); it
+    must equal the tap-by-tap build, entry for entry."""
+    x = rng.standard_normal((3, 7, 6, cin))
+    k = rng.standard_normal((3, 2, cin, 4))
+    _, res = nnref.conv2d_fwd(x, k, strides=s, padding=pad, dilations=d)
+    scratch = conv._Scratch(res, 3)
+    assert scratch.full
+    one_copy = scratch.columns(res, 1, 3).copy()
+    scratch.full = False  # the tap loop: every tap's run covers every output here
+    np.testing.assert_array_equal(scratch.columns(res, 1, 3), one_copy)
+    scratch.release()
+
+
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("cin", [1, 5])
 @pytest.mark.parametrize("tiles", [False, True])
