@@ -18,6 +18,7 @@ from nnref._threads import (
     num_threads,
     parallel_for,
     parallel_gemm_for,
+    parallel_gemm_phases,
 )
 
 
@@ -44,6 +45,55 @@ def test_parallel_for_writes_every_index_once(monkeypatch: pytest.MonkeyPatch) -
     parallel_for(fn, 1000, min_chunk=100)
     assert (hits == 1).all()
     assert sorted(calls) == chunks(1000, 3)
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_phases_cover_each_range_once_a_thread_its_share_of_every_phase(
+    monkeypatch: pytest.MonkeyPatch, threads: str
+) -> None:
+    """Each phase's ranges are what parallel_gemm_for would give it (chunks of its own n over
+    the threads, empty ones skipped), and one thread runs the same share of every phase, in
+    phase order, under one BLAS thread."""
+    monkeypatch.setenv("NNREF_NUM_THREADS", threads)
+    k = int(threads)
+    sizes = [7, 2, 1, 5]
+    hits = [np.zeros(n, np.int64) for n in sizes]
+    calls: list[tuple[int, int, int, int]] = []
+    lock = threading.Lock()
+
+    def phase(i: int):
+        def fn(lo: int, hi: int) -> None:
+            with lock:
+                hits[i][lo:hi] += 1
+                calls.append((threading.get_ident(), i, lo, hi))
+            if blas_is_controllable():
+                assert nnref._threads._blas_api()[1]() == 1
+
+        return fn, sizes[i]
+
+    handoffs = []
+    real = nnref._threads.parallel_gemm_for
+
+    def counted(fn, n: int, *, min_chunk: int) -> None:
+        handoffs.append(n)
+        real(fn, n, min_chunk=min_chunk)
+
+    monkeypatch.setattr(nnref._threads, "parallel_gemm_for", counted)
+    parallel_gemm_phases([phase(i) for i in range(len(sizes))])
+    assert handoffs == [k]  # one dispatch: a share per thread
+    assert all((h == 1).all() for h in hits)
+    expected = {(i, lo, hi) for i, n in enumerate(sizes) for lo, hi in chunks(n, k) if lo < hi}
+    assert {c[1:] for c in calls} == expected
+    for ident in {c[0] for c in calls}:  # a thread runs whole shares: every phase, in order
+        mine = [
+            (chunks(sizes[i], k).index((lo, hi)), i) for who, i, lo, hi in calls if who == ident
+        ]
+        assert mine == sorted(mine)
+        for share in {t for t, _ in mine}:
+            assert [i for t, i in mine if t == share] == [
+                i for i, n in enumerate(sizes) if chunks(n, k)[share][0] < chunks(n, k)[share][1]
+            ]
+    parallel_gemm_phases([])  # nothing to run
 
 
 def test_small_work_and_cap_one_stay_in_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,13 +15,14 @@ at which they read the input, one GEMM per group over those taps (:func:`_tiles`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from nnref import _memory
-from nnref._threads import chunks, parallel_for, parallel_gemm_for
+from nnref._threads import chunks, parallel_gemm_phases
 from nnref._validate import (
     as_float,
     check_cotangent,
@@ -43,6 +44,11 @@ from nnref.ops._windows import (
     tap_classes,
     tap_runs,
 )
+
+#: Work that threads split: ``fn(lo, hi)`` over ``range(n)`` (slabs, tiles' chunks or groups of
+#: slabs), run by :func:`_run`, several at once where they are independent (a backward pass's
+#: ``dx``, ``dw`` and ``db``).
+Phase = tuple[Callable[[int, int], None], int]
 
 #: Work is done a slab of images at a time: each thread pads its slab into a scratch buffer,
 #: builds the slab's im2col matrix (or its ``dx`` columns) in a buffer of about this many bytes
@@ -493,10 +499,11 @@ def _forward_tiles(
     y: np.ndarray,
     bias: np.ndarray | None,
     called: Conv2DResiduals | None,
-) -> None:
+) -> Phase | None:
     """``y`` tile by tile: per chunk of images a GEMM over the tile's taps only, written (with
     ``bias`` added) into the tile's outputs; the chunks over the threads (every other one to
-    each, so both get interior and border tiles)."""
+    each, so both get interior and border tiles). Fills the tiles that read padding only and
+    returns the phase that computes the rest (None: nothing left)."""
     for tile in tiles:
         if tile.x is None:  # padding only: the sum of no products (+0.0, as the GEMM's)
             dst = y[:, tile.rows, tile.cols]
@@ -505,7 +512,7 @@ def _forward_tiles(
                 dst += bias
     items = _tile_items(res, tiles, 0, res.x.shape[0])
     if not items:
-        return
+        return None
     items = items[::2] + items[1::2]
     # Each tile's block of the kernel, (taps * C_in, C_out): a copy where it takes some columns.
     blocks = {
@@ -527,7 +534,7 @@ def _forward_tiles(
                 np.add(out.reshape(dst.shape), bias, out=dst)
         scratch.release()
 
-    parallel_gemm_for(run, len(items), min_chunk=1)
+    return run, len(items)
 
 
 def _forward(
@@ -535,14 +542,14 @@ def _forward(
     y: np.ndarray,
     bias: np.ndarray | None = None,
     called: Conv2DResiduals | None = None,
-) -> None:
-    """``y`` slab by slab: im2col and one GEMM per slab (``bias`` added to the slab's output
-    while it is in cache), slabs spread over the threads; ``called`` as :class:`_Scratch`.
-    With a finite kernel and :func:`_tiles`, tile by tile instead (:func:`_forward_tiles`)."""
+) -> Phase | None:
+    """The phase that writes ``y`` slab by slab: im2col and one GEMM per slab (``bias`` added
+    to the slab's output while it is in cache), slabs spread over the threads; ``called`` as
+    :class:`_Scratch`. With a finite kernel and :func:`_tiles`, tile by tile instead
+    (:func:`_forward_tiles`)."""
     tiles = _tiles(res)
     if tiles is not None and np.isfinite(res.w).all():  # else 0 * inf at the padding: every tap
-        _forward_tiles(res, tiles, y, bias, called)
-        return
+        return _forward_tiles(res, tiles, y, bias, called)
     cout = res.w.shape[3]
     w2 = res.w.reshape(-1, cout)
     slabs = _slabs(res)
@@ -557,7 +564,13 @@ def _forward(
                 add_bias(out, bias)
         scratch.release()
 
-    parallel_gemm_for(run, len(slabs), min_chunk=1)
+    return run, len(slabs)
+
+
+def _run(*phases: Phase | None) -> None:
+    """The phases (None: nothing to run) in one hand-off to the threads
+    (:func:`~nnref._threads.parallel_gemm_phases`)."""
+    parallel_gemm_phases([p for p in phases if p is not None])
 
 
 def _slab_groups(res: Conv2DResiduals | Conv2DDFTResiduals) -> tuple[list, list]:
@@ -577,13 +590,22 @@ def _in_order(parts: np.ndarray) -> np.ndarray:
 def _filter_grad(
     res: Conv2DResiduals, dy: np.ndarray, with_bias: bool = False, skip: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``dw = cols^T @ g`` summed over fixed groups of slabs (see ``_DW_GROUPS``), and with
-    ``with_bias`` ``db``, each slab's ``dy`` summed while the GEMM has it in cache, in the
-    order :func:`_bias_grad` sums (the same bits). With ``skip`` and :func:`_tiles`, ``dw``
-    tile by tile over the taps that read the input, in ``_DW_TILE_GROUPS`` groups of those
-    groups, and ``db`` by :func:`_bias_grad`; a non-finite ``dw`` (or ``dy`` at outputs that
-    read padding only) is redone over every tap, where padding times a non-finite ``dy`` is
-    NaN."""
+    """``(dw, db)`` (``db`` None without ``with_bias``): :func:`_filter_grad_phases` run."""
+    phases, finish = _filter_grad_phases(res, dy, with_bias, skip)
+    _run(*phases)
+    return finish()
+
+
+def _filter_grad_phases(
+    res: Conv2DResiduals, dy: np.ndarray, with_bias: bool = False, skip: bool = True
+) -> tuple[list[Phase], Callable[[], tuple[np.ndarray, np.ndarray | None]]]:
+    """The phases of ``dw = cols^T @ g`` summed over fixed groups of slabs (see
+    ``_DW_GROUPS``), and with ``with_bias`` ``db``, each slab's ``dy`` summed while the GEMM has
+    it in cache, in the order :func:`_bias_grad` sums (the same bits), and the function that
+    gives ``(dw, db)`` once they have run. With ``skip`` and :func:`_tiles`, ``dw`` tile by
+    tile over the taps that read the input, in ``_DW_TILE_GROUPS`` groups of those groups, and
+    ``db`` by :func:`_bias_grad`'s phase; a non-finite ``dw`` (or ``dy`` at outputs that read
+    padding only) is redone over every tap, where padding times a non-finite ``dy`` is NaN."""
     kh, kw, cin, cout = res.w.shape
     slabs, groups = _slab_groups(res)
     tiles = _tiles(res) if skip else None
@@ -598,13 +620,21 @@ def _filter_grad(
                 lo, hi = slabs[groups[g0][0]][0], slabs[groups[g1 - 1][1] - 1][1]
                 _filter_grad_tiles(res, _tile_items(res, tiles, lo, hi), dy, parts[ti])
 
-        parallel_gemm_for(run_tiles, len(tgroups), min_chunk=1)
-        dw = _in_order(parts)
-        if np.isfinite(dw).all() and all(
-            np.isfinite(dy[:, t.rows, t.cols]).all() for t in tiles if t.x is None
-        ):
-            return dw.reshape(res.w.shape), _bias_grad(res, dy) if with_bias else None
-        return _filter_grad(res, dy, with_bias, skip=False)
+        phases: list[Phase] = [(run_tiles, len(tgroups))]
+        bias_sum = None
+        if with_bias:
+            bias_phase, bias_sum = _bias_grad_phase(res, dy)
+            phases.append(bias_phase)
+
+        def finish_tiles() -> tuple[np.ndarray, np.ndarray | None]:
+            dw = _in_order(parts)
+            if np.isfinite(dw).all() and all(
+                np.isfinite(dy[:, t.rows, t.cols]).all() for t in tiles if t.x is None
+            ):
+                return dw.reshape(res.w.shape), None if bias_sum is None else bias_sum()
+            return _filter_grad(res, dy, with_bias, skip=False)
+
+        return phases, finish_tiles
 
     parts = np.empty((len(groups), kh * kw * cin, cout), res.w.dtype)
     bparts = np.empty((len(groups), cout), res.w.dtype) if with_bias else None
@@ -625,8 +655,10 @@ def _filter_grad(
         give("direct-dw", tmp)
         scratch.release()
 
-    parallel_gemm_for(run, len(groups), min_chunk=1)
-    return _in_order(parts).reshape(res.w.shape), None if bparts is None else _in_order(bparts)
+    def finish() -> tuple[np.ndarray, np.ndarray | None]:
+        return _in_order(parts).reshape(res.w.shape), None if bparts is None else _in_order(bparts)
+
+    return [(run, len(groups))], finish
 
 
 def _filter_grad_tiles(
@@ -656,12 +688,21 @@ def _filter_grad_tiles(
 
 
 def _bias_grad(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.ndarray:
-    """``db``: ``dy`` summed over images and positions, slab by slab within the fixed groups
-    of :func:`_filter_grad` (whatever the algorithm: ``db`` has the same bits on every path
-    and for any thread count). A group's slabs of one size are summed in one call
-    (``block_row_sums``, the bits of ``add_row_sum`` slab by slab): the seed CNN's conv2 has
-    64 slabs of two images, and their ~200 small calls took 0.86 ms against 0.41 (two
-    threads)."""
+    """``db``: :func:`_bias_grad_phase` run."""
+    phase, finish = _bias_grad_phase(res, dy)
+    _run(phase)
+    return finish()
+
+
+def _bias_grad_phase(
+    res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray
+) -> tuple[Phase, Callable[[], np.ndarray]]:
+    """The phase of ``db``, ``dy`` summed over images and positions, slab by slab within the
+    fixed groups of :func:`_filter_grad` (whatever the algorithm: ``db`` has the same bits on
+    every path and for any thread count), and the function that gives ``db`` once it has run.
+    A group's slabs of one size are summed in one call (``block_row_sums``, the bits of
+    ``add_row_sum`` slab by slab): the seed CNN's conv2 has 64 slabs of two images, and their
+    ~200 small calls took 0.86 ms against 0.41 (two threads)."""
     cout = dy.shape[3]
     pixels = dy.shape[1] * dy.shape[2]
     slabs, groups = _slab_groups(res)
@@ -684,8 +725,7 @@ def _bias_grad(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.
             for s in sums[1:]:  # in slab order, as add_row_sum accumulates
                 parts[gi] += s
 
-    parallel_for(run, len(groups), min_chunk=1)
-    return _in_order(parts)
+    return (run, len(groups)), lambda: _in_order(parts)
 
 
 def _flipped_axis(n: int, k: int, d: int, plan: AxisPlan) -> tuple[slice, AxisPlan]:
@@ -701,9 +741,11 @@ def _flipped_axis(n: int, k: int, d: int, plan: AxisPlan) -> tuple[slice, AxisPl
     return slice(lo, hi), AxisPlan(pad, n + (k - 1) * d - pad - (hi - lo), n)
 
 
-def _input_grad_by_correlation(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
-    """``dx`` of a stride-1 convolution: ``dy`` correlated with the kernel flipped in space and
-    transposed in channels, by :func:`_forward` (im2col over ``KH*KW*C_out`` columns and one GEMM
+def _input_grad_by_correlation(
+    res: Conv2DResiduals, dy: np.ndarray
+) -> tuple[np.ndarray, Phase | None]:
+    """``dx`` of a stride-1 convolution (written once the returned phase has run): ``dy``
+    correlated with the kernel flipped in space and transposed in channels, by :func:`_forward` (im2col over ``KH*KW*C_out`` columns and one GEMM
     per slab), so the column gradients are never scattered back tap by tap. Each ``dx`` entry is
     one dot product over ``(a, b, o)``; measured per image against the per-tap GEMMs and 25
     strided adds: 15% faster in float32, 23% in float64."""
@@ -713,17 +755,25 @@ def _input_grad_by_correlation(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarr
     cols, pw = _flipped_axis(wd, kw, res.dilations[1], res.plan[1])
     wf = np.ascontiguousarray(res.w[::-1, ::-1].transpose(0, 1, 3, 2))  # (KH, KW, C_out, C_in)
     dx = np.empty(res.x.shape, res.w.dtype)
-    _forward(Conv2DResiduals(dy[:, rows, cols], wf, (1, 1), res.dilations, (ph, pw)), dx, None, res)
-    return dx
+    corr = Conv2DResiduals(dy[:, rows, cols], wf, (1, 1), res.dilations, (ph, pw))
+    return dx, _forward(corr, dx, None, res)
 
 
 def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
-    """``dx``: stride 1 (and more than one input channel) by :func:`_input_grad_by_correlation`;
-    otherwise per slab the column gradients ``g @ w^T``, as one contiguous ``(rows, C_in)``
-    block per kernel tap (a batched GEMM; transposed layout: one 2-D GEMM whose rows are the
-    taps), whose part that lands on the input is added into the strided view of ``dx`` it came
-    from (never ``np.add.at``). Contiguous blocks measured 17% faster in
-    float32 than one 2-D GEMM whose tap columns are read with a stride (equal in float64).
+    """``dx``: :func:`_input_grad_phase` run."""
+    dx, phase = _input_grad_phase(res, dy)
+    _run(phase)
+    return dx
+
+
+def _input_grad_phase(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, Phase | None]:
+    """``dx`` (written once the phase has run) and its phase: stride 1 (and more than one input
+    channel) by :func:`_input_grad_by_correlation`; otherwise per slab the column gradients
+    ``g @ w^T``, as one contiguous ``(rows, C_in)`` block per kernel tap (a batched GEMM;
+    transposed layout: one 2-D GEMM whose rows are the taps), whose part that lands on the input
+    is added into the strided view of ``dx`` it came from (never ``np.add.at``). Contiguous
+    blocks measured 17% faster in float32 than one 2-D GEMM whose tap columns are read with a
+    stride (equal in float64).
     A kernel holding NaN or inf takes the scatter too: the correlation multiplies every tap by
     ``dy``'s zero padding, and ``0 * nan`` would reach input pixels the tap never reads."""
     transposed = _transposed(res)
@@ -767,8 +817,7 @@ def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
             give("direct-dx", blocks)
         scratch.release()
 
-    parallel_gemm_for(run, len(slabs), min_chunk=1)
-    return dx
+    return dx, (run, len(slabs))
 
 
 def conv2d_fwd(
@@ -894,7 +943,7 @@ def conv2d_fwd(
             raise _dft_too_large(res, (algorithm, y)) from e
         if spectra is not None:
             return y, Conv2DDFTResiduals(x, w, s, d, plan, spectra, b is not None)
-    _forward(res, y, b)
+    _run(_forward(res, y, b))
     return y, res
 
 
@@ -959,8 +1008,15 @@ def _param_grads(
             return out[0], out[1], db
         direct = Conv2DResiduals(*res[:5])  # dy holds NaN or inf: keep it local
         return (_input_grad(direct, dy) if need_dx else None), _filter_grad(direct, dy)[0], db
-    dw, db = _filter_grad(res, dy, res.with_bias)
-    return (_input_grad(res, dy) if need_dx else None), dw, db
+    # dx, dw and db in one hand-off to the threads: each thread runs its share of the three.
+    phases, finish = _filter_grad_phases(res, dy, res.with_bias)
+    dx = None
+    if need_dx:
+        dx, dx_phase = _input_grad_phase(res, dy)
+        phases = [dx_phase, *phases]
+    _run(*phases)
+    dw, db = finish()
+    return dx, dw, db
 
 
 def conv2d_bwd(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> tuple[np.ndarray, ...]:
