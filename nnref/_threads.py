@@ -322,22 +322,27 @@ def parallel_gemm_for(fn: Callable[[int, int], None], n: int, *, min_chunk: int)
         parallel_for(fn, n, min_chunk=min_chunk)
 
 
-def parallel_gemm_phases(phases: list[tuple[Callable[[int, int], None], int]]) -> None:
-    """Independent phases ``(fn, n)``, each as :func:`parallel_gemm_for` would run ``fn`` over
-    ``range(n)`` (``min_chunk=1``), in one hand-off: the ranges of each phase are fixed by its
-    ``n`` and the thread count, and each thread runs its range of every phase in turn, with no
-    wait between phases. For phases that read the same inputs and write disjoint outputs (a
-    convolution's ``dx``, ``dw`` and ``db``): a hand-off to an idle worker costs ~0.1-0.25 ms on
-    a VM whose idle vCPUs halt (the wake-up, then the wait for the GIL), once instead of once
-    a phase."""
+#: Work that threads split: ``fn(lo, hi)`` over ``range(n)``, each range ``min_chunk`` long at
+#: least (:func:`parallel_gemm_phases`).
+Phase = tuple[Callable[[int, int], None], int, int]
+
+
+def parallel_gemm_phases(phases: list[Phase]) -> None:
+    """Independent phases ``(fn, n, min_chunk)``, each as :func:`parallel_gemm_for` would run
+    ``fn`` over ``range(n)``, in one hand-off: the ranges of each phase are fixed by its ``n``,
+    ``min_chunk`` and the thread count, and each thread runs its range of every phase in turn,
+    with no wait between phases. For phases that read the same inputs and write disjoint
+    outputs (a convolution's ``dx``, ``dw`` and ``db``): a hand-off to an idle worker costs
+    ~0.1-0.25 ms on a VM whose idle vCPUs halt (the wake-up, then the wait for the GIL), once
+    instead of once a phase."""
     if not phases:
         return
-    k = max(1, min(num_threads(), max(n for _, n in phases)))
-    ranges = [chunks(n, k) for _, n in phases]
+    k = max(1, min(num_threads(), max(n // max(m, 1) for _, n, m in phases)))
+    ranges = [chunks(n, max(1, min(k, n // max(m, 1)))) + [(n, n)] * k for _, n, m in phases]
 
     def run(lo: int, hi: int) -> None:
         for t in range(lo, hi):
-            for (fn, _), parts in zip(phases, ranges, strict=True):
+            for (fn, _, _), parts in zip(phases, ranges, strict=True):
                 a, b = parts[t]
                 if a < b:
                     fn(a, b)

@@ -329,14 +329,43 @@ def test_dft_same_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
     at one thread even when one thread runs them all (its GEMMs are large enough to split)."""
     x = rng.standard_normal((32, 20, 20, 16)).astype(dt)
     k = rng.standard_normal((3, 3, 16, 16)).astype(dt)
+    b = rng.standard_normal(16).astype(dt)
     dy = rng.standard_normal((32, 20, 20, 16)).astype(dt)
     out = []
     for threads in ("1", "2"):
         monkeypatch.setenv("NNREF_NUM_THREADS", threads)
-        y, res = nnref.conv2d_fwd(x, k, padding="SAME", algorithm="dft")
+        y, res = nnref.conv2d_fwd(x, k, b, padding="SAME", algorithm="dft")
         out.append((y, *nnref.conv2d_bwd(res, dy)))
-    for a, b in zip(*out, strict=True):
-        np.testing.assert_array_equal(a, b)
+    for a, c in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_dft_hands_its_work_to_the_threads_three_times_each_way(rng, monkeypatch) -> None:
+    """Forward: the kernel's transform beside the input's, the per-frequency products, the
+    output's transform. Backward (the kernel spectrum kept from its forward pass): dy's
+    transform beside db, dw's and dx's per-frequency products, dw's and dx's inverse
+    transforms. Each hand-off to an idle worker costs ~0.1-0.25 ms where idle vCPUs halt."""
+    import nnref._threads as threads
+
+    monkeypatch.setenv("NNREF_NUM_THREADS", "2")
+    x, k, dy = (rng.standard_normal(s) for s in ((8, 10, 10, 4), (3, 3, 4, 6), (8, 10, 10, 6)))
+    want = _step(x, k, dy, padding="SAME")
+    handoffs = []
+    real = threads.parallel_gemm_for
+
+    def counted(fn, n: int, *, min_chunk: int) -> None:
+        handoffs.append(n)
+        real(fn, n, min_chunk=min_chunk)
+
+    monkeypatch.setattr(threads, "parallel_gemm_for", counted)
+    _, res = nnref.conv2d_fwd(x, k, rng.standard_normal(6), padding="SAME", algorithm="dft")
+    assert isinstance(res, Conv2DDFTResiduals)
+    assert len(handoffs) == 3
+    grads = nnref.conv2d_bwd(res, dy)
+    assert len(handoffs) == 6
+    for g, w in zip(grads[:2], want[1:3], strict=True):  # the bias changes neither
+        np.testing.assert_array_equal(g, w)
+    assert_close(grads[2], dy.sum(axis=(0, 1, 2)), rtol=1e-13, what="db")
 
 
 @pytest.mark.parametrize("poison", [False, True])

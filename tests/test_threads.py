@@ -51,15 +51,19 @@ def test_parallel_for_writes_every_index_once(monkeypatch: pytest.MonkeyPatch) -
 def test_phases_cover_each_range_once_a_thread_its_share_of_every_phase(
     monkeypatch: pytest.MonkeyPatch, threads: str
 ) -> None:
-    """Each phase's ranges are what parallel_gemm_for would give it (chunks of its own n over
-    the threads, empty ones skipped), and one thread runs the same share of every phase, in
-    phase order, under one BLAS thread."""
+    """Each phase's ranges are what parallel_gemm_for would give it (chunks of its own n over at
+    most n // min_chunk threads, empty ones skipped), and a thread runs whole shares: its range
+    of every phase, in phase order, under one BLAS thread, all in one dispatch."""
     monkeypatch.setenv("NNREF_NUM_THREADS", threads)
     k = int(threads)
-    sizes = [7, 2, 1, 5]
+    sizes, mins = [7, 2, 1, 5, 40], [1, 1, 1, 1, 16]
     hits = [np.zeros(n, np.int64) for n in sizes]
     calls: list[tuple[int, int, int, int]] = []
     lock = threading.Lock()
+
+    def shares(i: int) -> list[tuple[int, int]]:
+        parts = chunks(sizes[i], max(1, min(k, sizes[i] // mins[i])))
+        return parts + [(sizes[i], sizes[i])] * (k - len(parts))
 
     def phase(i: int):
         def fn(lo: int, hi: int) -> None:
@@ -69,7 +73,7 @@ def test_phases_cover_each_range_once_a_thread_its_share_of_every_phase(
             if blas_is_controllable():
                 assert nnref._threads._blas_api()[1]() == 1
 
-        return fn, sizes[i]
+        return fn, sizes[i], mins[i]
 
     handoffs = []
     real = nnref._threads.parallel_gemm_for
@@ -82,16 +86,15 @@ def test_phases_cover_each_range_once_a_thread_its_share_of_every_phase(
     parallel_gemm_phases([phase(i) for i in range(len(sizes))])
     assert handoffs == [k]  # one dispatch: a share per thread
     assert all((h == 1).all() for h in hits)
-    expected = {(i, lo, hi) for i, n in enumerate(sizes) for lo, hi in chunks(n, k) if lo < hi}
+    expected = {(i, lo, hi) for i in range(len(sizes)) for lo, hi in shares(i) if lo < hi}
     assert {c[1:] for c in calls} == expected
-    for ident in {c[0] for c in calls}:  # a thread runs whole shares: every phase, in order
-        mine = [
-            (chunks(sizes[i], k).index((lo, hi)), i) for who, i, lo, hi in calls if who == ident
-        ]
+    assert {(4, 0, 20), (4, 20, 40)} <= expected if k > 1 else (4, 0, 40) in expected
+    for ident in {c[0] for c in calls}:
+        mine = [(shares(i).index((lo, hi)), i) for who, i, lo, hi in calls if who == ident]
         assert mine == sorted(mine)
-        for share in {t for t, _ in mine}:
-            assert [i for t, i in mine if t == share] == [
-                i for i, n in enumerate(sizes) if chunks(n, k)[share][0] < chunks(n, k)[share][1]
+        for t in {t for t, _ in mine}:
+            assert [i for u, i in mine if u == t] == [
+                i for i in range(len(sizes)) if shares(i)[t][0] < shares(i)[t][1]
             ]
     parallel_gemm_phases([])  # nothing to run
 

@@ -58,7 +58,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnref._threads import ELEMENTWISE_MIN_CHUNK, parallel_for, parallel_gemm_for
+from nnref._threads import (
+    ELEMENTWISE_MIN_CHUNK,
+    Phase,
+    parallel_for,
+    parallel_gemm_phases,
+)
 from nnref._workspace import give, take
 from nnref.check.compare import same_bits
 from nnref.ops._channels import add_bias
@@ -336,14 +341,19 @@ class Spectra(NamedTuple):
 
 
 def _kernel_spectrum(
-    w: np.ndarray, axes: tuple[AxisDFT, AxisDFT], wscale, token: object
+    w: np.ndarray,
+    axes: tuple[AxisDFT, AxisDFT],
+    wscale,
+    token: object,
+    beside: list[Phase] | None = None,
 ) -> np.ndarray:
     """``K[p, q] = sum_{a, b} kf_h[p, a] kf_w[q, b] w[a, b] / wscale``, one axis at a time (a
     quarter of the FLOPs of one GEMM by the ``(Lh Lw, KH KW)`` Kronecker matrix), in the
     workspace's ``"kernel"`` buffer (the caller gives it back), for the forward pass of
     ``token``. The buffer already holds it when the last kernel spectrum written in this thread
     was that forward pass's (its backward, next): not transformed again. Not kept as a
-    residual: every forward would hand the caller a fresh multi-megabyte array."""
+    residual: every forward would hand the caller a fresh multi-megabyte array. ``beside``:
+    independent phases run with the transform (or alone where it is not needed)."""
     kh, kw, c, o = w.shape
     ah, aw = axes
     kspec = take("kernel", (ah.L, aw.L, c, o), ah.kf.dtype)
@@ -355,6 +365,7 @@ def _kernel_spectrum(
         and last[2].shape == w.shape
         and np.all(same_bits(w, last[2]))  # a zero's sign counts
     ):
+        parallel_gemm_phases(beside or [])
         return kspec
     _KERNEL.last = None  # until the buffer holds the whole spectrum
     wf = w.reshape(kh, kw, c * o)
@@ -368,7 +379,7 @@ def _kernel_spectrum(
 
     # Single-threaded GEMMs over blocks, like every other GEMM here: a multithreaded BLAS call
     # on a shared machine can stall on a busy core.
-    parallel_gemm_for(run, len(blocks), min_chunk=1)
+    parallel_gemm_phases([(run, len(blocks), 1), *(beside or [])])
     _KERNEL.last = (token, weakref.ref(kspec), w.copy())
     return kspec
 
@@ -421,8 +432,6 @@ def forward(
     inv = (1 / scale.astype(np.float64)).astype(dt)
     spec = np.empty((ah.L, aw.L, m, c), cdt)
     token = object()
-    kspec = _kernel_spectrum(w, axes, wscale, token)
-    ys = take("per_image", (ah.L, aw.L, m, o), cdt)
     yscale = scale * wscale
     chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
 
@@ -440,8 +449,10 @@ def forward(
                 ah.fx, aw.fx, z.reshape(h, wd, -1), spec[:, :, m0:m1].reshape(ah.L, aw.L, -1)
             )
 
-    parallel_gemm_for(transform_in, len(chunks), min_chunk=1)
-    _per_frequency(spec, kspec, ys)
+    # The input's transform beside the kernel's (one hand-off to the threads for both).
+    kspec = _kernel_spectrum(w, axes, wscale, token, [(transform_in, len(chunks), 1)])
+    ys = take("per_image", (ah.L, aw.L, m, o), cdt)
+    parallel_gemm_phases([_per_frequency(spec, kspec, ys)])
     give("kernel", kspec)
     chunks = _chunks(m, oh * ow * o * cdt.itemsize + ah.L * ow * o * cdt.itemsize)
     # The transforms leave rounding (the image's own and its partner's) in windows of zeros:
@@ -461,15 +472,17 @@ def forward(
             if bias is not None:
                 add_bias(y[lo:hi], bias)
 
-    parallel_gemm_for(transform_out, len(chunks), min_chunk=1)
+    parallel_gemm_phases([(transform_out, len(chunks), 1)])
     give("per_image", ys)
     dw_weight = np.where(amax > 0, scale, 0).astype(dt)
     return Spectra(spec, scale, dw_weight, wscale, axes, strides, dilations, plan, support, token)
 
 
-def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False):
-    """``out[f] = a[f] @ b[f]`` (or ``a[f].T @ b[f]``) over the flattened frequencies, split
-    over the threads by frequency (independent GEMMs, disjoint outputs)."""
+def _per_frequency(
+    a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a: bool = False
+) -> Phase:
+    """The phase of ``out[f] = a[f] @ b[f]`` (or ``a[f].T @ b[f]``) over the flattened
+    frequencies, split over the threads by frequency (independent GEMMs, disjoint outputs)."""
     f = a.shape[0] * a.shape[1]
     a2 = a.reshape(f, *a.shape[2:])
     b2 = b.reshape(f, *b.shape[2:])
@@ -480,17 +493,16 @@ def _per_frequency(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, transpose_a
     def run(lo: int, hi: int) -> None:
         np.matmul(a2[lo:hi], b2[lo:hi], out=o2[lo:hi])
 
-    parallel_gemm_for(run, f, min_chunk=16)
+    return run, f, 16
 
 
-def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -> np.ndarray:
-    """``dw``: ``P[f] = X[f]^T G[f]`` (C, O), then the inverse at the kernel taps; Im is dw's
-    sum. ``P`` goes back to the workspace before ``dx``'s buffers are taken."""
-    ah, aw = sp.axes
-    _, _, _, c = sp.spec.shape
-    o = g.shape[3]
-    p = take("per_channel", (ah.L, aw.L, c, o), sp.spec.dtype)
-    _per_frequency(sp.spec, g, p, transpose_a=True)
+def _filter_taps(
+    axes: tuple[AxisDFT, AxisDFT], p: np.ndarray, k: tuple[int, int], dt: np.dtype
+) -> tuple[np.ndarray, Phase]:
+    """``dw`` (written once the phase has run) from its per-frequency products ``P[f] = X[f]^T
+    G[f]`` (C, O): the inverse at the kernel taps, whose Im is dw's sum."""
+    ah, aw = axes
+    _, _, c, o = p.shape
     pf = p.reshape(ah.L, aw.L, c * o)
     dw = np.empty((*k, c * o), dt)
     blocks = _column_blocks(c * o)
@@ -501,18 +513,27 @@ def _filter_grad(sp: Spectra, g: np.ndarray, k: tuple[int, int], dt: np.dtype) -
             _inverse_2d(ah.iw, aw.iw, pf[:, :, c0:c1], r)
             dw[:, :, c0:c1] = r.imag
 
-    parallel_gemm_for(run, len(blocks), min_chunk=1)
-    give("per_channel", p)
-    return dw.reshape(*k, c, o)
+    return dw.reshape(*k, c, o), (run, len(blocks), 1)
 
 
 def backward(
-    x_shape: tuple[int, ...], w: np.ndarray, sp: Spectra, dy: np.ndarray, need_dx: bool
+    x_shape: tuple[int, ...],
+    w: np.ndarray,
+    sp: Spectra,
+    dy: np.ndarray,
+    need_dx: bool,
+    beside: list[Phase] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray] | None:
     """``(dx, dw)`` (``dx`` None unless ``need_dx``); ``None`` when ``dy`` is not finite, or when
     ``dx`` needs ``dy`` normalised image by image and an image's ``dy`` is beyond the scales'
     range (``scales_in_range``). ``w`` is the forward's kernel (``dx`` uses the spectrum the
-    forward pass left in the workspace, or transforms ``w`` again: :func:`_kernel_spectrum`)."""
+    forward pass left in the workspace, or transforms ``w`` again: :func:`_kernel_spectrum`).
+    ``beside``: phases that only read ``dy`` (the bias gradient), run with ``dy``'s transform
+    (not run when the result is None).
+
+    Three hand-offs to the threads (each costs ~0.1-0.25 ms where idle vCPUs halt): ``dy``'s
+    transform; ``dw``'s and ``dx``'s per-frequency products; ``dw``'s inverse at the taps and
+    ``dx``'s at the input rows."""
     n, h, wd, c = x_shape
     _, oh, ow, o = dy.shape
     ah, aw = sp.axes
@@ -556,38 +577,46 @@ def backward(
                 out = dst[:, :, m0:m1].reshape(ah.L, aw.L, -1)
                 _forward_2d(ah.fg, aw.fg, z.reshape(oh, ow, -1), out)
 
-    parallel_gemm_for(transform_dy, len(chunks), min_chunk=1)
-    dw = _filter_grad(sp, streams[0][1], (kh, kw), dt)
+    parallel_gemm_phases([(transform_dy, len(chunks), 1), *(beside or [])])
+    # dw's products P[f] = X[f]^T G[f] (C, O) and dx's DX[f] = G[f] K[f]^T (M, C).
+    p = take("per_channel", (ah.L, aw.L, c, o), cdt)
+    products = [_per_frequency(sp.spec, streams[0][1], p, transpose_a=True)]
+    if need_dx:
+        g = streams[-1][1]
+        kspec = _kernel_spectrum(w, sp.axes, sp.wscale, sp.kernel)
+        dxs = take("per_input", (ah.L, aw.L, m, c), cdt)
+        products.append(_per_frequency(g, kspec.transpose(0, 1, 3, 2), dxs))
+    parallel_gemm_phases(products)
+    give("per_image", streams[0][1])
+    if own is not None:
+        give("per_image_2", own_g)
+    # dw's inverse at the taps, dx's at the input rows (pairs swapped).
+    dw, taps = _filter_taps(sp.axes, p, (kh, kw), dt)
+    inverses = [taps]
+    if need_dx:
+        give("kernel", kspec)
+        back = own.astype(np.float64) if own is not None else 1 / sp.scale.astype(np.float64)
+        back = (back * np.float64(sp.wscale)).astype(dt)
+        dx = np.empty(x_shape, dt)
+        chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
+
+        def transform_dx(lo: int, hi: int) -> None:
+            for m0, m1 in chunks[lo:hi]:
+                z = np.empty((h, wd, m1 - m0, c), cdt)
+                spec = dxs[:, :, m0:m1].reshape(ah.L, aw.L, -1)
+                _inverse_2d(ah.ix, aw.ix, spec, z.reshape(h, wd, -1))
+                _unpack(z, back, m0, m1, dx, swap=True)
+
+        inverses.append((transform_dx, len(chunks), 1))
+    parallel_gemm_phases(inverses)
+    give("per_channel", p)
     # Taps whose windows meet no non-zero pixel where dy is non-zero (padding alone, as when
     # a stride skips every real row) get the transforms' rounding: exactly 0, as direct.
     dw[
         ~taps_reading_nonzero(sp.support, dy_support, (kh, kw), sp.strides, sp.dilations, sp.plan)
     ] = 0
     if not need_dx:
-        give("per_image", streams[0][1])
         return None, dw
-    g = streams[-1][1]
-    # dx: DX[f] = G[f] K[f]^T (M, C), then the inverse at the input rows (pairs swapped).
-    kspec = _kernel_spectrum(w, sp.axes, sp.wscale, sp.kernel)
-    dxs = take("per_input", (ah.L, aw.L, m, c), cdt)
-    _per_frequency(g, kspec.transpose(0, 1, 3, 2), dxs)
-    give("kernel", kspec)
-    give("per_image", streams[0][1])
-    if own is not None:
-        give("per_image_2", g)
-    back = own.astype(np.float64) if own is not None else 1 / sp.scale.astype(np.float64)
-    back = (back * np.float64(sp.wscale)).astype(dt)
-    dx = np.empty(x_shape, dt)
-    chunks = _chunks(m, h * wd * c * cdt.itemsize + ah.L * wd * c * cdt.itemsize)
-
-    def transform_dx(lo: int, hi: int) -> None:
-        for m0, m1 in chunks[lo:hi]:
-            z = np.empty((h, wd, m1 - m0, c), cdt)
-            spec = dxs[:, :, m0:m1].reshape(ah.L, aw.L, -1)
-            _inverse_2d(ah.ix, aw.ix, spec, z.reshape(h, wd, -1))
-            _unpack(z, back, m0, m1, dx, swap=True)
-
-    parallel_gemm_for(transform_dx, len(chunks), min_chunk=1)
     give("per_input", dxs)
     live = reached_by_nonzero(dy_support, (kh, kw), sp.strides, sp.dilations, sp.plan, (h, wd))
     dx[~live] = 0  # input pixels no non-zero dy reaches: exactly 0, as direct

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from nnref import _memory
-from nnref._threads import chunks, parallel_gemm_phases
+from nnref._threads import Phase, chunks, parallel_gemm_phases
 from nnref._validate import (
     as_float,
     check_cotangent,
@@ -44,11 +44,6 @@ from nnref.ops._windows import (
     tap_classes,
     tap_runs,
 )
-
-#: Work that threads split: ``fn(lo, hi)`` over ``range(n)`` (slabs, tiles' chunks or groups of
-#: slabs), run by :func:`_run`, several at once where they are independent (a backward pass's
-#: ``dx``, ``dw`` and ``db``).
-Phase = tuple[Callable[[int, int], None], int]
 
 #: Work is done a slab of images at a time: each thread pads its slab into a scratch buffer,
 #: builds the slab's im2col matrix (or its ``dx`` columns) in a buffer of about this many bytes
@@ -534,7 +529,7 @@ def _forward_tiles(
                 np.add(out.reshape(dst.shape), bias, out=dst)
         scratch.release()
 
-    return run, len(items)
+    return run, len(items), 1
 
 
 def _forward(
@@ -564,12 +559,13 @@ def _forward(
                 add_bias(out, bias)
         scratch.release()
 
-    return run, len(slabs)
+    return run, len(slabs), 1
 
 
 def _run(*phases: Phase | None) -> None:
-    """The phases (None: nothing to run) in one hand-off to the threads
-    (:func:`~nnref._threads.parallel_gemm_phases`)."""
+    """The phases (slabs, tiles' chunks or groups of slabs; None: nothing to run) in one
+    hand-off to the threads (:func:`~nnref._threads.parallel_gemm_phases`): several at once
+    where they are independent (a backward pass's ``dx``, ``dw`` and ``db``)."""
     parallel_gemm_phases([p for p in phases if p is not None])
 
 
@@ -620,7 +616,7 @@ def _filter_grad_phases(
                 lo, hi = slabs[groups[g0][0]][0], slabs[groups[g1 - 1][1] - 1][1]
                 _filter_grad_tiles(res, _tile_items(res, tiles, lo, hi), dy, parts[ti])
 
-        phases: list[Phase] = [(run_tiles, len(tgroups))]
+        phases: list[Phase] = [(run_tiles, len(tgroups), 1)]
         bias_sum = None
         if with_bias:
             bias_phase, bias_sum = _bias_grad_phase(res, dy)
@@ -658,7 +654,7 @@ def _filter_grad_phases(
     def finish() -> tuple[np.ndarray, np.ndarray | None]:
         return _in_order(parts).reshape(res.w.shape), None if bparts is None else _in_order(bparts)
 
-    return [(run, len(groups))], finish
+    return [(run, len(groups), 1)], finish
 
 
 def _filter_grad_tiles(
@@ -725,7 +721,7 @@ def _bias_grad_phase(
             for s in sums[1:]:  # in slab order, as add_row_sum accumulates
                 parts[gi] += s
 
-    return (run, len(groups)), lambda: _in_order(parts)
+    return (run, len(groups), 1), lambda: _in_order(parts)
 
 
 def _flipped_axis(n: int, k: int, d: int, plan: AxisPlan) -> tuple[slice, AxisPlan]:
@@ -817,7 +813,7 @@ def _input_grad_phase(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray,
             give("direct-dx", blocks)
         scratch.release()
 
-    return dx, (run, len(slabs))
+    return dx, (run, len(slabs), 1)
 
 
 def conv2d_fwd(
@@ -999,13 +995,17 @@ def _param_grads(
         db = np.zeros(res.w.shape[3], res.w.dtype) if res.with_bias else None
         return dx, np.zeros_like(res.w), db
     if isinstance(res, Conv2DDFTResiduals):
+        # db beside dy's transform (one hand-off to the threads for both)
+        bias, bias_sum = _bias_grad_phase(res, dy) if res.with_bias else (None, None)
         try:
-            out = _dftconv.backward(res.x.shape, res.w, res.spectra, dy, need_dx)
+            out = _dftconv.backward(
+                res.x.shape, res.w, res.spectra, dy, need_dx, [bias] if bias else None
+            )
         except MemoryError as e:  # not a fallback either, as in conv2d_fwd
             raise _dft_too_large(res) from e
-        db = _bias_grad(res, dy) if res.with_bias else None
         if out is not None:
-            return out[0], out[1], db
+            return out[0], out[1], None if bias_sum is None else bias_sum()
+        db = _bias_grad(res, dy) if res.with_bias else None  # the DFT path ran no phase
         direct = Conv2DResiduals(*res[:5])  # dy holds NaN or inf: keep it local
         return (_input_grad(direct, dy) if need_dx else None), _filter_grad(direct, dy)[0], db
     # dx, dw and db in one hand-off to the threads: each thread runs its share of the three.
