@@ -579,13 +579,14 @@ def backward(
 
     parallel_gemm_phases([(transform_dy, len(chunks), 1), *(beside or [])])
     # dw's products P[f] = X[f]^T G[f] (C, O) and dx's DX[f] = G[f] K[f]^T (M, C).
-    p = take("per_channel", (ah.L, aw.L, c, o), cdt)
-    products = [_per_frequency(sp.spec, streams[0][1], p, transpose_a=True)]
+    products = []
     if need_dx:
         g = streams[-1][1]
         kspec = _kernel_spectrum(w, sp.axes, sp.wscale, sp.kernel)
         dxs = take("per_input", (ah.L, aw.L, m, c), cdt)
         products.append(_per_frequency(g, kspec.transpose(0, 1, 3, 2), dxs))
+    p = take("per_channel", (ah.L, aw.L, c, o), cdt)
+    products.append(_per_frequency(sp.spec, streams[0][1], p, transpose_a=True))
     parallel_gemm_phases(products)
     give("per_image", streams[0][1])
     if own is not None:

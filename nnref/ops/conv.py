@@ -741,10 +741,11 @@ def _input_grad_by_correlation(
     res: Conv2DResiduals, dy: np.ndarray
 ) -> tuple[np.ndarray, Phase | None]:
     """``dx`` of a stride-1 convolution (written once the returned phase has run): ``dy``
-    correlated with the kernel flipped in space and transposed in channels, by :func:`_forward` (im2col over ``KH*KW*C_out`` columns and one GEMM
-    per slab), so the column gradients are never scattered back tap by tap. Each ``dx`` entry is
-    one dot product over ``(a, b, o)``; measured per image against the per-tap GEMMs and 25
-    strided adds: 15% faster in float32, 23% in float64."""
+    correlated with the kernel flipped in space and transposed in channels, by :func:`_forward`
+    (im2col over ``KH*KW*C_out`` columns and one GEMM per slab), so the column gradients are
+    never scattered back tap by tap. Each ``dx`` entry is one dot product over ``(a, b, o)``;
+    measured per image against the per-tap GEMMs and 25 strided adds: 15% faster in float32,
+    23% in float64."""
     _, h, wd, _ = res.x.shape
     kh, kw = res.w.shape[:2]
     rows, ph = _flipped_axis(h, kh, res.dilations[0], res.plan[0])
@@ -999,7 +1000,7 @@ def _param_grads(
         bias, bias_sum = _bias_grad_phase(res, dy) if res.with_bias else (None, None)
         try:
             out = _dftconv.backward(
-                res.x.shape, res.w, res.spectra, dy, need_dx, [bias] if bias else None
+                res.x.shape, res.w, res.spectra, dy, need_dx, None if bias is None else [bias]
             )
         except MemoryError as e:  # not a fallback either, as in conv2d_fwd
             raise _dft_too_large(res) from e
