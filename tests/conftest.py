@@ -1,5 +1,5 @@
-"""Shared fixtures: per-test deterministic seeds (from a hash of the test's node id), and small
-random MNIST files."""
+"""Shared fixtures: per-test deterministic seeds (from a hash of the test's node id), small
+random MNIST files, and a count of the hand-offs to nnref's threads."""
 
 from __future__ import annotations
 
@@ -12,6 +12,23 @@ from nnref.verify import seed_for
 @pytest.fixture
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     return np.random.default_rng(seed_for(request.node.nodeid))
+
+
+@pytest.fixture
+def gemm_handoffs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ``n`` of each ``parallel_gemm_for`` call from here on: one hand-off to the threads
+    each (clear it to count from a later point)."""
+    import nnref._threads as threads
+
+    calls: list[int] = []
+    real = threads.parallel_gemm_for
+
+    def counted(fn, n: int, *, min_chunk: int) -> None:
+        calls.append(n)
+        real(fn, n, min_chunk=min_chunk)
+
+    monkeypatch.setattr(threads, "parallel_gemm_for", counted)
+    return calls
 
 
 @pytest.fixture

@@ -134,7 +134,9 @@ def test_same_bits_for_any_thread_count(dt, cin, tiles, rng, monkeypatch) -> Non
 
 
 @pytest.mark.parametrize("tiles", [False, True])
-def test_backward_hands_dx_dw_and_db_to_the_threads_once(tiles, rng, monkeypatch) -> None:
+def test_backward_hands_dx_dw_and_db_to_the_threads_once(
+    tiles, rng, monkeypatch, gemm_handoffs
+) -> None:
     """The direct backward's dx, dw and db read dy and write their own arrays: one hand-off to
     the threads for the three (each costs ~0.1-0.25 ms on a VM whose idle vCPUs halt), with
     the bits of running them one after another."""
@@ -149,21 +151,14 @@ def test_backward_hands_dx_dw_and_db_to_the_threads_once(tiles, rng, monkeypatch
     y, res = nnref.conv2d_fwd(x, k, b, padding="SAME")
     assert (conv._tiles(res) is not None) == tiles
     dy = rng.standard_normal(y.shape)
-    handoffs = []
-    real = threads.parallel_gemm_for
-
-    def counted(fn, n: int, *, min_chunk: int) -> None:
-        handoffs.append(n)
-        real(fn, n, min_chunk=min_chunk)
-
-    monkeypatch.setattr(threads, "parallel_gemm_for", counted)
+    gemm_handoffs.clear()
     together = nnref.conv2d_bwd(res, dy)
-    assert handoffs == [2]
+    assert gemm_handoffs == [2]
     monkeypatch.setattr(
         conv, "_run", lambda *ps: [threads.parallel_gemm_phases([p]) for p in ps if p]
     )
     apart = nnref.conv2d_bwd(res, dy)
-    assert len(handoffs) == 1 + (3 if tiles else 2)  # dx, dw and db (summed beside dw untiled)
+    assert len(gemm_handoffs) == 1 + (3 if tiles else 2)  # untiled, db is summed beside dw
     for a, c in zip(together, apart, strict=True):
         np.testing.assert_array_equal(a, c)
 

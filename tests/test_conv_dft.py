@@ -340,29 +340,22 @@ def test_dft_same_bits_for_any_thread_count(dt, rng, monkeypatch) -> None:
         np.testing.assert_array_equal(a, c)
 
 
-def test_dft_hands_its_work_to_the_threads_three_times_each_way(rng, monkeypatch) -> None:
+def test_dft_hands_its_work_to_the_threads_three_times_each_way(
+    rng, monkeypatch, gemm_handoffs
+) -> None:
     """Forward: the kernel's transform beside the input's, the per-frequency products, the
     output's transform. Backward (the kernel spectrum kept from its forward pass): dy's
     transform beside db, dw's and dx's per-frequency products, dw's and dx's inverse
     transforms. Each hand-off to an idle worker costs ~0.1-0.25 ms where idle vCPUs halt."""
-    import nnref._threads as threads
-
     monkeypatch.setenv("NNREF_NUM_THREADS", "2")
     x, k, dy = (rng.standard_normal(s) for s in ((8, 10, 10, 4), (3, 3, 4, 6), (8, 10, 10, 6)))
     want = _step(x, k, dy, padding="SAME")
-    handoffs = []
-    real = threads.parallel_gemm_for
-
-    def counted(fn, n: int, *, min_chunk: int) -> None:
-        handoffs.append(n)
-        real(fn, n, min_chunk=min_chunk)
-
-    monkeypatch.setattr(threads, "parallel_gemm_for", counted)
+    gemm_handoffs.clear()
     _, res = nnref.conv2d_fwd(x, k, rng.standard_normal(6), padding="SAME", algorithm="dft")
     assert isinstance(res, Conv2DDFTResiduals)
-    assert len(handoffs) == 3
+    assert len(gemm_handoffs) == 3
     grads = nnref.conv2d_bwd(res, dy)
-    assert len(handoffs) == 6
+    assert len(gemm_handoffs) == 6
     for g, w in zip(grads[:2], want[1:3], strict=True):  # the bias changes neither
         np.testing.assert_array_equal(g, w)
     assert_close(grads[2], dy.sum(axis=(0, 1, 2)), rtol=1e-13, what="db")

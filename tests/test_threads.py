@@ -49,7 +49,7 @@ def test_parallel_for_writes_every_index_once(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
 def test_phases_cover_each_range_once_a_thread_its_share_of_every_phase(
-    monkeypatch: pytest.MonkeyPatch, threads: str
+    monkeypatch: pytest.MonkeyPatch, threads: str, gemm_handoffs: list[int]
 ) -> None:
     """Each phase's ranges are what parallel_gemm_for would give it (chunks of its own n over at
     most n // min_chunk threads, empty ones skipped), and a thread runs whole shares: its range
@@ -75,16 +75,8 @@ def test_phases_cover_each_range_once_a_thread_its_share_of_every_phase(
 
         return fn, sizes[i], mins[i]
 
-    handoffs = []
-    real = nnref._threads.parallel_gemm_for
-
-    def counted(fn, n: int, *, min_chunk: int) -> None:
-        handoffs.append(n)
-        real(fn, n, min_chunk=min_chunk)
-
-    monkeypatch.setattr(nnref._threads, "parallel_gemm_for", counted)
     parallel_gemm_phases([phase(i) for i in range(len(sizes))])
-    assert handoffs == [k]  # one dispatch: a share per thread
+    assert gemm_handoffs == [k]  # one dispatch: a share per thread
     assert all((h == 1).all() for h in hits)
     starts = {
         i: {a: t for t, (a, b) in reversed(list(enumerate(shares(i)))) if a < b}
