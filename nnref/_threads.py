@@ -332,10 +332,10 @@ def parallel_gemm_phases(phases: list[Phase]) -> None:
     ``fn`` over ``range(n)``, in one hand-off: the ranges of each phase are fixed by its ``n``,
     ``min_chunk`` and the thread count, and each thread runs its range of every phase in turn,
     with no wait between phases (a thread that runs several shares, as the caller does alone,
-    runs each phase once over their union). For phases that read the same inputs and write disjoint
-    outputs (a convolution's ``dx``, ``dw`` and ``db``): a hand-off to an idle worker costs
-    ~0.1-0.25 ms on a VM whose idle vCPUs halt (the wake-up, then the wait for the GIL), once
-    instead of once a phase."""
+    runs each phase once over their union). For phases that read the same inputs and write
+    disjoint outputs (a convolution's ``dx``, ``dw`` and ``db``): a hand-off to an idle worker
+    costs ~0.1-0.25 ms on a VM whose idle vCPUs halt (the wake-up, then the wait for the GIL),
+    once instead of once a phase."""
     if not phases:
         return
     k = max(1, min(num_threads(), max(n // max(m, 1) for _, n, m in phases)))

@@ -58,12 +58,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnref._threads import (
-    ELEMENTWISE_MIN_CHUNK,
-    Phase,
-    parallel_for,
-    parallel_gemm_phases,
-)
+from nnref._threads import ELEMENTWISE_MIN_CHUNK, Phase, parallel_for, parallel_gemm_phases
 from nnref._workspace import give, take
 from nnref.check.compare import same_bits
 from nnref.ops._channels import add_bias
