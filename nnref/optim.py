@@ -247,9 +247,7 @@ def _split(kernel: Kernel, groups: list[tuple[np.ndarray, ...]], inputs: int) ->
             yield tuple(x[c : min(b, c + step)] for x in flat)
 
     def call(arith: Arithmetic, piece: tuple) -> None:
-        if arith.emulated:
-            piece = (*map(arith.operand, piece[:inputs]), *piece[inputs:])
-        kernel(arith, *piece)
+        kernel(arith, *_operands(arith, piece[:inputs]), *piece[inputs:])
 
     if total < 2 * _MIN_CHUNK:  # one range (parallel_for's choice too): the caller's thread
         with flush_subnormals() as arith:

@@ -597,10 +597,10 @@ def _filter_grad_phases(
 ) -> tuple[list[Phase], Callable[[], tuple[np.ndarray, np.ndarray | None]]]:
     """The phases of ``dw = cols^T @ g`` summed over fixed groups of slabs (see
     ``_DW_GROUPS``), and with ``with_bias`` ``db``, each slab's ``dy`` summed while the GEMM has
-    it in cache, in the order :func:`_bias_grad` sums (the same bits), and the function that
-    gives ``(dw, db)`` once they have run. With ``skip`` and :func:`_tiles`, ``dw`` tile by
+    it in cache, in the order :func:`_bias_grad_phase` sums (the same bits), and the function
+    that gives ``(dw, db)`` once they have run. With ``skip`` and :func:`_tiles`, ``dw`` tile by
     tile over the taps that read the input, in ``_DW_TILE_GROUPS`` groups of those groups, and
-    ``db`` by :func:`_bias_grad`'s phase; a non-finite ``dw`` (or ``dy`` at outputs that read
+    ``db`` by :func:`_bias_grad_phase`; a non-finite ``dw`` (or ``dy`` at outputs that read
     padding only) is redone over every tap, where padding times a non-finite ``dy`` is NaN."""
     kh, kw, cin, cout = res.w.shape
     slabs, groups = _slab_groups(res)
@@ -683,13 +683,6 @@ def _filter_grad_tiles(
     scratch.release()
 
 
-def _bias_grad(res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray) -> np.ndarray:
-    """``db``: :func:`_bias_grad_phase` run."""
-    phase, finish = _bias_grad_phase(res, dy)
-    _run(phase)
-    return finish()
-
-
 def _bias_grad_phase(
     res: Conv2DResiduals | Conv2DDFTResiduals, dy: np.ndarray
 ) -> tuple[Phase, Callable[[], np.ndarray]]:
@@ -754,13 +747,6 @@ def _input_grad_by_correlation(
     dx = np.empty(res.x.shape, res.w.dtype)
     corr = Conv2DResiduals(dy[:, rows, cols], wf, (1, 1), res.dilations, (ph, pw))
     return dx, _forward(corr, dx, None, res)
-
-
-def _input_grad(res: Conv2DResiduals, dy: np.ndarray) -> np.ndarray:
-    """``dx``: :func:`_input_grad_phase` run."""
-    dx, phase = _input_grad_phase(res, dy)
-    _run(phase)
-    return dx
 
 
 def _input_grad_phase(res: Conv2DResiduals, dy: np.ndarray) -> tuple[np.ndarray, Phase | None]:
@@ -1006,9 +992,8 @@ def _param_grads(
             raise _dft_too_large(res) from e
         if out is not None:
             return out[0], out[1], None if bias_sum is None else bias_sum()
-        db = _bias_grad(res, dy) if res.with_bias else None  # the DFT path ran no phase
-        direct = Conv2DResiduals(*res[:5])  # dy holds NaN or inf: keep it local
-        return (_input_grad(direct, dy) if need_dx else None), _filter_grad(direct, dy)[0], db
+        # dy holds NaN or inf: the direct path keeps it local (the DFT path ran no phase)
+        res = Conv2DResiduals(*res[:5], res.with_bias)
     # dx, dw and db in one hand-off to the threads: each thread runs its share of the three.
     phases, finish = _filter_grad_phases(res, dy, res.with_bias)
     dx = None
